@@ -1,0 +1,54 @@
+/** `switchyard agent`: the Consul-compatible registry on the embedded store. */
+import type { Command } from 'commander';
+import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
+import type { AgentConfigInput } from '../config/agent.js';
+import { loadConfigFile } from '../config/load.js';
+import { createLogger } from './wiring/logger.js';
+import { startAgent } from './wiring/agent.js';
+import { runUntilSignal } from './wiring/signals.js';
+
+interface AgentFlags {
+  config?: string;
+  httpAddr?: string;
+  dataDir?: string;
+  node?: string;
+  datacenter?: string;
+  aclToken?: string;
+  advertiseAddr?: string;
+  logLevel?: string;
+  sync?: string;
+  checkMinInterval?: string;
+  checkReapInterval?: string;
+  checkDeregisterMin?: string;
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('Run the registry: Consul\'s HTTP API (catalog, health checks, KV, blocking queries) on durable embedded storage')
+    .option('-c, --config <file>', 'YAML or JSON config file with the same keys as the flags (e.g. http-addr: 127.0.0.1:8500)')
+    .option('--http-addr <host:port>', 'HTTP API listen address (default 127.0.0.1:8500)')
+    .option('--data-dir <dir>', 'where the write-ahead log and snapshots live (default ./switchyard-data)')
+    .option('--node <name>', 'this agent\'s node name (default: the hostname)')
+    .option('--datacenter <dc>', 'datacenter name (default dc1)')
+    .option('--acl-token <token>', 'require this token on every API request (X-Consul-Token, Authorization: Bearer, or ?token=)')
+    .option('--advertise-addr <ip>', 'address other parties use to reach this node (default: the http-addr host)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
+    .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')
+    .option('--check-reap-interval <duration>', 'how often DeregisterCriticalServiceAfter is enforced (default 30s)')
+    .option('--check-deregister-min <duration>', 'smallest DeregisterCriticalServiceAfter honoured (default 1m, as Consul)')
+    .action(async (flags: AgentFlags) => {
+      const fromFile: AgentConfigInput = flags.config ? loadConfigFile(flags.config, agentConfigSchema) : {};
+      const fromFlags = agentConfigSchema.parse({
+        'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
+        'acl-token': flags.aclToken, 'advertise-addr': flags.advertiseAddr, 'log-level': flags.logLevel, sync: flags.sync,
+        'check-min-interval': flags.checkMinInterval, 'check-reap-interval': flags.checkReapInterval,
+        'check-deregister-min': flags.checkDeregisterMin,
+      });
+      const cfg = resolveAgentConfig(fromFile, fromFlags);
+      const logger = createLogger(cfg.logLevel, 'agent');
+      const agent = await startAgent(cfg, logger);
+      await runUntilSignal(logger, () => agent.close());
+    });
+}

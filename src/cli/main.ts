@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/** The `switchyard` command: one binary, one subcommand per role of the seeds' system. */
+import { Command, CommanderError } from 'commander';
+import { ZodError } from 'zod';
+import { SwitchyardError } from '../core/errors.js';
+import { registerAgentCommand } from './agent.js';
+import { VERSION } from './wiring/version.js';
+
+const program = new Command();
+program
+  .name('switchyard')
+  .description('Dynamic load balancing with service discovery: a Consul-compatible registry, a live load balancer and the tools around them')
+  .version(VERSION, '-v, --version')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerAgentCommand(program);
+
+function describe(err: unknown): string {
+  if (err instanceof ZodError) {
+    const i = err.issues[0];
+    const flag = i ? `--${String(i.path[0] ?? '')}` : '';
+    return `invalid value for ${flag}: ${i?.message ?? err.message}`;
+  }
+  if (err instanceof SwitchyardError) return `${err.message} [${err.code}]`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  process.stderr.write(`switchyard: ${describe(err)}\n`);
+  process.exit(err instanceof SwitchyardError && err.code === 'SY_ERR_ADDR_IN_USE' ? 3 : 2);
+}

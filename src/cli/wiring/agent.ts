@@ -1,0 +1,131 @@
+/** Builds a running registry agent (store → view → registry → checks → HTTP API) from its config. */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import type { AgentConfig } from '../../config/agent.js';
+import { splitHostPort } from '../../config/agent.js';
+import { systemClock, systemRandom } from '../../core/clock.js';
+import { EmbeddedStore } from '../../registry/store/embedded.js';
+import type { Store } from '../../registry/store/types.js';
+import { CatalogView } from '../../registry/server/catalog-view.js';
+import { Registry } from '../../registry/server/registry.js';
+import { CheckScheduler } from '../../registry/server/checks/scheduler.js';
+import { createApiServer } from '../../registry/server/http/server.js';
+import { DEFAULT_BLOCKING } from '../../registry/server/http/blocking.js';
+import type { ApiDeps } from '../../registry/server/http/deps.js';
+import { agentRoutes } from '../../registry/server/http/routes/agent.js';
+import { catalogRoutes } from '../../registry/server/http/routes/catalog.js';
+import { kvRoutes } from '../../registry/server/http/routes/kv.js';
+import { statusRoutes } from '../../registry/server/http/routes/status.js';
+import { listen } from './listen.js';
+import { VERSION } from './version.js';
+
+export interface RunningAgent {
+  readonly address: { host: string; port: number };
+  readonly url: string;
+  readonly registry: Registry;
+  readonly view: CatalogView;
+  readonly metrics: PromRegistry;
+  close(): Promise<void>;
+}
+
+function nodeId(dataDir: string): string {
+  const f = join(dataDir, 'node-id');
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch {
+    const id = randomUUID();
+    writeFileSync(f, `${id}\n`);
+    return id;
+  }
+}
+
+export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store } = {}): Promise<RunningAgent> {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const store = opts.store ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync });
+  const opened = await store.open();
+  let closed = false;
+  const view = new CatalogView(opened);
+  const unsubscribe = store.subscribe((c) => view.apply(c));
+  logger.info({ revision: opened.revision, entries: opened.entries.length, dataDir: cfg.dataDir }, 'store opened');
+
+  const listenAt = splitHostPort(cfg.httpAddr);
+  const advertise = cfg.advertiseAddr ?? (listenAt.host === '0.0.0.0' || listenAt.host === '::' || listenAt.host === 'localhost' ? '127.0.0.1' : listenAt.host);
+  const registry = new Registry({ store, view, node: { name: cfg.node, id: nodeId(cfg.dataDir), address: advertise, datacenter: cfg.datacenter } });
+  await registry.ensureLocalNode();
+
+  const metrics = new PromRegistry();
+  collectDefaultMetrics({ register: metrics, prefix: 'switchyard_' });
+  const httpRequests = new Counter({ name: 'switchyard_registry_http_requests_total', help: 'Registry API requests', labelNames: ['route', 'method', 'status'], registers: [metrics] });
+  const httpLatency = new Histogram({ name: 'switchyard_registry_http_request_seconds', help: 'Registry API latency (blocking queries include their wait)', labelNames: ['route'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10, 60, 600], registers: [metrics] });
+  const checkResults = new Counter({ name: 'switchyard_registry_check_results_total', help: 'Health check results by type and status', labelNames: ['type', 'status'], registers: [metrics] });
+  new Gauge({ name: 'switchyard_registry_index', help: 'Current registry index (store revision)', registers: [metrics], collect() { this.set(view.revision); } });
+  new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
+  new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
+
+  const scheduler = new CheckScheduler({
+    registry, view, logger, clock: systemClock, random: systemRandom,
+    minIntervalMs: cfg.checkMinIntervalMs, reapIntervalMs: cfg.checkReapIntervalMs, deregisterMinMs: cfg.checkDeregisterMinMs,
+    onResult: (type, status) => checkResults.inc({ type, status }),
+  });
+  scheduler.start();
+
+  const deps: ApiDeps = {
+    registry, view, version: VERSION,
+    blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
+    onTtlUpdate: (id) => scheduler.ttlUpdated(id),
+    metricsText: () => metrics.metrics(),
+  };
+  const server: Server = createApiServer({
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps)],
+    logger,
+    maxBodyBytes: cfg.maxBodyBytes,
+    ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
+    onRequest: (route, method, status, seconds) => {
+      httpRequests.inc({ route, method, status: String(status) });
+      httpLatency.observe({ route }, seconds);
+    },
+    fallback: (req, res) => {
+      if (req.url === '/metrics' && req.method === 'GET') {
+        void metrics.metrics().then((text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text));
+        return true;
+      }
+      return false;
+    },
+  });
+  let address: { host: string; port: number };
+  try {
+    address = await listen(server, listenAt.host, listenAt.port, '--http-addr');
+  } catch (err) {
+    scheduler.close();
+    unsubscribe();
+    await store.close();
+    throw err;
+  }
+  const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
+  logger.info({ addr: `${address.host}:${address.port}`, node: cfg.node, datacenter: cfg.datacenter, acl: cfg.aclToken !== undefined }, 'agent listening');
+
+  return {
+    address,
+    url: `http://${hostForUrl}:${address.port}`,
+    registry,
+    view,
+    metrics,
+    async close() {
+      if (closed) return;
+      closed = true;
+      scheduler.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Parked blocking queries would hold close() for minutes: end them now.
+        server.closeAllConnections();
+      });
+      unsubscribe();
+      await store.close();
+      logger.info('agent stopped');
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { parseGoDuration } from '../core/duration.js';
+
+const duration = z.string().refine((s) => {
+  try {
+    return parseGoDuration(s) >= 0;
+  } catch {
+    return false;
+  }
+}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"' });
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:8500' })
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be 0-65535' });
+
+export const agentConfigSchema = z.strictObject({
+  'http-addr': hostPort.optional(),
+  'data-dir': z.string().min(1).optional(),
+  node: z.string().regex(/^[^/\s]+$/, { message: 'must be a non-empty name without "/" or spaces' }).optional(),
+  datacenter: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'must contain only letters, digits, "_", "." or "-"' }).optional(),
+  'acl-token': z.string().min(1).optional(),
+  'advertise-addr': z.string().min(1).optional(),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
+  /** fsync every commit batch ("always") or only write() it ("none": survives kill -9, not power loss). */
+  sync: z.enum(['always', 'none']).optional(),
+  'check-min-interval': duration.optional(),
+  'check-reap-interval': duration.optional(),
+  'check-deregister-min': duration.optional(),
+  'max-body-bytes': z.number().int().positive().optional(),
+});
+
+export type AgentConfigInput = z.infer<typeof agentConfigSchema>;
+
+export interface AgentConfig {
+  readonly httpAddr: string;
+  readonly dataDir: string;
+  readonly node: string;
+  readonly datacenter: string;
+  readonly aclToken: string | undefined;
+  readonly advertiseAddr: string | undefined;
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly sync: 'always' | 'none';
+  readonly checkMinIntervalMs: number;
+  readonly checkReapIntervalMs: number;
+  readonly checkDeregisterMinMs: number;
+  readonly maxBodyBytes: number;
+}
+
+const ms = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
+
+/** Flags win over the file; defaults are Consul's where Consul has one. */
+export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInput): AgentConfig {
+  const c = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as AgentConfigInput;
+  return Object.freeze({
+    httpAddr: c['http-addr'] ?? '127.0.0.1:8500',
+    dataDir: c['data-dir'] ?? './switchyard-data',
+    node: c.node ?? hostname(),
+    datacenter: c.datacenter ?? 'dc1',
+    aclToken: c['acl-token'],
+    advertiseAddr: c['advertise-addr'],
+    logLevel: c['log-level'] ?? 'info',
+    sync: c.sync ?? 'always',
+    checkMinIntervalMs: ms(c['check-min-interval'], 1000),
+    checkReapIntervalMs: ms(c['check-reap-interval'], 30_000),
+    checkDeregisterMinMs: ms(c['check-deregister-min'], 60_000),
+    maxBodyBytes: c['max-body-bytes'] ?? 1024 * 1024,
+  });
+}
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  let host = addr.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host, port: Number(addr.slice(i + 1)) };
+}

@@ -1,0 +1,39 @@
+/** Byte-accurate, UTF-8-safe truncation of check output, worded the way Consul words it. */
+import { DEFAULT_OUTPUT_MAX_SIZE } from './types.js';
+
+/**
+ * Length of the longest prefix of `bytes` that is at most `max` bytes and does not end inside
+ * a multibyte UTF-8 sequence (cutting there would decode to a trailing U+FFFD).
+ */
+function utf8Boundary(bytes: Uint8Array, max: number): number {
+  if (bytes.length <= max) return bytes.length;
+  let cut = max;
+  // 0b10xxxxxx marks a continuation byte: the character started before `cut`.
+  while (cut > 0 && ((bytes[cut] ?? 0) & 0xc0) === 0x80) cut--;
+  return cut;
+}
+
+/** Decodes at most `max` leading bytes of `bytes` as UTF-8 without splitting a character. */
+export function decodeUtf8Prefix(bytes: Uint8Array, max: number): string {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buf.toString('utf8', 0, utf8Boundary(buf, Math.max(0, Math.floor(max))));
+}
+
+/**
+ * Consul's TTL-update truncation: output over `max` bytes becomes its first `max` bytes followed by
+ * ` ... (captured <max> of <N> bytes)`. Consul slices a Go string and may split a character; here the
+ * cut backs off to a character boundary, but the note still says `max` so the text matches Consul's.
+ */
+export function truncateOutput(s: string, max: number = DEFAULT_OUTPUT_MAX_SIZE): string {
+  const limit = Math.max(0, Math.floor(max));
+  // UTF-16 units never take more than 3 UTF-8 bytes, so short strings skip the byte count.
+  if (s.length * 3 <= limit) return s;
+  const total = Buffer.byteLength(s, 'utf8');
+  if (total <= limit) return s;
+  // Every UTF-16 unit is at least one byte, so the first `limit` bytes come from the first `limit` units;
+  // a high surrogate left alone at the end would encode as U+FFFD, so it is dropped.
+  let head = s.slice(0, limit);
+  const last = head.charCodeAt(head.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1);
+  return `${decodeUtf8Prefix(Buffer.from(head, 'utf8'), limit)} ... (captured ${limit} of ${total} bytes)`;
+}

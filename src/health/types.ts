@@ -1,0 +1,20 @@
+/** Result types shared by the one-shot health check runners (HTTP, TCP, TTL output handling). */
+
+export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+export interface CheckResult {
+  status: CheckStatus;
+  output: string;
+}
+
+/** Consul's default check timeout; used when a definition carries no usable timeout, so a check can never hang. */
+export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
+
+/** Consul's default cap on a check's captured output (agent `check_output_max_size`). */
+export const DEFAULT_OUTPUT_MAX_SIZE = 4096;
+
+/** A positive, timer-safe timeout: setTimeout treats values above 2^31-1 as 1 ms. */
+export function effectiveTimeoutMs(timeoutMs: number): number {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return DEFAULT_CHECK_TIMEOUT_MS;
+  return Math.min(timeoutMs, 2_147_483_647);
+}

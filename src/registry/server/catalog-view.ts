@@ -1,0 +1,379 @@
+/**
+ * The registry's read side: an in-memory view materialized from store changes (whole records,
+ * never deltas from the API), per-topic indexes for blocking queries, and the waiters parked on
+ * them. A change wakes only the waiters of the topics it touched, so 1,000 watchers of service A
+ * sleep through every change to service B.
+ */
+import type { StoreChange, StoreEntry } from '../store/types.js';
+import { keys, splitNodeKey } from './model.js';
+import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
+
+export interface Indexed<T> {
+  readonly rec: T;
+  readonly createIndex: number;
+  readonly modifyIndex: number;
+}
+
+/** What a blocking query waits on: catalog topics, or a KV key / prefix. */
+export type WatchSpec = { readonly topics: readonly string[] } | { readonly kv: string; readonly prefix: boolean };
+
+export const topics = {
+  NODES: 'nodes',
+  SERVICES: 'services',
+  CHECKS: 'checks',
+  node: (n: string) => `node:${n}`,
+  service: (name: string) => `svc:${name}`,
+} as const;
+
+/** `checks` lists the (node, check ID) pairs written or deleted by the change, for the check scheduler. */
+export type ViewListener = (touched: ReadonlySet<string>, revision: number, checks: readonly CheckKey[]) => void;
+
+export interface CheckKey {
+  readonly node: string;
+  readonly checkId: string;
+}
+
+interface Waiter {
+  done: boolean;
+  resolve(changed: boolean): void;
+}
+
+const TOMBSTONE_LIMIT = 10_000;
+
+export class CatalogView {
+  readonly nodes = new Map<string, Indexed<NodeRecord>>();
+  /** node → service ID → service */
+  readonly services = new Map<string, Map<string, Indexed<ServiceRecord>>>();
+  /** service name → instances, for health/catalog service queries without a scan. */
+  readonly byName = new Map<string, Set<Indexed<ServiceRecord>>>();
+  /** node → check ID → check */
+  readonly checks = new Map<string, Map<string, Indexed<CheckRecord>>>();
+  /** `${node}/${serviceID}` → check ID → check (service-level checks only) */
+  readonly #serviceChecks = new Map<string, Map<string, Indexed<CheckRecord>>>();
+  /** node → check ID → check (node-level checks only) */
+  readonly #nodeChecks = new Map<string, Map<string, Indexed<CheckRecord>>>();
+
+  readonly kv = new Map<string, Indexed<KvRecord>>();
+  /** KV keys kept sorted for recurse/keys queries. */
+  #kvSorted: string[] = [];
+  readonly #tombstones = new Map<string, number>();
+  #tombstoneFloor = 0;
+
+  readonly #topicIndex = new Map<string, number>();
+  /**
+   * Revision at open: topics untouched since then report at least this, so an index handed out
+   * before a restart never exceeds the one handed out after it (deletions' tombstones are not
+   * persisted).
+   */
+  readonly #floor: number;
+  #revision: number;
+
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #kvExactWaiters = new Map<string, Set<Waiter>>();
+  readonly #kvPrefixWaiters = new Map<string, Set<Waiter>>();
+  readonly #listeners = new Set<ViewListener>();
+  #pendingRevisionWaits: { rev: number; resolve: () => void }[] = [];
+
+  constructor(initial: { revision: number; entries: readonly StoreEntry[] }) {
+    this.#floor = initial.revision;
+    this.#revision = initial.revision;
+    const scratch = new Set<string>();
+    for (const e of initial.entries) this.#put(e, undefined, scratch);
+    this.#kvSorted.sort();
+  }
+
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Index a blocking query on these topics reports: never 0, never below the open revision. */
+  topicIndex(topicNames: readonly string[]): number {
+    let idx = Math.max(this.#floor, 1);
+    for (const t of topicNames) {
+      const v = this.#topicIndex.get(t);
+      if (v !== undefined && v > idx) idx = v;
+    }
+    return idx;
+  }
+
+  kvIndex(key: string, prefix: boolean): number {
+    let idx = Math.max(this.#floor, this.#tombstoneFloor, 1);
+    if (!prefix) {
+      const e = this.kv.get(key);
+      if (e) return Math.max(e.modifyIndex, 1);
+      return Math.max(idx, this.#tombstones.get(key) ?? 0);
+    }
+    for (const k of this.kvKeysUnder(key)) idx = Math.max(idx, (this.kv.get(k) as Indexed<KvRecord>).modifyIndex);
+    for (const [k, rev] of this.#tombstones) if (rev > idx && k.startsWith(key)) idx = rev;
+    return idx;
+  }
+
+  /** Sorted KV keys starting with prefix. */
+  kvKeysUnder(prefix: string): string[] {
+    const arr = this.#kvSorted;
+    let lo = lowerBound(arr, prefix);
+    const out: string[] = [];
+    while (lo < arr.length && (arr[lo] as string).startsWith(prefix)) out.push(arr[lo++] as string);
+    return out;
+  }
+
+  serviceChecks(node: string, serviceId: string): Iterable<Indexed<CheckRecord>> {
+    return this.#serviceChecks.get(`${node}/${serviceId}`)?.values() ?? [];
+  }
+
+  nodeChecks(node: string): Iterable<Indexed<CheckRecord>> {
+    return this.#nodeChecks.get(node)?.values() ?? [];
+  }
+
+  findCheck(node: string, checkId: string): Indexed<CheckRecord> | undefined {
+    return this.checks.get(node)?.get(checkId);
+  }
+
+  findService(node: string, serviceId: string): Indexed<ServiceRecord> | undefined {
+    return this.services.get(node)?.get(serviceId);
+  }
+
+  /** Subscribes to every applied change with the set of topics it touched (for check scheduling, DNS, the LB). */
+  onChange(listener: ViewListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves once the view has applied `rev` (immediate for the embedded store, which applies before acking). */
+  waitForRevision(rev: number): Promise<void> {
+    if (rev <= this.#revision) return Promise.resolve();
+    return new Promise((resolve) => this.#pendingRevisionWaits.push({ rev, resolve }));
+  }
+
+  /**
+   * Parks until a change touches `spec` (→ true), the timeout passes or the signal aborts (→ false).
+   */
+  wait(spec: WatchSpec, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const sets: Set<Waiter>[] = [];
+      const waiter: Waiter = {
+        done: false,
+        resolve: (changed) => {
+          if (waiter.done) return;
+          waiter.done = true;
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          for (const s of sets) s.delete(waiter);
+          resolve(changed);
+        },
+      };
+      const onAbort = (): void => waiter.resolve(false);
+      const timer = setTimeout(() => waiter.resolve(false), Math.max(0, timeoutMs));
+      const join = (map: Map<string, Set<Waiter>>, k: string): void => {
+        let s = map.get(k);
+        if (!s) map.set(k, (s = new Set()));
+        s.add(waiter);
+        sets.push(s);
+      };
+      if ('topics' in spec) for (const t of spec.topics) join(this.#waiters, t);
+      else join(spec.prefix ? this.#kvPrefixWaiters : this.#kvExactWaiters, spec.kv);
+      if (signal) {
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  /** Number of parked blocking queries (a gauge for /metrics). */
+  waiterCount(): number {
+    const seen = new Set<Waiter>();
+    for (const m of [this.#waiters, this.#kvExactWaiters, this.#kvPrefixWaiters]) for (const s of m.values()) for (const w of s) seen.add(w);
+    return seen.size;
+  }
+
+  apply(change: StoreChange): void {
+    const touched = new Set<string>();
+    const kvTouched: string[] = [];
+    const checkKeys: CheckKey[] = [];
+    for (const ev of change.events) {
+      if (ev.key.startsWith(keys.KV_PREFIX)) kvTouched.push(ev.key.slice(keys.KV_PREFIX.length));
+      else if (ev.key.startsWith('c/')) {
+        const [node, checkId] = splitNodeKey(ev.key.slice(2));
+        checkKeys.push({ node, checkId });
+      }
+      if (ev.type === 'put' && ev.entry) this.#put(ev.entry, ev.prev, touched);
+      else this.#delete(ev.key, change.revision, touched);
+    }
+    this.#revision = change.revision;
+    for (const t of touched) this.#topicIndex.set(t, change.revision);
+    for (const t of touched) this.#wakeAll(this.#waiters, t);
+    for (const k of kvTouched) {
+      this.#wakeAll(this.#kvExactWaiters, k);
+      if (this.#kvPrefixWaiters.size > 0) {
+        for (let i = 0; i <= k.length; i++) this.#wakeAll(this.#kvPrefixWaiters, k.slice(0, i));
+      }
+    }
+    if (this.#pendingRevisionWaits.length > 0) {
+      const ready = this.#pendingRevisionWaits.filter((w) => w.rev <= change.revision);
+      this.#pendingRevisionWaits = this.#pendingRevisionWaits.filter((w) => w.rev > change.revision);
+      for (const w of ready) w.resolve();
+    }
+    if (touched.size > 0) for (const l of this.#listeners) l(touched, change.revision, checkKeys);
+  }
+
+  #wakeAll(map: Map<string, Set<Waiter>>, k: string): void {
+    const s = map.get(k);
+    if (!s) return;
+    map.delete(k);
+    for (const w of s) w.resolve(true);
+  }
+
+  #put(e: StoreEntry, prev: StoreEntry | undefined, touched: Set<string>): void {
+    const kind = e.key.slice(0, 2);
+    const rest = e.key.slice(2);
+    switch (kind) {
+      case 'n/': {
+        const rec = JSON.parse(e.value) as NodeRecord;
+        this.nodes.set(rest, { rec, createIndex: e.createRevision, modifyIndex: e.modRevision });
+        touched.add(topics.NODES).add(topics.node(rest));
+        this.#touchNodeServices(rest, touched);
+        return;
+      }
+      case 's/': {
+        const [node, id] = splitNodeKey(rest);
+        if (prev) this.#removeService(node, id, touched);
+        const rec = JSON.parse(e.value) as ServiceRecord;
+        const ix: Indexed<ServiceRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
+        getOrCreate(this.services, node).set(id, ix);
+        getOrCreateSet(this.byName, rec.Service).add(ix);
+        touched.add(topics.SERVICES).add(topics.node(node)).add(topics.service(rec.Service));
+        return;
+      }
+      case 'c/': {
+        const [node, id] = splitNodeKey(rest);
+        if (prev) this.#removeCheck(node, id, touched);
+        const rec = JSON.parse(e.value) as CheckRecord;
+        const ix: Indexed<CheckRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
+        getOrCreate(this.checks, node).set(id, ix);
+        if (rec.ServiceID) getOrCreate(this.#serviceChecks, `${node}/${rec.ServiceID}`).set(id, ix);
+        else getOrCreate(this.#nodeChecks, node).set(id, ix);
+        this.#touchCheck(rec, touched);
+        return;
+      }
+      case 'k/': {
+        const rec = JSON.parse(e.value) as KvRecord;
+        if (!this.kv.has(rest)) insertSorted(this.#kvSorted, rest);
+        this.kv.set(rest, { rec, createIndex: e.createRevision, modifyIndex: e.modRevision });
+        return;
+      }
+      default:
+        return; // Keys of other subsystems (sessions, members) are not part of the catalog view.
+    }
+  }
+
+  #delete(key: string, revision: number, touched: Set<string>): void {
+    const kind = key.slice(0, 2);
+    const rest = key.slice(2);
+    switch (kind) {
+      case 'n/':
+        if (this.nodes.delete(rest)) {
+          touched.add(topics.NODES).add(topics.node(rest));
+          this.#touchNodeServices(rest, touched);
+        }
+        return;
+      case 's/': {
+        const [node, id] = splitNodeKey(rest);
+        this.#removeService(node, id, touched);
+        return;
+      }
+      case 'c/': {
+        const [node, id] = splitNodeKey(rest);
+        this.#removeCheck(node, id, touched);
+        return;
+      }
+      case 'k/':
+        if (this.kv.delete(rest)) {
+          removeSorted(this.#kvSorted, rest);
+          if (this.#tombstones.size >= TOMBSTONE_LIMIT) {
+            // Forget individual tombstones but keep their highest revision as a floor for every KV index.
+            this.#tombstoneFloor = revision;
+            this.#tombstones.clear();
+          }
+          this.#tombstones.set(rest, revision);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  #removeService(node: string, id: string, touched: Set<string>): void {
+    const m = this.services.get(node);
+    const old = m?.get(id);
+    if (!m || !old) return;
+    m.delete(id);
+    if (m.size === 0) this.services.delete(node);
+    const set = this.byName.get(old.rec.Service);
+    set?.delete(old);
+    if (set && set.size === 0) this.byName.delete(old.rec.Service);
+    touched.add(topics.SERVICES).add(topics.node(node)).add(topics.service(old.rec.Service));
+  }
+
+  #removeCheck(node: string, id: string, touched: Set<string>): void {
+    const m = this.checks.get(node);
+    const old = m?.get(id);
+    if (!m || !old) return;
+    m.delete(id);
+    if (m.size === 0) this.checks.delete(node);
+    const sub = old.rec.ServiceID ? `${node}/${old.rec.ServiceID}` : node;
+    const index = old.rec.ServiceID ? this.#serviceChecks : this.#nodeChecks;
+    const sm = index.get(sub);
+    sm?.delete(id);
+    if (sm && sm.size === 0) index.delete(sub);
+    this.#touchCheck(old.rec, touched);
+  }
+
+  #touchCheck(rec: CheckRecord, touched: Set<string>): void {
+    touched.add(topics.CHECKS).add(topics.node(rec.Node));
+    if (rec.ServiceID) {
+      const svc = this.services.get(rec.Node)?.get(rec.ServiceID);
+      touched.add(topics.service(svc?.rec.Service ?? rec.ServiceName));
+    } else {
+      // A node-level check (serfHealth, node maintenance) changes the health of every service on the node.
+      this.#touchNodeServices(rec.Node, touched);
+    }
+  }
+
+  #touchNodeServices(node: string, touched: Set<string>): void {
+    const m = this.services.get(node);
+    if (m) for (const s of m.values()) touched.add(topics.service(s.rec.Service));
+  }
+}
+
+function getOrCreate<K, V>(m: Map<K, Map<string, V>>, k: K): Map<string, V> {
+  let v = m.get(k);
+  if (!v) m.set(k, (v = new Map()));
+  return v;
+}
+
+function getOrCreateSet<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
+  let v = m.get(k);
+  if (!v) m.set(k, (v = new Set()));
+  return v;
+}
+
+function lowerBound(arr: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((arr[mid] as string) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted(arr: string[], key: string): void {
+  const i = lowerBound(arr, key);
+  if (arr[i] !== key) arr.splice(i, 0, key);
+}
+
+function removeSorted(arr: string[], key: string): void {
+  const i = lowerBound(arr, key);
+  if (arr[i] === key) arr.splice(i, 1);
+}

@@ -1,0 +1,214 @@
+/**
+ * Runs the health checks of this agent's node (HTTP, TCP, TTL) and writes their results to the
+ * registry. It follows the view: a check that appears starts, a changed definition restarts, a
+ * removed one stops. Checks never overlap (the next run is scheduled when one finishes) and the
+ * first run is spread over the interval, as Consul does.
+ */
+import type { Logger } from 'pino';
+import type { Clock, Random, Timer } from '../../../core/clock.js';
+import { parseGoDuration } from '../../../core/duration.js';
+import { runHttpCheck } from '../../../health/http-check.js';
+import { runTcpCheck } from '../../../health/tcp-check.js';
+import type { CheckResult } from '../../../health/types.js';
+import type { CatalogView, CheckKey } from '../catalog-view.js';
+import type { CheckRecord, HealthStatus } from '../model.js';
+import type { Registry } from '../registry.js';
+
+export interface SchedulerOptions {
+  registry: Registry;
+  view: CatalogView;
+  logger: Logger;
+  clock: Clock;
+  random: Random;
+  /** Consul raises shorter intervals to 1s. */
+  minIntervalMs?: number;
+  /** How often critical checks are examined for DeregisterCriticalServiceAfter (Consul: 30s). */
+  reapIntervalMs?: number;
+  /** Smallest DeregisterCriticalServiceAfter honoured (Consul's check_deregister_interval_min: 1m). */
+  deregisterMinMs?: number;
+  onResult?: (type: string, status: HealthStatus) => void;
+}
+
+const ms = (d: string | undefined, fallback: number): number => (d ? parseGoDuration(d) / 1e6 : fallback);
+
+interface Runner {
+  readonly defKey: string;
+  stop(): void;
+  /** TTL checks: an update arrived, restart the expiry timer. */
+  touch?(): void;
+}
+
+export class CheckScheduler {
+  readonly #o: Required<Omit<SchedulerOptions, 'onResult'>> & Pick<SchedulerOptions, 'onResult'>;
+  readonly #runners = new Map<string, Runner>();
+  readonly #criticalSince = new Map<string, number>();
+  #unsubscribe: (() => void) | undefined;
+  #reaper: Timer | undefined;
+  #closed = false;
+
+  constructor(opts: SchedulerOptions) {
+    this.#o = { minIntervalMs: 1000, reapIntervalMs: 30_000, deregisterMinMs: 60_000, ...opts };
+  }
+
+  start(): void {
+    const node = this.#o.registry.node.name;
+    this.#unsubscribe = this.#o.view.onChange((_t, _r, checks) => {
+      for (const k of checks) if (k.node === node) this.#reconcile(k);
+    });
+    for (const id of this.#o.view.checks.get(node)?.keys() ?? []) this.#reconcile({ node, checkId: id });
+    this.#scheduleReap();
+  }
+
+  /** Called by the API after pass/warn/fail/update, even when nothing changed, to push the TTL out. */
+  ttlUpdated(checkId: string): void {
+    this.#runners.get(checkId)?.touch?.();
+  }
+
+  runnerCount(): number {
+    return this.#runners.size;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#reaper?.cancel();
+    for (const r of this.#runners.values()) r.stop();
+    this.#runners.clear();
+  }
+
+  #reconcile(k: CheckKey): void {
+    if (this.#closed) return;
+    const cur = this.#o.view.findCheck(k.node, k.checkId)?.rec;
+    this.#trackCritical(k.checkId, cur);
+    const existing = this.#runners.get(k.checkId);
+    const runnable = cur && (cur.Type === 'http' || cur.Type === 'tcp' || cur.Type === 'ttl');
+    if (!runnable) {
+      existing?.stop();
+      this.#runners.delete(k.checkId);
+      return;
+    }
+    const defKey = `${cur.Type}:${JSON.stringify(cur.Definition)}`;
+    if (existing?.defKey === defKey) return;
+    existing?.stop();
+    this.#runners.set(k.checkId, cur.Type === 'ttl' ? this.#ttlRunner(cur, defKey) : this.#probeRunner(cur, defKey));
+  }
+
+  #trackCritical(checkId: string, rec: CheckRecord | undefined): void {
+    if (rec?.Status === 'critical' && rec.Definition.DeregisterCriticalServiceAfter) {
+      if (!this.#criticalSince.has(checkId)) this.#criticalSince.set(checkId, this.#o.clock.now());
+    } else this.#criticalSince.delete(checkId);
+  }
+
+  #scheduleReap(): void {
+    if (this.#closed) return;
+    this.#reaper = this.#o.clock.setTimeout(() => {
+      void this.#reap().finally(() => this.#scheduleReap());
+    }, this.#o.reapIntervalMs);
+  }
+
+  async #reap(): Promise<void> {
+    const node = this.#o.registry.node.name;
+    const now = this.#o.clock.now();
+    for (const [checkId, since] of [...this.#criticalSince]) {
+      const rec = this.#o.view.findCheck(node, checkId)?.rec;
+      const after = rec?.Definition.DeregisterCriticalServiceAfter;
+      if (!rec || !after || rec.Status !== 'critical') {
+        this.#criticalSince.delete(checkId);
+        continue;
+      }
+      const timeout = Math.max(ms(after, 0), this.#o.deregisterMinMs);
+      if (now - since < timeout || !rec.ServiceID) continue;
+      this.#o.logger.info({ checkId, serviceId: rec.ServiceID, criticalForMs: now - since }, 'deregistering service whose check stayed critical past DeregisterCriticalServiceAfter');
+      try {
+        await this.#o.registry.deregisterService(rec.ServiceID);
+      } catch (err) {
+        this.#o.logger.warn({ err, serviceId: rec.ServiceID }, 'could not deregister critical service');
+      }
+      this.#criticalSince.delete(checkId);
+    }
+  }
+
+  #write(checkId: string, status: HealthStatus, output: string, type: string): void {
+    this.#o.onResult?.(type, status);
+    this.#o.registry.setCheckStatus(checkId, status, output).catch((err: unknown) => {
+      if (!this.#closed) this.#o.logger.warn({ err, checkId }, 'could not record check result');
+    });
+  }
+
+  #probeRunner(rec: CheckRecord, defKey: string): Runner {
+    const d = rec.Definition;
+    const checkId = rec.CheckID;
+    const interval = Math.max(ms(d.Interval, 10_000), this.#o.minIntervalMs);
+    const timeoutMs = ms(d.Timeout, 10_000);
+    // Consul's StatusHandler: warning counts as a success; thresholds default to 0 (act at once).
+    const successBefore = d.SuccessBeforePassing ?? 0;
+    const failuresBeforeCritical = d.FailuresBeforeCritical ?? 0;
+    const failuresBeforeWarning = d.FailuresBeforeWarning ?? failuresBeforeCritical;
+    let successes = 0;
+    let failures = 0;
+    let stopped = false;
+    let timer: Timer | undefined;
+    const ac = new AbortController();
+
+    const handle = (r: CheckResult): void => {
+      if (r.status !== 'critical') {
+        successes++;
+        failures = 0;
+        if (successes >= successBefore) this.#write(checkId, r.status, r.output, rec.Type);
+        return;
+      }
+      failures++;
+      successes = 0;
+      if (failures >= failuresBeforeCritical) this.#write(checkId, 'critical', r.output, rec.Type);
+      else if (failures >= failuresBeforeWarning) this.#write(checkId, 'warning', r.output, rec.Type);
+    };
+
+    const run = async (): Promise<void> => {
+      if (stopped) return;
+      let r: CheckResult;
+      try {
+        r = rec.Type === 'http'
+          ? await runHttpCheck({
+            url: d.HTTP as string, method: d.Method ?? 'GET', timeoutMs,
+            ...(d.Header ? { header: d.Header } : {}), ...(d.Body ? { body: d.Body } : {}),
+            ...(d.TLSSkipVerify ? { tlsSkipVerify: true } : {}), ...(d.TLSServerName ? { tlsServerName: d.TLSServerName } : {}),
+            ...(d.DisableRedirects ? { disableRedirects: true } : {}), ...(d.OutputMaxSize ? { outputMaxSize: d.OutputMaxSize } : {}),
+          }, ac.signal)
+          : await runTcpCheck({ address: d.TCP as string, timeoutMs }, ac.signal);
+      } catch (err) {
+        r = { status: 'critical', output: `check failed: ${(err as Error).message}` };
+      }
+      if (stopped) return;
+      handle(r);
+      timer = this.#o.clock.setTimeout(() => void run(), interval);
+    };
+    timer = this.#o.clock.setTimeout(() => void run(), this.#o.random.next() * interval);
+    return {
+      defKey,
+      stop: () => {
+        stopped = true;
+        timer?.cancel();
+        ac.abort();
+      },
+    };
+  }
+
+  #ttlRunner(rec: CheckRecord, defKey: string): Runner {
+    const ttl = ms(rec.Definition.TTL, 0);
+    const checkId = rec.CheckID;
+    let timer: Timer | undefined;
+    const arm = (): void => {
+      timer?.cancel();
+      timer = this.#o.clock.setTimeout(() => {
+        const cur = this.#o.view.findCheck(rec.Node, checkId)?.rec;
+        if (!cur) return;
+        const output = cur.Output ? `TTL expired (last output before timeout follows): ${cur.Output}` : 'TTL expired';
+        this.#o.logger.info({ checkId }, 'TTL check expired');
+        this.#write(checkId, 'critical', output, 'ttl');
+      }, ttl);
+    };
+    arm();
+    return { defKey, stop: () => timer?.cancel(), touch: arm };
+  }
+}

@@ -1,0 +1,44 @@
+/** The request context and reply shape shared by the registry API's route handlers. */
+import type { IncomingMessage } from 'node:http';
+
+export interface Reply {
+  status?: number;
+  /** JSON-encoded with Consul's rules (compact, or 4-space indent with ?pretty). */
+  json?: unknown;
+  /** Plain-text body (Consul's error style). */
+  text?: string;
+  /** Raw bytes (KV ?raw). */
+  raw?: Buffer;
+  headers?: Record<string, string>;
+  /** Sets X-Consul-Index / X-Consul-KnownLeader / X-Consul-LastContact. */
+  index?: number;
+}
+
+export interface Ctx {
+  readonly req: IncomingMessage;
+  readonly method: string;
+  /** URL-decoded path. */
+  readonly path: string;
+  /** URL-decoded remainder after a prefix route (the :id, :name or KV key). */
+  readonly suffix: string;
+  readonly query: URLSearchParams;
+  /** Aborts when the client goes away, so parked blocking queries let go at once. */
+  readonly signal: AbortSignal;
+  /** Reads the body, rejecting with 413 past `limit` bytes. */
+  body(limit?: number): Promise<Buffer>;
+}
+
+export type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
+
+export interface Route {
+  readonly path: string;
+  /** When true, `path` is a prefix and the rest of the URL becomes ctx.suffix. */
+  readonly prefix?: boolean;
+  readonly methods: readonly string[];
+  readonly handler: Handler;
+  /** Exempt from ACL (Consul does not protect /v1/status/*; registrator pings it). */
+  readonly public?: boolean;
+}
+
+/** Presence-based boolean flags, as Consul parses them (`?recurse`, `?recurse=false` are both on). */
+export const flag = (q: URLSearchParams, name: string): boolean => q.has(name);

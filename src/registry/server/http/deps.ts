@@ -1,0 +1,14 @@
+/** What the API's route handlers are wired with (built in cli/, passed down, no globals). */
+import type { CatalogView } from '../catalog-view.js';
+import type { Registry } from '../registry.js';
+import type { BlockingOptions } from './blocking.js';
+
+export interface ApiDeps {
+  readonly registry: Registry;
+  readonly view: CatalogView;
+  readonly blocking: BlockingOptions;
+  /** Told about every TTL update, so the check's expiry timer restarts even when the status did not change. */
+  readonly onTtlUpdate: (checkId: string) => void;
+  readonly version: string;
+  readonly metricsText?: () => Promise<string>;
+}

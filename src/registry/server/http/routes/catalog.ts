@@ -1,0 +1,158 @@
+/** /v1/catalog/* and /v1/health/*: blocking reads of nodes, services and checks; catalog writes. */
+import { badRequest } from '../../../../core/errors.js';
+import { decodeCatalogDeregister, decodeCatalogRegister, parseJsonBody } from '../../decode.js';
+import { topics } from '../../catalog-view.js';
+import { renderCatalogService, renderCheck, renderNode, renderService } from '../../render.js';
+import { checksInState, cmp, healthEntries, serviceInstances, serviceTagsIndex } from '../../queries.js';
+import type { Route } from '../context.js';
+import type { ApiDeps } from '../deps.js';
+import { applyFilter, applyFilterToMap, blockingRead, checkReadParams, parsePassing, serviceFilter } from './common.js';
+
+const STATES = new Set(['any', 'passing', 'warning', 'critical']);
+
+export function catalogRoutes(deps: ApiDeps): Route[] {
+  const { registry, view } = deps;
+  const dc = () => registry.node.datacenter;
+
+  const requireName = (name: string, what: string): string => {
+    if (name === '') throw badRequest(what);
+    return name;
+  };
+
+  return [
+    {
+      path: '/v1/catalog/register', methods: ['PUT'],
+      handler: async (ctx) => {
+        await registry.catalogRegister(decodeCatalogRegister(parseJsonBody(await ctx.body())));
+        return { json: true };
+      },
+    },
+    {
+      path: '/v1/catalog/deregister', methods: ['PUT'],
+      handler: async (ctx) => {
+        await registry.catalogDeregister(decodeCatalogDeregister(parseJsonBody(await ctx.body())));
+        return { json: true };
+      },
+    },
+    {
+      path: '/v1/catalog/datacenters', methods: ['GET'],
+      handler: (ctx) => {
+        checkReadParams(deps, ctx);
+        return { json: [dc()] };
+      },
+    },
+    {
+      path: '/v1/catalog/nodes', methods: ['GET'],
+      handler: (ctx) => {
+        const f = serviceFilter(ctx.query);
+        return blockingRead(deps, ctx, { topics: [topics.NODES] }, () => {
+          const list = [...view.nodes.values()]
+            .filter((n) => !f.nodeMeta || f.nodeMeta.every(([k, v]) => n.rec.Meta[k] === v))
+            .sort((a, b) => cmp(a.rec.Node, b.rec.Node))
+            .map(renderNode);
+          return { index: view.topicIndex([topics.NODES]), json: applyFilter(ctx.query, list) };
+        });
+      },
+    },
+    {
+      path: '/v1/catalog/services', methods: ['GET'],
+      handler: (ctx) => {
+        const f = serviceFilter(ctx.query);
+        return blockingRead(deps, ctx, { topics: [topics.SERVICES] }, () => {
+          let out = serviceTagsIndex(view);
+          if (f.nodeMeta) {
+            const keep = new Set<string>();
+            for (const [name, set] of view.byName) {
+              for (const s of set) {
+                const n = view.nodes.get(s.rec.Node);
+                if (n && f.nodeMeta.every(([k, v]) => n.rec.Meta[k] === v)) keep.add(name);
+              }
+            }
+            out = Object.fromEntries(Object.entries(out).filter(([k]) => keep.has(k)));
+          }
+          return { index: view.topicIndex([topics.SERVICES]), json: out };
+        });
+      },
+    },
+    {
+      path: '/v1/catalog/service/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const name = requireName(ctx.suffix, 'Missing service name');
+        const f = serviceFilter(ctx.query);
+        const t = [topics.service(name)];
+        return blockingRead(deps, ctx, { topics: t }, () => {
+          const list = serviceInstances(view, name, f).map((s) => renderCatalogService(s, view.nodes.get(s.rec.Node)));
+          return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
+        });
+      },
+    },
+    {
+      path: '/v1/catalog/node/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const node = requireName(ctx.suffix, 'Missing node name');
+        const t = [topics.node(node)];
+        return blockingRead(deps, ctx, { topics: t }, () => {
+          const n = view.nodes.get(node);
+          if (!n) return { index: view.topicIndex(t), json: null };
+          const services: Record<string, unknown> = {};
+          const m = view.services.get(node);
+          for (const id of [...(m?.keys() ?? [])].sort()) services[id] = renderService((m?.get(id))!, dc());
+          return { index: view.topicIndex(t), json: { Node: renderNode(n), Services: applyFilterToMap(ctx.query, services) } };
+        });
+      },
+    },
+    {
+      path: '/v1/health/service/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const name = requireName(ctx.suffix, 'Missing service name');
+        const passingOnly = parsePassing(ctx.query);
+        const f = serviceFilter(ctx.query);
+        const t = [topics.service(name)];
+        return blockingRead(deps, ctx, { topics: t }, () => {
+          const list = healthEntries(view, name, { ...f, passingOnly }).map((e) => ({
+            Node: e.node ? renderNode(e.node) : { Node: e.service.rec.Node },
+            Service: renderService(e.service, dc()),
+            Checks: e.checks.map((c) => renderCheck(c.rec, c)),
+          }));
+          return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
+        });
+      },
+    },
+    {
+      path: '/v1/health/checks/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const name = requireName(ctx.suffix, 'Missing service name');
+        const t = [topics.service(name)];
+        return blockingRead(deps, ctx, { topics: t }, () => {
+          const list = [];
+          for (const s of serviceInstances(view, name)) for (const c of view.serviceChecks(s.rec.Node, s.rec.ID)) list.push(renderCheck(c.rec, c));
+          return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
+        });
+      },
+    },
+    {
+      path: '/v1/health/node/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const node = requireName(ctx.suffix, 'Missing node name');
+        const t = [topics.node(node)];
+        return blockingRead(deps, ctx, { topics: t }, () => {
+          const m = view.checks.get(node);
+          const list = [...(m?.values() ?? [])].sort((a, b) => cmp(a.rec.CheckID, b.rec.CheckID)).map((c) => renderCheck(c.rec, c));
+          return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
+        });
+      },
+    },
+    {
+      path: '/v1/health/state/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const state = requireName(ctx.suffix, 'Missing check state');
+        if (!STATES.has(state)) throw badRequest(`Invalid check state ${JSON.stringify(state)}: expected any, passing, warning or critical`);
+        const t = [topics.CHECKS];
+        return blockingRead(deps, ctx, { topics: t }, () => ({
+          index: view.topicIndex(t),
+          json: applyFilter(ctx.query, checksInState(view, state).map((c) => renderCheck(c.rec, c))),
+        }));
+      },
+    },
+  ];
+}

@@ -1,0 +1,71 @@
+/** Helpers shared by the API route files: query flags, filters and blocking reads. */
+import { HttpError, badRequest } from '../../../../core/errors.js';
+import { compileFilter } from '../../filter.js';
+import type { WatchSpec } from '../../catalog-view.js';
+import { blocking, parseQueryParams } from '../blocking.js';
+import type { Ctx, Reply } from '../context.js';
+import type { ApiDeps } from '../deps.js';
+import type { ServiceFilter } from '../../queries.js';
+
+/** ?passing: bare means on; otherwise Go's strconv.ParseBool, 400 for anything else. */
+export function parsePassing(q: URLSearchParams): boolean {
+  if (!q.has('passing')) return false;
+  const v = q.get('passing') ?? '';
+  if (v === '') return true;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  throw badRequest('Invalid value for ?passing');
+}
+
+export function parseBool(raw: string | null): boolean | undefined {
+  if (raw === null) return undefined;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
+  return undefined;
+}
+
+export function serviceFilter(q: URLSearchParams): ServiceFilter {
+  const f: ServiceFilter = {};
+  const tags = q.getAll('tag').filter((t) => t !== '');
+  if (tags.length > 0) f.tags = tags;
+  const nm = q.getAll('node-meta');
+  if (nm.length > 0) {
+    f.nodeMeta = nm.map((pair) => {
+      const i = pair.indexOf(':');
+      if (i <= 0) throw badRequest(`Invalid node-meta value ${JSON.stringify(pair)}: expected key:value`);
+      return [pair.slice(0, i), pair.slice(i + 1)] as [string, string];
+    });
+  }
+  return f;
+}
+
+/** Applies ?filter= to rendered items; a bad expression is a 400 naming the problem. */
+export function applyFilter<T>(q: URLSearchParams, items: T[]): T[] {
+  const expr = q.get('filter');
+  if (expr === null || expr === '') return items;
+  let pred: (item: unknown) => boolean;
+  try {
+    pred = compileFilter(expr);
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message, { code: 'SY_ERR_FILTER' });
+  }
+  return items.filter(pred);
+}
+
+export function applyFilterToMap(q: URLSearchParams, obj: Record<string, unknown>): Record<string, unknown> {
+  const expr = q.get('filter');
+  if (expr === null || expr === '') return obj;
+  const keep = new Set(applyFilter(q, Object.values(obj)));
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => keep.has(v)));
+}
+
+/** A blocking read: parses index/wait/dc/consistency, runs `query`, parks on `spec` when asked to. */
+export function blockingRead(deps: ApiDeps, ctx: Ctx, spec: WatchSpec, query: () => Reply & { index: number }): Promise<Reply> {
+  const params = parseQueryParams(ctx.query, deps.blocking, deps.registry.node.datacenter);
+  return blocking(ctx, deps.view, params, deps.blocking, spec, query);
+}
+
+/** Validation of query parameters shared by non-blocking reads (dc, consistency flags). */
+export function checkReadParams(deps: ApiDeps, ctx: Ctx): void {
+  parseQueryParams(ctx.query, deps.blocking, deps.registry.node.datacenter);
+}

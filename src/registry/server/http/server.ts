@@ -1,0 +1,242 @@
+/** The registry's HTTP front: routing, 405s with Allow, ACL, size-limited bodies, Consul's JSON and error conventions. */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { HttpError, errorMessage } from '../../../core/errors.js';
+import { RAW_NUMBER } from '../render.js';
+import type { Ctx, Reply, Route } from './context.js';
+
+const gzipAsync = promisify(gzip);
+
+export interface ApiServerOptions {
+  routes: readonly Route[];
+  logger: Logger;
+  /** When set, every request needs this token (X-Consul-Token, Authorization: Bearer, or ?token=). */
+  aclToken?: string;
+  /** Largest JSON request body accepted (KV has its own limit). */
+  maxBodyBytes?: number;
+  /** Handlers for paths outside /v1/ (the UI, /metrics); return undefined to fall through to 404. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  onRequest?: (route: string, method: string, status: number, seconds: number) => void;
+}
+
+interface RouteTable {
+  exact: Map<string, Route>;
+  /** Longest prefix first. */
+  prefixes: Route[];
+}
+
+function buildTable(routes: readonly Route[]): RouteTable {
+  const exact = new Map<string, Route>();
+  const prefixes: Route[] = [];
+  for (const r of routes) {
+    if (r.prefix) prefixes.push(r);
+    else exact.set(r.path, r);
+  }
+  prefixes.sort((a, b) => b.path.length - a.path.length);
+  return { exact, prefixes };
+}
+
+function match(table: RouteTable, path: string): { route: Route; suffix: string } | undefined {
+  const r = table.exact.get(path);
+  if (r) return { route: r, suffix: '' };
+  for (const p of table.prefixes) if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
+  // "/v1/kv" without the trailing slash is the empty key, as in Consul.
+  for (const p of table.prefixes) if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
+  return undefined;
+}
+
+function tokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const q = query.get('token');
+  if (q) return q;
+  const h = req.headers['x-consul-token'];
+  if (typeof h === 'string' && h !== '') return h;
+  const auth = req.headers.authorization;
+  if (auth) {
+    const m = /^Bearer\s+(\S+)/.exec(auth);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+function sameToken(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/** Consul's encoding: compact without a trailing newline, or 4-space indent plus newline with ?pretty. */
+export function encodeJson(value: unknown, pretty: boolean): string {
+  let s = pretty ? `${JSON.stringify(value, null, 4)}\n` : JSON.stringify(value);
+  if (s.includes(RAW_NUMBER)) s = s.replace(new RegExp(`\\{\\s*"${RAW_NUMBER}":\\s*"(\\d+)"\\s*\\}`, 'g'), '$1');
+  return s;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(new HttpError(413, `Request body(${declared} bytes) too large, max size: ${limit} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > limit) {
+        cleanup();
+        reject(new HttpError(413, `Request body(${size}+ bytes) too large, max size: ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+export function createApiServer(opts: ApiServerOptions): Server {
+  const table = buildTable(opts.routes);
+  const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
+  const log = opts.logger;
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+    void handle(req, res);
+  });
+  // Slow-header clients are cut by headersTimeout; an idle socket may park a blocking query up to 10m+.
+  server.timeout = 0;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const method = req.method ?? 'GET';
+    let routeName = 'unmatched';
+    let bodyConsumed = false;
+    const finish = (status: number): void => {
+      opts.onRequest?.(routeName, method, status, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    try {
+      const rawUrl = req.url ?? '/';
+      const qi = rawUrl.indexOf('?');
+      const rawPath = qi >= 0 ? rawUrl.slice(0, qi) : rawUrl;
+      const query = new URLSearchParams(qi >= 0 ? rawUrl.slice(qi + 1) : '');
+      let path: string;
+      try {
+        path = decodeURIComponent(rawPath);
+      } catch {
+        throw new HttpError(400, `Invalid URL path: malformed percent-encoding in ${JSON.stringify(rawPath)}`);
+      }
+      if (path.includes('\n') || path.includes('\0')) throw new HttpError(400, 'Invalid URL path: contains a newline or NUL');
+
+      if (!path.startsWith('/v1/') && path !== '/v1/kv') {
+        if (opts.fallback?.(req, res)) return;
+        if (path === '/') {
+          send(res, method, { text: 'Consul Agent' }, false, req);
+          finish(200);
+          return;
+        }
+        res.writeHead(404).end();
+        finish(404);
+        return;
+      }
+      const m = match(table, path);
+      if (!m) {
+        res.writeHead(404).end();
+        finish(404);
+        return;
+      }
+      routeName = m.route.path;
+      const allow = `OPTIONS,${m.route.methods.join(',')}`;
+      if (method === 'OPTIONS') {
+        res.writeHead(200, { Allow: allow }).end();
+        finish(200);
+        return;
+      }
+      if (!m.route.methods.includes(method)) throw new HttpError(405, `method ${method} not allowed`, { headers: { Allow: allow } });
+      if (opts.aclToken !== undefined && !m.route.public) {
+        const tok = tokenOf(req, query);
+        if (tok === undefined || !sameToken(tok, opts.aclToken)) throw new HttpError(403, 'Permission denied');
+      }
+      const ac = new AbortController();
+      const onClose = (): void => {
+        if (!res.writableFinished) ac.abort();
+      };
+      res.once('close', onClose);
+      const ctx: Ctx = {
+        req, method, path, suffix: m.suffix, query, signal: ac.signal,
+        body: (limit = maxBody) => {
+          bodyConsumed = true;
+          return readBody(req, limit);
+        },
+      };
+      const reply = await m.route.handler(ctx);
+      res.off('close', onClose);
+      if (res.destroyed) return;
+      await sendAsync(res, method, reply, query.has('pretty'), req);
+      finish(reply.status ?? 200);
+    } catch (err) {
+      const he = err instanceof HttpError ? err : undefined;
+      const status = he?.status ?? 500;
+      if (!he) log.error({ err, url: req.url, method }, 'registry API handler failed');
+      if (!res.headersSent && !res.destroyed) {
+        const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8', ...(he?.headers ?? {}) };
+        // An oversized or unread body cannot be drained cheaply: close the connection after answering.
+        if (status === 413 || (!bodyConsumed && req.readable && !req.complete && method !== 'GET')) headers.Connection = 'close';
+        res.writeHead(status, headers);
+        res.end(he ? he.message : `Internal error: ${errorMessage(err)}`);
+        if (headers.Connection === 'close') res.once('finish', () => req.socket.destroy());
+      }
+      finish(status);
+    }
+  }
+  return server;
+}
+
+function indexHeaders(reply: Reply): Record<string, string> {
+  if (reply.index === undefined) return {};
+  return { 'X-Consul-Index': String(Math.max(1, reply.index)), 'X-Consul-KnownLeader': 'true', 'X-Consul-LastContact': '0' };
+}
+
+function send(res: ServerResponse, method: string, reply: Reply, pretty: boolean, req: IncomingMessage): void {
+  void sendAsync(res, method, reply, pretty, req);
+}
+
+async function sendAsync(res: ServerResponse, method: string, reply: Reply, pretty: boolean, req: IncomingMessage): Promise<void> {
+  const headers: Record<string, string> = { ...indexHeaders(reply), ...(reply.headers ?? {}) };
+  let body: Buffer | string = '';
+  if (reply.raw !== undefined) body = reply.raw;
+  else if (reply.text !== undefined) {
+    body = reply.text;
+    headers['Content-Type'] ??= 'text/plain; charset=utf-8';
+  } else if (reply.json !== undefined) {
+    body = encodeJson(reply.json, pretty);
+    headers['Content-Type'] = 'application/json';
+  }
+  let buf = typeof body === 'string' ? Buffer.from(body) : body;
+  // Consul gzips when asked (gziphandler's 1400-byte minimum).
+  if (buf.length >= 1400 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+    buf = await gzipAsync(buf);
+    headers['Content-Encoding'] = 'gzip';
+    headers.Vary = 'Accept-Encoding';
+  }
+  headers['Content-Length'] = String(buf.length);
+  if (res.destroyed) return;
+  res.writeHead(reply.status ?? 200, headers);
+  res.end(method === 'HEAD' ? undefined : buf);
+}

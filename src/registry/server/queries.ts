@@ -1,0 +1,84 @@
+/** Read-side queries over the catalog view, shared by the HTTP API, DNS and the in-process LB source. */
+import type { CatalogView, Indexed } from './catalog-view.js';
+import type { CheckRecord, NodeRecord, ServiceRecord } from './model.js';
+
+export interface HealthEntry {
+  readonly node: Indexed<NodeRecord> | undefined;
+  readonly service: Indexed<ServiceRecord>;
+  /** Node-level checks of the service's node, then the service's own checks. */
+  readonly checks: Indexed<CheckRecord>[];
+}
+
+export interface ServiceFilter {
+  /** All must match, case-insensitively (Consul's repeatable ?tag=). */
+  tags?: readonly string[];
+  /** `k:v` pairs from ?node-meta=, all must match. */
+  nodeMeta?: readonly [string, string][];
+}
+
+export function byNodeThenId(a: { rec: ServiceRecord }, b: { rec: ServiceRecord }): number {
+  const an = a.rec.Node;
+  const bn = b.rec.Node;
+  if (an !== bn) return an < bn ? -1 : 1;
+  return a.rec.ID < b.rec.ID ? -1 : a.rec.ID > b.rec.ID ? 1 : 0;
+}
+
+function tagsMatch(rec: ServiceRecord, tags: readonly string[] | undefined): boolean {
+  if (!tags || tags.length === 0) return true;
+  for (const t of tags) {
+    const want = t.toLowerCase();
+    if (!rec.Tags.some((x) => x.toLowerCase() === want)) return false;
+  }
+  return true;
+}
+
+function nodeMetaMatch(node: Indexed<NodeRecord> | undefined, meta: ServiceFilter['nodeMeta']): boolean {
+  if (!meta || meta.length === 0) return true;
+  if (!node) return false;
+  return meta.every(([k, v]) => node.rec.Meta[k] === v);
+}
+
+/** Instances of a service (sorted by node, then ID) with the tag and node-meta filters applied. */
+export function serviceInstances(view: CatalogView, name: string, f: ServiceFilter = {}): Indexed<ServiceRecord>[] {
+  const set = view.byName.get(name);
+  if (!set) return [];
+  const out: Indexed<ServiceRecord>[] = [];
+  for (const s of set) {
+    if (!tagsMatch(s.rec, f.tags)) continue;
+    if (f.nodeMeta && !nodeMetaMatch(view.nodes.get(s.rec.Node), f.nodeMeta)) continue;
+    out.push(s);
+  }
+  return out.sort(byNodeThenId);
+}
+
+export function healthEntries(view: CatalogView, name: string, f: ServiceFilter & { passingOnly?: boolean } = {}): HealthEntry[] {
+  const out: HealthEntry[] = [];
+  for (const s of serviceInstances(view, name, f)) {
+    const checks = [...view.nodeChecks(s.rec.Node), ...view.serviceChecks(s.rec.Node, s.rec.ID)];
+    if (f.passingOnly && checks.some((c) => c.rec.Status !== 'passing')) continue;
+    out.push({ node: view.nodes.get(s.rec.Node), service: s, checks });
+  }
+  return out;
+}
+
+/** Every check, optionally only those in `state` ('any' for all). */
+export function checksInState(view: CatalogView, state: string): Indexed<CheckRecord>[] {
+  const out: Indexed<CheckRecord>[] = [];
+  for (const m of view.checks.values()) for (const c of m.values()) if (state === 'any' || c.rec.Status === state) out.push(c);
+  return out.sort((a, b) => (a.rec.Node === b.rec.Node ? cmp(a.rec.CheckID, b.rec.CheckID) : cmp(a.rec.Node, b.rec.Node)));
+}
+
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** catalog/services: name → union of tags across instances. */
+export function serviceTagsIndex(view: CatalogView): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const name of [...view.byName.keys()].sort()) {
+    const tags = new Set<string>();
+    for (const s of view.byName.get(name) ?? []) for (const t of s.rec.Tags) tags.add(t);
+    out[name] = [...tags];
+  }
+  return out;
+}

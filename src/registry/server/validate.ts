@@ -1,0 +1,109 @@
+/** Semantic validation of decoded registrations, with Consul's messages where Consul has one. */
+import { badRequest } from '../../core/errors.js';
+import type { CheckInput, ServiceInput } from './decode.js';
+import { normalizeDuration } from './decode.js';
+import type { CheckDefinition, CheckType, HealthStatus, Weights } from './model.js';
+
+const STATUSES: ReadonlySet<string> = new Set(['passing', 'warning', 'critical']);
+export const isStatus = (s: string): s is HealthStatus => STATUSES.has(s);
+
+const META_KEY = /^[A-Za-z0-9_-]+$/;
+
+export function validateMeta(meta: Record<string, string> | null | undefined, what = 'Service'): Record<string, string> {
+  const m = meta ?? {};
+  const entries = Object.entries(m);
+  if (entries.length > 64) throw badRequest(`Invalid ${what} Meta: Node metadata cannot contain more than 64 key/value pairs`);
+  for (const [k, v] of entries) {
+    if (k === '') throw badRequest(`Invalid ${what} Meta: Key cannot be blank`);
+    if (!META_KEY.test(k)) throw badRequest(`Invalid ${what} Meta: Key contains invalid characters: ${JSON.stringify(k)}`);
+    if (k.length > 128) throw badRequest(`Invalid ${what} Meta: Key is too long (limit: 128 characters): ${JSON.stringify(k)}`);
+    if (k.startsWith('consul-') && k !== 'consul-network-segment') throw badRequest(`Invalid ${what} Meta: Key prefix 'consul-' is reserved for internal use`);
+    if (v.length > 512) throw badRequest(`Invalid ${what} Meta: Value is too long (limit: 512 characters): key ${JSON.stringify(k)}`);
+  }
+  return { ...m };
+}
+
+export function validateWeights(w: ServiceInput['Weights']): Weights {
+  if (w === undefined || w === null) return { Passing: 1, Warning: 1 };
+  const passing = w.Passing ?? 1;
+  const warning = w.Warning ?? 1;
+  if (passing < 1) throw badRequest('Invalid Weights: Passing must be greater than 0');
+  if (warning < 0) throw badRequest('Invalid Weights: Warning must be greater or equal than 0');
+  if (passing > 65535 || warning > 65535) throw badRequest('Invalid Weights: Passing and Warning must be at most 65535');
+  return { Passing: passing, Warning: warning };
+}
+
+const UNSPECIFIED = new Set(['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0']);
+export function validateServiceAddress(addr: string | undefined): string {
+  const a = addr ?? '';
+  if (UNSPECIFIED.has(a)) throw badRequest('Invalid service address');
+  return a;
+}
+
+/** Builds the stored definition and type of a check; rejects checks the agent cannot run. */
+export function checkDefinition(c: CheckInput, field: string): { type: CheckType; def: CheckDefinition } {
+  const def: CheckDefinition = {};
+  const interval = normalizeDuration(`${field}.Interval`, c.Interval);
+  const timeout = normalizeDuration(`${field}.Timeout`, c.Timeout);
+  const ttl = normalizeDuration(`${field}.TTL`, c.TTL);
+  const dereg = normalizeDuration(`${field}.DeregisterCriticalServiceAfter`, c.DeregisterCriticalServiceAfter);
+  if (dereg) def.DeregisterCriticalServiceAfter = dereg;
+  if (c.SuccessBeforePassing) def.SuccessBeforePassing = c.SuccessBeforePassing;
+  if (c.FailuresBeforeCritical) def.FailuresBeforeCritical = c.FailuresBeforeCritical;
+  if (c.FailuresBeforeWarning) def.FailuresBeforeWarning = c.FailuresBeforeWarning;
+  if (c.OutputMaxSize) def.OutputMaxSize = c.OutputMaxSize;
+
+  const kinds = [c.HTTP && 'HTTP', c.TCP && 'TCP', ttl && 'TTL', c.GRPC && 'GRPC', (c.ScriptArgs?.length || c.Script) && 'ScriptArgs',
+    c.DockerContainerID && 'DockerContainerID', c.H2PING && 'H2PING', c.UDP && 'UDP', c.OSService && 'OSService',
+    (c.AliasService || c.AliasNode) && 'Alias'].filter(Boolean) as string[];
+  if (kinds.length === 0) {
+    throw badRequest(`Invalid check: ${field}: Must provide TTL or HTTP/TCP and Interval`);
+  }
+  if (kinds.length > 1) throw badRequest(`Invalid check: ${field}: only one check type may be set, got ${kinds.join(' and ')}`);
+  const kind = kinds[0] as string;
+  if (kind === 'TTL') {
+    def.TTL = ttl as string;
+    return { type: 'ttl', def };
+  }
+  if (kind === 'ScriptArgs' || kind === 'DockerContainerID') {
+    throw badRequest("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true");
+  }
+  if (kind !== 'HTTP' && kind !== 'TCP') {
+    throw badRequest(`Invalid check: ${field}: ${kind} checks are not supported by this agent (supported: HTTP, TCP, TTL)`);
+  }
+  if (!interval) throw badRequest(`Invalid check: ${field}: Interval is required for ${kind} checks`);
+  def.Interval = interval;
+  if (timeout) def.Timeout = timeout;
+  if (kind === 'HTTP') {
+    const url = c.HTTP as string;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw badRequest(`Invalid check: ${field}.HTTP: ${JSON.stringify(url)} is not a valid URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw badRequest(`Invalid check: ${field}.HTTP: unsupported protocol scheme ${JSON.stringify(parsed.protocol.replace(':', ''))}`);
+    }
+    def.HTTP = url;
+    if (c.Method) def.Method = c.Method.toUpperCase();
+    if (c.Header && Object.keys(c.Header).length > 0) def.Header = c.Header;
+    if (c.Body) def.Body = c.Body;
+    if (c.TLSSkipVerify) def.TLSSkipVerify = true;
+    if (c.TLSServerName) def.TLSServerName = c.TLSServerName;
+    if (c.DisableRedirects) def.DisableRedirects = true;
+    return { type: 'http', def };
+  }
+  const tcp = c.TCP as string;
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(tcp) || Number(tcp.slice(tcp.lastIndexOf(':') + 1)) > 65535) {
+    throw badRequest(`Invalid check: ${field}.TCP: ${JSON.stringify(tcp)} is not a host:port address`);
+  }
+  def.TCP = tcp;
+  return { type: 'tcp', def };
+}
+
+export function initialStatus(status: string | undefined, message: string): HealthStatus {
+  if (status === undefined || status === '') return 'critical';
+  if (!isStatus(status)) throw badRequest(message);
+  return status;
+}
