@@ -1,0 +1,79 @@
+// Blocking queries wake fast on their own data and sleep through everyone else's.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { startTestAgent, http } from '../helpers/agent.js';
+import type { TestAgent } from '../helpers/agent.js';
+
+describe('blocking queries', () => {
+  let a: TestAgent;
+  before(async () => {
+    a = await startTestAgent();
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a1', Port: 1 });
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'B', ID: 'b1', Port: 2 });
+  });
+  after(async () => {
+    await a.stop();
+  });
+
+  it('a watcher of A wakes within 50 ms of A changing', async () => {
+    const idx = (await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index');
+    const pending = http(a.url, 'GET', `/v1/health/service/A?index=${idx}&wait=30s`);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a2', Port: 3 });
+    const r = await pending;
+    const wake = performance.now() - t0;
+    assert.ok(wake < 50, `woke after ${wake.toFixed(1)} ms`);
+    assert.equal((r.json as unknown[]).length, 2);
+  });
+
+  it('1,000 watchers of A do not wake when B changes, and all wake when A changes', async () => {
+    const idx = (await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index');
+    const dispatcher = new Agent({ connections: 1100 });
+    let woke = 0;
+    const watchers = Array.from({ length: 1000 }, async () => {
+      const res = await request(`${a.url}/v1/health/service/A?index=${idx}&wait=30s`, { dispatcher });
+      await res.body.text();
+      woke++;
+      return res.headers['x-consul-index'];
+    });
+    // Let every watcher park.
+    const deadline = Date.now() + 10_000;
+    while (a.view.waiterCount() < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(a.view.waiterCount(), 1000);
+    for (let i = 0; i < 20; i++) await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'B', ID: 'b1', Port: 100 + i });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(woke, 0, 'no watcher of A woke for changes to B');
+    assert.equal(a.view.waiterCount(), 1000);
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a3', Port: 4 });
+    const indexes = await Promise.all(watchers);
+    assert.equal(woke, 1000);
+    assert.ok(indexes.every((i) => Number(i) > Number(idx)));
+    await dispatcher.close();
+  });
+
+  it('a client that goes away releases its parked query', async () => {
+    const idx = (await http(a.url, 'GET', '/v1/kv/nothing')).headers.get('x-consul-index');
+    const ac = new AbortController();
+    const p = fetch(`${a.url}/v1/kv/nothing?index=${idx}&wait=60s`, { signal: ac.signal }).catch(() => 'aborted');
+    const deadline = Date.now() + 5000;
+    while (a.view.waiterCount() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(a.view.waiterCount(), 1);
+    ac.abort();
+    assert.equal(await p, 'aborted');
+    const d2 = Date.now() + 5000;
+    while (a.view.waiterCount() > 0 && Date.now() < d2) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(a.view.waiterCount(), 0);
+  });
+
+  it('a KV watcher on a missing key wakes when the key is created', async () => {
+    const miss = await http(a.url, 'GET', '/v1/kv/later');
+    assert.equal(miss.status, 404);
+    const pending = http(a.url, 'GET', `/v1/kv/later?index=${miss.headers.get('x-consul-index')}&wait=10s`);
+    setTimeout(() => void http(a.url, 'PUT', '/v1/kv/later', 'now'), 50);
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.equal((r.json as { Value: string }[])[0]!.Value, Buffer.from('now').toString('base64'));
+  });
+});
