@@ -88,10 +88,8 @@ export function agentRoutes(deps: ApiDeps): Route[] {
       handler: (ctx) => {
         const out: Record<string, unknown> = {};
         const m = view.checks.get(registry.node.name);
-        for (const id of [...(m?.keys() ?? [])].sort()) {
-          const c = (m?.get(id))!.rec;
-          if (AGENT_CHECK_TYPES.has(c.Type)) out[id] = renderCheck(c);
-        }
+        const local = [...(m?.values() ?? [])].filter((c) => AGENT_CHECK_TYPES.has(c.rec.Type));
+        for (const c of local.sort((x, y) => (x.rec.CheckID < y.rec.CheckID ? -1 : 1))) out[c.rec.CheckID] = renderCheck(c.rec);
         return { json: applyFilterToMap(ctx.query, out) };
       },
     },

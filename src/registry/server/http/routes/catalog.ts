@@ -95,8 +95,8 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
           const n = view.nodes.get(node);
           if (!n) return { index: view.topicIndex(t), json: null };
           const services: Record<string, unknown> = {};
-          const m = view.services.get(node);
-          for (const id of [...(m?.keys() ?? [])].sort()) services[id] = renderService((m?.get(id))!, dc());
+          const list = [...(view.services.get(node)?.values() ?? [])].sort((x, y) => cmp(x.rec.ID, y.rec.ID));
+          for (const s of list) services[s.rec.ID] = renderService(s, dc());
           return { index: view.topicIndex(t), json: { Node: renderNode(n), Services: applyFilterToMap(ctx.query, services) } };
         });
       },

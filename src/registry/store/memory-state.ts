@@ -1,0 +1,213 @@
+// The in-memory key space (entries by key plus a sorted key index) and transaction evaluation over it.
+import { SwitchyardError } from '../../core/errors.js';
+import type { StoreCompare, StoreEntry, StoreEvent, StoreOp, TxnRequest } from './types.js';
+
+/** Index of the first key >= `key` (keys sorted by UTF-16 code units, the order of `<`). */
+export function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((keys[mid] as string) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Entries by key for O(1) reads, plus a sorted key array so that a prefix range is a binary
+ * search and a contiguous walk. Entries are frozen and shared, so two states (the store's
+ * latest and published views) cost one map and one array each, not two copies of the data.
+ */
+export class MemoryState {
+  private readonly map: Map<string, StoreEntry>;
+  private keys: string[];
+  /** False while bulk loading: keeping the array sorted entry by entry would be quadratic. */
+  private ordered: boolean;
+
+  constructor(map?: Map<string, StoreEntry>, keys?: string[]) {
+    this.map = map ?? new Map();
+    this.keys = keys ?? [];
+    this.ordered = true;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): StoreEntry | undefined {
+    return this.map.get(key);
+  }
+
+  set(entry: StoreEntry): void {
+    const existed = this.map.has(entry.key);
+    this.map.set(entry.key, entry);
+    if (!existed && this.ordered) this.keys.splice(lowerBound(this.keys, entry.key), 0, entry.key);
+  }
+
+  delete(key: string): StoreEntry | undefined {
+    const prev = this.map.get(key);
+    if (prev === undefined) return undefined;
+    this.map.delete(key);
+    if (this.ordered) this.keys.splice(lowerBound(this.keys, key), 1);
+    return prev;
+  }
+
+  /** Live keys under a prefix, sorted. */
+  keysWithPrefix(prefix: string): string[] {
+    this.ensureOrdered();
+    const out: string[] = [];
+    for (let i = lowerBound(this.keys, prefix); i < this.keys.length; i++) {
+      const key = this.keys[i] as string;
+      if (!key.startsWith(prefix)) break;
+      out.push(key);
+    }
+    return out;
+  }
+
+  range(prefix: string): StoreEntry[] {
+    this.ensureOrdered();
+    const out: StoreEntry[] = [];
+    for (let i = lowerBound(this.keys, prefix); i < this.keys.length; i++) {
+      const key = this.keys[i] as string;
+      if (!key.startsWith(prefix)) break;
+      out.push(this.map.get(key) as StoreEntry);
+    }
+    return out;
+  }
+
+  /** Every entry, sorted by key. */
+  entries(): StoreEntry[] {
+    return this.range('');
+  }
+
+  /** Stops maintaining the key order until endBulk(), which sorts once. */
+  beginBulk(): void {
+    this.ordered = false;
+  }
+
+  endBulk(): void {
+    this.ensureOrdered();
+  }
+
+  clone(): MemoryState {
+    this.ensureOrdered();
+    return new MemoryState(new Map(this.map), this.keys.slice());
+  }
+
+  private ensureOrdered(): void {
+    if (this.ordered) return;
+    this.keys = [...this.map.keys()].sort();
+    this.ordered = true;
+  }
+}
+
+export function makeEntry(key: string, value: string, revision: number, prev: StoreEntry | undefined): StoreEntry {
+  return Object.freeze({
+    key,
+    value,
+    createRevision: prev === undefined ? revision : prev.createRevision,
+    modRevision: revision,
+    version: prev === undefined ? 1 : prev.version + 1,
+  });
+}
+
+function invalid(message: string): SwitchyardError {
+  return new SwitchyardError('SY_ERR_INVALID_ARGUMENT', message);
+}
+
+function validateOps(ops: unknown, field: string): void {
+  if (!Array.isArray(ops)) throw invalid(`txn ${field} must be an array of operations`);
+  for (const op of ops as unknown[]) {
+    const o = op as Partial<Record<string, unknown>> | null;
+    if (o === null || typeof o !== 'object') throw invalid(`txn ${field} holds a non-object operation`);
+    switch (o['type']) {
+      case 'put':
+        if (typeof o['key'] !== 'string' || o['key'] === '') throw invalid(`txn ${field}: put needs a non-empty string key`);
+        if (typeof o['value'] !== 'string') throw invalid(`txn ${field}: put of ${o['key']} needs a string value`);
+        break;
+      case 'delete':
+        if (typeof o['key'] !== 'string' || o['key'] === '') throw invalid(`txn ${field}: delete needs a non-empty string key`);
+        break;
+      case 'deletePrefix':
+        if (typeof o['prefix'] !== 'string') throw invalid(`txn ${field}: deletePrefix needs a string prefix`);
+        break;
+      default:
+        throw invalid(`txn ${field}: unknown operation type ${JSON.stringify(o['type'])}`);
+    }
+  }
+}
+
+/**
+ * Checks the whole request before anything is applied: evaluation mutates state as it goes, so a
+ * malformed op discovered half-way would leave a partial transaction behind.
+ */
+export function validateTxn(req: TxnRequest): void {
+  if (req === null || typeof req !== 'object') throw invalid('txn request must be an object');
+  validateOps(req.success, 'success');
+  if (req.failure !== undefined) validateOps(req.failure, 'failure');
+  if (req.compare !== undefined) {
+    if (!Array.isArray(req.compare)) throw invalid('txn compare must be an array');
+    for (const c of req.compare as unknown[]) {
+      const cmp = c as Partial<Record<string, unknown>> | null;
+      if (cmp === null || typeof cmp !== 'object' || typeof cmp['key'] !== 'string') throw invalid('txn compare needs a string key');
+      if (cmp['target'] === 'modRevision') {
+        if (typeof cmp['equals'] !== 'number' || !Number.isInteger(cmp['equals']) || cmp['equals'] < 0) {
+          throw invalid(`txn compare on ${cmp['key']}: modRevision must equal a non-negative integer`);
+        }
+      } else if (cmp['target'] === 'exists') {
+        if (typeof cmp['equals'] !== 'boolean') throw invalid(`txn compare on ${cmp['key']}: exists must equal a boolean`);
+      } else {
+        throw invalid(`txn compare on ${cmp['key']}: unknown target ${JSON.stringify(cmp['target'])}`);
+      }
+    }
+  }
+}
+
+function compareHolds(state: MemoryState, cmp: StoreCompare): boolean {
+  const entry = state.get(cmp.key);
+  if (cmp.target === 'modRevision') return (entry?.modRevision ?? 0) === cmp.equals;
+  return (entry !== undefined) === cmp.equals;
+}
+
+export interface TxnOutcome {
+  readonly succeeded: boolean;
+  /** In application order; empty when nothing changed, and then no revision is consumed. */
+  readonly events: StoreEvent[];
+}
+
+/**
+ * Evaluates a validated request against `state` and applies it there at `revision`. Ops apply
+ * in order, each seeing the ones before it, so "deletePrefix then put" in one transaction
+ * leaves the put standing. deletePrefix expands to one delete per live key, in key order.
+ */
+export function applyTxn(state: MemoryState, req: TxnRequest, revision: number): TxnOutcome {
+  const succeeded = (req.compare ?? []).every((cmp) => compareHolds(state, cmp));
+  const ops: readonly StoreOp[] = succeeded ? req.success : (req.failure ?? []);
+  const events: StoreEvent[] = [];
+  const remove = (key: string): void => {
+    const prev = state.delete(key);
+    if (prev !== undefined) events.push(Object.freeze({ type: 'delete', key, prev }));
+  };
+  for (const op of ops) {
+    if (op.type === 'put') {
+      const prev = state.get(op.key);
+      const entry = makeEntry(op.key, op.value, revision, prev);
+      state.set(entry);
+      events.push(Object.freeze(prev === undefined ? { type: 'put', key: op.key, entry } : { type: 'put', key: op.key, entry, prev }));
+    } else if (op.type === 'delete') {
+      remove(op.key);
+    } else {
+      for (const key of state.keysWithPrefix(op.prefix)) remove(key);
+    }
+  }
+  return { succeeded, events };
+}
+
+/** Applies already-evaluated events to another view (the published state) in order. */
+export function applyEvents(state: MemoryState, events: readonly StoreEvent[]): void {
+  for (const event of events) {
+    if (event.type === 'put' && event.entry !== undefined) state.set(event.entry);
+    else state.delete(event.key);
+  }
+}

@@ -1,0 +1,197 @@
+// The write-ahead log: record framing, segment naming, appends, and scanning segments back for recovery.
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** [u32 payload length][u32 crc32 of payload], little-endian, then the payload. */
+export const FRAME_HEADER_BYTES = 8;
+
+/** A concrete op as logged: compares were evaluated before logging, so replay is blind. */
+export type WalOp = readonly ['p', string, string] | readonly ['d', string];
+
+export interface WalRecord {
+  readonly r: number;
+  readonly o: readonly WalOp[];
+}
+
+/** Frames payloads back to back into one buffer, so a whole group commit is a single write. */
+export function encodeFrames(payloads: readonly string[]): Buffer {
+  const lengths = payloads.map((p) => Buffer.byteLength(p, 'utf8'));
+  const total = lengths.reduce((sum, n) => sum + FRAME_HEADER_BYTES + n, 0);
+  const buf = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (let i = 0; i < payloads.length; i++) {
+    const length = lengths[i] as number;
+    const start = offset + FRAME_HEADER_BYTES;
+    buf.writeUInt32LE(length, offset);
+    buf.write(payloads[i] as string, start, length, 'utf8');
+    buf.writeUInt32LE(crc32(buf.subarray(start, start + length)), offset + 4);
+    offset = start + length;
+  }
+  return buf;
+}
+
+export function encodeRecord(record: WalRecord): string {
+  return JSON.stringify(record);
+}
+
+/** Parses a payload whose checksum already matched; a shape error here means a bug or tampering, not a torn write. */
+export function decodeRecord(payload: Buffer): WalRecord {
+  const parsed: unknown = JSON.parse(payload.toString('utf8'));
+  const rec = parsed as Partial<Record<string, unknown>> | null;
+  if (rec === null || typeof rec !== 'object' || !Number.isSafeInteger(rec['r']) || (rec['r'] as number) < 1 || !Array.isArray(rec['o'])) {
+    throw new Error('record is not {r: revision, o: ops}');
+  }
+  for (const op of rec['o'] as unknown[]) {
+    const ok = Array.isArray(op) && (
+      (op.length === 3 && op[0] === 'p' && typeof op[1] === 'string' && typeof op[2] === 'string') ||
+      (op.length === 2 && op[0] === 'd' && typeof op[1] === 'string'));
+    if (!ok) throw new Error(`record ${String(rec['r'])} holds a malformed op ${JSON.stringify(op)}`);
+  }
+  return parsed as WalRecord;
+}
+
+export interface Frame {
+  readonly offset: number;
+  readonly payload: Buffer;
+}
+
+export interface FrameScan {
+  /** Every intact frame from the start of the buffer up to the first bad byte. */
+  readonly frames: Frame[];
+  /** Offset just past the last intact frame. */
+  readonly end: number;
+  /** Why the bytes from `end` on do not form a frame; absent when the buffer is all frames. */
+  readonly badReason?: string;
+}
+
+/** Reads frames from the start until the buffer ends or a frame fails its checks. */
+export function scanFrames(buf: Buffer): FrameScan {
+  const frames: Frame[] = [];
+  let offset = 0;
+  while (offset < buf.length) {
+    const left = buf.length - offset;
+    if (left < FRAME_HEADER_BYTES) return { frames, end: offset, badReason: `truncated header (${left} of ${FRAME_HEADER_BYTES} bytes)` };
+    const length = buf.readUInt32LE(offset);
+    // Zero-filled space (a file extended but never written) would otherwise parse as empty frames with crc 0.
+    if (length === 0) return { frames, end: offset, badReason: 'zero-length record' };
+    if (length > left - FRAME_HEADER_BYTES) {
+      return { frames, end: offset, badReason: `truncated record (header says ${length} payload bytes, ${left - FRAME_HEADER_BYTES} present)` };
+    }
+    const payload = buf.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length);
+    if (crc32(payload) !== buf.readUInt32LE(offset + 4)) return { frames, end: offset, badReason: 'checksum mismatch' };
+    frames.push({ offset, payload });
+    offset += FRAME_HEADER_BYTES + length;
+  }
+  return { frames, end: offset };
+}
+
+/**
+ * Offset of the first intact frame starting after `from`, or -1. This is what separates a torn
+ * tail (nothing valid follows) from damage in the middle of the log (acknowledged records follow
+ * and would be lost by truncating). Every byte offset is a candidate because a damaged length
+ * field hides where the next frame starts; the JSON braces filter out nearly all random
+ * candidates before a checksum is computed.
+ */
+export function findFrameAfter(buf: Buffer, from: number): number {
+  for (let offset = from; offset + FRAME_HEADER_BYTES < buf.length; offset++) {
+    const length = buf.readUInt32LE(offset);
+    const start = offset + FRAME_HEADER_BYTES;
+    if (length < 2 || length > buf.length - start) continue;
+    if (buf[start] !== 0x7b || buf[start + length - 1] !== 0x7d) continue;
+    if (crc32(buf.subarray(start, start + length)) === buf.readUInt32LE(offset + 4)) return offset;
+  }
+  return -1;
+}
+
+/** How many records the bytes from `from` on held, as far as their length fields tell (a partial one counts). */
+export function countFramesFrom(buf: Buffer, from: number): number {
+  let count = 0;
+  let offset = from;
+  while (offset < buf.length) {
+    count++;
+    const left = buf.length - offset;
+    if (left < FRAME_HEADER_BYTES) break;
+    const length = buf.readUInt32LE(offset);
+    if (length === 0 || length > left - FRAME_HEADER_BYTES) break;
+    offset += FRAME_HEADER_BYTES + length;
+  }
+  return count;
+}
+
+const SEGMENT_PATTERN = /^wal-(\d{16})\.log$/;
+
+/** Segments are named after the first revision they may hold, so sorting names sorts the log. */
+export function segmentFileName(firstRevision: number): string {
+  return `wal-${String(firstRevision).padStart(16, '0')}.log`;
+}
+
+export function parseSegmentFileName(name: string): number | undefined {
+  const m = SEGMENT_PATTERN.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Makes creations, renames and deletions in `dir` durable; a new file's data is useless if its name is lost. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < buf.length) {
+    const { bytesWritten } = await fh.write(buf, offset, buf.length - offset, null);
+    offset += bytesWritten;
+  }
+}
+
+/** The segment currently appended to. */
+export class WalWriter {
+  readonly name: string;
+  readonly firstRevision: number;
+  private readonly fh: FileHandle;
+  private bytes: number;
+
+  private constructor(name: string, firstRevision: number, fh: FileHandle, bytes: number) {
+    this.name = name;
+    this.firstRevision = firstRevision;
+    this.fh = fh;
+    this.bytes = bytes;
+  }
+
+  /** Opens (creating if needed) segment `wal-<firstRevision>.log` for appending. */
+  static async open(dir: string, firstRevision: number): Promise<WalWriter> {
+    const name = segmentFileName(firstRevision);
+    const fh = await open(join(dir, name), 'a');
+    try {
+      const { size } = await fh.stat();
+      return new WalWriter(name, firstRevision, fh, size);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  async append(buf: Buffer): Promise<void> {
+    await writeAll(this.fh, buf);
+    this.bytes += buf.length;
+  }
+
+  /** fdatasync: the length change is metadata fdatasync does flush, and it skips timestamps. */
+  async sync(): Promise<void> {
+    await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
