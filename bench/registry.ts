@@ -4,10 +4,11 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { Agent, Pool, request } from 'undici';
 import { freePort, percentile, rssMiB, startOwned, stopOwned, waitHttp } from './lib/proc.js';
 
-const REGS = Number(process.env.BENCH_REGS ?? 20_000);
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
@@ -27,33 +28,25 @@ async function withAgent<T>(sync: 'always' | 'none', fn: (url: string, pid: numb
   }
 }
 
-async function registrations(url: string): Promise<{ perSec: number; seconds: number; p99ms: number }> {
-  const pool = new Pool(url, { connections: CONCURRENCY });
-  let next = 0;
-  const lat: number[] = [];
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < REGS) {
-      const i = next++;
-      const s = performance.now();
-      const r = await pool.request({
-        path: '/v1/agent/service/register', method: 'PUT',
-        body: JSON.stringify({ Name: `svc-${i % 100}`, ID: `inst-${i}`, Address: '127.0.0.1', Port: 10000 + (i % 50000), Tags: ['bench'], Check: { TTL: '10m' } }),
-      });
-      await r.body.dump();
-      if (r.statusCode !== 200) throw new Error(`register → ${r.statusCode}`);
-      lat.push(performance.now() - s);
-    }
-  }));
-  const seconds = (performance.now() - t0) / 1000;
-  await pool.close();
-  lat.sort((a, b) => a - b);
-  return { perSec: REGS / seconds, seconds, p99ms: percentile(lat, 99) };
+/** Registrations driven by wrk (a C load generator, so the client costs little of the 2 cores); every request adds a new instance. */
+function registrations(url: string): Promise<{ perSec: number; requests: number; p50ms: number; p99ms: number; errors: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${CONCURRENCY}`, `-d${DURATION_S}s`, '-s', 'bench/conf/register.lua', url], { env: { ...process.env, SY_ID_PREFIX: `r${Date.now()}` } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const lastLine = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !lastLine.startsWith('{')) return reject(new Error(`wrk failed (${code}): ${out}`));
+      const r = JSON.parse(lastLine) as { requests: number; rps: number; p50_ms: number; p99_ms: number; non2xx: number; connect: number; read: number; write: number; timeout: number };
+      resolve({ perSec: r.rps, requests: r.requests, p50ms: r.p50_ms, p99ms: r.p99_ms, errors: r.non2xx + r.connect + r.read + r.write + r.timeout });
+    });
+  });
 }
 
-async function wakeLatency(url: string): Promise<{ p50: number; p99: number; max: number; samples: number; fromAckP50: number; fromAckP99: number }> {
-  const put = (id: string) => request(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'watched', ID: id, Port: 1 }) }).then((r) => r.body.dump());
-  await put('w-0');
+async function wakeLatency(url: string): Promise<{ p50: number; p99: number; max: number; samples: number; fromAckP50: number; fromAckP99: number; server: { count: number; p50: number; p99: number } }> {
+  const put = (id: string, port: number) => request(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'watched', ID: id, Port: port, Tags: ['v1'] }) }).then((r) => r.body.dump());
+  for (const id of ['w-0', 'w-1', 'w-2']) await put(id, 1);
   // A noisy neighbour: unrelated service B changes between rounds must not wake anyone.
   const dispatcher = new Agent({ connections: WATCHERS + 10, keepAliveTimeout: 120_000 });
   const samples: number[] = [];
@@ -73,7 +66,7 @@ async function wakeLatency(url: string): Promise<{ p50: number; p99: number; max
     await request(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'other', ID: `o-${round}`, Port: 2 }) }).then((r) => r.body.dump());
     parkedAt = performance.now();
     const writeStart = performance.now();
-    await put(`w-${round + 1}`);
+    await put(`w-${round % 3}`, 2 + round);
     const acked = performance.now();
     const idx = await Promise.all(watchers);
     index = idx[0] as string;
@@ -86,7 +79,21 @@ async function wakeLatency(url: string): Promise<{ p50: number; p99: number; max
   await dispatcher.close();
   samples.sort((a, b) => a - b);
   fromAck.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] as number, samples: samples.length, fromAckP50: percentile(fromAck, 50), fromAckP99: percentile(fromAck, 99) };
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  return {
+    p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] as number, samples: samples.length,
+    fromAckP50: percentile(fromAck, 50), fromAckP99: percentile(fromAck, 99),
+    server: histogramQuantiles(metrics, 'switchyard_registry_blocking_wake_seconds'),
+  };
+}
+
+/** Upper bounds of the p50 and p99 buckets of a Prometheus histogram, in ms. */
+function histogramQuantiles(text: string, name: string): { count: number; p50: number; p99: number } {
+  const buckets: [number, number][] = [];
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
+  const count = buckets[buckets.length - 1]?.[1] ?? 0;
+  const q = (p: number): number => buckets.find(([, c]) => c >= p * count)?.[0] ?? NaN;
+  return { count, p50: q(0.5), p99: q(0.99) };
 }
 
 async function rssWithInstances(url: string, pid: number): Promise<{ idle: number; loaded: number }> {
@@ -125,21 +132,22 @@ const durable = await withAgent('always', registrations);
 const writeOnly = await withAgent('none', registrations);
 line(`## Registrations per second`);
 line();
-line(`${REGS} \`PUT /v1/agent/service/register\` (service + TTL check each), ${CONCURRENCY} concurrent clients.`);
+line(`wrk, ${CONCURRENCY} connections, ${DURATION_S} s per run; every request \`PUT /v1/agent/service/register\` adds a new instance (service + TTL check), so the catalog grows to tens of thousands of instances during the run.`);
 line();
-line(`| durability | registrations/s | p99 latency ms | target |`);
-line(`|---|---:|---:|---|`);
-line(`| fsync per commit batch (\`--sync always\`, default) | ${durable.perSec.toFixed(0)} | ${durable.p99ms.toFixed(1)} | ≥ 5,000/s: ${durable.perSec >= 5000 ? 'met' : 'NOT met'} |`);
-line(`| write only (\`--sync none\`: survives kill -9, not power loss) | ${writeOnly.perSec.toFixed(0)} | ${writeOnly.p99ms.toFixed(1)} | – |`);
+line(`| durability | registrations/s | requests | p50 ms | p99 ms | errors | target |`);
+line(`|---|---:|---:|---:|---:|---:|---|`);
+line(`| fsync per commit batch (\`--sync always\`, default) | ${durable.perSec.toFixed(0)} | ${durable.requests} | ${durable.p50ms.toFixed(1)} | ${durable.p99ms.toFixed(1)} | ${durable.errors} | ≥ 5,000/s: ${durable.perSec >= 5000 ? 'met' : 'NOT met'} |`);
+line(`| write only (\`--sync none\`: survives kill -9, not power loss) | ${writeOnly.perSec.toFixed(0)} | ${writeOnly.requests} | ${writeOnly.p50ms.toFixed(1)} | ${writeOnly.p99ms.toFixed(1)} | ${writeOnly.errors} | – |`);
 line();
 const wake = await withAgent('always', wakeLatency);
 line(`## Blocking-query wake latency`);
 line();
 line(`${WATCHERS} concurrent watchers of service \`watched\` (one connection each), ${ROUNDS} rounds; each round first changes an unrelated service (no watcher may wake), then registers an instance of \`watched\`. Latency = from sending the write to each watcher's response (${wake.samples} samples).`);
 line();
-line(`| p50 ms | p99 ms | max ms | p50 from ack ms | p99 from ack ms | target |`);
-line(`|---:|---:|---:|---:|---:|---|`);
-line(`| ${wake.p50.toFixed(1)} | ${wake.p99.toFixed(1)} | ${wake.max.toFixed(1)} | ${wake.fromAckP50.toFixed(1)} | ${wake.fromAckP99.toFixed(1)} | p99 < 20 ms: ${wake.p99 < 20 ? 'met' : 'NOT met'} |`);
+line(`| measured where | p50 ms | p99 ms | max ms | target p99 < 20 ms |`);
+line(`|---|---:|---:|---:|---|`);
+line(`| agent: change applied → response written (histogram \`switchyard_registry_blocking_wake_seconds\`, bucket upper bounds, ${wake.server.count} wakes) | ≤ ${wake.server.p50} | ≤ ${wake.server.p99} | – | ${wake.server.p99 <= 20 ? 'met' : 'NOT met'} |`);
+line(`| client: write sent → response read by the benchmark (one JS thread reading 1,000 responses, so it includes the client's own queueing) | ${wake.p50.toFixed(1)} | ${wake.p99.toFixed(1)} | ${wake.max.toFixed(1)} | ${wake.p99 < 20 ? 'met' : 'NOT met'} |`);
 line();
 const rss = await withAgent('always', rssWithInstances);
 line(`## Memory`);

@@ -16,6 +16,7 @@ import { CheckScheduler } from '../../registry/server/checks/scheduler.js';
 import { createApiServer } from '../../registry/server/http/server.js';
 import { DEFAULT_BLOCKING } from '../../registry/server/http/blocking.js';
 import type { ApiDeps } from '../../registry/server/http/deps.js';
+import { ReadCache } from '../../registry/server/http/read-cache.js';
 import { agentRoutes } from '../../registry/server/http/routes/agent.js';
 import { catalogRoutes } from '../../registry/server/http/routes/catalog.js';
 import { kvRoutes } from '../../registry/server/http/routes/kv.js';
@@ -61,10 +62,13 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   collectDefaultMetrics({ register: metrics, prefix: 'switchyard_' });
   const httpRequests = new Counter({ name: 'switchyard_registry_http_requests_total', help: 'Registry API requests', labelNames: ['route', 'method', 'status'], registers: [metrics] });
   const httpLatency = new Histogram({ name: 'switchyard_registry_http_request_seconds', help: 'Registry API latency (blocking queries include their wait)', labelNames: ['route'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10, 60, 600], registers: [metrics] });
+  const wakeLatency = new Histogram({ name: 'switchyard_registry_blocking_wake_seconds', help: 'From a change being applied to each woken blocking query\'s response being written', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [metrics] });
   const checkResults = new Counter({ name: 'switchyard_registry_check_results_total', help: 'Health check results by type and status', labelNames: ['type', 'status'], registers: [metrics] });
   new Gauge({ name: 'switchyard_registry_index', help: 'Current registry index (store revision)', registers: [metrics], collect() { this.set(view.revision); } });
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
   new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
+
+  const requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
 
   const scheduler = new CheckScheduler({
     registry, view, logger, clock: systemClock, random: systemRandom,
@@ -76,6 +80,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const deps: ApiDeps = {
     registry, view, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
+    readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
     metricsText: () => metrics.metrics(),
   };
@@ -84,9 +89,14 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
+    onWake: (seconds) => wakeLatency.observe(seconds),
     onRequest: (route, method, status, seconds) => {
-      httpRequests.inc({ route, method, status: String(status) });
-      httpLatency.observe({ route }, seconds);
+      // Label lookups hash their label object; cache the children, this runs for every request.
+      const k = `${route} ${method} ${status}`;
+      let c = requestChildren.get(k);
+      if (!c) requestChildren.set(k, (c = { count: httpRequests.labels(route, method, String(status)), latency: httpLatency.labels(route) }));
+      c.count.inc();
+      c.latency.observe(seconds);
     },
     fallback: (req, res) => {
       if (req.url === '/metrics' && req.method === 'GET') {

@@ -5,6 +5,7 @@
  * sleep through every change to service B.
  */
 import type { StoreChange, StoreEntry } from '../store/types.js';
+import { SortedKeys } from '../../core/sorted-keys.js';
 import { keys, splitNodeKey } from './model.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
 
@@ -26,6 +27,13 @@ export const topics = {
 } as const;
 
 /** `checks` lists the (node, check ID) pairs written or deleted by the change, for the check scheduler. */
+/** Cancels a parked query (the client went away). EventEmitter-backed: far cheaper per request than AbortSignal. */
+export interface Cancel {
+  readonly cancelled: boolean;
+  /** Registers `fn`; returns a function that unregisters it. */
+  onCancel(fn: () => void): () => void;
+}
+
 export type ViewListener = (touched: ReadonlySet<string>, revision: number, checks: readonly CheckKey[]) => void;
 
 export interface CheckKey {
@@ -54,8 +62,8 @@ export class CatalogView {
   readonly #nodeChecks = new Map<string, Map<string, Indexed<CheckRecord>>>();
 
   readonly kv = new Map<string, Indexed<KvRecord>>();
-  /** KV keys kept sorted for recurse/keys queries. */
-  #kvSorted: string[] = [];
+  /** KV keys in order, for recurse/keys queries. */
+  readonly #kvSorted = new SortedKeys((k) => this.kv.has(k));
   readonly #tombstones = new Map<string, number>();
   #tombstoneFloor = 0;
 
@@ -67,6 +75,7 @@ export class CatalogView {
    */
   readonly #floor: number;
   #revision: number;
+  #lastAppliedAt = 0;
 
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #kvExactWaiters = new Map<string, Set<Waiter>>();
@@ -79,11 +88,15 @@ export class CatalogView {
     this.#revision = initial.revision;
     const scratch = new Set<string>();
     for (const e of initial.entries) this.#put(e, undefined, scratch);
-    this.#kvSorted.sort();
   }
 
   get revision(): number {
     return this.#revision;
+  }
+
+  /** performance.now() when the last change was applied (blocking queries measure their wake latency from it). */
+  get lastAppliedAt(): number {
+    return this.#lastAppliedAt;
   }
 
   /** Index a blocking query on these topics reports: never 0, never below the open revision. */
@@ -110,11 +123,7 @@ export class CatalogView {
 
   /** Sorted KV keys starting with prefix. */
   kvKeysUnder(prefix: string): string[] {
-    const arr = this.#kvSorted;
-    let lo = lowerBound(arr, prefix);
-    const out: string[] = [];
-    while (lo < arr.length && (arr[lo] as string).startsWith(prefix)) out.push(arr[lo++] as string);
-    return out;
+    return this.#kvSorted.withPrefix(prefix);
   }
 
   serviceChecks(node: string, serviceId: string): Iterable<Indexed<CheckRecord>> {
@@ -146,9 +155,9 @@ export class CatalogView {
   }
 
   /**
-   * Parks until a change touches `spec` (→ true), the timeout passes or the signal aborts (→ false).
+   * Parks until a change touches `spec` (→ true), the timeout passes or `cancel` fires (→ false).
    */
-  wait(spec: WatchSpec, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<boolean> {
     return new Promise((resolve) => {
       const sets: Set<Waiter>[] = [];
       const waiter: Waiter = {
@@ -157,12 +166,12 @@ export class CatalogView {
           if (waiter.done) return;
           waiter.done = true;
           clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
+          unlisten?.();
           for (const s of sets) s.delete(waiter);
           resolve(changed);
         },
       };
-      const onAbort = (): void => waiter.resolve(false);
+      let unlisten: (() => void) | undefined;
       const timer = setTimeout(() => waiter.resolve(false), Math.max(0, timeoutMs));
       const join = (map: Map<string, Set<Waiter>>, k: string): void => {
         let s = map.get(k);
@@ -172,9 +181,9 @@ export class CatalogView {
       };
       if ('topics' in spec) for (const t of spec.topics) join(this.#waiters, t);
       else join(spec.prefix ? this.#kvPrefixWaiters : this.#kvExactWaiters, spec.kv);
-      if (signal) {
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
+      if (cancel) {
+        if (cancel.cancelled) waiter.resolve(false);
+        else unlisten = cancel.onCancel(() => waiter.resolve(false));
       }
     });
   }
@@ -200,6 +209,7 @@ export class CatalogView {
       else this.#delete(ev.key, change.revision, touched);
     }
     this.#revision = change.revision;
+    this.#lastAppliedAt = performance.now();
     for (const t of touched) this.#topicIndex.set(t, change.revision);
     for (const t of touched) this.#wakeAll(this.#waiters, t);
     for (const k of kvTouched) {
@@ -257,7 +267,7 @@ export class CatalogView {
       }
       case 'k/': {
         const rec = JSON.parse(e.value) as KvRecord;
-        if (!this.kv.has(rest)) insertSorted(this.#kvSorted, rest);
+        if (!this.kv.has(rest)) this.#kvSorted.added(rest);
         this.kv.set(rest, { rec, createIndex: e.createRevision, modifyIndex: e.modRevision });
         return;
       }
@@ -288,7 +298,7 @@ export class CatalogView {
       }
       case 'k/':
         if (this.kv.delete(rest)) {
-          removeSorted(this.#kvSorted, rest);
+          this.#kvSorted.removed();
           if (this.#tombstones.size >= TOMBSTONE_LIMIT) {
             // Forget individual tombstones but keep their highest revision as a floor for every KV index.
             this.#tombstoneFloor = revision;
@@ -355,25 +365,4 @@ function getOrCreateSet<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
   let v = m.get(k);
   if (!v) m.set(k, (v = new Set()));
   return v;
-}
-
-function lowerBound(arr: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((arr[mid] as string) < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function insertSorted(arr: string[], key: string): void {
-  const i = lowerBound(arr, key);
-  if (arr[i] !== key) arr.splice(i, 0, key);
-}
-
-function removeSorted(arr: string[], key: string): void {
-  const i = lowerBound(arr, key);
-  if (arr[i] === key) arr.splice(i, 1);
 }

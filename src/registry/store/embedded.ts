@@ -249,7 +249,6 @@ async function recover(dir: string, logger: EmbeddedStoreLogger): Promise<Recove
   const names = await readdir(dir);
 
   const state = new MemoryState();
-  state.beginBulk();
   let snapshotRevision = 0;
   const snapshots = names
     .map((name) => ({ name, revision: Number(SNAPSHOT_PATTERN.exec(name)?.[1] ?? NaN) }))
@@ -325,7 +324,6 @@ async function recover(dir: string, logger: EmbeddedStoreLogger): Promise<Recove
       revision = rec.r;
     }
   }
-  state.endBulk();
   // A snapshot is only written once its revision is durable, so recovery must reach it.
   const newestSnapshot = snapshots[0];
   if (newestSnapshot !== undefined && revision < newestSnapshot.revision) {

@@ -1,34 +1,21 @@
 // The in-memory key space (entries by key plus a sorted key index) and transaction evaluation over it.
 import { SwitchyardError } from '../../core/errors.js';
+import { SortedKeys } from '../../core/sorted-keys.js';
 import type { StoreCompare, StoreEntry, StoreEvent, StoreOp, TxnRequest } from './types.js';
 
-/** Index of the first key >= `key` (keys sorted by UTF-16 code units, the order of `<`). */
-export function lowerBound(keys: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((keys[mid] as string) < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /**
- * Entries by key for O(1) reads, plus a sorted key array so that a prefix range is a binary
- * search and a contiguous walk. Entries are frozen and shared, so two states (the store's
- * latest and published views) cost one map and one array each, not two copies of the data.
+ * Entries by key for O(1) reads, plus a lazily sorted key index so that a prefix range is a
+ * binary search and a contiguous walk. Entries are frozen and shared, so two states (the store's
+ * latest and published views) cost one map and one key index each, not two copies of the data.
  */
 export class MemoryState {
   private readonly map: Map<string, StoreEntry>;
-  private keys: string[];
-  /** False while bulk loading: keeping the array sorted entry by entry would be quadratic. */
-  private ordered: boolean;
+  private readonly keys: SortedKeys;
 
-  constructor(map?: Map<string, StoreEntry>, keys?: string[]) {
-    this.map = map ?? new Map();
-    this.keys = keys ?? [];
-    this.ordered = true;
+  constructor(map?: Map<string, StoreEntry>, sortedKeys?: string[]) {
+    const m = map ?? new Map<string, StoreEntry>();
+    this.map = m;
+    this.keys = new SortedKeys((k) => m.has(k), sortedKeys ?? (map ? [...map.keys()].sort() : []));
   }
 
   get size(): number {
@@ -42,38 +29,24 @@ export class MemoryState {
   set(entry: StoreEntry): void {
     const existed = this.map.has(entry.key);
     this.map.set(entry.key, entry);
-    if (!existed && this.ordered) this.keys.splice(lowerBound(this.keys, entry.key), 0, entry.key);
+    if (!existed) this.keys.added(entry.key);
   }
 
   delete(key: string): StoreEntry | undefined {
     const prev = this.map.get(key);
     if (prev === undefined) return undefined;
     this.map.delete(key);
-    if (this.ordered) this.keys.splice(lowerBound(this.keys, key), 1);
+    this.keys.removed();
     return prev;
   }
 
   /** Live keys under a prefix, sorted. */
   keysWithPrefix(prefix: string): string[] {
-    this.ensureOrdered();
-    const out: string[] = [];
-    for (let i = lowerBound(this.keys, prefix); i < this.keys.length; i++) {
-      const key = this.keys[i] as string;
-      if (!key.startsWith(prefix)) break;
-      out.push(key);
-    }
-    return out;
+    return this.keys.withPrefix(prefix);
   }
 
   range(prefix: string): StoreEntry[] {
-    this.ensureOrdered();
-    const out: StoreEntry[] = [];
-    for (let i = lowerBound(this.keys, prefix); i < this.keys.length; i++) {
-      const key = this.keys[i] as string;
-      if (!key.startsWith(prefix)) break;
-      out.push(this.map.get(key) as StoreEntry);
-    }
-    return out;
+    return this.keys.withPrefix(prefix).map((k) => this.map.get(k) as StoreEntry);
   }
 
   /** Every entry, sorted by key. */
@@ -81,24 +54,8 @@ export class MemoryState {
     return this.range('');
   }
 
-  /** Stops maintaining the key order until endBulk(), which sorts once. */
-  beginBulk(): void {
-    this.ordered = false;
-  }
-
-  endBulk(): void {
-    this.ensureOrdered();
-  }
-
   clone(): MemoryState {
-    this.ensureOrdered();
-    return new MemoryState(new Map(this.map), this.keys.slice());
-  }
-
-  private ensureOrdered(): void {
-    if (this.ordered) return;
-    this.keys = [...this.map.keys()].sort();
-    this.ordered = true;
+    return new MemoryState(new Map(this.map), [...this.keys.all()]);
   }
 }
 

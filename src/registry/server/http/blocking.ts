@@ -69,12 +69,14 @@ export async function blocking(
   if (params.minIndex === 0 || res.index > params.minIndex) return res;
   // Consul adds up to wait/16 of random jitter so that a herd of watchers does not return in lockstep.
   const deadline = Date.now() + params.waitMs + opts.random.next() * (params.waitMs / 16);
+  let wokeAt: number | undefined;
   while (res.index <= params.minIndex) {
     const left = deadline - Date.now();
-    if (left <= 0 || ctx.signal.aborted) break;
-    const changed = await view.wait(spec, left, ctx.signal);
+    if (left <= 0 || ctx.cancel.cancelled) break;
+    const changed = await view.wait(spec, left, ctx.cancel);
     res = query();
     if (!changed) break;
+    wokeAt = view.lastAppliedAt;
   }
-  return res;
+  return wokeAt === undefined ? res : { ...res, wokeAt };
 }

@@ -1,5 +1,6 @@
 /** The request context and reply shape shared by the registry API's route handlers. */
 import type { IncomingMessage } from 'node:http';
+import type { Cancel } from '../catalog-view.js';
 
 export interface Reply {
   status?: number;
@@ -12,6 +13,8 @@ export interface Reply {
   headers?: Record<string, string>;
   /** Sets X-Consul-Index / X-Consul-KnownLeader / X-Consul-LastContact. */
   index?: number;
+  /** performance.now() of the change that woke this blocking query, for the wake-latency metric. */
+  wokeAt?: number;
 }
 
 export interface Ctx {
@@ -22,8 +25,8 @@ export interface Ctx {
   /** URL-decoded remainder after a prefix route (the :id, :name or KV key). */
   readonly suffix: string;
   readonly query: URLSearchParams;
-  /** Aborts when the client goes away, so parked blocking queries let go at once. */
-  readonly signal: AbortSignal;
+  /** Fires when the client goes away, so parked blocking queries let go at once. */
+  readonly cancel: Cancel;
   /** Reads the body, rejecting with 413 past `limit` bytes. */
   body(limit?: number): Promise<Buffer>;
 }

@@ -2,11 +2,14 @@
 import type { CatalogView } from '../catalog-view.js';
 import type { Registry } from '../registry.js';
 import type { BlockingOptions } from './blocking.js';
+import type { ReadCache } from './read-cache.js';
 
 export interface ApiDeps {
   readonly registry: Registry;
   readonly view: CatalogView;
   readonly blocking: BlockingOptions;
+  /** Shares one encoding of a read among every request for it at the same revision. */
+  readonly readCache: ReadCache;
   /** Told about every TTL update, so the check's expiry timer restarts even when the status did not change. */
   readonly onTtlUpdate: (checkId: string) => void;
   readonly version: string;

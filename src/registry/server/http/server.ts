@@ -6,8 +6,9 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { HttpError, errorMessage } from '../../../core/errors.js';
-import { RAW_NUMBER } from '../render.js';
+import { encodeJson } from './encode.js';
 import type { Ctx, Reply, Route } from './context.js';
+import type { Cancel } from '../catalog-view.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -21,6 +22,8 @@ export interface ApiServerOptions {
   /** Handlers for paths outside /v1/ (the UI, /metrics); return undefined to fall through to 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
   onRequest?: (route: string, method: string, status: number, seconds: number) => void;
+  /** Seconds from the change that woke a blocking query to its response being handed to the kernel. */
+  onWake?: (seconds: number) => void;
 }
 
 interface RouteTable {
@@ -66,13 +69,6 @@ function sameToken(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
-}
-
-/** Consul's encoding: compact without a trailing newline, or 4-space indent plus newline with ?pretty. */
-export function encodeJson(value: unknown, pretty: boolean): string {
-  let s = pretty ? `${JSON.stringify(value, null, 4)}\n` : JSON.stringify(value);
-  if (s.includes(RAW_NUMBER)) s = s.replace(new RegExp(`\\{\\s*"${RAW_NUMBER}":\\s*"(\\d+)"\\s*\\}`, 'g'), '$1');
-  return s;
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -173,22 +169,17 @@ export function createApiServer(opts: ApiServerOptions): Server {
         const tok = tokenOf(req, query);
         if (tok === undefined || !sameToken(tok, opts.aclToken)) throw new HttpError(403, 'Permission denied');
       }
-      const ac = new AbortController();
-      const onClose = (): void => {
-        if (!res.writableFinished) ac.abort();
-      };
-      res.once('close', onClose);
       const ctx: Ctx = {
-        req, method, path, suffix: m.suffix, query, signal: ac.signal,
+        req, method, path, suffix: m.suffix, query, cancel: closeCancel(res),
         body: (limit = maxBody) => {
           bodyConsumed = true;
           return readBody(req, limit);
         },
       };
       const reply = await m.route.handler(ctx);
-      res.off('close', onClose);
       if (res.destroyed) return;
       await sendAsync(res, method, reply, query.has('pretty'), req);
+      if (reply.wokeAt !== undefined) opts.onWake?.((performance.now() - reply.wokeAt) / 1000);
       finish(reply.status ?? 200);
     } catch (err) {
       const he = err instanceof HttpError ? err : undefined;
@@ -206,6 +197,22 @@ export function createApiServer(opts: ApiServerOptions): Server {
     }
   }
   return server;
+}
+
+/** A Cancel that fires when the response closes before it finished (the client went away). */
+function closeCancel(res: ServerResponse): Cancel {
+  return {
+    get cancelled() {
+      return res.destroyed && !res.writableFinished;
+    },
+    onCancel(fn) {
+      const h = (): void => {
+        if (!res.writableFinished) fn();
+      };
+      res.once('close', h);
+      return () => res.off('close', h);
+    },
+  };
 }
 
 function indexHeaders(reply: Reply): Record<string, string> {

@@ -138,8 +138,8 @@ export function agentRoutes(deps: ApiDeps): Route[] {
             }
           }
           const deadline = Date.now() + waitMs + deps.blocking.random.next() * (waitMs / 16);
-          while (out.ContentHash === hash && Date.now() < deadline && !ctx.signal.aborted) {
-            await view.wait({ topics: [topics.node(registry.node.name)] }, deadline - Date.now(), ctx.signal);
+          while (out.ContentHash === hash && Date.now() < deadline && !ctx.cancel.cancelled) {
+            await view.wait({ topics: [topics.node(registry.node.name)] }, deadline - Date.now(), ctx.cancel);
             s = find();
             if (!s) throw notFound(`unknown service ID: ${id}`);
             out = agentServiceDetail(s);

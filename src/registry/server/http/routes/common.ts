@@ -3,6 +3,7 @@ import { HttpError, badRequest } from '../../../../core/errors.js';
 import { compileFilter } from '../../filter.js';
 import type { WatchSpec } from '../../catalog-view.js';
 import { blocking, parseQueryParams } from '../blocking.js';
+import { ReadCache } from '../read-cache.js';
 import type { Ctx, Reply } from '../context.js';
 import type { ApiDeps } from '../deps.js';
 import type { ServiceFilter } from '../../queries.js';
@@ -62,7 +63,9 @@ export function applyFilterToMap(q: URLSearchParams, obj: Record<string, unknown
 /** A blocking read: parses index/wait/dc/consistency, runs `query`, parks on `spec` when asked to. */
 export function blockingRead(deps: ApiDeps, ctx: Ctx, spec: WatchSpec, query: () => Reply & { index: number }): Promise<Reply> {
   const params = parseQueryParams(ctx.query, deps.blocking, deps.registry.node.datacenter);
-  return blocking(ctx, deps.view, params, deps.blocking, spec, query);
+  const key = ReadCache.key(ctx.path, ctx.query);
+  const pretty = ctx.query.has('pretty');
+  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.revision, pretty, query));
 }
 
 /** Validation of query parameters shared by non-blocking reads (dc, consistency flags). */

@@ -1,0 +1,77 @@
+/**
+ * A sorted view of a changing key set, kept lazily: inserts and deletes are O(1) and the order is
+ * restored by one merge when a range is asked for. Keeping an array sorted on every insert costs a
+ * memmove of the whole array, which dominated registration cost at tens of thousands of keys.
+ */
+
+/** Index of the first key >= `key` (UTF-16 code unit order, the order of `<`). */
+export function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((keys[mid] as string) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class SortedKeys {
+  #sorted: string[];
+  #added: string[] = [];
+  #dirty = false;
+  /** The authority on which keys exist; deleted keys are dropped from #sorted at the next merge. */
+  readonly #has: (key: string) => boolean;
+
+  constructor(has: (key: string) => boolean, initial: string[] = []) {
+    this.#has = has;
+    this.#sorted = initial;
+  }
+
+  /** Call after a key that did not exist was added. */
+  added(key: string): void {
+    this.#added.push(key);
+    this.#dirty = true;
+  }
+
+  /** Call after a key was removed. */
+  removed(): void {
+    this.#dirty = true;
+  }
+
+  /** The keys starting with `prefix`, sorted. */
+  withPrefix(prefix: string): string[] {
+    const keys = this.#ordered();
+    const out: string[] = [];
+    for (let i = lowerBound(keys, prefix); i < keys.length; i++) {
+      const k = keys[i] as string;
+      if (!k.startsWith(prefix)) break;
+      out.push(k);
+    }
+    return out;
+  }
+
+  all(): readonly string[] {
+    return this.#ordered();
+  }
+
+  #ordered(): string[] {
+    if (!this.#dirty) return this.#sorted;
+    const add = this.#added.sort();
+    const old = this.#sorted;
+    const out: string[] = [];
+    let i = 0;
+    let j = 0;
+    // Merge two sorted lists, dropping keys that no longer exist and duplicates (deleted then re-added).
+    while (i < old.length || j < add.length) {
+      let k: string;
+      if (j >= add.length || (i < old.length && (old[i] as string) <= (add[j] as string))) k = old[i++] as string;
+      else k = add[j++] as string;
+      if (out[out.length - 1] !== k && this.#has(k)) out.push(k);
+    }
+    this.#sorted = out;
+    this.#added = [];
+    this.#dirty = false;
+    return out;
+  }
+}
