@@ -169,7 +169,9 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-function decodeWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+function decodeWith<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  // Go decodes a JSON null into the zero value, so Consul answers `null` with its usual field errors.
+  const value = input === null ? {} : input;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw badRequest(`Request decode failed: expected a JSON object for ${what}, got ${describe(value)}`);
   }

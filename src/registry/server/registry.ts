@@ -3,6 +3,7 @@
  * transactions, and waits until the view has applied them so a reader sees its own write.
  */
 import { HttpError, badRequest, notFound } from '../../core/errors.js';
+import { kvTooLarge } from './kv-limits.js';
 import type { Store, StoreOp, TxnRequest } from '../store/types.js';
 import type { CatalogView } from './catalog-view.js';
 import type { CatalogDeregisterInput, CatalogRegisterInput, CheckInput, ServiceInput } from './decode.js';
@@ -334,9 +335,7 @@ export class Registry {
   // KV
 
   async kvPut(key: string, value: Buffer, opts: { flags: string; cas?: number }): Promise<boolean> {
-    if (value.length > this.kvMaxValueSize) {
-      throw new HttpError(413, `Request body(${value.length} bytes) too large, max size: ${this.kvMaxValueSize} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.`);
-    }
+    if (value.length > this.kvMaxValueSize) throw new HttpError(413, kvTooLarge(value.length, this.kvMaxValueSize));
     const sk = keys.kv(key);
     const prev = this.view.kv.get(key);
     const rec: KvRecord = {

@@ -27,8 +27,8 @@ export interface Ctx {
   readonly query: URLSearchParams;
   /** Fires when the client goes away, so parked blocking queries let go at once. */
   readonly cancel: Cancel;
-  /** Reads the body, rejecting with 413 past `limit` bytes. */
-  body(limit?: number): Promise<Buffer>;
+  /** Reads the body, rejecting with 413 past `limit` bytes (`tooLarge` words the message). */
+  body(limit?: number, tooLarge?: (size: number, max: number) => string): Promise<Buffer>;
 }
 
 export type Handler = (ctx: Ctx) => Reply | Promise<Reply>;

@@ -71,11 +71,13 @@ function sameToken(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+const defaultTooLarge = (size: number, max: number): string => `Request body(${size} bytes) too large, max size: ${max} bytes`;
+
+function readBody(req: IncomingMessage, limit: number, tooLarge = defaultTooLarge): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
-      reject(new HttpError(413, `Request body(${declared} bytes) too large, max size: ${limit} bytes`));
+      reject(new HttpError(413, tooLarge(declared, limit)));
       return;
     }
     const chunks: Buffer[] = [];
@@ -84,7 +86,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += c.length;
       if (size > limit) {
         cleanup();
-        reject(new HttpError(413, `Request body(${size}+ bytes) too large, max size: ${limit} bytes`));
+        reject(new HttpError(413, tooLarge(size, limit)));
         return;
       }
       chunks.push(c);
@@ -171,9 +173,9 @@ export function createApiServer(opts: ApiServerOptions): Server {
       }
       const ctx: Ctx = {
         req, method, path, suffix: m.suffix, query, cancel: closeCancel(res),
-        body: (limit = maxBody) => {
+        body: (limit = maxBody, tooLarge) => {
           bodyConsumed = true;
-          return readBody(req, limit);
+          return readBody(req, limit, tooLarge);
         },
       };
       const reply = await m.route.handler(ctx);

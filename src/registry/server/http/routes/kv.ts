@@ -1,6 +1,7 @@
 /** /v1/kv/*: Consul's KV semantics (base64 values, recurse, keys+separator, raw, cas, flags, 404 with index headers). */
 import { HttpError, badRequest } from '../../../../core/errors.js';
 import { renderKv } from '../../render.js';
+import { kvTooLarge } from '../../kv-limits.js';
 import type { Ctx, Reply, Route } from '../context.js';
 import { flag } from '../context.js';
 import type { ApiDeps } from '../deps.js';
@@ -17,12 +18,19 @@ function parseUint(name: string, raw: string): bigint {
   return v;
 }
 
+/** Consul prints the query as Go's url.Values.Encode does: sorted by key. */
 function conflicting(ctx: Ctx): never {
-  throw badRequest(`Conflicting flags: ${ctx.query.toString()}\n`);
+  const q = new URLSearchParams(ctx.query);
+  q.sort();
+  throw badRequest(`Conflicting flags: ${q.toString()}\n`);
 }
 
 export function kvRoutes(deps: ApiDeps): Route[] {
   const { registry, view } = deps;
+  const checkDatacenter = (ctx: Ctx): void => {
+    const dc = ctx.query.get('dc');
+    if (dc && dc !== registry.node.datacenter) throw new HttpError(500, 'No path to datacenter');
+  };
 
   const get = (ctx: Ctx): Promise<Reply> => {
     const key = ctx.suffix;
@@ -68,14 +76,16 @@ export function kvRoutes(deps: ApiDeps): Route[] {
   const put = async (ctx: Ctx): Promise<Reply> => {
     const key = ctx.suffix;
     const q = ctx.query;
+    checkDatacenter(ctx);
     if (key === '') throw badRequest('Missing key name');
-    if (q.has('cas') && (q.has('acquire') || q.has('release'))) conflicting(ctx);
+    const exclusive = ['cas', 'acquire', 'release'].filter((f) => q.has(f));
+    if (exclusive.length > 1) conflicting(ctx);
     if (q.has('acquire') || q.has('release')) {
       throw badRequest('Sessions are not supported by this agent yet: ?acquire and ?release cannot be used');
     }
     const flags = q.has('flags') ? parseUint('flags', q.get('flags') ?? '').toString() : '0';
     const cas = q.has('cas') ? Number(parseUint('cas', q.get('cas') ?? '')) : undefined;
-    const body = await ctx.body(registry.kvMaxValueSize);
+    const body = await ctx.body(registry.kvMaxValueSize, kvTooLarge);
     const ok = await registry.kvPut(key, body, cas === undefined ? { flags } : { flags, cas });
     return { json: ok };
   };
@@ -84,6 +94,7 @@ export function kvRoutes(deps: ApiDeps): Route[] {
     const key = ctx.suffix;
     const q = ctx.query;
     const recurse = flag(q, 'recurse');
+    checkDatacenter(ctx);
     if (key === '' && !recurse) throw badRequest('Missing key name');
     if (recurse && q.has('cas')) conflicting(ctx);
     const cas = q.has('cas') ? Number(parseUint('cas', q.get('cas') ?? '')) : undefined;

@@ -1,0 +1,169 @@
+/**
+ * A small client for any Consul-compatible API (our agent or a real Consul): typed reads with
+ * blocking-query support and the client rules Consul documents (reset when the index goes
+ * backwards, treat 0 as 1, rate-limit tight loops), used by every tool that talks to a registry.
+ */
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { SwitchyardError } from '../../core/errors.js';
+
+export interface ClientOptions {
+  /** Base URL, e.g. http://127.0.0.1:8500 (a bare host:port gets http://). */
+  address: string;
+  token?: string;
+  /** Per-request timeout for non-blocking calls (ms). */
+  timeoutMs?: number;
+}
+
+export interface BlockingResult<T> {
+  readonly index: number;
+  readonly value: T;
+  /** HTTP status (200, or 404 for a missing KV key). */
+  readonly status: number;
+}
+
+export class RegistryClientError extends SwitchyardError {
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, cause?: unknown) {
+    super('SY_ERR_INTERNAL', message, { cause });
+    this.status = status;
+    this.name = 'RegistryClientError';
+  }
+}
+
+export function normalizeAddress(addr: string): string {
+  const a = addr.trim().replace(/\/+$/, '');
+  return /^https?:\/\//.test(a) ? a : `http://${a}`;
+}
+
+export class RegistryClient {
+  readonly base: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #dispatcher: Dispatcher;
+
+  constructor(opts: ClientOptions) {
+    this.base = normalizeAddress(opts.address);
+    this.#token = opts.token;
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    // Blocking queries hold a connection each for up to wait + wait/16; keep the idle timeout above that.
+    this.#dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64, headersTimeout: 0, bodyTimeout: 0 });
+  }
+
+  #headers(): Record<string, string> {
+    return this.#token ? { 'X-Consul-Token': this.#token } : {};
+  }
+
+  async #call(method: 'GET' | 'PUT' | 'DELETE', path: string, opts: { body?: string | Buffer; signal?: AbortSignal; timeoutMs?: number; allow404?: boolean } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error(`timed out after ${opts.timeoutMs ?? this.#timeoutMs} ms`)), opts.timeoutMs ?? this.#timeoutMs);
+    const onAbort = (): void => ac.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await request(`${this.base}${path}`, {
+        method, headers: this.#headers(), signal: ac.signal, dispatcher: this.#dispatcher,
+        ...(opts.body !== undefined ? { body: opts.body } : {}),
+      });
+      const text = await res.body.text();
+      if (res.statusCode >= 400 && !(opts.allow404 && res.statusCode === 404)) {
+        throw new RegistryClientError(`${method} ${path}: Unexpected response code: ${res.statusCode} (${text.trim()})`, res.statusCode);
+      }
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      if (err instanceof RegistryClientError) throw err;
+      const reason = opts.signal?.aborted ? 'aborted' : (err as Error).message;
+      throw new RegistryClientError(`${method} ${this.base}${path}: ${reason}`, undefined, err);
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get<T>(path: string, signal?: AbortSignal): Promise<T> {
+    const r = await this.#call('GET', path, signal ? { signal } : {});
+    return JSON.parse(r.text) as T;
+  }
+
+  async put(path: string, body?: unknown, signal?: AbortSignal): Promise<string> {
+    const r = await this.#call('PUT', path, {
+      ...(body === undefined ? {} : { body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) }),
+      ...(signal ? { signal } : {}),
+    });
+    return r.text;
+  }
+
+  /**
+   * One blocking read: `index` 0 answers at once; otherwise the server parks up to `waitMs`.
+   * The HTTP timeout allows for Consul's wait/16 jitter.
+   */
+  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlockingResult<T>> {
+    const sep = path.includes('?') ? '&' : '?';
+    const q = index > 0 ? `${sep}index=${index}&wait=${Math.round(waitMs)}ms` : '';
+    const r = await this.#call('GET', `${path}${q}`, { ...(signal ? { signal } : {}), timeoutMs: waitMs + Math.max(waitMs / 16, 0) + 5000, allow404: true });
+    const raw = r.headers['x-consul-index'];
+    const idx = Number(Array.isArray(raw) ? raw[0] : raw);
+    if (!Number.isFinite(idx) || raw === undefined) throw new RegistryClientError(`GET ${path}: no X-Consul-Index header: the endpoint does not support blocking queries`);
+    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : JSON.parse(r.text)) as T };
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+export interface WatchOptions {
+  waitMs?: number;
+  /** Minimum spacing between two fetches of the same watch (consul-template uses 100 ms). */
+  minIntervalMs?: number;
+  /** Backoff on errors: base and cap. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  onError?: (err: unknown, attempt: number) => void;
+}
+
+/**
+ * Follows one endpoint with blocking queries until `signal` aborts, calling `onChange` with each
+ * new value (deduplicated by index). An index that goes backwards resets to 0, as Consul's docs ask.
+ */
+export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
+  const waitMs = opts.waitMs ?? 60_000;
+  const minInterval = opts.minIntervalMs ?? 100;
+  const base = opts.backoffMs ?? 250;
+  const cap = opts.maxBackoffMs ?? 10_000;
+  let index = 0;
+  let attempt = 0;
+  let last = 0;
+  while (!signal.aborted) {
+    const since = Date.now() - last;
+    if (since < minInterval) await sleep(minInterval - since, signal);
+    if (signal.aborted) return;
+    last = Date.now();
+    try {
+      const r = await client.blockingGet<T>(path, index, waitMs, signal);
+      attempt = 0;
+      if (r.index < index) index = 0;
+      if (r.index === index) continue;
+      index = r.index;
+      onChange(r.value, r.index, r.status);
+    } catch (err) {
+      if (signal.aborted) return;
+      attempt++;
+      opts.onError?.(err, attempt);
+      // Full jitter so that many watchers do not retry in lockstep after an outage.
+      await sleep(Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 16)), signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
