@@ -13,10 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { http, sleep, startTestAgent, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
+/** .ci/run points SY_PYTHON at Debian's interpreter when the python3 on PATH lacks requests. */
+const PYTHON = process.env.SY_PYTHON ?? 'python3';
 const SCRIPT = fileURLToPath(new URL('../fixtures/register.py', import.meta.url));
 
 function skipReason(): string | false {
-  const probe = spawnSync('python3', ['-c', 'import requests'], { encoding: 'utf8' });
+  const probe = spawnSync(PYTHON, ['-c', 'import requests'], { encoding: 'utf8' });
+
   if (probe.status === 0) return false;
   // In CI the flow must run: a missing python3/requests there is a failure, not a skip.
   if (process.env.CI === 'true') return false;
@@ -31,7 +34,7 @@ interface ScriptResult {
 
 function runScript(env: Record<string, string>, timeoutMs = 40_000): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-u', SCRIPT], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, ['-u', SCRIPT], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
