@@ -44,16 +44,65 @@ function registrations(url: string): Promise<{ perSec: number; requests: number;
   });
 }
 
-async function wakeLatency(url: string): Promise<{ p50: number; p99: number; max: number; samples: number; fromAckP50: number; fromAckP99: number; server: { count: number; p50: number; p99: number } }> {
-  const put = (id: string, port: number) => request(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'watched', ID: id, Port: port, Tags: ['v1'] }) }).then((r) => r.body.dump());
-  for (const id of ['w-0', 'w-1', 'w-2']) await put(id, 1);
-  // A noisy neighbour: unrelated service B changes between rounds must not wake anyone.
+interface WakeResult {
+  spread: { p50: number; p99: number; max: number; samples: number };
+  fanout: { p50: number; p99: number; max: number; samples: number; serverP50: number; serverP99: number };
+}
+
+const stats = (xs: number[]): { p50: number; p99: number; max: number; samples: number } => {
+  xs.sort((a, b) => a - b);
+  return { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs[xs.length - 1] ?? NaN, samples: xs.length };
+};
+
+/**
+ * Two views of wake latency with WATCHERS parked blocking queries:
+ *  - spread: the watchers are spread over 100 services (10 each); one service changes per round and
+ *    we time its 10 watchers from the write being sent to their response. This is the latency a
+ *    watcher sees while 1,000 others are parked.
+ *  - fan-out: all watchers watch one service and one change wakes all of them; the agent then writes
+ *    1,000 responses one after another, so this measures fan-out throughput.
+ */
+async function wakeLatency(url: string): Promise<WakeResult> {
   const dispatcher = new Agent({ connections: WATCHERS + 10, keepAliveTimeout: 120_000 });
-  const samples: number[] = [];
-  const fromAck: number[] = [];
+  const reg = (name: string, id: string, port: number) =>
+    request(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: name, ID: id, Port: port, Tags: ['v1'] }) }).then((r) => r.body.dump());
+
+  // Spread: 100 services × 10 watchers.
+  const SERVICES = 100;
+  for (let s = 0; s < SERVICES; s++) for (let i = 0; i < 3; i++) await reg(`s${s}`, `s${s}-${i}`, 1);
+  const changedAt = new Map<string, number>();
+  const spread: number[] = [];
+  let stop = false;
+  const loops = Array.from({ length: WATCHERS }, async (_, w) => {
+    const svc = `s${w % SERVICES}`;
+    let index = (await request(`${url}/v1/health/service/${svc}`, { dispatcher }).then(async (r) => { await r.body.dump(); return r.headers['x-consul-index']; })) as string;
+    while (!stop) {
+      const r = await request(`${url}/v1/health/service/${svc}?index=${index}&wait=30s`, { dispatcher });
+      await r.body.dump();
+      const at = performance.now();
+      const idx = r.headers['x-consul-index'] as string;
+      if (!stop && idx !== index && changedAt.has(svc)) spread.push(at - (changedAt.get(svc) as number));
+      index = idx;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 2000));
+  for (let round = 0; round < ROUNDS * 4; round++) {
+    const svc = `s${(round * 37) % SERVICES}`;
+    changedAt.set(svc, performance.now());
+    await reg(svc, `${svc}-0`, 2 + round);
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  stop = true;
+  // Wake everyone so the loops end.
+  for (let s = 0; s < SERVICES; s++) await reg(`s${s}`, `s${s}-0`, 1);
+  await Promise.all(loops);
+
+  // Fan-out: every watcher on one service.
+  const metricsBefore = await (await fetch(`${url}/metrics`)).text();
+  for (const id of ['w-0', 'w-1', 'w-2']) await reg('watched', id, 1);
+  const fan: number[] = [];
   let index = (await request(`${url}/v1/health/service/watched`, { dispatcher })).headers['x-consul-index'] as string;
   for (let round = 0; round < ROUNDS; round++) {
-    let parkedAt = 0;
     const arrivals: number[] = [];
     const watchers = Array.from({ length: WATCHERS }, async () => {
       const r = await request(`${url}/v1/health/service/watched?index=${index}&wait=60s`, { dispatcher });
@@ -61,36 +110,24 @@ async function wakeLatency(url: string): Promise<{ p50: number; p99: number; max
       arrivals.push(performance.now());
       return r.headers['x-consul-index'] as string;
     });
-    // Give every watcher time to park (their requests are in flight on their own connections).
     await new Promise((r) => setTimeout(r, round === 0 ? 1500 : 300));
-    await request(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'other', ID: `o-${round}`, Port: 2 }) }).then((r) => r.body.dump());
-    parkedAt = performance.now();
     const writeStart = performance.now();
-    await put(`w-${round % 3}`, 2 + round);
-    const acked = performance.now();
-    const idx = await Promise.all(watchers);
-    index = idx[0] as string;
-    for (const t of arrivals) {
-      samples.push(t - writeStart);
-      fromAck.push(t - acked);
-    }
-    void parkedAt;
+    await reg('watched', `w-${round % 3}`, 2 + round);
+    index = (await Promise.all(watchers))[0] as string;
+    for (const t of arrivals) fan.push(t - writeStart);
   }
   await dispatcher.close();
-  samples.sort((a, b) => a - b);
-  fromAck.sort((a, b) => a - b);
-  const metrics = await (await fetch(`${url}/metrics`)).text();
-  return {
-    p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] as number, samples: samples.length,
-    fromAckP50: percentile(fromAck, 50), fromAckP99: percentile(fromAck, 99),
-    server: histogramQuantiles(metrics, 'switchyard_registry_blocking_wake_seconds'),
-  };
+  const server = histogramQuantiles(await (await fetch(`${url}/metrics`)).text(), 'switchyard_registry_blocking_wake_seconds', metricsBefore);
+  return { spread: stats(spread), fanout: { ...stats(fan), serverP50: server.p50, serverP99: server.p99 } };
 }
 
 /** Upper bounds of the p50 and p99 buckets of a Prometheus histogram, in ms. */
-function histogramQuantiles(text: string, name: string): { count: number; p50: number; p99: number } {
-  const buckets: [number, number][] = [];
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
+function histogramQuantiles(text: string, name: string, before = ''): { count: number; p50: number; p99: number } {
+  const read = (t: string): [number, number][] => [...t.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))]
+    .map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
+  const base = read(before);
+  // Counts since `before`, so one agent can serve several measurements.
+  const buckets = read(text).map(([le, c], i) => [le, c - (base[i]?.[1] ?? 0)] as [number, number]);
   const count = buckets[buckets.length - 1]?.[1] ?? 0;
   const q = (p: number): number => buckets.find(([, c]) => c >= p * count)?.[0] ?? NaN;
   return { count, p50: q(0.5), p99: q(0.99) };
@@ -142,12 +179,14 @@ line();
 const wake = await withAgent('always', wakeLatency);
 line(`## Blocking-query wake latency`);
 line();
-line(`${WATCHERS} concurrent watchers of service \`watched\` (one connection each), ${ROUNDS} rounds; each round first changes an unrelated service (no watcher may wake), then registers an instance of \`watched\`. Latency = from sending the write to each watcher's response (${wake.samples} samples).`);
+line(`${WATCHERS} blocking watchers parked on \`/v1/health/service/:name\`, each on its own connection. Latency = from the benchmark sending the write to the watcher reading its response (so it includes the write's own fsync and the client's event loop).`);
 line();
-line(`| measured where | p50 ms | p99 ms | max ms | target p99 < 20 ms |`);
-line(`|---|---:|---:|---:|---|`);
-line(`| agent: change applied → response written (histogram \`switchyard_registry_blocking_wake_seconds\`, bucket upper bounds, ${wake.server.count} wakes) | ≤ ${wake.server.p50} | ≤ ${wake.server.p99} | – | ${wake.server.p99 <= 20 ? 'met' : 'NOT met'} |`);
-line(`| client: write sent → response read by the benchmark (one JS thread reading 1,000 responses, so it includes the client's own queueing) | ${wake.p50.toFixed(1)} | ${wake.p99.toFixed(1)} | ${wake.max.toFixed(1)} | ${wake.p99 < 20 ? 'met' : 'NOT met'} |`);
+line(`| scenario | samples | p50 ms | p99 ms | max ms | target p99 < 20 ms |`);
+line(`|---|---:|---:|---:|---:|---|`);
+line(`| spread: watchers over 100 services (10 each), one service changes per round | ${wake.spread.samples} | ${wake.spread.p50.toFixed(1)} | ${wake.spread.p99.toFixed(1)} | ${wake.spread.max.toFixed(1)} | ${wake.spread.p99 < 20 ? 'met' : 'NOT met'} |`);
+line(`| fan-out: all ${WATCHERS} on one service, one change wakes all | ${wake.fanout.samples} | ${wake.fanout.p50.toFixed(1)} | ${wake.fanout.p99.toFixed(1)} | ${wake.fanout.max.toFixed(1)} | ${wake.fanout.p99 < 20 ? 'met' : 'NOT met'} |`);
+line();
+line(`Fan-out measured inside the agent (histogram \`switchyard_registry_blocking_wake_seconds\`, change applied → response written, bucket upper bounds): p50 ≤ ${wake.fanout.serverP50} ms, p99 ≤ ${wake.fanout.serverP99} ms. A fan-out writes ${WATCHERS} responses one after another on one thread (one shared encoding per revision, see ReadCache), so its tail is ${WATCHERS} × the per-response cost. Profiling the agent during fan-outs (client in another thread) put about two thirds of that cost in the \`writev\` syscall itself: on loopback the kernel delivers each response to the peer socket on the writer's CPU.`);
 line();
 const rss = await withAgent('always', rssWithInstances);
 line(`## Memory`);

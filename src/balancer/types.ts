@@ -1,0 +1,70 @@
+/** The balancer's vocabulary: upstreams, per-request pick context, the Strategy interface and its factory. */
+import type { Random } from '../core/clock.js';
+import type { UpstreamStates } from './state.js';
+
+/** One instance a route can send traffic to, frozen inside a routing snapshot. */
+export interface Upstream {
+  /** The Consul service ID; also the key of its UpstreamState, so facts survive snapshot swaps. */
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  /**
+   * Effective weight (Consul Weights.Passing or Weights.Warning by the instance's health).
+   * Must be finite and ≥ 0; an upstream of weight 0 is never picked, not even in panic mode.
+   */
+  readonly weight: number;
+  readonly zone?: string;
+}
+
+/**
+ * Mutable facts about one upstream, shared by every strategy and every snapshot that names its id.
+ * The proxy bumps `inFlight` and `consecutiveFailures` directly (they are read on the hot path and
+ * change per request); ejection and draining change through UpstreamStates, which versions them so
+ * strategies can cache eligibility instead of re-reading it per pick.
+ */
+export interface UpstreamState {
+  readonly id: string;
+  /** Requests dispatched and not yet finished. */
+  inFlight: number;
+  /** Passive-health bookkeeping owned by the proxy; the balancer never reads it. */
+  consecutiveFailures: number;
+  /** Clock milliseconds until which the upstream is ejected; ejected while `now < ejectedUntil`. */
+  readonly ejectedUntil: number;
+  /** How many times it has been ejected (outlier detection grows the ejection time with it). */
+  readonly ejections: number;
+  /** Leaving on purpose: gets no new traffic unless nothing else is left. */
+  readonly draining: boolean;
+}
+
+/** What one request tells the balancer; every field is optional and strategies cope without it. */
+export interface PickContext {
+  /** The value consistent hashing keys on (client IP, a header or cookie value). */
+  readonly hashKey?: string;
+  /** Upstream ids a retry has already tried; never returned again for this request. */
+  readonly exclude?: ReadonlySet<string>;
+}
+
+export interface Strategy {
+  readonly name: string;
+  /** An upstream for one request, or undefined when nothing is pickable (the proxy answers 503). */
+  pick(ctx: PickContext): Upstream | undefined;
+}
+
+export interface StrategyDeps {
+  readonly states: UpstreamStates;
+  readonly random: Random;
+  /**
+   * An extra filter ANDed with the state view (not draining, not ejected). Its answers are cached
+   * with that view and read again only when `states.version` changes or an ejection expires, so
+   * call `states.invalidate()` when an answer changes for any other reason.
+   */
+  readonly isEligible?: (u: Upstream) => boolean;
+  /**
+   * Panic mode starts when the healthy share of weight falls below this fraction (0..1, default
+   * 0.5 as in Envoy); see Candidates in candidates.ts for the exact rule.
+   */
+  readonly panicThreshold?: number;
+}
+
+/** Builds a strategy from one snapshot's upstream list; called again for every new snapshot. */
+export type StrategyFactory = (upstreams: readonly Upstream[], deps: StrategyDeps) => Strategy;
