@@ -16,10 +16,13 @@ class LeastConn implements Strategy {
   readonly name = 'least_conn';
   readonly #c: Candidates;
   readonly #current: Float64Array;
+  /** Indices tied for the lowest load in the current scan, so the tie-break touches only them. */
+  readonly #tied: Int32Array;
 
   constructor(candidates: Candidates) {
     this.#c = candidates;
     this.#current = new Float64Array(candidates.size);
+    this.#tied = new Int32Array(candidates.size);
   }
 
   pick(ctx: PickContext): Upstream | undefined {
@@ -27,40 +30,39 @@ class LeastConn implements Strategy {
     const exclude = activeExclude(ctx);
     const tier = c.tierFor(exclude);
     if (tier < 0) return undefined;
-    const weights = c.weights;
-    const records = c.records;
-    let best = -1;
+    // Hoisted and inlined by hand: this loop is the whole cost of a pick.
+    const { tiers, weights, records, ids, size } = c;
+    const tied = this.#tied;
+    let ties = 0;
     let bestLoad = 0;
     let bestWeight = 1;
-    let ties = 0;
-    for (let i = 0; i < c.size; i++) {
-      if (!c.accepts(i, tier, exclude)) continue;
+    for (let i = 0; i < size; i++) {
+      if (tiers[i]! > tier || (exclude !== undefined && exclude.has(ids[i]!))) continue;
       const load = records[i]!.inFlight;
       const w = weights[i]!;
-      if (best < 0 || load * bestWeight < bestLoad * w) {
-        best = i;
+      const lhs = load * bestWeight;
+      const rhs = bestLoad * w;
+      if (ties === 0 || lhs < rhs) {
         bestLoad = load;
         bestWeight = w;
+        tied[0] = i;
         ties = 1;
-      } else if (load * bestWeight === bestLoad * w) ties++;
+      } else if (lhs === rhs) tied[ties++] = i;
     }
-    if (ties > 1) best = this.#amongTied(best, bestLoad, bestWeight, tier, exclude);
-    return c.upstreams[best];
+    return c.upstreams[ties > 1 ? this.#amongTied(ties) : tied[0]!];
   }
 
-  /** Smooth weighted round robin over the upstreams tied with `first` (all at or after it). */
-  #amongTied(first: number, load: number, weight: number, tier: number, exclude: ReadonlySet<string> | undefined): number {
-    const c = this.#c;
-    const weights = c.weights;
-    const records = c.records;
+  /** nginx's smooth weighted round robin over the first `ties` entries of #tied. */
+  #amongTied(ties: number): number {
+    const weights = this.#c.weights;
+    const tied = this.#tied;
     const current = this.#current;
     let best = -1;
     let bestCurrent = -Infinity;
     let total = 0;
-    for (let i = first; i < c.size; i++) {
-      if (!c.accepts(i, tier, exclude)) continue;
+    for (let k = 0; k < ties; k++) {
+      const i = tied[k]!;
       const w = weights[i]!;
-      if (records[i]!.inFlight * weight !== load * w) continue;
       const cw = current[i]! + w;
       current[i] = cw;
       total += w;

@@ -1,4 +1,4 @@
-/** round_robin: nginx's smooth weighted round robin, replayed from a cached period so a pick is O(1). */
+/** round_robin: nginx's smooth weighted round robin, replayed from a cached period so a pick is amortised O(1). */
 import { Candidates, activeExclude } from './candidates.js';
 import type { PickContext, Strategy, StrategyFactory, Upstream } from './types.js';
 
@@ -17,9 +17,9 @@ const MAX_CACHED_PERIOD = 1 << 14;
  *
  * The steady sequence runs over the base tier (healthy upstreams, or all non-draining ones in
  * panic mode) and restarts from zero whenever that set changes, so an ejected upstream simply
- * drops out and the others keep a smooth sequence among themselves. A pick that must avoid
- * something the sequence offers (a retry's exclude set, a widened tier) takes one live step over
- * exactly the acceptable upstreams instead, with its own current weights.
+ * drops out and the others keep a smooth sequence among themselves. A retry (an exclude set) or
+ * a widened tier takes one live step over exactly the acceptable upstreams instead, with current
+ * weights of its own, so retries neither disturb the steady sequence nor bunch up on one upstream.
  */
 export class RoundRobin implements Strategy {
   readonly name = 'round_robin';
@@ -43,11 +43,8 @@ export class RoundRobin implements Strategy {
     const exclude = activeExclude(ctx);
     const tier = c.tierFor(exclude);
     if (tier < 0) return undefined;
-    if (tier === c.baseTier) {
-      if (c.generation !== this.#generation) this.#reset();
-      const i = this.#next();
-      if (exclude === undefined || !exclude.has(c.ids[i]!)) return c.upstreams[i];
-    }
+    if (c.generation !== this.#generation) this.#reset();
+    if (tier === c.baseTier && exclude === undefined) return c.upstreams[this.#next()];
     return c.upstreams[this.#liveStep(tier, exclude)];
   }
 

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { SwitchyardError } from '../core/errors.js';
 import { registerAgentCommand } from './agent.js';
+import { registerLbCommand } from './lb.js';
 import { VERSION } from './wiring/version.js';
 
 const program = new Command();
@@ -15,6 +16,7 @@ program
   .exitOverride();
 
 registerAgentCommand(program);
+registerLbCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {

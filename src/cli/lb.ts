@@ -1,0 +1,149 @@
+/** `switchyard lb`: the balancer that follows the registry live (no template, no reload). */
+import cluster from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import type { Command } from 'commander';
+import { AggregatorRegistry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
+import type { LbConfig, LbConfigInput } from '../config/lb.js';
+import { loadConfigFile } from '../config/load.js';
+import { RemoteSource } from '../discovery/remote-source.js';
+import type { FollowPredicate, ServiceSet } from '../discovery/types.js';
+import { createLogger } from './wiring/logger.js';
+import { startLb } from './wiring/lb.js';
+import { runUntilSignal } from './wiring/signals.js';
+
+interface LbFlags {
+  config?: string;
+  listen?: string;
+  registry?: string;
+  service?: string;
+  adminAddr?: string;
+  workers?: string;
+  stateFile?: string;
+  logLevel?: string;
+  accessLog?: boolean;
+  balance?: string;
+  check?: boolean;
+}
+
+/** Follow the services routes name, and every service carrying a urlprefix- tag. */
+export function followPredicate(cfg: LbConfig): FollowPredicate {
+  const named = new Set(cfg.routes.map((r) => r.service));
+  return (name, tags) => named.has(name) || tags.some((t) => t.startsWith('urlprefix-'));
+}
+
+function loadConfig(flags: LbFlags): LbConfig {
+  const fromFile: LbConfigInput = flags.config ? loadConfigFile(flags.config, lbConfigSchema) : {};
+  const fromFlags = lbConfigSchema.parse({
+    listen: flags.listen, registry: flags.registry, service: flags.service, 'admin-addr': flags.adminAddr,
+    workers: flags.workers === undefined ? undefined : Number(flags.workers), 'state-file': flags.stateFile,
+    'log-level': flags.logLevel, 'access-log': flags.accessLog, balance: flags.balance,
+  });
+  return resolveLbConfig(fromFile, fromFlags);
+}
+
+type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+type Msg = { type: 'set'; set: { catalog: [string, string[]][]; instances: [string, unknown[]][] } } | { type: 'metrics'; id: number } | { type: 'metrics-reply'; id: number; data: MetricJson };
+
+const wire = (s: ServiceSet): Msg => ({ type: 'set', set: { catalog: [...s.catalog] as [string, string[]][], instances: [...s.instances] as [string, unknown[]][] } });
+const unwire = (m: Extract<Msg, { type: 'set' }>): ServiceSet => ({ catalog: new Map(m.set.catalog), instances: new Map(m.set.instances) as ServiceSet['instances'] });
+
+export function registerLbCommand(program: Command): void {
+  program
+    .command('lb')
+    .description('Run the load balancer: routes from the config file and from urlprefix- service tags, fed live by the registry')
+    .option('-c, --config <file>', 'YAML config file (routes, balancing, timeouts, retries, passive health, tcp, tls)')
+    .option('--listen <host:port>', 'HTTP listen address (default 127.0.0.1:9080, as the seeds\' 9080)')
+    .option('--registry <url>', 'any Consul-compatible API: our agent or a real Consul (default http://127.0.0.1:8500)')
+    .option('--service <name>', 'send all traffic to this service (the seeds\' setup)')
+    .option('--admin-addr <host:port>', 'serve /metrics, /routes and /health here')
+    .option('--workers <n>', 'worker processes sharing the listen port (one registry watch for all; default 1)')
+    .option('--state-file <file>', 'keep the last table here; a restarted balancer serves it before the registry answers')
+    .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
+    .option('--access-log', 'log one JSON line per request')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--check', 'validate the configuration and exit')
+    .action(async (flags: LbFlags) => {
+      const cfg = loadConfig(flags);
+      if (flags.check) {
+        process.stdout.write(`configuration OK: ${cfg.routes.length} route(s), listen ${cfg.listen}, registry ${cfg.registry}\n`);
+        return;
+      }
+      const logger = createLogger(cfg.logLevel, cluster.isPrimary ? 'lb' : `lb-worker-${cluster.worker?.id ?? 0}`);
+      if (cfg.workers <= 1) {
+        const source = new RemoteSource({ address: cfg.registry, follow: followPredicate(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+        const lb = await startLb(cfg, logger, { source });
+        await runUntilSignal(logger, () => lb.close());
+        return;
+      }
+      if (cluster.isWorker) {
+        // A worker: no registry watch of its own; the primary sends each new ServiceSet.
+        const lb = await startLb(cfg, logger, { admin: false });
+        process.on('message', (m: Msg) => {
+          if (m.type === 'set') lb.apply(unwire(m));
+          else if (m.type === 'metrics') void lb.metrics.getMetricsAsJSON().then((data) => process.send?.({ type: 'metrics-reply', id: m.id, data }));
+        });
+        process.send?.({ type: 'ready' });
+        await runUntilSignal(logger, () => lb.close());
+        process.exit(0);
+      }
+      await runPrimary(cfg, logger);
+    });
+}
+
+async function runPrimary(cfg: LbConfig, logger: ReturnType<typeof createLogger>): Promise<void> {
+  let last: Msg | undefined;
+  const workers = new Set<Worker>();
+  let stopping = false;
+  const fork = (): void => {
+    const w = cluster.fork();
+    workers.add(w);
+    w.on('message', (m: { type: string }) => {
+      if (m.type === 'ready' && last) w.send(last);
+    });
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      if (!stopping) {
+        logger.error({ worker: w.id, code, signal }, 'worker died: starting a new one');
+        fork();
+      }
+    });
+  };
+  for (let i = 0; i < cfg.workers; i++) fork();
+  // The primary owns the single registry watch and the admin endpoints; it does not proxy.
+  const source = new RemoteSource({ address: cfg.registry, follow: followPredicate(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+  const admin = await startLb({ ...cfg, listen: '127.0.0.1:0' }, logger, { source });
+  admin.snapshots.onSwap((_n, _p, set) => {
+    last = wire(set);
+    for (const w of workers) if (w.isConnected()) w.send(last);
+  });
+  let reqId = 0;
+  const origMetrics = admin.metrics.metrics.bind(admin.metrics);
+  // /metrics on the admin address aggregates the workers' counters.
+  admin.metrics.metrics = async () => {
+    const id = ++reqId;
+    const replies = await Promise.all([...workers].map((w) => new Promise<MetricJson>((resolve) => {
+      const t = setTimeout(() => resolve([]), 2000);
+      const on = (m: Msg): void => {
+        if (m.type === 'metrics-reply' && m.id === id) {
+          clearTimeout(t);
+          w.off('message', on);
+          resolve(m.data);
+        }
+      };
+      w.on('message', on);
+      w.send({ type: 'metrics', id });
+    })));
+    const agg = AggregatorRegistry.aggregate(replies.filter((r) => r.length > 0));
+    return `${await agg.metrics()}\n${await origMetrics()}`;
+  };
+  await runUntilSignal(logger, async () => {
+    stopping = true;
+    await Promise.all([...workers].map((w) => new Promise<void>((resolve) => {
+      w.once('exit', () => resolve());
+      w.kill('SIGTERM');
+    })));
+    await admin.close();
+  });
+}

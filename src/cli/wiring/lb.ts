@@ -1,0 +1,177 @@
+/** Builds a running load balancer: source → snapshot store → proxy listeners, plus admin and metrics. */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { systemRandom } from '../../core/clock.js';
+import { UpstreamStates } from '../../balancer/index.js';
+import type { Upstream } from '../../balancer/index.js';
+import type { LbConfig } from '../../config/lb.js';
+import { splitHostPort } from '../../config/agent.js';
+import type { ServiceSet, Source } from '../../discovery/types.js';
+import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
+import { SnapshotStore } from '../../routing/snapshot-store.js';
+import { HttpProxy } from '../../proxy/http-proxy.js';
+import type { ProxyMetrics } from '../../proxy/http-proxy.js';
+import { PassiveHealth } from '../../proxy/passive-health.js';
+import { UpstreamPools } from '../../proxy/upstream-pools.js';
+import { listen } from './listen.js';
+
+export interface RunningLb {
+  readonly address: { host: string; port: number };
+  readonly adminAddress: { host: string; port: number } | undefined;
+  readonly snapshots: SnapshotStore;
+  readonly states: UpstreamStates;
+  readonly metrics: PromRegistry;
+  /** Feeds a ServiceSet directly (used by `up` with the in-process catalog, and by workers). */
+  apply(set: ServiceSet): void;
+  close(): Promise<void>;
+}
+
+export interface LbParts {
+  /** The registry source; absent in cluster workers, which receive sets from the primary. */
+  source?: Source;
+  /** Serve admin endpoints (the primary does it when running workers). */
+  admin?: boolean;
+}
+
+export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Promise<RunningLb> {
+  const states = new UpstreamStates();
+  const metrics = new PromRegistry();
+  collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
+  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status'], registers: [metrics] });
+  const latency = new Histogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
+  const retries = new Counter({ name: 'switchyard_lb_retries_total', help: 'Retries on another instance', labelNames: ['service', 'reason'], registers: [metrics] });
+  const ejections = new Counter({ name: 'switchyard_lb_ejections_total', help: 'Passive-health ejections', labelNames: ['instance', 'reason'], registers: [metrics] });
+  const generation = new Gauge({ name: 'switchyard_lb_table_generation', help: 'Version of the routing table in use', registers: [metrics] });
+  const lastChange = new Gauge({ name: 'switchyard_lb_table_built_timestamp_seconds', help: 'When the routing table in use was built', registers: [metrics] });
+  new Gauge({ name: 'switchyard_lb_in_flight', help: 'Requests in flight per instance', labelNames: ['instance'], registers: [metrics], collect() {
+    this.reset();
+    for (const g of snapshots.current?.groups.values() ?? []) for (const u of g.upstreams) this.set({ instance: `${u.address}:${u.port}` }, states.peek(u.id)?.inFlight ?? 0);
+  } });
+  new Gauge({ name: 'switchyard_lb_registry_connected', help: '1 while the registry answers', registers: [metrics], collect() { this.set(parts.source?.status().connected ? 1 : 0); } });
+  new Gauge({ name: 'switchyard_lb_registry_last_contact_seconds', help: 'Seconds since the registry last answered (registry lag)', registers: [metrics], collect() {
+    const t = parts.source?.status().lastContact ?? 0;
+    this.set(t === 0 ? -1 : (Date.now() - t) / 1000);
+  } });
+  new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: [metrics], collect() { this.set(pools.drainingCount()); } });
+
+  const ph = cfg.passiveHealth;
+  const health = new PassiveHealth(states, ph, (id, reason, ms) => {
+    ejections.inc({ instance: id, reason: reason.includes('outlier') ? 'outlier' : 'max_fails' });
+    logger.warn({ instance: id, reason, ejectedForMs: ms }, 'instance ejected by passive health');
+  });
+  const snapshots = new SnapshotStore({ specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger });
+  const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
+
+  const children = new Map<string, { c: { inc(): void }; h: { observe(v: number): void } }>();
+  const proxyMetrics: ProxyMetrics = {
+    request(route, up, status, seconds) {
+      const inst = up ? `${up.address}:${up.port}` : '';
+      const k = `${route.spec.origin}\0${inst}\0${status}`;
+      let ch = children.get(k);
+      if (!ch) {
+        ch = { c: requests.labels(route.spec.origin, route.spec.service, inst, String(status)), h: latency.labels(route.spec.origin, route.spec.service) };
+        children.set(k, ch);
+      }
+      ch.c.inc();
+      ch.h.observe(seconds);
+    },
+    retry(route, reason) {
+      retries.inc({ service: route.spec.service, reason: /^status \d+$/.test(reason) ? reason.replace('status ', '') : reason.slice(0, 40) });
+    },
+  };
+  const accessLog = cfg.accessLog ? logger.child({ log: 'access' }) : undefined;
+  const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, ...(accessLog ? { accessLog } : {}) });
+
+  snapshots.onSwap((next, _prev, set) => {
+    generation.set(next.version);
+    lastChange.set(next.builtAt / 1000);
+    const live: Upstream[] = [];
+    const ids = new Set<string>();
+    for (const g of next.groups.values()) for (const u of g.upstreams) {
+      live.push(u);
+      ids.add(u.id);
+    }
+    pools.retain(live);
+    states.retain(ids);
+    children.clear();
+    if (cfg.stateFile) {
+      try {
+        saveServiceSet(cfg.stateFile, set);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, file: cfg.stateFile }, 'could not write the state file');
+      }
+    }
+    logger.info({ version: next.version, routes: next.routes.length, upstreams: live.length }, 'routing table swapped');
+  });
+
+  if (cfg.stateFile) {
+    const loaded = loadServiceSet(cfg.stateFile);
+    if (loaded && 'error' in loaded) logger.warn({ problem: loaded.error }, 'state file ignored');
+    else if (loaded) {
+      snapshots.update(loaded.set);
+      logger.info({ file: cfg.stateFile, savedAt: loaded.savedAt }, 'serving the last known table from the state file until the registry answers');
+    }
+  }
+
+  const server: Server = createServer({
+    headersTimeout: cfg.timeouts.clientHeaderMs,
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    maxHeaderSize: cfg.limits.maxHeaderSize,
+  }, (req, res) => proxy.handle(req, res, 'http'));
+  server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else socket.destroy();
+  });
+  const at = splitHostPort(cfg.listen);
+  let adminServer: Server | undefined;
+  let adminAddress: { host: string; port: number } | undefined;
+  const address = await listen(server, at.host, at.port, '--listen');
+
+  if (parts.admin !== false && cfg.adminAddr) {
+    adminServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        void metrics.metrics().then((t) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(t));
+      } else if (path === '/routes') {
+        const snap = snapshots.current;
+        const body = snap ? { ...snap.dump(states), registry: parts.source?.status() ?? null } : { version: 0, routes: [], groups: [], errors: [], registry: parts.source?.status() ?? null };
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
+      } else if (path === '/health') {
+        const ok = snapshots.current !== undefined;
+        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'no routing table yet\n');
+      } else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /routes or /health\n');
+    });
+    const a = splitHostPort(cfg.adminAddr);
+    adminAddress = await listen(adminServer, a.host, a.port, '--admin-addr');
+  }
+
+  parts.source?.start((set) => snapshots.update(set));
+  logger.info({ listen: `${address.host}:${address.port}`, admin: adminAddress ? `${adminAddress.host}:${adminAddress.port}` : null, routes: cfg.routes.length }, 'load balancer listening');
+
+  let closed = false;
+  return {
+    address, adminAddress, snapshots, states, metrics,
+    apply: (set) => void snapshots.update(set),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await parts.source?.close();
+      // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), cfg.timeouts.drainMs);
+      timer.unref();
+      await drained;
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
+      await pools.close();
+      logger.info('load balancer stopped');
+    },
+  };
+}

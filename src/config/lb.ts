@@ -1,0 +1,158 @@
+/** The load balancer's static configuration: flags and a YAML file with the same keys, validated and frozen. */
+import { z } from 'zod';
+import { parseGoDuration } from '../core/duration.js';
+import type { HashBy, RouteSpec, StrategyName } from './route-spec.js';
+
+const duration = z.string().refine((s) => {
+  try {
+    return parseGoDuration(s) >= 0;
+  } catch {
+    return false;
+  }
+}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"' });
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:9080' });
+const strategy = z.enum(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
+const hashBy = z.union([
+  z.literal('ip'),
+  z.strictObject({ header: z.string().min(1) }),
+  z.strictObject({ cookie: z.string().min(1) }),
+]);
+
+const routeSchema = z.strictObject({
+  host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, { message: 'must be a host name or *.domain' }).optional(),
+  path: z.string().startsWith('/', { message: 'must start with "/"' }).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  service: z.string().min(1),
+  tags: z.array(z.string()).optional(),
+  'strip-prefix': z.string().startsWith('/', { message: 'must start with "/"' }).optional(),
+  balance: strategy.optional(),
+  'hash-by': hashBy.optional(),
+});
+
+export const lbConfigSchema = z.strictObject({
+  listen: hostPort.optional(),
+  registry: z.string().min(1).optional(),
+  token: z.string().optional(),
+  service: z.string().min(1).optional(),
+  'admin-addr': hostPort.optional(),
+  workers: z.number().int().min(1).max(64).optional(),
+  'state-file': z.string().min(1).optional(),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
+  'access-log': z.boolean().optional(),
+  balance: strategy.optional(),
+  'hash-by': hashBy.optional(),
+  timeouts: z.strictObject({
+    connect: duration.optional(),
+    header: duration.optional(),
+    idle: duration.optional(),
+    total: duration.optional(),
+    'client-header': duration.optional(),
+    'drain': duration.optional(),
+  }).optional(),
+  limits: z.strictObject({
+    'max-header-size': z.number().int().min(1024).max(1 << 20).optional(),
+    'max-body': z.number().int().min(0).optional(),
+  }).optional(),
+  retries: z.strictObject({
+    attempts: z.number().int().min(1).max(10).optional(),
+    'budget-percent': z.number().min(0).max(100).optional(),
+    'min-concurrency': z.number().int().min(0).optional(),
+  }).optional(),
+  'passive-health': z.strictObject({
+    'max-fails': z.number().int().min(0).optional(),
+    'fail-timeout': duration.optional(),
+    'consecutive-5xx': z.number().int().min(0).optional(),
+    'base-ejection': duration.optional(),
+    'max-ejection': duration.optional(),
+    'panic-threshold': z.number().min(0).max(100).optional(),
+  }).optional(),
+  routes: z.array(routeSchema).optional(),
+  tcp: z.array(z.strictObject({ listen: hostPort, service: z.string().min(1), balance: strategy.optional() })).optional(),
+  tls: z.strictObject({
+    listen: hostPort,
+    certs: z.array(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).min(1),
+  }).optional(),
+});
+
+export type LbConfigInput = z.infer<typeof lbConfigSchema>;
+
+export interface LbConfig {
+  readonly listen: string;
+  readonly registry: string;
+  readonly token: string | undefined;
+  readonly adminAddr: string | undefined;
+  readonly workers: number;
+  readonly stateFile: string | undefined;
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly accessLog: boolean;
+  readonly routes: readonly RouteSpec[];
+  readonly defaultBalance: StrategyName;
+  readonly defaultHashBy: HashBy | undefined;
+  readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number };
+  readonly limits: { maxHeaderSize: number; maxBody: number };
+  readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
+  readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
+  readonly tcp: readonly { listen: string; service: string; balance: StrategyName }[];
+  readonly tls: { listen: string; certs: readonly { cert: string; key: string }[] } | undefined;
+}
+
+const ms = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
+
+function toHashBy(h: z.infer<typeof hashBy> | undefined): HashBy | undefined {
+  if (h === undefined) return undefined;
+  if (h === 'ip') return { kind: 'ip' };
+  if ('header' in h) return { kind: 'header', name: h.header.toLowerCase() };
+  return { kind: 'cookie', name: h.cookie };
+}
+
+/** Flags win over the file; defaults follow nginx/Envoy where they have one. */
+export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbConfig {
+  const c = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as LbConfigInput;
+  const balance = c.balance ?? 'round_robin';
+  const defaultHashBy = toHashBy(c['hash-by']);
+  const routes: RouteSpec[] = (c.routes ?? []).map((r, i) => {
+    const hb = toHashBy(r['hash-by']) ?? defaultHashBy;
+    return {
+      origin: `config:routes[${i}]`,
+      pathPrefix: r.path ?? '/',
+      headers: Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+      service: r.service,
+      tags: r.tags ?? [],
+      balance: r.balance ?? balance,
+      ...(r.host ? { host: r.host.toLowerCase() } : {}),
+      ...(r['strip-prefix'] ? { stripPrefix: r['strip-prefix'] } : {}),
+      ...(hb ? { hashBy: hb } : {}),
+    };
+  });
+  if (c.service) {
+    routes.push({ origin: '--service', pathPrefix: '/', headers: [], service: c.service, tags: [], balance, ...(defaultHashBy ? { hashBy: defaultHashBy } : {}) });
+  }
+  const t = c.timeouts ?? {};
+  const ph = c['passive-health'] ?? {};
+  return Object.freeze({
+    listen: c.listen ?? '127.0.0.1:9080',
+    registry: c.registry ?? 'http://127.0.0.1:8500',
+    token: c.token,
+    adminAddr: c['admin-addr'],
+    workers: c.workers ?? 1,
+    stateFile: c['state-file'],
+    logLevel: c['log-level'] ?? 'info',
+    accessLog: c['access-log'] ?? false,
+    routes,
+    defaultBalance: balance,
+    defaultHashBy,
+    timeouts: {
+      connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
+      clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
+    },
+    limits: { maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxBody: c.limits?.['max-body'] ?? 0 },
+    retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 3 },
+    passiveHealth: {
+      maxFails: ph['max-fails'] ?? 3, failTimeoutMs: ms(ph['fail-timeout'], 10_000), consecutive5xx: ph['consecutive-5xx'] ?? 5,
+      baseEjectionMs: ms(ph['base-ejection'], 10_000), maxEjectionMs: ms(ph['max-ejection'], 300_000), panicThreshold: ph['panic-threshold'] ?? 50,
+    },
+    tcp: (c.tcp ?? []).map((x) => ({ listen: x.listen, service: x.service, balance: x.balance ?? balance })),
+    tls: c.tls,
+  });
+}
