@@ -9,6 +9,7 @@ import type { LbConfig, LbConfigInput } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { RemoteSource } from '../discovery/remote-source.js';
 import type { FollowPredicate, ServiceSet } from '../discovery/types.js';
+import { followPredicate } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
 import { startLb } from './wiring/lb.js';
 import { runUntilSignal } from './wiring/signals.js';
@@ -27,11 +28,7 @@ interface LbFlags {
   check?: boolean;
 }
 
-/** Follow the services routes name, and every service carrying a urlprefix- tag. */
-export function followPredicate(cfg: LbConfig): FollowPredicate {
-  const named = new Set(cfg.routes.map((r) => r.service));
-  return (name, tags) => named.has(name) || tags.some((t) => t.startsWith('urlprefix-'));
-}
+const follow = (cfg: LbConfig): FollowPredicate => followPredicate(cfg.routes, cfg.tcp.map((t) => t.service));
 
 function loadConfig(flags: LbFlags): LbConfig {
   const fromFile: LbConfigInput = flags.config ? loadConfigFile(flags.config, lbConfigSchema) : {};
@@ -72,7 +69,7 @@ export function registerLbCommand(program: Command): void {
       }
       const logger = createLogger(cfg.logLevel, cluster.isPrimary ? 'lb' : `lb-worker-${cluster.worker?.id ?? 0}`);
       if (cfg.workers <= 1) {
-        const source = new RemoteSource({ address: cfg.registry, follow: followPredicate(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+        const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source });
         await runUntilSignal(logger, () => lb.close());
         return;
@@ -112,7 +109,7 @@ async function runPrimary(cfg: LbConfig, logger: ReturnType<typeof createLogger>
   };
   for (let i = 0; i < cfg.workers; i++) fork();
   // The primary owns the single registry watch and the admin endpoints; it does not proxy.
-  const source = new RemoteSource({ address: cfg.registry, follow: followPredicate(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+  const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
   const admin = await startLb({ ...cfg, listen: '127.0.0.1:0' }, logger, { source });
   admin.snapshots.onSwap((_n, _p, set) => {
     last = wire(set);
