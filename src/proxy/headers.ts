@@ -21,8 +21,6 @@ function connectionListed(raw: readonly string[]): Set<string> | undefined {
 export interface ForwardInfo {
   readonly clientIp: string;
   readonly proto: 'http' | 'https';
-  /** Keep the Upgrade/Connection pair (WebSocket handshakes). */
-  readonly upgrade?: boolean;
 }
 
 /**
@@ -42,10 +40,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
-      if (info.upgrade && (lower === 'upgrade' || lower === 'connection')) out.push(name, value);
-      continue;
-    }
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? value : `${xff}, ${value}`;
       continue;

@@ -89,7 +89,8 @@ export class HttpProxy {
       released = true;
       state.inFlight--;
     };
-    const { headers } = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto, upgrade: true });
+    // undici adds Connection/Upgrade itself for an upgrade dispatch and refuses them in the header list.
+    const { headers } = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto });
     socket.on('error', () => socket.destroy());
     this.d.pools.get(up).dispatch({
       path: rewritePath(url, route), method: req.method as Dispatcher.HttpMethod, headers, upgrade: req.headers.upgrade ?? 'websocket',

@@ -18,6 +18,7 @@ export interface SnapshotStoreOptions {
   defaultBalance: StrategyName;
   logger: Logger;
   isEligible?: (u: Upstream) => boolean;
+  tcp?: readonly { service: string; balance: StrategyName }[];
 }
 
 export type SwapListener = (next: RoutingSnapshot, prev: RoutingSnapshot | undefined, set: ServiceSet) => void;
@@ -55,6 +56,7 @@ export class SnapshotStore {
         version: this.#version + 1, specs: this.#o.specs, set, states: this.#o.states, random: this.#o.random,
         panicThreshold: this.#o.panicThreshold, defaultBalance: this.#o.defaultBalance,
         ...(this.#o.isEligible ? { isEligible: this.#o.isEligible } : {}),
+        ...(this.#o.tcp ? { tcp: this.#o.tcp } : {}),
       });
     } catch (err) {
       this.#o.logger.error({ err }, 'routing table build failed: keeping the previous table');

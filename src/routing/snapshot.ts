@@ -34,7 +34,11 @@ export interface BuildInput {
   readonly panicThreshold: number;
   readonly defaultBalance: StrategyName;
   readonly isEligible?: (u: Upstream) => boolean;
+  /** Services behind TCP listeners: groups without HTTP routes, looked up by tcpGroupKey. */
+  readonly tcp?: readonly { readonly service: string; readonly balance: StrategyName }[];
 }
+
+export const tcpGroupKey = (service: string, balance: string): string => `tcp:${service}|${balance}`;
 
 export class RoutingSnapshot {
   readonly version: number;
@@ -173,22 +177,27 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
     }
     seen.add(dedupe);
     const key = `${spec.service}|${[...spec.tags].sort().join(',')}|${spec.balance}`;
-    let g = groups.get(key);
-    if (!g) {
-      const instances = (input.set.instances.get(spec.service) ?? []).filter((i) => spec.tags.every((t) => i.tags.includes(t)));
-      const upstreams: Upstream[] = instances.map((i) => Object.freeze({
-        id: i.id, address: i.address, port: i.port, weight: i.status === 'passing' ? i.weights.passing : i.weights.warning,
-      }));
-      g = {
-        key, service: spec.service, upstreams, instances: new Map(instances.map((i) => [i.id, i])),
-        strategy: createStrategy(spec.balance, upstreams, {
-          states: input.states, random: input.random, panicThreshold: input.panicThreshold / 100,
-          ...(input.isEligible ? { isEligible: input.isEligible } : {}),
-        }),
-      };
-      groups.set(key, g);
-    }
-    routes.push({ spec, group: g });
+    routes.push({ spec, group: groupFor(groups, key, input, spec.service, spec.tags, spec.balance) });
   }
+  for (const t of input.tcp ?? []) groupFor(groups, tcpGroupKey(t.service, t.balance), input, t.service, [], t.balance);
   return new RoutingSnapshot(input.version, routes, groups, errors);
+}
+
+/** The group for `key`, built on first use: instances carrying all `tags`, weighted by health. */
+function groupFor(groups: Map<string, UpstreamGroup>, key: string, input: BuildInput, service: string, tags: readonly string[], balance: StrategyName): UpstreamGroup {
+  let g = groups.get(key);
+  if (g) return g;
+  const instances = (input.set.instances.get(service) ?? []).filter((i) => tags.every((t) => i.tags.includes(t)));
+  const upstreams: Upstream[] = instances.map((i) => Object.freeze({
+    id: i.id, address: i.address, port: i.port, weight: i.status === 'passing' ? i.weights.passing : i.weights.warning,
+  }));
+  g = {
+    key, service, upstreams, instances: new Map(instances.map((i) => [i.id, i])),
+    strategy: createStrategy(balance, upstreams, {
+      states: input.states, random: input.random, panicThreshold: input.panicThreshold / 100,
+      ...(input.isEligible ? { isEligible: input.isEligible } : {}),
+    }),
+  };
+  groups.set(key, g);
+  return g;
 }

@@ -1,5 +1,6 @@
 /** Builds a running load balancer: source → snapshot store → proxy listeners, plus admin and metrics. */
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
@@ -15,10 +16,15 @@ import { HttpProxy } from '../../proxy/http-proxy.js';
 import type { ProxyMetrics } from '../../proxy/http-proxy.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/upstream-pools.js';
+import { TcpProxy } from '../../proxy/tcp-proxy.js';
+import { loadTlsContexts } from '../../proxy/tls.js';
+import { tcpGroupKey } from '../../routing/snapshot.js';
 import { listen } from './listen.js';
 
 export interface RunningLb {
   readonly address: { host: string; port: number };
+  readonly tlsAddress: { host: string; port: number } | undefined;
+  readonly tcpAddresses: readonly { host: string; port: number }[];
   readonly adminAddress: { host: string; port: number } | undefined;
   readonly snapshots: SnapshotStore;
   readonly states: UpstreamStates;
@@ -61,7 +67,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     ejections.inc({ instance: id, reason: reason.includes('outlier') ? 'outlier' : 'max_fails' });
     logger.warn({ instance: id, reason, ejectedForMs: ms }, 'instance ejected by passive health');
   });
-  const snapshots = new SnapshotStore({ specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger });
+  const snapshots = new SnapshotStore({ specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: cfg.tcp });
   const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
 
   const children = new Map<string, { c: { inc(): void }; h: { observe(v: number): void } }>();
@@ -115,7 +121,10 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     }
   }
 
+  // Node checks header deadlines on a timer (30s by default): tick often enough to honour the limit.
+  const connectionsCheckingInterval = Math.max(100, Math.min(1000, cfg.timeouts.clientHeaderMs / 2));
   const server: Server = createServer({
+    connectionsCheckingInterval,
     headersTimeout: cfg.timeouts.clientHeaderMs,
     requestTimeout: 0,
     keepAliveTimeout: 65_000,
@@ -132,6 +141,32 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   let adminServer: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
   const address = await listen(server, at.host, at.port, '--listen');
+
+  let tlsServer: Server | undefined;
+  let tlsAddress: { host: string; port: number } | undefined;
+  if (cfg.tls) {
+    const ctx = loadTlsContexts(cfg.tls.certs);
+    tlsServer = createHttpsServer({
+      cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: ctx.sniCallback, connectionsCheckingInterval,
+      headersTimeout: cfg.timeouts.clientHeaderMs, requestTimeout: 0, keepAliveTimeout: 65_000, maxHeaderSize: cfg.limits.maxHeaderSize,
+    }, (req, res) => proxy.handle(req, res, 'https'));
+    tlsServer.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'));
+    const t = splitHostPort(cfg.tls.listen);
+    tlsAddress = await listen(tlsServer, t.host, t.port, 'tls.listen');
+    logger.info({ listen: `${tlsAddress.host}:${tlsAddress.port}`, names: ctx.names }, 'TLS listener ready');
+  }
+
+  const tcpConnections = new Counter({ name: 'switchyard_lb_tcp_connections_total', help: 'TCP route connections by listener and outcome', labelNames: ['listen', 'service', 'outcome'], registers: [metrics] });
+  const tcpProxies: { proxy: TcpProxy; address: { host: string; port: number } }[] = [];
+  for (const t of cfg.tcp) {
+    const tp = new TcpProxy({
+      groupKey: tcpGroupKey(t.service, t.balance), snapshots, states, health, logger,
+      connectTimeoutMs: cfg.timeouts.connectMs, attempts: cfg.retries.attempts, hashByClientIp: t.balance === 'hash',
+      onConnection: (_u, ok) => tcpConnections.inc({ listen: t.listen, service: t.service, outcome: ok ? 'connected' : 'failed' }),
+    });
+    const l = splitHostPort(t.listen);
+    tcpProxies.push({ proxy: tp, address: await listen(tp.server, l.host, l.port, `tcp listen ${t.listen}`) });
+  }
 
   if (parts.admin !== false && cfg.adminAddr) {
     adminServer = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -156,7 +191,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
 
   let closed = false;
   return {
-    address, adminAddress, snapshots, states, metrics,
+    address, adminAddress, snapshots, states, metrics, tlsAddress, tcpAddresses: tcpProxies.map((t) => t.address),
     apply: (set) => void snapshots.update(set),
     async close() {
       if (closed) return;
@@ -165,9 +200,14 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), cfg.timeouts.drainMs);
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        tlsServer?.closeAllConnections();
+      }, cfg.timeouts.drainMs);
       timer.unref();
-      await drained;
+      const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
+      tlsServer?.closeIdleConnections();
+      await Promise.all([drained, tlsDrained, ...tcpProxies.map((t) => t.proxy.close(cfg.timeouts.drainMs))]);
       clearTimeout(timer);
       await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
       await pools.close();

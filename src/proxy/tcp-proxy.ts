@@ -1,0 +1,110 @@
+/**
+ * L4 routes: a listen port forwards raw TCP to instances of one service, with the same balancing,
+ * passive health and connect retries as HTTP. Established connections are never touched by
+ * routing-table swaps.
+ */
+import { connect, createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Upstream, UpstreamStates } from '../balancer/index.js';
+import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { PassiveHealth } from './passive-health.js';
+
+export interface TcpProxyOptions {
+  /** Key of the upstream group in the routing snapshot (see tcpGroupKey). */
+  groupKey: string;
+  snapshots: SnapshotStore;
+  states: UpstreamStates;
+  health: PassiveHealth;
+  logger: Logger;
+  connectTimeoutMs: number;
+  attempts: number;
+  hashByClientIp: boolean;
+  onConnection?: (upstream: Upstream | undefined, ok: boolean) => void;
+}
+
+export class TcpProxy {
+  readonly server: Server;
+  readonly #o: TcpProxyOptions;
+  readonly #open = new Set<Socket>();
+
+  constructor(opts: TcpProxyOptions) {
+    this.#o = opts;
+    this.server = createServer({ pauseOnConnect: true }, (client) => this.#accept(client));
+  }
+
+  activeConnections(): number {
+    return this.#open.size;
+  }
+
+  #accept(client: Socket): void {
+    this.#open.add(client);
+    client.on('close', () => this.#open.delete(client));
+    client.on('error', () => client.destroy());
+    this.#attempt(client, undefined, 0);
+  }
+
+  #attempt(client: Socket, tried: Set<string> | undefined, n: number): void {
+    if (client.destroyed) return;
+    const group = this.#o.snapshots.current?.groups.get(this.#o.groupKey);
+    const key = this.#o.hashByClientIp ? client.remoteAddress : undefined;
+    const up = group?.strategy.pick({ ...(key ? { hashKey: key } : {}), ...(tried ? { exclude: tried } : {}) });
+    if (!up) {
+      this.#o.onConnection?.(undefined, false);
+      client.destroy();
+      return;
+    }
+    const state = this.#o.states.get(up.id);
+    state.inFlight++;
+    let released = false;
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        state.inFlight--;
+      }
+    };
+    const upstream = connect({ host: up.address, port: up.port });
+    upstream.setNoDelay(true);
+    let connected = false;
+    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.#o.connectTimeoutMs);
+    upstream.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      this.#o.onConnection?.(up, true);
+      client.pipe(upstream).pipe(client);
+      client.resume();
+      const done = (): void => {
+        release();
+        upstream.destroy();
+        client.destroy();
+      };
+      upstream.once('close', done);
+      client.once('close', done);
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (connected) return; // 'close' follows and tears both sides down.
+      release();
+      this.#o.health.failure(up.id);
+      this.#o.logger.debug({ upstream: `${up.address}:${up.port}`, err: err.code ?? err.message }, 'tcp connect failed');
+      // The client is still paused and nothing was exchanged: another instance may take it.
+      if (n + 1 < this.#o.attempts && !client.destroyed) {
+        this.#attempt(client, (tried ?? new Set<string>()).add(up.id), n + 1);
+        return;
+      }
+      this.#o.onConnection?.(up, false);
+      client.destroy();
+    });
+  }
+
+  /** Stops accepting; open connections are ended after `graceMs`. */
+  async close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const t = setTimeout(() => {
+      for (const s of this.#open) s.destroy();
+    }, graceMs);
+    t.unref();
+    await closed;
+    clearTimeout(t);
+  }
+}

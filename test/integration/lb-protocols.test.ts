@@ -1,0 +1,190 @@
+// The balancer's other protocols and edges: TLS with SNI, TCP routes, WebSocket across table changes,
+// client limits, and configuration errors.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { connect, createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import { startTestAgent, tempDir } from '../helpers/agent.js';
+import type { TestAgent } from '../helpers/agent.js';
+import { deregisterBackend, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
+import type { Backend, TestLb } from '../helpers/lb.js';
+import { switchyard } from '../helpers/process.js';
+
+function selfSigned(dir: string, name: string, sans: string[]): { cert: string; key: string } {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${sans[0]}`,
+    '-addext', `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+function httpsGet(port: number, servername: string): Promise<{ status: number; body: string; subject: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/', servername, headers: { Host: servername }, rejectUnauthorized: false, agent: false }, (res) => {
+      const cert = (res.socket as unknown as { getPeerCertificate(): { subject: { CN: string } } }).getPeerCertificate();
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body, subject: cert.subject.CN });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('load balancer protocols', () => {
+  let agent: TestAgent;
+  const backends: Backend[] = [];
+  const lbs: TestLb[] = [];
+  before(async () => {
+    agent = await startTestAgent();
+  });
+  after(async () => {
+    for (const lb of lbs) await lb.close();
+    for (const b of backends) await b.close();
+    await agent.stop();
+  });
+
+  it('terminates TLS and picks the certificate by SNI', async () => {
+    const dir = tempDir('sy-tls-');
+    const a = selfSigned(dir, 'a', ['a.example.com']);
+    const w = selfSigned(dir, 'w', ['*.shop.example.com']);
+    const b = await startBackend('tls-backend');
+    backends.push(b);
+    let proto = '';
+    b.handler = (req, res) => {
+      proto = String(req.headers['x-forwarded-proto']);
+      res.end('secure');
+    };
+    await registerBackend(agent.url, 'secure', b);
+    const lb = await startTestLb(agent.url, { service: 'secure', tls: { listen: '127.0.0.1:0', certs: [a, w] } });
+    lbs.push(lb);
+    await waitUpstreams(lb, 'secure', [b.port]);
+    const port = lb.tlsAddress!.port;
+    const r1 = await httpsGet(port, 'a.example.com');
+    assert.equal(r1.status, 200);
+    assert.equal(r1.body, 'secure');
+    assert.equal(r1.subject, 'a.example.com');
+    assert.equal(proto, 'https');
+    assert.equal((await httpsGet(port, 'x.shop.example.com')).subject, '*.shop.example.com');
+    assert.equal((await httpsGet(port, 'unknown.test')).subject, 'a.example.com', 'the first certificate is the default');
+  });
+
+  it('forwards a TCP route to healthy instances and retries a refused connect', async () => {
+    const echo = async (tag: string): Promise<NetServer> => {
+      const s = createNetServer((c) => c.on('data', (d) => c.write(`${tag}:${d.toString()}`)));
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      return s;
+    };
+    const s1 = await echo('one');
+    const s2 = await echo('two');
+    const p1 = (s1.address() as AddressInfo).port;
+    const p2 = (s2.address() as AddressInfo).port;
+    for (const [id, port] of [['t1', p1], ['t2', p2]] as const) {
+      await fetch(`${agent.url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'db', ID: id, Address: '127.0.0.1', Port: port }) });
+    }
+    const lb = await startTestLb(agent.url, { tcp: [{ listen: '127.0.0.1:0', service: 'db' }] });
+    lbs.push(lb);
+    await waitUpstreams(lb, 'db', [p1, p2]);
+    const port = lb.tcpAddresses[0]!.port;
+    const talk = (msg: string): Promise<string> => new Promise((resolve, reject) => {
+      const c = connect(port, '127.0.0.1', () => c.write(msg));
+      c.once('data', (d) => {
+        resolve(d.toString());
+        c.end();
+      });
+      c.once('error', reject);
+    });
+    const answers = [await talk('x'), await talk('y'), await talk('z'), await talk('w')];
+    assert.deepEqual(answers.map((a) => a.split(':')[0]).sort(), ['one', 'one', 'two', 'two']);
+    s1.close();
+    for (let i = 0; i < 6; i++) assert.match(await talk('q'), /^two:q$/, 'a refused connect is retried on the other instance');
+    s2.close();
+  });
+
+  it('keeps a WebSocket open across unrelated table changes and echoes through it', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+    const wsPort = (wss.address() as AddressInfo).port;
+    await fetch(`${agent.url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'ws', ID: 'ws-1', Address: '127.0.0.1', Port: wsPort }) });
+    const other = await startBackend('other');
+    backends.push(other);
+    const lb = await startTestLb(agent.url, { service: 'ws' });
+    lbs.push(lb);
+    await waitUpstreams(lb, 'ws', [wsPort]);
+    const ws = new WebSocket(`ws://127.0.0.1:${lb.address.port}/chat`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const next = (): Promise<string> => new Promise((r) => ws.once('message', (d) => r(d.toString())));
+    ws.send('one');
+    assert.equal(await next(), 'echo:one');
+    // Unrelated churn: another service comes and goes, the table is swapped several times.
+    for (let i = 0; i < 3; i++) {
+      await registerBackend(agent.url, 'unrelated', other);
+      await waitUpstreams(lb, 'unrelated', []).catch(() => undefined);
+      await deregisterBackend(agent.url, 'unrelated', other);
+    }
+    await fetch(`${agent.url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'ws', ID: 'ws-2', Address: '127.0.0.1', Port: 1 }) });
+    await waitUpstreams(lb, 'ws', [wsPort, 1]);
+    assert.ok((lb.snapshots.current?.version ?? 0) >= 2);
+    ws.send('two');
+    assert.equal(await next(), 'echo:two');
+    ws.close();
+    wss.close();
+  });
+
+  it('cuts slow-header clients and refuses oversized headers', async () => {
+    const b = await startBackend('limits');
+    backends.push(b);
+    await registerBackend(agent.url, 'limits', b);
+    const lb = await startTestLb(agent.url, { service: 'limits', timeouts: { 'client-header': '500ms' }, limits: { 'max-header-size': 4096 } });
+    lbs.push(lb);
+    await waitUpstreams(lb, 'limits', [b.port]);
+    const started = Date.now();
+    const slow = await new Promise<string>((resolve) => {
+      const c = connect(lb.address.port, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+      let got = '';
+      c.on('data', (d) => (got += d.toString()));
+      c.on('close', () => resolve(got));
+    });
+    assert.ok(Date.now() - started < 5000, 'a slowloris client is cut');
+    assert.match(slow, /^HTTP\/1\.1 408/);
+    const big = await fetch(`http://127.0.0.1:${lb.address.port}/`, { headers: { 'X-Big': 'x'.repeat(8000) } });
+    assert.equal(big.status, 431);
+  });
+
+  it('rejects bad configs with the file, line and field (lb --check)', async () => {
+    const dir = tempDir('sy-cfg-');
+    const file = join(dir, 'lb.yaml');
+    writeFileSync(file, 'listen: 127.0.0.1:9080\nroutes:\n  - service: web\n    path: api\n');
+    const p = switchyard(['lb', '--check', '--config', file]);
+    const r = await p.exited;
+    assert.equal(r.code, 2);
+    assert.match(p.stderr(), new RegExp(`${file.replace(/[.]/g, '\\.')}:4:\\d+: routes\\.0\\.path: must start with "/"`));
+    writeFileSync(file, 'listen: 127.0.0.1:9080\nbalanse: p2c\n');
+    const p2 = switchyard(['lb', '--check', '--config', file]);
+    assert.equal((await p2.exited).code, 2);
+    assert.match(p2.stderr(), /lb\.yaml:2:1: balanse: unknown key \(allowed: .*balance/);
+    writeFileSync(file, 'routes:\n  - service: web\n    balance: fastest\n');
+    const p3 = switchyard(['lb', '--check', '--config', file]);
+    assert.equal((await p3.exited).code, 2);
+    assert.match(p3.stderr(), /lb\.yaml:3:\d+: routes\.0\.balance: /);
+    writeFileSync(file, 'routes: [ {service: web\n');
+    const p4 = switchyard(['lb', '--check', '--config', file]);
+    assert.equal((await p4.exited).code, 2);
+    assert.match(p4.stderr(), /lb\.yaml:\d+:\d+: /);
+    writeFileSync(file, 'routes:\n  - service: web\n    path: /api\n');
+    const ok = switchyard(['lb', '--check', '--config', file]);
+    assert.equal((await ok.exited).code, 0);
+    assert.match(ok.stdout(), /configuration OK: 1 route/);
+  });
+});
