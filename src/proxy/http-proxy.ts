@@ -5,7 +5,8 @@
  * created per request on the common path.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Transform } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Upstream, UpstreamStates } from '../balancer/index.js';
@@ -222,10 +223,9 @@ class Exchange {
     else this.res.destroy();
   };
 
+  /** The client caught up: let undici read from the upstream again (resume is valid for the whole response). */
   readonly onDrain = (): void => {
-    const r = this.resume;
-    this.resume = undefined;
-    r?.();
+    this.resume?.();
   };
 
   attempt(): void {
@@ -256,11 +256,31 @@ class Exchange {
       path: rewritePath(this.url, this.route),
       method: this.req.method as Dispatcher.HttpMethod,
       headers: this.headers,
-      body: hasBody ? this.req : null,
+      body: hasBody ? this.body() : null,
       headersTimeout: t.headerMs,
       bodyTimeout: t.idleMs,
     }, this as unknown as Dispatcher.DispatchHandler);
   }
+
+  /** The request body for undici; a chunked body is metered against the body limit as it streams. */
+  body(): Readable {
+    const max = this.p.d.config.limits.maxBody;
+    if (max <= 0 || this.req.headers['content-length'] !== undefined) return this.req;
+    let seen = 0;
+    const meter = new Transform({
+      transform: (chunk: Buffer, _enc, cb) => {
+        seen += chunk.length;
+        if (seen > max) {
+          this.bodyTooLarge = true;
+          cb(new Error(`request body larger than ${max} bytes`));
+        } else cb(null, chunk);
+      },
+    });
+    this.req.pipe(meter);
+    return meter;
+  }
+
+  bodyTooLarge = false;
 
   // ---- undici dispatch handler (legacy interface) ----
 
@@ -274,9 +294,13 @@ class Exchange {
     const up = this.upstream as Upstream;
     this.p.d.health.response(up.id, statusCode);
     if (RETRY_STATUS.has(statusCode) && this.canRetry(true)) {
+      // Abort this attempt before starting the next: both use this handler, and the aborted one
+      // reports RETRIED, which onError ignores.
+      const abort = this.abortUpstream;
+      this.abortUpstream = undefined;
       this.releaseUpstream();
+      abort?.(RETRIED);
       this.scheduleRetry(`status ${statusCode}`);
-      this.abortUpstream?.(RETRIED);
       return false;
     }
     this.responded = true;
@@ -306,6 +330,11 @@ class Exchange {
     if (this.finished || err === RETRIED) return;
     const up = this.upstream as Upstream;
     this.releaseUpstream();
+    if (this.bodyTooLarge) {
+      // The client's fault, not the upstream's: no passive-health penalty.
+      this.fail(413, `switchyard: request body larger than ${this.p.d.config.limits.maxBody} bytes\n`, { Connection: 'close' });
+      return;
+    }
     this.p.d.health.failure(up.id);
     if (this.responded) {
       // Part of the response is already on its way: all we can do is cut the client connection.

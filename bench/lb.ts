@@ -1,0 +1,826 @@
+// Load-balancer benchmark (issue 3): in one run, on the same three backends, compares
+//   direct (wrk → one backend: the ceiling), nginx (Debian package, keep-alive upstream), node-http-proxy
+//   (npm `http-proxy`), @fastify/http-proxy and `switchyard lb`, each with 1 worker and with all cores;
+// then a churn run (an instance removed/added every second under load: nginx via template + reload, Switchyard
+// live from its registry) and Switchyard's change-to-traffic latency (new instance registered → first request
+// reaching it). Writes bench/results/lb.md, lb.svg, lb.png and the raw runs in lb-runs.jsonl.
+//
+// Usage: npm run bench:lb
+//   BENCH_REPS=3 BENCH_DUR=8 BENCH_CHURN_DUR=10 BENCH_CONCURRENCY=64 BENCH_C2T_ROUNDS=20 BENCH_PHASES=main,churn,c2t
+//   BENCH_NGINX=off|/path/to/nginx
+// Needs wrk and nginx (Debian: apt-get install -y wrk nginx); without nginx the backends are a Node process and
+// the nginx rows are skipped. Everything listens on 127.0.0.1 (ephemeral ports); every process it starts is
+// stopped by PID at the end, and killed by PID if the harness dies.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { Pool, request } from 'undici';
+import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { CLK_TCK, boxTicks, killTrackedLeftovers, readStat, snapshot, trackDescendants, treeTicks } from './lib/procfs.js';
+import { barChartSvg, svgToPng } from './lib/chart.js';
+import type { Bar } from './lib/chart.js';
+
+const num = (name: string, dflt: number): number => {
+  const v = Number(process.env[name] ?? dflt);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+};
+const REPS = Math.round(num('BENCH_REPS', 3));
+const DUR = Math.round(num('BENCH_DUR', 8));
+const CHURN_DUR = Math.round(num('BENCH_CHURN_DUR', 10));
+const CONC = Math.round(num('BENCH_CONCURRENCY', 64));
+const C2T_ROUNDS = Math.round(num('BENCH_C2T_ROUNDS', 20));
+const WARM_S = 2;
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'main,churn,c2t').split(',').map((s) => s.trim()));
+const NCPU = cpus().length;
+const QUIET_CORES = 0.25;
+const QUIET_WAIT_S = 20;
+const QUIET_BUDGET_S = 180;
+const SY_MAIN = 'dist/cli/main.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: readonly number[]): number => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const fmt = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+
+function findBin(name: string): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
+  return null;
+}
+function firstLine(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '?';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Processes and CPU accounting
+
+interface Owned {
+  role: 'backends' | 'agent' | 'target';
+  name: string;
+  child: ChildProcess;
+}
+const owned: Owned[] = [];
+function own(role: Owned['role'], name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = startOwned(cmd, args, { env });
+  owned.push({ role, name, child });
+  return child;
+}
+const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
+
+interface Sample {
+  at: number;
+  snap: ReturnType<typeof snapshot>;
+  box: { busy: number; total: number };
+  self: number;
+}
+function sample(): Sample {
+  const snap = snapshot();
+  return { at: performance.now(), snap, box: boxTicks(), self: readStat('self')?.ticks ?? 0 };
+}
+/** CPU seconds of a process tree between two samples. */
+const treeCpu = (a: Sample, b: Sample, pid: number | undefined): number => (pid === undefined ? NaN : (treeTicks(b.snap, pid) - treeTicks(a.snap, pid)) / CLK_TCK);
+/** Cores used by the whole box, by us (every process we started + this one, incl. reaped wrk) and by the others. */
+function cores(a: Sample, b: Sample): { box: number; ours: number; others: number } {
+  const wall = (b.at - a.at) / 1000;
+  const box = ((b.box.busy - a.box.busy) / Math.max(1, b.box.total - a.box.total)) * NCPU;
+  let oursTicks = b.self - a.self;
+  for (const o of owned) if (o.child.pid !== undefined) oursTicks += treeTicks(b.snap, o.child.pid) - treeTicks(a.snap, o.child.pid);
+  const ours = oursTicks / CLK_TCK / wall;
+  return { box, ours, others: Math.max(0, box - ours) };
+}
+function trackAll(snap = snapshot()): void {
+  trackDescendants(owned.map((o) => o.child.pid).filter((p): p is number => p !== undefined), snap);
+}
+
+let quietBudget = QUIET_BUDGET_S;
+/** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start use < 0.25 cores. */
+async function quietGate(): Promise<{ waitedS: number; othersCores: number }> {
+  const t0 = performance.now();
+  let others = NaN;
+  for (let i = 0; i < QUIET_WAIT_S; i++) {
+    const a = sample();
+    await sleep(1000);
+    others = cores(a, sample()).others;
+    if (others < QUIET_CORES) break;
+    const waited = (performance.now() - t0) / 1000 - 1;
+    if (waited >= QUIET_WAIT_S - 1 || waited >= quietBudget) break;
+  }
+  const waitedS = Math.max(0, (performance.now() - t0) / 1000 - 1);
+  quietBudget -= waitedS;
+  return { waitedS, othersCores: others };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// wrk
+
+interface Wrk {
+  requests: number;
+  seconds: number;
+  rps: number;
+  mean_ms: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  max_ms: number;
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  non2xx: number;
+}
+const wrkErrors = (w: Wrk): number => w.connect + w.read + w.write + w.timeout + w.non2xx;
+const wrkChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of wrkChildren) if (alive(c)) c.kill('SIGKILL');
+});
+
+function runWrk(url: string, seconds: number, conns = CONC): Promise<Wrk> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', 'bench/conf/wrk-report.lua', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    wrkChildren.add(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      wrkChildren.delete(child);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) return reject(new Error(`wrk ${url} failed (${code}): ${err}${out.slice(-500)}`));
+      resolve(JSON.parse(last) as Wrk);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Backends, registry, targets
+
+const tmpRoot = mkdtempSync(join(tmpdir(), 'sy-lb-bench-'));
+chmodSync(tmpRoot, 0o755); // nginx workers may run as another user and read nothing here, but keep it traversable
+process.on('exit', () => rmSync(tmpRoot, { recursive: true, force: true }));
+
+function fill(template: string, vars: Record<string, string>): string {
+  return readFileSync(template, 'utf8').replace(/@@([A-Z]+)@@/g, (_, k: string) => {
+    const v = vars[k];
+    if (v === undefined) throw new Error(`${template}: no value for @@${k}@@`);
+    return v;
+  });
+}
+function nginxPrefix(name: string): string {
+  const dir = join(tmpRoot, name.replace(/[^A-Za-z0-9_-]+/g, '-'));
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  return dir;
+}
+function startNginx(nginx: string, name: string, role: Owned['role'], template: string, vars: Record<string, string>): { child: ChildProcess; prefix: string } {
+  const prefix = nginxPrefix(name);
+  const conf = join(prefix, 'nginx.conf');
+  writeFileSync(conf, fill(template, { ...vars, PREFIX: prefix }));
+  // daemon off (in the conf): the master stays our child, so its PID is ours; workers are tracked as its descendants.
+  const child = own(role, name, nginx, ['-p', `${prefix}/`, '-e', join(prefix, 'error.log'), '-c', conf]);
+  return { child, prefix };
+}
+
+type Kind = 'direct' | 'nginx' | 'http-proxy' | 'fastify' | 'switchyard';
+interface Target {
+  name: string;
+  kind: Kind;
+  group: 'w1' | 'all';
+  url: string;
+  child?: ChildProcess;
+  /** nginx only: rewrites upstream.conf and reloads (SIGHUP to our master = `nginx -s reload`). */
+  setUpstreams?: (ports: readonly number[]) => void;
+  skip?: string;
+  balance?: string;
+}
+
+function upstreamConf(ports: readonly number[]): string {
+  return ports.map((p) => `server 127.0.0.1:${p} max_fails=0;\n`).join('');
+}
+
+async function registerWeb(agentUrl: string, id: string, port: number): Promise<void> {
+  const r = await request(`${agentUrl}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'web', ID: id, Address: '127.0.0.1', Port: port }) });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`register ${id}: ${r.statusCode} ${text}`);
+}
+async function deregisterWeb(agentUrl: string, id: string): Promise<void> {
+  const r = await request(`${agentUrl}/v1/agent/service/deregister/${encodeURIComponent(id)}`, { method: 'PUT' });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`deregister ${id}: ${r.statusCode} ${text}`);
+}
+
+/** Waits until the target answers and (for balancers) every backend has been seen; records the order of 12 answers. */
+async function waitBalanced(t: Target, expect: readonly number[], timeoutMs = 20_000): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  while (Date.now() < deadline) {
+    if (t.child && !alive(t.child)) return `exited (${t.child.exitCode ?? t.child.signalCode}) before answering`;
+    try {
+      const order: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const r = await request(t.url, { headersTimeout: 2000, bodyTimeout: 2000 });
+        const body = (await r.body.text()).trim();
+        order.push(r.statusCode === 200 ? (/(\d+)$/.exec(body)?.[1] ?? body.slice(0, 20)) : `HTTP${r.statusCode}`);
+      }
+      if (expect.every((p) => order.includes(String(p)))) {
+        t.balance = order.join(' ');
+        return null;
+      }
+      lastErr = `answers ${order.join(' ')}`;
+    } catch (err) {
+      lastErr = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(200);
+  }
+  return `not ready within ${timeoutMs / 1000} s (${lastErr})`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Measurements
+
+interface Run {
+  phase: 'main' | 'churn';
+  target: string;
+  scenario?: string;
+  rep: number;
+  wrk: Wrk;
+  proxyCpuS: number | null;
+  backendCpuS: number;
+  agentCpuS: number;
+  wallS: number;
+  boxCores: number;
+  othersCores: number;
+  quietWaitS: number;
+  quietOthersCores: number;
+  changes: number;
+}
+const runs: Run[] = [];
+
+/** A churn-phase scenario: without `step` it is a steady run (no changes) under the same label scheme. */
+interface Scenario {
+  name: string;
+  step?: (i: number) => Promise<void>;
+  restore?: () => Promise<void>;
+}
+
+async function measure(
+  phase: Run['phase'],
+  t: Target,
+  rep: number,
+  seconds: number,
+  ids: { backends: ChildProcess; agent: ChildProcess },
+  scenario?: Scenario,
+): Promise<Run> {
+  const q = await quietGate();
+  await runWrk(t.url, WARM_S);
+  const a = sample();
+  const wrkDone = runWrk(t.url, seconds);
+  let changes = 0;
+  let finished = false;
+  void wrkDone.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  if (scenario?.step) {
+    // One change per second while wrk runs (bounded by the run's length).
+    const t0 = performance.now();
+    for (let i = 0; i < seconds + 1 && !finished; i++) {
+      const wait = t0 + (i + 1) * 1000 - performance.now();
+      if (wait > 0) await Promise.race([sleep(wait), wrkDone.catch(() => undefined)]);
+      if (finished) break;
+      await scenario.step(i);
+      changes++;
+    }
+  }
+  const w = await wrkDone;
+  const b = sample();
+  trackAll(b.snap);
+  if (scenario?.restore) await scenario.restore();
+  const c = cores(a, b);
+  const run: Run = {
+    phase,
+    target: t.name,
+    ...(scenario ? { scenario: scenario.name } : {}),
+    rep,
+    wrk: w,
+    proxyCpuS: t.child ? treeCpu(a, b, t.child.pid) : null,
+    backendCpuS: treeCpu(a, b, ids.backends.pid),
+    agentCpuS: treeCpu(a, b, ids.agent.pid),
+    wallS: (b.at - a.at) / 1000,
+    boxCores: c.box,
+    othersCores: c.others,
+    quietWaitS: q.waitedS,
+    quietOthersCores: q.othersCores,
+    changes,
+  };
+  runs.push(run);
+  const us = run.proxyCpuS === null ? '' : ` ${fmt((run.proxyCpuS * 1e6) / w.requests, 1)} µs/req`;
+  console.log(
+    `[${phase} ${rep}/${REPS}] ${(scenario ? `${t.name} ${scenario.name}` : t.name).padEnd(30)} ${w.rps.toFixed(0).padStart(7)} req/s p50 ${fmt(w.p50_ms)} p99 ${fmt(w.p99_ms)} max ${fmt(w.max_ms)} ms, errors ${wrkErrors(w)}${us}, others ${fmt(c.others)} cores${q.waitedS > 0.5 ? ` (waited ${q.waitedS.toFixed(0)} s for a quiet box)` : ''}${scenario ? `, ${changes} changes` : ''}`,
+  );
+  return run;
+}
+
+interface C2T {
+  subject: string;
+  samples: number[];
+  misses: number;
+  pollErrors: number;
+  pollRate: number;
+}
+/**
+ * Change-to-traffic: a new backend (an http server in this process, on a new port) is added with `apply`, and the
+ * time from just before `apply` to the first request reaching that backend is recorded. Meanwhile this process polls
+ * the balancer (up to 2 requests per ms, ≤ 8 in flight), so with round-robin over 4 backends the resolution is ~2 ms.
+ * After each round the backend is removed again (`revert`) and we wait until it gets no more traffic.
+ */
+async function changeToTraffic(subject: string, url: string, apply: (port: number) => Promise<void>, revert: (port: number) => Promise<void>): Promise<C2T> {
+  const pool = new Pool(url, { connections: 8, pipelining: 1, keepAliveTimeout: 10_000 });
+  let inflight = 0;
+  let sent = 0;
+  let pollErrors = 0;
+  let first: number | null = null;
+  let lastArrival = 0;
+  let onFirst: () => void = () => undefined;
+  const started = performance.now();
+  const poller = setInterval(() => {
+    for (let k = 0; k < 2 && inflight < 8; k++) {
+      inflight++;
+      sent++;
+      pool
+        .request({ path: '/', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 })
+        .then((r) => r.body.dump())
+        .catch(() => void pollErrors++)
+        .finally(() => void inflight--);
+    }
+  }, 1);
+  const samples: number[] = [];
+  let misses = 0;
+  try {
+    for (let round = 0; round < C2T_ROUNDS; round++) {
+      const port = await freePort();
+      const server = http.createServer((_req, res) => {
+        const now = performance.now();
+        if (first === null) {
+          first = now;
+          onFirst();
+        }
+        lastArrival = now;
+        res.end(`ok ${port}\n`);
+      });
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+      first = null;
+      const arrived = new Promise<void>((r) => (onFirst = r));
+      await sleep(100);
+      const t0 = performance.now();
+      await apply(port);
+      await Promise.race([arrived, sleep(5000)]);
+      const f = first as number | null;
+      if (f === null) misses++;
+      else samples.push(f - t0);
+      await revert(port);
+      // Wait until the balancer stops sending to it (300 ms without a request; bounded 5 s).
+      const stopBy = performance.now() + 5000;
+      while (performance.now() < stopBy && performance.now() - Math.max(lastArrival, t0) < 300) await sleep(20);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  } finally {
+    clearInterval(poller);
+    const drainBy = Date.now() + 3000;
+    while (inflight > 0 && Date.now() < drainBy) await sleep(10);
+    await pool.close();
+  }
+  const pollRate = sent / ((performance.now() - started) / 1000);
+  const r: C2T = { subject, samples, misses, pollErrors, pollRate };
+  const s = [...samples].sort((x, y) => x - y);
+  console.log(`[c2t] ${subject}: p50 ${fmt(percentile(s, 50))} p99 ${fmt(percentile(s, 99))} max ${fmt(s[s.length - 1])} ms over ${s.length} rounds, ${misses} misses, ${pollErrors} poll errors`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Main
+
+const wrkBin = findBin('wrk');
+if (!wrkBin) {
+  console.error('bench:lb needs wrk (Debian: apt-get install -y wrk).');
+  process.exit(2);
+}
+if (!existsSync(SY_MAIN)) {
+  console.error(`bench:lb needs the build in dist/ (${SY_MAIN}): run npm run build, or use npm run bench:lb.`);
+  process.exit(2);
+}
+// BENCH_NGINX=off runs as if nginx were not installed (to check that path); BENCH_NGINX=/path picks a binary.
+const nginxBin = process.env.BENCH_NGINX === 'off' ? null : (process.env.BENCH_NGINX ?? findBin('nginx'));
+const notes: string[] = [];
+if (!nginxBin) {
+  const msg = 'nginx is not installed (Debian: apt-get install -y nginx) or BENCH_NGINX=off: backends run as a Node process and the nginx rows, the nginx churn run and every ratio to nginx are skipped.';
+  console.warn(`NOTE: ${msg}`);
+  notes.push(msg);
+}
+const lbHelp = spawnSync(process.execPath, [SY_MAIN, 'lb', '--help'], { encoding: 'utf8', timeout: 20_000 });
+// commander prints the top-level help (exit 0) for an unknown subcommand followed by --help: look for lb's own usage.
+const haveLb = lbHelp.status === 0 && /Usage:\s+\S+\s+lb\b/.test(lbHelp.stdout ?? '');
+const noLbNote = '`switchyard lb` does not exist in dist/cli/main.js yet (`node dist/cli/main.js lb --help` fails): the Switchyard rows, its churn run, its change-to-traffic run and the issue-3 targets are not measured (no numbers are made up).';
+if (!haveLb) {
+  console.warn(`NOTE: ${noLbNote}`);
+  notes.push(noLbNote);
+}
+
+const startedAt = new Date();
+const load0 = loadavg();
+const versions = {
+  node: process.version,
+  nginx: nginxBin ? firstLine(nginxBin, ['-v']).replace(/^nginx version:\s*/, '') : 'not installed',
+  wrk: firstLine(wrkBin, ['-v']).split(' ').slice(0, 2).join(' '),
+  httpProxy: (JSON.parse(readFileSync('node_modules/http-proxy/package.json', 'utf8')) as { version: string }).version,
+  fastify: (JSON.parse(readFileSync('node_modules/fastify/package.json', 'utf8')) as { version: string }).version,
+  fastifyHttpProxy: (JSON.parse(readFileSync('node_modules/@fastify/http-proxy/package.json', 'utf8')) as { version: string }).version,
+  undici: (JSON.parse(readFileSync('node_modules/undici/package.json', 'utf8')) as { version: string }).version,
+};
+const machine = `${NCPU} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${release()}; Node ${versions.node}, nginx ${versions.nginx}, ${versions.wrk}, http-proxy ${versions.httpProxy}, fastify ${versions.fastify} + @fastify/http-proxy ${versions.fastifyHttpProxy}, undici ${versions.undici}; load average at start ${load0.map((l) => l.toFixed(2)).join(' ')}`;
+console.log(`bench:lb — ${machine}`);
+console.log(`REPS=${REPS} DUR=${DUR}s CHURN_DUR=${CHURN_DUR}s c=${CONC} phases=${[...PHASES].join(',')}`);
+
+const targets: Target[] = [];
+const c2t: C2T[] = [];
+let backendsKind = '';
+let exitCode = 0;
+
+try {
+  // Backends: three ports answering "ok <port>".
+  const backendPorts = [await freePort(), await freePort(), await freePort()];
+  let backends: ChildProcess;
+  if (nginxBin) {
+    backendsKind = 'one nginx process (1 worker), `return 200 "ok $server_port\\n"`';
+    backends = startNginx(nginxBin, 'backends', 'backends', 'bench/conf/lb-backends.nginx.conf', {
+      LISTENS: backendPorts.map((p) => `    listen 127.0.0.1:${p};`).join('\n'),
+    }).child;
+  } else {
+    backendsKind = 'one Node process (node:http), "ok <port>"';
+    backends = own('backends', 'backends', process.execPath, ['--import', 'tsx', 'bench/proxies/node-backend.ts'], { PORTS: backendPorts.join(',') });
+  }
+  for (const p of backendPorts) await waitHttp(`http://127.0.0.1:${p}/`);
+  const backendUrls = backendPorts.map((p) => `http://127.0.0.1:${p}`);
+
+  // Registry: the agent, with the three backends registered as service `web` (no check: passing).
+  const agentPort = await freePort();
+  const agentDir = join(tmpRoot, 'agent');
+  mkdirSync(agentDir);
+  const agent = own('agent', 'agent', process.execPath, [SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', agentDir, '--node', 'bench', '--log-level', 'warn']);
+  const agentUrl = `http://127.0.0.1:${agentPort}`;
+  await waitHttp(`${agentUrl}/v1/status/leader`);
+  const webId = (p: number): string => `web-${p}`;
+  for (const p of backendPorts) await registerWeb(agentUrl, webId(p), p);
+
+  // Targets.
+  targets.push({ name: 'direct (1 backend)', kind: 'direct', group: 'w1', url: `${backendUrls[0]}/` });
+  const addNginx = async (name: string, workers: string, group: Target['group']): Promise<void> => {
+    if (!nginxBin) {
+      targets.push({ name, kind: 'nginx', group, url: '', skip: 'nginx not installed' });
+      return;
+    }
+    const port = await freePort();
+    const prefix = nginxPrefix(name);
+    writeFileSync(join(prefix, 'upstream.conf'), upstreamConf(backendPorts));
+    const { child } = startNginx(nginxBin, name, 'target', 'bench/conf/lb-proxy.nginx.conf', { WORKERS: workers, PORT: String(port) });
+    targets.push({
+      name,
+      kind: 'nginx',
+      group,
+      url: `http://127.0.0.1:${port}/`,
+      child,
+      setUpstreams: (ports) => {
+        writeFileSync(join(prefix, 'upstream.conf'), upstreamConf(ports));
+        if (child.pid !== undefined && alive(child)) process.kill(child.pid, 'SIGHUP');
+      },
+    });
+  };
+  const addNode = async (name: string, kind: Kind, script: string, workers: number, group: Target['group']): Promise<void> => {
+    const port = await freePort();
+    const child = own('target', name, process.execPath, ['--import', 'tsx', `bench/proxies/${script}`], { PORT: String(port), BACKENDS: backendUrls.join(','), WORKERS: String(workers) });
+    targets.push({ name, kind, group, url: `http://127.0.0.1:${port}/`, child });
+  };
+  const addSwitchyard = async (name: string, workers: number, group: Target['group']): Promise<void> => {
+    if (!haveLb) {
+      targets.push({ name, kind: 'switchyard', group, url: '', skip: 'switchyard lb not built yet' });
+      return;
+    }
+    const port = await freePort();
+    const admin = await freePort();
+    const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers)]);
+    targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child });
+  };
+  await addNginx('nginx-w1', '1', 'w1');
+  await addNode('http-proxy-w1', 'http-proxy', 'http-proxy.ts', 1, 'w1');
+  await addNode('fastify-w1', 'fastify', 'fastify-proxy.ts', 1, 'w1');
+  await addSwitchyard('switchyard-w1', 1, 'w1');
+  await addNginx(`nginx-auto (${NCPU} workers)`, 'auto', 'all');
+  await addNode(`http-proxy-c${NCPU}`, 'http-proxy', 'http-proxy.ts', NCPU, 'all');
+  await addNode(`fastify-c${NCPU}`, 'fastify', 'fastify-proxy.ts', NCPU, 'all');
+  await addSwitchyard(`switchyard-w${NCPU}`, NCPU, 'all');
+
+  for (const t of targets) {
+    if (t.skip) continue;
+    const err = await waitBalanced(t, t.kind === 'direct' ? [backendPorts[0] as number] : backendPorts);
+    if (err) {
+      t.skip = `did not start: ${err}`;
+      console.warn(`NOTE: ${t.name} ${t.skip}; its rows are skipped`);
+      notes.push(`${t.name} ${t.skip}.`);
+      if (t.child) await stopOwned(t.child);
+    } else console.log(`ready: ${t.name.padEnd(24)} ${t.url.padEnd(24)} answers: ${t.balance ?? ''}`);
+  }
+  trackAll();
+  const ids = { backends, agent };
+  const live = targets.filter((t) => !t.skip);
+
+  // Phase 1: every target, interleaved, REPS times.
+  if (PHASES.has('main')) {
+    for (let rep = 1; rep <= REPS; rep++) for (const t of live) await measure('main', t, rep, DUR, ids);
+  }
+
+  // Phase 2: churn. nginx follows via template + reload; Switchyard follows the registry live.
+  const nginxW1 = live.find((t) => t.name === 'nginx-w1');
+  const syW1 = live.find((t) => t.name === 'switchyard-w1');
+  if (PHASES.has('churn')) {
+    const removable = backendPorts[2] as number;
+    const steady: Scenario = { name: 'steady (no changes)' };
+    const scenarios: { t: Target; s: Scenario }[] = [];
+    if (nginxW1?.setUpstreams) {
+      const set = nginxW1.setUpstreams;
+      scenarios.push({ t: nginxW1, s: steady });
+      scenarios.push({
+        t: nginxW1,
+        s: {
+          name: 'template + reload every 1 s (3 ↔ 2 servers)',
+          step: async (i) => {
+            set(i % 2 === 0 ? backendPorts.slice(0, 2) : backendPorts);
+            await sleep(50);
+            trackAll();
+          },
+          restore: async () => {
+            set(backendPorts);
+            await sleep(1000);
+            trackAll();
+          },
+        },
+      });
+    }
+    if (syW1) {
+      scenarios.push({ t: syW1, s: steady });
+      scenarios.push({
+        t: syW1,
+        s: {
+          name: 'live: deregister/register 1 instance every 1 s',
+          step: (i) => (i % 2 === 0 ? deregisterWeb(agentUrl, webId(removable)) : registerWeb(agentUrl, webId(removable), removable)),
+          restore: async () => {
+            await registerWeb(agentUrl, webId(removable), removable);
+            await sleep(1000);
+          },
+        },
+      });
+    }
+    for (let rep = 1; rep <= REPS; rep++) for (const { t, s } of scenarios) await measure('churn', t, rep, CHURN_DUR, ids, s);
+  }
+
+  // Phase 3: change-to-traffic.
+  if (PHASES.has('c2t')) {
+    if (syW1) {
+      await quietGate();
+      c2t.push(
+        await changeToTraffic(
+          'switchyard-w1: PUT /v1/agent/service/register → first request at the new instance',
+          syW1.url,
+          (p) => registerWeb(agentUrl, `web-new-${p}`, p),
+          (p) => deregisterWeb(agentUrl, `web-new-${p}`),
+        ),
+      );
+    }
+    if (nginxW1?.setUpstreams) {
+      const set = nginxW1.setUpstreams;
+      await quietGate();
+      c2t.push(
+        await changeToTraffic(
+          'nginx-w1: rewrite upstream.conf + reload → first request at the new server (excludes consul-template’s own watch delay)',
+          nginxW1.url,
+          async (p) => set([...backendPorts, p]),
+          async () => {
+            set(backendPorts);
+            await sleep(200);
+            trackAll();
+          },
+        ),
+      );
+    }
+  }
+} catch (err) {
+  exitCode = 1;
+  console.error(`bench:lb failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  notes.push(`The run stopped early with an error: ${err instanceof Error ? err.message : String(err)}`);
+} finally {
+  // Stop what we started, by PID: targets first, then the agent, then the backends.
+  trackAll();
+  for (const role of ['target', 'agent', 'backends'] as const) await Promise.all(owned.filter((o) => o.role === role).map((o) => stopOwned(o.child)));
+  // Their children (nginx/cluster workers, tsx's esbuild service) normally exit with them: give them 3 s, then kill by PID.
+  const leftovers = await killTrackedLeftovers(3000);
+  if (leftovers.length > 0) console.warn(`killed leftover child process(es) of ours by PID: ${leftovers.join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Report
+
+interface Row {
+  t: Target;
+  n: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  errors: number;
+  proxyCores: number;
+  usPerReq: number;
+  othersMax: number;
+}
+function summarize(t: Target, rs: readonly Run[]): Row {
+  return {
+    t,
+    n: rs.length,
+    rps: median(rs.map((r) => r.wrk.rps)),
+    p50: median(rs.map((r) => r.wrk.p50_ms)),
+    p99: median(rs.map((r) => r.wrk.p99_ms)),
+    p999: median(rs.map((r) => r.wrk.p999_ms)),
+    max: median(rs.map((r) => r.wrk.max_ms)),
+    errors: rs.reduce((s, r) => s + wrkErrors(r.wrk), 0),
+    proxyCores: median(rs.map((r) => (r.proxyCpuS === null ? NaN : r.proxyCpuS / r.wallS))),
+    usPerReq: median(rs.map((r) => (r.proxyCpuS === null ? NaN : (r.proxyCpuS * 1e6) / r.wrk.requests))),
+    othersMax: Math.max(0, ...rs.map((r) => r.othersCores)),
+  };
+}
+const mainRows = targets.map((t) => summarize(t, runs.filter((r) => r.phase === 'main' && r.target === t.name)));
+const rowOf = (name: string): Row | undefined => mainRows.find((r) => r.t.name === name && r.n > 0);
+const nginxRef = rowOf('nginx-w1');
+const directRef = rowOf('direct (1 backend)');
+
+const md: string[] = [];
+const line = (s = ''): void => void md.push(s);
+line('# Load balancer benchmark');
+line();
+line(`Run ${startedAt.toISOString()} on ${machine}.`);
+line();
+line(
+  `Everything on 127.0.0.1. Backends: ${backendsKind}, three ports, registered in a \`switchyard agent\` as service \`web\`. Every balancer does round-robin over the same three backends with keep-alive upstream connections. Load: \`wrk -t1 -c${CONC} -d${DUR}s --latency -s bench/conf/wrk-report.lua\`, ${WARM_S} s of warm-up before every run, targets interleaved, ${REPS} repetition(s); the tables show medians (errors: sum over the runs). Before each run the harness waits (≤ ${QUIET_WAIT_S} s) until processes it did not start use < ${QUIET_CORES} cores. CPU: utime+stime of the proxy's process tree from /proc (master + workers, all threads).`,
+);
+line();
+
+const targetLines: string[] = [];
+const check = (what: string, measured: string, ok: boolean | null): void =>
+  void targetLines.push(`| ${what} | ${measured} | ${ok === null ? 'not measured' : ok ? 'met' : '**NOT met**'} |`);
+const syRow = rowOf('switchyard-w1');
+const syChurn = runs.filter((r) => r.phase === 'churn' && r.target === 'switchyard-w1' && r.changes > 0);
+const syC2t = c2t.find((c) => c.subject.startsWith('switchyard'));
+const syC2tSorted = syC2t ? [...syC2t.samples].sort((a, b) => a - b) : [];
+check('switchyard-w1 req/s ≥ 0.35 × nginx-w1', syRow && nginxRef ? `${(syRow.rps / nginxRef.rps).toFixed(2)} × (${syRow.rps.toFixed(0)} vs ${nginxRef.rps.toFixed(0)})` : '–', syRow && nginxRef ? syRow.rps >= 0.35 * nginxRef.rps : null);
+check(`switchyard-w1 p99 ≤ 2 × nginx-w1 p99 (c${CONC})`, syRow && nginxRef ? `${fmt(syRow.p99)} ms vs ${fmt(nginxRef.p99)} ms (${(syRow.p99 / nginxRef.p99).toFixed(2)} ×)` : '–', syRow && nginxRef ? syRow.p99 <= 2 * nginxRef.p99 : null);
+check('zero errors under churn (switchyard-w1, live)', syChurn.length > 0 ? `${syChurn.reduce((s, r) => s + wrkErrors(r.wrk), 0)} errors in ${syChurn.length} run(s)` : '–', syChurn.length > 0 ? syChurn.every((r) => wrkErrors(r.wrk) === 0) : null);
+check('change-to-traffic p99 < 100 ms (switchyard-w1)', syC2t && syC2tSorted.length > 0 ? `${fmt(percentile(syC2tSorted, 99), 1)} ms (${syC2tSorted.length} samples, ${syC2t.misses} misses)` : '–', syC2t && syC2tSorted.length > 0 ? percentile(syC2tSorted, 99) < 100 && syC2t.misses === 0 : null);
+line('## Issue 3 targets');
+line();
+line('| target | measured | result |');
+line('|---|---|---|');
+for (const l of targetLines) line(l);
+line();
+
+const tableHead = (): void => {
+  line(`| target | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | × nginx-w1 | × direct | proxy cores | proxy CPU µs/req | others' cores (max) |`);
+  line('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+};
+const tableRow = (r: Row): void => {
+  if (r.t.skip || r.n === 0) {
+    line(`| ${r.t.name} | – | – | – | – | – | – | – | – | – | – | – |  `);
+    return;
+  }
+  line(
+    `| ${r.t.name} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p999)} | ${fmt(r.max)} | ${r.errors} | ${nginxRef ? fmt(r.rps / nginxRef.rps) : '–'} | ${directRef ? fmt(r.rps / directRef.rps) : '–'} | ${fmt(r.proxyCores)} | ${fmt(r.usPerReq, 1)} | ${fmt(r.othersMax)} |`,
+  );
+};
+if (PHASES.has('main')) {
+  line('## 1 worker each');
+  line();
+  tableHead();
+  for (const r of mainRows.filter((r) => r.t.group === 'w1')) tableRow(r);
+  line();
+  line(`## All cores (${NCPU})`);
+  line();
+  line(`Same interleaved run set as above (so the ratios compare within it). nginx \`worker_processes auto\`; the Node peers with node:cluster × ${NCPU}; Switchyard \`--workers ${NCPU}\`.`);
+  line();
+  tableHead();
+  if (directRef) tableRow(directRef);
+  for (const r of mainRows.filter((r) => r.t.group === 'all')) tableRow(r);
+  line();
+  const skipped = targets.filter((t) => t.skip);
+  if (skipped.length > 0) {
+    line(`Not run: ${skipped.map((t) => `${t.name} (${t.skip ?? ''})`).join('; ')}.`);
+    line();
+  }
+  line('Balance check (the backend port in each of the first 12 answers):');
+  line();
+  for (const t of targets.filter((t) => t.balance)) line(`- ${t.name}: ${t.balance ?? ''}`);
+  line();
+  const syAgent = runs.filter((r) => r.phase === 'main' && r.target.startsWith('switchyard'));
+  if (syAgent.length > 0) {
+    line(`The agent (registry) used at most ${fmt(Math.max(...syAgent.map((r) => r.agentCpuS / r.wallS)), 3)} cores during the Switchyard runs (not counted in proxy CPU).`);
+    line();
+  }
+  line(`direct is wrk → one backend with no proxy; with one wrk thread it measures the load generator plus backend, not a proxy-free ceiling for the whole pipeline (see shared/research/perf-baseline.md). Compare the × columns within this run; absolute numbers drift ±15-30% between runs on this shared 2-core machine.`);
+  line();
+}
+
+if (PHASES.has('churn')) {
+  line('## Churn: an instance removed/added every second under load');
+  line();
+  line(
+    `\`wrk -t1 -c${CONC} -d${CHURN_DUR}s\`, ${REPS} repetition(s) per scenario, interleaved. nginx (1 worker): every second the harness rewrites the included upstream.conf alternating 3 ↔ 2 servers and reloads (SIGHUP to our nginx master, which is what \`nginx -s reload\` sends; this is what consul-template does). Switchyard (1 worker): every second the third instance is deregistered from the agent (\`PUT /v1/agent/service/deregister/<id>\`) or registered back. Errors per run: connect/read/write/timeout/non-2xx.`,
+  );
+  line();
+  line('| target | scenario | changes/run | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors per run (c/r/w/t/n) | others\' cores (max) |');
+  line('|---|---|---:|---:|---:|---:|---:|---:|---|---:|');
+  const keys = [...new Set(runs.filter((r) => r.phase === 'churn').map((r) => `${r.target}\u0000${r.scenario ?? ''}`))];
+  for (const k of keys) {
+    const [target, scenario] = k.split('\u0000') as [string, string];
+    const rs = runs.filter((r) => r.phase === 'churn' && r.target === target && r.scenario === scenario);
+    line(
+      `| ${target} | ${scenario} | ${fmt(median(rs.map((r) => r.changes)), 0)} | ${median(rs.map((r) => r.wrk.rps)).toFixed(0)} | ${fmt(median(rs.map((r) => r.wrk.p50_ms)))} | ${fmt(median(rs.map((r) => r.wrk.p99_ms)))} | ${fmt(median(rs.map((r) => r.wrk.p999_ms)))} | ${fmt(median(rs.map((r) => r.wrk.max_ms)))} | ${rs.map((r) => `${r.wrk.connect}/${r.wrk.read}/${r.wrk.write}/${r.wrk.timeout}/${r.wrk.non2xx}`).join(' ; ')} | ${fmt(Math.max(...rs.map((r) => r.othersCores)))} |`,
+    );
+  }
+  if (keys.length === 0) line('| – | not run | – | – | – | – | – | – | – | – |');
+  line();
+}
+
+if (PHASES.has('c2t')) {
+  line('## Change-to-traffic latency');
+  line();
+  line(
+    `A new backend (an http server inside the harness, on a new port) is added, and the time from just before the change to the first request reaching it is recorded; ${C2T_ROUNDS} rounds, the backend removed again after each. Meanwhile the harness polls the balancer (≤ 2 requests per ms, ≤ 8 in flight; round-robin over 4 backends gives ~2 ms resolution). No wrk load during this phase.`,
+  );
+  line();
+  line('| subject | samples | misses (> 5 s) | p50 ms | p99 ms | max ms | poll req/s | poll errors |');
+  line('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of c2t) {
+    const s = [...c.samples].sort((a, b) => a - b);
+    line(`| ${c.subject} | ${s.length} | ${c.misses} | ${fmt(percentile(s, 50), 1)} | ${fmt(percentile(s, 99), 1)} | ${fmt(s[s.length - 1], 1)} | ${c.pollRate.toFixed(0)} | ${c.pollErrors} |`);
+  }
+  if (c2t.length === 0) line('| not run | – | – | – | – | – | – | – |');
+  line();
+  line(
+    'Percentiles take the ceil(p·n)-th sample, so with ≤ 100 samples p99 is the maximum. For nginx, a reload starts new workers and lets the old ones run for another 100 ms before telling them to shut down (`ngx_msleep(100)` in the master\'s reconfigure path), and the poller\'s keep-alive connections stay on an old worker until then, so ~100 ms is its floor here.',
+  );
+  line();
+}
+
+const disturbed = runs.filter((r) => r.othersCores >= QUIET_CORES);
+if (disturbed.length > 0) notes.push(`${disturbed.length} of ${runs.length} runs had other processes using ≥ ${QUIET_CORES} cores while measuring: ${disturbed.map((r) => `${r.target}${r.scenario ? ` ${r.scenario}` : ''} rep ${r.rep} (${fmt(r.othersCores)})`).join(', ')}.`);
+if (quietBudget <= 0) notes.push(`The quiet-box wait budget (${QUIET_BUDGET_S} s) ran out; later runs did not wait.`);
+
+// Chart.
+mkdirSync('bench/results', { recursive: true });
+const bars: Bar[] = mainRows.filter((r) => !r.t.skip && r.n > 0).map((r) => ({ label: r.t.name, rps: r.rps, p99ms: r.p99, kind: r.t.kind }));
+let chartNote = '';
+if (bars.length > 0 && exitCode === 0) {
+  writeFileSync('bench/results/lb.svg', barChartSvg(`Switchyard load balancer benchmark — wrk -t1 -c${CONC}, medians of ${REPS} run(s)`, `${NCPU} cores, ${cpus()[0]?.model ?? '?'}, ${startedAt.toISOString().slice(0, 16)}Z; backends: ${nginxBin ? 'nginx' : 'node:http'} × 3`, bars));
+  const png = svgToPng('bench/results/lb.svg', 'bench/results/lb.png');
+  chartNote = png.tool ? `![req/s and p99 per target](lb.png) (bench/results/lb.png, from lb.svg with ${png.tool})` : `Chart: bench/results/lb.svg only; ${png.note}.`;
+  if (!png.tool) console.warn(`NOTE: ${png.note}`);
+}
+if (chartNote) {
+  line('## Chart');
+  line();
+  line(chartNote);
+  line();
+}
+if (notes.length > 0) {
+  line('## Notes');
+  line();
+  for (const n of notes) line(`- ${n}`);
+  line();
+}
+line(`Raw runs: bench/results/lb-runs.jsonl. Rerun: \`npm run bench:lb\` (env BENCH_REPS, BENCH_DUR, BENCH_CHURN_DUR, BENCH_CONCURRENCY, BENCH_C2T_ROUNDS, BENCH_PHASES).`);
+
+console.log(`\n${md.join('\n')}\n`);
+if (exitCode === 0) {
+  writeFileSync('bench/results/lb.md', `${md.join('\n')}\n`);
+  writeFileSync('bench/results/lb-runs.jsonl', runs.map((r) => JSON.stringify(r)).join('\n') + (runs.length > 0 ? '\n' : ''));
+  console.log(`wrote bench/results/lb.md, lb-runs.jsonl${bars.length > 0 ? ', lb.svg' : ''}${chartNote.includes('lb.png') ? ', lb.png' : ''}`);
+} else console.log('the run failed: bench/results/lb.md is left as it was');
+process.exit(exitCode);

@@ -1,0 +1,246 @@
+// Retries, passive health, panic mode, streaming with backpressure, stickiness by cookie, body limits,
+// the access log and cluster workers.
+import { describe, it, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { startTestAgent, http } from '../helpers/agent.js';
+import type { TestAgent } from '../helpers/agent.js';
+import { registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
+import type { Backend, TestLb } from '../helpers/lb.js';
+import { freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
+
+describe('load balancer resilience', () => {
+  let agent: TestAgent;
+  const backends: Backend[] = [];
+  const lbs: TestLb[] = [];
+  const two = async (names: [string, string], service: string): Promise<Backend[]> => {
+    const bs = await Promise.all(names.map(startBackend));
+    backends.push(...bs);
+    for (const b of bs) await registerBackend(agent.url, service, b);
+    return bs;
+  };
+  const lbFor = async (cfg: Parameters<typeof startTestLb>[1], service: string, ports: number[]): Promise<TestLb> => {
+    const lb = await startTestLb(agent.url, cfg);
+    lbs.push(lb);
+    await waitUpstreams(lb, service, ports);
+    return lb;
+  };
+  before(async () => {
+    agent = await startTestAgent();
+  });
+  afterEach(async () => {
+    for (const lb of lbs.splice(0)) await lb.close();
+    for (const b of backends.splice(0)) await b.close();
+  });
+  after(async () => {
+    await agent.stop();
+  });
+
+  it('retries 502/503/504 on another instance for idempotent methods only', async () => {
+    const [bad, good] = await two(['bad', 'good'], 'r503');
+    bad!.handler = (_req, res) => res.writeHead(503).end('bad');
+    const lb = await lbFor({ service: 'r503', 'passive-health': { 'consecutive-5xx': 0 } }, 'r503', [bad!.port, good!.port]);
+    for (let i = 0; i < 10; i++) {
+      const r = await request(lb.url);
+      assert.equal(r.statusCode, 200);
+      assert.equal(await r.body.text(), 'good');
+    }
+    let posts503 = 0;
+    for (let i = 0; i < 10; i++) {
+      const r = await request(lb.url, { method: 'POST', body: 'x' });
+      await r.body.dump();
+      if (r.statusCode === 503) posts503++;
+    }
+    assert.ok(posts503 >= 4 && posts503 <= 6, `POSTs are not retried on a 503 (saw ${posts503} of 10)`);
+  });
+
+  it('ejects an instance after consecutive 5xx (outlier detection) and brings it back after the ejection time', async () => {
+    const [flaky, good] = await two(['flaky', 'steady'], 'outlier');
+    let failing = true;
+    flaky!.handler = (_req, res) => (failing ? res.writeHead(500).end('err') : res.end('flaky'));
+    const lb = await lbFor({ service: 'outlier', 'passive-health': { 'consecutive-5xx': 3, 'base-ejection': '500ms' } }, 'outlier', [flaky!.port, good!.port]);
+    for (let i = 0; i < 12; i++) await (await request(lb.url, { method: 'POST', body: 'x' })).body.dump();
+    const hitsAtEjection = flaky!.hits;
+    assert.ok(hitsAtEjection <= 4, `flaky saw ${hitsAtEjection} requests before ejection`);
+    for (let i = 0; i < 10; i++) assert.equal(await (await request(lb.url)).body.text(), 'steady');
+    assert.equal(flaky!.hits, hitsAtEjection, 'no traffic while ejected');
+    failing = false;
+    await new Promise((r) => setTimeout(r, 700));
+    const bodies = new Set<string>();
+    for (let i = 0; i < 10; i++) bodies.add(await (await request(lb.url)).body.text());
+    assert.ok(bodies.has('flaky'), 'the instance is back after its ejection time');
+    const metrics = await (await fetch(`${lb.adminUrl}/metrics`)).text();
+    assert.match(metrics, /switchyard_lb_ejections_total\{[^}]*reason="outlier"\} 1/);
+  });
+
+  it('panic threshold: when every instance is ejected, traffic still goes to all of them', async () => {
+    const [a, b] = await two(['pa', 'pb'], 'panic');
+    let fail = true;
+    for (const x of [a!, b!]) x.handler = (_req, res) => (fail ? res.writeHead(500).end() : res.end(x.name));
+    const lb = await lbFor({ service: 'panic', 'passive-health': { 'consecutive-5xx': 2, 'base-ejection': '30s' } }, 'panic', [a!.port, b!.port]);
+    for (let i = 0; i < 8; i++) await (await request(lb.url, { method: 'POST', body: 'x' })).body.dump();
+    fail = false;
+    // Both are ejected for 30s; without panic mode every request would be a 503.
+    const statuses = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const r = await request(lb.url);
+      statuses.add(r.statusCode);
+      await r.body.dump();
+    }
+    assert.deepEqual([...statuses], [200]);
+  });
+
+  it('streams large bodies both ways with backpressure (no buffering)', async () => {
+    const [sink] = await two(['sink', 'sink2'], 'stream');
+    const SIZE = 64 * 1024 * 1024;
+    let produced = 0;
+    for (const b of backends) {
+      b.handler = (req, res) => {
+        if (req.method === 'POST') {
+          const h = createHash('sha256');
+          let n = 0;
+          req.on('data', (d: Buffer) => {
+            n += d.length;
+            h.update(d);
+          });
+          req.on('end', () => res.end(`${n} ${h.digest('hex')}`));
+        } else {
+          // A slow-ish producer honouring backpressure.
+          let sent = 0;
+          const chunk = Buffer.alloc(64 * 1024, 7);
+          const pump = (): void => {
+            while (sent < SIZE) {
+              sent += chunk.length;
+              produced = sent;
+              if (!res.write(chunk)) return void res.once('drain', pump);
+            }
+            res.end();
+          };
+          res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+          pump();
+        }
+      };
+    }
+    void sink;
+    const lb = await lbFor({ service: 'stream' }, 'stream', backends.map((b) => b.port));
+    const up = Readable.from((function* () {
+      for (let i = 0; i < SIZE / (64 * 1024); i++) yield Buffer.alloc(64 * 1024, i % 251);
+    })());
+    const expect = createHash('sha256');
+    for (let i = 0; i < SIZE / (64 * 1024); i++) expect.update(Buffer.alloc(64 * 1024, i % 251));
+    const r = await request(lb.url, { method: 'POST', body: up });
+    assert.equal(await r.body.text(), `${SIZE} ${expect.digest('hex')}`);
+    // Download, read slowly at first: the LB must not buffer the whole body.
+    const d = await request(lb.url);
+    let got = 0;
+    let paused = false;
+    let ahead = 0;
+    for await (const c of d.body) {
+      got += (c as Buffer).length;
+      if (!paused && got > 1024 * 1024) {
+        paused = true;
+        await new Promise((res) => setTimeout(res, 300));
+        // While this client reads nothing, the backend may only be ahead by what socket buffers hold.
+        ahead = produced - got;
+      }
+    }
+    assert.equal(got, SIZE);
+    assert.ok(ahead < 16 * 1024 * 1024, `the backend got ${(ahead / 1048576).toFixed(1)} MiB ahead of a paused client: the proxy buffered`);
+  });
+
+  it('sticky sessions by cookie', async () => {
+    const bs = await two(['c1', 'c2'], 'cookie');
+    const lb = await lbFor({ routes: [{ service: 'cookie', balance: 'hash', 'hash-by': { cookie: 'sid' } }] }, 'cookie', bs.map((b) => b.port));
+    const owners = new Set<string>();
+    for (let s = 0; s < 12; s++) {
+      const first = await (await request(lb.url, { headers: { Cookie: `theme=dark; sid=session-${s}` } })).body.text();
+      for (let i = 0; i < 4; i++) assert.equal(await (await request(lb.url, { headers: { Cookie: `sid=session-${s}` } })).body.text(), first);
+      owners.add(first);
+    }
+    assert.equal(owners.size, 2);
+  });
+
+  it('enforces the body limit for declared and chunked bodies', async () => {
+    const bs = await two(['l1', 'l2'], 'limit');
+    for (const b of bs) b.handler = (req, res) => req.resume().on('end', () => res.end('ok'));
+    const lb = await lbFor({ service: 'limit', limits: { 'max-body': 1000 } }, 'limit', bs.map((b) => b.port));
+    const small = await request(lb.url, { method: 'POST', body: 'x'.repeat(500) });
+    assert.equal(small.statusCode, 200);
+    await small.body.dump();
+    const declared = await request(lb.url, { method: 'POST', body: 'x'.repeat(2000) });
+    assert.equal(declared.statusCode, 413);
+    await declared.body.dump();
+    const chunked = await request(lb.url, { method: 'POST', body: Readable.from([Buffer.alloc(600), Buffer.alloc(600)]) });
+    assert.equal(chunked.statusCode, 413);
+    await chunked.body.dump();
+  });
+
+  it('runs cluster workers sharing one registry watch, with aggregated metrics', async () => {
+    const bs = await two(['w1', 'w2'], 'workers');
+    const port = await freePort();
+    const admin = await freePort();
+    const p = switchyard(['lb', '--listen', `127.0.0.1:${port}`, '--admin-addr', `127.0.0.1:${admin}`, '--registry', agent.url, '--service', 'workers', '--workers', '2', '--log-level', 'warn']);
+    try {
+      await waitHttpOk(`http://127.0.0.1:${admin}/health`, p);
+      const seen = new Set<string>();
+      const deadline = Date.now() + 10_000;
+      while (seen.size < 2 && Date.now() < deadline) {
+        try {
+          const r = await request(`http://127.0.0.1:${port}/`);
+          if (r.statusCode === 200) seen.add(await r.body.text());
+          else await r.body.dump();
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      assert.deepEqual([...seen].sort(), bs.map((b) => b.name).sort());
+      for (let i = 0; i < 20; i++) await (await request(`http://127.0.0.1:${port}/`)).body.dump();
+      const m = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+      const total = [...m.matchAll(/^switchyard_lb_requests_total\{[^}]*status="200"\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
+      assert.ok(total >= 22, `aggregated request count ${total}`);
+      // One registry watch: the agent sees a single blocking query for the service at a time.
+      assert.ok(agent.view.waiterCount() <= 3, `parked queries at the agent: ${agent.view.waiterCount()}`);
+    } finally {
+      const r = await stop(p);
+      assert.equal(r.code, 0, p.stderr());
+    }
+  });
+
+  it('writes a JSON access log line per request', async () => {
+    const bs = await two(['al1', 'al2'], 'alog');
+    const port = await freePort();
+    const p = switchyard(['lb', '--listen', `127.0.0.1:${port}`, '--registry', agent.url, '--service', 'alog', '--access-log', '--log-level', 'info']);
+    try {
+      const deadline = Date.now() + 10_000;
+      let ok = false;
+      while (!ok && Date.now() < deadline) {
+        try {
+          const r = await request(`http://127.0.0.1:${port}/path?q=1`);
+          ok = r.statusCode === 200;
+          await r.body.dump();
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      assert.ok(ok);
+      await new Promise((r) => setTimeout(r, 100));
+      const line = p.stderr().split('\n').map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return undefined;
+        }
+      }).find((o) => o?.log === 'access' && o.status === 200);
+      assert.ok(line, p.stderr());
+      assert.equal(line.url, '/path?q=1');
+      assert.equal(line.service, 'alog');
+      assert.match(String(line.upstream), new RegExp(`127\\.0\\.0\\.1:(${bs.map((b) => b.port).join('|')})`));
+      assert.match(String(line.requestId), /^[0-9a-f-]{36}$/);
+    } finally {
+      await stop(p);
+    }
+    void http;
+  });
+});
