@@ -61,24 +61,30 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   return { headers: out, requestId };
 }
 
-/** Response headers for the client from undici's raw Buffer list, hop-by-hop removed. */
+/** Response headers for the client from undici's raw Buffer list, hop-by-hop removed (one pass; a Connection token list is rare). */
 export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[]): string[] {
   const out: string[] = [];
-  let listed: Set<string> | undefined;
+  let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const n = String(raw[i]).toLowerCase();
-    if (n === 'connection') {
-      for (const t of String(raw[i + 1]).split(',')) {
-        const x = t.trim().toLowerCase();
-        if (x) (listed ??= new Set()).add(x);
-      }
-    }
-  }
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = typeof raw[i] === 'string' ? (raw[i] as string) : (raw[i] as Buffer).toString('latin1');
+    const n = raw[i] as Buffer | string;
+    const name = typeof n === 'string' ? n : n.toString('latin1');
+    const v = raw[i + 1] as Buffer | string;
+    const value = typeof v === 'string' ? v : v.toString('latin1');
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    out.push(name, typeof raw[i + 1] === 'string' ? (raw[i + 1] as string) : (raw[i + 1] as Buffer).toString('latin1'));
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') {
+        for (const t of value.split(',')) {
+          const x = t.trim().toLowerCase();
+          if (x && x !== 'close' && x !== 'keep-alive') (listed ??= []).push(x);
+        }
+      }
+      continue;
+    }
+    out.push(name, value);
   }
-  return out;
+  if (listed === undefined) return out;
+  const drop = new Set(listed);
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!drop.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string);
+  return kept;
 }

@@ -175,7 +175,7 @@ class Exchange {
   readonly route: CompiledRoute;
   readonly url: string;
   readonly proto: 'http' | 'https';
-  readonly started = process.hrtime.bigint();
+  readonly started = performance.now();
   headers: string[] | undefined;
   requestId = '';
   upstream: Upstream | undefined;
@@ -189,6 +189,7 @@ class Exchange {
   finished = false;
   abortUpstream: ((err?: Error) => void) | undefined;
   resume: (() => void) | undefined;
+  drainListening = false;
   totalTimer: NodeJS.Timeout | undefined;
   status = 0;
 
@@ -203,30 +204,33 @@ class Exchange {
 
   start(): void {
     this.p.activeRequests++;
-    this.res.once('close', this.onClientClose);
+    // Shared listener functions find the exchange on the response: no closures per request.
+    (this.res as ExchangeRes)[kExchange] = this;
+    this.res.on('close', onResClose);
     const total = this.p.d.config.timeouts.totalMs;
-    if (total > 0) this.totalTimer = setTimeout(this.onTotalTimeout, total);
+    if (total > 0) this.totalTimer = setTimeout(onTotalTimeout, total, this);
     this.attempt();
   }
 
-  readonly onClientClose = (): void => {
+  clientClosed(): void {
     if (this.finished) return;
-    // The client went away mid-exchange: stop the upstream side too.
-    this.abortUpstream?.(new Error('client closed the connection'));
+    // The client went away mid-exchange: stop the upstream side too. finish() first, so the
+    // abort's onError is not taken for an upstream failure.
+    const abort = this.abortUpstream;
     this.finish(0);
-  };
+    abort?.(CLIENT_GONE);
+  }
 
-  readonly onTotalTimeout = (): void => {
+  totalTimeout(): void {
     if (this.finished) return;
-    this.abortUpstream?.(new Error('total timeout'));
+    const abort = this.abortUpstream;
     if (!this.responded) this.fail(504, 'switchyard: upstream did not answer within the total timeout\n');
-    else this.res.destroy();
-  };
-
-  /** The client caught up: let undici read from the upstream again (resume is valid for the whole response). */
-  readonly onDrain = (): void => {
-    this.resume?.();
-  };
+    else {
+      this.res.destroy();
+      this.finish(this.status);
+    }
+    abort?.(TOTAL_TIMEOUT);
+  }
 
   attempt(): void {
     const ctxKey = hashKeyOf(this.route, this.req);
@@ -315,7 +319,11 @@ class Exchange {
   onData(chunk: Buffer): boolean {
     if (this.finished) return false;
     const ok = this.res.write(chunk);
-    if (!ok) this.res.once('drain', this.onDrain);
+    if (!ok && !this.drainListening) {
+      // resume (from onHeaders) stays valid for the whole response: one listener serves every stall.
+      this.drainListening = true;
+      this.res.on('drain', onResDrain);
+    }
     return ok;
   }
 
@@ -327,7 +335,7 @@ class Exchange {
   }
 
   onError(err: Error & { code?: string }): void {
-    if (this.finished || err === RETRIED) return;
+    if (this.finished || err === RETRIED || err === CLIENT_GONE || err === TOTAL_TIMEOUT) return;
     const up = this.upstream as Upstream;
     this.releaseUpstream();
     if (this.bodyTooLarge) {
@@ -396,10 +404,11 @@ class Exchange {
     this.finished = true;
     this.releaseUpstream();
     if (this.totalTimer) clearTimeout(this.totalTimer);
-    this.res.off('close', this.onClientClose);
+    this.res.off('close', onResClose);
+    if (this.drainListening) this.res.off('drain', onResDrain);
     this.p.activeRequests--;
     if (this.isRetry) this.p.activeRetries--;
-    const seconds = Number(process.hrtime.bigint() - this.started) / 1e9;
+    const seconds = (performance.now() - this.started) / 1000;
     this.p.d.metrics.request(this.route, this.upstream, status, seconds);
     const log = this.p.d.accessLog;
     if (log) {
@@ -414,3 +423,20 @@ class Exchange {
 
 const EMPTY_CTX = Object.freeze({});
 const RETRIED = new Error('retried on another instance');
+const CLIENT_GONE = new Error('client closed the connection');
+const TOTAL_TIMEOUT = new Error('total timeout');
+
+const kExchange = Symbol('switchyard.exchange');
+type ExchangeRes = ServerResponse & { [kExchange]?: Exchange };
+
+function onResClose(this: ExchangeRes): void {
+  this[kExchange]?.clientClosed();
+}
+
+function onResDrain(this: ExchangeRes): void {
+  this[kExchange]?.resume?.();
+}
+
+function onTotalTimeout(ex: Exchange): void {
+  ex.totalTimeout();
+}

@@ -70,15 +70,22 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const snapshots = new SnapshotStore({ specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: cfg.tcp });
   const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
 
-  const children = new Map<string, { c: { inc(): void }; h: { observe(v: number): void } }>();
+  // route → instance id → status → label children; cleared on every swap. Nested maps avoid
+  // building a label key string per request.
+  type Children = { c: { inc(): void }; h: { observe(v: number): void } };
+  const children = new Map<object, Map<string, Map<number, Children>>>();
   const proxyMetrics: ProxyMetrics = {
     request(route, up, status, seconds) {
-      const inst = up ? `${up.address}:${up.port}` : '';
-      const k = `${route.spec.origin}\0${inst}\0${status}`;
-      let ch = children.get(k);
+      let byUp = children.get(route);
+      if (!byUp) children.set(route, (byUp = new Map()));
+      const id = up ? up.id : '';
+      let byStatus = byUp.get(id);
+      if (!byStatus) byUp.set(id, (byStatus = new Map()));
+      let ch = byStatus.get(status);
       if (!ch) {
+        const inst = up ? `${up.address}:${up.port}` : '';
         ch = { c: requests.labels(route.spec.origin, route.spec.service, inst, String(status)), h: latency.labels(route.spec.origin, route.spec.service) };
-        children.set(k, ch);
+        byStatus.set(status, ch);
       }
       ch.c.inc();
       ch.h.observe(seconds);
