@@ -5,6 +5,8 @@ import { ZodError } from 'zod';
 import { SwitchyardError } from '../core/errors.js';
 import { registerAgentCommand } from './agent.js';
 import { registerLbCommand } from './lb.js';
+import { REGISTER_GO_FLAGS, registerRegisterCommand } from './register.js';
+import { normalizeGoFlags } from './go-flags.js';
 import { VERSION } from './wiring/version.js';
 
 const program = new Command();
@@ -17,6 +19,7 @@ program
 
 registerAgentCommand(program);
 registerLbCommand(program);
+registerRegisterCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {
@@ -29,7 +32,7 @@ function describe(err: unknown): string {
 }
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(normalizeGoFlags(process.argv, REGISTER_GO_FLAGS));
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`switchyard: ${describe(err)}\n`);
