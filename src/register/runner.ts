@@ -6,7 +6,8 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Logger } from 'pino';
-import { RegistryClient, RegistryClientError } from '../registry/api/client.js';
+import { RegistryClientError } from '../registry/api/client.js';
+import type { RegistryClient } from '../registry/api/client.js';
 import type { Registration } from './registration.js';
 
 export interface RunnerOptions {
