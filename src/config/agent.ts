@@ -1,18 +1,10 @@
 /** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseGoDuration } from '../core/duration.js';
+import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
 
-const duration = z.string().refine((s) => {
-  try {
-    return parseGoDuration(s) >= 0;
-  } catch {
-    return false;
-  }
-}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"' });
-
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:8500' })
-  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be 0-65535' });
+const duration = goDuration;
+const hostPort = hostPort_('127.0.0.1:8500');
 
 export const agentConfigSchema = z.strictObject({
   'http-addr': hostPort.optional(),
@@ -47,7 +39,7 @@ export interface AgentConfig {
   readonly maxBodyBytes: number;
 }
 
-const ms = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
+const ms = msFrom;
 
 /** Flags win over the file; defaults are Consul's where Consul has one. */
 export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInput): AgentConfig {

@@ -1,17 +1,10 @@
 /** The load balancer's static configuration: flags and a YAML file with the same keys, validated and frozen. */
 import { z } from 'zod';
-import { parseGoDuration } from '../core/duration.js';
+import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
 import type { HashBy, RouteSpec, StrategyName } from './route-spec.js';
 
-const duration = z.string().refine((s) => {
-  try {
-    return parseGoDuration(s) >= 0;
-  } catch {
-    return false;
-  }
-}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"' });
-
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:9080' });
+const duration = goDuration;
+const hostPort = hostPort_('127.0.0.1:9080');
 const strategy = z.enum(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
 const hashBy = z.union([
   z.literal('ip'),
@@ -97,7 +90,7 @@ export interface LbConfig {
   readonly tls: { listen: string; certs: readonly { cert: string; key: string }[] } | undefined;
 }
 
-const ms = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
+const ms = msFrom;
 
 function toHashBy(h: z.infer<typeof hashBy> | undefined): HashBy | undefined {
   if (h === undefined) return undefined;

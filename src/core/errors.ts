@@ -16,6 +16,7 @@ export const ErrorCodes = {
   SY_ERR_STORE_CORRUPT: 'the data directory holds records that cannot be recovered',
   SY_ERR_FILTER: 'a ?filter expression cannot be parsed or uses an unsupported form',
   SY_ERR_ADDR_IN_USE: 'a listen address is already taken by another process',
+  SY_ERR_TEMPLATE: 'a template cannot be parsed or executed (Go text/template semantics)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

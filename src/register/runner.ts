@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import { RegistryClientError } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
+import { sleep } from '../core/sleep.js';
 import type { Registration } from './registration.js';
 
 export interface RunnerOptions {
@@ -23,17 +24,6 @@ export interface RunnerOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
-  if (signal.aborted) return resolve();
-  const t = setTimeout(done, ms);
-  function done(): void {
-    clearTimeout(t);
-    signal.removeEventListener('abort', done);
-    resolve();
-  }
-  signal.addEventListener('abort', done, { once: true });
-});
 
 /** Registers until it works; a 4xx is final (the registration itself is wrong), anything else is retried. */
 export async function registerWithRetry(o: RunnerOptions, signal: AbortSignal): Promise<boolean> {

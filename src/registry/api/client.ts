@@ -6,6 +6,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { SwitchyardError } from '../../core/errors.js';
+import { sleep } from '../../core/sleep.js';
 
 export interface ClientOptions {
   /** Base URL, e.g. http://127.0.0.1:8500 (a bare host:port gets http://). */
@@ -153,17 +154,4 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
       await sleep(Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 16)), signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,0 +1,17 @@
+/** Field schemas shared by every static config: Go durations and host:port addresses. */
+import { z } from 'zod';
+import { parseGoDuration } from '../core/duration.js';
+
+export const goDuration = z.string().refine((s) => {
+  try {
+    return parseGoDuration(s) >= 0;
+  } catch {
+    return false;
+  }
+}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"' });
+
+export const hostPort = (example: string) => z.string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: `must be host:port, e.g. ${example}` })
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be 0-65535' });
+
+export const msFrom = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
