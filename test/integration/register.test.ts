@@ -46,9 +46,9 @@ describe('switchyard register', () => {
   it('keeps retrying until the agent answers, and says so', async () => {
     const port = await freePort();
     const p = switchyard(['register', '--consul-addr', `127.0.0.1:${port}`, '--name', 'late', '--port', '1234']);
-    await new Promise((r) => setTimeout(r, 1200));
+    // Two failed attempts prove it retries rather than giving up (startup under tsx may take a while).
+    await waitFor(() => (p.stderr().match(/agent not reachable yet: will keep trying/g) ?? []).length >= 2, 'two retry messages', 15_000);
     assert.equal(p.child.exitCode, null, 'still trying');
-    assert.match(p.stderr(), /agent not reachable yet: will keep trying/);
     const late = await startTestAgent({ 'http-addr': `127.0.0.1:${port}` }, tempDir());
     try {
       assert.equal((await p.exited).code, 0, p.stderr());
