@@ -30,6 +30,8 @@ export interface RunningAgent {
   readonly registry: Registry;
   readonly view: CatalogView;
   readonly metrics: PromRegistry;
+  /** Serves another component's metrics on this agent's /metrics too (used by `up`). */
+  addMetrics(registry: PromRegistry): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
   new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
 
+  const extra: PromRegistry[] = [];
   const requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
 
   const scheduler = new CheckScheduler({
@@ -82,7 +85,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
-    metricsText: () => metrics.metrics(),
+    metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
   };
   const server: Server = createApiServer({
     routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps)],
@@ -100,7 +103,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     },
     fallback: (req, res) => {
       if (req.url === '/metrics' && req.method === 'GET') {
-        void metrics.metrics().then((text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text));
+        void Promise.all([metrics, ...extra].map((r) => r.metrics())).then((texts) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(texts.join('\n')));
         return true;
       }
       return false;
@@ -124,6 +127,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     registry,
     view,
     metrics,
+    addMetrics: (r) => void extra.push(r),
     async close() {
       if (closed) return;
       closed = true;

@@ -39,12 +39,14 @@ export interface LbParts {
   source?: Source;
   /** Serve admin endpoints (the primary does it when running workers). */
   admin?: boolean;
+  /** Collect Node process metrics (off inside `up`, where the agent already does). */
+  processMetrics?: boolean;
 }
 
 export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Promise<RunningLb> {
   const states = new UpstreamStates();
   const metrics = new PromRegistry();
-  collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
+  if (parts.processMetrics !== false) collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
   const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status'], registers: [metrics] });
   const latency = new Histogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
   const retries = new Counter({ name: 'switchyard_lb_retries_total', help: 'Retries on another instance', labelNames: ['service', 'reason'], registers: [metrics] });

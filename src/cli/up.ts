@@ -1,0 +1,95 @@
+/** `switchyard up`: the whole system in one process on the embedded store (agent + balancer, the default for one machine). */
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
+import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
+import { loadConfigFile } from '../config/load.js';
+import { upConfigSchema } from '../config/up.js';
+import type { UpConfigInput } from '../config/up.js';
+import { LocalSource } from '../discovery/local-source.js';
+import { followPredicate } from '../discovery/follow.js';
+import { createLogger } from './wiring/logger.js';
+import { startAgent } from './wiring/agent.js';
+import type { RunningAgent } from './wiring/agent.js';
+import { startLb } from './wiring/lb.js';
+import type { RunningLb } from './wiring/lb.js';
+import { runUntilSignal } from './wiring/signals.js';
+
+interface UpFlags {
+  config?: string;
+  httpAddr?: string;
+  dataDir?: string;
+  node?: string;
+  datacenter?: string;
+  aclToken?: string;
+  listen?: string;
+  service?: string;
+  adminAddr?: string;
+  stateFile?: string;
+  balance?: string;
+  accessLog?: boolean;
+  logLevel?: string;
+}
+
+export interface RunningUp {
+  readonly agent: RunningAgent;
+  readonly lb: RunningLb;
+  close(): Promise<void>;
+}
+
+/** Starts every part; if one cannot start (a port is taken), the ones already up are stopped again. */
+export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
+  const agentCfg = resolveAgentConfig(file.agent ?? {}, agentConfigSchema.parse({
+    'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
+    'acl-token': flags.aclToken, 'log-level': flags.logLevel,
+  }));
+  const lbCfg = resolveLbConfig(file.lb ?? {}, lbConfigSchema.parse({
+    listen: flags.listen, service: flags.service, 'admin-addr': flags.adminAddr, 'state-file': flags.stateFile,
+    balance: flags.balance, 'access-log': flags.accessLog, 'log-level': flags.logLevel,
+  }));
+  const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }));
+  let lb: RunningLb;
+  try {
+    // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
+    const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, lbCfg.tcp.map((t) => t.service)));
+    lb = await startLb(lbCfg, logger.child({ part: 'lb' }), { source, processMetrics: false });
+  } catch (err) {
+    await agent.close();
+    throw err;
+  }
+  agent.addMetrics(lb.metrics);
+  logger.info({ api: agent.url, ui: `${agent.url}/ui/`, lb: `http://${lb.address.host}:${lb.address.port}` }, 'switchyard is up');
+  return {
+    agent, lb,
+    async close() {
+      // Drain the data plane first, then flush and close the registry.
+      await lb.close();
+      await agent.close();
+    },
+  };
+}
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command('up')
+    .description('Run everything on one machine: the registry (API on :8500) and the balancer (:9080) in one process on the embedded store')
+    .option('-c, --config <file>', 'YAML/JSON file with agent:, lb: and dns: sections (each takes that part\'s keys)')
+    .option('--http-addr <host:port>', 'registry API (and /metrics) address (default 127.0.0.1:8500)')
+    .option('--data-dir <dir>', 'where the registry keeps its data (default ./switchyard-data)')
+    .option('--node <name>', 'node name (default: the hostname)')
+    .option('--datacenter <dc>', 'datacenter name (default dc1)')
+    .option('--acl-token <token>', 'require this token on every registry API request')
+    .option('--listen <host:port>', 'balancer listen address (default 127.0.0.1:9080)')
+    .option('--service <name>', 'send all balancer traffic to this service (otherwise routes come from the config and urlprefix- tags)')
+    .option('--admin-addr <host:port>', 'balancer admin address (/routes, /metrics, /health)')
+    .option('--state-file <file>', 'balancer state file')
+    .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
+    .option('--access-log', 'log one JSON line per proxied request')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .action(async (flags: UpFlags) => {
+      const file: UpConfigInput = flags.config ? loadConfigFile(flags.config, upConfigSchema) : {};
+      const logger = createLogger(flags.logLevel ?? file.agent?.['log-level'] ?? 'info', 'switchyard');
+      const up = await startUp(file, flags, logger);
+      await runUntilSignal(logger, () => up.close());
+    });
+}

@@ -1,0 +1,29 @@
+/** `switchyard up`: one config file with a section per part (agent, lb, dns), each with that part's keys. */
+import { z } from 'zod';
+import { agentConfigSchema } from './agent.js';
+import { lbConfigSchema } from './lb.js';
+import { hostPort } from './fields.js';
+
+export const dnsConfigSchema = z.strictObject({
+  addr: hostPort('127.0.0.1:8600').optional(),
+  domain: z.string().regex(/^[A-Za-z0-9.-]+\.?$/, { message: 'must be a domain such as consul' }).optional(),
+  'only-passing': z.boolean().optional(),
+  'node-ttl': z.number().int().min(0).optional(),
+  'service-ttl': z.record(z.string(), z.number().int().min(0)).optional(),
+  'udp-answer-limit': z.number().int().min(1).max(64).optional(),
+  enabled: z.boolean().optional(),
+});
+
+export const upConfigSchema = z.strictObject({
+  agent: agentConfigSchema.optional(),
+  lb: lbConfigSchema.omit({ registry: true, token: true, workers: true }).optional(),
+  dns: dnsConfigSchema.optional(),
+  registrator: z.strictObject({
+    enabled: z.boolean().optional(),
+    ip: z.string().optional(),
+    'docker-host': z.string().optional(),
+  }).optional(),
+});
+
+export type UpConfigInput = z.infer<typeof upConfigSchema>;
+export type DnsConfigInput = z.infer<typeof dnsConfigSchema>;

@@ -1,0 +1,60 @@
+// `switchyard up`: agent and balancer in one process, reading the in-process catalog; clean shutdown; clear port errors.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { request } from 'undici';
+import { tempDir, http, waitFor } from '../helpers/agent.js';
+import { startBackend } from '../helpers/lb.js';
+import { freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
+
+describe('switchyard up', () => {
+  it('serves the registry and balances to registered instances, with every part\'s metrics on one endpoint', async () => {
+    const [api, lbPort] = [await freePort(), await freePort()];
+    const dir = tempDir('sy-up-');
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--data-dir', dir, '--service', 'web', '--log-level', 'warn']);
+    const backends = await Promise.all(['u1', 'u2', 'u3'].map(startBackend));
+    try {
+      const agentUrl = `http://127.0.0.1:${api}`;
+      await waitHttpOk(`${agentUrl}/v1/status/leader`, p);
+      for (const b of backends) await http(agentUrl, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: b.name, Address: '127.0.0.1', Port: b.port });
+      const seen = new Set<string>();
+      await waitFor(async () => {
+        const r = await request(`http://127.0.0.1:${lbPort}/`);
+        const body = await r.body.text();
+        if (r.statusCode === 200) seen.add(body);
+        return seen.size === 3;
+      }, 'all three instances answer through the balancer', 10_000);
+      // Deregistration reaches the balancer without any HTTP watch in between.
+      await http(agentUrl, 'PUT', '/v1/agent/service/deregister/u1');
+      await waitFor(async () => {
+        const bodies = new Set<string>();
+        for (let i = 0; i < 6; i++) bodies.add(await (await request(`http://127.0.0.1:${lbPort}/`)).body.text());
+        return !bodies.has('u1');
+      }, 'u1 leaves the rotation', 5000);
+      const metrics = await (await fetch(`${agentUrl}/metrics`)).text();
+      assert.match(metrics, /^switchyard_registry_index \d+/m);
+      assert.match(metrics, /^switchyard_lb_requests_total\{/m);
+      assert.match(metrics, /^switchyard_lb_table_generation \d+/m);
+    } finally {
+      const r = await stop(p, 'SIGINT');
+      assert.equal(r.code, 0, `Ctrl-C shuts down cleanly: ${p.stderr()}`);
+      for (const b of backends) await b.close();
+    }
+  });
+
+  it('says which port is taken, by whom, and which flag changes it', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const taken = (blocker.address() as { port: number }).port;
+    const api = await freePort();
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${taken}`, '--data-dir', tempDir('sy-up-'), '--log-level', 'warn']);
+    const r = await p.exited;
+    blocker.close();
+    assert.equal(r.code, 3);
+    assert.match(p.stderr(), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken}: address already in use by pid ${process.pid} .*--listen`));
+    // The agent that had started was closed again: its port is free.
+    const probe = createServer().listen(api, '127.0.0.1');
+    await new Promise((res, rej) => probe.once('listening', res).once('error', rej));
+    probe.close();
+  });
+});
