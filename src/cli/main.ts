@@ -7,6 +7,7 @@ import { registerAgentCommand } from './agent.js';
 import { registerLbCommand } from './lb.js';
 import { registerUpCommand } from './up.js';
 import { REGISTER_GO_FLAGS, registerRegisterCommand } from './register.js';
+import { REGISTRATOR_GO_FLAGS, registerRegistratorCommand } from './registrator.js';
 import { normalizeGoFlags } from './go-flags.js';
 import { VERSION } from './wiring/version.js';
 
@@ -22,6 +23,7 @@ registerAgentCommand(program);
 registerLbCommand(program);
 registerUpCommand(program);
 registerRegisterCommand(program);
+registerRegistratorCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {
@@ -34,7 +36,7 @@ function describe(err: unknown): string {
 }
 
 try {
-  await program.parseAsync(normalizeGoFlags(process.argv, REGISTER_GO_FLAGS));
+  await program.parseAsync(normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS])));
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`switchyard: ${describe(err)}\n`);

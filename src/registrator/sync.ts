@@ -1,0 +1,310 @@
+/**
+ * The sync loop: reconciles the whole state, never deltas. Every pass re-lists running containers,
+ * maps each (pure mapping, inspect answers cached per running container), and brings the registry
+ * in line: registers what is missing or changed, deregisters the services of containers that are
+ * gone (per -deregister), and with -cleanup removes dangling registrator-made services of this host.
+ * Any Docker event only triggers a pass, so a missed event heals on the next one; a failed pass
+ * (registry or Docker unreachable) is retried with backoff, forever, and nothing is forgotten.
+ */
+import type { Logger } from 'pino';
+import { isRejection } from './consul.js';
+import type { RegistryBackend, RegisteredService } from './consul.js';
+import { describeDockerError } from './docker.js';
+import type { DockerSource } from './docker.js';
+import { mapContainer, parseServiceId, registrationBody } from './mapping.js';
+import type { ContainerInspect, HostContext, MappingConfig, Service } from './types.js';
+
+export type DeregisterPolicy = 'always' | 'on-success';
+
+export interface ReconcilerOptions {
+  docker: DockerSource;
+  registry: RegistryBackend;
+  mapping: MappingConfig;
+  host: Omit<HostContext, 'networkContainer'>;
+  deregister: DeregisterPolicy;
+  cleanup: boolean;
+  logger: Logger;
+  /** Backoff between failed passes (ms): base, doubled up to max. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface PassRequest {
+  /** Re-register every known service even if unchanged (startup, -resync). */
+  full?: boolean;
+  /** Also remove dangling services (only when -cleanup is set). */
+  cleanup?: boolean;
+  reason?: string;
+}
+
+interface Owned {
+  readonly containerName: string;
+  readonly services: readonly Service[];
+}
+
+export class SyncError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SyncError';
+  }
+}
+
+const short = (id: string): string => id.slice(0, 12);
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  readonly #log: Logger;
+  /** Containers whose services this process registers: container ID → services. */
+  readonly #owned = new Map<string, Owned>();
+  /** serviceId → body JSON the registry last accepted. */
+  readonly #registered = new Map<string, string>();
+  /** serviceId → body JSON the registry refused (4xx): not retried until it changes or a full pass. */
+  readonly #rejected = new Map<string, string>();
+  /** serviceId → container ID: deregistrations still to do (survive registry outages). */
+  readonly #pendingDeregister = new Map<string, string>();
+  readonly #inspectCache = new Map<string, ContainerInspect>();
+
+  #pending: PassRequest | undefined;
+  #running: Promise<void> | undefined;
+  #failures = 0;
+  #passes = 0;
+  readonly #stop = new AbortController();
+  readonly #idleWaiters: (() => void)[] = [];
+
+  constructor(o: ReconcilerOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+  }
+
+  /** Completed passes (successful ones). */
+  get passes(): number {
+    return this.#passes;
+  }
+
+  /** Service IDs this process currently keeps registered (for tests and logs). */
+  ownedServiceIds(): string[] {
+    return [...this.#owned.values()].flatMap((c) => c.services.map((s) => s.id)).sort();
+  }
+
+  /** Asks for a pass; requests arriving while one runs are merged into the next one. */
+  request(req: PassRequest = {}): void {
+    if (this.#stop.signal.aborted) return;
+    const p = this.#pending;
+    this.#pending = {
+      full: Boolean(p?.full || req.full),
+      cleanup: Boolean(p?.cleanup || req.cleanup),
+      reason: p?.reason ?? req.reason ?? 'event',
+    };
+    if (!this.#running) this.#kick();
+  }
+
+  #kick(): void {
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+      if (this.#pending && !this.#stop.signal.aborted) this.#kick();
+      else for (const w of this.#idleWaiters.splice(0)) w();
+    });
+  }
+
+  /** Resolves when no pass is running or pending. */
+  idle(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#pending && !this.#stop.signal.aborted) {
+      const req = this.#pending;
+      this.#pending = undefined;
+      try {
+        await this.pass(req);
+        this.#passes++;
+        if (this.#failures > 0) this.#log.info({ failedPasses: this.#failures }, 'sync recovered');
+        this.#failures = 0;
+      } catch (err) {
+        if (this.#stop.signal.aborted) return;
+        this.#failures++;
+        const base = this.#o.retryBaseMs ?? 500;
+        const delay = Math.min(this.#o.retryMaxMs ?? 15_000, base * 2 ** Math.min(this.#failures - 1, 16));
+        this.#log.warn({ err: (err as Error).message, attempt: this.#failures, retryInMs: delay }, 'sync failed: will retry');
+        // Keep what this pass was asked to do for the retry, plus anything requested meanwhile.
+        const later = this.#pending as PassRequest | undefined;
+        const merged: PassRequest = {
+          full: Boolean(req.full || later?.full),
+          cleanup: Boolean(req.cleanup || later?.cleanup),
+          reason: 'retry',
+        };
+        this.#pending = merged;
+        await sleep(delay, this.#stop.signal);
+      }
+    }
+  }
+
+  /** One reconcile pass. Throws when Docker or the registry could not be reached (state is kept for the retry). */
+  async pass(req: PassRequest = {}): Promise<void> {
+    const { docker, registry } = this.#o;
+    const signal = this.#stop.signal;
+    let runningIds: string[];
+    try {
+      runningIds = await docker.listRunning();
+    } catch (err) {
+      throw new SyncError(`cannot list containers at ${docker.endpoint}: ${describeDockerError(err)}`, { cause: err });
+    }
+    const running = new Set(runningIds);
+    const dockerErrors: string[] = [];
+
+    // 1. Containers that stopped running: their services go (per -deregister).
+    for (const [cid, owned] of [...this.#owned]) {
+      if (running.has(cid)) continue;
+      let decision: 'remove' | 'keep' | 'still-running';
+      try {
+        decision = await this.#shouldRemove(cid);
+      } catch (err) {
+        dockerErrors.push(`inspect ${short(cid)}: ${describeDockerError(err)}`);
+        continue;
+      }
+      if (decision === 'still-running') continue;
+      if (decision === 'remove') {
+        for (const s of owned.services) this.#pendingDeregister.set(s.id, cid);
+      } else {
+        this.#log.info({ container: short(cid), services: owned.services.map((s) => s.id) }, 'container exited with a failure: leaving its services registered (-deregister on-success)');
+      }
+      this.#owned.delete(cid);
+      this.#inspectCache.delete(cid);
+    }
+    for (const cid of [...this.#inspectCache.keys()]) if (!running.has(cid)) this.#inspectCache.delete(cid);
+
+    // 2. Running containers: what should be registered.
+    for (const cid of runningIds) {
+      let info = this.#inspectCache.get(cid);
+      let fresh = false;
+      if (!info) {
+        try {
+          info = await docker.inspect(cid);
+        } catch (err) {
+          dockerErrors.push(`inspect ${short(cid)}: ${describeDockerError(err)}`);
+          continue;
+        }
+        if (!info || info.State?.Running === false) continue;
+        this.#inspectCache.set(cid, info);
+        fresh = true;
+      }
+      let networkContainer: ContainerInspect | undefined;
+      const nm = info.HostConfig?.NetworkMode ?? '';
+      if (nm.startsWith('container:')) {
+        try {
+          networkContainer = await docker.inspect(nm.slice('container:'.length));
+        } catch (err) {
+          this.#log.warn({ container: short(cid), err: describeDockerError(err) }, 'cannot inspect network container');
+        }
+      }
+      const { services, ignored } = mapContainer(info, this.#o.mapping, { ...this.#o.host, networkContainer });
+      if (fresh) {
+        for (const i of ignored) this.#log.info({ container: short(cid), port: i.port, reason: i.reason }, 'ignored');
+        if (services.length === 0 && ignored.length === 0) this.#log.info({ container: short(cid) }, 'ignored: no published ports');
+      }
+      const prev = this.#owned.get(cid);
+      for (const s of prev?.services ?? []) if (!services.some((n) => n.id === s.id)) this.#pendingDeregister.set(s.id, cid);
+      const containerName = info.Name.replace(/^\//, '');
+      this.#owned.set(cid, { containerName, services });
+    }
+
+    // 3. The registry.
+    const desired = new Map<string, Service>();
+    for (const c of this.#owned.values()) for (const s of c.services) desired.set(s.id, s);
+    for (const id of [...this.#pendingDeregister.keys()]) if (desired.has(id)) this.#pendingDeregister.delete(id);
+
+    let existing: Map<string, RegisteredService>;
+    try {
+      existing = await registry.services(signal);
+    } catch (err) {
+      throw new SyncError(`registry ${registry.address} unreachable: ${(err as Error).message}`, { cause: err });
+    }
+    for (const [id, cid] of [...this.#pendingDeregister]) {
+      if (existing.has(id)) {
+        try {
+          await registry.deregister(id, signal);
+        } catch (err) {
+          throw new SyncError(`deregister ${id}: ${(err as Error).message}`, { cause: err });
+        }
+        this.#log.info({ container: short(cid), service: id }, 'removed');
+      }
+      this.#pendingDeregister.delete(id);
+      this.#registered.delete(id);
+      this.#rejected.delete(id);
+    }
+    for (const s of desired.values()) {
+      const body = registrationBody(s);
+      const key = JSON.stringify(body);
+      const inRegistry = existing.has(s.id);
+      if (!req.full && inRegistry && this.#registered.get(s.id) === key) continue;
+      if (!req.full && this.#rejected.get(s.id) === key) continue;
+      try {
+        await registry.register(body, signal);
+      } catch (err) {
+        if (isRejection(err)) {
+          this.#rejected.set(s.id, key);
+          this.#log.error({ container: short(s.origin.containerId), service: s.id, err: (err as Error).message }, 'register failed: the registry refused the registration');
+          continue;
+        }
+        throw new SyncError(`register ${s.id}: ${(err as Error).message}`, { cause: err });
+      }
+      const known = this.#registered.has(s.id) && inRegistry;
+      this.#registered.set(s.id, key);
+      this.#rejected.delete(s.id);
+      if (known) this.#log.debug({ service: s.id }, 'refreshed');
+      else this.#log.info({ container: short(s.origin.containerId), service: s.id, name: s.name, address: s.ip, port: s.port }, 'added');
+    }
+
+    // 4. -cleanup: registrator-made services of this host whose (name, container name) is not known.
+    if (req.cleanup && this.#o.cleanup) {
+      const pairs = new Set<string>();
+      for (const c of this.#owned.values()) for (const s of c.services) pairs.add(`${s.name}\u0000${c.containerName}`);
+      for (const ext of existing.values()) {
+        if (desired.has(ext.id)) continue;
+        const parsed = parseServiceId(ext.id);
+        if (!parsed || parsed.hostname !== this.#o.host.hostname) continue;
+        if (pairs.has(`${ext.name}\u0000${parsed.containerName}`)) continue;
+        try {
+          await registry.deregister(ext.id, signal);
+        } catch (err) {
+          throw new SyncError(`cleanup: deregister ${ext.id}: ${(err as Error).message}`, { cause: err });
+        }
+        this.#log.info({ service: ext.id }, 'dangling service removed (-cleanup)');
+      }
+    }
+
+    if (dockerErrors.length > 0) throw new SyncError(`Docker at ${docker.endpoint}: ${dockerErrors.join('; ')}`);
+    this.#log.debug({ reason: req.reason, containers: runningIds.length, services: desired.size }, 'synced');
+  }
+
+  async #shouldRemove(cid: string): Promise<'remove' | 'keep' | 'still-running'> {
+    if (this.#o.deregister === 'always') return 'remove';
+    const c = await this.#o.docker.inspect(cid);
+    // Already removed (e.g. --rm): its exit code is gone.
+    if (!c) return 'remove';
+    if (c.State?.Running) return 'still-running';
+    const code = c.State?.ExitCode ?? 0;
+    // Exit 0, or killed by a signal (bit 128 set).
+    if (code === 0 || (code & 128) === 128) return 'remove';
+    return 'keep';
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
