@@ -8,6 +8,7 @@ import { registerLbCommand } from './lb.js';
 import { registerUpCommand } from './up.js';
 import { REGISTER_GO_FLAGS, registerRegisterCommand } from './register.js';
 import { REGISTRATOR_GO_FLAGS, registerRegistratorCommand } from './registrator.js';
+import { TEMPLATE_GO_FLAGS, registerTemplateCommand } from './template.js';
 import { normalizeGoFlags } from './go-flags.js';
 import { VERSION } from './wiring/version.js';
 
@@ -24,6 +25,7 @@ registerLbCommand(program);
 registerUpCommand(program);
 registerRegisterCommand(program);
 registerRegistratorCommand(program);
+registerTemplateCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {
@@ -36,7 +38,7 @@ function describe(err: unknown): string {
 }
 
 try {
-  await program.parseAsync(normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS])));
+  await program.parseAsync(normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS, ...TEMPLATE_GO_FLAGS])));
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`switchyard: ${describe(err)}\n`);

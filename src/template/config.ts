@@ -1,0 +1,116 @@
+/** consul-template's configuration (HCL subset, JSON or YAML) and its -template "src:dst:cmd" flag, validated. */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseGoDuration } from '../core/duration.js';
+import { SwitchyardError } from '../core/errors.js';
+import { parseConfigText } from '../config/load.js';
+import { parseHcl } from './hcl.js';
+import type { TemplateSpec } from './runner.js';
+
+const dur = z.union([z.string(), z.number()]);
+const waitSchema = z.union([z.string(), z.strictObject({ min: dur.optional(), max: dur.optional(), enabled: z.boolean().optional() })]);
+
+const templateSchema = z.object({
+  source: z.string().optional(),
+  contents: z.string().optional(),
+  destination: z.string().min(1),
+  command: z.union([z.string(), z.array(z.string())]).optional(),
+  command_timeout: dur.optional(),
+  perms: z.union([z.string().regex(/^0?[0-7]{3,4}$/), z.number().int()]).optional(),
+  left_delimiter: z.string().optional(),
+  right_delimiter: z.string().optional(),
+  error_on_missing_key: z.boolean().optional(),
+  create_dest_dirs: z.boolean().optional(),
+  wait: waitSchema.optional(),
+}).refine((t) => (t.source === undefined) !== (t.contents === undefined), { message: 'exactly one of source and contents is required' });
+
+export const templateConfigSchema = z.object({
+  consul: z.object({ address: z.string().optional(), token: z.string().optional() }).passthrough().optional(),
+  template: z.union([templateSchema, z.array(templateSchema)]).optional(),
+  wait: waitSchema.optional(),
+  once: z.boolean().optional(),
+  log_level: z.string().optional(),
+  max_stale: dur.optional(),
+  block_query_wait: dur.optional(),
+}).passthrough();
+
+export type TemplateConfig = z.infer<typeof templateConfigSchema>;
+
+const toMs = (what: string, v: string | number): number => {
+  if (typeof v === 'number') return v / 1e6;
+  try {
+    return parseGoDuration(v) / 1e6;
+  } catch (err) {
+    throw new SwitchyardError('SY_ERR_BAD_DURATION', `${what}: ${(err as Error).message}`);
+  }
+};
+
+/** `-wait min[:max]`: a single value means max = 4 × min (consul-template). */
+export function parseWait(v: z.infer<typeof waitSchema>, what = '-wait'): { minMs: number; maxMs: number } {
+  let min: number;
+  let max: number;
+  if (typeof v === 'string') {
+    const [a, b] = v.split(':');
+    min = toMs(what, a ?? '');
+    max = b === undefined ? min * 4 : toMs(what, b);
+  } else {
+    min = v.min === undefined ? 0 : toMs(`${what}.min`, v.min);
+    max = v.max === undefined ? min * 4 : toMs(`${what}.max`, v.max);
+  }
+  if (min < 0 || max < min) throw new SwitchyardError('SY_ERR_INVALID_ARGUMENT', `${what}: min must be ≥ 0 and ≤ max`);
+  return { minMs: min, maxMs: max };
+}
+
+/** `src[:dst[:command]]`; parts past the third are rejoined with ':' (the command may contain colons). */
+export function parseTemplateFlag(v: string): TemplateSpec {
+  if (v.trim() === '') throw new SwitchyardError('SY_ERR_INVALID_ARGUMENT', '-template: empty value (expected "source:destination[:command]")');
+  let parts = v.split(':');
+  // A Windows drive letter ("C:\x") stays with its path, as consul-template does.
+  if (/^[A-Za-z]$/.test(parts[0] ?? '') && parts.length > 1 && /^[\\/]/.test(parts[1] ?? '')) parts = [`${parts[0]}:${parts[1]}`, ...parts.slice(2)];
+  const [source = '', destination, ...rest] = parts;
+  if (!destination) throw new SwitchyardError('SY_ERR_INVALID_ARGUMENT', `-template ${JSON.stringify(v)}: a destination is required (source:destination[:command])`);
+  const command = rest.join(':');
+  return { source, destination, ...(command ? { command } : {}) };
+}
+
+export function loadTemplateConfig(file: string): TemplateConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SwitchyardError('SY_ERR_CONFIG', `${file}: cannot read config file: ${(err as Error).message}`);
+  }
+  if (/\.(json|ya?ml)$/i.test(file)) return parseConfigText(file, text, templateConfigSchema);
+  const raw = parseHcl(text, file);
+  // HCL blocks collect into lists; only `template` may repeat, the others are single blocks.
+  for (const [k, v] of Object.entries(raw)) {
+    if (k !== 'template' && Array.isArray(v)) {
+      if (v.length !== 1) throw new SwitchyardError('SY_ERR_CONFIG', `${file}: the ${k} block may appear only once`);
+      raw[k] = v[0] as (typeof raw)[string];
+    }
+  }
+  const r = templateConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new SwitchyardError('SY_ERR_CONFIG', `${file}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
+
+export function templatesFromConfig(c: TemplateConfig): TemplateSpec[] {
+  const list = c.template === undefined ? [] : Array.isArray(c.template) ? c.template : [c.template];
+  return list.map((t, i) => {
+    const command = Array.isArray(t.command) ? t.command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ') : t.command;
+    return {
+      source: t.source ?? `template[${i}]`,
+      destination: t.destination,
+      ...(t.contents !== undefined ? { contents: t.contents } : {}),
+      ...(command ? { command } : {}),
+      ...(t.command_timeout !== undefined ? { commandTimeoutMs: toMs(`template[${i}].command_timeout`, t.command_timeout) } : {}),
+      ...(t.perms !== undefined ? { perms: typeof t.perms === 'number' ? t.perms : parseInt(t.perms, 8) } : {}),
+      ...(t.left_delimiter ? { leftDelim: t.left_delimiter } : {}),
+      ...(t.right_delimiter ? { rightDelim: t.right_delimiter } : {}),
+      ...(t.error_on_missing_key ? { errorOnMissingKey: true } : {}),
+    };
+  });
+}

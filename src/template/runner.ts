@@ -1,0 +1,327 @@
+/**
+ * consul-template's runtime: render every template against a cache of dependency data, watch what
+ * the templates read with blocking queries, write a destination only when all its data is there
+ * and its bytes changed (atomically, keeping the file's mode), then run its command.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync, chmodSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { watch } from '../registry/api/client.js';
+import type { RegistryClient } from '../registry/api/client.js';
+import type { ApiHealthEntry, ApiKvEntry, ApiNode } from '../registry/api/types.js';
+import { compileTemplate, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './index.js';
+import type { CompiledTemplate, Dependency, TemplateData } from './index.js';
+import { keyDependencyId, nodesDependencyId, prefixDependencyId, serviceDependencyId, servicesDependencyId } from './query.js';
+
+export interface TemplateSpec {
+  /** File name of the template (also its name in error messages). */
+  readonly source: string;
+  /** Inline template text (consul-template's `contents`), instead of reading `source`. */
+  readonly contents?: string;
+  readonly destination: string;
+  readonly command?: string;
+  readonly commandTimeoutMs?: number;
+  readonly perms?: number;
+  readonly leftDelim?: string;
+  readonly rightDelim?: string;
+  readonly errorOnMissingKey?: boolean;
+}
+
+export interface RunnerOptions {
+  client: RegistryClient;
+  templates: readonly TemplateSpec[];
+  logger: Logger;
+  /** Quiescence: render when no change came for `min`, but at most `max` after the first change. */
+  wait?: { minMs: number; maxMs: number };
+  once?: boolean;
+  dry?: boolean;
+  /** Where -dry output goes. */
+  stdout?: (s: string) => void;
+  blockWaitMs?: number;
+}
+
+interface Compiled {
+  readonly spec: TemplateSpec;
+  readonly tpl: CompiledTemplate;
+  rendered: boolean;
+  commandPending: boolean;
+}
+
+type KvState = { exists: boolean; value: string };
+
+function params(dc: string, extra: string[] = []): string {
+  const q = [...extra];
+  if (dc) q.push(`dc=${encodeURIComponent(dc)}`);
+  q.push('stale=');
+  return `?${q.join('&')}`;
+}
+
+const encKey = (k: string): string => k.split('/').map(encodeURIComponent).join('/');
+
+export class TemplateRunner {
+  readonly #o: RunnerOptions;
+  readonly #tpls: Compiled[];
+  readonly #brain = new Map<string, unknown>();
+  readonly #watches = new Map<string, AbortController>();
+  readonly #ac = new AbortController();
+  #quiet: NodeJS.Timeout | undefined;
+  #maxTimer: NodeJS.Timeout | undefined;
+  #allRendered = false;
+  #done: ((code: number) => void) | undefined;
+  #renderQueued = false;
+
+  /** Compiles every template first: a template error means nothing is written and the process fails. */
+  constructor(opts: RunnerOptions) {
+    this.#o = opts;
+    this.#tpls = opts.templates.map((spec) => ({
+      spec,
+      tpl: compileTemplate(spec.contents ?? readFileSync(spec.source, 'utf8'), {
+        name: spec.source,
+        ...(spec.leftDelim ? { leftDelim: spec.leftDelim } : {}),
+        ...(spec.rightDelim ? { rightDelim: spec.rightDelim } : {}),
+        ...(spec.errorOnMissingKey ? { errorOnMissingKey: true } : {}),
+      }),
+      rendered: false,
+      commandPending: false,
+    }));
+  }
+
+  /** Runs until stop() (or, with once, until every template rendered and its command ran). Resolves with an exit code. */
+  run(): Promise<number> {
+    return new Promise((resolve) => {
+      this.#done = (code) => {
+        this.stop();
+        resolve(code);
+      };
+      void this.#renderAll();
+    });
+  }
+
+  stop(): void {
+    this.#ac.abort();
+    clearTimeout(this.#quiet);
+    clearTimeout(this.#maxTimer);
+  }
+
+  #data(): TemplateData {
+    const b = this.#brain;
+    const kv = (id: string): KvState | undefined => b.get(id) as KvState | undefined;
+    return {
+      service: (q) => b.get(serviceDependencyId(q)) as ReturnType<TemplateData['service']>,
+      services: (q) => b.get(servicesDependencyId(q)) as ReturnType<TemplateData['services']>,
+      key: (q) => {
+        const s = kv(keyDependencyId(q, true));
+        return s?.exists ? s.value : undefined;
+      },
+      keyExists: (q) => kv(keyDependencyId(q, false))?.exists,
+      keyOrDefault: (q) => {
+        const s = kv(keyDependencyId(q, false));
+        return s === undefined ? undefined : s.exists ? s.value : null;
+      },
+      ls: (q) => b.get(prefixDependencyId(q)) as ReturnType<TemplateData['ls']>,
+      tree: (q) => b.get(prefixDependencyId(q)) as ReturnType<TemplateData['tree']>,
+      nodes: (q) => b.get(nodesDependencyId(q)) as ReturnType<NonNullable<TemplateData['nodes']>>,
+    };
+  }
+
+  /** Starts a blocking-query watch for a dependency the first time a template reads it. */
+  #ensureWatch(dep: Dependency): void {
+    if (this.#watches.has(dep.id) || dep.type === 'file') return;
+    const ac = new AbortController();
+    this.#ac.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    this.#watches.set(dep.id, ac);
+    const store = (value: unknown): void => {
+      this.#brain.set(dep.id, value);
+      this.#changed();
+    };
+    const onError = (err: unknown, attempt: number): void => {
+      if (attempt === 1 || attempt % 10 === 0) this.#o.logger.warn({ dependency: dep.id, attempt, err: (err as Error).message }, 'registry query failed: retrying');
+    };
+    const opts = { waitMs: this.#o.blockWaitMs ?? 60_000, onError };
+    const c = this.#o.client;
+    switch (dep.type) {
+      case 'health.service':
+      case 'health.connect': {
+        const q = dep.query;
+        const extra: string[] = [];
+        if (q.passingOnly) extra.push('passing=1');
+        if (q.tag) extra.push(`tag=${encodeURIComponent(q.tag)}`);
+        if (q.near) extra.push(`near=${encodeURIComponent(q.near)}`);
+        const kind = dep.type === 'health.connect' ? 'connect' : 'service';
+        void watch<ApiHealthEntry[]>(c, `/v1/health/${kind}/${encodeURIComponent(q.name)}${params(q.dc, extra)}`,
+          (v) => store(toHealthServices(v ?? [], { filters: q.filters, near: q.near })), ac.signal, opts);
+        return;
+      }
+      case 'catalog.services':
+        void watch<Record<string, string[]>>(c, `/v1/catalog/services${params(dep.query.dc)}`, (v) => store(toCatalogServices(v ?? {})), ac.signal, opts);
+        return;
+      case 'kv.block':
+      case 'kv.get':
+        void watch<ApiKvEntry[] | undefined>(c, `/v1/kv/${encKey(dep.query.key)}${params(dep.query.dc)}`, (v, _i, status) => {
+          const e = status === 404 ? undefined : v?.[0];
+          store({ exists: e !== undefined, value: e?.Value ? Buffer.from(e.Value, 'base64').toString('utf8') : '' } satisfies KvState);
+        }, ac.signal, opts);
+        return;
+      case 'kv.list':
+        void watch<ApiKvEntry[] | undefined>(c, `/v1/kv/${encKey(dep.query.prefix)}${params(dep.query.dc, ['recurse='])}`, (v, _i, status) => {
+          store(status === 404 ? [] : toKeyPairs(v ?? [], dep.query.prefix));
+        }, ac.signal, opts);
+        return;
+      case 'catalog.nodes':
+        void watch<ApiNode[]>(c, `/v1/catalog/nodes${params(dep.query.dc)}`, (v) => store(toCatalogNodes(v ?? [], dep.query.near)), ac.signal, opts);
+        return;
+      default:
+        this.#o.logger.error({ dependency: dep.id }, 'this dependency type is not supported by switchyard template');
+        this.#done?.(1);
+    }
+  }
+
+  /** New data arrived: render at once until everything rendered, then honour the quiescence window. */
+  #changed(): void {
+    const w = this.#o.wait;
+    if (!this.#allRendered || !w || this.#o.once) {
+      if (!this.#renderQueued) {
+        this.#renderQueued = true;
+        setImmediate(() => {
+          this.#renderQueued = false;
+          void this.#renderAll();
+        });
+      }
+      return;
+    }
+    clearTimeout(this.#quiet);
+    this.#quiet = setTimeout(() => this.#fire(), w.minMs);
+    this.#maxTimer ??= setTimeout(() => this.#fire(), w.maxMs);
+  }
+
+  #fire(): void {
+    clearTimeout(this.#quiet);
+    clearTimeout(this.#maxTimer);
+    this.#maxTimer = undefined;
+    void this.#renderAll();
+  }
+
+  async #renderAll(): Promise<void> {
+    if (this.#ac.signal.aborted) return;
+    const data = this.#data();
+    const env = { env: process.env, readFile: (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return undefined; } } };
+    const changed: Compiled[] = [];
+    for (const t of this.#tpls) {
+      let r;
+      try {
+        r = t.tpl.render(data, env);
+      } catch (err) {
+        this.#o.logger.error({ template: t.spec.source, err: (err as Error).message }, 'template execution failed: nothing written');
+        process.stderr.write(`switchyard template: ${(err as Error).message}\n`);
+        this.#done?.(1);
+        return;
+      }
+      for (const d of r.used) this.#ensureWatch(d);
+      for (const d of r.missing) this.#ensureWatch(d);
+      if (r.missing.length > 0) continue;
+      t.rendered = true;
+      if (this.#write(t, r.output)) changed.push(t);
+    }
+    const all = this.#tpls.every((t) => t.rendered);
+    if (all && !this.#allRendered) {
+      this.#allRendered = true;
+      this.#o.logger.info({ templates: this.#tpls.length }, 'all templates rendered');
+    }
+    const failed = await this.#runCommands(changed);
+    if (this.#o.once && all) this.#done?.(failed ? 1 : 0);
+  }
+
+  /** Writes atomically when the bytes differ; returns whether the destination changed. */
+  #write(t: Compiled, output: string): boolean {
+    const dst = t.spec.destination;
+    if (this.#o.dry) {
+      (this.#o.stdout ?? ((s: string) => process.stdout.write(s)))(`> ${dst}\n${output}`);
+      return false;
+    }
+    let mode = t.spec.perms;
+    try {
+      const cur = readFileSync(dst, 'utf8');
+      mode ??= statSync(dst).mode & 0o7777;
+      if (cur === output) return t.commandPending;
+    } catch {
+      // Absent destination: created below.
+    }
+    mkdirSync(dirname(dst), { recursive: true });
+    const tmp = join(dirname(dst), `.${basename(dst)}.switchyard-${process.pid}.tmp`);
+    try {
+      writeFileSync(tmp, output, { mode: mode ?? 0o644 });
+      chmodSync(tmp, mode ?? 0o644);
+      const fd = openSync(tmp, 'r');
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(tmp, dst);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // nothing to clean up
+      }
+      this.#o.logger.error({ destination: dst, err: (err as Error).message }, 'could not write the destination');
+      return false;
+    }
+    this.#o.logger.info({ source: t.spec.source, destination: dst }, 'rendered');
+    return true;
+  }
+
+  /** Runs the commands of changed templates in order, once per distinct command; a failure is retried on the next change. */
+  async #runCommands(changed: readonly Compiled[]): Promise<boolean> {
+    let failed = false;
+    const seen = new Set<string>();
+    for (const t of changed) {
+      const cmd = t.spec.command;
+      if (!cmd || this.#o.dry) continue;
+      if (seen.has(cmd)) {
+        t.commandPending = false;
+        continue;
+      }
+      seen.add(cmd);
+      const r = await runCommand(cmd, t.spec.commandTimeoutMs ?? 30_000);
+      if (r.ok) {
+        t.commandPending = false;
+        this.#o.logger.info({ command: cmd, ms: r.ms }, 'command ran');
+      } else {
+        failed = true;
+        t.commandPending = true;
+        this.#o.logger.error({ command: cmd, code: r.code, output: r.output.slice(-2000), timedOut: r.timedOut }, 'command failed: will run again on the next change');
+      }
+    }
+    return failed;
+  }
+}
+
+/** `sh -c <command>` in its own process group, killed (group and all) after the timeout. */
+export function runCommand(cmd: string, timeoutMs: number): Promise<{ ok: boolean; code: number | null; output: string; timedOut: boolean; ms: number }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn('sh', ['-c', cmd], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const add = (d: Buffer): void => {
+      output = (output + d.toString()).slice(-8192);
+    };
+    child.stdout?.on('data', add);
+    child.stderr?.on('data', add);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ ok: false, code: null, output: err.message, timedOut, ms: Date.now() - started });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ ok: code === 0 && !timedOut, code, output, timedOut, ms: Date.now() - started });
+    });
+  });
+}

@@ -1,0 +1,158 @@
+// Go values as templates see them: the kinds text/template distinguishes, their type names, truth and zero values.
+import { compareGoStrings } from './strconv.js';
+
+/**
+ * A Go value. `undefined` is the invalid reflect.Value (a nil interface: prints `<no value>`), numbers are Go
+ * integers (int, int64 and uint64 are not told apart), GoFloat is float64, arrays are slices (their Go type
+ * rides on a hidden symbol), GoMap, GoStruct and GoChan cover the rest.
+ */
+export type Value = undefined | string | number | boolean | GoFloat | readonly Value[] | GoMap | GoStruct | GoChan;
+
+export class GoFloat {
+  readonly value: number;
+  constructor(value: number) {
+    this.value = value;
+  }
+}
+
+export type MapKey = string | number;
+
+export interface MapType {
+  /** Go spelling, e.g. map[string]string. */
+  readonly name: string;
+  /** The zero value of the element type, returned for absent keys (missingkey=zero). */
+  readonly zero: Value;
+}
+
+export class GoMap {
+  readonly type: MapType;
+  readonly entries: ReadonlyMap<MapKey, Value>;
+  /** A nil map prints as map[] like an empty one but marshals to JSON null. */
+  readonly isNil: boolean;
+  constructor(type: MapType, entries: ReadonlyMap<MapKey, Value>, isNil = false) {
+    this.type = type;
+    this.entries = entries;
+    this.isNil = isNil;
+  }
+
+  /** Keys in Go's fmtsort order (numbers numerically, strings by bytes), the order range and printing use. */
+  sortedKeys(): MapKey[] {
+    return [...this.entries.keys()].sort(compareKeys);
+  }
+}
+
+export function compareKeys(a: MapKey, b: MapKey): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return compareGoStrings(String(a), String(b));
+}
+
+export interface StructType {
+  /** Go spelling without the pointer star, e.g. dependency.HealthService. */
+  readonly name: string;
+  /** Held by pointer (as consul-template's *HealthService), which shows in error messages. */
+  readonly pointer: boolean;
+  /** Field names in declaration order: the order of printing and JSON. */
+  readonly fields: readonly string[];
+}
+
+export class GoStruct {
+  readonly type: StructType;
+  readonly fields: Readonly<Record<string, Value>>;
+  constructor(type: StructType, fields: Readonly<Record<string, Value>>) {
+    this.type = type;
+    this.fields = fields;
+  }
+
+  get(name: string): Value {
+    return this.fields[name];
+  }
+
+  has(name: string): boolean {
+    return this.type.fields.includes(name);
+  }
+}
+
+/** A receive channel (consul-template's loop returns one); templates can only range over it. */
+export class GoChan {
+  readonly typeName: string;
+  readonly items: readonly Value[];
+  constructor(typeName: string, items: readonly Value[]) {
+    this.typeName = typeName;
+    this.items = items;
+  }
+}
+
+const SLICE_TYPE: unique symbol = Symbol('go slice type');
+const NIL_SLICE: unique symbol = Symbol('go nil slice');
+
+type Tagged = readonly Value[] & { readonly [SLICE_TYPE]?: string; readonly [NIL_SLICE]?: boolean };
+
+/** A slice with its Go type name, e.g. typedSlice('[]string', …) or typedSlice('dependency.ServiceTags', …). */
+export function typedSlice(typeName: string, items: readonly Value[], isNil = false): readonly Value[] {
+  const arr = [...items];
+  Object.defineProperty(arr, SLICE_TYPE, { value: typeName, enumerable: false });
+  if (isNil) Object.defineProperty(arr, NIL_SLICE, { value: true, enumerable: false });
+  return Object.freeze(arr);
+}
+
+export function sliceTypeName(v: readonly Value[]): string {
+  return (v as Tagged)[SLICE_TYPE] ?? '[]interface {}';
+}
+
+export function isNilSlice(v: readonly Value[]): boolean {
+  return (v as Tagged)[NIL_SLICE] === true;
+}
+
+export function isSlice(v: Value): v is readonly Value[] {
+  return Array.isArray(v);
+}
+
+/** Go's %T spelling of a value's dynamic type (`<nil>` for a nil interface). */
+export function typeName(v: Value): string {
+  if (v === undefined) return '<nil>';
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'number') return 'int';
+  if (typeof v === 'boolean') return 'bool';
+  if (v instanceof GoFloat) return 'float64';
+  if (v instanceof GoMap) return v.type.name;
+  if (v instanceof GoStruct) return `${v.type.pointer ? '*' : ''}${v.type.name}`;
+  if (v instanceof GoChan) return v.typeName;
+  return sliceTypeName(v);
+}
+
+/** text/template's isTrue: false, 0, nil and empty strings, slices and maps are false; structs are true. */
+export function isTrue(v: Value): boolean {
+  if (v === undefined) return false;
+  if (typeof v === 'string') return v.length > 0;
+  if (typeof v === 'number') return v !== 0;
+  if (typeof v === 'boolean') return v;
+  if (v instanceof GoFloat) return v.value !== 0;
+  if (v instanceof GoMap) return v.entries.size > 0;
+  if (v instanceof GoStruct || v instanceof GoChan) return true;
+  return v.length > 0;
+}
+
+/** Elements of a value a function treats as a list, or undefined if it is not a slice. */
+export function listItems(v: Value): readonly Value[] | undefined {
+  return Array.isArray(v) ? (v as readonly Value[]) : undefined;
+}
+
+export function goMap(name: string, zero: Value, entries: Iterable<[MapKey, Value]>, isNil = false): GoMap {
+  return new GoMap({ name, zero }, new Map(entries), isNil);
+}
+
+/** map[string]string, the type of NodeMeta, ServiceMeta and tagged addresses. */
+export function stringMap(record: Readonly<Record<string, string>> | null | undefined): GoMap {
+  return goMap('map[string]string', '', Object.entries(record ?? {}), record == null);
+}
+
+export function stringSlice(items: readonly string[], typeName = '[]string'): readonly Value[] {
+  return typedSlice(typeName, items);
+}
+
+/** The number inside an int or float64 value, or undefined for other kinds. */
+export function numberOf(v: Value): { kind: 'int' | 'float'; value: number } | undefined {
+  if (typeof v === 'number') return { kind: 'int', value: v };
+  if (v instanceof GoFloat) return { kind: 'float', value: v.value };
+  return undefined;
+}
