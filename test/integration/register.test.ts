@@ -46,15 +46,18 @@ describe('switchyard register', () => {
   it('keeps retrying until the agent answers, and says so', async () => {
     const port = await freePort();
     const p = switchyard(['register', '--consul-addr', `127.0.0.1:${port}`, '--name', 'late', '--port', '1234']);
-    // Two failed attempts prove it retries rather than giving up (startup under tsx may take a while).
-    await waitFor(() => (p.stderr().match(/agent not reachable yet: will keep trying/g) ?? []).length >= 2, 'two retry messages', 15_000);
-    assert.equal(p.child.exitCode, null, 'still trying');
-    const late = await startTestAgent({ 'http-addr': `127.0.0.1:${port}` }, tempDir());
+    let late: TestAgent | undefined;
     try {
+      // Two failed attempts prove it retries rather than giving up (startup under tsx may take a while).
+      await waitFor(() => (p.stderr().match(/agent not reachable yet: will keep trying/g) ?? []).length >= 2, 'two retry messages', 15_000);
+      assert.equal(p.child.exitCode, null, 'still trying');
+      late = await startTestAgent({ 'http-addr': `127.0.0.1:${port}` }, tempDir());
       assert.equal((await p.exited).code, 0, p.stderr());
       assert.ok('late' in ((await http(late.url, 'GET', '/v1/agent/services')).json as object));
     } finally {
-      await late.stop();
+      // A failed assertion must not leave the registrar retrying forever.
+      await stop(p);
+      await late?.stop();
     }
   });
 
