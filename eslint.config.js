@@ -18,6 +18,11 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // The web UI (ui/): plain ES modules run by the browser, so browser globals instead of Node's.
+  {
+    files: ['ui/**/*.js'],
+    languageOptions: { sourceType: 'module', globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', Node: 'readonly', Element: 'readonly', performance: 'readonly', atob: 'readonly', getComputedStyle: 'readonly' } },
+  },
   // Import direction (ARCHITECTURE.md): core imports nothing; nothing imports cli; tools reach a registry only via registry/api.
   { files: ['src/core/**'], rules: restrict(['../*', '!./*'], 'core/ imports nothing else in src/') },
   { files: ['src/health/**', 'src/registry/store/**'], rules: restrict(['../../cli/*', '../cli/*', '../registry/server/*', '../server/*'], 'store/ and health/ are leaves below registry/server') },

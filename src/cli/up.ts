@@ -14,6 +14,8 @@ import type { RunningAgent } from './wiring/agent.js';
 import { startLb } from './wiring/lb.js';
 import type { RunningLb } from './wiring/lb.js';
 import { runUntilSignal } from './wiring/signals.js';
+import { startDns } from './wiring/dns.js';
+import type { RunningDns } from './wiring/dns.js';
 
 interface UpFlags {
   config?: string;
@@ -23,6 +25,7 @@ interface UpFlags {
   datacenter?: string;
   aclToken?: string;
   listen?: string;
+  dnsAddr?: string;
   service?: string;
   adminAddr?: string;
   stateFile?: string;
@@ -34,6 +37,7 @@ interface UpFlags {
 export interface RunningUp {
   readonly agent: RunningAgent;
   readonly lb: RunningLb;
+  readonly dns: RunningDns | undefined;
   close(): Promise<void>;
 }
 
@@ -48,22 +52,35 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
     balance: flags.balance, 'access-log': flags.accessLog, 'log-level': flags.logLevel,
   }));
   const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }));
-  let lb: RunningLb;
+  // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
+  const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, lbCfg.tcp.map((t) => t.service)));
+  let lb: RunningLb | undefined;
+  let dns: RunningDns | undefined;
+  const dnsCfg = { ...(file.dns ?? {}), ...(flags.dnsAddr ? { addr: flags.dnsAddr } : {}) };
   try {
-    // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
-    const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, lbCfg.tcp.map((t) => t.service)));
     lb = await startLb(lbCfg, logger.child({ part: 'lb' }), { source, processMetrics: false });
+    if (dnsCfg.enabled !== false) {
+      dns = await startDns(dnsCfg, agent.view, { name: agentCfg.node, datacenter: agentCfg.datacenter }, logger.child({ part: 'dns' }));
+    }
   } catch (err) {
+    await lb?.close();
     await agent.close();
     throw err;
   }
   agent.addMetrics(lb.metrics);
-  logger.info({ api: agent.url, ui: `${agent.url}/ui/`, lb: `http://${lb.address.host}:${lb.address.port}` }, 'switchyard is up');
+  if (dns) agent.addMetrics(dns.metrics);
+  agent.attachLb(lb, source);
+  const running = lb;
+  logger.info({
+    api: agent.url, ui: `${agent.url}/ui/`, lb: `http://${lb.address.host}:${lb.address.port}`,
+    dns: dns ? `${dns.udp.host}:${dns.udp.port}` : null,
+  }, 'switchyard is up');
   return {
-    agent, lb,
+    agent, lb, dns,
     async close() {
-      // Drain the data plane first, then flush and close the registry.
-      await lb.close();
+      // Drain the data plane first, then stop answering DNS, then flush and close the registry.
+      await running.close();
+      await dns?.close();
       await agent.close();
     },
   };
@@ -72,7 +89,7 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('Run everything on one machine: the registry (API on :8500) and the balancer (:9080) in one process on the embedded store')
+    .description('Run everything on one machine: registry (API and UI on :8500), DNS (:8600) and balancer (:9080) in one process on the embedded store')
     .option('-c, --config <file>', 'YAML/JSON file with agent:, lb: and dns: sections (each takes that part\'s keys)')
     .option('--http-addr <host:port>', 'registry API (and /metrics) address (default 127.0.0.1:8500)')
     .option('--data-dir <dir>', 'where the registry keeps its data (default ./switchyard-data)')
@@ -80,6 +97,7 @@ export function registerUpCommand(program: Command): void {
     .option('--datacenter <dc>', 'datacenter name (default dc1)')
     .option('--acl-token <token>', 'require this token on every registry API request')
     .option('--listen <host:port>', 'balancer listen address (default 127.0.0.1:9080)')
+    .option('--dns-addr <host:port>', 'DNS interface, UDP and TCP (default 127.0.0.1:8600)')
     .option('--service <name>', 'send all balancer traffic to this service (otherwise routes come from the config and urlprefix- tags)')
     .option('--admin-addr <host:port>', 'balancer admin address (/routes, /metrics, /health)')
     .option('--state-file <file>', 'balancer state file')

@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { Resolver } from 'node:dns/promises';
 import { request } from 'undici';
 import { tempDir, http, waitFor } from '../helpers/agent.js';
 import { startBackend } from '../helpers/lb.js';
@@ -9,9 +10,9 @@ import { freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
 
 describe('switchyard up', () => {
   it('serves the registry and balances to registered instances, with every part\'s metrics on one endpoint', async () => {
-    const [api, lbPort] = [await freePort(), await freePort()];
+    const [api, lbPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
     const dir = tempDir('sy-up-');
-    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--data-dir', dir, '--service', 'web', '--log-level', 'warn']);
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', dir, '--service', 'web', '--log-level', 'warn']);
     const backends = await Promise.all(['u1', 'u2', 'u3'].map(startBackend));
     try {
       const agentUrl = `http://127.0.0.1:${api}`;
@@ -31,10 +32,17 @@ describe('switchyard up', () => {
         for (let i = 0; i < 6; i++) bodies.add(await (await request(`http://127.0.0.1:${lbPort}/`)).body.text());
         return !bodies.has('u1');
       }, 'u1 leaves the rotation', 5000);
+      // The DNS interface answers from the same catalog.
+      const resolver = new Resolver();
+      resolver.setServers([`127.0.0.1:${dnsPort}`]);
+      const srv = await resolver.resolveSrv('web.service.consul');
+      assert.deepEqual(srv.map((r) => r.port).sort(), backends.slice(1).map((b) => b.port).sort());
+      assert.deepEqual(await resolver.resolve4('web.service.consul'), ['127.0.0.1']);
       const metrics = await (await fetch(`${agentUrl}/metrics`)).text();
       assert.match(metrics, /^switchyard_registry_index \d+/m);
       assert.match(metrics, /^switchyard_lb_requests_total\{/m);
       assert.match(metrics, /^switchyard_lb_table_generation \d+/m);
+      assert.match(metrics, /^switchyard_dns_queries_total\{/m);
     } finally {
       const r = await stop(p, 'SIGINT');
       assert.equal(r.code, 0, `Ctrl-C shuts down cleanly: ${p.stderr()}`);
@@ -47,7 +55,7 @@ describe('switchyard up', () => {
     await new Promise((r) => blocker.once('listening', r));
     const taken = (blocker.address() as { port: number }).port;
     const api = await freePort();
-    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${taken}`, '--data-dir', tempDir('sy-up-'), '--log-level', 'warn']);
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${taken}`, '--dns-addr', `127.0.0.1:${await freePort()}`, '--data-dir', tempDir('sy-up-'), '--log-level', 'warn']);
     const r = await p.exited;
     blocker.close();
     assert.equal(r.code, 3);

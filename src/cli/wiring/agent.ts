@@ -21,6 +21,8 @@ import { agentRoutes } from '../../registry/server/http/routes/agent.js';
 import { catalogRoutes } from '../../registry/server/http/routes/catalog.js';
 import { kvRoutes } from '../../registry/server/http/routes/kv.js';
 import { statusRoutes } from '../../registry/server/http/routes/status.js';
+import { createUiHandler } from '../../ui/handler.js';
+import type { LiveLb, LiveSource } from '../../ui/lb-live.js';
 import { listen } from './listen.js';
 import { VERSION } from './version.js';
 
@@ -32,6 +34,8 @@ export interface RunningAgent {
   readonly metrics: PromRegistry;
   /** Serves another component's metrics on this agent's /metrics too (used by `up`). */
   addMetrics(registry: PromRegistry): void;
+  /** Shows this balancer live in the web UI (used by `up`; without one the UI says there is none). */
+  attachLb(lb: LiveLb, source?: LiveSource): void;
   close(): Promise<void>;
 }
 
@@ -87,6 +91,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
     metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
   };
+  const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
   const server: Server = createApiServer({
     routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps)],
     logger,
@@ -106,7 +111,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
         void Promise.all([metrics, ...extra].map((r) => r.metrics())).then((texts) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(texts.join('\n')));
         return true;
       }
-      return false;
+      return ui.handle(req, res);
     },
   });
   let address: { host: string; port: number };
@@ -128,10 +133,12 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     view,
     metrics,
     addMetrics: (r) => void extra.push(r),
+    attachLb: (lb, source) => ui.attachLb(lb, source),
     async close() {
       if (closed) return;
       closed = true;
       scheduler.close();
+      ui.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Parked blocking queries would hold close() for minutes: end them now.

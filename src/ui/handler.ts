@@ -1,0 +1,175 @@
+/** The agent's non-API paths for the web UI: `/` → /ui/, the static app, and the balancer's live JSON and Server-Sent Events. */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { LbLive } from './lb-live.js';
+import type { LbPayload, LbView, LiveLb, LiveSource } from './lb-live.js';
+import { createStaticHandler } from './static.js';
+
+export interface UiOptions {
+  logger: Logger;
+  /** With the agent's ACL token set, the live endpoints need it too (the static files stay public, as in Consul). */
+  aclToken?: string;
+  /** Where the assets live (tests); defaults to the packaged ui/. */
+  dir?: string;
+  /** How often SSE clients get a fresh view without a table swap. */
+  pushEveryMs?: number;
+}
+
+export interface UiHandler {
+  /** The agent server's `fallback`: true when the request was taken (answered now or later). */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Gives the live view a balancer to show (only `switchyard up` runs one in-process). */
+  attachLb(lb: LiveLb, source?: LiveSource): void;
+  close(): void;
+}
+
+const NO_LB: LbPayload = {
+  attached: false,
+  reason: 'This agent runs without a load balancer. Run `switchyard up` to see the live balancer view here.',
+};
+
+function tokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const q = query.get('token');
+  if (q) return q;
+  const h = req.headers['x-consul-token'];
+  if (typeof h === 'string' && h !== '') return h;
+  const m = /^Bearer\s+(\S+)/.exec(req.headers.authorization ?? '');
+  return m?.[1];
+}
+
+function sameToken(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+function json(res: ServerResponse, status: number, body: unknown, method: string): void {
+  const buf = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+  res.end(method === 'HEAD' ? undefined : buf);
+}
+
+export function createUiHandler(opts: UiOptions): UiHandler {
+  const serveStatic = createStaticHandler(opts.dir !== undefined ? { dir: opts.dir } : {});
+  const log = opts.logger;
+  let live: LbLive | undefined;
+  let unsubscribe: (() => void) | undefined;
+  const streams = new Set<ServerResponse>();
+  let eventId = 0;
+
+  const broadcast = (view: LbView): void => {
+    if (streams.size === 0) return;
+    const frame = `id: ${++eventId}\nevent: lb\ndata: ${JSON.stringify(view)}\n\n`;
+    for (const res of streams) {
+      // A client that cannot keep up skips frames: each one is the whole picture, so none is owed.
+      if (res.writableNeedDrain) continue;
+      res.write(frame);
+    }
+  };
+
+  const events = (req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.flushHeaders();
+    req.socket.setNoDelay(true);
+    if (!live) {
+      // Nothing will ever change here: say so once and ask the browser not to come back soon.
+      res.end(`retry: 60000\nevent: lb\ndata: ${JSON.stringify(NO_LB)}\n\n`);
+      return;
+    }
+    res.write('retry: 2000\n\n');
+    streams.add(res);
+    // Views are built only while someone watches; the sampler keeps its window either way.
+    if (streams.size === 1) unsubscribe = live.subscribe(broadcast);
+    res.once('close', () => {
+      streams.delete(res);
+      if (streams.size === 0) {
+        unsubscribe?.();
+        unsubscribe = undefined;
+      }
+    });
+    void live.view().then((v) => {
+      if (!res.destroyed) res.write(`id: ${++eventId}\nevent: lb\ndata: ${JSON.stringify(v)}\n\n`);
+    }, (err: unknown) => log.warn({ err }, 'ui: could not build the balancer view'));
+  };
+
+  const api = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): void => {
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end(`method ${method} not allowed\n`);
+      return;
+    }
+    if (opts.aclToken !== undefined) {
+      const tok = tokenOf(req, query);
+      if (tok === undefined || !sameToken(tok, opts.aclToken)) {
+        res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Permission denied');
+        return;
+      }
+    }
+    if (path === '/ui/api/lb') {
+      if (!live) {
+        json(res, 200, NO_LB, method);
+        return;
+      }
+      live.view().then((v) => json(res, 200, v, method), (err: unknown) => {
+        log.warn({ err }, 'ui: could not build the balancer view');
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('could not build the balancer view\n');
+      });
+      return;
+    }
+    if (path === '/ui/api/lb/events') {
+      events(req, res);
+      return;
+    }
+    json(res, 404, { error: `no such UI endpoint: ${path} (try /ui/api/lb or /ui/api/lb/events)` }, method);
+  };
+
+  return {
+    handle(req, res) {
+      const raw = req.url ?? '/';
+      const qi = raw.indexOf('?');
+      const path = qi >= 0 ? raw.slice(0, qi) : raw;
+      const query = new URLSearchParams(qi >= 0 ? raw.slice(qi + 1) : '');
+      const method = req.method ?? 'GET';
+      // Consul with its UI enabled sends `/` to the UI; other methods keep the plain API answer.
+      if (path === '/' && (method === 'GET' || method === 'HEAD')) {
+        res.writeHead(301, { Location: '/ui/', 'Content-Length': '0' }).end();
+        return true;
+      }
+      if (path === '/ui') {
+        res.writeHead(301, { Location: `/ui/${qi >= 0 ? raw.slice(qi) : ''}`, 'Content-Length': '0' }).end();
+        return true;
+      }
+      if (!path.startsWith('/ui/')) return false;
+      if (path === '/ui/api' || path.startsWith('/ui/api/')) {
+        api(req, res, path, query);
+        return true;
+      }
+      serveStatic(req, res, path.slice('/ui/'.length)).catch((err: unknown) => {
+        log.error({ err, url: req.url }, 'ui: static file handler failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return true;
+    },
+    attachLb(lb, source) {
+      unsubscribe?.();
+      live?.close();
+      unsubscribe = undefined;
+      live = new LbLive(lb, source, { ...(opts.pushEveryMs !== undefined ? { sampleEveryMs: opts.pushEveryMs } : {}) });
+      if (streams.size > 0) unsubscribe = live.subscribe(broadcast);
+    },
+    close() {
+      unsubscribe?.();
+      live?.close();
+      live = undefined;
+      for (const res of streams) res.end();
+      streams.clear();
+    },
+  };
+}
