@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const agentUrl = `http://127.0.0.1:${api}`;
   const lbUrl = `http://127.0.0.1:${lbPort}`;
   console.log(`switchyard up: registry ${agentUrl} (UI ${agentUrl}/ui/), DNS 127.0.0.1:${dnsPort}, balancer ${lbUrl}, data ${dataDir}`);
-  const up = run(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', dataDir, '--service', 'web', '--log-level', 'warn']);
+  const up = run(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--no-registrator', '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', dataDir, '--service', 'web', '--log-level', 'warn']);
   await until('the registry', async () => (await fetch(`${agentUrl}/v1/status/leader`)).ok);
 
   const backends: Backend[] = [];

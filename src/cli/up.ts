@@ -16,6 +16,8 @@ import type { RunningLb } from './wiring/lb.js';
 import { runUntilSignal } from './wiring/signals.js';
 import { startDns } from './wiring/dns.js';
 import type { RunningDns } from './wiring/dns.js';
+import { maybeStartRegistrator } from './wiring/registrator.js';
+import type { RunningUpRegistrator } from './wiring/registrator.js';
 
 interface UpFlags {
   config?: string;
@@ -32,12 +34,15 @@ interface UpFlags {
   balance?: string;
   accessLog?: boolean;
   logLevel?: string;
+  /** false with --no-registrator. */
+  registrator?: boolean;
 }
 
 export interface RunningUp {
   readonly agent: RunningAgent;
   readonly lb: RunningLb;
   readonly dns: RunningDns | undefined;
+  readonly registrator: RunningUpRegistrator | undefined;
   close(): Promise<void>;
 }
 
@@ -56,13 +61,17 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, lbCfg.tcp.map((t) => t.service)));
   let lb: RunningLb | undefined;
   let dns: RunningDns | undefined;
+  let registrator: RunningUpRegistrator | undefined;
   const dnsCfg = { ...(file.dns ?? {}), ...(flags.dnsAddr ? { addr: flags.dnsAddr } : {}) };
   try {
     lb = await startLb(lbCfg, logger.child({ part: 'lb' }), { source, processMetrics: false });
     if (dnsCfg.enabled !== false) {
       dns = await startDns(dnsCfg, agent.view, { name: agentCfg.node, datacenter: agentCfg.datacenter }, logger.child({ part: 'dns' }));
     }
+    const regCfg = flags.registrator === false ? { ...file.registrator, enabled: false } : (file.registrator ?? {});
+    registrator = await maybeStartRegistrator(regCfg, agent.url, agentCfg.aclToken, logger.child({ part: 'registrator' }));
   } catch (err) {
+    await dns?.close();
     await lb?.close();
     await agent.close();
     throw err;
@@ -73,12 +82,13 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   const running = lb;
   logger.info({
     api: agent.url, ui: `${agent.url}/ui/`, lb: `http://${lb.address.host}:${lb.address.port}`,
-    dns: dns ? `${dns.udp.host}:${dns.udp.port}` : null,
+    dns: dns ? `${dns.udp.host}:${dns.udp.port}` : null, registrator: registrator?.endpoint ?? null,
   }, 'switchyard is up');
   return {
-    agent, lb, dns,
+    agent, lb, dns, registrator,
     async close() {
-      // Drain the data plane first, then stop answering DNS, then flush and close the registry.
+      // Stop writers first, drain the data plane, stop answering DNS, then flush and close the registry.
+      await registrator?.close();
       await running.close();
       await dns?.close();
       await agent.close();
@@ -89,7 +99,7 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('Run everything on one machine: registry (API and UI on :8500), DNS (:8600) and balancer (:9080) in one process on the embedded store')
+    .description('Run everything on one machine: registry (API and UI on :8500), DNS (:8600), balancer (:9080) and, when Docker answers, the registrator, in one process on the embedded store')
     .option('-c, --config <file>', 'YAML/JSON file with agent:, lb: and dns: sections (each takes that part\'s keys)')
     .option('--http-addr <host:port>', 'registry API (and /metrics) address (default 127.0.0.1:8500)')
     .option('--data-dir <dir>', 'where the registry keeps its data (default ./switchyard-data)')
@@ -103,6 +113,7 @@ export function registerUpCommand(program: Command): void {
     .option('--state-file <file>', 'balancer state file')
     .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
     .option('--access-log', 'log one JSON line per proxied request')
+    .option('--no-registrator', 'do not follow Docker even when an engine answers')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .action(async (flags: UpFlags) => {
       const file: UpConfigInput = flags.config ? loadConfigFile(flags.config, upConfigSchema) : {};

@@ -109,6 +109,7 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
         docker.subscribe(
           (e) => {
             logger.debug({ action: e.action, container: e.id.slice(0, 12), exitCode: e.exitCode }, 'docker event');
+            reconciler.noteEvent(e.action, e.id);
             reconciler.request({ reason: e.action });
           },
           (err) => resolve(err ?? new Error('event stream closed')),

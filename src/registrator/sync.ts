@@ -65,6 +65,7 @@ export class Reconciler {
   readonly #inspectCache = new Map<string, ContainerInspect>();
 
   #pending: PassRequest | undefined;
+  readonly #died = new Set<string>();
   #running: Promise<void> | undefined;
   #failures = 0;
   #passes = 0;
@@ -87,6 +88,15 @@ export class Reconciler {
   }
 
   /** Asks for a pass; requests arriving while one runs are merged into the next one. */
+  /**
+   * Docker's list can still show a container as running right after its die event (seen with a
+   * forced removal), so a died container counts as stopped until a start event says otherwise.
+   */
+  noteEvent(action: string, id: string): void {
+    if (action === 'die' || action === 'destroy') this.#died.add(id);
+    else if (action === 'start') this.#died.delete(id);
+  }
+
   request(req: PassRequest = {}): void {
     if (this.#stop.signal.aborted) return;
     const p = this.#pending;
@@ -149,12 +159,15 @@ export class Reconciler {
   async pass(req: PassRequest = {}): Promise<void> {
     const { docker, registry } = this.#o;
     const signal = this.#stop.signal;
-    let runningIds: string[];
+    let listed: string[];
     try {
-      runningIds = await docker.listRunning();
+      listed = await docker.listRunning();
     } catch (err) {
       throw new SyncError(`cannot list containers at ${docker.endpoint}: ${describeDockerError(err)}`, { cause: err });
     }
+    // Once the list no longer shows a died container, Docker has caught up and the note can go.
+    for (const id of [...this.#died]) if (!listed.includes(id)) this.#died.delete(id);
+    const runningIds = listed.filter((id) => !this.#died.has(id));
     const running = new Set(runningIds);
     const dockerErrors: string[] = [];
 

@@ -87,7 +87,7 @@ describe('web UI', { skip }, () => {
 
   it('shows services, checks, KV and the balancer updating live as instances come and go', async () => {
     const [api, lbPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
-    const p: Proc = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', tempDir('sy-ui-'), '--service', 'web', '--log-level', 'warn']);
+    const p: Proc = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--no-registrator', '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', tempDir('sy-ui-'), '--service', 'web', '--log-level', 'warn']);
     const backends = await Promise.all(['u1', 'u2', 'u3'].map(startBackend));
     const agent = `http://127.0.0.1:${api}`;
     let context: BrowserContext | undefined;

@@ -7,12 +7,13 @@ import { request } from 'undici';
 import { tempDir, http, waitFor } from '../helpers/agent.js';
 import { startBackend } from '../helpers/lb.js';
 import { freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
+import { Containers, dockerAvailable, ensureTestImage } from '../helpers/docker.js';
 
 describe('switchyard up', () => {
   it('serves the registry and balances to registered instances, with every part\'s metrics on one endpoint', async () => {
     const [api, lbPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
     const dir = tempDir('sy-up-');
-    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', dir, '--service', 'web', '--log-level', 'warn']);
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--no-registrator', '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', dir, '--service', 'web', '--log-level', 'warn']);
     const backends = await Promise.all(['u1', 'u2', 'u3'].map(startBackend));
     try {
       const agentUrl = `http://127.0.0.1:${api}`;
@@ -55,7 +56,7 @@ describe('switchyard up', () => {
     await new Promise((r) => blocker.once('listening', r));
     const taken = (blocker.address() as { port: number }).port;
     const api = await freePort();
-    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${taken}`, '--dns-addr', `127.0.0.1:${await freePort()}`, '--data-dir', tempDir('sy-up-'), '--log-level', 'warn']);
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${taken}`, '--no-registrator', '--dns-addr', `127.0.0.1:${await freePort()}`, '--data-dir', tempDir('sy-up-'), '--log-level', 'warn']);
     const r = await p.exited;
     blocker.close();
     assert.equal(r.code, 3);
@@ -64,5 +65,35 @@ describe('switchyard up', () => {
     const probe = createServer().listen(api, '127.0.0.1');
     await new Promise((res, rej) => probe.once('listening', res).once('error', rej));
     probe.close();
+  });
+
+  it('runs the registrator when a Docker engine answers: a started container takes traffic, a removed one leaves', async (t) => {
+    if (!(await dockerAvailable())) {
+      if (process.env.CI === 'true') assert.fail('CI=true: a Docker daemon must answer (.ci/run starts one)');
+      t.skip('no Docker engine');
+      return;
+    }
+    await ensureTestImage();
+    const containers = new Containers();
+    const [api, lbPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
+    const p = switchyard(['up', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--dns-addr', `127.0.0.1:${dnsPort}`,
+      '--data-dir', tempDir('sy-up-'), '--service', 'upweb', '--log-level', 'info']);
+    try {
+      const agentUrl = `http://127.0.0.1:${api}`;
+      await waitHttpOk(`${agentUrl}/v1/status/leader`, p);
+      await waitFor(() => /registrator following Docker/.test(p.stderr()), 'registrator started', 10_000);
+      const id = await containers.run({ name: `sy-up-${process.pid}-${Date.now()}`, env: ['SERVICE_NAME=upweb', 'SERVICE_CHECK_HTTP=/health', 'SERVICE_CHECK_INTERVAL=1s'] });
+      const hostPort = await containers.hostPort(id);
+      await waitFor(async () => ((await http(agentUrl, 'GET', '/v1/health/service/upweb?passing')).json as unknown[]).length === 1, 'container registered and passing', 20_000);
+      const svc = ((await http(agentUrl, 'GET', '/v1/catalog/service/upweb')).json as { ServicePort: number; ServiceAddress: string }[])[0];
+      assert.equal(svc?.ServicePort, hostPort);
+      assert.equal(svc?.ServiceAddress, '127.0.0.1');
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${lbPort}/health`)).status === 200, 'traffic reaches the container through the balancer', 10_000);
+      await containers.remove(id);
+      await waitFor(async () => ((await http(agentUrl, 'GET', '/v1/catalog/service/upweb')).json as unknown[]).length === 0, 'container deregistered', 20_000);
+    } finally {
+      await containers.removeAll();
+      await stop(p, 'SIGINT');
+    }
   });
 });
