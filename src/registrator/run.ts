@@ -12,6 +12,7 @@ import { describeDockerError } from './docker.js';
 import type { DockerSource } from './docker.js';
 import type { RegistratorOptions } from './options.js';
 import { Reconciler } from './sync.js';
+import { sleep } from '../core/sleep.js';
 
 export interface RunDeps {
   docker: DockerSource;
@@ -47,17 +48,6 @@ export async function resolveHostname(name: string): Promise<string | undefined>
     return undefined;
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
-  if (signal.aborted) return resolve();
-  const t = setTimeout(done, ms);
-  function done(): void {
-    clearTimeout(t);
-    signal.removeEventListener('abort', done);
-    resolve();
-  }
-  signal.addEventListener('abort', done, { once: true });
-});
 
 export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps): Promise<RunningRegistrator> {
   const { docker, registry, logger } = deps;

@@ -13,6 +13,7 @@ import { describeDockerError } from './docker.js';
 import type { DockerSource } from './docker.js';
 import { mapContainer, parseServiceId, registrationBody } from './mapping.js';
 import type { ContainerInspect, HostContext, MappingConfig, Service } from './types.js';
+import { sleep } from '../core/sleep.js';
 
 export type DeregisterPolicy = 'always' | 'on-success';
 
@@ -307,17 +308,4 @@ export class Reconciler {
     if (code === 0 || (code & 128) === 128) return 'remove';
     return 'keep';
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
