@@ -140,7 +140,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
     },
     limits: { maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxBody: c.limits?.['max-body'] ?? 0 },
-    retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 3 },
+    retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 10 },
     passiveHealth: {
       maxFails: ph['max-fails'] ?? 3, failTimeoutMs: ms(ph['fail-timeout'], 10_000), consecutive5xx: ph['consecutive-5xx'] ?? 5,
       baseEjectionMs: ms(ph['base-ejection'], 10_000), maxEjectionMs: ms(ph['max-ejection'], 300_000), panicThreshold: ph['panic-threshold'] ?? 50,

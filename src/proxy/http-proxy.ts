@@ -182,6 +182,8 @@ class Exchange {
   /** The upstream whose in-flight count this exchange holds (released once per attempt). */
   held: Upstream | undefined;
   hasBody = false;
+  /** The last attempt failed before anything was sent (connect error). */
+  upstreamRefused = false;
   tried: Set<string> | undefined;
   attempts = 0;
   isRetry = false;
@@ -353,6 +355,7 @@ class Exchange {
     }
     const code = err.code ?? '';
     const beforeSend = CONNECT_ERRORS.has(code);
+    this.upstreamRefused = beforeSend;
     if (this.canRetry(beforeSend)) {
       this.scheduleRetry(code || err.message);
       return;
@@ -370,6 +373,9 @@ class Exchange {
     if (!IDEMPOTENT.has(this.req.method ?? 'GET') && !safeForAnyMethod) return false;
     // A body already (partly) streamed to the failed attempt cannot be sent again.
     if (this.hasBody && this.req.readableDidRead) return false;
+    // A refused connection put no load on any upstream, so it is not charged to the budget, which
+    // exists to stop retries from multiplying load on a struggling service.
+    if (safeForAnyMethod && this.upstreamRefused) return true;
     const budget = Math.max(d.minConcurrency, (d.budgetPercent / 100) * this.p.activeRequests);
     return this.p.activeRetries < budget;
   }
