@@ -77,7 +77,8 @@ export class HttpProxy {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const route = snap?.match(req.headers.host, q < 0 ? url : url.slice(0, q), req.headers);
-    const up = route?.group.strategy.pick({ ...(hashKeyOf(route, req) !== undefined ? { hashKey: hashKeyOf(route, req) as string } : {}) });
+    const hashKey = hashKeyOf(route, req);
+    const up = route?.group.strategy.pick(hashKey === undefined ? EMPTY_CTX : { hashKey });
     if (!route || !up) {
       socket.end(`HTTP/1.1 ${route ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
