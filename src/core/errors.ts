@@ -14,6 +14,7 @@ export const ErrorCodes = {
   SY_ERR_STORE_CLOSED: 'a write reached a store that is closed or shutting down',
   SY_ERR_STORE_IO: 'the storage layer failed to read or write its files',
   SY_ERR_STORE_CORRUPT: 'the data directory holds records that cannot be recovered',
+  SY_ERR_STORE_UNAVAILABLE: 'the distributed store (etcd) did not answer or lost quorum (503)',
   SY_ERR_FILTER: 'a ?filter expression cannot be parsed or uses an unsupported form',
   SY_ERR_ADDR_IN_USE: 'a listen address is already taken by another process',
   SY_ERR_TEMPLATE: 'a template cannot be parsed or executed (Go text/template semantics)',

@@ -73,7 +73,7 @@ function invalid(message: string): SwitchyardError {
   return new SwitchyardError('SY_ERR_INVALID_ARGUMENT', message);
 }
 
-function validateOps(ops: unknown, field: string): void {
+function validateOps(ops: unknown, field: string, leases: boolean): void {
   if (!Array.isArray(ops)) throw invalid(`txn ${field} must be an array of operations`);
   for (const op of ops as unknown[]) {
     const o = op as Partial<Record<string, unknown>> | null;
@@ -82,6 +82,9 @@ function validateOps(ops: unknown, field: string): void {
       case 'put':
         if (typeof o['key'] !== 'string' || o['key'] === '') throw invalid(`txn ${field}: put needs a non-empty string key`);
         if (typeof o['value'] !== 'string') throw invalid(`txn ${field}: put of ${o['key']} needs a string value`);
+        if (o['lease'] !== undefined && (!leases || typeof o['lease'] !== 'string' || !/^\d+$/.test(o['lease']))) {
+          throw invalid(leases ? `txn ${field}: put of ${o['key']} has a malformed lease id` : `txn ${field}: put of ${o['key']} names a lease, which only the etcd store supports`);
+        }
         break;
       case 'delete':
         if (typeof o['key'] !== 'string' || o['key'] === '') throw invalid(`txn ${field}: delete needs a non-empty string key`);
@@ -99,10 +102,11 @@ function validateOps(ops: unknown, field: string): void {
  * Checks the whole request before anything is applied: evaluation mutates state as it goes, so a
  * malformed op discovered half-way would leave a partial transaction behind.
  */
-export function validateTxn(req: TxnRequest): void {
+export function validateTxn(req: TxnRequest, opts: { leases?: boolean } = {}): void {
   if (req === null || typeof req !== 'object') throw invalid('txn request must be an object');
-  validateOps(req.success, 'success');
-  if (req.failure !== undefined) validateOps(req.failure, 'failure');
+  const leases = opts.leases ?? false;
+  validateOps(req.success, 'success', leases);
+  if (req.failure !== undefined) validateOps(req.failure, 'failure', leases);
   if (req.compare !== undefined) {
     if (!Array.isArray(req.compare)) throw invalid('txn compare must be an array');
     for (const c of req.compare as unknown[]) {

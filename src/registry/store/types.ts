@@ -17,7 +17,8 @@ export interface StoreEntry {
 }
 
 export type StoreOp =
-  | { readonly type: 'put'; readonly key: string; readonly value: string }
+  /** `lease`: an etcd lease id; the key is deleted when the lease expires (only the etcd store takes it). */
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly lease?: string }
   | { readonly type: 'delete'; readonly key: string }
   | { readonly type: 'deletePrefix'; readonly prefix: string };
 

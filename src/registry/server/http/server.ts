@@ -5,7 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { HttpError, errorMessage } from '../../../core/errors.js';
+import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
 import { encodeJson } from './encode.js';
 import type { Ctx, Reply, Route } from './context.js';
 import type { Cancel } from '../catalog-view.js';
@@ -185,7 +185,9 @@ export function createApiServer(opts: ApiServerOptions): Server {
       if (reply.wokeAt !== undefined) opts.onWake?.((performance.now() - reply.wokeAt) / 1000);
       finish(reply.status ?? 200);
     } catch (err) {
-      const he = err instanceof HttpError ? err : undefined;
+      const he = err instanceof HttpError ? err
+        : err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE' ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
+          : undefined;
       const status = he?.status ?? 500;
       if (!he) log.error({ err, url: req.url, method }, 'registry API handler failed');
       if (!res.headersSent && !res.destroyed) {

@@ -1,0 +1,116 @@
+/** Real etcd members (Debian etcd-server) on 127.0.0.1 ports for the etcd store and cluster tests. */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './process.js';
+
+export const ETCD_BIN = process.env['SY_ETCD'] ?? '/usr/bin/etcd';
+
+/** True when etcd can run here; under CI=true a missing etcd is a failure, not a skip. */
+export function etcdAvailable(): boolean {
+  const ok = spawnSync(ETCD_BIN, ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!ok && process.env['CI'] === 'true') throw new Error(`etcd is required under CI=true but ${ETCD_BIN} does not run (apt-get install etcd-server)`);
+  return ok;
+}
+
+interface Member {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  child: ChildProcess | undefined;
+  log: string;
+}
+
+export interface EtcdCluster {
+  /** host:port of every member's client URL. */
+  readonly endpoints: string[];
+  /** etcd://h1:p1,h2:p2,...[/prefix] */
+  url(prefix?: string): string;
+  kill(i: number, signal?: NodeJS.Signals): Promise<void>;
+  start(i: number): Promise<void>;
+  log(i: number): string;
+  stop(): Promise<void>;
+}
+
+async function waitHealthy(endpoint: string, member: Member, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (member.child?.exitCode !== null && member.child?.exitCode !== undefined) throw new Error(`etcd ${member.name} exited: ${member.log.slice(-2000)}`);
+    try {
+      const r = await fetch(`http://${endpoint}/health`);
+      const body = (await r.json()) as { health?: string };
+      if (body.health === 'true') return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`etcd ${member.name} not healthy within ${timeoutMs} ms: ${member.log.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts an n-member cluster with short heartbeats (fast elections) and waits until each is healthy. */
+export async function startEtcd(n = 1): Promise<EtcdCluster> {
+  const base = mkdtempSync(join(tmpdir(), 'sy-etcd-'));
+  const members: Member[] = [];
+  for (let i = 0; i < n; i++) {
+    members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(base, `m${i}`), child: undefined, log: '' });
+  }
+  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+  const token = `sy-${process.pid}-${Date.now()}`;
+  const launch = (m: Member): void => {
+    const child = spawn(ETCD_BIN, [
+      '--name', m.name, '--data-dir', m.dataDir,
+      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
+      '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    m.child = child;
+    const add = (d: Buffer): void => {
+      m.log = (m.log + d.toString()).slice(-20_000);
+    };
+    child.stdout?.on('data', add);
+    child.stderr?.on('data', add);
+  };
+  const endpoint = (m: Member): string => `127.0.0.1:${m.clientPort}`;
+  for (const m of members) launch(m);
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(members.map(async (m) => {
+      const c = m.child;
+      if (c && c.exitCode === null && c.signalCode === null) {
+        const gone = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+        if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      }
+    }));
+    rmSync(base, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(members.map((m) => waitHealthy(endpoint(m), m, 30_000)));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return {
+    endpoints: members.map(endpoint),
+    url: (prefix) => `etcd://${members.map(endpoint).join(',')}${prefix ? `/${prefix}` : ''}`,
+    async kill(i, signal = 'SIGKILL') {
+      const c = members[i]?.child;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const gone = new Promise((r) => c.once('exit', r));
+      c.kill(signal);
+      await gone;
+    },
+    async start(i) {
+      const m = members[i];
+      if (!m) throw new Error(`no etcd member ${i}`);
+      launch(m);
+    },
+    log: (i) => members[i]?.log ?? '',
+    stop: stopAll,
+  };
+}
