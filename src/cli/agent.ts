@@ -20,12 +20,16 @@ interface AgentFlags {
   checkMinInterval?: string;
   checkReapInterval?: string;
   checkDeregisterMin?: string;
+  store?: string;
+  leaseTtl?: string;
+  storeTimeout?: string;
+  dnsAddr?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
-    .description('Run the registry: Consul\'s HTTP API (catalog, health checks, KV, blocking queries) on durable embedded storage')
+    .description('Run the registry: Consul\'s HTTP API (catalog, health checks, KV, blocking queries) on durable embedded storage, or on etcd (--store) for a cluster')
     .option('-c, --config <file>', 'YAML or JSON config file with the same keys as the flags (e.g. http-addr: 127.0.0.1:8500)')
     .option('--http-addr <host:port>', 'HTTP API listen address (default 127.0.0.1:8500)')
     .option('--data-dir <dir>', 'where the write-ahead log and snapshots live (default ./switchyard-data)')
@@ -33,6 +37,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--datacenter <dc>', 'datacenter name (default dc1)')
     .option('--acl-token <token>', 'require this token on every API request (X-Consul-Token, Authorization: Bearer, or ?token=)')
     .option('--advertise-addr <ip>', 'address other parties use to reach this node (default: the http-addr host)')
+    .option('--store <url>', '"embedded" (default) or etcd://host:port[,host:port...][/prefix]: catalog and KV in an etcd v3 cluster shared by any number of agents')
+    .option('--lease-ttl <duration>', 'cluster mode: a dead agent\'s node goes critical this long after its last lease renewal (default 10s)')
+    .option('--store-timeout <duration>', 'cluster mode: a write waiting longer than this for etcd fails with 503 (default 5s)')
+    .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')
@@ -44,7 +52,8 @@ export function registerAgentCommand(program: Command): void {
         'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
         'acl-token': flags.aclToken, 'advertise-addr': flags.advertiseAddr, 'log-level': flags.logLevel, sync: flags.sync,
         'check-min-interval': flags.checkMinInterval, 'check-reap-interval': flags.checkReapInterval,
-        'check-deregister-min': flags.checkDeregisterMin,
+        'check-deregister-min': flags.checkDeregisterMin, store: flags.store, 'lease-ttl': flags.leaseTtl,
+        'store-timeout': flags.storeTimeout, 'dns-addr': flags.dnsAddr,
       });
       const cfg = resolveAgentConfig(fromFile, fromFlags);
       const logger = createLogger(cfg.logLevel, 'agent');

@@ -13,6 +13,9 @@ import { followPredicate } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
 import { startLb } from './wiring/lb.js';
 import { runUntilSignal } from './wiring/signals.js';
+import { splitHostPort } from '../config/agent.js';
+import { RegistryClient } from '../registry/api/client.js';
+import { SelfRegistration } from '../discovery/self-registration.js';
 
 interface LbFlags {
   config?: string;
@@ -26,6 +29,8 @@ interface LbFlags {
   accessLog?: boolean;
   balance?: string;
   check?: boolean;
+  registerAs?: string | boolean;
+  advertiseAddr?: string;
 }
 
 const follow = (cfg: LbConfig): FollowPredicate => followPredicate(cfg.routes, cfg.tcp.map((t) => t.service));
@@ -36,6 +41,7 @@ function loadConfig(flags: LbFlags): LbConfig {
     listen: flags.listen, registry: flags.registry, service: flags.service, 'admin-addr': flags.adminAddr,
     workers: flags.workers === undefined ? undefined : Number(flags.workers), 'state-file': flags.stateFile,
     'log-level': flags.logLevel, 'access-log': flags.accessLog, balance: flags.balance,
+    'register-as': flags.registerAs === true ? 'switchyard-lb' : flags.registerAs || undefined, 'advertise-addr': flags.advertiseAddr,
   });
   return resolveLbConfig(fromFile, fromFlags);
 }
@@ -60,6 +66,8 @@ export function registerLbCommand(program: Command): void {
     .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
     .option('--access-log', 'log one JSON line per request')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--register-as [service]', 'register this balancer in the registry (default name switchyard-lb) with a health check, so DNS lists live balancers only')
+    .option('--advertise-addr <ip>', 'address registered for this balancer (default: the listen host)')
     .option('--check', 'validate the configuration and exit')
     .action(async (flags: LbFlags) => {
       const cfg = loadConfig(flags);
@@ -71,7 +79,12 @@ export function registerLbCommand(program: Command): void {
       if (cfg.workers <= 1) {
         const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source });
-        await runUntilSignal(logger, () => lb.close());
+        const self = selfRegistration(cfg, logger, lb.address.port, lb.adminAddress);
+        await runUntilSignal(logger, async () => {
+          // Leave DNS first, so clients move to another balancer while this one drains.
+          await self?.close();
+          await lb.close();
+        });
         return;
       }
       if (cluster.isWorker) {
@@ -135,7 +148,9 @@ async function runPrimary(cfg: LbConfig, logger: ReturnType<typeof createLogger>
     const agg = AggregatorRegistry.aggregate(replies.filter((r) => r.length > 0));
     return `${await agg.metrics()}\n${await origMetrics()}`;
   };
+  const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, admin.adminAddress);
   await runUntilSignal(logger, async () => {
+    await self?.close();
     stopping = true;
     await Promise.all([...workers].map((w) => new Promise<void>((resolve) => {
       w.once('exit', () => resolve());
@@ -143,4 +158,24 @@ async function runPrimary(cfg: LbConfig, logger: ReturnType<typeof createLogger>
     })));
     await admin.close();
   });
+}
+
+/** With --register-as: keeps this balancer registered (health-checked on its admin /health, else by TCP). */
+export function selfRegistration(cfg: LbConfig, logger: ReturnType<typeof createLogger>, port: number, admin: { host: string; port: number } | undefined): SelfRegistration | undefined {
+  if (!cfg.registerAs) return undefined;
+  const host = splitHostPort(cfg.listen).host;
+  const address = cfg.advertiseAddr ?? (host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host);
+  const hostFor = (h: string): string => (h === '0.0.0.0' || h === '::' ? address : h.includes(':') ? `[${h}]` : h);
+  const reg = new SelfRegistration({
+    client: new RegistryClient({ address: cfg.registry, timeoutMs: 3000, ...(cfg.token ? { token: cfg.token } : {}) }),
+    logger: logger.child({ part: 'self-registration' }),
+    name: cfg.registerAs,
+    id: `${cfg.registerAs}-${address}-${port}`,
+    address,
+    port,
+    ...(admin ? { healthUrl: `http://${hostFor(admin.host)}:${admin.port}/health` } : {}),
+    ...(cfg.token ? { token: cfg.token } : {}),
+  });
+  reg.start();
+  return reg;
 }

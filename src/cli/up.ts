@@ -14,6 +14,7 @@ import type { RunningAgent } from './wiring/agent.js';
 import { startLb } from './wiring/lb.js';
 import type { RunningLb } from './wiring/lb.js';
 import { runUntilSignal } from './wiring/signals.js';
+import { selfRegistration } from './lb.js';
 import { startDns } from './wiring/dns.js';
 import type { RunningDns } from './wiring/dns.js';
 import { maybeStartRegistrator } from './wiring/registrator.js';
@@ -36,6 +37,10 @@ interface UpFlags {
   logLevel?: string;
   /** false with --no-registrator. */
   registrator?: boolean;
+  store?: string;
+  leaseTtl?: string;
+  registerAs?: string | boolean;
+  advertiseAddr?: string;
 }
 
 export interface RunningUp {
@@ -50,11 +55,12 @@ export interface RunningUp {
 export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
   const agentCfg = resolveAgentConfig(file.agent ?? {}, agentConfigSchema.parse({
     'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
-    'acl-token': flags.aclToken, 'log-level': flags.logLevel,
+    'acl-token': flags.aclToken, 'log-level': flags.logLevel, store: flags.store, 'lease-ttl': flags.leaseTtl,
   }));
   const lbCfg = resolveLbConfig(file.lb ?? {}, lbConfigSchema.parse({
     listen: flags.listen, service: flags.service, 'admin-addr': flags.adminAddr, 'state-file': flags.stateFile,
     balance: flags.balance, 'access-log': flags.accessLog, 'log-level': flags.logLevel,
+    'register-as': flags.registerAs === true ? 'switchyard-lb' : flags.registerAs || undefined, 'advertise-addr': flags.advertiseAddr,
   }));
   const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }));
   // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
@@ -76,6 +82,8 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
     await agent.close();
     throw err;
   }
+  // The balancer registers through this process's own agent.
+  const self = selfRegistration({ ...lbCfg, registry: agent.url, token: agentCfg.aclToken }, logger, lb.address.port, lb.adminAddress);
   agent.addMetrics(lb.metrics);
   if (dns) agent.addMetrics(dns.metrics);
   agent.attachLb(lb, source);
@@ -89,6 +97,7 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
     async close() {
       // Stop writers first, drain the data plane, stop answering DNS, then flush and close the registry.
       await registrator?.close();
+      await self?.close();
       await running.close();
       await dns?.close();
       await agent.close();
@@ -113,6 +122,10 @@ export function registerUpCommand(program: Command): void {
     .option('--state-file <file>', 'balancer state file')
     .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
     .option('--access-log', 'log one JSON line per proxied request')
+    .option('--store <url>', '"embedded" (default) or etcd://host:port[,host:port...][/prefix] to join a cluster')
+    .option('--lease-ttl <duration>', 'cluster mode: a dead node goes critical this long after its last lease renewal (default 10s)')
+    .option('--register-as [service]', 'register the balancer as this service (default switchyard-lb), health-checked')
+    .option('--advertise-addr <ip>', 'address registered for the balancer (default: the listen host)')
     .option('--no-registrator', 'do not follow Docker even when an engine answers')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .action(async (flags: UpFlags) => {

@@ -1,6 +1,7 @@
 /** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseGoDuration } from '../core/duration.js';
 import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
 
 const duration = goDuration;
@@ -20,6 +21,14 @@ export const agentConfigSchema = z.strictObject({
   'check-reap-interval': duration.optional(),
   'check-deregister-min': duration.optional(),
   'max-body-bytes': z.number().int().positive().optional(),
+  /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
+  store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
+  /** etcd lease TTL: how soon a dead agent's node goes critical (cluster mode). */
+  'lease-ttl': goDuration.refine((s) => parseGoDuration(s) >= 2e9 && parseGoDuration(s) <= 3600e9, { message: 'must be between 2s and 1h' }).optional(),
+  /** How long a write waits for etcd before failing with 503 (cluster mode). */
+  'store-timeout': goDuration.refine((s) => parseGoDuration(s) >= 100e6, { message: 'must be at least 100ms' }).optional(),
+  /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
+  'dns-addr': hostPort_('127.0.0.1:8600').optional(),
 });
 
 export type AgentConfigInput = z.infer<typeof agentConfigSchema>;
@@ -37,6 +46,10 @@ export interface AgentConfig {
   readonly checkReapIntervalMs: number;
   readonly checkDeregisterMinMs: number;
   readonly maxBodyBytes: number;
+  readonly store: string;
+  readonly leaseTtlSeconds: number;
+  readonly storeTimeoutMs: number;
+  readonly dnsAddr: string | undefined;
 }
 
 const ms = msFrom;
@@ -57,6 +70,10 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     checkReapIntervalMs: ms(c['check-reap-interval'], 30_000),
     checkDeregisterMinMs: ms(c['check-deregister-min'], 60_000),
     maxBodyBytes: c['max-body-bytes'] ?? 1024 * 1024,
+    store: c.store ?? 'embedded',
+    leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
+    storeTimeoutMs: ms(c['store-timeout'], 5000),
+    dnsAddr: c['dns-addr'],
   });
 }
 

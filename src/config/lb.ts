@@ -29,6 +29,10 @@ export const lbConfigSchema = z.strictObject({
   token: z.string().optional(),
   service: z.string().min(1).optional(),
   'admin-addr': hostPort.optional(),
+  /** Register this balancer in the registry under this service name (with a health check). */
+  'register-as': z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'must be a service name (letters, digits, "-", "_", ".")' }).optional(),
+  /** The address registered for this balancer (default: the listen host, or 127.0.0.1 for a wildcard). */
+  'advertise-addr': z.string().regex(/^[^\s/]+$/, { message: 'must be an IP address or host name' }).optional(),
   workers: z.number().int().min(1).max(64).optional(),
   'state-file': z.string().min(1).optional(),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
@@ -75,6 +79,8 @@ export interface LbConfig {
   readonly registry: string;
   readonly token: string | undefined;
   readonly adminAddr: string | undefined;
+  readonly registerAs: string | undefined;
+  readonly advertiseAddr: string | undefined;
   readonly workers: number;
   readonly stateFile: string | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -128,6 +134,8 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     registry: c.registry ?? 'http://127.0.0.1:8500',
     token: c.token,
     adminAddr: c['admin-addr'],
+    registerAs: c['register-as'],
+    advertiseAddr: c['advertise-addr'],
     workers: c.workers ?? 1,
     stateFile: c['state-file'],
     logLevel: c['log-level'] ?? 'info',

@@ -15,7 +15,7 @@ export const dnsConfigSchema = z.strictObject({
 });
 
 export const upConfigSchema = z.strictObject({
-  agent: agentConfigSchema.optional(),
+  agent: agentConfigSchema.omit({ 'dns-addr': true }).optional(),
   lb: lbConfigSchema.omit({ registry: true, token: true, workers: true }).optional(),
   dns: dnsConfigSchema.optional(),
   registrator: z.strictObject({

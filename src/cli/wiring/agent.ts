@@ -9,6 +9,8 @@ import type { AgentConfig } from '../../config/agent.js';
 import { splitHostPort } from '../../config/agent.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
+import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
+import { Membership } from '../../registry/cluster/membership.js';
 import type { Store } from '../../registry/store/types.js';
 import { CatalogView } from '../../registry/server/catalog-view.js';
 import { Registry } from '../../registry/server/registry.js';
@@ -24,6 +26,8 @@ import { statusRoutes } from '../../registry/server/http/routes/status.js';
 import { createUiHandler } from '../../ui/handler.js';
 import type { LiveLb, LiveSource } from '../../ui/lb-live.js';
 import { listen } from './listen.js';
+import { startDns } from './dns.js';
+import type { RunningDns } from './dns.js';
 import { VERSION } from './version.js';
 
 export interface RunningAgent {
@@ -32,6 +36,8 @@ export interface RunningAgent {
   readonly registry: Registry;
   readonly view: CatalogView;
   readonly metrics: PromRegistry;
+  /** The DNS interface when --dns-addr is set. */
+  readonly dns: RunningDns | undefined;
   /** Serves another component's metrics on this agent's /metrics too (used by `up`). */
   addMetrics(registry: PromRegistry): void;
   /** Shows this balancer live in the web UI (used by `up`; without one the UI says there is none). */
@@ -52,17 +58,35 @@ function nodeId(dataDir: string): string {
 
 export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
-  const store = opts.store ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync });
-  const opened = await store.open();
+  const etcd = opts.store === undefined && cfg.store !== 'embedded'
+    ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
+    : undefined;
+  const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync });
+  const opened = await store.open().catch(async (err: unknown) => {
+    await store.close().catch(() => undefined);
+    throw err;
+  });
   let closed = false;
   const view = new CatalogView(opened);
   const unsubscribe = store.subscribe((c) => view.apply(c));
-  logger.info({ revision: opened.revision, entries: opened.entries.length, dataDir: cfg.dataDir }, 'store opened');
+  logger.info({ revision: opened.revision, entries: opened.entries.length, store: etcd ? cfg.store : 'embedded', dataDir: cfg.dataDir }, 'store opened');
 
   const listenAt = splitHostPort(cfg.httpAddr);
   const advertise = cfg.advertiseAddr ?? (listenAt.host === '0.0.0.0' || listenAt.host === '::' || listenAt.host === 'localhost' ? '127.0.0.1' : listenAt.host);
   const registry = new Registry({ store, view, node: { name: cfg.node, id: nodeId(cfg.dataDir), address: advertise, datacenter: cfg.datacenter } });
-  await registry.ensureLocalNode();
+  // In cluster mode the node's health follows an etcd lease (Membership asserts the node itself).
+  const membership = etcd
+    ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
+    : undefined;
+  try {
+    if (membership) await membership.start();
+    else await registry.ensureLocalNode();
+  } catch (err) {
+    await membership?.close();
+    unsubscribe();
+    await store.close();
+    throw err;
+  }
 
   const metrics = new PromRegistry();
   collectDefaultMetrics({ register: metrics, prefix: 'switchyard_' });
@@ -115,10 +139,17 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     },
   });
   let address: { host: string; port: number };
+  let dns: RunningDns | undefined;
   try {
     address = await listen(server, listenAt.host, listenAt.port, '--http-addr');
+    if (cfg.dnsAddr) {
+      dns = await startDns({ addr: cfg.dnsAddr }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
+      extra.push(dns.metrics);
+    }
   } catch (err) {
     scheduler.close();
+    if (server.listening) server.close();
+    await membership?.close();
     unsubscribe();
     await store.close();
     throw err;
@@ -132,6 +163,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     registry,
     view,
     metrics,
+    dns,
     addMetrics: (r) => void extra.push(r),
     attachLb: (lb, source) => ui.attachLb(lb, source),
     async close() {
@@ -139,11 +171,14 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       closed = true;
       scheduler.close();
       ui.close();
+      await dns?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Parked blocking queries would hold close() for minutes: end them now.
         server.closeAllConnections();
       });
+      // Graceful leave: revoking the lease marks this node critical now rather than after the TTL.
+      await membership?.close();
       unsubscribe();
       await store.close();
       logger.info('agent stopped');

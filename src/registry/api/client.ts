@@ -9,7 +9,10 @@ import { SwitchyardError } from '../../core/errors.js';
 import { sleep } from '../../core/sleep.js';
 
 export interface ClientOptions {
-  /** Base URL, e.g. http://127.0.0.1:8500 (a bare host:port gets http://). */
+  /**
+   * Base URL, e.g. http://127.0.0.1:8500 (a bare host:port gets http://). A comma-separated list
+   * names several agents of one cluster: a call that cannot reach one moves on to the next.
+   */
   address: string;
   token?: string;
   /** Per-request timeout for non-blocking calls (ms). */
@@ -38,17 +41,24 @@ export function normalizeAddress(addr: string): string {
 }
 
 export class RegistryClient {
-  readonly base: string;
+  readonly #bases: readonly string[];
+  #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly #dispatcher: Dispatcher;
 
   constructor(opts: ClientOptions) {
-    this.base = normalizeAddress(opts.address);
+    this.#bases = opts.address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(normalizeAddress);
+    if (this.#bases.length === 0) throw new RegistryClientError(`registry address ${JSON.stringify(opts.address)} names no agent`);
     this.#token = opts.token;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
     // Blocking queries hold a connection each for up to wait + wait/16; keep the idle timeout above that.
     this.#dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64, headersTimeout: 0, bodyTimeout: 0 });
+  }
+
+  /** The agent calls go to now (the first of the list until it fails). */
+  get base(): string {
+    return this.#bases[this.#current] as string;
   }
 
   #headers(): Record<string, string> {
@@ -60,8 +70,9 @@ export class RegistryClient {
     const timer = setTimeout(() => ac.abort(new Error(`timed out after ${opts.timeoutMs ?? this.#timeoutMs} ms`)), opts.timeoutMs ?? this.#timeoutMs);
     const onAbort = (): void => ac.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const base = this.base;
     try {
-      const res = await request(`${this.base}${path}`, {
+      const res = await request(`${base}${path}`, {
         method, headers: this.#headers(), signal: ac.signal, dispatcher: this.#dispatcher,
         ...(opts.body !== undefined ? { body: opts.body } : {}),
       });
@@ -73,7 +84,9 @@ export class RegistryClient {
     } catch (err) {
       if (err instanceof RegistryClientError) throw err;
       const reason = opts.signal?.aborted ? 'aborted' : (err as Error).message;
-      throw new RegistryClientError(`${method} ${this.base}${path}: ${reason}`, undefined, err);
+      // Unreachable (not a refusal by a live agent): the next call tries the next agent.
+      if (!opts.signal?.aborted && this.#bases.length > 1 && this.base === base) this.#current = (this.#current + 1) % this.#bases.length;
+      throw new RegistryClientError(`${method} ${base}${path}: ${reason}`, undefined, err);
     } finally {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);

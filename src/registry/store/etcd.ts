@@ -4,8 +4,8 @@
  * while writes are etcd transactions committed by quorum. Revisions are etcd's own, so indexes
  * agree across all agents sharing the cluster.
  */
-import { CompareResult, CompareTarget, Etcd3, EtcdError, GRPCDeadlineExceededError } from 'etcd3';
-import type { IKeyValue, IRequestOp, ITxnRequest, IWatchResponse, Lease, Watcher } from 'etcd3';
+import { CompareResult, CompareTarget, Etcd3, GRPCDeadlineExceededError } from 'etcd3';
+import type { IKeyValue, IRequestOp, ITxnRequest, IWatchResponse, Lease, Watcher , EtcdError} from 'etcd3';
 import { SwitchyardError } from '../../core/errors.js';
 import { MemoryState, validateTxn } from './memory-state.js';
 import type { Store, StoreChange, StoreCompare, StoreEntry, StoreEvent, StoreListener, StoreOp, StoreStats, TxnRequest, TxnResult } from './types.js';

@@ -1,0 +1,170 @@
+/**
+ * Agent liveness on a shared etcd store, in place of Consul's Serf gossip.
+ *
+ * Each agent holds an etcd lease and keeps `a/<node>` alive under it; `m/<node>` (no lease) says
+ * the node is a cluster member whose health follows that key. When an agent dies its lease
+ * expires, etcd deletes `a/<node>`, and every surviving agent races to mark the node's
+ * serfHealth check critical with a guarded transaction: it only commits while `a/<node>` is still
+ * absent and the check is unchanged, so exactly one write lands and a node that came back in the
+ * meantime is never marked dead. A returning agent writes `a/<node>` first and serfHealth passing
+ * second, so a late marker's guard fails.
+ */
+import type { Logger } from 'pino';
+import { sleep } from '../../core/sleep.js';
+import type { StoreChange } from '../store/types.js';
+import type { EtcdStore, StoreLease } from '../store/etcd.js';
+import { NODE_CHECK_SERF, keys } from '../server/model.js';
+import type { CheckRecord } from '../server/model.js';
+import type { Registry } from '../server/registry.js';
+
+export const ALIVE_PREFIX = 'a/';
+export const MEMBER_PREFIX = 'm/';
+
+export interface MembershipOptions {
+  readonly store: EtcdStore;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Lease TTL: a dead agent's node goes critical this long after its last renewal (default 10 s). */
+  readonly ttlSeconds: number;
+  /** What other agents may show about this one (its API URL). */
+  readonly advertiseUrl: string;
+  /** How often every agent re-checks all members, catching deaths it missed while disconnected. */
+  readonly sweepIntervalMs?: number;
+}
+
+export const DEAD_OUTPUT = 'Agent not live or unreachable (its etcd lease expired)';
+
+export class Membership {
+  readonly #o: MembershipOptions;
+  #lease: StoreLease | undefined;
+  #closed = false;
+  readonly #ac = new AbortController();
+  #unsubscribe: (() => void) | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  #sweepAgain = false;
+
+  constructor(opts: MembershipOptions) {
+    this.#o = opts;
+  }
+
+  get node(): string {
+    return this.#o.registry.node.name;
+  }
+
+  /** Takes a lease, announces this node alive, then (re)asserts its node record and serfHealth passing. */
+  async start(): Promise<void> {
+    await this.#announce();
+    this.#unsubscribe = this.#o.store.subscribe((c) => this.#onChange(c));
+    const every = this.#o.sweepIntervalMs ?? Math.max(1000, (this.#o.ttlSeconds * 1000) / 2);
+    this.#sweepTimer = setInterval(() => this.#sweep(), every);
+    this.#sweepTimer.unref();
+    this.#sweep();
+  }
+
+  async #announce(): Promise<void> {
+    const store = this.#o.store;
+    const lease = await store.lease(this.#o.ttlSeconds);
+    this.#lease = lease;
+    lease.onLost((err) => {
+      if (this.#closed || this.#lease !== lease) return;
+      this.#o.logger.warn({ err: err.message }, 'etcd lease lost: announcing this agent again');
+      void this.#reannounce();
+    });
+    const node = this.node;
+    await store.txn({
+      success: [
+        { type: 'put', key: ALIVE_PREFIX + node, value: JSON.stringify({ Node: node, API: this.#o.advertiseUrl, Lease: lease.id }), lease: lease.id },
+        { type: 'put', key: MEMBER_PREFIX + node, value: JSON.stringify({ Node: node, TTL: this.#o.ttlSeconds }) },
+      ],
+    });
+    await this.#o.registry.ensureLocalNode();
+    this.#o.logger.info({ node, lease: lease.id, ttlSeconds: this.#o.ttlSeconds }, 'agent alive in the cluster');
+  }
+
+  async #reannounce(): Promise<void> {
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        await this.#announce();
+        return;
+      } catch (err) {
+        this.#o.logger.warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'announcing this agent failed; retrying');
+        await sleep(Math.min(5000, 250 * 2 ** attempt), this.#ac.signal);
+      }
+    }
+  }
+
+  #onChange(change: StoreChange): void {
+    for (const ev of change.events) {
+      if (ev.key.startsWith(ALIVE_PREFIX)) {
+        if (ev.type === 'delete' && ev.key === ALIVE_PREFIX + this.node && !this.#closed) {
+          // Our own key went away (lease expired during a long cut-off, or deleted by hand).
+          this.#o.logger.warn('this agent\'s alive key was deleted: announcing again');
+          void this.#reannounce();
+        }
+        this.#sweep();
+        return;
+      }
+    }
+  }
+
+  /** Marks every member whose alive key is gone critical (once), serializing sweeps. */
+  #sweep(): void {
+    if (this.#closed) return;
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return;
+    }
+    this.#sweeping = true;
+    void this.#sweepOnce().finally(() => {
+      this.#sweeping = false;
+      if (this.#sweepAgain) {
+        this.#sweepAgain = false;
+        this.#sweep();
+      }
+    });
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const store = this.#o.store;
+    for (const member of store.range(MEMBER_PREFIX)) {
+      const node = member.key.slice(MEMBER_PREFIX.length);
+      if (store.get(ALIVE_PREFIX + node)) continue;
+      const checkKey = keys.check(node, NODE_CHECK_SERF);
+      const check = store.get(checkKey);
+      if (!check) continue;
+      let rec: CheckRecord;
+      try {
+        rec = JSON.parse(check.value) as CheckRecord;
+      } catch {
+        continue;
+      }
+      if (rec.Status === 'critical') continue;
+      const dead: CheckRecord = { ...rec, Status: 'critical', Output: DEAD_OUTPUT };
+      try {
+        const r = await store.txn({
+          compare: [
+            { key: ALIVE_PREFIX + node, target: 'exists', equals: false },
+            { key: checkKey, target: 'modRevision', equals: check.modRevision },
+          ],
+          success: [{ type: 'put', key: checkKey, value: JSON.stringify(dead) }],
+        });
+        if (r.succeeded) this.#o.logger.warn({ node, revision: r.revision }, 'agent lease expired: node marked critical');
+      } catch (err) {
+        this.#o.logger.warn({ node, err: err instanceof Error ? err.message : String(err) }, 'could not mark a dead agent\'s node critical; the next sweep retries');
+      }
+    }
+  }
+
+  /** Revokes the lease (graceful leave: the node goes critical at once instead of after the TTL). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ac.abort();
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#unsubscribe?.();
+    const lease = this.#lease;
+    this.#lease = undefined;
+    if (lease) await lease.revoke().catch(() => undefined);
+  }
+}
