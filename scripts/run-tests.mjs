@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under test/ with node's test runner (TypeScript through tsx).
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
+// Without filters, a second pass runs the registry suites again with every test agent on a real
+// etcd (SY_TEST_STORE=etcd): one suite, two stores. It needs /usr/bin/etcd (Debian etcd-server).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -25,6 +27,19 @@ if (files.length === 0) {
 }
 // Integration tests start real servers; two files at a time keeps a 2-core machine responsive.
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', ...files];
-const child = spawn(process.execPath, args, { stdio: 'inherit' });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+const run = (list, env = {}) => new Promise((resolve) => {
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', ...list];
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+  child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+});
+
+// The registry's behaviour suites: everything that drives test agents through the Consul API.
+const REGISTRY_SUITES = ['agent-api', 'bad-input', 'blocking', 'consul-client', 'health', 'dns', 'sources', 'register-py', 'register', 'template']
+  .map((n) => join('test', 'integration', `${n}.test.ts`));
+
+let code = await run(files);
+if (filters.length === 0 && process.env.SY_TEST_STORE === undefined) {
+  console.log(`\n# second pass: the registry suites on the etcd store (${REGISTRY_SUITES.length} files, SY_TEST_STORE=etcd)`);
+  code = (await run(REGISTRY_SUITES, { SY_TEST_STORE: 'etcd' })) || code;
+}
+process.exit(code);

@@ -7,6 +7,7 @@ import { resolveAgentConfig } from '../../src/config/agent.js';
 import type { AgentConfigInput } from '../../src/config/agent.js';
 import { startAgent } from '../../src/cli/wiring/agent.js';
 import type { RunningAgent } from '../../src/cli/wiring/agent.js';
+import { sharedEtcdStoreUrl } from './etcd.js';
 
 export interface TestAgent extends RunningAgent {
   readonly dataDir: string;
@@ -18,9 +19,13 @@ export function tempDir(prefix = 'sy-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** With SY_TEST_STORE=etcd every test agent runs on a real etcd (one suite, two stores). */
+export const testStore = process.env['SY_TEST_STORE'] === 'etcd' ? 'etcd' : 'embedded';
+
 export async function startTestAgent(overrides: AgentConfigInput = {}, dataDir = tempDir()): Promise<TestAgent> {
+  const onEtcd = testStore === 'etcd' && overrides.store === undefined ? { store: await sharedEtcdStoreUrl() } : {};
   const cfg = resolveAgentConfig({}, {
-    'http-addr': '127.0.0.1:0', 'data-dir': dataDir, node: 'n1', 'log-level': 'silent', sync: 'none', ...overrides,
+    'http-addr': '127.0.0.1:0', 'data-dir': dataDir, node: 'n1', 'log-level': 'silent', sync: 'none', ...onEtcd, ...overrides,
   });
   const logger = pino({ level: process.env.SY_TEST_LOG ?? 'silent' });
   const agent = await startAgent(cfg, logger);

@@ -33,6 +33,8 @@ export interface EtcdCluster {
   start(i: number): Promise<void>;
   log(i: number): string;
   stop(): Promise<void>;
+  /** Synchronous SIGKILL of every member and removal of the data (for process 'exit' handlers). */
+  killSync(): void;
 }
 
 async function waitHealthy(endpoint: string, member: Member, timeoutMs: number): Promise<void> {
@@ -69,11 +71,16 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
       '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     m.child = child;
+    child.on('error', (err) => (m.log += `spawn ${ETCD_BIN}: ${err.message}\n`));
     const add = (d: Buffer): void => {
       m.log = (m.log + d.toString()).slice(-20_000);
     };
     child.stdout?.on('data', add);
     child.stderr?.on('data', add);
+    // A test process must be able to exit with members still running (the shared one is killed on 'exit').
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
   };
   const endpoint = (m: Member): string => `127.0.0.1:${m.clientPort}`;
   for (const m of members) launch(m);
@@ -112,5 +119,25 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
     },
     log: (i) => members[i]?.log ?? '',
     stop: stopAll,
+    killSync() {
+      for (const m of members) m.child?.kill('SIGKILL');
+      rmSync(base, { recursive: true, force: true });
+    },
   };
+}
+
+let shared: Promise<EtcdCluster> | undefined;
+let sharedSeq = 0;
+
+/**
+ * One single-member etcd per test process, for running the registry suites on the etcd store
+ * (SY_TEST_STORE=etcd); each caller gets its own key prefix. Killed when the process exits.
+ */
+export async function sharedEtcdStoreUrl(): Promise<string> {
+  shared ??= startEtcd(1).then((c) => {
+    process.once('exit', () => c.killSync());
+    return c;
+  });
+  const c = await shared;
+  return c.url(`t${process.pid}-${sharedSeq++}`);
 }
