@@ -4,8 +4,10 @@
  * while writes are etcd transactions committed by quorum. Revisions are etcd's own, so indexes
  * agree across all agents sharing the cluster.
  */
-import { CompareResult, CompareTarget, Etcd3, GRPCDeadlineExceededError } from 'etcd3';
-import type { IKeyValue, IRequestOp, ITxnRequest, IWatchResponse, Lease, Watcher , EtcdError} from 'etcd3';
+import { CompareResult, CompareTarget, Etcd3, EtcdError, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel';
+import type { IBackoff } from 'cockatiel';
+import type { IKeyValue, IRequestOp, ITxnRequest, ITxnResponse, IWatchResponse, Lease, Watcher } from 'etcd3';
 import { SwitchyardError } from '../../core/errors.js';
 import { MemoryState, validateTxn } from './memory-state.js';
 import type { Store, StoreChange, StoreCompare, StoreEntry, StoreEvent, StoreListener, StoreOp, StoreStats, TxnRequest, TxnResult } from './types.js';
@@ -98,6 +100,15 @@ export class EtcdStore implements Store {
     this.#client = new Etcd3({
       hosts: opts.endpoints.map((h) => (h.includes('://') ? h : `http://${h}`)),
       dialTimeout: Math.min(this.#timeoutMs, 3000),
+      // Reconnect a dropped watch fast: writes wait for their own event, and the default backoff
+      // (growing to 30 s) would stretch one lost member into seconds of refused writes.
+      // (etcd3 calls next() on what it is given, as on its own default factory; its type names the step.)
+      // Each member sits out at most 1 s after three failures (etcd3's default is 5 s, which after
+      // a rolling restart can leave every member shunned at once).
+      faultHandling: {
+        watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      },
     });
   }
 
@@ -112,7 +123,8 @@ export class EtcdStore implements Store {
   #fail(what: string, err: unknown): SwitchyardError {
     if (err instanceof SwitchyardError) return err;
     const reason = err instanceof GRPCDeadlineExceededError ? `no answer within ${this.#timeoutMs} ms (quorum lost or members unreachable)`
-      : err instanceof Error ? err.message : String(err);
+      : isBrokenCircuitError(err) ? 'every member failed its recent calls (unreachable, or quorum lost)'
+        : err instanceof Error ? err.message : String(err);
     return unavailable(`${what} failed on ${this.#describe()}: ${reason}`, err);
   }
 
@@ -307,18 +319,35 @@ export class EtcdStore implements Store {
     const success = this.#ops(req.success);
     const failure = this.#ops(req.failure ?? []);
     const request: ITxnRequest = { compare: (req.compare ?? []).map((c) => this.#compare(c)), success, failure };
-    let res;
-    try {
-      res = await this.#client.kv.txn(request, this.#deadline());
-    } catch (err) {
-      throw this.#fail('write', err);
-    }
+    const res = await this.#commit(request, (req.compare ?? []).every((c) => c.target === 'exists'));
     const ran = res.succeeded ? success : failure;
     const changed = ran.some((op, i) => op.request_put !== undefined || Number(res.responses[i]?.response_delete_range?.deleted ?? 0) > 0);
     if (!changed) return { succeeded: res.succeeded, revision: this.#revision };
     const revision = Number(res.header.revision);
     await this.#waitDelivered(revision);
     return { succeeded: res.succeeded, revision };
+  }
+
+  /**
+   * Sends a transaction, retrying within the timeout budget when etcd did not answer. A proposal
+   * in flight when the leader dies is neither committed nor refused until etcd's own request
+   * timeout (5 s and more), so one attempt would turn a routine leader change into an error.
+   * Only transactions whose repetition lands in the same state are retried: plain writes and
+   * writes guarded by existence. A modRevision-guarded one (KV ?cas) that timed out may have
+   * committed, and a retry would then wrongly answer false, so it fails instead.
+   */
+  async #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
+    const end = Date.now() + this.#timeoutMs;
+    const attemptMs = retriable ? Math.max(500, Math.floor(this.#timeoutMs / 2)) : this.#timeoutMs;
+    for (;;) {
+      try {
+        return await this.#client.kv.txn(request, { deadline: new Date(Math.min(end, Date.now() + attemptMs)) });
+      } catch (err) {
+        const transient = err instanceof GRPCDeadlineExceededError || err instanceof GRPCUnavailableError || isBrokenCircuitError(err) || (err instanceof EtcdError && /leader|timed out/i.test(err.message));
+        if (!retriable || !transient || this.#closing || Date.now() + 100 >= end) throw this.#fail('write', err);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
 
   #waitDelivered(revision: number): Promise<void> {
