@@ -5,6 +5,16 @@ import { parseGoDuration } from '../core/duration.js';
 import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
 
 const duration = goDuration;
+
+/** For a refinement after goDuration: false (not a throw) when the string does not parse. */
+function within(s: string, minNs: number, maxNs: number): boolean {
+  try {
+    const ns = parseGoDuration(s);
+    return ns >= minNs && ns <= maxNs;
+  } catch {
+    return false;
+  }
+}
 const hostPort = hostPort_('127.0.0.1:8500');
 
 export const agentConfigSchema = z.strictObject({
@@ -24,9 +34,9 @@ export const agentConfigSchema = z.strictObject({
   /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
   store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
   /** etcd lease TTL: how soon a dead agent's node goes critical (cluster mode). */
-  'lease-ttl': goDuration.refine((s) => parseGoDuration(s) >= 2e9 && parseGoDuration(s) <= 3600e9, { message: 'must be between 2s and 1h' }).optional(),
+  'lease-ttl': goDuration.refine((s) => within(s, 2e9, 3600e9), { message: 'must be between 2s and 1h', abort: true }).optional(),
   /** How long a write waits for etcd before failing with 503 (cluster mode). */
-  'store-timeout': goDuration.refine((s) => parseGoDuration(s) >= 100e6, { message: 'must be at least 100ms' }).optional(),
+  'store-timeout': goDuration.refine((s) => within(s, 100e6, 3600e9), { message: 'must be between 100ms and 1h', abort: true }).optional(),
   /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
 });

@@ -11,7 +11,8 @@ import { systemClock, systemRandom } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
 import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
 import { Membership } from '../../registry/cluster/membership.js';
-import type { Store } from '../../registry/store/types.js';
+import { AntiEntropy } from '../../registry/cluster/anti-entropy.js';
+import type { Store, StoreOp } from '../../registry/store/types.js';
 import { CatalogView } from '../../registry/server/catalog-view.js';
 import { Registry } from '../../registry/server/registry.js';
 import { CheckScheduler } from '../../registry/server/checks/scheduler.js';
@@ -73,16 +74,23 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
 
   const listenAt = splitHostPort(cfg.httpAddr);
   const advertise = cfg.advertiseAddr ?? (listenAt.host === '0.0.0.0' || listenAt.host === '::' || listenAt.host === 'localhost' ? '127.0.0.1' : listenAt.host);
-  const registry = new Registry({ store, view, node: { name: cfg.node, id: nodeId(cfg.dataDir), address: advertise, datacenter: cfg.datacenter } });
+  const antiEntropy = etcd ? new AntiEntropy({ store: etcd, node: cfg.node, dataDir: cfg.dataDir, logger: logger.child({ part: 'anti-entropy' }) }) : undefined;
+  antiEntropy?.load();
+  const registry = new Registry({
+    store, view, node: { name: cfg.node, id: nodeId(cfg.dataDir), address: advertise, datacenter: cfg.datacenter },
+    ...(antiEntropy ? { onLocalCommit: (ops: readonly StoreOp[]) => antiEntropy.record(ops) } : {}),
+  });
   // In cluster mode the node's health follows an etcd lease (Membership asserts the node itself).
   const membership = etcd
-    ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
+    ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
     : undefined;
   try {
     if (membership) await membership.start();
     else await registry.ensureLocalNode();
+    antiEntropy?.start();
   } catch (err) {
     await membership?.close();
+    antiEntropy?.close();
     unsubscribe();
     await store.close();
     throw err;
@@ -150,6 +158,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     scheduler.close();
     if (server.listening) server.close();
     await membership?.close();
+    antiEntropy?.close();
     unsubscribe();
     await store.close();
     throw err;
@@ -179,6 +188,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       });
       // Graceful leave: revoking the lease marks this node critical now rather than after the TTL.
       await membership?.close();
+      antiEntropy?.close();
       unsubscribe();
       await store.close();
       logger.info('agent stopped');

@@ -30,6 +30,8 @@ export interface MembershipOptions {
   readonly advertiseUrl: string;
   /** How often every agent re-checks all members, catching deaths it missed while disconnected. */
   readonly sweepIntervalMs?: number;
+  /** Called after each (re)announcement: the moment to re-assert local services (anti-entropy). */
+  readonly onAnnounced?: () => void;
 }
 
 export const DEAD_OUTPUT = 'Agent not live or unreachable (its etcd lease expired)';
@@ -80,6 +82,7 @@ export class Membership {
     });
     await this.#o.registry.ensureLocalNode();
     this.#o.logger.info({ node, lease: lease.id, ttlSeconds: this.#o.ttlSeconds }, 'agent alive in the cluster');
+    this.#o.onAnnounced?.();
   }
 
   async #reannounce(): Promise<void> {

@@ -28,6 +28,8 @@ export interface RegistryOptions {
   node: LocalNode;
   /** Largest accepted KV value (Consul's kv_max_value_size, 512 KiB). */
   kvMaxValueSize?: number;
+  /** Told about every committed change made through the agent endpoints (cluster anti-entropy). */
+  onLocalCommit?: (ops: readonly StoreOp[]) => void;
 }
 
 const NODE_NAME = /^[^/\s]+$/;
@@ -37,17 +39,26 @@ export class Registry {
   readonly view: CatalogView;
   readonly node: LocalNode;
   readonly kvMaxValueSize: number;
+  readonly #onLocalCommit: ((ops: readonly StoreOp[]) => void) | undefined;
 
   constructor(opts: RegistryOptions) {
     this.#store = opts.store;
     this.view = opts.view;
     this.node = opts.node;
     this.kvMaxValueSize = opts.kvMaxValueSize ?? 512 * 1024;
+    this.#onLocalCommit = opts.onLocalCommit;
   }
 
   async #commit(req: TxnRequest): Promise<{ succeeded: boolean; revision: number }> {
     const r = await this.#store.txn(req);
     await this.view.waitForRevision(r.revision);
+    return r;
+  }
+
+  /** A change to this agent's own services and checks (the agent endpoints). */
+  async #commitLocal(req: TxnRequest): Promise<{ succeeded: boolean; revision: number }> {
+    const r = await this.#commit(req);
+    if (r.succeeded) this.#onLocalCommit?.(req.success);
     return r;
   }
 
@@ -140,7 +151,7 @@ export class Registry {
         putIfChanged(ops, this.#store, keys.check(node, cid), { ...existing.rec, ServiceTags: svc.Tags, ServiceName: name });
       }
     }
-    if (ops.length > 0) await this.#commit({ success: ops });
+    if (ops.length > 0) await this.#commitLocal({ success: ops });
   }
 
   async deregisterService(id: string): Promise<void> {
@@ -150,7 +161,7 @@ export class Registry {
     }
     const ops: StoreOp[] = [{ type: 'delete', key: keys.service(node, id) }];
     for (const c of this.view.serviceChecks(node, id)) ops.push({ type: 'delete', key: keys.check(node, c.rec.CheckID) });
-    await this.#commit({ success: ops });
+    await this.#commitLocal({ success: ops });
   }
 
   async registerCheck(c: CheckInput): Promise<void> {
@@ -178,7 +189,7 @@ export class Registry {
     }
     const ops: StoreOp[] = [];
     putIfChanged(ops, this.#store, keys.check(node, id), rec);
-    if (ops.length > 0) await this.#commit({ success: ops });
+    if (ops.length > 0) await this.#commitLocal({ success: ops });
   }
 
   async deregisterCheck(id: string): Promise<void> {
@@ -186,7 +197,7 @@ export class Registry {
     if (!this.view.findCheck(node, id)) {
       throw notFound(`Unknown check ID "${id}". Ensure that the check ID is passed, not the check name.`);
     }
-    await this.#commit({ success: [{ type: 'delete', key: keys.check(node, id) }] });
+    await this.#commitLocal({ success: [{ type: 'delete', key: keys.check(node, id) }] });
   }
 
   /** Sets a local check's status and output; a write only happens when something changed. */
@@ -196,7 +207,7 @@ export class Registry {
     if (!cur) return false;
     if (cur.rec.Status === status && cur.rec.Output === output) return true;
     const rec: CheckRecord = { ...cur.rec, Status: status, Output: output };
-    await this.#commit({
+    await this.#commitLocal({
       compare: [{ key: keys.check(node, checkId), target: 'exists', equals: true }],
       success: [{ type: 'put', key: keys.check(node, checkId), value: JSON.stringify(rec) }],
     });
@@ -224,7 +235,7 @@ export class Registry {
     if (!svc) throw notFound(`No service registered with ID "${serviceId}"`);
     const key = keys.check(node, SERVICE_MAINT_PREFIX + serviceId);
     if (!enable) {
-      if (this.#store.get(key)) await this.#commit({ success: [{ type: 'delete', key }] });
+      if (this.#store.get(key)) await this.#commitLocal({ success: [{ type: 'delete', key }] });
       return;
     }
     const rec: CheckRecord = {
@@ -234,14 +245,14 @@ export class Registry {
     };
     const ops: StoreOp[] = [];
     putIfChanged(ops, this.#store, key, rec);
-    if (ops.length > 0) await this.#commit({ success: ops });
+    if (ops.length > 0) await this.#commitLocal({ success: ops });
   }
 
   async nodeMaintenance(enable: boolean, reason: string): Promise<void> {
     const node = this.node.name;
     const key = keys.check(node, NODE_MAINT_CHECK);
     if (!enable) {
-      if (this.#store.get(key)) await this.#commit({ success: [{ type: 'delete', key }] });
+      if (this.#store.get(key)) await this.#commitLocal({ success: [{ type: 'delete', key }] });
       return;
     }
     const rec: CheckRecord = {
@@ -251,7 +262,7 @@ export class Registry {
     };
     const ops: StoreOp[] = [];
     putIfChanged(ops, this.#store, key, rec);
-    if (ops.length > 0) await this.#commit({ success: ops });
+    if (ops.length > 0) await this.#commitLocal({ success: ops });
   }
 
   // -------------------------------------------------------------------------------------------
