@@ -6,7 +6,8 @@ import { http, startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { etcdAvailable, startEtcd } from '../helpers/etcd.js';
 import type { EtcdCluster } from '../helpers/etcd.js';
-import { switchyard } from '../helpers/process.js';
+import { Resolver } from 'node:dns/promises';
+import { freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
 
 const available = etcdAvailable();
 
@@ -95,6 +96,35 @@ describe('agents sharing one etcd', { skip: !available && 'etcd not installed' }
       assert.deepEqual(JSON.parse((await http(b.url, 'GET', '/v1/catalog/service/api')).text), []);
     } finally {
       await a.stop();
+      await b.stop();
+    }
+  });
+
+  it('`up --store etcd://… --register-as` joins the cluster: its balancer is in DNS while it runs, gone after Ctrl-C', async () => {
+    const store = url();
+    const b = await startTestAgent({ store, node: 'node-b', 'lease-ttl': '2s' });
+    const [httpPort, lbPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
+    const up = switchyard(['up', '--store', store, '--node', 'node-up', '--http-addr', `127.0.0.1:${httpPort}`, '--listen', `127.0.0.1:${lbPort}`,
+      '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', tempDir(), '--no-registrator', '--register-as', '--log-level', 'warn']);
+    try {
+      await waitHttpOk(`http://127.0.0.1:${httpPort}/v1/status/leader`, up, 30_000);
+      const resolver = new Resolver({ timeout: 1000, tries: 1 });
+      resolver.setServers([`127.0.0.1:${dnsPort}`]);
+      await waitFor(async () => {
+        try {
+          return (await resolver.resolveSrv('switchyard-lb.service.consul')).some((r) => r.port === lbPort);
+        } catch {
+          return false;
+        }
+      }, 'the balancer in DNS', 15_000, 100);
+      // Another agent of the cluster sees it too, health-checked.
+      const seen = JSON.parse((await http(b.url, 'GET', '/v1/health/service/switchyard-lb?passing')).text) as { Node: { Node: string }; Service: { Port: number } }[];
+      assert.deepEqual(seen.map((e) => [e.Node.Node, e.Service.Port]), [['node-up', lbPort]]);
+      const { code } = await stop(up, 'SIGINT');
+      assert.equal(code, 0, up.stderr());
+      assert.deepEqual(JSON.parse((await http(b.url, 'GET', '/v1/catalog/service/switchyard-lb')).text), [], 'deregistered on the way out');
+    } finally {
+      await stop(up, 'SIGKILL');
       await b.stop();
     }
   });
