@@ -41,6 +41,8 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    // Node's server has already answered 100-continue, and undici refuses to forward Expect.
+    if (lower === 'expect') continue;
     if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? value : `${xff}, ${value}`;
       continue;
