@@ -129,6 +129,31 @@ describe('agents sharing one etcd', { skip: !available && 'etcd not installed' }
     }
   });
 
+  it('refuses a second live agent with the same node name, but lets a restarted one (same data dir) take its name back', async () => {
+    const store = url();
+    const dir = tempDir();
+    const a = await startTestAgent({ store, node: 'twin', 'lease-ttl': '10s' }, dir);
+    try {
+      await assert.rejects(startTestAgent({ store, node: 'twin', 'lease-ttl': '10s' }), (e: unknown) =>
+        e instanceof Error && /node name "twin" is already in use by a live agent at http:\/\/127\.0\.0\.1:\d+/.test(e.message));
+      // Same data dir = same node ID: the restarted agent takes its name back.
+      const b = await startTestAgent({ store, node: 'other', 'lease-ttl': '10s' });
+      try {
+        await a.close();
+        const again = await startTestAgent({ store, node: 'twin', 'lease-ttl': '10s' }, dir);
+        await waitFor(async () => {
+          const serf = (JSON.parse((await http(b.url, 'GET', '/v1/health/node/twin')).text) as { CheckID: string; Status: string }[]).find((c) => c.CheckID === 'serfHealth');
+          return serf?.Status === 'passing';
+        }, 'twin passing after the restart', 5000);
+        await again.stop();
+      } finally {
+        await b.stop();
+      }
+    } finally {
+      await a.stop();
+    }
+  });
+
   it('rejects a bad --store URL and a too-short --lease-ttl with clear messages and exit code 2', async () => {
     for (const [flags, expect] of [
       [['--store', 'etcd://'], /--store|store/],

@@ -10,6 +10,7 @@
  * second, so a late marker's guard fails.
  */
 import type { Logger } from 'pino';
+import { SwitchyardError } from '../../core/errors.js';
 import { sleep } from '../../core/sleep.js';
 import type { StoreChange } from '../store/types.js';
 import type { EtcdStore, StoreLease } from '../store/etcd.js';
@@ -56,12 +57,33 @@ export class Membership {
 
   /** Takes a lease, announces this node alive, then (re)asserts its node record and serfHealth passing. */
   async start(): Promise<void> {
+    this.#claimName();
     await this.#announce();
     this.#unsubscribe = this.#o.store.subscribe((c) => this.#onChange(c));
     const every = this.#o.sweepIntervalMs ?? Math.max(1000, (this.#o.ttlSeconds * 1000) / 2);
     this.#sweepTimer = setInterval(() => this.#sweep(), every);
     this.#sweepTimer.unref();
     this.#sweep();
+  }
+
+  /**
+   * A live alive key for this node name means either a previous run of this agent (killed, its
+   * lease not yet expired: the put in #announce moves the key to our lease, so the old lease's
+   * expiry no longer deletes it) or another agent using the same name, which would make two
+   * agents share one node's liveness and checks: refuse to start.
+   */
+  #claimName(): void {
+    const cur = this.#o.store.get(ALIVE_PREFIX + this.node);
+    if (!cur) return;
+    let held: { ID?: string; API?: string };
+    try {
+      held = JSON.parse(cur.value) as typeof held;
+    } catch {
+      held = {};
+    }
+    if (held.ID !== undefined && held.ID !== this.#o.registry.node.id) {
+      throw new SwitchyardError('SY_ERR_CONFIG', `node name "${this.node}" is already in use by a live agent${held.API ? ` at ${held.API}` : ''} (node ID ${held.ID}); give this agent another --node, or stop that one`);
+    }
   }
 
   async #announce(): Promise<void> {
@@ -76,7 +98,7 @@ export class Membership {
     const node = this.node;
     await store.txn({
       success: [
-        { type: 'put', key: ALIVE_PREFIX + node, value: JSON.stringify({ Node: node, API: this.#o.advertiseUrl, Lease: lease.id }), lease: lease.id },
+        { type: 'put', key: ALIVE_PREFIX + node, value: JSON.stringify({ Node: node, ID: this.#o.registry.node.id, API: this.#o.advertiseUrl, Lease: lease.id }), lease: lease.id },
         { type: 'put', key: MEMBER_PREFIX + node, value: JSON.stringify({ Node: node, TTL: this.#o.ttlSeconds }) },
       ],
     });
