@@ -8,6 +8,8 @@
 // Usage: npm run bench:lb
 //   BENCH_REPS=3 BENCH_DUR=8 BENCH_CHURN_DUR=10 BENCH_CONCURRENCY=64 BENCH_C2T_ROUNDS=20 BENCH_PHASES=main,churn,c2t
 //   BENCH_NGINX=off|/path/to/nginx
+//   BENCH_TARGETS=switchyard,fastify   only targets whose name contains one of these (direct and nginx-w1, the
+//                                      references of the ratios, always run)
 // Needs wrk and nginx (Debian: apt-get install -y wrk nginx); without nginx the backends are a Node process and
 // the nginx rows are skipped. Everything listens on 127.0.0.1 (ephemeral ports); every process it starts is
 // stopped by PID at the end, and killed by PID if the harness dies.
@@ -39,6 +41,8 @@ const QUIET_CORES = 0.25;
 const QUIET_WAIT_S = 20;
 const QUIET_BUDGET_S = 180;
 const SY_MAIN = 'dist/cli/main.js';
+const TARGET_FILTER = (process.env.BENCH_TARGETS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+const wanted = (name: string): boolean => TARGET_FILTER.length === 0 || name === 'nginx-w1' || name.startsWith('direct') || TARGET_FILTER.some((f) => name.includes(f));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const median = (xs: readonly number[]): number => {
@@ -487,6 +491,7 @@ try {
   // Targets.
   targets.push({ name: 'direct (1 backend)', kind: 'direct', group: 'w1', url: `${backendUrls[0]}/` });
   const addNginx = async (name: string, workers: string, group: Target['group']): Promise<void> => {
+    if (!wanted(name)) return;
     if (!nginxBin) {
       targets.push({ name, kind: 'nginx', group, url: '', skip: 'nginx not installed' });
       return;
@@ -508,24 +513,28 @@ try {
     });
   };
   const addNode = async (name: string, kind: Kind, script: string, workers: number, group: Target['group']): Promise<void> => {
+    if (!wanted(name)) return;
     const port = await freePort();
     const child = own('target', name, process.execPath, ['--import', 'tsx', `bench/proxies/${script}`], { PORT: String(port), BACKENDS: backendUrls.join(','), WORKERS: String(workers) });
     targets.push({ name, kind, group, url: `http://127.0.0.1:${port}/`, child });
   };
-  const addSwitchyard = async (name: string, workers: number, group: Target['group']): Promise<void> => {
+  // plane: the data plane (`--data-plane`): fast (own HTTP/1.1 parser, the default) or node (Node http server + undici).
+  const addSwitchyard = async (name: string, workers: number, group: Target['group'], plane: 'fast' | 'node' = 'fast'): Promise<void> => {
+    if (!wanted(name)) return;
     if (!haveLb) {
       targets.push({ name, kind: 'switchyard', group, url: '', skip: 'switchyard lb not built yet' });
       return;
     }
     const port = await freePort();
     const admin = await freePort();
-    const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers)]);
+    const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane]);
     targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child });
   };
   await addNginx('nginx-w1', '1', 'w1');
   await addNode('http-proxy-w1', 'http-proxy', 'http-proxy.ts', 1, 'w1');
   await addNode('fastify-w1', 'fastify', 'fastify-proxy.ts', 1, 'w1');
   await addSwitchyard('switchyard-w1', 1, 'w1');
+  await addSwitchyard('switchyard-node-w1', 1, 'w1', 'node');
   await addNginx(`nginx-auto (${NCPU} workers)`, 'auto', 'all');
   await addNode(`http-proxy-c${NCPU}`, 'http-proxy', 'http-proxy.ts', NCPU, 'all');
   await addNode(`fastify-c${NCPU}`, 'fastify', 'fastify-proxy.ts', NCPU, 'all');
@@ -700,6 +709,11 @@ line();
 line('| target | measured | result |');
 line('|---|---|---|');
 for (const l of targetLines) line(l);
+line();
+const syNode = rowOf('switchyard-node-w1');
+line(
+  `Switchyard rows: \`switchyard-w1\` and \`-w${NCPU}\` run the fast data plane (\`--data-plane fast\`, the default: own HTTP/1.1 parser on raw sockets); \`switchyard-node-w1\` runs the Node data plane (\`--data-plane node\`: Node's http server + undici), in the same interleaved run set${syNode && nginxRef ? ` — here ${(syNode.rps / nginxRef.rps).toFixed(2)} × nginx-w1 req/s, p99 ${(syNode.p99 / nginxRef.p99).toFixed(2)} ×` : ''}${syNode && syRow ? `; fast/node = ${(syRow.rps / syNode.rps).toFixed(2)} × req/s, ${fmt(syRow.usPerReq, 1)} vs ${fmt(syNode.usPerReq, 1)} µs CPU per request` : ''}.`,
+);
 line();
 
 const tableHead = (): void => {

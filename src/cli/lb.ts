@@ -28,6 +28,7 @@ interface LbFlags {
   logLevel?: string;
   accessLog?: boolean;
   balance?: string;
+  dataPlane?: string;
   check?: boolean;
   registerAs?: string | boolean;
   advertiseAddr?: string;
@@ -40,7 +41,7 @@ function loadConfig(flags: LbFlags): LbConfig {
   const fromFlags = lbConfigSchema.parse({
     listen: flags.listen, registry: flags.registry, service: flags.service, 'admin-addr': flags.adminAddr,
     workers: flags.workers === undefined ? undefined : Number(flags.workers), 'state-file': flags.stateFile,
-    'log-level': flags.logLevel, 'access-log': flags.accessLog, balance: flags.balance,
+    'log-level': flags.logLevel, 'access-log': flags.accessLog, balance: flags.balance, 'data-plane': flags.dataPlane,
     'register-as': flags.registerAs === true ? 'switchyard-lb' : flags.registerAs || undefined, 'advertise-addr': flags.advertiseAddr,
   });
   return resolveLbConfig(fromFile, fromFlags);
@@ -64,6 +65,7 @@ export function registerLbCommand(program: Command): void {
     .option('--workers <n>', 'worker processes sharing the listen port (one registry watch for all; default 1)')
     .option('--state-file <file>', 'keep the last table here; a restarted balancer serves it before the registry answers')
     .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
+    .option('--data-plane <plane>', 'fast (own HTTP/1.1 parser on raw sockets) or node (Node http server + undici)')
     .option('--access-log', 'log one JSON line per request')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--register-as [service]', 'register this balancer in the registry (default name switchyard-lb) with a health check, so DNS lists live balancers only')

@@ -39,6 +39,7 @@ export const lbConfigSchema = z.strictObject({
   'access-log': z.boolean().optional(),
   balance: strategy.optional(),
   'hash-by': hashBy.optional(),
+  'data-plane': z.enum(['fast', 'node']).optional(),
   timeouts: z.strictObject({
     connect: duration.optional(),
     header: duration.optional(),
@@ -88,6 +89,8 @@ export interface LbConfig {
   readonly routes: readonly RouteSpec[];
   readonly defaultBalance: StrategyName;
   readonly defaultHashBy: HashBy | undefined;
+  /** fast: our own HTTP/1.1 parser over raw sockets (src/proxy/fast-proxy.ts); node: Node's http server + undici. */
+  readonly dataPlane: 'fast' | 'node';
   readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number };
   readonly limits: { maxHeaderSize: number; maxBody: number };
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
@@ -143,6 +146,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     routes,
     defaultBalance: balance,
     defaultHashBy,
+    dataPlane: c['data-plane'] ?? 'node',
     timeouts: {
       connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
       clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),

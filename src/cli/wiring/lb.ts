@@ -16,6 +16,8 @@ import { HttpProxy } from '../../proxy/http-proxy.js';
 import type { ProxyMetrics } from '../../proxy/http-proxy.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/upstream-pools.js';
+import { FastHttpProxy } from '../../proxy/fast-proxy.js';
+import { FastPools } from '../../proxy/fast-pool.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
 import { tcpGroupKey } from '../../routing/snapshot.js';
@@ -62,7 +64,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     const t = parts.source?.status().lastContact ?? 0;
     this.set(t === 0 ? -1 : (Date.now() - t) / 1000);
   } });
-  new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: [metrics], collect() { this.set(pools.drainingCount()); } });
+  new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: [metrics], collect() { this.set(pools.drainingCount() + (fastPools?.drainingCount() ?? 0)); } });
 
   const ph = cfg.passiveHealth;
   const health = new PassiveHealth(states, ph, (id, reason, ms) => {
@@ -71,6 +73,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   });
   const snapshots = new SnapshotStore({ specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: cfg.tcp });
   const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
+  const fastPools = cfg.dataPlane === 'fast' ? new FastPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger }) : undefined;
 
   // route → instance id → status → label children; cleared on every swap. Nested maps avoid
   // building a label key string per request.
@@ -98,6 +101,8 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   };
   const accessLog = cfg.accessLog ? logger.child({ log: 'access' }) : undefined;
   const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, ...(accessLog ? { accessLog } : {}) });
+  // The fast plane serves plain HTTP/1.1 itself and hands anything else to `proxy` through the same server.
+  const fast = fastPools ? new FastHttpProxy({ snapshots, pools: fastPools, states, health, config: cfg, metrics: proxyMetrics, logger, counters: proxy, ...(accessLog ? { accessLog } : {}) }) : undefined;
 
   snapshots.onSwap((next, _prev, set) => {
     generation.set(next.version);
@@ -109,6 +114,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       ids.add(u.id);
     }
     pools.retain(live);
+    fastPools?.retain(live);
     states.retain(ids);
     children.clear();
     if (cfg.stateFile) {
@@ -140,6 +146,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     maxHeaderSize: cfg.limits.maxHeaderSize,
   }, (req, res) => proxy.handle(req, res, 'http'));
   server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
+  fast?.attach(server);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && !socket.destroyed) {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
@@ -209,8 +216,10 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      fast?.closeIdle();
       const timer = setTimeout(() => {
         server.closeAllConnections();
+        fast?.destroyAll();
         tlsServer?.closeAllConnections();
       }, cfg.timeouts.drainMs);
       timer.unref();
@@ -219,7 +228,8 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       await Promise.all([drained, tlsDrained, ...tcpProxies.map((t) => t.proxy.close(cfg.timeouts.drainMs))]);
       clearTimeout(timer);
       await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
-      await pools.close();
+      fast?.stop();
+      await Promise.all([pools.close(), fastPools?.close()]);
       logger.info('load balancer stopped');
     },
   };
