@@ -16,7 +16,10 @@ describe('blocking queries', () => {
     await a.stop();
   });
 
-  it('a watcher of A wakes within 50 ms of A changing', async () => {
+  // Woken by the change, not by its 30 s wait running out. How fast it wakes is a performance
+  // figure, measured by bench:registry (wake p50/p99 with 1,000 parked watchers), not asserted here:
+  // a wall-clock bound in a test fails whenever the machine is busy.
+  it('a watcher of A wakes when A changes, long before its wait runs out', async () => {
     const idx = (await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index');
     const pending = http(a.url, 'GET', `/v1/health/service/A?index=${idx}&wait=30s`);
     await new Promise((r) => setTimeout(r, 100));
@@ -24,7 +27,8 @@ describe('blocking queries', () => {
     await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a2', Port: 3 });
     const r = await pending;
     const wake = performance.now() - t0;
-    assert.ok(wake < 50, `woke after ${wake.toFixed(1)} ms`);
+    assert.ok(wake < 10_000, `woke after ${wake.toFixed(1)} ms`);
+    assert.ok(Number(r.headers.get('x-consul-index')) > Number(idx), 'the answer carries a newer index');
     assert.equal((r.json as unknown[]).length, 2);
   });
 
