@@ -50,6 +50,9 @@ describe('agents sharing one etcd', { skip: !available && 'etcd not installed' }
       const fromA = await http(a.url, 'GET', '/v1/health/service/web');
       assert.equal(fromA.headers.get('x-consul-index'), woke.headers.get('x-consul-index'), 'both agents report the same index');
       assert.equal(fromA.text, woke.text);
+      const metrics = (await http(a.url, 'GET', '/metrics')).text;
+      assert.match(metrics, /^switchyard_store_watch_connected 1$/m);
+      assert.match(metrics, /^switchyard_cluster_agents_alive 2$/m);
       // KV compare-and-set is one decision for the whole cluster.
       await http(a.url, 'PUT', '/v1/kv/leader', 'none');
       const kv = JSON.parse((await http(b.url, 'GET', '/v1/kv/leader')).text) as { ModifyIndex: number }[];

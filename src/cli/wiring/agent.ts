@@ -10,7 +10,7 @@ import { splitHostPort } from '../../config/agent.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
 import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
-import { Membership } from '../../registry/cluster/membership.js';
+import { ALIVE_PREFIX, Membership } from '../../registry/cluster/membership.js';
 import { AntiEntropy } from '../../registry/cluster/anti-entropy.js';
 import type { Store, StoreOp } from '../../registry/store/types.js';
 import { CatalogView } from '../../registry/server/catalog-view.js';
@@ -103,6 +103,10 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const wakeLatency = new Histogram({ name: 'switchyard_registry_blocking_wake_seconds', help: 'From a change being applied to each woken blocking query\'s response being written', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [metrics] });
   const checkResults = new Counter({ name: 'switchyard_registry_check_results_total', help: 'Health check results by type and status', labelNames: ['type', 'status'], registers: [metrics] });
   new Gauge({ name: 'switchyard_registry_index', help: 'Current registry index (store revision)', registers: [metrics], collect() { this.set(view.revision); } });
+  if (etcd) {
+    new Gauge({ name: 'switchyard_store_watch_connected', help: 'Cluster mode: 1 while this agent\'s etcd watch is up (0: reads may be stale, writes fail)', registers: [metrics], collect() { this.set(etcd.connected() ? 1 : 0); } });
+    new Gauge({ name: 'switchyard_cluster_agents_alive', help: 'Cluster mode: agents holding a live etcd lease', registers: [metrics], collect() { this.set(etcd.range(ALIVE_PREFIX).length); } });
+  }
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
   new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
 
