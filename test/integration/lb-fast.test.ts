@@ -67,6 +67,68 @@ async function rawBackend(respond: (head: string, sock: Socket) => void): Promis
   return state;
 }
 
+
+/** Splits responses read from a raw socket (Content-Length or chunked framing; no 1xx, no HEAD). */
+function parseResponses(s: string): { status: number; headers: Record<string, string>; body: string }[] {
+  const out: { status: number; headers: Record<string, string>; body: string }[] = [];
+  let pos = 0;
+  while (pos < s.length) {
+    const he = s.indexOf('\r\n\r\n', pos);
+    if (he < 0) throw new Error(`incomplete head at ${pos}: ${JSON.stringify(s.slice(pos, pos + 80))}`);
+    const lines = s.slice(pos, he).split('\r\n');
+    const status = Number(lines[0]!.split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+    }
+    pos = he + 4;
+    let body = '';
+    if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const le = s.indexOf('\r\n', pos);
+        const size = parseInt(s.slice(pos, le).split(';')[0]!, 16);
+        pos = le + 2;
+        if (size === 0) {
+          pos = s.indexOf('\r\n\r\n', pos - 2) + 4;
+          break;
+        }
+        body += s.slice(pos, pos + size);
+        pos += size + 2;
+      }
+    } else {
+      const n = Number(headers['content-length'] ?? 0);
+      body = s.slice(pos, pos + n);
+      pos += n;
+    }
+    out.push({ status, headers, body });
+  }
+  return out;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32), so a failing split can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Cuts `s` into 1..max-byte pieces. */
+function slices(s: string, rand: () => number, max: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < s.length;) {
+    const n = 1 + Math.floor(rand() * max);
+    out.push(s.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
 describe('fast data plane', () => {
   let agent: TestAgent;
   const backends: Backend[] = [];
@@ -279,6 +341,70 @@ describe('fast data plane', () => {
       assert.match(await r.body.text(), /bad response \(more than one Content-Length header\)/);
     }
     assert.equal(bad.connections, 2);
+  });
+
+  it('does not care where reads split the bytes, in either direction', async () => {
+    const s = svc();
+    const rand = rng(20261122);
+    const body = (n: number): string => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
+    // Upstream: answers each GET by path, trickling its response out in small slices.
+    const up = await rawBackend((head, sock) => {
+      const path = head.split(' ')[1] ?? '';
+      const n = Number(path.split('/')[2] ?? 0);
+      const payload = body(n);
+      let resp: string;
+      if (path.startsWith('/cl/')) resp = `HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\nX-Path: ${path}\r\n\r\n${payload}`;
+      else {
+        const parts = slices(payload, rand, 40).map((p) => `${p.length.toString(16)};x=y\r\n${p}\r\n`).join('');
+        resp = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Path: ${path}\r\n\r\n${parts}0\r\nX-Trailer: t\r\n\r\n`;
+      }
+      const pieces = slices(resp, rand, 7);
+      const pump = (): void => {
+        const p = pieces.shift();
+        if (p === undefined) return;
+        sock.write(p);
+        setImmediate(pump);
+      };
+      pump();
+    });
+    servers.push(up.server);
+    await registerRaw(s, `${s}-trickle`, up.port);
+    const lb = await lbFor(s, [up.port]);
+    const paths = ['/cl/0', '/cl/1', '/chunked/5', '/cl/300', '/chunked/1000', '/cl/70000', '/chunked/0', '/chunked/3000'];
+    const requests = paths.map((p, i) => `GET ${p} HTTP/1.1\r\nHost: trickle\r\nX-Index: ${i}\r\n${i === paths.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+    const out = await raw(lb.address.port, slices(requests, rand, 9), { pauseMs: 1, timeoutMs: 15_000 });
+    const got = parseResponses(out);
+    assert.deepEqual(got.map((r) => r.headers['x-path']), paths);
+    for (const [i, r] of got.entries()) {
+      assert.equal(r.status, 200);
+      assert.equal(r.body, body(Number(paths[i]!.split('/')[2])), paths[i]);
+    }
+    assert.equal(up.connections, 1, 'one upstream connection, reused for every response');
+  });
+
+  it('forwards request bodies split anywhere (Content-Length and chunked, pipelined)', async () => {
+    const s = svc();
+    const rand = rng(7);
+    const echo = await backend(s, 'body-echo');
+    echo.handler = (req, res) => {
+      let n = '';
+      req.on('data', (d: Buffer) => (n += d.toString('latin1')));
+      req.on('end', () => res.end(`${req.method} ${req.url} ${n.length} ${n.slice(0, 8)}|${n.slice(-8)}`));
+    };
+    const lb = await lbFor(s, [echo.port]);
+    const text = (n: number, c: string): string => c.repeat(n);
+    const big = text(50_000, 'q');
+    const chunked = slices(big, rand, 5000).map((p) => `${p.length.toString(16)}\r\n${p}\r\n`).join('');
+    const input =
+      `POST /cl HTTP/1.1\r\nHost: b\r\nContent-Length: 20000\r\n\r\n${text(20_000, 'z')}` +
+      `POST /chunked HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}0\r\n\r\n` +
+      'GET /after HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n';
+    const out = await raw(lb.address.port, slices(input, rand, 3000), { pauseMs: 1, timeoutMs: 15_000 });
+    assert.deepEqual(parseResponses(out).map((r) => r.body), [
+      'POST /cl 20000 zzzzzzzz|zzzzzzzz',
+      'POST /chunked 50000 qqqqqqqq|qqqqqqqq',
+      'GET /after 0 |',
+    ]);
   });
 
   it('keeps upstream connections alive across requests', async () => {
