@@ -146,7 +146,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     routes,
     defaultBalance: balance,
     defaultHashBy,
-    dataPlane: c['data-plane'] ?? 'node',
+    dataPlane: c['data-plane'] ?? 'fast',
     timeouts: {
       connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
       clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
