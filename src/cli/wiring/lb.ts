@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import { systemRandom } from '../../core/clock.js';
 import { UpstreamStates } from '../../balancer/index.js';
 import type { Upstream } from '../../balancer/index.js';
@@ -18,6 +18,8 @@ import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/upstream-pools.js';
 import { FastHttpProxy } from '../../proxy/fast-proxy.js';
 import { FastPools } from '../../proxy/fast-pool.js';
+import { LatencyHistogram } from '../../proxy/latency-histogram.js';
+import type { LatencyChild } from '../../proxy/latency-histogram.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
 import { tcpGroupKey } from '../../routing/snapshot.js';
@@ -49,8 +51,10 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const states = new UpstreamStates();
   const metrics = new PromRegistry();
   if (parts.processMetrics !== false) collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
-  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status'], registers: [metrics] });
-  const latency = new Histogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
+  // Per-request metrics stay off prom-client's per-call label hashing: the request counter is
+  // counted in plain fields and handed over when scraped, the latency histogram is our own.
+  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status'], registers: [metrics], collect() { flushRequestCounts(); } });
+  const latency = new LatencyHistogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
   const retries = new Counter({ name: 'switchyard_lb_retries_total', help: 'Retries on another instance', labelNames: ['service', 'reason'], registers: [metrics] });
   const ejections = new Counter({ name: 'switchyard_lb_ejections_total', help: 'Passive-health ejections', labelNames: ['instance', 'reason'], registers: [metrics] });
   const generation = new Gauge({ name: 'switchyard_lb_table_generation', help: 'Version of the routing table in use', registers: [metrics] });
@@ -75,10 +79,18 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
   const fastPools = cfg.dataPlane === 'fast' ? new FastPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger }) : undefined;
 
-  // route → instance id → status → label children; cleared on every swap. Nested maps avoid
-  // building a label key string per request.
-  type Children = { c: { inc(): void }; h: { observe(v: number): void } };
+  // route → instance id → status → label children; cleared on every swap (after a flush). Nested
+  // maps avoid building a label key string per request.
+  type Children = { n: number; c: { inc(v: number): void }; h: LatencyChild };
   const children = new Map<object, Map<string, Map<number, Children>>>();
+  function flushRequestCounts(): void {
+    for (const byUp of children.values()) for (const byStatus of byUp.values()) for (const ch of byStatus.values()) {
+      if (ch.n > 0) {
+        ch.c.inc(ch.n);
+        ch.n = 0;
+      }
+    }
+  }
   const proxyMetrics: ProxyMetrics = {
     request(route, up, status, seconds) {
       let byUp = children.get(route);
@@ -89,11 +101,11 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       let ch = byStatus.get(status);
       if (!ch) {
         const inst = up ? `${up.address}:${up.port}` : '';
-        ch = { c: requests.labels(route.spec.origin, route.spec.service, inst, String(status)), h: latency.labels(route.spec.origin, route.spec.service) };
+        ch = { n: 0, c: requests.labels(route.spec.origin, route.spec.service, inst, String(status)), h: latency.labels(route.spec.origin, route.spec.service) };
         byStatus.set(status, ch);
       }
-      ch.c.inc();
-      ch.h.observe(seconds);
+      ch.n++;
+      latency.observe(ch.h, seconds);
     },
     retry(route, reason) {
       retries.inc({ service: route.spec.service, reason: /^status \d+$/.test(reason) ? reason.replace('status ', '') : reason.slice(0, 40) });
@@ -116,6 +128,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     pools.retain(live);
     fastPools?.retain(live);
     states.retain(ids);
+    flushRequestCounts();
     children.clear();
     if (cfg.stateFile) {
       try {
