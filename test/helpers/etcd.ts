@@ -136,6 +136,13 @@ let sharedSeq = 0;
 export async function sharedEtcdStoreUrl(): Promise<string> {
   shared ??= startEtcd(1).then((c) => {
     process.once('exit', () => c.killSync());
+    // The test runner ends a timed-out file with SIGTERM, which skips 'exit' handlers: no orphaned members.
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        c.killSync();
+        process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+      });
+    }
     return c;
   });
   const c = await shared;

@@ -90,7 +90,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     antiEntropy?.start();
   } catch (err) {
     await membership?.close();
-    antiEntropy?.close();
+    await antiEntropy?.close();
     unsubscribe();
     await store.close();
     throw err;
@@ -162,7 +162,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     scheduler.close();
     if (server.listening) server.close();
     await membership?.close();
-    antiEntropy?.close();
+    await antiEntropy?.close();
     unsubscribe();
     await store.close();
     throw err;
@@ -192,7 +192,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       });
       // Graceful leave: revoking the lease marks this node critical now rather than after the TTL.
       await membership?.close();
-      antiEntropy?.close();
+      await antiEntropy?.close();
       unsubscribe();
       await store.close();
       logger.info('agent stopped');

@@ -6,6 +6,7 @@
  * record that is present (check statuses belong to the check runner).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Store, StoreOp } from '../store/types.js';
@@ -30,6 +31,11 @@ export class AntiEntropy {
   #local = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
+  #saving = false;
+  #dirty = false;
+  #closed = false;
+  #lastSaveMs = 0;
+  #inflight: Promise<void> = Promise.resolve();
   #syncing: Promise<void> | undefined;
 
   constructor(opts: AntiEntropyOptions) {
@@ -102,30 +108,60 @@ export class AntiEntropy {
     }
   }
 
+  /**
+   * Saves are coalesced and written asynchronously, spaced by at least 20× the last save's cost:
+   * the journal is rewritten whole, which for tens of thousands of local services takes tens of
+   * milliseconds, and a registration burst must not spend the event loop on it.
+   */
   #scheduleSave(): void {
-    if (this.#saveTimer) return;
+    this.#dirty = true;
+    if (this.#saveTimer || this.#saving) return;
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined;
-      this.#save();
-    }, 100);
+      this.#inflight = this.#saveAsync();
+    }, Math.max(100, 20 * this.#lastSaveMs));
   }
 
+  async #saveAsync(): Promise<void> {
+    this.#saving = true;
+    this.#dirty = false;
+    const started = performance.now();
+    try {
+      const tmp = `${this.#file}.tmp`;
+      await writeFile(tmp, this.#serialize());
+      await rename(tmp, this.#file);
+    } catch (err) {
+      this.#o.logger.warn({ file: this.#file, err: (err as Error).message }, 'could not save the anti-entropy journal');
+    } finally {
+      this.#lastSaveMs = performance.now() - started;
+      this.#saving = false;
+      if (this.#dirty && !this.#closed) this.#scheduleSave();
+    }
+  }
+
+  #serialize(): string {
+    return JSON.stringify({ node: this.#o.node, entries: Object.fromEntries(this.#local) });
+  }
+
+  /** Synchronous save, for load() and close(). */
   #save(): void {
     try {
       const tmp = `${this.#file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ node: this.#o.node, entries: Object.fromEntries(this.#local) }));
+      writeFileSync(tmp, this.#serialize());
       renameSync(tmp, this.#file);
+      this.#dirty = false;
     } catch (err) {
       this.#o.logger.warn({ file: this.#file, err: (err as Error).message }, 'could not save the anti-entropy journal');
     }
   }
 
-  close(): void {
+  /** Stops the timers and leaves the journal current on disk (after any save in flight). */
+  async close(): Promise<void> {
+    this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    if (this.#saveTimer) {
-      clearTimeout(this.#saveTimer);
-      this.#saveTimer = undefined;
-      this.#save();
-    }
+    if (this.#saveTimer) clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    await this.#inflight;
+    if (this.#dirty) this.#save();
   }
 }

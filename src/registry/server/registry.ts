@@ -207,7 +207,9 @@ export class Registry {
     if (!cur) return false;
     if (cur.rec.Status === status && cur.rec.Output === output) return true;
     const rec: CheckRecord = { ...cur.rec, Status: status, Output: output };
-    await this.#commitLocal({
+    // Not journaled for anti-entropy: statuses belong to the check runner, and they change far
+    // more often than registrations.
+    await this.#commit({
       compare: [{ key: keys.check(node, checkId), target: 'exists', equals: true }],
       success: [{ type: 'put', key: keys.check(node, checkId), value: JSON.stringify(rec) }],
     });
