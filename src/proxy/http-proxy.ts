@@ -300,7 +300,8 @@ class Exchange {
     if (statusCode < 200) return true; // 1xx informational: wait for the final response.
     const up = this.upstream as Upstream;
     this.p.d.health.response(up.id, statusCode);
-    if (RETRY_STATUS.has(statusCode) && this.canRetry(true)) {
+    // A 5xx answer means the request reached an instance: retried for idempotent methods only.
+    if (RETRY_STATUS.has(statusCode) && this.canRetry(false)) {
       // Abort this attempt before starting the next: both use this handler, and the aborted one
       // reports RETRIED, which onError ignores.
       const abort = this.abortUpstream;

@@ -417,6 +417,34 @@ describe('fast data plane', () => {
     assert.equal(conns, 1);
   });
 
+  for (const plane of ['fast', 'node'] as const) {
+    it(`${plane} plane: a 503 is retried on another instance for GET, never for POST (it reached an instance)`, async () => {
+      const s = svc();
+      const sick = await backend(s, `sick-${plane}`);
+      const well = await backend(s, `well-${plane}`);
+      sick.handler = (req, res) => req.resume().on('end', () => res.writeHead(503).end('sick'));
+      well.handler = (req, res) => req.resume().on('end', () => res.end('well'));
+      // Passive health off, so the sick instance keeps its turn and the POSTs do reach it.
+      const lb = await lbFor(s, [sick.port, well.port], { 'data-plane': plane, 'passive-health': { 'max-fails': 0, 'consecutive-5xx': 0 } });
+      for (let i = 0; i < 4; i++) {
+        const r = await request(lb.url);
+        assert.equal(await r.body.text(), 'well', `GET ${i}`);
+      }
+      sick.hits = 0;
+      well.hits = 0;
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        // No body: nothing was streamed, so only the method stands between this 503 and a retry.
+        const r = await request(lb.url, { method: 'POST' });
+        await r.body.dump();
+        statuses.push(r.statusCode);
+      }
+      assert.ok(sick.hits > 0, 'round-robin sent POSTs to the sick instance');
+      assert.equal(sick.hits + well.hits, 4, 'every POST reached exactly one instance');
+      assert.equal(statuses.filter((c) => c === 503).length, sick.hits, 'each POST the sick instance answered came back as its 503');
+    });
+  }
+
   it('--data-plane node keeps the Node http server + undici plane (Expect: 100-continue included)', async () => {
     const s = svc();
     const b = await backend(s, 'nodeplane');
