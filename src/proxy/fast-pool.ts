@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Upstream } from '../balancer/index.js';
+import { AddressPools } from './upstream-pools.js';
 
 /** What a busy connection reports to (an exchange). */
 export interface UpstreamUser {
@@ -223,67 +224,17 @@ export class FastPool {
   }
 }
 
-/** The fast plane's counterpart of UpstreamPools (same retain/drain contract). */
-export class FastPools {
-  readonly #pools = new Map<string, FastPool>();
-  readonly #draining = new Set<FastPool>();
-  readonly #o: FastPoolOptions;
-
+/** The fast plane's pools: our own keep-alive sockets per address, with an idle sweep. */
+export class FastPools extends AddressPools<FastPool> {
   constructor(opts: FastPoolOptions) {
-    this.#o = opts;
-  }
-
-  get(u: Upstream): FastPool {
-    // Keyed by address, like UpstreamPools: a re-registered instance on the same address reuses connections.
-    const key = `${u.address}:${u.port}`;
-    let p = this.#pools.get(key);
-    if (p === undefined) {
-      p = new FastPool(key, u, this.#o);
-      this.#pools.set(key, p);
-    }
-    return p;
-  }
-
-  retain(live: Iterable<Upstream>): void {
-    const keep = new Set<string>();
-    for (const u of live) keep.add(`${u.address}:${u.port}`);
-    for (const [key, p] of this.#pools) {
-      if (keep.has(key)) continue;
-      this.#pools.delete(key);
-      this.#drain(p);
-    }
-  }
-
-  #drain(p: FastPool): void {
-    this.#draining.add(p);
-    const timer = setTimeout(() => {
-      this.#o.logger.warn({ upstream: p.key, drainTimeoutMs: this.#o.drainTimeoutMs }, 'drain timeout: cutting requests still in flight');
-      p.destroyAll();
-    }, this.#o.drainTimeoutMs);
-    timer.unref();
-    p.drain(() => {
-      clearTimeout(timer);
-      if (this.#draining.delete(p)) this.#o.logger.debug({ upstream: p.key }, 'upstream drained');
-    });
+    super({
+      create: (key, u) => new FastPool(key, u, opts),
+      drain: (p, done) => p.drain(done),
+      destroy: (p) => p.destroyAll(),
+    }, opts);
   }
 
   sweep(now: number): void {
-    for (const p of this.#pools.values()) if (p.idle.length > 0) p.sweep(now);
-  }
-
-  drainingCount(): number {
-    return this.#draining.size;
-  }
-
-  /** Closes idle connections now and busy ones as they finish; resolves when all are gone. */
-  async close(): Promise<void> {
-    const all = [...this.#pools.values(), ...this.#draining];
-    this.#pools.clear();
-    await Promise.all(all.map((p) => new Promise<void>((resolve) => p.drain(resolve))));
-  }
-
-  destroy(): void {
-    for (const p of [...this.#pools.values(), ...this.#draining]) p.destroyAll();
-    this.#pools.clear();
+    for (const p of this.live()) if (p.idle.length > 0) p.sweep(now);
   }
 }

@@ -34,6 +34,8 @@ import {
 import type { ChunkSink } from './h1.js';
 import type { FastPools, UpConn, UpstreamUser } from './fast-pool.js';
 import type { PassiveHealth } from './passive-health.js';
+import { RETRY_STATUS, mayRetry } from './retry-policy.js';
+import type { RetryCounters } from './retry-policy.js';
 import type { ProxyMetrics } from './http-proxy.js';
 
 export interface FastProxyDeps {
@@ -46,11 +48,9 @@ export interface FastProxyDeps {
   logger: Logger;
   accessLog?: Logger;
   /** Requests and retries in flight, shared with the Node plane so both draw on one retry budget. */
-  counters: { activeRequests: number; activeRetries: number };
+  counters: RetryCounters;
 }
 
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-const RETRY_STATUS: ReadonlySet<number> = new Set([502, 503, 504]);
 /** Idle client connections (between requests) are closed after this, as the Node plane's keepAliveTimeout. */
 const CLIENT_KEEP_ALIVE_MS = 65_000;
 /** Response heads larger than this are refused (502): the upstream is broken or hostile. */
@@ -762,15 +762,10 @@ class Exchange implements UpstreamUser, ChunkSink {
 
   /** Retry when attempts and the budget allow, and the request can be replayed. */
   canRetry(safeForAnyMethod: boolean): boolean {
-    const r = this.p.d.config.retries;
-    if (this.attempts >= r.attempts || this.finished) return false;
-    if (!safeForAnyMethod && !IDEMPOTENT.has(this.method)) return false;
-    // A body (partly) streamed to the failed attempt cannot be sent again.
-    if (this.bodySent) return false;
-    // A refused connection put no load on any upstream, so it is not charged to the budget.
-    if (safeForAnyMethod && this.upstreamRefused) return true;
-    const counters = this.p.d.counters;
-    return counters.activeRetries < Math.max(r.minConcurrency, (r.budgetPercent / 100) * counters.activeRequests);
+    return mayRetry({
+      attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod,
+      bodySent: this.bodySent, refused: this.upstreamRefused,
+    }, this.p.d.config.retries, this.p.d.counters);
   }
 
   scheduleRetry(reason: string): void {

@@ -15,6 +15,7 @@ import type { CompiledRoute } from '../routing/snapshot.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { PassiveHealth } from './passive-health.js';
+import { RETRY_STATUS, mayRetry } from './retry-policy.js';
 import type { UpstreamPools } from './upstream-pools.js';
 
 export interface ProxyMetrics {
@@ -35,8 +36,6 @@ export interface ProxyDeps {
   accessLog?: Logger;
 }
 
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-const RETRY_STATUS: ReadonlySet<number> = new Set([502, 503, 504]);
 /** Errors raised before anything reached the upstream: safe to retry for any method. */
 const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
@@ -370,16 +369,10 @@ class Exchange {
 
   /** Retry when attempts and the budget allow, and the request can be replayed. */
   canRetry(safeForAnyMethod: boolean): boolean {
-    const d = this.p.d.config.retries;
-    if (this.attempts >= d.attempts || this.finished) return false;
-    if (!IDEMPOTENT.has(this.req.method ?? 'GET') && !safeForAnyMethod) return false;
-    // A body already (partly) streamed to the failed attempt cannot be sent again.
-    if (this.hasBody && this.req.readableDidRead) return false;
-    // A refused connection put no load on any upstream, so it is not charged to the budget, which
-    // exists to stop retries from multiplying load on a struggling service.
-    if (safeForAnyMethod && this.upstreamRefused) return true;
-    const budget = Math.max(d.minConcurrency, (d.budgetPercent / 100) * this.p.activeRequests);
-    return this.p.activeRetries < budget;
+    return mayRetry({
+      attempts: this.attempts, finished: this.finished, method: this.req.method ?? 'GET', safeForAnyMethod,
+      bodySent: this.hasBody && this.req.readableDidRead, refused: this.upstreamRefused,
+    }, this.p.d.config.retries, this.p);
   }
 
   scheduleRetry(reason: string): void {

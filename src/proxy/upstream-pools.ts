@@ -15,31 +15,45 @@ export interface PoolOptions {
   keepAliveTimeoutMs?: number;
 }
 
-export class UpstreamPools {
-  readonly #pools = new Map<string, Pool>();
-  readonly #draining = new Set<Pool>();
-  readonly #o: PoolOptions;
+/** What a kind of connection pool must offer to be kept per address and drained. */
+export interface PoolDriver<P> {
+  create(key: string, u: Upstream): P;
+  /** Takes no new requests; calls `done` once those in flight have finished. */
+  drain(p: P, done: () => void): void;
+  /** Cuts every connection now. */
+  destroy(p: P): void;
+}
 
-  constructor(opts: PoolOptions) {
+/**
+ * One pool per upstream address, for either data plane. Keyed by address, not instance ID, so a
+ * re-registered instance on the same address keeps its connections. An address that leaves the
+ * routing table drains: no new requests, in-flight ones finish, cut at the drain timeout.
+ */
+export class AddressPools<P> {
+  readonly #pools = new Map<string, P>();
+  readonly #draining = new Set<P>();
+  readonly #driver: PoolDriver<P>;
+  readonly #o: { drainTimeoutMs: number; logger: Logger };
+
+  constructor(driver: PoolDriver<P>, opts: { drainTimeoutMs: number; logger: Logger }) {
+    this.#driver = driver;
     this.#o = opts;
   }
 
   /** The pool for an upstream, created on first use. */
-  get(u: Upstream): Pool {
+  get(u: Upstream): P {
     const key = `${u.address}:${u.port}`;
     let p = this.#pools.get(key);
     if (p === undefined) {
-      const host = u.address.includes(':') ? `[${u.address}]` : u.address;
-      p = new Pool(`http://${host}:${u.port}`, {
-        connect: { timeout: this.#o.connectTimeoutMs },
-        keepAliveTimeout: this.#o.keepAliveTimeoutMs ?? 4000,
-        keepAliveMaxTimeout: 60_000,
-        // Pipelining a proxied request behind another would couple unrelated clients' latencies.
-        pipelining: 1,
-      });
+      p = this.#driver.create(key, u);
       this.#pools.set(key, p);
     }
     return p;
+  }
+
+  /** The pools taking requests now (not the draining ones). */
+  live(): IterableIterator<P> {
+    return this.#pools.values();
   }
 
   /** Starts draining pools whose address is not in `live` (the upstreams of the new snapshot). */
@@ -53,20 +67,16 @@ export class UpstreamPools {
     }
   }
 
-  #drain(key: string, p: Pool): void {
+  #drain(key: string, p: P): void {
     this.#draining.add(p);
     const timer = setTimeout(() => {
       this.#o.logger.warn({ upstream: key, drainTimeoutMs: this.#o.drainTimeoutMs }, 'drain timeout: cutting requests still in flight');
-      void p.destroy().catch(() => undefined);
+      this.#driver.destroy(p);
     }, this.#o.drainTimeoutMs);
     timer.unref();
-    // close() waits for queued and running requests, then closes the connections.
-    p.close().then(
-      () => this.#o.logger.debug({ upstream: key }, 'upstream drained'),
-      () => undefined,
-    ).finally(() => {
+    this.#driver.drain(p, () => {
       clearTimeout(timer);
-      this.#draining.delete(p);
+      if (this.#draining.delete(p)) this.#o.logger.debug({ upstream: key }, 'upstream drained');
     });
   }
 
@@ -74,15 +84,36 @@ export class UpstreamPools {
     return this.#draining.size;
   }
 
+  /** Lets every request in flight finish, then closes all connections. */
   async close(): Promise<void> {
     const all = [...this.#pools.values(), ...this.#draining];
     this.#pools.clear();
-    await Promise.all(all.map((p) => p.close().catch(() => undefined)));
+    await Promise.all(all.map((p) => new Promise<void>((resolve) => this.#driver.drain(p, resolve))));
   }
 
-  async destroy(): Promise<void> {
-    const all = [...this.#pools.values(), ...this.#draining];
+  destroy(): void {
+    for (const p of [...this.#pools.values(), ...this.#draining]) this.#driver.destroy(p);
     this.#pools.clear();
-    await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
+
+/** The Node plane's pools: one undici Pool per address. */
+export class UpstreamPools extends AddressPools<Pool> {
+  constructor(opts: PoolOptions) {
+    super({
+      create: (_key, u) => {
+        const host = u.address.includes(':') ? `[${u.address}]` : u.address;
+        return new Pool(`http://${host}:${u.port}`, {
+          connect: { timeout: opts.connectTimeoutMs },
+          keepAliveTimeout: opts.keepAliveTimeoutMs ?? 4000,
+          keepAliveMaxTimeout: 60_000,
+          // Pipelining a proxied request behind another would couple unrelated clients' latencies.
+          pipelining: 1,
+        });
+      },
+      // close() waits for queued and running requests, then closes the connections.
+      drain: (p, done) => void p.close().then(done, done),
+      destroy: (p) => void p.destroy().catch(() => undefined),
+    }, opts);
   }
 }
