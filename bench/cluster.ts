@@ -13,8 +13,8 @@
 // members through the test helper's handles), and killed by PID if the harness dies; temp dirs are removed.
 import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { Etcd3 } from 'etcd3';
@@ -24,15 +24,12 @@ import { CLK_TCK, boxTicks, snapshot, treeTicks } from './lib/procfs.js';
 // Real etcd members come from the test helper (the same one the cluster tests use), imported rather than duplicated.
 import { ETCD_BIN, startEtcd } from '../test/helpers/etcd.js';
 import type { EtcdCluster } from '../test/helpers/etcd.js';
+import { envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep } from './lib/util.js';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name] ?? dflt);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
-const REPS = Math.round(num('BENCH_REPS', 3));
-const DUR = Math.round(num('BENCH_DUR', 5));
-const CONC = Math.round(num('BENCH_CONCURRENCY', 32));
-const SAMPLES = Math.round(num('BENCH_SAMPLES', 50));
+const REPS = Math.round(envNum('BENCH_REPS', 3));
+const DUR = Math.round(envNum('BENCH_DUR', 5));
+const CONC = Math.round(envNum('BENCH_CONCURRENCY', 32));
+const SAMPLES = Math.round(envNum('BENCH_SAMPLES', 50));
 const WARM_S = 1;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'throughput,propagation').split(',').map((s) => s.trim()));
 const NCPU = cpus().length;
@@ -43,25 +40,8 @@ const SAMPLE_TIMEOUT_MS = 5000;
 const PROP_WARMUP = 3;
 const SY_MAIN = 'dist/cli/main.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: readonly number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const fmt = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
 const errMsg = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-function findBin(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
-  for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
-  return null;
-}
-function firstLine(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '?';
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Temp dirs, processes, CPU accounting
@@ -137,23 +117,12 @@ function cores(a: Sample, b: Sample): { box: number; ours: number; others: numbe
   return { box, ours, others: Math.max(0, box - ours) };
 }
 
-let quietBudget = QUIET_BUDGET_S;
-/** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start use < 0.3 cores. */
-async function quietGate(): Promise<{ waitedS: number; othersCores: number }> {
-  const t0 = performance.now();
-  let others = NaN;
-  for (let i = 0; i < QUIET_WAIT_S; i++) {
-    const a = sample();
-    await sleep(1000);
-    others = cores(a, sample()).others;
-    if (others < QUIET_CORES) break;
-    const waited = (performance.now() - t0) / 1000 - 1;
-    if (waited >= QUIET_WAIT_S - 1 || waited >= quietBudget) break;
-  }
-  const waitedS = Math.max(0, (performance.now() - t0) / 1000 - 1);
-  quietBudget -= waitedS;
-  return { waitedS, othersCores: others };
-}
+/** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start are quiet. */
+const quiet = makeQuietGate(async () => {
+  const a = sample();
+  await sleep(1000);
+  return cores(a, sample()).others;
+}, { cores: QUIET_CORES, waitS: QUIET_WAIT_S, budgetS: QUIET_BUDGET_S });
 
 // ---------------------------------------------------------------------------------------------------------
 // wrk (bench/conf/register.lua: every request registers a new instance, service + TTL check)
@@ -171,28 +140,8 @@ interface Wrk {
   timeout: number;
 }
 const wrkErrors = (w: Wrk): number => w.non2xx + w.connect + w.read + w.write + w.timeout;
-const wrkChildren = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of wrkChildren) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
 function runWrk(url: string, seconds: number, conns: number, idPrefix: string): Promise<Wrk> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '-s', 'bench/conf/register.lua', url], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SY_ID_PREFIX: idPrefix } });
-    wrkChildren.add(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      wrkChildren.delete(child);
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !last.startsWith('{')) return reject(new Error(`wrk ${url} failed (${code}): ${err}${out.slice(-500)}`));
-      resolve(JSON.parse(last) as Wrk);
-    });
-  });
+  return runWrkJson<Wrk>(url, { seconds, conns, script: 'bench/conf/register.lua', env: { SY_ID_PREFIX: idPrefix } });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -322,7 +271,7 @@ async function throughputRun(s: Setup, rep: number, etcdPids: Map<EtcdCluster, n
       agents.push(await startAgent(`bench-${s.key}-${rep}-${String.fromCharCode(97 + i)}`, sp.store, sp.sync));
     }
     const conns = Math.max(1, Math.round(CONC / agents.length));
-    const q = await quietGate();
+    const q = await quiet.wait();
     const tag = `${s.key.replace(/[^a-z0-9]/g, '')}r${rep}`;
     const warm = await Promise.all(agents.map((a, i) => runWrk(a.url, WARM_S, conns, `${tag}w${i}`)));
     const before = s.cluster ? await etcdMetrics(s.cluster) : null;
@@ -660,7 +609,7 @@ try {
         await waitHttp(`${s.lbUrl}/`);
         pools.set(s.key, new Pool(s.lbUrl, { connections: 2, keepAliveTimeout: 60_000 }));
       }
-      const q = await quietGate();
+      const q = await quiet.wait();
       if (q.othersCores >= QUIET_CORES) notes.push(`Other processes used ${fmt(q.othersCores)} cores when the propagation phase started.`);
       // Warm-up rounds (not recorded): the first registrations after a start pay for JIT and lazy initialisation.
       for (let round = 0; round < PROP_WARMUP; round++) for (const s of setups) await propagationSample(s, -1 - round, pools.get(s.key) as Pool, false);
@@ -855,7 +804,7 @@ for (const r of tputRuns.filter((x) => x.errors > 0)) {
 }
 const disturbed = tputRuns.filter((r) => r.othersCores >= QUIET_CORES);
 if (disturbed.length > 0) notes.push(`${disturbed.length} of ${tputRuns.length} throughput runs had other processes using ≥ ${QUIET_CORES} cores while measuring: ${disturbed.map((r) => `${r.setup} rep ${r.rep} (${fmt(r.othersCores)})`).join(', ')}.`);
-if (quietBudget <= 0) notes.push(`The quiet-box wait budget (${QUIET_BUDGET_S} s) ran out; later runs did not wait.`);
+if (quiet.exhausted()) notes.push(`The quiet-box wait budget (${QUIET_BUDGET_S} s) ran out; later runs did not wait.`);
 if (notes.length > 0) {
   line('## Notes');
   line();

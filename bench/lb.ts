@@ -15,8 +15,8 @@
 // stopped by PID at the end, and killed by PID if the harness dies.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { Pool, request } from 'undici';
@@ -24,16 +24,13 @@ import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/pro
 import { CLK_TCK, boxTicks, killTrackedLeftovers, readStat, snapshot, trackDescendants, treeTicks } from './lib/procfs.js';
 import { barChartSvg, svgToPng } from './lib/chart.js';
 import type { Bar } from './lib/chart.js';
+import { envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep } from './lib/util.js';
 
-const num = (name: string, dflt: number): number => {
-  const v = Number(process.env[name] ?? dflt);
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-};
-const REPS = Math.round(num('BENCH_REPS', 3));
-const DUR = Math.round(num('BENCH_DUR', 8));
-const CHURN_DUR = Math.round(num('BENCH_CHURN_DUR', 10));
-const CONC = Math.round(num('BENCH_CONCURRENCY', 64));
-const C2T_ROUNDS = Math.round(num('BENCH_C2T_ROUNDS', 20));
+const REPS = Math.round(envNum('BENCH_REPS', 3));
+const DUR = Math.round(envNum('BENCH_DUR', 8));
+const CHURN_DUR = Math.round(envNum('BENCH_CHURN_DUR', 10));
+const CONC = Math.round(envNum('BENCH_CONCURRENCY', 64));
+const C2T_ROUNDS = Math.round(envNum('BENCH_C2T_ROUNDS', 20));
 const WARM_S = 2;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'main,churn,c2t').split(',').map((s) => s.trim()));
 const NCPU = cpus().length;
@@ -44,24 +41,7 @@ const SY_MAIN = 'dist/cli/main.js';
 const TARGET_FILTER = (process.env.BENCH_TARGETS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 const wanted = (name: string): boolean => TARGET_FILTER.length === 0 || name === 'nginx-w1' || name.startsWith('direct') || TARGET_FILTER.some((f) => name.includes(f));
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: readonly number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const fmt = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
 
-function findBin(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
-  for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
-  return null;
-}
-function firstLine(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '?';
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Processes and CPU accounting
@@ -104,23 +84,12 @@ function trackAll(snap = snapshot()): void {
   trackDescendants(owned.map((o) => o.child.pid).filter((p): p is number => p !== undefined), snap);
 }
 
-let quietBudget = QUIET_BUDGET_S;
-/** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start use < 0.25 cores. */
-async function quietGate(): Promise<{ waitedS: number; othersCores: number }> {
-  const t0 = performance.now();
-  let others = NaN;
-  for (let i = 0; i < QUIET_WAIT_S; i++) {
-    const a = sample();
-    await sleep(1000);
-    others = cores(a, sample()).others;
-    if (others < QUIET_CORES) break;
-    const waited = (performance.now() - t0) / 1000 - 1;
-    if (waited >= QUIET_WAIT_S - 1 || waited >= quietBudget) break;
-  }
-  const waitedS = Math.max(0, (performance.now() - t0) / 1000 - 1);
-  quietBudget -= waitedS;
-  return { waitedS, othersCores: others };
-}
+/** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start are quiet. */
+const quiet = makeQuietGate(async () => {
+  const a = sample();
+  await sleep(1000);
+  return cores(a, sample()).others;
+}, { cores: QUIET_CORES, waitS: QUIET_WAIT_S, budgetS: QUIET_BUDGET_S });
 
 // ---------------------------------------------------------------------------------------------------------
 // wrk
@@ -142,29 +111,8 @@ interface Wrk {
   non2xx: number;
 }
 const wrkErrors = (w: Wrk): number => w.connect + w.read + w.write + w.timeout + w.non2xx;
-const wrkChildren = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of wrkChildren) if (alive(c)) c.kill('SIGKILL');
-});
-
 function runWrk(url: string, seconds: number, conns = CONC): Promise<Wrk> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', 'bench/conf/wrk-report.lua', url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    wrkChildren.add(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      wrkChildren.delete(child);
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !last.startsWith('{')) return reject(new Error(`wrk ${url} failed (${code}): ${err}${out.slice(-500)}`));
-      resolve(JSON.parse(last) as Wrk);
-    });
-  });
+  return runWrkJson<Wrk>(url, { seconds, conns, script: 'bench/conf/wrk-report.lua', latency: true });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -286,7 +234,7 @@ async function measure(
   ids: { backends: ChildProcess; agent: ChildProcess },
   scenario?: Scenario,
 ): Promise<Run> {
-  const q = await quietGate();
+  const q = await quiet.wait();
   await runWrk(t.url, WARM_S);
   const a = sample();
   const wrkDone = runWrk(t.url, seconds);
@@ -606,7 +554,7 @@ try {
   // Phase 3: change-to-traffic.
   if (PHASES.has('c2t')) {
     if (syW1) {
-      await quietGate();
+      await quiet.wait();
       c2t.push(
         await changeToTraffic(
           'switchyard-w1: PUT /v1/agent/service/register → first request at the new instance',
@@ -618,7 +566,7 @@ try {
     }
     if (nginxW1?.setUpstreams) {
       const set = nginxW1.setUpstreams;
-      await quietGate();
+      await quiet.wait();
       c2t.push(
         await changeToTraffic(
           'nginx-w1: rewrite upstream.conf + reload → first request at the new server (excludes consul-template’s own watch delay)',
@@ -805,7 +753,7 @@ if (PHASES.has('c2t')) {
 
 const disturbed = runs.filter((r) => r.othersCores >= QUIET_CORES);
 if (disturbed.length > 0) notes.push(`${disturbed.length} of ${runs.length} runs had other processes using ≥ ${QUIET_CORES} cores while measuring: ${disturbed.map((r) => `${r.target}${r.scenario ? ` ${r.scenario}` : ''} rep ${r.rep} (${fmt(r.othersCores)})`).join(', ')}.`);
-if (quietBudget <= 0) notes.push(`The quiet-box wait budget (${QUIET_BUDGET_S} s) ran out; later runs did not wait.`);
+if (quiet.exhausted()) notes.push(`The quiet-box wait budget (${QUIET_BUDGET_S} s) ran out; later runs did not wait.`);
 
 // Chart.
 mkdirSync('bench/results', { recursive: true });

@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { Agent, Pool, request } from 'undici';
 import { freePort, percentile, rssMiB, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { runWrkJson } from './lib/util.js';
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -29,19 +29,10 @@ async function withAgent<T>(sync: 'always' | 'none', fn: (url: string, pid: numb
 }
 
 /** Registrations driven by wrk (a C load generator, so the client costs little of the 2 cores); every request adds a new instance. */
-function registrations(url: string): Promise<{ perSec: number; requests: number; p50ms: number; p99ms: number; errors: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${CONCURRENCY}`, `-d${DURATION_S}s`, '-s', 'bench/conf/register.lua', url], { env: { ...process.env, SY_ID_PREFIX: `r${Date.now()}` } });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const lastLine = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !lastLine.startsWith('{')) return reject(new Error(`wrk failed (${code}): ${out}`));
-      const r = JSON.parse(lastLine) as { requests: number; rps: number; p50_ms: number; p99_ms: number; non2xx: number; connect: number; read: number; write: number; timeout: number };
-      resolve({ perSec: r.rps, requests: r.requests, p50ms: r.p50_ms, p99ms: r.p99_ms, errors: r.non2xx + r.connect + r.read + r.write + r.timeout });
-    });
-  });
+async function registrations(url: string): Promise<{ perSec: number; requests: number; p50ms: number; p99ms: number; errors: number }> {
+  const r = await runWrkJson<{ requests: number; rps: number; p50_ms: number; p99_ms: number; non2xx: number; connect: number; read: number; write: number; timeout: number }>(
+    url, { seconds: DURATION_S, conns: CONCURRENCY, script: 'bench/conf/register.lua', env: { SY_ID_PREFIX: `r${Date.now()}` } });
+  return { perSec: r.rps, requests: r.requests, p50ms: r.p50_ms, p99ms: r.p99_ms, errors: r.non2xx + r.connect + r.read + r.write + r.timeout };
 }
 
 interface WakeResult {
