@@ -1,20 +1,9 @@
 /** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseGoDuration } from '../core/duration.js';
-import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
+import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 
 const duration = goDuration;
-
-/** For a refinement after goDuration: false (not a throw) when the string does not parse. */
-function within(s: string, minNs: number, maxNs: number): boolean {
-  try {
-    const ns = parseGoDuration(s);
-    return ns >= minNs && ns <= maxNs;
-  } catch {
-    return false;
-  }
-}
 const hostPort = hostPort_('127.0.0.1:8500');
 
 export const agentConfigSchema = z.strictObject({
@@ -34,9 +23,9 @@ export const agentConfigSchema = z.strictObject({
   /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
   store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
   /** etcd lease TTL: how soon a dead agent's node goes critical (cluster mode). */
-  'lease-ttl': goDuration.refine((s) => within(s, 2e9, 3600e9), { message: 'must be between 2s and 1h', abort: true }).optional(),
+  'lease-ttl': goDurationBetween(2e9, 3600e9, 'must be between 2s and 1h').optional(),
   /** How long a write waits for etcd before failing with 503 (cluster mode). */
-  'store-timeout': goDuration.refine((s) => within(s, 100e6, 3600e9), { message: 'must be between 100ms and 1h', abort: true }).optional(),
+  'store-timeout': goDurationBetween(100e6, 3600e9, 'must be between 100ms and 1h').optional(),
   /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
 });

@@ -14,4 +14,14 @@ export const hostPort = (example: string) => z.string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: `must be host:port, e.g. ${example}` })
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be 0-65535' });
 
+/** A Go duration within [minNs, maxNs]; a string that does not parse fails goDuration's check, never throws. */
+export const goDurationBetween = (minNs: number, maxNs: number, message: string) => goDuration.refine((s) => {
+  try {
+    const ns = parseGoDuration(s);
+    return ns >= minNs && ns <= maxNs;
+  } catch {
+    return false;
+  }
+}, { message, abort: true });
+
 export const msFrom = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
