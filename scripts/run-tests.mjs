@@ -3,7 +3,7 @@
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 // Without filters, a second pass runs the registry suites again with every test agent on a real
 // etcd (SY_TEST_STORE=etcd): one suite, two stores. It needs /usr/bin/etcd (Debian etcd-server).
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -38,8 +38,17 @@ const REGISTRY_SUITES = ['agent-api', 'bad-input', 'blocking', 'consul-client', 
   .map((n) => join('test', 'integration', `${n}.test.ts`));
 
 let code = await run(files);
+const etcdBin = process.env.SY_ETCD ?? '/usr/bin/etcd';
 if (filters.length === 0 && process.env.SY_TEST_STORE === undefined) {
-  console.log(`\n# second pass: the registry suites on the etcd store (${REGISTRY_SUITES.length} files, SY_TEST_STORE=etcd)`);
-  code = (await run(REGISTRY_SUITES, { SY_TEST_STORE: 'etcd' })) || code;
+  if (existsSync(etcdBin)) {
+    console.log(`\n# second pass: the registry suites on the etcd store (${REGISTRY_SUITES.length} files, SY_TEST_STORE=etcd)`);
+    code = (await run(REGISTRY_SUITES, { SY_TEST_STORE: 'etcd' })) || code;
+  } else if (process.env.CI === 'true') {
+    // Outside CI a missing system part skips; under CI it fails.
+    console.error(`\n# the etcd pass needs ${etcdBin} (Debian etcd-server), which is missing under CI=true`);
+    code = 1;
+  } else {
+    console.log(`\n# skipped: the registry suites on the etcd store (${etcdBin} is not installed: apt-get install etcd-server)`);
+  }
 }
 process.exit(code);
