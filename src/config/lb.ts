@@ -50,6 +50,8 @@ export const lbConfigSchema = z.strictObject({
   }).optional(),
   limits: z.strictObject({
     'max-header-size': z.number().int().min(1024).max(1 << 20).optional(),
+    /** Header fields in one request or response head (both directions); beyond it: 431 / 502. */
+    'max-header-count': z.number().int().min(16).max(10_000).optional(),
     'max-body': z.number().int().min(0).optional(),
   }).optional(),
   retries: z.strictObject({
@@ -89,10 +91,10 @@ export interface LbConfig {
   readonly routes: readonly RouteSpec[];
   readonly defaultBalance: StrategyName;
   readonly defaultHashBy: HashBy | undefined;
-  /** fast: our own HTTP/1.1 parser over raw sockets (src/proxy/fast-proxy.ts); node: Node's http server + undici. */
+  /** fast: our own HTTP/1.1 parser over raw sockets (src/proxy/fast/); node: Node's http server + undici. */
   readonly dataPlane: 'fast' | 'node';
   readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number };
-  readonly limits: { maxHeaderSize: number; maxBody: number };
+  readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number };
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
   readonly tcp: readonly { listen: string; service: string; balance: StrategyName }[];
@@ -151,7 +153,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
       clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
     },
-    limits: { maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxBody: c.limits?.['max-body'] ?? 0 },
+    limits: { maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxHeaderCount: c.limits?.['max-header-count'] ?? 1000, maxBody: c.limits?.['max-body'] ?? 0 },
     retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 10 },
     passiveHealth: {
       maxFails: ph['max-fails'] ?? 3, failTimeoutMs: ms(ph['fail-timeout'], 10_000), consecutive5xx: ph['consecutive-5xx'] ?? 5,

@@ -28,10 +28,11 @@ const SP = 32;
 const HTAB = 9;
 const COLON = 58;
 
-/** Character classes: bit 1 tchar (RFC 9110 token), bit 2 field-value byte, bit 4 request-target byte. */
+/** Character classes: bit 1 tchar (RFC 9110 token), bit 2 field-value byte, bit 4 request-target byte, bit 8 method byte. */
 const TCHAR = 1;
 const VALUE = 2;
 const TARGET = 4;
+const METHOD = 8;
 const CLASS = new Uint8Array(256);
 for (let c = 0; c < 256; c++) {
   let k = 0;
@@ -41,6 +42,9 @@ for (let c = 0; c < 256; c++) {
   if ((c >= 0x21 && c <= 0x7e) || c >= 0x80 || c === SP || c === HTAB) k |= VALUE;
   // request-target: visible ASCII and (leniently, as Node does) bytes ≥ 0x80; never SP or CTLs.
   if ((c >= 0x21 && c <= 0x7e) || c >= 0x80) k |= TARGET;
+  // Methods are case-sensitive: nginx takes upper-case letters, '_' and '-' only, and Node's
+  // parser a fixed list of upper-case names; `get` is not GET to either, so it is not to us.
+  if ((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d) k |= METHOD;
   CLASS[c] = k;
 }
 
@@ -141,11 +145,17 @@ function methodString(buf: Buffer, s: number, e: number): string {
   return buf.latin1Slice(s, e);
 }
 
-/** Connection tokens: bit 1 close, 2 keep-alive, 4 upgrade, 8 anything else (names more hop-by-hop headers). */
+/**
+ * Connection tokens: bit 1 close, 2 keep-alive, 4 upgrade, 8 anything else (names more hop-by-hop
+ * headers), 16 a name that must never be hop-by-hop: Content-Length, Transfer-Encoding or Host.
+ * Dropping those as "listed in Connection" would strip a message's framing while its body is still
+ * forwarded — the body then reads as a second request (smuggling) — or its routing authority.
+ */
 export const CONN_CLOSE = 1;
 export const CONN_KEEP_ALIVE = 2;
 export const CONN_UPGRADE = 4;
 export const CONN_OTHER = 8;
+export const CONN_PROTECTED = 16;
 
 function connectionTokens(buf: Buffer, s: number, e: number): number {
   let flags = 0;
@@ -161,6 +171,7 @@ function connectionTokens(buf: Buffer, s: number, e: number): number {
     if (len === 5 && eqLower(buf, ts, 'close')) flags |= CONN_CLOSE;
     else if (len === 10 && eqLower(buf, ts, 'keep-alive')) flags |= CONN_KEEP_ALIVE;
     else if (len === 7 && eqLower(buf, ts, 'upgrade')) flags |= CONN_UPGRADE;
+    else if ((len === 14 && eqLower(buf, ts, 'content-length')) || (len === 17 && eqLower(buf, ts, 'transfer-encoding')) || (len === 4 && eqLower(buf, ts, 'host'))) flags |= CONN_OTHER | CONN_PROTECTED;
     else flags |= CONN_OTHER;
   }
   return flags;
@@ -225,6 +236,8 @@ export class Head {
   // framing and the headers the proxy acts on
   contentLength = -1;
   chunked = false;
+  /** Transfer-Encoding lists codings before the final chunked (responses only: passed through as sent). */
+  codedChunked = false;
   connection = 0;
   hostIndex = -1;
   upgrade = false;
@@ -253,6 +266,7 @@ export class Head {
     this.count = 0;
     this.contentLength = -1;
     this.chunked = false;
+    this.codedChunked = false;
     this.connection = 0;
     this.hostIndex = -1;
     this.upgrade = false;
@@ -406,9 +420,12 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, p: Hea
   p.start = pos;
   const limit = pos + maxSize;
   const ms = pos;
-  while (pos < end && (CLASS[buf[pos]!]! & TCHAR) !== 0) pos++;
+  while (pos < end && (CLASS[buf[pos]!]! & METHOD) !== 0) pos++;
   if (pos >= end) return pos > limit ? p.fail(431, 'request line too long') : NEED_MORE;
-  if (buf[pos] !== SP || pos === ms) return p.fail(400, pos === ms ? 'missing method' : 'invalid character in method');
+  if (buf[pos] !== SP || pos === ms) {
+    if (pos === ms && (CLASS[buf[pos]!]! & TCHAR) === 0) return p.fail(400, 'missing method');
+    return p.fail(400, 'invalid method (methods are case-sensitive: upper-case letters, "_" and "-")');
+  }
   const me = pos;
   pos++;
   const ts = pos;
@@ -441,6 +458,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, p: Hea
     if (t !== 1) return p.fail(400, 'Transfer-Encoding must end with chunked (once)');
   }
   if (minor === 1 && p.hostIndex < 0) return p.fail(400, 'missing Host header');
+  if ((p.connection & CONN_PROTECTED) !== 0) return p.fail(400, 'Connection names Content-Length, Transfer-Encoding or Host, which are end-to-end headers');
   return r;
 }
 
@@ -480,7 +498,11 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, p: He
   p.end = r;
   if (p.chunked) {
     if (p.contentLength >= 0) return p.fail(502, 'both Content-Length and Transfer-Encoding');
-    if (transferCodings(buf, p) !== 1) return p.fail(502, 'unsupported Transfer-Encoding');
+    const t = transferCodings(buf, p);
+    // `gzip, chunked`: the body is framed by the final chunked, which we parse; the codings before
+    // it are the client's to undo, so the field goes through as sent.
+    if (t === 2) p.codedChunked = true;
+    else if (t !== 1) return p.fail(502, 'unsupported Transfer-Encoding (it must end with chunked, once)');
   }
   return r;
 }

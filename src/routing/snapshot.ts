@@ -11,6 +11,7 @@ import type { Instance, ServiceSet } from '../discovery/types.js';
 import type { RouteSpec, StrategyName } from '../config/route-spec.js';
 import { specificity } from '../config/route-spec.js';
 import { parseUrlprefixTag } from './tag-routes.js';
+import { prefixMatches, routePrefix, stripPrefix } from './path.js';
 
 export interface UpstreamGroup {
   readonly key: string;
@@ -23,6 +24,10 @@ export interface UpstreamGroup {
 export interface CompiledRoute {
   readonly spec: RouteSpec;
   readonly group: UpstreamGroup;
+  /** spec.pathPrefix in matching form (normalised, no trailing slash): matched on segment boundaries. */
+  readonly prefix: string;
+  /** spec.stripPrefix in the same form, when the route strips one. */
+  readonly strip: string | undefined;
 }
 
 export interface BuildInput {
@@ -51,7 +56,9 @@ export class RoutingSnapshot {
   readonly #wildcard: { suffix: string; routes: CompiledRoute[] }[] = [];
   readonly #anyHost: CompiledRoute[] = [];
   /** One catch-all route and nothing else (the seeds' setup): matching is a field read. */
-  readonly #only: CompiledRoute | undefined;
+  readonly only: CompiledRoute | undefined;
+  /** Some route matches on headers: only then does a plane build a header object to match with. */
+  readonly needsHeaders: boolean;
 
   constructor(version: number, routes: CompiledRoute[], groups: Map<string, UpstreamGroup>, errors: string[]) {
     this.version = version;
@@ -74,13 +81,17 @@ export class RoutingSnapshot {
       }
     }
     this.#wildcard.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.needsHeaders = routes.some((r) => r.spec.headers.length > 0);
     const first = routes[0];
-    this.#only = routes.length === 1 && first && first.spec.host === undefined && first.spec.pathPrefix === '/' && first.spec.headers.length === 0 ? first : undefined;
+    this.only = routes.length === 1 && first && first.spec.host === undefined && first.prefix === '/' && first.spec.headers.length === 0 ? first : undefined;
   }
 
-  /** The most specific route for a request, or undefined (404). `host` is the raw Host header. */
+  /**
+   * The most specific route for a request, or undefined (404). `host` is the raw Host header (or
+   * the authority of an absolute-form target); `path` is normalised (routing/path.ts), no query.
+   */
   match(rawHost: string | undefined, path: string, headers: IncomingHttpHeaders): CompiledRoute | undefined {
-    if (this.#only) return this.#only;
+    if (this.only) return this.only;
     const host = normalizeHost(rawHost);
     if (host) {
       const exact = this.#exact.get(host);
@@ -125,7 +136,7 @@ export class RoutingSnapshot {
 
 function firstMatch(list: readonly CompiledRoute[], path: string, headers: IncomingHttpHeaders): CompiledRoute | undefined {
   for (const r of list) {
-    if (!path.startsWith(r.spec.pathPrefix)) continue;
+    if (!prefixMatches(r.prefix, path)) continue;
     let ok = true;
     for (const [name, value] of r.spec.headers) {
       if (headers[name] !== value) {
@@ -168,7 +179,13 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
   const routes: CompiledRoute[] = [];
   const seen = new Set<string>();
   for (const spec of ordered) {
-    const dedupe = `${spec.host ?? '*'}|${spec.pathPrefix}|${JSON.stringify(spec.headers)}`;
+    const prefix = routePrefix(spec.pathPrefix);
+    const strip = spec.stripPrefix === undefined ? undefined : routePrefix(spec.stripPrefix);
+    if (typeof prefix !== 'string' || (strip !== undefined && typeof strip !== 'string')) {
+      errors.push(`${spec.origin}: ${typeof prefix !== 'string' ? `path ${spec.pathPrefix}: ${prefix.error}` : `strip ${spec.stripPrefix}: ${(strip as { error: string }).error}`}`);
+      continue;
+    }
+    const dedupe = `${spec.host ?? '*'}|${prefix}|${JSON.stringify(spec.headers)}`;
     if (seen.has(dedupe)) {
       if (!spec.origin.startsWith('tag:') || !routes.some((r) => r.spec.origin === spec.origin)) {
         errors.push(`${spec.origin}: shadowed by an earlier route for the same host, path and headers`);
@@ -177,7 +194,7 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
     }
     seen.add(dedupe);
     const key = `${spec.service}|${[...spec.tags].sort().join(',')}|${spec.balance}`;
-    routes.push({ spec, group: groupFor(groups, key, input, spec.service, spec.tags, spec.balance) });
+    routes.push({ spec, prefix, strip, group: groupFor(groups, key, input, spec.service, spec.tags, spec.balance) });
   }
   for (const t of input.tcp ?? []) groupFor(groups, tcpGroupKey(t.service, t.balance), input, t.service, [], t.balance);
   return new RoutingSnapshot(input.version, routes, groups, errors);
@@ -200,4 +217,9 @@ function groupFor(groups: Map<string, UpstreamGroup>, key: string, input: BuildI
   };
   groups.set(key, g);
   return g;
+}
+
+/** The path an instance receives for a request matched by `route`: the normalised path, strip prefix removed. */
+export function forwardedPath(route: CompiledRoute, path: string): string {
+  return route.strip === undefined ? path : stripPrefix(path, route.strip);
 }

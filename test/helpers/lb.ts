@@ -10,6 +10,7 @@ import { RemoteSource } from '../../src/discovery/remote-source.js';
 import { startLb } from '../../src/cli/wiring/lb.js';
 import type { RunningLb } from '../../src/cli/wiring/lb.js';
 import { followPredicate } from '../../src/discovery/follow.js';
+import type { Instance } from '../../src/discovery/types.js';
 import { http } from './agent.js';
 
 export interface Backend {
@@ -126,4 +127,25 @@ export function load(url: string, opts: { concurrency?: number; path?: string; m
 
 export function describeLoad(r: LoadResult): string {
   return `sent ${r.sent}, ok ${r.ok}, failed ${r.failed}, statuses ${JSON.stringify([...r.statuses])}, errors ${JSON.stringify([...r.errors])}, by backend ${JSON.stringify([...r.byBackend])}`;
+}
+
+/**
+ * A balancer with a fixed table and no registry: `services` maps a service name to the ports of its
+ * instances on 127.0.0.1 (tags optional). For tests of the data plane itself.
+ */
+export async function startStaticLb(cfg: LbConfigInput, services: Record<string, { port: number; tags?: string[] }[]>): Promise<TestLb> {
+  const config = resolveLbConfig(cfg, { listen: '127.0.0.1:0', 'admin-addr': '127.0.0.1:0', 'log-level': 'silent' });
+  const logger = pino({ level: process.env.SY_TEST_LOG ?? 'silent' });
+  const lb = await startLb(config, logger, {});
+  const catalog = new Map<string, string[]>();
+  const instances = new Map<string, Instance[]>();
+  for (const [service, list] of Object.entries(services)) {
+    catalog.set(service, [...new Set(list.flatMap((i) => i.tags ?? []))]);
+    instances.set(service, list.map((i, n) => ({
+      id: `node/${service}-${n}`, service, node: 'node', address: '127.0.0.1', port: i.port, tags: i.tags ?? [], meta: {},
+      weights: { passing: 1, warning: 1 }, status: 'passing' as const,
+    })));
+  }
+  lb.apply({ catalog, instances });
+  return { ...lb, url: `http://127.0.0.1:${lb.address.port}`, adminUrl: `http://127.0.0.1:${lb.adminAddress?.port ?? 0}` };
 }

@@ -96,7 +96,14 @@ describe('request heads', () => {
     rejects('GET /a b HTTP/1.1\r\nHost: h\r\n\r\n', 400, /invalid HTTP version/);
     rejects('GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n', 400, /invalid character in request target/);
     rejects('GET  / HTTP/1.1\r\nHost: h\r\n\r\n', 400, /missing request target/);
-    rejects('G@T / HTTP/1.1\r\nHost: h\r\n\r\n', 400, /invalid character in method/);
+    rejects('G@T / HTTP/1.1\r\nHost: h\r\n\r\n', 400, /invalid method/);
+    // Methods are case-sensitive tokens: nginx and Node refuse `get`, so do we.
+    rejects('get / HTTP/1.1\r\nHost: h\r\n\r\n', 400, /invalid method/);
+    rejects('Get / HTTP/1.1\r\nHost: h\r\n\r\n', 400, /invalid method/);
+    // Connection may not turn framing or routing headers into hop-by-hop ones.
+    rejects('POST / HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\nhello', 400, /Connection names Content-Length/);
+    rejects('POST / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, /Connection names/);
+    rejects('GET / HTTP/1.1\r\nHost: h\r\nConnection: host\r\n\r\n', 400, /Connection names/);
     rejects('GET / HTTX/1.1\r\nHost: h\r\n\r\n', 400, /invalid HTTP version/);
     rejects('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505, /HTTP\/1\.0 and HTTP\/1\.1/);
   });

@@ -2,6 +2,10 @@
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import { systemRandom } from '../../core/clock.js';
@@ -12,12 +16,13 @@ import { splitHostPort } from '../../config/agent.js';
 import type { ServiceSet, Source } from '../../discovery/types.js';
 import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';
-import { HttpProxy } from '../../proxy/http-proxy.js';
-import type { ProxyMetrics } from '../../proxy/http-proxy.js';
+import { HttpProxy } from '../../proxy/node/proxy.js';
+import { RequestCounters } from '../../proxy/core/request.js';
+import type { ProxyMetrics } from '../../proxy/core/request.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
-import { UpstreamPools } from '../../proxy/upstream-pools.js';
-import { FastHttpProxy } from '../../proxy/fast-proxy.js';
-import { FastPools } from '../../proxy/fast-pool.js';
+import { UpstreamPools } from '../../proxy/node/pools.js';
+import { FastHttpProxy } from '../../proxy/fast/proxy.js';
+import { FastPools } from '../../proxy/fast/pool.js';
 import { LatencyHistogram } from '../../proxy/latency-histogram.js';
 import type { LatencyChild } from '../../proxy/latency-histogram.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
@@ -112,9 +117,12 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     },
   };
   const accessLog = cfg.accessLog ? logger.child({ log: 'access' }) : undefined;
-  const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, ...(accessLog ? { accessLog } : {}) });
-  // The fast plane serves plain HTTP/1.1 itself and hands anything else to `proxy` through the same server.
-  const fast = fastPools ? new FastHttpProxy({ snapshots, pools: fastPools, states, health, config: cfg, metrics: proxyMetrics, logger, counters: proxy, ...(accessLog ? { accessLog } : {}) }) : undefined;
+  // Both planes draw on one retry budget.
+  const counters = new RequestCounters();
+  const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters });
+  // The fast plane serves HTTP/1.x on every listener by itself; the Node plane only with --data-plane node.
+  const fast = fastPools ? new FastHttpProxy({ snapshots, pools: fastPools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters }) : undefined;
+  fast?.start();
 
   snapshots.onSwap((next, _prev, set) => {
     generation.set(next.version);
@@ -151,35 +159,45 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
 
   // Node checks header deadlines on a timer (30s by default): tick often enough to honour the limit.
   const connectionsCheckingInterval = Math.max(100, Math.min(1000, cfg.timeouts.clientHeaderMs / 2));
-  const server: Server = createServer({
-    connectionsCheckingInterval,
-    headersTimeout: cfg.timeouts.clientHeaderMs,
-    requestTimeout: 0,
-    keepAliveTimeout: 65_000,
+  const nodeOptions = {
+    connectionsCheckingInterval, headersTimeout: cfg.timeouts.clientHeaderMs, requestTimeout: 0, keepAliveTimeout: 65_000,
     maxHeaderSize: cfg.limits.maxHeaderSize,
-  }, (req, res) => proxy.handle(req, res, 'http'));
-  server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
-  fast?.attach(server);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && !socket.destroyed) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    } else socket.destroy();
-  });
+  };
+  /** A Node http(s) server for the Node plane, with its refusals worded like the fast plane's. */
+  function nodePlane(server: Server, proto: 'http' | 'https'): Server {
+    server.maxHeadersCount = cfg.limits.maxHeaderCount;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => proxy.handle(req, res, proto));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head, proto));
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      const body = 'switchyard: CONNECT is not served: this is a reverse proxy, not a forward proxy\n';
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Bad bytes behind a request still being answered: that answer finishes first, then the connection closes.
+      if (proxy.clientErrorBehindResponse(socket)) return;
+      if (socket.writable && !socket.destroyed) {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else socket.destroy();
+    });
+    return server;
+  }
+  const server: NetServer = fast ? createNetServer({ noDelay: true }, (socket) => fast.accept(socket, 'http')) : nodePlane(createServer(nodeOptions), 'http');
   const at = splitHostPort(cfg.listen);
   let adminServer: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
   const address = await listen(server, at.host, at.port, '--listen');
 
-  let tlsServer: Server | undefined;
+  let tlsServer: NetServer | undefined;
   let tlsAddress: { host: string; port: number } | undefined;
   if (cfg.tls) {
     const ctx = loadTlsContexts(cfg.tls.certs);
-    tlsServer = createHttpsServer({
-      cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: ctx.sniCallback, connectionsCheckingInterval,
-      headersTimeout: cfg.timeouts.clientHeaderMs, requestTimeout: 0, keepAliveTimeout: 65_000, maxHeaderSize: cfg.limits.maxHeaderSize,
-    }, (req, res) => proxy.handle(req, res, 'https'));
-    tlsServer.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'));
+    const tlsOptions = { cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: ctx.sniCallback };
+    tlsServer = fast
+      ? createTlsServer({ ...tlsOptions, ALPNProtocols: ['http/1.1'] }, (socket: TLSSocket) => fast.accept(socket, 'https'))
+      : nodePlane(createHttpsServer({ ...tlsOptions, ...nodeOptions }), 'https');
+    // A handshake that fails is the client's problem: it must not take the listener down.
+    tlsServer.on('tlsClientError', (err: Error) => logger.debug({ err: err.message }, 'TLS handshake failed'));
     const t = splitHostPort(cfg.tls.listen);
     tlsAddress = await listen(tlsServer, t.host, t.port, 'tls.listen');
     logger.info({ listen: `${tlsAddress.host}:${tlsAddress.port}`, names: ctx.names }, 'TLS listener ready');
@@ -228,16 +246,20 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       await parts.source?.close();
       // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      fast?.closeIdle();
+      const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
+      if (fast) fast.closeIdle();
+      else {
+        (server as Server).closeIdleConnections();
+        (tlsServer as Server | undefined)?.closeIdleConnections();
+      }
       const timer = setTimeout(() => {
-        server.closeAllConnections();
-        fast?.destroyAll();
-        tlsServer?.closeAllConnections();
+        if (fast) fast.destroyAll();
+        else {
+          (server as Server).closeAllConnections();
+          (tlsServer as Server | undefined)?.closeAllConnections();
+        }
       }, cfg.timeouts.drainMs);
       timer.unref();
-      const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
-      tlsServer?.closeIdleConnections();
       await Promise.all([drained, tlsDrained, ...tcpProxies.map((t) => t.proxy.close(cfg.timeouts.drainMs))]);
       clearTimeout(timer);
       await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));

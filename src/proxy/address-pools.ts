@@ -1,9 +1,8 @@
 /**
- * Keep-alive connection pools to upstream instances (one undici Pool per address), and draining:
- * when an address leaves the routing table its pool takes no new requests, lets in-flight ones
- * finish, and is destroyed when the drain timeout runs out.
+ * Connection pools per upstream address, for either data plane, and draining: when an address
+ * leaves the routing table its pool takes no new requests, lets in-flight ones finish, and is
+ * destroyed when the drain timeout runs out.
  */
-import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { Upstream } from '../balancer/index.js';
 
@@ -94,26 +93,5 @@ export class AddressPools<P> {
   destroy(): void {
     for (const p of [...this.#pools.values(), ...this.#draining]) this.#driver.destroy(p);
     this.#pools.clear();
-  }
-}
-
-/** The Node plane's pools: one undici Pool per address. */
-export class UpstreamPools extends AddressPools<Pool> {
-  constructor(opts: PoolOptions) {
-    super({
-      create: (_key, u) => {
-        const host = u.address.includes(':') ? `[${u.address}]` : u.address;
-        return new Pool(`http://${host}:${u.port}`, {
-          connect: { timeout: opts.connectTimeoutMs },
-          keepAliveTimeout: opts.keepAliveTimeoutMs ?? 4000,
-          keepAliveMaxTimeout: 60_000,
-          // Pipelining a proxied request behind another would couple unrelated clients' latencies.
-          pipelining: 1,
-        });
-      },
-      // close() waits for queued and running requests, then closes the connections.
-      drain: (p, done) => void p.close().then(done, done),
-      destroy: (p) => void p.destroy().catch(() => undefined),
-    }, opts);
   }
 }

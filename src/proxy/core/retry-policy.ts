@@ -1,10 +1,10 @@
 /**
- * The retry rule both data planes follow (issue 3): a failure before anything reached an instance
+ * The retry rule every data plane follows: a failure before anything reached an instance
  * (a refused or failed connect) may be retried for any method; a 502/503/504 or a reset only for
  * idempotent methods; never once a body was (partly) streamed; bounded by attempts and by a retry
- * budget shared by the planes. One rule in one place, so the planes cannot drift apart again.
+ * budget shared by the planes. One rule in one place, so the planes cannot drift apart.
  */
-import type { LbConfig } from '../config/lb.js';
+import type { LbConfig } from '../../config/lb.js';
 
 export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 export const RETRY_STATUS: ReadonlySet<number> = new Set([502, 503, 504]);

@@ -12,8 +12,8 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Upstream } from '../balancer/index.js';
-import { AddressPools } from './upstream-pools.js';
+import type { Upstream } from '../../balancer/index.js';
+import { AddressPools } from '../address-pools.js';
 
 /** What a busy connection reports to (an exchange). */
 export interface UpstreamUser {
@@ -181,6 +181,15 @@ export class FastPool {
       c = new UpConn(this);
       this.all.add(c);
     }
+    c.user = user;
+    return c;
+  }
+
+  /** A new connection that never returns to the pool (a tunnel's). */
+  acquireFresh(user: UpstreamUser): UpConn {
+    const c = new UpConn(this);
+    this.all.add(c);
+    c.reusable = false;
     c.user = user;
     return c;
   }

@@ -1,0 +1,175 @@
+/**
+ * The request core both HTTP data planes share: what one proxied request is (route, method, target,
+ * hash key, request id), how it picks and holds an instance, the retry bookkeeping, and how it ends
+ * (in-flight release, counters, metrics, access log). Each plane's exchange extends it with its own
+ * I/O, so the lifecycle exists once, not once per plane.
+ */
+import type { Logger } from 'pino';
+import type { PickContext, Upstream, UpstreamState, UpstreamStates } from '../../balancer/index.js';
+import type { LbConfig } from '../../config/lb.js';
+import type { CompiledRoute } from '../../routing/snapshot.js';
+import type { PassiveHealth } from '../passive-health.js';
+import { mayRetry } from './retry-policy.js';
+
+export interface ProxyMetrics {
+  /** One finished exchange: status 0 means the client went away first. */
+  request(route: CompiledRoute, upstream: Upstream | undefined, status: number, seconds: number): void;
+  retry(route: CompiledRoute, reason: string): void;
+}
+
+/** Requests and retries in flight across every plane: the retry budget's base. */
+export class RequestCounters {
+  activeRequests = 0;
+  activeRetries = 0;
+}
+
+/** What every plane's requests share: instance state, passive health, config, metrics and logs. */
+export interface RequestDeps {
+  readonly states: UpstreamStates;
+  readonly health: PassiveHealth;
+  readonly config: LbConfig;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  /** Access log sink (JSON lines); undefined when access logging is off. */
+  readonly accessLog?: Logger | undefined;
+  readonly counters: RequestCounters;
+}
+
+const EMPTY_CTX: PickContext = Object.freeze({});
+
+/** Errors raised before anything reached the upstream: safe to retry for any method. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+
+/** The response-header timeout's error code (both planes report it under undici's name). */
+export const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
+
+export abstract class ProxyRequest {
+  readonly core: RequestDeps;
+  readonly started = performance.now();
+  route!: CompiledRoute;
+  method = '';
+  /** The request target as the client sent it (for the access log). */
+  url = '';
+  host: string | undefined;
+  clientIp = '';
+  hashKey: string | undefined;
+  requestId = '';
+  /** The instance of the current (or last) attempt. */
+  up: Upstream | undefined;
+  /** The state whose in-flight count this request holds (released once per attempt). */
+  held: UpstreamState | undefined;
+  attempts = 0;
+  /** Instances already tried, excluded from the next pick. */
+  tried: Set<string> | undefined;
+  isRetry = false;
+  /** The last attempt failed before anything was sent (its connection was refused). */
+  upstreamRefused = false;
+  finished = false;
+  status = 0;
+
+  constructor(core: RequestDeps) {
+    this.core = core;
+  }
+
+  /** Counts the request in flight; every begun request is ended by settle(). */
+  begin(): void {
+    this.core.counters.activeRequests++;
+  }
+
+  /** Picks the next instance (never one already tried) and holds its in-flight count; undefined: none left. */
+  pick(): Upstream | undefined {
+    const tried = this.tried;
+    const key = this.hashKey;
+    const up = this.route.group.strategy.pick(key === undefined ? (tried ? { exclude: tried } : EMPTY_CTX) : (tried ? { hashKey: key, exclude: tried } : { hashKey: key }));
+    if (up === undefined) return undefined;
+    this.up = up;
+    const st = this.core.states.get(up.id);
+    st.inFlight++;
+    this.held = st;
+    this.attempts++;
+    return up;
+  }
+
+  releaseHeld(): void {
+    const st = this.held;
+    if (st === undefined) return;
+    this.held = undefined;
+    st.inFlight--;
+  }
+
+  /** Retry when attempts and the budget allow, and the request can be replayed. */
+  canRetry(safeForAnyMethod: boolean, bodySent: boolean): boolean {
+    return mayRetry({
+      attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod, bodySent, refused: this.upstreamRefused,
+    }, this.core.config.retries, this.core.counters);
+  }
+
+  /** Books a retry of the current attempt's instance; the plane then starts the next attempt. */
+  noteRetry(reason: string): void {
+    (this.tried ??= new Set()).add((this.up as Upstream).id);
+    this.core.metrics.retry(this.route, reason);
+    if (!this.isRetry) {
+      this.isRetry = true;
+      this.core.counters.activeRetries++;
+    }
+  }
+
+  /** The 503 body when pick() found nobody. */
+  noInstanceBody(): string {
+    return this.route.group.upstreams.length > 0
+      ? `switchyard: no healthy instance of ${this.route.spec.service} left to try\n`
+      : `switchyard: no healthy instance of ${this.route.spec.service}\n`;
+  }
+
+  /** Status and body for an attempt that failed with `code` and no retry left. */
+  failureAnswer(code: string, message: string): { status: number; body: string } {
+    const up = this.up as Upstream;
+    if (code === HEADERS_TIMEOUT) return { status: 504, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} did not answer in time\n` };
+    return { status: 502, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} failed: ${code === 'BAD_RESPONSE' ? `bad response (${message})` : code || message}\n` };
+  }
+
+  /** Ends the request's accounting, once: in-flight release, counters, metrics and the access log. */
+  settle(status: number): void {
+    this.finished = true;
+    this.releaseHeld();
+    const c = this.core;
+    c.counters.activeRequests--;
+    if (this.isRetry) c.counters.activeRetries--;
+    const seconds = (performance.now() - this.started) / 1000;
+    c.metrics.request(this.route, this.up, status, seconds);
+    const log = c.accessLog;
+    if (log) {
+      const up = this.up;
+      log.info({
+        method: this.method, url: this.url, host: this.host, status, ms: Math.round(seconds * 1e5) / 100,
+        route: this.route.spec.origin, service: this.route.spec.service, upstream: up ? `${up.address}:${up.port}` : null,
+        attempts: this.attempts, client: this.clientIp, requestId: this.requestId,
+      });
+    }
+  }
+}
+
+/** The balancing key of a request for hash routes: client IP, a header, or a cookie. */
+export function hashKeyFor(route: CompiledRoute, clientIp: string, header: (lowerName: string) => string | undefined): string | undefined {
+  const hb = route.spec.hashBy;
+  if (hb === undefined) return undefined;
+  if (hb.kind === 'ip') return clientIp;
+  if (hb.kind === 'header') return header(hb.name);
+  return cookieValue(header('cookie'), hb.name);
+}
+
+function cookieValue(cookie: string | undefined, name: string): string | undefined {
+  if (!cookie) return undefined;
+  for (const part of cookie.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** The path forwarded upstream: the route's strip prefix removed (query kept). */
+export function rewritePath(url: string, strip: string | undefined): string | undefined {
+  if (strip === undefined || !url.startsWith(strip)) return undefined;
+  const rest = url.slice(strip.length);
+  return rest === '' || rest[0] === '?' ? `/${rest}` : rest[0] === '/' ? rest : `/${rest}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * Per-proxy state of the fast plane: the coarse clock its timeouts run on, the cached Date header,
+ * the two reusable head parsers, and the dependencies every connection and exchange reads.
+ */
+import type { UpstreamStates } from '../../balancer/index.js';
+import type { Clock } from '../../core/clock.js';
+import type { LbConfig } from '../../config/lb.js';
+import type { SnapshotStore } from '../../routing/snapshot-store.js';
+import type { RequestDeps } from '../core/request.js';
+import { Head } from '../h1.js';
+import type { PassiveHealth } from '../passive-health.js';
+import type { FastPools } from './pool.js';
+
+export interface FastProxyDeps extends RequestDeps {
+  readonly snapshots: SnapshotStore;
+  readonly pools: FastPools;
+  readonly states: UpstreamStates;
+  readonly health: PassiveHealth;
+  readonly config: LbConfig;
+  /** Time source for the coarse clock (timeouts); the system clock unless a test drives it. */
+  readonly clock?: Clock;
+}
+
+export class FastContext {
+  readonly d: FastProxyDeps;
+  readonly clock: Clock | undefined;
+  /** Coarse time (ms since the epoch) for timeouts, refreshed on every tick. */
+  now: number;
+  /**
+   * One parser per direction: a head is parsed and used synchronously before any other parse
+   * runs on this proxy, so one instance each serves every connection.
+   */
+  readonly req: Head;
+  readonly res: Head;
+  #dateSecond = -1;
+  #dateString = '';
+
+  constructor(d: FastProxyDeps) {
+    this.d = d;
+    this.clock = d.clock;
+    this.now = this.readClock();
+    this.req = new Head(d.config.limits.maxHeaderCount);
+    this.res = new Head(d.config.limits.maxHeaderCount);
+  }
+
+  readClock(): number {
+    return this.clock === undefined ? Date.now() : this.clock.now();
+  }
+
+  /** The Date header value, recomputed at most once a second (on the coarse clock). */
+  httpDate(): string {
+    const s = Math.floor(this.now / 1000);
+    if (s !== this.#dateSecond) {
+      this.#dateSecond = s;
+      this.#dateString = new Date(s * 1000).toUTCString();
+    }
+    return this.#dateString;
+  }
+}
