@@ -1,17 +1,15 @@
 /** `switchyard lb`: the balancer that follows the registry live (no template, no reload). */
 import cluster from 'node:cluster';
-import type { Worker } from 'node:cluster';
 import type { Command } from 'commander';
-import { AggregatorRegistry } from 'prom-client';
-import type { Registry } from 'prom-client';
 import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
 import type { LbConfig, LbConfigInput } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { RemoteSource } from '../discovery/remote-source.js';
-import type { FollowPredicate, ServiceSet } from '../discovery/types.js';
+import type { FollowPredicate } from '../discovery/types.js';
 import { followPredicate } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
 import { startLb } from './wiring/lb.js';
+import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
 import { runUntilSignal } from './wiring/signals.js';
 import { splitHostPort } from '../config/agent.js';
 import { RegistryClient } from '../registry/api/client.js';
@@ -46,12 +44,6 @@ function loadConfig(flags: LbFlags): LbConfig {
   });
   return resolveLbConfig(fromFile, fromFlags);
 }
-
-type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
-type Msg = { type: 'set'; set: { catalog: [string, string[]][]; instances: [string, unknown[]][] } } | { type: 'metrics'; id: number } | { type: 'metrics-reply'; id: number; data: MetricJson };
-
-const wire = (s: ServiceSet): Msg => ({ type: 'set', set: { catalog: [...s.catalog] as [string, string[]][], instances: [...s.instances] as [string, unknown[]][] } });
-const unwire = (m: Extract<Msg, { type: 'set' }>): ServiceSet => ({ catalog: new Map(m.set.catalog), instances: new Map(m.set.instances) as ServiceSet['instances'] });
 
 export function registerLbCommand(program: Command): void {
   program
@@ -91,75 +83,18 @@ export function registerLbCommand(program: Command): void {
       }
       if (cluster.isWorker) {
         // A worker: no registry watch of its own; the primary sends each new ServiceSet.
-        const lb = await startLb(cfg, logger, { admin: false });
-        process.on('message', (m: Msg) => {
-          if (m.type === 'set') lb.apply(unwire(m));
-          else if (m.type === 'metrics') void lb.metrics.getMetricsAsJSON().then((data) => process.send?.({ type: 'metrics-reply', id: m.id, data }));
-        });
-        process.send?.({ type: 'ready' });
-        await runUntilSignal(logger, () => lb.close());
+        await runWorker(cfg, logger, (close) => runUntilSignal(logger, close));
         process.exit(0);
       }
-      await runPrimary(cfg, logger);
+      setSchedulingPolicy();
+      const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+      const primary = await startPrimary(cfg, logger, source);
+      const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, primary.admin.adminAddress);
+      await runUntilSignal(logger, async () => {
+        await self?.close();
+        await primary.close();
+      });
     });
-}
-
-async function runPrimary(cfg: LbConfig, logger: ReturnType<typeof createLogger>): Promise<void> {
-  let last: Msg | undefined;
-  const workers = new Set<Worker>();
-  let stopping = false;
-  const fork = (): void => {
-    const w = cluster.fork();
-    workers.add(w);
-    w.on('message', (m: { type: string }) => {
-      if (m.type === 'ready' && last) w.send(last);
-    });
-    w.on('exit', (code, signal) => {
-      workers.delete(w);
-      if (!stopping) {
-        logger.error({ worker: w.id, code, signal }, 'worker died: starting a new one');
-        fork();
-      }
-    });
-  };
-  for (let i = 0; i < cfg.workers; i++) fork();
-  // The primary owns the single registry watch and the admin endpoints; it does not proxy.
-  const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
-  const admin = await startLb({ ...cfg, listen: '127.0.0.1:0' }, logger, { source });
-  admin.snapshots.onSwap((_n, _p, set) => {
-    last = wire(set);
-    for (const w of workers) if (w.isConnected()) w.send(last);
-  });
-  let reqId = 0;
-  const origMetrics = admin.metrics.metrics.bind(admin.metrics);
-  // /metrics on the admin address aggregates the workers' counters.
-  admin.metrics.metrics = async () => {
-    const id = ++reqId;
-    const replies = await Promise.all([...workers].map((w) => new Promise<MetricJson>((resolve) => {
-      const t = setTimeout(() => resolve([]), 2000);
-      const on = (m: Msg): void => {
-        if (m.type === 'metrics-reply' && m.id === id) {
-          clearTimeout(t);
-          w.off('message', on);
-          resolve(m.data);
-        }
-      };
-      w.on('message', on);
-      w.send({ type: 'metrics', id });
-    })));
-    const agg = AggregatorRegistry.aggregate(replies.filter((r) => r.length > 0));
-    return `${await agg.metrics()}\n${await origMetrics()}`;
-  };
-  const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, admin.adminAddress);
-  await runUntilSignal(logger, async () => {
-    await self?.close();
-    stopping = true;
-    await Promise.all([...workers].map((w) => new Promise<void>((resolve) => {
-      w.once('exit', () => resolve());
-      w.kill('SIGTERM');
-    })));
-    await admin.close();
-  });
 }
 
 /** With --register-as: keeps this balancer registered (health-checked on its admin /health, else by TCP). */

@@ -90,7 +90,7 @@ for (const plane of ['fast', 'node'] as const) {
     let web: { port: number };
     let web2: { port: number };
     let lb: TestLb;
-    let special: { port: number };
+    let special: { server: NetServer; port: number };
 
     before(async () => {
       const a = await recorder('api', seen);

@@ -7,7 +7,9 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { RuntimeStats } from '../../core/runtime-stats.js';
+import type { RuntimeReport } from '../../core/runtime-stats.js';
 import { systemRandom } from '../../core/clock.js';
 import { UpstreamStates } from '../../balancer/index.js';
 import type { Upstream } from '../../balancer/index.js';
@@ -17,7 +19,7 @@ import type { ServiceSet, Source } from '../../discovery/types.js';
 import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';
 import { HttpProxy } from '../../proxy/node/proxy.js';
-import { RequestCounters } from '../../proxy/core/request.js';
+import { RequestCounters, RequestIds } from '../../proxy/core/request.js';
 import type { ProxyMetrics } from '../../proxy/core/request.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/node/pools.js';
@@ -38,6 +40,8 @@ export interface RunningLb {
   readonly snapshots: SnapshotStore;
   readonly states: UpstreamStates;
   readonly metrics: PromRegistry;
+  /** GC pauses and event-loop delay since start or the last reset (this process only). */
+  runtime(reset: boolean): RuntimeReport;
   /** Feeds a ServiceSet directly (used by `up` with the in-process catalog, and by workers). */
   apply(set: ServiceSet): void;
   close(): Promise<void>;
@@ -50,11 +54,24 @@ export interface LbParts {
   admin?: boolean;
   /** Collect Node process metrics (off inside `up`, where the agent already does). */
   processMetrics?: boolean;
+  /** A primary's view of its workers: their metrics and runtime reports join its own on the admin endpoints. */
+  workers?: WorkerGather;
+}
+
+export interface WorkerGather {
+  metrics(): Promise<Awaited<ReturnType<PromRegistry['getMetricsAsJSON']>>[]>;
+  runtime(reset: boolean): Promise<RuntimeReport[]>;
 }
 
 export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Promise<RunningLb> {
   const states = new UpstreamStates();
   const metrics = new PromRegistry();
+  const runtimeStats = new RuntimeStats();
+  const runtime = (reset: boolean): RuntimeReport => {
+    const r = runtimeStats.report();
+    if (reset) runtimeStats.reset();
+    return r;
+  };
   if (parts.processMetrics !== false) collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
   // Per-request metrics stay off prom-client's per-call label hashing: the request counter is
   // counted in plain fields and handed over when scraped, the latency histogram is our own.
@@ -119,9 +136,10 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const accessLog = cfg.accessLog ? logger.child({ log: 'access' }) : undefined;
   // Both planes draw on one retry budget.
   const counters = new RequestCounters();
-  const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters });
+  const ids = new RequestIds();
+  const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters, ids });
   // The fast plane serves HTTP/1.x on every listener by itself; the Node plane only with --data-plane node.
-  const fast = fastPools ? new FastHttpProxy({ snapshots, pools: fastPools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters }) : undefined;
+  const fast = fastPools ? new FastHttpProxy({ snapshots, pools: fastPools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters, ids }) : undefined;
   fast?.start();
 
   snapshots.onSwap((next, _prev, set) => {
@@ -182,7 +200,8 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     });
     return server;
   }
-  const server: NetServer = fast ? createNetServer({ noDelay: true }, (socket) => fast.accept(socket, 'http')) : nodePlane(createServer(nodeOptions), 'http');
+  // Accepted paused: the fast plane starts reading once its reader is in place.
+  const server: NetServer = fast ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => fast.accept(socket, 'http')) : nodePlane(createServer(nodeOptions), 'http');
   const at = splitHostPort(cfg.listen);
   let adminServer: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
@@ -219,7 +238,14 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     adminServer = createServer((req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/metrics') {
-        void metrics.metrics().then((t) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(t));
+        void metricsText().then((t) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(t));
+      } else if (path === '/debug/runtime') {
+        // A benchmark's attribution: ?reset=1 starts a new window after reporting this one.
+        const reset = /[?&]reset=1\b/.test(req.url ?? '');
+        void (parts.workers?.runtime(reset) ?? Promise.resolve([])).then((w) => {
+          const body = { self: runtime(reset), workers: w };
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
+        });
       } else if (path === '/routes') {
         const snap = snapshots.current;
         const body = snap ? { ...snap.dump(states), registry: parts.source?.status() ?? null } : { version: 0, routes: [], groups: [], errors: [], registry: parts.source?.status() ?? null };
@@ -227,10 +253,18 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       } else if (path === '/health') {
         const ok = snapshots.current !== undefined;
         res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'no routing table yet\n');
-      } else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /routes or /health\n');
+      } else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /routes, /health or /debug/runtime\n');
     });
     const a = splitHostPort(cfg.adminAddr);
     adminAddress = await listen(adminServer, a.host, a.port, '--admin-addr');
+  }
+
+  /** This process's metrics, with the workers' summed in when this is a primary. */
+  async function metricsText(): Promise<string> {
+    const own = await metrics.metrics();
+    if (!parts.workers) return own;
+    const replies = await parts.workers.metrics();
+    return `${await AggregatorRegistry.aggregate(replies).metrics()}\n${own}`;
   }
 
   parts.source?.start((set) => snapshots.update(set));
@@ -238,7 +272,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
 
   let closed = false;
   return {
-    address, adminAddress, snapshots, states, metrics, tlsAddress, tcpAddresses: tcpProxies.map((t) => t.address),
+    address, adminAddress, snapshots, states, metrics, runtime, tlsAddress, tcpAddresses: tcpProxies.map((t) => t.address),
     apply: (set) => void snapshots.update(set),
     async close() {
       if (closed) return;
@@ -265,6 +299,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
       fast?.stop();
       await Promise.all([pools.close(), fastPools?.close()]);
+      runtimeStats.close();
       logger.info('load balancer stopped');
     },
   };

@@ -4,7 +4,6 @@
  * streams the response with backpressure, and — for an accepted Upgrade — becomes the tunnel.
  * It is also the sink of its chunked request body and the user of its upstream connection.
  */
-import { randomUUID } from 'node:crypto';
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath } from '../../routing/snapshot.js';
 import { HEADERS_TIMEOUT, ProxyRequest, hashKeyFor } from '../core/request.js';
@@ -163,16 +162,28 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (authority !== undefined) tail += `host: ${authority}\r\n`;
     // HTTP/1.0 may come without Host; the upstream speaks 1.1, which needs one: the address the client reached.
     else if (P.hostIndex < 0) tail += `host: ${this.c.localAuthority()}\r\n`;
-    let xff = this.clientIp;
-    if (P.xff > 0) {
-      const prior = P.get(buf, 'x-forwarded-for');
-      if (prior !== undefined) xff = `${prior}, ${xff}`;
+    // The forwarding headers of a plain request on a keep-alive connection repeat from one request
+    // to the next (same client, same Host): built once per connection.
+    const c = this.c;
+    const plain = P.xff === 0 && !P.forwardedProto && !P.forwardedHost;
+    if (plain && c.fwdHost === this.host && c.fwdTail !== '') tail += c.fwdTail;
+    else {
+      let xff = this.clientIp;
+      if (P.xff > 0) {
+        const prior = P.get(buf, 'x-forwarded-for');
+        if (prior !== undefined) xff = `${prior}, ${xff}`;
+      }
+      let fwd = `x-forwarded-for: ${xff}\r\n`;
+      if (!P.forwardedProto) fwd += `x-forwarded-proto: ${c.proto}\r\n`;
+      if (!P.forwardedHost && this.host !== undefined) fwd += `x-forwarded-host: ${this.host}\r\n`;
+      if (plain) {
+        c.fwdHost = this.host;
+        c.fwdTail = fwd;
+      }
+      tail += fwd;
     }
-    tail += `x-forwarded-for: ${xff}\r\n`;
-    if (!P.forwardedProto) tail += `x-forwarded-proto: ${this.c.proto}\r\n`;
-    if (!P.forwardedHost && this.host !== undefined) tail += `x-forwarded-host: ${this.host}\r\n`;
     if (requestId === undefined) {
-      requestId = randomUUID();
+      requestId = this.core.ids.next();
       tail += `x-request-id: ${requestId}\r\n`;
     }
     tail += this.upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
@@ -250,8 +261,11 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (uc !== undefined && uc.connected && this.pending === undefined) {
       this.bodySent = true;
       if (!uc.socket.write(piece)) this.c.pauseReading();
+      // A write not yet flushed still points into the client's read buffer.
+      if (uc.socket.writableLength > 0) this.c.retained = true;
       return;
     }
+    this.c.retained = true;
     (this.pending ??= []).push(piece);
     this.pendingBytes += piece.length;
     if (this.pendingBytes > PENDING_LIMIT) this.c.pauseReading();
@@ -477,7 +491,9 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
   /** Client bytes after the 101: straight to the upstream. */
   tunnelData(d: Buffer): void {
     const uc = this.uc;
-    if (uc !== undefined && !uc.socket.write(d)) this.c.pauseReading();
+    if (uc === undefined) return;
+    if (!uc.socket.write(d)) this.c.pauseReading();
+    if (uc.socket.writableLength > 0) this.c.retained = true;
   }
 
   /** Either side of a tunnel ended or failed: both close, and the request is over. */

@@ -2,7 +2,6 @@
  * Headers at the Node plane's edge: the strictness the fast plane's parser enforces, checked on
  * what Node's parser accepted; hop-by-hop removal; X-Forwarded-* and X-Request-Id.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -78,6 +77,8 @@ export interface ForwardInfo {
   readonly proto: 'http' | 'https';
   /** The authority of an absolute-form target: it replaces Host (it is what was routed on). */
   readonly host?: string | undefined;
+  /** Makes an X-Request-Id when the client sent none. */
+  readonly newId: () => string;
 }
 
 /**
@@ -117,7 +118,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   if (!hasProto) out.push('x-forwarded-proto', info.proto);
   if (!hasFwdHost && host !== undefined) out.push('x-forwarded-host', host);
   if (requestId === undefined) {
-    requestId = randomUUID();
+    requestId = info.newId();
     out.push('x-request-id', requestId);
   }
   return { headers: out, requestId };

@@ -43,8 +43,12 @@ export class HttpProxy {
   /** Responses in progress per client socket: a parse error behind one must not cut it short. */
   readonly #pending = new WeakMap<Socket, ServerResponse>();
 
+  /** X-Request-Id for requests that bring none. */
+  readonly newId: () => string;
+
   constructor(deps: ProxyDeps) {
     this.d = deps;
+    this.newId = () => deps.ids.next();
   }
 
   handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
@@ -128,7 +132,7 @@ export class HttpProxy {
     }
     t.begin();
     // undici adds Connection/Upgrade itself for an upgrade dispatch and refuses them in the header list.
-    const { headers, requestId } = upstreamRequestHeaders(req.rawHeaders, { clientIp: t.clientIp, proto, host: target.authority });
+    const { headers, requestId } = upstreamRequestHeaders(req.rawHeaders, { clientIp: t.clientIp, proto, host: target.authority, newId: this.newId });
     t.requestId = requestId;
     this.d.pools.get(up).dispatch({
       path: `${forwardedPath(route, target.path)}${target.query}`, method: req.method as Dispatcher.HttpMethod, headers, upgrade: req.headers.upgrade ?? 'websocket',
@@ -291,7 +295,7 @@ class Exchange extends ProxyRequest {
       return;
     }
     if (this.headers === undefined) {
-      const h = upstreamRequestHeaders(this.req.rawHeaders, { clientIp: this.clientIp, proto: this.proto, host: this.authority });
+      const h = upstreamRequestHeaders(this.req.rawHeaders, { clientIp: this.clientIp, proto: this.proto, host: this.authority, newId: this.p.newId });
       this.headers = h.headers;
       this.requestId = h.requestId;
     }
