@@ -30,6 +30,8 @@ export interface PoolDriver<P> {
  */
 export class AddressPools<P> {
   readonly #pools = new Map<string, P>();
+  /** Per Upstream object (they live as long as their snapshot): the pool without building its address key per request. */
+  #byUpstream = new WeakMap<Upstream, P>();
   readonly #draining = new Set<P>();
   readonly #driver: PoolDriver<P>;
   readonly #o: { drainTimeoutMs: number; logger: Logger };
@@ -41,12 +43,15 @@ export class AddressPools<P> {
 
   /** The pool for an upstream, created on first use. */
   get(u: Upstream): P {
+    const cached = this.#byUpstream.get(u);
+    if (cached !== undefined) return cached;
     const key = `${u.address}:${u.port}`;
     let p = this.#pools.get(key);
     if (p === undefined) {
       p = this.#driver.create(key, u);
       this.#pools.set(key, p);
     }
+    this.#byUpstream.set(u, p);
     return p;
   }
 
@@ -59,11 +64,15 @@ export class AddressPools<P> {
   retain(live: Iterable<Upstream>): void {
     const keep = new Set<string>();
     for (const u of live) keep.add(`${u.address}:${u.port}`);
+    let dropped = false;
     for (const [key, p] of this.#pools) {
       if (keep.has(key)) continue;
       this.#pools.delete(key);
       this.#drain(key, p);
+      dropped = true;
     }
+    // A draining pool must not be found again through an Upstream of an older snapshot.
+    if (dropped) this.#byUpstream = new WeakMap();
   }
 
   #drain(key: string, p: P): void {
@@ -87,11 +96,13 @@ export class AddressPools<P> {
   async close(): Promise<void> {
     const all = [...this.#pools.values(), ...this.#draining];
     this.#pools.clear();
+    this.#byUpstream = new WeakMap();
     await Promise.all(all.map((p) => new Promise<void>((resolve) => this.#driver.drain(p, resolve))));
   }
 
   destroy(): void {
     for (const p of [...this.#pools.values(), ...this.#draining]) this.#driver.destroy(p);
     this.#pools.clear();
+    this.#byUpstream = new WeakMap();
   }
 }

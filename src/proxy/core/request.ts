@@ -30,20 +30,32 @@ export class RequestCounters {
  * UUID per request, which was a visible share of the fast plane's CPU.
  */
 export class RequestIds {
-  readonly #prefix: string;
-  #n: number;
+  /** The current id as ASCII bytes; its last 12 hex digits count up in place. */
+  readonly #id: Buffer;
 
   constructor() {
     const r = randomBytes(16).toString('hex');
     // Version 4 and variant bits, so the values still parse as UUIDs.
-    this.#prefix = `${r.slice(0, 8)}-${r.slice(8, 12)}-4${r.slice(13, 16)}-${((parseInt(r[16] as string, 16) & 3) | 8).toString(16)}${r.slice(17, 20)}-`;
-    this.#n = parseInt(r.slice(20, 30), 16);
+    const variant = ((parseInt(r[16] as string, 16) & 3) | 8).toString(16);
+    this.#id = Buffer.from(`${r.slice(0, 8)}-${r.slice(8, 12)}-4${r.slice(13, 16)}-${variant}${r.slice(17, 20)}-${r.slice(20, 32)}`, 'latin1');
   }
 
   next(): string {
-    const n = this.#n;
-    this.#n = n >= 0xffff_ffff_ffff ? 0 : n + 1;
-    return this.#prefix + n.toString(16).padStart(12, '0');
+    const b = this.#id;
+    // Increment the 12 hex digits (wrapping after 2^48 ids).
+    for (let i = 35; i >= 24; i--) {
+      const c = b[i]!;
+      if (c === 0x39) {
+        b[i] = 0x61;
+        break;
+      }
+      if (c !== 0x66) {
+        b[i] = c + 1;
+        break;
+      }
+      b[i] = 0x30;
+    }
+    return b.latin1Slice(0, 36);
   }
 }
 
@@ -70,7 +82,7 @@ export const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
 
 export abstract class ProxyRequest {
   readonly core: RequestDeps;
-  readonly started = performance.now();
+  started = performance.now();
   route!: CompiledRoute;
   method = '';
   /** The request target as the client sent it (for the access log). */
@@ -94,6 +106,27 @@ export abstract class ProxyRequest {
 
   constructor(core: RequestDeps) {
     this.core = core;
+  }
+
+  /**
+   * Makes a finished request new again, for a plane that keeps one object per connection (fewer
+   * short-lived objects: fewer and shorter GC pauses). Every field above is reset here.
+   */
+  resetCore(): void {
+    this.started = performance.now();
+    this.method = '';
+    this.url = '';
+    this.host = undefined;
+    this.hashKey = undefined;
+    this.requestId = '';
+    this.up = undefined;
+    this.held = undefined;
+    this.attempts = 0;
+    this.tried = undefined;
+    this.isRetry = false;
+    this.upstreamRefused = false;
+    this.finished = false;
+    this.status = 0;
   }
 
   /** Counts the request in flight; every begun request is ended by settle(). */

@@ -71,6 +71,8 @@ export class ClientConn {
   fwdTail = '';
   #inProcess = false;
   #buf: Buffer | undefined;
+  /** The last finished exchange, reused for the next request. */
+  #spare: Exchange | undefined;
 
   constructor(owner: ConnOwner, socket: Socket, proto: 'http' | 'https') {
     this.owner = owner;
@@ -204,7 +206,12 @@ export class ClientConn {
       }
       this.headSince = 0;
       this.served++;
-      const ex = new Exchange(this);
+      let ex = this.#spare;
+      if (ex === undefined) ex = new Exchange(this);
+      else {
+        this.#spare = undefined;
+        ex.reset();
+      }
       this.ex = ex;
       pos = ex.start(buf, r, end);
     }
@@ -229,6 +236,7 @@ export class ClientConn {
   exchangeDone(ex: Exchange): void {
     if (this.ex !== ex) return;
     this.ex = undefined;
+    if (ex.reusable()) this.#spare = ex;
     this.idleSince = this.x.now;
     if (this.tunnel !== undefined) {
       this.tunnel = undefined;

@@ -95,6 +95,37 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     this.clientIp = c.ip;
   }
 
+  /** Ready for the connection's next request: every field back to its initial value (decoders kept for reuse). */
+  reset(): void {
+    this.resetCore();
+    this.upHead = undefined;
+    this.clientMinor = 1;
+    this.closeClient = false;
+    this.upgrade = false;
+    this.reqDone = true;
+    this.reqRemaining = 0;
+    this.reqDecoder = undefined;
+    this.bodySeen = 0;
+    this.pending = undefined;
+    this.pendingBytes = 0;
+    this.bodySent = false;
+    this.lastClientActivity = 0;
+    this.uc = undefined;
+    this.sentAt = 0;
+    this.rs = R_HEAD;
+    this.respRemaining = 0;
+    this.respCarry = undefined;
+    this.responded = false;
+    this.upstreamPaused = false;
+    this.lastActivity = 0;
+    this.totalTimer = undefined;
+  }
+
+  /** Nothing can call into this request any more: no upstream connection, timer or tunnel holds it. */
+  reusable(): boolean {
+    return this.finished && this.uc === undefined && this.totalTimer === undefined && this.rs !== R_TUNNEL;
+  }
+
   /** Runs synchronously on the freshly parsed head; returns the offset after the body bytes it took from buf. */
   start(buf: Buffer, headEnd: number, end: number): number {
     const x = this.x;
@@ -140,7 +171,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     }
     // An Upgrade counts only with "upgrade" in Connection, and only from HTTP/1.1 (RFC 9110 §7.8).
     this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1;
-    this.hashKey = hashKeyFor(route, this.clientIp, (n) => P.get(buf, n));
+    if (route.spec.hashBy !== undefined) this.hashKey = hashKeyFor(route, this.clientIp, (n) => P.get(buf, n));
     this.upHead = this.buildUpstreamHead(buf, P, target.authority, path, target.query, target.changed);
 
     this.begin();
@@ -481,7 +512,10 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     this.status = 101;
     this.responded = true;
     this.rs = R_TUNNEL;
-    if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
+    if (this.totalTimer !== undefined) {
+      clearTimeout(this.totalTimer);
+      this.totalTimer = undefined;
+    }
     const first = RES.versionMinor === 1 ? undefined : `HTTP/1.1${b.latin1Slice(RES.start + 8, RES.lineEnd)}`;
     this.c.socket.write(rewriteHead(b, RES, first, KEEP_UPGRADE, undefined, 'connection: upgrade\r\n\r\n', undefined, 0, 0));
     if (end > headEnd) this.sendBody(b.subarray(headEnd, end));
@@ -676,7 +710,10 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
 
   finish(status: number): void {
     if (this.finished) return;
-    if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
+    if (this.totalTimer !== undefined) {
+      clearTimeout(this.totalTimer);
+      this.totalTimer = undefined;
+    }
     this.settle(status);
     this.c.exchangeDone(this);
   }

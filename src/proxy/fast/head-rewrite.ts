@@ -8,6 +8,18 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { CONN_OTHER, H_CONTENT_LENGTH, H_EXPECT, H_HOST, H_TRANSFER_ENCODING, H_UPGRADE, H_X_FORWARDED_FOR, HOP_BY_HOP_KIND } from '../h1.js';
 import type { Head } from '../h1.js';
 
+/**
+ * Copies src[s, e) to dst at o and returns the count. Short runs (header lines) are copied in a
+ * loop: Node's Buffer#copy allocates a Uint8Array view for every sub-range it copies, and heads
+ * are copied in several runs per request.
+ */
+export function copyBytes(src: Buffer, s: number, e: number, dst: Buffer, o: number): number {
+  const n = e - s;
+  if (n > 256) return src.copy(dst, o, s, e);
+  for (let i = 0; i < n; i++) dst[o + i] = src[s + i]!;
+  return n;
+}
+
 /** Names listed in Connection (beyond close/keep-alive/upgrade): more hop-by-hop headers to drop. */
 export function connectionListed(buf: Buffer, p: Head): Set<string> | undefined {
   if ((p.connection & CONN_OTHER) === 0) return undefined;
@@ -51,7 +63,7 @@ export function rewriteHead(buf: Buffer, p: Head, first: string | undefined, dro
   const n = p.count;
   for (let h = 0; h < n; h++) if (keepHeader(buf, p, h, drop, listed)) size += p.le[h]! - p.ns[h]!;
   const out = Buffer.allocUnsafe(size);
-  let o = first === undefined ? buf.copy(out, 0, firstFrom, p.lineEnd) : out.latin1Write(first, 0);
+  let o = first === undefined ? copyBytes(buf, firstFrom, p.lineEnd, out, 0) : out.latin1Write(first, 0);
   let runStart = -1;
   let runEnd = -1;
   for (let h = 0; h < n; h++) {
@@ -59,13 +71,13 @@ export function rewriteHead(buf: Buffer, p: Head, first: string | undefined, dro
       if (runStart < 0) runStart = p.ns[h]!;
       runEnd = p.le[h]!;
     } else if (runStart >= 0) {
-      o += buf.copy(out, o, runStart, runEnd);
+      o += copyBytes(buf, runStart, runEnd, out, o);
       runStart = -1;
     }
   }
-  if (runStart >= 0) o += buf.copy(out, o, runStart, runEnd);
+  if (runStart >= 0) o += copyBytes(buf, runStart, runEnd, out, o);
   o += out.latin1Write(tail, o);
-  if (body !== undefined && be > bs) body.copy(out, o, bs, be);
+  if (body !== undefined && be > bs) copyBytes(body, bs, be, out, o);
   return out;
 }
 
