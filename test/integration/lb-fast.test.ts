@@ -4,7 +4,8 @@
 // upstream timeouts and malformed upstream responses, keep-alive reuse, and `--data-plane node`.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer as createNetServer } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import { raw, statusLines } from '../helpers/raw-http.js';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { request } from 'undici';
 import { WebSocketServer } from 'ws';
@@ -12,38 +13,6 @@ import { startTestAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
-
-/** A raw client: sends `parts` (with a pause between them) and returns everything read until the server closes or `until` holds. */
-function raw(port: number, parts: (string | Buffer)[], opts: { until?: (got: string) => boolean; pauseMs?: number; timeoutMs?: number } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = connect(port, '127.0.0.1');
-    let got = '';
-    const timer = setTimeout(() => {
-      c.destroy();
-      resolve(got);
-    }, opts.timeoutMs ?? 5000);
-    const done = (): void => {
-      clearTimeout(timer);
-      c.destroy();
-      resolve(got);
-    };
-    c.on('data', (d) => {
-      got += d.toString('latin1');
-      if (opts.until?.(got)) done();
-    });
-    c.on('close', done);
-    c.on('error', (err) => (got ? done() : reject(err)));
-    c.on('connect', async () => {
-      for (const [i, p] of parts.entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, opts.pauseMs ?? 50));
-        c.write(p);
-      }
-    });
-  });
-}
-
-/** How many complete HTTP responses (by their status lines) a raw read holds. */
-const statusLines = (s: string): string[] => [...s.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n/g)].map((m) => m[1] as string);
 
 /** A backend speaking raw bytes: `respond` gets each request head and writes whatever it likes. */
 async function rawBackend(respond: (head: string, sock: Socket) => void): Promise<{ server: NetServer; port: number; connections: number }> {

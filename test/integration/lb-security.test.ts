@@ -6,39 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
-import { connect, createServer as createNetServer } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { request } from 'undici';
 import { startStaticLb } from '../helpers/lb.js';
+import { raw, statusLines as statuses } from '../helpers/raw-http.js';
 import type { TestLb } from '../helpers/lb.js';
-
-/** Sends `parts` on one connection (pausing between them) and returns what was read until close, `until`, or the timeout. */
-function raw(port: number, parts: string[], opts: { until?: (got: string) => boolean; pauseMs?: number; timeoutMs?: number } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = connect(port, '127.0.0.1');
-    let got = '';
-    const timer = setTimeout(() => done(), opts.timeoutMs ?? 3000);
-    function done(): void {
-      clearTimeout(timer);
-      c.destroy();
-      resolve(got);
-    }
-    c.on('data', (d) => {
-      got += d.toString('latin1');
-      if (opts.until?.(got)) done();
-    });
-    c.on('close', done);
-    c.on('error', (err) => (got ? done() : reject(err)));
-    c.on('connect', async () => {
-      for (const [i, p] of parts.entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, opts.pauseMs ?? 60));
-        if (!c.destroyed) c.write(p);
-      }
-    });
-  });
-}
-
-const statuses = (s: string): string[] => [...s.matchAll(/HTTP\/1\.[01] (\d{3})[^\r]*\r\n/g)].map((m) => m[1] as string);
 
 interface Seen {
   method: string;
