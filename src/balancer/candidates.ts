@@ -43,7 +43,10 @@ export class Candidates {
   readonly upstreams: readonly Upstream[];
   readonly size: number;
   readonly ids: readonly string[];
+  /** Weights in use: the upstreams' own, scaled down while slow start ramps them up. */
   readonly weights: Float64Array;
+  /** The upstreams' own weights. */
+  readonly base: Float64Array;
   readonly records: readonly UpstreamState[];
   /** Current tier of each upstream; valid after tierFor() returned. */
   readonly tiers: Uint8Array;
@@ -55,6 +58,8 @@ export class Candidates {
   readonly #states: UpstreamStates;
   readonly #isEligible: ((u: Upstream) => boolean) | undefined;
   readonly #threshold: number;
+  readonly #slowStartMs: number;
+  readonly #slowStartMin: number;
   #baseTier = HEALTHY;
   #lastBase = -1;
   #seenVersion = -1;
@@ -71,6 +76,7 @@ export class Candidates {
     this.upstreams = Object.freeze(upstreams.slice());
     this.size = upstreams.length;
     this.weights = new Float64Array(this.size);
+    this.base = new Float64Array(this.size);
     this.tiers = new Uint8Array(this.size);
     this.#cumulative = new Float64Array(this.size);
     const ids: string[] = [];
@@ -85,6 +91,7 @@ export class Candidates {
       }
       this.#index.set(u.id, i);
       this.weights[i] = u.weight;
+      this.base[i] = u.weight;
       ids.push(u.id);
       records.push(deps.states.get(u.id));
     }
@@ -93,6 +100,25 @@ export class Candidates {
     this.#states = deps.states;
     this.#isEligible = deps.isEligible;
     this.#threshold = threshold;
+    this.#slowStartMs = deps.slowStartMs ?? 0;
+    this.#slowStartMin = Math.min(1, Math.max(0.01, deps.slowStartMinFraction ?? 0.1));
+  }
+
+  /** rampFactor() by upstream id (1 for an id this group does not have). */
+  rampFactorOf(id: string): number {
+    const i = this.#index.get(id);
+    return i === undefined ? 1 : this.rampFactor(i, this.#states.now());
+  }
+
+  /** The share of its weight upstream `i` gets now under slow start (1 once ramped, or when off). */
+  rampFactor(i: number, now: number): number {
+    const window = this.#slowStartMs;
+    if (window <= 0) return 1;
+    const r = this.records[i]!;
+    // Ramping starts when the upstream appeared, or again when an ejection of it ended.
+    const since = r.ejectedUntil > r.since && r.ejectedUntil <= now ? r.ejectedUntil : r.since;
+    const t = (now - since) / window;
+    return t >= 1 ? 1 : Math.max(this.#slowStartMin, t);
   }
 
   /** HEALTHY, or UNHEALTHY while in panic mode. */
@@ -201,8 +227,22 @@ export class Candidates {
     let n0 = 0;
     let n1 = 0;
     let n2 = 0;
+    const ramping = this.#slowStartMs > 0;
+    const step = Math.max(50, this.#slowStartMs / 20);
     for (let i = 0; i < this.size; i++) {
-      const w = this.weights[i]!;
+      let w = this.base[i]!;
+      if (ramping && w > 0) {
+        const f = this.rampFactor(i, now);
+        if (f < 1) {
+          w *= f;
+          // Look again in a moment: the ramp is walked in small steps, not recomputed per pick.
+          if (now + step < expiry) expiry = now + step;
+        }
+        if (this.weights[i] !== w) {
+          this.weights[i] = w;
+          changed = true;
+        }
+      }
       const r = this.records[i]!;
       let tier: number;
       if (w <= 0) tier = NEVER;

@@ -44,6 +44,10 @@ class ConsistentHash implements Strategy {
     this.#owners = owners;
   }
 
+  rampFactor(id: string): number {
+    return this.#c.rampFactorOf(id);
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const key = ctx.hashKey;
     // An empty key would pin every client without one to a single upstream.

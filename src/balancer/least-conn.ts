@@ -25,6 +25,10 @@ class LeastConn implements Strategy {
     this.#tied = new Int32Array(candidates.size);
   }
 
+  rampFactor(id: string): number {
+    return this.#c.rampFactorOf(id);
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const c = this.#c;
     const exclude = activeExclude(ctx);

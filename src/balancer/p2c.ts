@@ -20,6 +20,10 @@ class PowerOfTwoChoices implements Strategy {
     this.#random = random;
   }
 
+  rampFactor(id: string): number {
+    return this.#c.rampFactorOf(id);
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const c = this.#c;
     const exclude = activeExclude(ctx);

@@ -38,6 +38,10 @@ export class RoundRobin implements Strategy {
     this.#spare = new Float64Array(candidates.size);
   }
 
+  rampFactor(id: string): number {
+    return this.#c.rampFactorOf(id);
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const c = this.#c;
     const exclude = activeExclude(ctx);

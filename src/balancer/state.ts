@@ -11,14 +11,16 @@ class StateRecord implements UpstreamState {
   ejectedUntil: number;
   ejections: number;
   draining: boolean;
+  readonly since: number;
 
-  constructor(id: string) {
+  constructor(id: string, since: number) {
     this.id = id;
     this.inFlight = 0;
     this.consecutiveFailures = 0;
     this.ejectedUntil = 0;
     this.ejections = 0;
     this.draining = false;
+    this.since = since;
   }
 }
 
@@ -52,6 +54,14 @@ export class UpstreamStates {
   /** The record for `id`, created on first use (a new upstream starts healthy and idle). */
   get(id: string): UpstreamState {
     return this.#record(id);
+  }
+
+  /**
+   * Makes a record that counts as long known (slow start does not ramp it): for the instances a
+   * balancer finds when it starts, which are not new, only new to it.
+   */
+  seed(id: string): void {
+    if (!this.#records.has(id)) this.#records.set(id, new StateRecord(id, 0));
   }
 
   peek(id: string): UpstreamState | undefined {
@@ -105,7 +115,7 @@ export class UpstreamStates {
   #record(id: string): StateRecord {
     let r = this.#records.get(id);
     if (r === undefined) {
-      r = new StateRecord(id);
+      r = new StateRecord(id, this.#clock.now());
       this.#records.set(id, r);
     }
     return r;

@@ -34,6 +34,8 @@ export interface UpstreamState {
   readonly ejections: number;
   /** Leaving on purpose: gets no new traffic unless nothing else is left. */
   readonly draining: boolean;
+  /** Clock ms when this upstream was first seen (a new record); slow start ramps from here or from the end of an ejection. */
+  readonly since: number;
 }
 
 /** What one request tells the balancer; every field is optional and strategies cope without it. */
@@ -48,6 +50,8 @@ export interface Strategy {
   readonly name: string;
   /** An upstream for one request, or undefined when nothing is pickable (the proxy answers 503). */
   pick(ctx: PickContext): Upstream | undefined;
+  /** The share of its weight an upstream gets now under slow start (1: full; for /routes and explanations). */
+  rampFactor?(id: string): number;
 }
 
 export interface StrategyDeps {
@@ -64,6 +68,13 @@ export interface StrategyDeps {
    * 0.5 as in Envoy); see Candidates in candidates.ts for the exact rule.
    */
   readonly panicThreshold?: number;
+  /**
+   * Slow start (ms; 0 or absent: off): an upstream that is new to the group, or back from an
+   * ejection, takes a weight that ramps linearly from `slowStartMinFraction` (default 0.1) of its
+   * own to all of it over this window, so a cold instance is not handed its full share at once.
+   */
+  readonly slowStartMs?: number;
+  readonly slowStartMinFraction?: number;
 }
 
 /** Builds a strategy from one snapshot's upstream list; called again for every new snapshot. */

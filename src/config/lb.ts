@@ -1,7 +1,8 @@
 /** The load balancer's static configuration: flags and a YAML file with the same keys, validated and frozen. */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
-import type { HashBy, RouteSpec, StrategyName } from './route-spec.js';
+import type { HashBy, RouteLimits, RouteSpec, StrategyName } from './route-spec.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:9080');
@@ -12,6 +13,30 @@ const hashBy = z.union([
   z.strictObject({ cookie: z.string().min(1) }),
 ]);
 
+function isIpOrCidr(s: string): boolean {
+  const [addr = '', bits, extra] = s.split('/');
+  const family = isIP(addr);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
+const splitSchema = z.strictObject({
+  tags: z.array(z.string()).optional(),
+  meta: z.record(z.string(), z.string()).optional(),
+  weight: z.number().gt(0, { message: 'must be more than 0' }).max(100),
+});
+
+const limitsSchema = z.strictObject({
+  'max-concurrent': z.number().int().min(1).optional(),
+  rate: z.strictObject({
+    'per-second': z.number().gt(0, { message: 'must be more than 0' }),
+    burst: z.number().int().min(1).optional(),
+    by: z.union([z.literal('ip'), z.strictObject({ header: z.string().min(1) })]).optional(),
+  }).optional(),
+});
+
 const routeSchema = z.strictObject({
   host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, { message: 'must be a host name or *.domain' }).optional(),
   path: z.string().startsWith('/', { message: 'must start with "/"' }).optional(),
@@ -21,6 +46,13 @@ const routeSchema = z.strictObject({
   'strip-prefix': z.string().startsWith('/', { message: 'must start with "/"' }).optional(),
   balance: strategy.optional(),
   'hash-by': hashBy.optional(),
+  /** Weighted subsets (canaries), e.g. [{ tags: [v1], weight: 90 }, { meta: { version: v2 }, weight: 10 }]. */
+  split: z.array(splitSchema).min(1).optional(),
+  /** Keep a client in its split subset by IP, header or cookie. */
+  sticky: hashBy.optional(),
+  'slow-start': duration.optional(),
+  mirror: z.strictObject({ service: z.string().min(1), percent: z.number().gt(0, { message: 'must be more than 0' }).max(100) }).optional(),
+  limits: limitsSchema.optional(),
 });
 
 export const lbConfigSchema = z.strictObject({
@@ -40,6 +72,8 @@ export const lbConfigSchema = z.strictObject({
   balance: strategy.optional(),
   'hash-by': hashBy.optional(),
   'data-plane': z.enum(['fast', 'node']).optional(),
+  /** Requests from these addresses (CIDR or plain IPs) may ask for X-Switchyard-Explain: 1. */
+  explain: z.strictObject({ from: z.array(z.string().refine(isIpOrCidr, { message: 'must be an IP address or a CIDR block, e.g. 127.0.0.1 or 10.0.0.0/8' })).min(1) }).optional(),
   timeouts: z.strictObject({
     connect: duration.optional(),
     header: duration.optional(),
@@ -99,6 +133,8 @@ export interface LbConfig {
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
   readonly tcp: readonly { listen: string; service: string; balance: StrategyName }[];
   readonly tls: { listen: string; certs: readonly { cert: string; key: string }[] } | undefined;
+  /** Client addresses allowed to ask for explanations (empty: nobody). */
+  readonly explainFrom: readonly string[];
 }
 
 const ms = msFrom;
@@ -108,6 +144,14 @@ function toHashBy(h: z.infer<typeof hashBy> | undefined): HashBy | undefined {
   if (h === 'ip') return { kind: 'ip' };
   if ('header' in h) return { kind: 'header', name: h.header.toLowerCase() };
   return { kind: 'cookie', name: h.cookie };
+}
+
+function toLimits(l: z.infer<typeof limitsSchema>): RouteLimits {
+  const rate = l.rate;
+  return {
+    maxConcurrent: l['max-concurrent'] ?? 0,
+    ...(rate ? { rate: { perSecond: rate['per-second'], burst: rate.burst ?? Math.max(1, Math.ceil(rate['per-second'])), by: toHashBy(rate.by ?? 'ip') as HashBy } } : {}),
+  };
 }
 
 /** Flags win over the file; defaults follow nginx/Envoy where they have one. */
@@ -127,6 +171,11 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       ...(r.host ? { host: r.host.toLowerCase() } : {}),
       ...(r['strip-prefix'] ? { stripPrefix: r['strip-prefix'] } : {}),
       ...(hb ? { hashBy: hb } : {}),
+      ...(r.split ? { split: r.split.map((x) => ({ tags: x.tags ?? [], meta: Object.entries(x.meta ?? {}), weight: x.weight })) } : {}),
+      ...(r.sticky ? { sticky: toHashBy(r.sticky) as HashBy } : {}),
+      ...(r['slow-start'] ? { slowStartMs: ms(r['slow-start'], 0) } : {}),
+      ...(r.mirror ? { mirror: { service: r.mirror.service, percent: r.mirror.percent } } : {}),
+      ...(r.limits ? { limits: toLimits(r.limits) } : {}),
     };
   });
   if (c.service) {
@@ -161,5 +210,6 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     },
     tcp: (c.tcp ?? []).map((x) => ({ listen: x.listen, service: x.service, balance: x.balance ?? balance })),
     tls: c.tls,
+    explainFrom: c.explain?.from ?? [],
   });
 }

@@ -4,6 +4,25 @@ export type StrategyName = 'round_robin' | 'least_conn' | 'p2c' | 'random' | 'ha
 
 export type HashBy = { readonly kind: 'ip' } | { readonly kind: 'header'; readonly name: string } | { readonly kind: 'cookie'; readonly name: string };
 
+/** One subset of a split route: the instances carrying these tags and meta values, and their share. */
+export interface SplitSpec {
+  readonly tags: readonly string[];
+  /** Exact service-meta matches. */
+  readonly meta: readonly (readonly [string, string])[];
+  /** Share of the route's traffic, in percent of the sum of the split's weights. */
+  readonly weight: number;
+  /** For tag-derived splits: the service of this subset (config splits use the route's service). */
+  readonly service?: string;
+}
+
+/** Per-route admission limits (circuit breaking and rate limiting). */
+export interface RouteLimits {
+  /** Requests in flight on this route beyond which new ones get 503 (0: no limit). */
+  readonly maxConcurrent: number;
+  /** A token bucket per client key: `perSecond` tokens a second, holding at most `burst`. */
+  readonly rate?: { readonly perSecond: number; readonly burst: number; readonly by: HashBy };
+}
+
 export interface RouteSpec {
   /** Where it came from, for /routes and error messages: `config:routes[2]`, `tag:web/urlprefix-/api`, `--service`. */
   readonly origin: string;
@@ -18,6 +37,15 @@ export interface RouteSpec {
   readonly stripPrefix?: string;
   readonly balance: StrategyName;
   readonly hashBy?: HashBy;
+  /** Weighted subsets of the service (canaries): each request goes to one subset, then to an instance in it. */
+  readonly split?: readonly SplitSpec[];
+  /** Keeps a client in the same split subset: its IP, a header or a cookie chooses the subset. */
+  readonly sticky?: HashBy;
+  /** Slow start window (ms) for new and recovered instances; 0 or absent: off. */
+  readonly slowStartMs?: number;
+  /** A share of the requests is copied to another service, fire-and-forget. */
+  readonly mirror?: { readonly service: string; readonly percent: number };
+  readonly limits?: RouteLimits;
 }
 
 /**

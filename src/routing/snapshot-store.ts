@@ -53,7 +53,7 @@ export class SnapshotStore {
     let next: RoutingSnapshot;
     try {
       next = buildSnapshot({
-        version: this.#version + 1, specs: this.#o.specs, set, states: this.#o.states, random: this.#o.random,
+        version: this.#version + 1, specs: this.#o.specs, set, states: this.#o.states, random: this.#o.random, initial: this.#current === undefined,
         panicThreshold: this.#o.panicThreshold, defaultBalance: this.#o.defaultBalance,
         ...(this.#o.isEligible ? { isEligible: this.#o.isEligible } : {}),
         ...(this.#o.tcp ? { tcp: this.#o.tcp } : {}),

@@ -8,7 +8,7 @@ import type { Random } from '../core/clock.js';
 import { createStrategy } from '../balancer/index.js';
 import type { Strategy, Upstream, UpstreamStates } from '../balancer/index.js';
 import type { Instance, ServiceSet } from '../discovery/types.js';
-import type { RouteSpec, StrategyName } from '../config/route-spec.js';
+import type { HashBy, RouteSpec, SplitSpec, StrategyName } from '../config/route-spec.js';
 import { specificity } from '../config/route-spec.js';
 import { parseUrlprefixTag } from './tag-routes.js';
 import { prefixMatches, routePrefix, stripPrefix } from './path.js';
@@ -21,9 +21,23 @@ export interface UpstreamGroup {
   readonly strategy: Strategy;
 }
 
+/** A route's weighted subsets: a request draws one subset (by weight, or by its sticky key), then an instance in it. */
+export interface RouteSplit {
+  readonly groups: readonly UpstreamGroup[];
+  /** Each subset's share, summing to 1, in the order of `groups`. */
+  readonly shares: readonly number[];
+  /** Running sums of `shares` (the last is 1). */
+  readonly cumulative: readonly number[];
+  readonly sticky: HashBy | undefined;
+}
+
 export interface CompiledRoute {
   readonly spec: RouteSpec;
+  /** The instances the route sends to; for a split route, its first subset (the split lists them all). */
   readonly group: UpstreamGroup;
+  readonly split: RouteSplit | undefined;
+  /** Where a share of the requests is copied (spec.mirror), when the mirror service is known. */
+  readonly mirror: UpstreamGroup | undefined;
   /** spec.pathPrefix in matching form (normalised, no trailing slash): matched on segment boundaries. */
   readonly prefix: string;
   /** spec.stripPrefix in the same form, when the route strips one. */
@@ -39,6 +53,8 @@ export interface BuildInput {
   readonly panicThreshold: number;
   readonly defaultBalance: StrategyName;
   readonly isEligible?: (u: Upstream) => boolean;
+  /** The balancer's first table: its instances are long known, not new (no slow start for them). */
+  readonly initial?: boolean;
   /** Services behind TCP listeners: groups without HTTP routes, looked up by tcpGroupKey. */
   readonly tcp?: readonly { readonly service: string; readonly balance: StrategyName }[];
 }
@@ -117,13 +133,19 @@ export class RoutingSnapshot {
       routes: this.routes.map((r) => ({
         origin: r.spec.origin, host: r.spec.host ?? '*', path: r.spec.pathPrefix, headers: Object.fromEntries(r.spec.headers),
         service: r.spec.service, tags: r.spec.tags, strip: r.spec.stripPrefix ?? null, balance: r.spec.balance, group: r.group.key,
+        ...(r.split ? { split: r.split.groups.map((g, i) => ({ group: g.key, share: Math.round((r.split as RouteSplit).shares[i]! * 10000) / 100, instances: g.upstreams.length })), sticky: r.split.sticky ?? null } : {}),
+        ...(r.spec.slowStartMs ? { slowStartMs: r.spec.slowStartMs } : {}),
+        ...(r.spec.mirror ? { mirror: { ...r.spec.mirror, group: r.mirror?.key ?? null } } : {}),
+        ...(r.spec.limits ? { limits: r.spec.limits } : {}),
       })),
       groups: [...this.groups.values()].map((g) => ({
         key: g.key, service: g.service, strategy: g.strategy.name,
         upstreams: g.upstreams.map((u) => {
           const s = states?.peek(u.id);
+          const ramp = g.strategy.rampFactor?.(u.id);
           return {
-            id: u.id, address: `${u.address}:${u.port}`, weight: u.weight, status: g.instances.get(u.id)?.status,
+            id: u.id, address: `${u.address}:${u.port}`, weight: u.weight, ...(ramp !== undefined && ramp < 1 ? { slowStart: Math.round(ramp * 100) / 100 } : {}),
+            status: g.instances.get(u.id)?.status,
             inFlight: s?.inFlight ?? 0, ejectedUntil: s && s.ejectedUntil > Date.now() ? new Date(s.ejectedUntil).toISOString() : null,
             draining: s?.draining ?? false,
           };
@@ -164,15 +186,18 @@ export function normalizeHost(raw: string | undefined): string | undefined {
 /** Builds a snapshot; never throws for dynamic input: bad tags are recorded in `errors`. */
 export function buildSnapshot(input: BuildInput): RoutingSnapshot {
   const errors: string[] = [];
+  if (input.initial === true) for (const list of input.set.instances.values()) for (const i of list) input.states.seed(i.id);
   const specs: RouteSpec[] = [...input.specs];
+  const tagSpecs: RouteSpec[] = [];
   for (const [service, tags] of input.set.catalog) {
     for (const tag of new Set(tags)) {
       const r = parseUrlprefixTag(service, tag, { balance: input.defaultBalance });
       if (r === undefined) continue;
       if ('error' in r) errors.push(r.error);
-      else specs.push(r);
+      else tagSpecs.push(r);
     }
   }
+  specs.push(...mergeTagSplits(tagSpecs, input));
   // Stable order for equal specificity: config routes (listed first) win over tag routes.
   const ordered = specs.map((s, i) => ({ s, i })).sort((a, b) => specificity(a.s, b.s) || a.i - b.i).map((x) => x.s);
   const groups = new Map<string, UpstreamGroup>();
@@ -193,30 +218,93 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
       continue;
     }
     seen.add(dedupe);
-    const key = `${spec.service}|${[...spec.tags].sort().join(',')}|${spec.balance}`;
-    routes.push({ spec, prefix, strip, group: groupFor(groups, key, input, spec.service, spec.tags, spec.balance) });
+    const slow = spec.slowStartMs ?? 0;
+    const group = (service: string, tags: readonly string[], meta: readonly (readonly [string, string])[]): UpstreamGroup =>
+      groupFor(groups, input, { service, tags, meta, balance: spec.balance, slowStartMs: slow });
+    let split: RouteSplit | undefined;
+    if (spec.split !== undefined && spec.split.length > 0) {
+      // A tag-derived subset names its own service and tag; a configured one narrows the route's.
+      const subsets = spec.split.map((x) => (x.service !== undefined ? group(x.service, x.tags, x.meta) : group(spec.service, [...spec.tags, ...x.tags], x.meta)));
+      const total = spec.split.reduce((a, x) => a + x.weight, 0);
+      const shares = spec.split.map((x) => x.weight / total);
+      let run = 0;
+      const cumulative = shares.map((x) => (run += x));
+      cumulative[cumulative.length - 1] = 1;
+      split = { groups: subsets, shares, cumulative, sticky: spec.sticky };
+    }
+    const mirror = spec.mirror === undefined ? undefined : input.set.instances.has(spec.mirror.service) ? group(spec.mirror.service, [], []) : undefined;
+    if (spec.mirror !== undefined && mirror === undefined) errors.push(`${spec.origin}: mirror service ${spec.mirror.service} has no known instances; not mirroring`);
+    routes.push({ spec, prefix, strip, split, mirror, group: split ? (split.groups[0] as UpstreamGroup) : group(spec.service, spec.tags, []) });
   }
-  for (const t of input.tcp ?? []) groupFor(groups, tcpGroupKey(t.service, t.balance), input, t.service, [], t.balance);
+  for (const t of input.tcp ?? []) groupFor(groups, input, { service: t.service, tags: [], meta: [], balance: t.balance, slowStartMs: 0 }, tcpGroupKey(t.service, t.balance));
   return new RoutingSnapshot(input.version, routes, groups, errors);
 }
 
-/** The group for `key`, built on first use: instances carrying all `tags`, weighted by health. */
-function groupFor(groups: Map<string, UpstreamGroup>, key: string, input: BuildInput, service: string, tags: readonly string[], balance: StrategyName): UpstreamGroup {
-  let g = groups.get(key);
-  if (g) return g;
-  const instances = (input.set.instances.get(service) ?? []).filter((i) => tags.every((t) => i.tags.includes(t)));
+/**
+ * Tag routes of several services (or tag sets) for the same host and path become one split route,
+ * as Fabio serves them: a tag's `weight=0.1` gives its instances that share; subsets without a
+ * weight share what is left in proportion to their instance counts (Fabio spreads over every
+ * instance), and with no weights at all that is a plain spread over all instances.
+ */
+function mergeTagSplits(tagSpecs: RouteSpec[], input: BuildInput): RouteSpec[] {
+  const byKey = new Map<string, RouteSpec[]>();
+  for (const s of tagSpecs) {
+    const k = `${s.host ?? '*'}|${s.pathPrefix}`;
+    let l = byKey.get(k);
+    if (!l) byKey.set(k, (l = []));
+    l.push(s);
+  }
+  const out: RouteSpec[] = [];
+  for (const list of byKey.values()) {
+    if (list.length === 1) {
+      // A lone weighted tag route has nothing to share with: it takes all.
+      const { split: _alone, ...only } = list[0] as RouteSpec;
+      out.push(only);
+      continue;
+    }
+    const count = (s: RouteSpec): number => (input.set.instances.get(s.service) ?? []).filter((i) => s.tags.every((t) => i.tags.includes(t))).length;
+    const explicit = list.reduce((a, s) => a + (s.split?.[0]?.weight ?? 0), 0);
+    const rest = list.filter((s) => s.split === undefined);
+    const restCount = rest.reduce((a, s) => a + count(s), 0);
+    const left = Math.max(0, 100 - explicit);
+    const split: SplitSpec[] = list.map((s) => {
+      const own = s.split?.[0]?.weight;
+      const weight = own !== undefined ? own : restCount > 0 ? (left * count(s)) / restCount : left / rest.length;
+      return { service: s.service, tags: s.tags, meta: [], weight: Math.max(weight, 1e-9) };
+    });
+    const first = list[0] as RouteSpec;
+    out.push({ ...first, origin: list.map((s) => s.origin).join(' + '), split });
+  }
+  return out;
+}
+
+interface GroupSpec {
+  readonly service: string;
+  readonly tags: readonly string[];
+  readonly meta: readonly (readonly [string, string])[];
+  readonly balance: StrategyName;
+  readonly slowStartMs: number;
+}
+
+/** The group for a filter, built on first use: instances carrying all `tags` and `meta`, weighted by health. */
+function groupFor(groups: Map<string, UpstreamGroup>, input: BuildInput, g: GroupSpec, fixedKey?: string): UpstreamGroup {
+  const key = fixedKey ?? `${g.service}|${[...g.tags].sort().join(',')}|${g.meta.map(([k, v]) => `${k}=${v}`).sort().join(',')}|${g.balance}${g.slowStartMs > 0 ? `|slow=${g.slowStartMs}` : ''}`;
+  const found = groups.get(key);
+  if (found) return found;
+  const instances = (input.set.instances.get(g.service) ?? []).filter((i) => g.tags.every((t) => i.tags.includes(t)) && g.meta.every(([k, v]) => i.meta[k] === v));
   const upstreams: Upstream[] = instances.map((i) => Object.freeze({
     id: i.id, address: i.address, port: i.port, weight: i.status === 'passing' ? i.weights.passing : i.weights.warning,
   }));
-  g = {
-    key, service, upstreams, instances: new Map(instances.map((i) => [i.id, i])),
-    strategy: createStrategy(balance, upstreams, {
+  const group: UpstreamGroup = {
+    key, service: g.service, upstreams, instances: new Map(instances.map((i) => [i.id, i])),
+    strategy: createStrategy(g.balance, upstreams, {
       states: input.states, random: input.random, panicThreshold: input.panicThreshold / 100,
       ...(input.isEligible ? { isEligible: input.isEligible } : {}),
+      ...(g.slowStartMs > 0 ? { slowStartMs: g.slowStartMs } : {}),
     }),
   };
-  groups.set(key, g);
-  return g;
+  groups.set(key, group);
+  return group;
 }
 
 /** The path an instance receives for a request matched by `route`: the normalised path, strip prefix removed. */

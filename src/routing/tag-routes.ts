@@ -1,9 +1,14 @@
 /** Routes derived from service tags, in Fabio's `urlprefix-` convention. */
+import { durationToMs } from '../core/duration.js';
 import type { RouteSpec, StrategyName } from '../config/route-spec.js';
 
 const STRATEGIES: ReadonlySet<string> = new Set(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
 
-/** `urlprefix-[host]/path [strip=/p] [proto=http] [balance=…]`; undefined for other tags, `{error}` for bad ones. */
+/**
+ * `urlprefix-[host]/path [strip=/p] [proto=http] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
+ * other tags, `{error}` for bad ones. `weight` (Fabio's: the share, 0 < w ≤ 1, this service gets of
+ * a path several services register) comes back as a one-subset split that buildSnapshot merges.
+ */
 export function parseUrlprefixTag(service: string, tag: string, defaults: { balance: StrategyName }): RouteSpec | { error: string } | undefined {
   if (!tag.startsWith('urlprefix-')) return undefined;
   const [target = '', ...opts] = tag.slice('urlprefix-'.length).trim().split(/\s+/);
@@ -17,6 +22,8 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
   const pathPrefix = target.slice(slash);
   let stripPrefix: string | undefined;
   let balance = defaults.balance;
+  let weight: number | undefined;
+  let slowStartMs: number | undefined;
   for (const o of opts) {
     const eq = o.indexOf('=');
     const k = eq < 0 ? o : o.slice(0, eq);
@@ -27,7 +34,17 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
     } else if (k === 'balance') {
       if (!STRATEGIES.has(v)) return { error: `${origin}: unknown balance=${v}` };
       balance = v as StrategyName;
-    } else if (k === 'weight' || k === 'opts' || k === 'redirect' || k === 'tlsskipverify' || k === 'host') {
+    } else if (k === 'weight') {
+      const w = Number(v);
+      if (!(v !== '' && w > 0 && w <= 1)) return { error: `${origin}: weight=${v} must be a share between 0 (excluded) and 1, e.g. weight=0.1` };
+      weight = w;
+    } else if (k === 'slowstart') {
+      try {
+        slowStartMs = durationToMs(v);
+      } catch {
+        return { error: `${origin}: slowstart=${v} is not a duration (e.g. slowstart=30s)` };
+      }
+    } else if (k === 'opts' || k === 'redirect' || k === 'tlsskipverify' || k === 'host') {
       // Fabio options that do not apply here; ignored rather than failing the route.
     } else return { error: `${origin}: unknown option ${JSON.stringify(k)}` };
   }
@@ -36,5 +53,7 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
     // Fabio semantics: a tag route is served by the instances that carry that tag.
     origin, pathPrefix, headers: [], service, tags: [tag], balance,
     ...(host !== '' ? { host } : {}), ...(stripPrefix !== undefined ? { stripPrefix } : {}),
+    ...(weight !== undefined ? { split: [{ service, tags: [tag], meta: [], weight: weight * 100 }] } : {}),
+    ...(slowStartMs ? { slowStartMs } : {}),
   };
 }

@@ -353,7 +353,8 @@ describe('UpstreamStates', () => {
   it('creates records on demand, shared by id', () => {
     const states = new UpstreamStates(manualClock());
     const r = states.get('a');
-    assert.deepEqual({ ...r }, { id: 'a', inFlight: 0, consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, draining: false });
+    // since: when the record was made, on the injected clock (slow start ramps from there).
+    assert.deepEqual({ ...r }, { id: 'a', inFlight: 0, consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, draining: false, since: 1_000_000 });
     assert.equal(states.get('a'), r);
     assert.equal(states.peek('b'), undefined);
   });
@@ -404,4 +405,57 @@ describe('speed', () => {
       assert.ok(ms < limits[name]!, `${ms.toFixed(0)} ms of CPU`);
     });
   }
+});
+
+describe('slow start', () => {
+  const share = (s: Strategy, id: string, n: number): number => {
+    let hit = 0;
+    for (let i = 0; i < n; i++) if (s.pick({})?.id === id) hit++;
+    return hit / n;
+  };
+
+  for (const name of ['round_robin', 'least_conn', 'random', 'p2c'] as const) {
+    it(`${name}: a new upstream's weight ramps from 10 % to all of it over the window`, () => {
+      const clock = manualClock();
+      const states = new UpstreamStates(clock);
+      states.get('a'); // a was there long before b
+      clock.advance(60_000);
+      const { s } = build(name, { a: 1, b: 1 }, { states, slowStartMs: 10_000 });
+      // b weighs 0.1 against a's 1 at first: about 9 % of picks.
+      assert.ok(Math.abs(share(s, 'b', 2000) - 0.1 / 1.1) < 0.04, 'b starts at a tenth of its weight');
+      assert.equal(s.rampFactor?.('b'), 0.1);
+      clock.advance(5_000);
+      assert.ok(Math.abs(share(s, 'b', 2000) - 0.5 / 1.5) < 0.05, 'half way: b has half its weight');
+      clock.advance(5_000);
+      assert.ok(Math.abs(share(s, 'b', 2000) - 0.5) < 0.05, 'after the window: an equal share');
+      assert.equal(s.rampFactor?.('b'), 1);
+      assert.equal(s.rampFactor?.('a'), 1);
+    });
+  }
+
+  it('ramps again after an ejection ends, from the end of the ejection', () => {
+    const clock = manualClock();
+    const states = new UpstreamStates(clock);
+    const { s } = build('round_robin', { a: 1, b: 1 }, { states, slowStartMs: 10_000 });
+    clock.advance(60_000);
+    assert.equal(s.rampFactor?.('b'), 1);
+    states.eject('b', clock.now() + 5_000);
+    assert.equal(share(s, 'b', 100), 0, 'ejected: no traffic');
+    clock.advance(5_000);
+    assert.equal(s.rampFactor?.('b'), 0.1, 'back from the ejection at a tenth');
+    clock.advance(2_500);
+    assert.equal(s.rampFactor?.('b'), 0.25);
+  });
+
+  it('is off without a window, and hash keeps its ring (keys do not move while an instance ramps)', () => {
+    const { s } = build('round_robin', { a: 1, b: 1 });
+    assert.equal(s.rampFactor?.('b'), 1);
+    const clock = manualClock();
+    const states = new UpstreamStates(clock);
+    const h = build('hash', { a: 1, b: 1, c: 1 }, { states, slowStartMs: 10_000 });
+    const before = Array.from({ length: 200 }, (_, i) => h.s.pick({ hashKey: ip(i) })?.id);
+    clock.advance(5_000);
+    const after = Array.from({ length: 200 }, (_, i) => h.s.pick({ hashKey: ip(i) })?.id);
+    assert.deepEqual(after, before);
+  });
 });

@@ -20,6 +20,8 @@ import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';
 import { HttpProxy } from '../../proxy/node/proxy.js';
 import { RequestCounters, RequestIds } from '../../proxy/core/request.js';
+import { RouteAdmission } from '../../proxy/core/limits.js';
+import { explainAllowList } from '../../proxy/core/explain.js';
 import type { ProxyMetrics } from '../../proxy/core/request.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/node/pools.js';
@@ -78,6 +80,8 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status'], registers: [metrics], collect() { flushRequestCounts(); } });
   const latency = new LatencyHistogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
   const retries = new Counter({ name: 'switchyard_lb_retries_total', help: 'Retries on another instance', labelNames: ['service', 'reason'], registers: [metrics] });
+  const limited = new Counter({ name: 'switchyard_lb_limited_total', help: 'Requests refused by a route\'s limits (reason: concurrency or rate)', labelNames: ['route', 'reason'], registers: [metrics] });
+  const mirrored = new Counter({ name: 'switchyard_lb_mirrored_total', help: 'Copies of requests for a route\'s mirror, by outcome (sent, dropped, failed, skipped)', labelNames: ['route', 'service', 'outcome'], registers: [metrics] });
   const ejections = new Counter({ name: 'switchyard_lb_ejections_total', help: 'Passive-health ejections', labelNames: ['instance', 'reason'], registers: [metrics] });
   const generation = new Gauge({ name: 'switchyard_lb_table_generation', help: 'Version of the routing table in use', registers: [metrics] });
   const lastChange = new Gauge({ name: 'switchyard_lb_table_built_timestamp_seconds', help: 'When the routing table in use was built', registers: [metrics] });
@@ -132,14 +136,23 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     retry(route, reason) {
       retries.inc({ service: route.spec.service, reason: /^status \d+$/.test(reason) ? reason.replace('status ', '') : reason.slice(0, 40) });
     },
+    limited(route, reason) {
+      limited.inc({ route: route.spec.origin, reason });
+    },
+    mirrored(route, outcome) {
+      mirrored.inc({ route: route.spec.origin, service: route.spec.mirror?.service ?? '', outcome });
+    },
   };
   const accessLog = cfg.accessLog ? logger.child({ log: 'access' }) : undefined;
   // Both planes draw on one retry budget.
   const counters = new RequestCounters();
   const ids = new RequestIds();
-  const proxy = new HttpProxy({ snapshots, pools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters, ids });
+  const admission = new RouteAdmission(() => states.now());
+  const explainFrom = cfg.explainFrom.length > 0 ? explainAllowList(cfg.explainFrom) : undefined;
+  const core = { states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters, ids, random: systemRandom, admission, explainFrom };
+  const proxy = new HttpProxy({ ...core, snapshots, pools });
   // The fast plane serves HTTP/1.x on every listener by itself; the Node plane only with --data-plane node.
-  const fast = fastPools ? new FastHttpProxy({ snapshots, pools: fastPools, states, health, config: cfg, metrics: proxyMetrics, logger, accessLog, counters, ids }) : undefined;
+  const fast = fastPools ? new FastHttpProxy({ ...core, snapshots, pools: fastPools }) : undefined;
   fast?.start();
 
   snapshots.onSwap((next, _prev, set) => {

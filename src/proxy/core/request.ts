@@ -6,16 +6,25 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { hash32 } from '../../balancer/index.js';
 import type { PickContext, Upstream, UpstreamState, UpstreamStates } from '../../balancer/index.js';
+import type { Random } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
-import type { CompiledRoute } from '../../routing/snapshot.js';
+import type { HashBy } from '../../config/route-spec.js';
+import type { CompiledRoute, RouteSplit, UpstreamGroup } from '../../routing/snapshot.js';
 import type { PassiveHealth } from '../passive-health.js';
+import { ExplainTrace } from './explain.js';
+import type { RouteAdmission, Refusal } from './limits.js';
 import { mayRetry } from './retry-policy.js';
 
 export interface ProxyMetrics {
   /** One finished exchange: status 0 means the client went away first. */
   request(route: CompiledRoute, upstream: Upstream | undefined, status: number, seconds: number): void;
   retry(route: CompiledRoute, reason: string): void;
+  /** A request refused by the route's limits (reason: concurrency or rate). */
+  limited(route: CompiledRoute, reason: string): void;
+  /** A copy sent to the route's mirror (outcome: sent, dropped, failed, skipped). */
+  mirrored(route: CompiledRoute, outcome: string): void;
 }
 
 /** Requests and retries in flight across every plane: the retry budget's base. */
@@ -70,6 +79,11 @@ export interface RequestDeps {
   readonly accessLog?: Logger | undefined;
   readonly counters: RequestCounters;
   readonly ids: RequestIds;
+  /** Split draws without a sticky key, and mirror draws. */
+  readonly random: Random;
+  readonly admission: RouteAdmission;
+  /** Whether a client address may ask for X-Switchyard-Explain (undefined: nobody may). */
+  readonly explainFrom?: ((ip: string) => boolean) | undefined;
 }
 
 const EMPTY_CTX: PickContext = Object.freeze({});
@@ -95,6 +109,15 @@ export abstract class ProxyRequest {
   up: Upstream | undefined;
   /** The state whose in-flight count this request holds (released once per attempt). */
   held: UpstreamState | undefined;
+  /** The group this request picks from: the route's, or the subset its split drew. */
+  group: UpstreamGroup | undefined;
+  /** The sticky split key and the rate-limit key, when the route has either. */
+  splitKey: string | undefined;
+  rateKey: string | undefined;
+  /** Counted in its route's admission (released by settle()). */
+  admitted = false;
+  /** Set when the client asked for an explanation and may have one. */
+  explain: ExplainTrace | undefined;
   attempts = 0;
   /** Instances already tried, excluded from the next pick. */
   tried: Set<string> | undefined;
@@ -121,6 +144,11 @@ export abstract class ProxyRequest {
     this.requestId = '';
     this.up = undefined;
     this.held = undefined;
+    this.group = undefined;
+    this.splitKey = undefined;
+    this.rateKey = undefined;
+    this.admitted = false;
+    this.explain = undefined;
     this.attempts = 0;
     this.tried = undefined;
     this.isRetry = false;
@@ -134,12 +162,81 @@ export abstract class ProxyRequest {
     this.core.counters.activeRequests++;
   }
 
+  /**
+   * Reads what the route keys on from the request: its hash key, sticky split key and rate-limit
+   * key (`header` returns a header's value by lower-case name; "cookie" gives the Cookie header).
+   * Planes call it only when the route needs one of them.
+   */
+  readKeys(header: (lowerName: string) => string | undefined): void {
+    const r = this.route;
+    if (r.spec.hashBy !== undefined) this.hashKey = hashKeyFor(r.spec.hashBy, this.clientIp, header);
+    if (r.split?.sticky !== undefined) this.splitKey = hashKeyFor(r.split.sticky, this.clientIp, header);
+    const rate = r.spec.limits?.rate;
+    if (rate !== undefined) this.rateKey = hashKeyFor(rate.by, this.clientIp, header);
+  }
+
+  /** True when the route keys on something readKeys() reads. */
+  needsKeys(): boolean {
+    const r = this.route;
+    return r.spec.hashBy !== undefined || r.split?.sticky !== undefined || r.spec.limits?.rate !== undefined;
+  }
+
+  /** The route's limits: undefined when admitted (counted until settle()), else why not. */
+  admit(): Refusal | undefined {
+    const limits = this.route.spec.limits;
+    if (limits === undefined) return undefined;
+    const refusal = this.core.admission.admit(this.route.spec.origin, limits, this.rateKey);
+    if (refusal !== undefined) this.core.metrics.limited(this.route, refusal.reason);
+    else this.admitted = true;
+    return refusal;
+  }
+
+  /** Starts an explanation when the client asked (`value` of X-Switchyard-Explain) and may. */
+  startExplain(value: string | undefined, table: number): void {
+    const allowed = this.core.explainFrom;
+    if (value === undefined || allowed === undefined || value.trim() !== '1' || !allowed(this.clientIp)) return;
+    this.explain = new ExplainTrace(this.route, table);
+  }
+
+  /** Whether this request is one of the route's mirrored share. */
+  drawMirror(): boolean {
+    const m = this.route.spec.mirror;
+    return m !== undefined && this.route.mirror !== undefined && this.core.random.next() * 100 < m.percent;
+  }
+
+  #drawSubset(split: RouteSplit): UpstreamGroup {
+    // A sticky key always lands in the same subset (while the weights stay); otherwise a weighted draw.
+    const r = this.splitKey !== undefined ? hash32(this.splitKey) / 4294967296 : this.core.random.next();
+    const c = split.cumulative;
+    for (let i = 0; i < c.length; i++) if (r < c[i]!) return split.groups[i] as UpstreamGroup;
+    return split.groups[split.groups.length - 1] as UpstreamGroup;
+  }
+
   /** Picks the next instance (never one already tried) and holds its in-flight count; undefined: none left. */
   pick(): Upstream | undefined {
     const tried = this.tried;
     const key = this.hashKey;
-    const up = this.route.group.strategy.pick(key === undefined ? (tried ? { exclude: tried } : EMPTY_CTX) : (tried ? { hashKey: key, exclude: tried } : { hashKey: key }));
+    const route = this.route;
+    const split = route.split;
+    let g = this.group;
+    if (g === undefined) g = this.group = split === undefined ? route.group : this.#drawSubset(split);
+    const ctx = key === undefined ? (tried ? { exclude: tried } : EMPTY_CTX) : (tried ? { hashKey: key, exclude: tried } : { hashKey: key });
+    this.explain?.sawGroup(g, this.core.states, split !== undefined);
+    let up = g.strategy.pick(ctx);
+    if (up === undefined && split !== undefined) {
+      // The drawn subset has nobody left to try: serving the request beats keeping the split exact.
+      for (const other of split.groups) {
+        if (other === g) continue;
+        up = other.strategy.pick(ctx);
+        if (up !== undefined) {
+          this.group = other;
+          this.explain?.sawGroup(other, this.core.states, true);
+          break;
+        }
+      }
+    }
     if (up === undefined) return undefined;
+    this.explain?.picked(up);
     this.up = up;
     const st = this.core.states.get(up.id);
     st.inFlight++;
@@ -165,6 +262,7 @@ export abstract class ProxyRequest {
   /** Books a retry of the current attempt's instance; the plane then starts the next attempt. */
   noteRetry(reason: string): void {
     (this.tried ??= new Set()).add((this.up as Upstream).id);
+    this.explain?.outcome(reason);
     this.core.metrics.retry(this.route, reason);
     if (!this.isRetry) {
       this.isRetry = true;
@@ -191,6 +289,10 @@ export abstract class ProxyRequest {
     this.finished = true;
     this.releaseHeld();
     const c = this.core;
+    if (this.admitted) {
+      this.admitted = false;
+      c.admission.release(this.route.spec.origin);
+    }
     c.counters.activeRequests--;
     if (this.isRetry) c.counters.activeRetries--;
     const seconds = (performance.now() - this.started) / 1000;
@@ -203,14 +305,13 @@ export abstract class ProxyRequest {
         route: this.route.spec.origin, service: this.route.spec.service, upstream: up ? `${up.address}:${up.port}` : null,
         attempts: this.attempts, client: this.clientIp, requestId: this.requestId,
       });
+      if (this.explain !== undefined) log.debug({ requestId: this.requestId, explain: this.explain.record() }, 'request explained');
     }
   }
 }
 
-/** The balancing key of a request for hash routes: client IP, a header, or a cookie. */
-export function hashKeyFor(route: CompiledRoute, clientIp: string, header: (lowerName: string) => string | undefined): string | undefined {
-  const hb = route.spec.hashBy;
-  if (hb === undefined) return undefined;
+/** A request's key by `hb`: the client IP, a header's value, or a cookie's. */
+export function hashKeyFor(hb: HashBy, clientIp: string, header: (lowerName: string) => string | undefined): string | undefined {
   if (hb.kind === 'ip') return clientIp;
   if (hb.kind === 'header') return header(hb.name);
   return cookieValue(header('cookie'), hb.name);

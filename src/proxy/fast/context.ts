@@ -9,6 +9,7 @@ import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import type { RequestDeps } from '../core/request.js';
 import { Head } from '../h1.js';
 import type { PassiveHealth } from '../passive-health.js';
+import { Mirrors } from './mirror.js';
 import type { FastPools } from './pool.js';
 
 export interface FastProxyDeps extends RequestDeps {
@@ -32,6 +33,7 @@ export class FastContext {
    */
   readonly req: Head;
   readonly res: Head;
+  readonly mirrors: Mirrors;
   #dateSecond = -1;
   #dateString = '';
 
@@ -41,6 +43,7 @@ export class FastContext {
     this.now = this.readClock();
     this.req = new Head(d.config.limits.maxHeaderCount);
     this.res = new Head(d.config.limits.maxHeaderCount);
+    this.mirrors = new Mirrors(d.metrics, Math.min(d.config.timeouts.headerMs, 30_000));
   }
 
   readClock(): number {

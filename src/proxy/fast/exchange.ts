@@ -6,7 +6,7 @@
  */
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath } from '../../routing/snapshot.js';
-import { HEADERS_TIMEOUT, ProxyRequest, hashKeyFor } from '../core/request.js';
+import { HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
 import {
@@ -16,6 +16,7 @@ import type { ChunkSink, Head } from '../h1.js';
 import type { ClientConn } from './client-conn.js';
 import type { FastContext } from './context.js';
 import { DROP_FORWARDING, DROP_HOST, KEEP_ALL, KEEP_UPGRADE, connectionListed, encodeChunk, headersObject, plainResponse, rewriteHead } from './head-rewrite.js';
+import type { MirrorCopy } from './mirror.js';
 import type { UpConn, UpstreamUser } from './pool.js';
 
 /** Response heads larger than this are refused (502): the upstream is broken or hostile. */
@@ -26,6 +27,8 @@ export const PENDING_LIMIT = 64 * 1024;
 const COPY_BODY_LIMIT = 16 * 1024;
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+const KEEP_ALIVE_END = 'connection: keep-alive\r\n\r\n';
+const CLOSE_END = Buffer.from('connection: close\r\n\r\n', 'latin1');
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const EMPTY_HEADERS = Object.freeze({});
 
@@ -73,6 +76,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
   pendingBytes = 0;
   /** Some body bytes went to an upstream: the request can no longer be replayed elsewhere. */
   bodySent = false;
+  /** The copy of this request going to the route's mirror, if it drew one. */
+  mirror: MirrorCopy | undefined;
   lastClientActivity = 0;
   // attempts
   uc: UpConn | undefined;
@@ -109,6 +114,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     this.pending = undefined;
     this.pendingBytes = 0;
     this.bodySent = false;
+    this.mirror = undefined;
     this.lastClientActivity = 0;
     this.uc = undefined;
     this.sentAt = 0;
@@ -156,6 +162,10 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     const route = snap.only ?? snap.match(this.host, path, snap.needsHeaders ? headersObject(buf, P) : EMPTY_HEADERS);
     if (route === undefined) return this.early(headEnd, end, 404, `switchyard: no route for ${this.host ?? ''}${path}\n`, '');
     this.route = route;
+    if (this.needsKeys()) this.readKeys((n) => P.get(buf, n));
+    if (d.explainFrom !== undefined) this.startExplain(P.get(buf, 'x-switchyard-explain'), snap.version);
+    const refusal = this.admit();
+    if (refusal !== undefined) return this.early(headEnd, end, refusal.status, `switchyard: ${refusal.message}\n`, `retry-after: ${refusal.retryAfterS}\r\n`);
     const max = d.config.limits.maxBody;
     if (max > 0 && P.contentLength > max) {
       this.closeClient = true;
@@ -171,8 +181,12 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     }
     // An Upgrade counts only with "upgrade" in Connection, and only from HTTP/1.1 (RFC 9110 §7.8).
     this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1;
-    if (route.spec.hashBy !== undefined) this.hashKey = hashKeyFor(route, this.clientIp, (n) => P.get(buf, n));
     this.upHead = this.buildUpstreamHead(buf, P, target.authority, path, target.query, target.changed);
+    if (route.mirror !== undefined && !this.upgrade && this.drawMirror()) {
+      // The same head, but the mirror's connection closes after its answer (nothing reuses it).
+      const h = this.upHead;
+      this.mirror = x.mirrors.start(route, Buffer.concat([h.subarray(0, h.length - KEEP_ALIVE_END.length), CLOSE_END]));
+    }
 
     this.begin();
     const total = d.config.timeouts.totalMs;
@@ -288,6 +302,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
 
   bodyPiece(piece: Buffer): void {
     if (this.finished || this.rs === R_DONE) return;
+    this.mirror?.body(piece);
     const uc = this.uc;
     if (uc !== undefined && uc.connected && this.pending === undefined) {
       this.bodySent = true;
@@ -449,6 +464,10 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (!old && (kind === R_CHUNKED || kind === R_CLOSE)) tail = RES.codedChunked ? `transfer-encoding: ${RES.get(b, 'transfer-encoding') ?? 'chunked'}\r\n` : 'transfer-encoding: chunked\r\n';
     if (!RES.hasDate) tail += `date: ${this.x.httpDate()}\r\n`;
     tail += `x-request-id: ${this.requestId}\r\n`;
+    if (this.explain !== undefined) {
+      this.explain.outcome(String(status));
+      tail += `x-switchyard-explain: ${this.explain.header()}\r\n`;
+    }
     if (this.closeClient || this.c.closeAfter) {
       this.closeClient = true;
       tail += 'connection: close\r\n';
@@ -703,7 +722,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (this.responded) this.c.socket.destroy();
     else {
       if (!this.reqDone) this.closeClient = true;
-      this.c.socket.write(plainResponse(status, body, extra, this.closeClient || this.c.closeAfter, this.x.httpDate()));
+      const why = this.explain === undefined ? extra : `${extra}x-switchyard-explain: ${this.explain.header()}\r\n`;
+      this.c.socket.write(plainResponse(status, body, why, this.closeClient || this.c.closeAfter, this.x.httpDate()));
     }
     this.finish(status);
   }

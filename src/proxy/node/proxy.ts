@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import { forwardedPath } from '../../routing/snapshot.js';
-import { CONNECT_ERRORS, ProxyRequest, hashKeyFor } from '../core/request.js';
+import { CONNECT_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -42,6 +42,8 @@ export class HttpProxy {
   readonly d: ProxyDeps;
   /** Responses in progress per client socket: a parse error behind one must not cut it short. */
   readonly #pending = new WeakMap<Socket, ServerResponse>();
+  /** Mirror copies in flight (bounded: beyond 64 a copy is dropped). */
+  #mirrors = 0;
 
   /** X-Request-Id for requests that bring none. */
   readonly newId: () => string;
@@ -88,7 +90,43 @@ export class HttpProxy {
     ex.host = host;
     ex.path = `${forwardedPath(route, target.path)}${target.query}`;
     ex.authority = target.authority;
+    if (ex.needsKeys()) ex.readKeys((n) => headerValue(req, n));
+    if (this.d.explainFrom !== undefined) ex.startExplain(headerValue(req, 'x-switchyard-explain'), snap.version);
+    const refusal = ex.admit();
+    if (refusal !== undefined) {
+      plain(res, refusal.status, `switchyard: ${refusal.message}\n`, { 'Retry-After': String(refusal.retryAfterS) });
+      return;
+    }
+    if (route.mirror !== undefined && ex.drawMirror()) this.#mirror(ex, req);
     ex.start();
+  }
+
+  /**
+   * A fire-and-forget copy for the route's mirror. This plane copies requests without a body only
+   * (the body is a stream the primary consumes); others are counted as skipped.
+   */
+  #mirror(ex: Exchange, req: IncomingMessage): void {
+    const route = ex.route;
+    const group = route.mirror;
+    const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+    if (group === undefined || hasBody) {
+      this.d.metrics.mirrored(route, 'skipped');
+      return;
+    }
+    const up = this.#mirrors < 64 ? group.strategy.pick({}) : undefined;
+    if (up === undefined) {
+      this.d.metrics.mirrored(route, 'dropped');
+      return;
+    }
+    this.#mirrors++;
+    const { headers } = upstreamRequestHeaders(req.rawHeaders, { clientIp: ex.clientIp, proto: ex.proto, host: ex.authority, newId: this.newId });
+    this.d.pools.get(up).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
+      .then((r) => r.body.dump())
+      .then(() => 'sent', () => 'failed')
+      .then((outcome) => {
+        this.#mirrors--;
+        this.d.metrics.mirrored(route, outcome);
+      });
   }
 
   /**
@@ -124,7 +162,12 @@ export class HttpProxy {
     const t = new Tunnel(this.d, req, socket, head);
     t.route = route;
     t.host = host;
-    t.hashKey = hashKeyFor(route, t.clientIp, (n) => headerValue(req, n));
+    if (t.needsKeys()) t.readKeys((n) => headerValue(req, n));
+    const refusal = t.admit();
+    if (refusal !== undefined) {
+      refuse(refusal.status === 429 ? '429 Too Many Requests' : '503 Service Unavailable', `switchyard: ${refusal.message}\n`);
+      return;
+    }
     const up = t.pick();
     if (!up) {
       refuse('503 Service Unavailable', t.noInstanceBody());
@@ -259,7 +302,6 @@ class Exchange extends ProxyRequest {
 
   start(): void {
     this.begin();
-    this.hashKey = hashKeyFor(this.route, this.clientIp, (n) => headerValue(this.req, n));
     // Shared listener functions find the exchange on the response: no closures per request.
     (this.res as ExchangeRes)[kExchange] = this;
     this.res.on('close', onResClose);
@@ -356,6 +398,10 @@ class Exchange extends ProxyRequest {
     this.status = statusCode;
     const h = clientResponseHeaders(rawHeaders);
     if (this.requestId) h.push('x-request-id', this.requestId);
+    if (this.explain !== undefined) {
+      this.explain.outcome(String(statusCode));
+      h.push('x-switchyard-explain', this.explain.header());
+    }
     this.res.writeHead(statusCode, statusText, h);
     this.resume = resume;
     return true;
@@ -433,7 +479,7 @@ class Exchange extends ProxyRequest {
   fail(status: number, body: string, extra?: Record<string, string>): void {
     if (this.finished) return;
     this.status = status;
-    plain(this.res, status, body, extra);
+    plain(this.res, status, body, this.explain === undefined ? extra : { ...extra, 'x-switchyard-explain': this.explain.header() });
     this.finish(status);
   }
 
