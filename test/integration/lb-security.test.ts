@@ -239,6 +239,15 @@ for (const plane of ['fast', 'node'] as const) {
       assert.match(out, /web GET \/full$/);
     });
 
+    it('takes a request with as many header fields as the limit, and refuses one more (never drops fields silently)', async () => {
+      const fields = (n: number): string => Array.from({ length: n }, (_, i) => `X-F${i}: ${i}\r\n`).join('');
+      // Host counts as a field: 999 more make 1000, the default limit.
+      const ok = await raw(lb.address.port, [`GET /special/x HTTP/1.1\r\nHost: x\r\n${fields(999)}Connection: close\r\n\r\n`]);
+      assert.deepEqual(statuses(ok), ['431'], 'with Connection that is 1001 fields');
+      const fits = await raw(lb.address.port, [`GET /special/x HTTP/1.1\r\nHost: x\r\n${fields(999)}\r\n`], { until: (g) => g.includes('special') });
+      assert.deepEqual(statuses(fits), ['200'], fits.slice(0, 200));
+    });
+
     it('refuses CONNECT and HTTP/0.9', async () => {
       const c = await raw(lb.address.port, ['CONNECT b.example:443 HTTP/1.1\r\nHost: b.example:443\r\n\r\n']);
       assert.deepEqual(statuses(c), ['400'], c);

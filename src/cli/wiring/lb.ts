@@ -196,7 +196,8 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   };
   /** A Node http(s) server for the Node plane, with its refusals worded like the fast plane's. */
   function nodePlane(server: Server, proto: 'http' | 'https'): Server {
-    server.maxHeadersCount = cfg.limits.maxHeaderCount;
+    // One more than the limit, so a head over it is seen (and refused) rather than cut silently.
+    server.maxHeadersCount = cfg.limits.maxHeaderCount + 1;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => proxy.handle(req, res, proto));
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxy.handleUpgrade(req, socket, head, proto));
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {

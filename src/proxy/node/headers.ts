@@ -23,7 +23,10 @@ export interface Refusal {
  * What the fast plane's parser would refuse in a request Node's parser accepted, with the same
  * status and reason: one strictness whichever plane serves the request.
  */
-export function strictnessProblem(req: IncomingMessage): Refusal | undefined {
+export function strictnessProblem(req: IncomingMessage, maxHeaderCount: number): Refusal | undefined {
+  // Node keeps the first maxHeadersCount fields and drops the rest without a word; the fast plane
+  // refuses such a head, and so must this one (a dropped field is a field the backend never sees).
+  if (req.rawHeaders.length > 2 * maxHeaderCount) return { status: 431, error: `more than ${maxHeaderCount} header fields` };
   if (!METHOD.test(req.method ?? '')) return { status: 400, error: 'invalid method (methods are case-sensitive: upper-case letters, "_" and "-")' };
   if (req.method === 'CONNECT') return { status: 400, error: 'CONNECT is not served: this is a reverse proxy, not a forward proxy' };
   const raw = req.rawHeaders;

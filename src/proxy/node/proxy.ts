@@ -54,7 +54,7 @@ export class HttpProxy {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
-    const problem = strictnessProblem(req);
+    const problem = strictnessProblem(req, this.d.config.limits.maxHeaderCount);
     if (problem !== undefined) {
       plain(res, problem.status, `switchyard: ${problem.error}\n`, { Connection: 'close' });
       return;
@@ -147,7 +147,7 @@ export class HttpProxy {
     const refuse = (status: string, reason: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`);
     };
-    const problem = strictnessProblem(req);
+    const problem = strictnessProblem(req, this.d.config.limits.maxHeaderCount);
     const target = parseRequestTarget(req.url ?? '/');
     if (problem !== undefined || 'error' in target) {
       refuse('400 Bad Request', `switchyard: ${problem?.error ?? (target as { error: string }).error}\n`);
