@@ -11,7 +11,8 @@ import type { Instance, ServiceSet } from '../discovery/types.js';
 import type { HashBy, RouteSpec, SplitSpec, StrategyName } from '../config/route-spec.js';
 import { specificity } from '../config/route-spec.js';
 import { parseUrlprefixTag } from './tag-routes.js';
-import { prefixMatches, routePrefix, stripPrefix } from './path.js';
+import { RouteMatcher } from './matcher.js';
+import { routePrefix, stripPrefix } from './path.js';
 
 export interface UpstreamGroup {
   readonly key: string;
@@ -68,9 +69,7 @@ export class RoutingSnapshot {
   /** Items left out of this snapshot and why (a bad tag never takes the table down). */
   readonly errors: readonly string[];
   readonly builtAt: number;
-  readonly #exact = new Map<string, CompiledRoute[]>();
-  readonly #wildcard: { suffix: string; routes: CompiledRoute[] }[] = [];
-  readonly #anyHost: CompiledRoute[] = [];
+  readonly #matcher: RouteMatcher<CompiledRoute>;
   /** One catch-all route and nothing else (the seeds' setup): matching is a field read. */
   readonly only: CompiledRoute | undefined;
   /** Some route matches on headers: only then does a plane build a header object to match with. */
@@ -82,21 +81,7 @@ export class RoutingSnapshot {
     this.groups = groups;
     this.errors = errors;
     this.builtAt = Date.now();
-    for (const r of routes) {
-      const h = r.spec.host;
-      if (h === undefined) this.#anyHost.push(r);
-      else if (h.startsWith('*.')) {
-        const suffix = h.slice(1);
-        let w = this.#wildcard.find((x) => x.suffix === suffix);
-        if (!w) this.#wildcard.push((w = { suffix, routes: [] }));
-        w.routes.push(r);
-      } else {
-        let l = this.#exact.get(h);
-        if (!l) this.#exact.set(h, (l = []));
-        l.push(r);
-      }
-    }
-    this.#wildcard.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.#matcher = new RouteMatcher(routes);
     this.needsHeaders = routes.some((r) => r.spec.headers.length > 0);
     const first = routes[0];
     this.only = routes.length === 1 && first && first.spec.host === undefined && first.prefix === '/' && first.spec.headers.length === 0 ? first : undefined;
@@ -108,21 +93,7 @@ export class RoutingSnapshot {
    */
   match(rawHost: string | undefined, path: string, headers: IncomingHttpHeaders): CompiledRoute | undefined {
     if (this.only) return this.only;
-    const host = normalizeHost(rawHost);
-    if (host) {
-      const exact = this.#exact.get(host);
-      if (exact) {
-        const r = firstMatch(exact, path, headers);
-        if (r) return r;
-      }
-      for (const w of this.#wildcard) {
-        if (host.endsWith(w.suffix) && host.length > w.suffix.length) {
-          const r = firstMatch(w.routes, path, headers);
-          if (r) return r;
-        }
-      }
-    }
-    return firstMatch(this.#anyHost, path, headers);
+    return this.#matcher.match(normalizeHost(rawHost), path, headers);
   }
 
   /** A plain description for /routes, logs and tests. */
@@ -154,21 +125,6 @@ export class RoutingSnapshot {
       errors: this.errors,
     };
   }
-}
-
-function firstMatch(list: readonly CompiledRoute[], path: string, headers: IncomingHttpHeaders): CompiledRoute | undefined {
-  for (const r of list) {
-    if (!prefixMatches(r.prefix, path)) continue;
-    let ok = true;
-    for (const [name, value] of r.spec.headers) {
-      if (headers[name] !== value) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return r;
-  }
-  return undefined;
 }
 
 export function normalizeHost(raw: string | undefined): string | undefined {

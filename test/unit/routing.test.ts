@@ -9,6 +9,7 @@ import type { RouteSpec } from '../../src/config/route-spec.js';
 import type { Instance, ServiceSet } from '../../src/discovery/types.js';
 import { normalizePath, prefixMatches, routePrefix, stripPrefix } from '../../src/routing/path.js';
 import { buildSnapshot, forwardedPath } from '../../src/routing/snapshot.js';
+import { RouteMatcher } from '../../src/routing/matcher.js';
 
 describe('path normalisation', () => {
   const table: [string, string | RegExp][] = [
@@ -198,4 +199,42 @@ describe('routing snapshots: specs in, dump() and match() out', () => {
       if (!c.errors) assert.deepEqual(dump.errors, []);
     });
   }
+});
+
+describe('route matcher', () => {
+  /** The obvious reference: scan every route of the host class in specificity order. */
+  function reference(routes: CompiledRouteLike[], host: string | undefined, path: string, headers: Record<string, string>): CompiledRouteLike | undefined {
+    const ok = (r: CompiledRouteLike): boolean => prefixMatches(r.prefix, path) && r.spec.headers.every(([k, v]) => headers[k] === v);
+    const bySpecificity = (list: CompiledRouteLike[]): CompiledRouteLike[] => [...list].sort((a, b) => b.prefix.split('/').filter(Boolean).length - a.prefix.split('/').filter(Boolean).length);
+    if (host) {
+      const exact = bySpecificity(routes.filter((r) => r.spec.host === host)).find(ok);
+      if (exact) return exact;
+      const wild = routes.filter((r) => r.spec.host?.startsWith('*.') && host.endsWith(r.spec.host.slice(1)) && host.length > r.spec.host.length - 1);
+      const suffixes = [...new Set(wild.map((r) => r.spec.host as string))].sort((a, b) => b.length - a.length);
+      for (const sfx of suffixes) {
+        const r = bySpecificity(wild.filter((x) => x.spec.host === sfx)).find(ok);
+        if (r) return r;
+      }
+    }
+    return bySpecificity(routes.filter((r) => r.spec.host === undefined)).find(ok);
+  }
+  interface CompiledRouteLike { prefix: string; spec: { host?: string; headers: [string, string][] }; n: number }
+
+  it('agrees with a linear scan over random tables and requests', () => {
+    const seg = fc.constantFrom('a', 'b', 'api', 'v1', 'x');
+    const prefix = fc.array(seg, { maxLength: 3 }).map((s) => (s.length === 0 ? '/' : `/${s.join('/')}`));
+    const host = fc.constantFrom(undefined, 'a.example', 'b.example', '*.example', '*.a.example', 'x.a.example');
+    const hdr = fc.constantFrom<[string, string][]>([], [['x-v', '2']]);
+    const route = fc.record({ prefix, host, headers: hdr });
+    fc.assert(fc.property(fc.array(route, { maxLength: 12 }), fc.array(seg, { maxLength: 4 }), fc.constantFrom(undefined, 'a.example', 'x.a.example', 'y.b.example', 'example'), fc.boolean(), (specs, pathSegs, reqHost, withHeader) => {
+      // Specificity order as buildSnapshot sorts: more header conditions first among equals (stable).
+      const routes: CompiledRouteLike[] = specs
+        .map((s, n) => ({ prefix: s.prefix, spec: { ...(s.host ? { host: s.host } : {}), headers: s.headers }, n }))
+        .sort((a, b) => b.spec.headers.length - a.spec.headers.length || a.n - b.n);
+      const path = `/${pathSegs.join('/')}`;
+      const headers = withHeader ? { 'x-v': '2' } : {};
+      const m = new RouteMatcher(routes);
+      assert.equal(m.match(reqHost, path, headers)?.n, reference(routes, reqHost, path, headers)?.n, `${reqHost ?? '*'} ${path}`);
+    }), { numRuns: 3000 });
+  });
 });
