@@ -9,7 +9,9 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { watch } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
-import type { ApiHealthEntry, ApiKvEntry, ApiNode } from '../registry/api/types.js';
+import type { ApiHealthEntry, ApiNode } from '../registry/api/types.js';
+import { parseKvJson } from './data.js';
+import type { KvEntryJson } from './data.js';
 import { compileTemplate, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './index.js';
 import type { CompiledTemplate, Dependency, TemplateData } from './index.js';
 import { keyDependencyId, nodesDependencyId, prefixDependencyId, serviceDependencyId, servicesDependencyId } from './query.js';
@@ -158,15 +160,15 @@ export class TemplateRunner {
         return;
       case 'kv.block':
       case 'kv.get':
-        void watch<ApiKvEntry[] | undefined>(c, `/v1/kv/${encKey(dep.query.key)}${params(dep.query.dc)}`, (v, _i, status) => {
+        void watch<KvEntryJson[] | undefined>(c, `/v1/kv/${encKey(dep.query.key)}${params(dep.query.dc)}`, (v, _i, status) => {
           const e = status === 404 ? undefined : v?.[0];
           store({ exists: e !== undefined, value: e?.Value ? Buffer.from(e.Value, 'base64').toString('utf8') : '' } satisfies KvState);
         }, ac.signal, opts);
         return;
       case 'kv.list':
-        void watch<ApiKvEntry[] | undefined>(c, `/v1/kv/${encKey(dep.query.prefix)}${params(dep.query.dc, ['recurse='])}`, (v, _i, status) => {
+        void watch<KvEntryJson[] | undefined>(c, `/v1/kv/${encKey(dep.query.prefix)}${params(dep.query.dc, ['recurse='])}`, (v, _i, status) => {
           store(status === 404 ? [] : toKeyPairs(v ?? [], dep.query.prefix));
-        }, ac.signal, opts);
+        }, ac.signal, { ...opts, parse: parseKvJson });
         return;
       case 'catalog.nodes':
         void watch<ApiNode[]>(c, `/v1/catalog/nodes${params(dep.query.dc)}`, (v) => store(toCatalogNodes(v ?? [], dep.query.near)), ac.signal, opts);

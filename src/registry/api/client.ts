@@ -110,14 +110,14 @@ export class RegistryClient {
    * One blocking read: `index` 0 answers at once; otherwise the server parks up to `waitMs`.
    * The HTTP timeout allows for Consul's wait/16 jitter.
    */
-  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlockingResult<T>> {
+  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal, parse: (text: string) => unknown = JSON.parse): Promise<BlockingResult<T>> {
     const sep = path.includes('?') ? '&' : '?';
     const q = index > 0 ? `${sep}index=${index}&wait=${Math.round(waitMs)}ms` : '';
     const r = await this.#call('GET', `${path}${q}`, { ...(signal ? { signal } : {}), timeoutMs: waitMs + Math.max(waitMs / 16, 0) + 5000, allow404: true });
     const raw = r.headers['x-consul-index'];
     const idx = Number(Array.isArray(raw) ? raw[0] : raw);
     if (!Number.isFinite(idx) || raw === undefined) throw new RegistryClientError(`GET ${path}: no X-Consul-Index header: the endpoint does not support blocking queries`);
-    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : JSON.parse(r.text)) as T };
+    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : parse(r.text)) as T };
   }
 
   async close(): Promise<void> {
@@ -133,6 +133,8 @@ export interface WatchOptions {
   backoffMs?: number;
   maxBackoffMs?: number;
   onError?: (err: unknown, attempt: number) => void;
+  /** Parses an answer's body (default JSON.parse; KV readers keep uint64 flags exact). */
+  parse?: (text: string) => unknown;
 }
 
 /**
@@ -153,7 +155,7 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
     if (signal.aborted) return;
     last = Date.now();
     try {
-      const r = await client.blockingGet<T>(path, index, waitMs, signal);
+      const r = await client.blockingGet<T>(path, index, waitMs, signal, opts.parse);
       attempt = 0;
       if (r.index < index) index = 0;
       if (r.index === index) continue;
