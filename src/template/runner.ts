@@ -286,11 +286,11 @@ export class TemplateRunner {
       const r = await runCommand(cmd, t.spec.commandTimeoutMs ?? 30_000);
       if (r.ok) {
         t.commandPending = false;
-        this.#o.logger.info({ command: cmd, ms: r.ms }, 'command ran');
+        this.#o.logger.info({ destination: t.spec.destination, command: cmd, code: r.code, ms: r.ms }, 'command ran');
       } else {
         failed = true;
         t.commandPending = true;
-        this.#o.logger.error({ command: cmd, code: r.code, output: r.output.slice(-2000), timedOut: r.timedOut }, 'command failed: will run again on the next change');
+        this.#o.logger.error({ destination: t.spec.destination, command: cmd, code: r.code, output: r.output.slice(-2000), timedOut: r.timedOut }, 'command failed: will run again on the next change');
       }
     }
     return failed;
