@@ -20,7 +20,7 @@ export interface LiveSource {
 }
 
 export interface LbLiveOptions {
-  /** Rates are computed over this many seconds of samples (the issue asks for 5–10 s). */
+  /** Rates are computed over this many seconds of samples: 5–10 s smooths a burst yet shows a change within seconds. */
   windowSeconds?: number;
   sampleEveryMs?: number;
   now?: () => number;

@@ -191,7 +191,7 @@ cases('fmtTests: go syntax', [
   ['%#v', SI, 'fmt_test.SI{I:interface {}(nil)}'], ['%#v', typedSlice('[]int', [], true), '[]int(nil)'], ['%#v', ints(), '[]int{}'],
   ['%#v', goMap('map[int]uint8', 0, [], true), 'map[int]uint8(nil)'], ['%#v', goMap('map[int]uint8', 0, []), 'map[int]uint8{}'],
   ['%#v', 'foo', '"foo"'], ['%#v', typedSlice('[]int32', [], true), '[]int32(nil)'], ['%#v', f(1.2345678), '1.2345678'],
-  // Whole number floats are printed without decimals. See Issue 27634.
+  // Whole number floats are printed without decimals. See golang/go issue 27634.
   ['%#v', f(1), '1'], ['%#v', f(1000000), '1e+06'],
 ]);
 
@@ -235,7 +235,7 @@ cases('fmtTests: Comparison of padding rules with C printf', [
 cases('fmtTests: padding of elements', [
   // Use spaces instead of zero if padding to the right.
   ['%0-5s', 'abc', 'abc  '], ['%-05.1f', f(1), '1.0  '],
-  // float and complex formatting should not change the padding width for other elements. See issue 14642.
+  // float and complex formatting should not change the padding width for other elements. See golang/go issue 14642.
   ['%06v', ifaces(f(10), 10), '[000010 000010]'], ['%06v', ifaces(f(-10), 10), '[-00010 000010]'],
   // integer formatting should not alter padding for other elements.
   ['%03.6v', ifaces(1, f(2), 'x'), '[000001 002 00x]'], ['%03.0v', ifaces(0, f(2), 'x'), '[    002 000]'],

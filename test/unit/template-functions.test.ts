@@ -365,7 +365,7 @@ describe('integers beyond 2^53: exact, with Go\'s types and wrap-around', () => 
   // consul-template's parseInt/parseUint return int64/uint64 and its math helpers (template/funcs.go) compute in
   // int64, or uint64 when both operands are unsigned; Go's integers wrap around on overflow.
   table([
-    // issue 15: a uint64 through a double printed 18446744073709551616.
+    // Through a double, the largest uint64 printed as 18446744073709551616.
     ['{{ parseUint "18446744073709551615" }} {{ parseInt "-9223372036854775808" }} {{ parseInt "9007199254740993" }}', '18446744073709551615 -9223372036854775808 9007199254740993'],
     ['{{ printf "%T %T %T %T" (parseInt "1") (parseUint "1") (add 1 2) (parseUint "2" | add (parseUint "1")) }}', 'int64 uint64 int64 uint64'],
     ['{{ printf "%d %x %#v %v" (parseUint "18446744073709551615") (parseUint "18446744073709551615") (parseUint "255") (parseInt "-9007199254740993") }}', '18446744073709551615 ffffffffffffffff 0xff -9007199254740993'],
