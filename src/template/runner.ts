@@ -96,7 +96,7 @@ export class TemplateRunner {
         this.stop();
         resolve(code);
       };
-      void this.#renderAll();
+      this.#renderInBackground();
     });
   }
 
@@ -187,7 +187,7 @@ export class TemplateRunner {
         this.#renderQueued = true;
         setImmediate(() => {
           this.#renderQueued = false;
-          void this.#renderAll();
+          this.#renderInBackground();
         });
       }
       return;
@@ -201,7 +201,15 @@ export class TemplateRunner {
     clearTimeout(this.#quiet);
     clearTimeout(this.#maxTimer);
     this.#maxTimer = undefined;
-    void this.#renderAll();
+    this.#renderInBackground();
+  }
+
+  /** A render nobody awaits (data arrived, a timer fired): an unexpected failure ends the run with exit code 1, never an unhandled rejection. */
+  #renderInBackground(): void {
+    this.#renderAll().catch((err: unknown) => {
+      this.#o.logger.error({ err: (err as Error).message }, 'render failed');
+      this.#done?.(1);
+    });
   }
 
   async #renderAll(): Promise<void> {

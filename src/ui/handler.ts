@@ -143,7 +143,10 @@ export function createUiHandler(opts: UiOptions): UiHandler {
       unsubscribe?.();
       live?.close();
       unsubscribe = undefined;
-      live = new LbLive(lb, source, { ...(opts.pushEveryMs !== undefined ? { sampleEveryMs: opts.pushEveryMs } : {}) });
+      live = new LbLive(lb, source, {
+        ...(opts.pushEveryMs !== undefined ? { sampleEveryMs: opts.pushEveryMs } : {}),
+        onError: (err) => log.warn({ err }, 'ui: could not sample the balancer'),
+      });
       if (streams.size > 0) unsubscribe = live.subscribe(broadcast);
     },
     close() {

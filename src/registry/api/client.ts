@@ -156,6 +156,8 @@ export interface WatchOptions {
  * less history (lost or restored data) and a blocking read with an index it has not reached would
  * park for the whole wait, holding back every change made meanwhile: a failed read, or a
  * connection to the registry closing between two reads. A read with index 0 answers at once.
+ * Never rejects (callers start it with `void`): failures, including a throwing `onChange`, go to
+ * `onError` and are retried with backoff.
  */
 export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
   const waitMs = opts.waitMs ?? 60_000;
