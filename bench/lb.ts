@@ -1,4 +1,4 @@
-// Load-balancer benchmark (issue 3): in one run, on the same three backends, compares
+// Load-balancer benchmark: in one run, on the same three backends, compares
 //   direct (wrk → one backend: the ceiling), nginx (Debian package, keep-alive upstream), node-http-proxy
 //   (npm `http-proxy`), @fastify/http-proxy and `switchyard lb`, each with 1 worker and with all cores;
 // then a churn run (an instance removed/added every second under load: nginx via template + reload, Switchyard
@@ -384,7 +384,7 @@ if (!nginxBin) {
 const lbHelp = spawnSync(process.execPath, [SY_MAIN, 'lb', '--help'], { encoding: 'utf8', timeout: 20_000 });
 // commander prints the top-level help (exit 0) for an unknown subcommand followed by --help: look for lb's own usage.
 const haveLb = lbHelp.status === 0 && /Usage:\s+\S+\s+lb\b/.test(lbHelp.stdout ?? '');
-const noLbNote = '`switchyard lb` does not exist in dist/cli/main.js yet (`node dist/cli/main.js lb --help` fails): the Switchyard rows, its churn run, its change-to-traffic run and the issue-3 targets are not measured (no numbers are made up).';
+const noLbNote = '`switchyard lb` does not exist in dist/cli/main.js yet (`node dist/cli/main.js lb --help` fails): the Switchyard rows, its churn run, its change-to-traffic run and the balancer targets are not measured (no numbers are made up).';
 if (!haveLb) {
   console.warn(`NOTE: ${noLbNote}`);
   notes.push(noLbNote);
@@ -652,7 +652,7 @@ check('switchyard-w1 req/s ≥ 0.35 × nginx-w1', syRow && nginxRef ? `${(syRow.
 check(`switchyard-w1 p99 ≤ 2 × nginx-w1 p99 (c${CONC})`, syRow && nginxRef ? `${fmt(syRow.p99)} ms vs ${fmt(nginxRef.p99)} ms (${(syRow.p99 / nginxRef.p99).toFixed(2)} ×)` : '–', syRow && nginxRef ? syRow.p99 <= 2 * nginxRef.p99 : null);
 check('zero errors under churn (switchyard-w1, live)', syChurn.length > 0 ? `${syChurn.reduce((s, r) => s + wrkErrors(r.wrk), 0)} errors in ${syChurn.length} run(s)` : '–', syChurn.length > 0 ? syChurn.every((r) => wrkErrors(r.wrk) === 0) : null);
 check('change-to-traffic p99 < 100 ms (switchyard-w1)', syC2t && syC2tSorted.length > 0 ? `${fmt(percentile(syC2tSorted, 99), 1)} ms (${syC2tSorted.length} samples, ${syC2t.misses} misses)` : '–', syC2t && syC2tSorted.length > 0 ? percentile(syC2tSorted, 99) < 100 && syC2t.misses === 0 : null);
-line('## Issue 3 targets');
+line('## Targets of the balancer (throughput and p99 against nginx, zero errors under churn, change-to-traffic)');
 line();
 line('| target | measured | result |');
 line('|---|---|---|');

@@ -77,7 +77,12 @@ export class RemoteSource implements Source {
       waitMs: this.#opts.waitMs ?? 60_000,
       onError: (err, attempt) => {
         this.#status = { ...this.#status, connected: false, lastError: (err as Error).message };
-        if (attempt === 1 || attempt % 10 === 0) this.#opts.logger.warn({ what, attempt, err: (err as Error).message }, 'registry unreachable: serving the last known table');
+        if (attempt !== 1 && attempt % 10 !== 0) return;
+        // Say what traffic gets: the last table this source emitted, or, before its first one, nothing from it.
+        const msg = this.#last
+          ? 'registry unreachable: serving the last known table'
+          : 'registry unreachable and no table from it yet: requests get 503 (unless a state file supplied a table) until it answers';
+        this.#opts.logger.warn({ what, attempt, err: (err as Error).message }, msg);
       },
     };
   }

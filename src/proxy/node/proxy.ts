@@ -120,7 +120,7 @@ export class HttpProxy {
     }
     this.#mirrors++;
     const { headers } = upstreamRequestHeaders(req.rawHeaders, { clientIp: ex.clientIp, proto: ex.proto, host: ex.authority, newId: this.newId });
-    this.d.pools.get(up).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
+    void this.d.pools.get(up).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
       .then((r) => r.body.dump())
       .then(() => 'sent', () => 'failed')
       .then((outcome) => {

@@ -46,6 +46,7 @@ export class RegistryClient {
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly #dispatcher: Dispatcher;
+  #disconnects = 0;
 
   constructor(opts: ClientOptions) {
     this.#bases = opts.address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(normalizeAddress);
@@ -54,6 +55,17 @@ export class RegistryClient {
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
     // Blocking queries hold a connection each for up to wait + wait/16; keep the idle timeout above that.
     this.#dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64, headersTimeout: 0, bodyTimeout: 0 });
+    this.#dispatcher.on('disconnect', () => {
+      this.#disconnects++;
+    });
+  }
+
+  /**
+   * How many connections to agents have closed so far. An agent that restarts closes them all, even
+   * the idle ones between two blocking reads, which see no error of their own (see watch).
+   */
+  get disconnects(): number {
+    return this.#disconnects;
   }
 
   /** The agent calls go to now (the first of the list until it fails). */
@@ -110,14 +122,14 @@ export class RegistryClient {
    * One blocking read: `index` 0 answers at once; otherwise the server parks up to `waitMs`.
    * The HTTP timeout allows for Consul's wait/16 jitter.
    */
-  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlockingResult<T>> {
+  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal, parse: (text: string) => unknown = JSON.parse): Promise<BlockingResult<T>> {
     const sep = path.includes('?') ? '&' : '?';
     const q = index > 0 ? `${sep}index=${index}&wait=${Math.round(waitMs)}ms` : '';
     const r = await this.#call('GET', `${path}${q}`, { ...(signal ? { signal } : {}), timeoutMs: waitMs + Math.max(waitMs / 16, 0) + 5000, allow404: true });
     const raw = r.headers['x-consul-index'];
     const idx = Number(Array.isArray(raw) ? raw[0] : raw);
     if (!Number.isFinite(idx) || raw === undefined) throw new RegistryClientError(`GET ${path}: no X-Consul-Index header: the endpoint does not support blocking queries`);
-    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : JSON.parse(r.text)) as T };
+    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : parse(r.text)) as T };
   }
 
   async close(): Promise<void> {
@@ -133,11 +145,19 @@ export interface WatchOptions {
   backoffMs?: number;
   maxBackoffMs?: number;
   onError?: (err: unknown, attempt: number) => void;
+  /** Parses an answer's body (default JSON.parse; KV readers keep uint64 flags exact). */
+  parse?: (text: string) => unknown;
 }
 
 /**
  * Follows one endpoint with blocking queries until `signal` aborts, calling `onChange` with each
- * new value (deduplicated by index). An index that goes backwards resets to 0, as Consul's docs ask.
+ * new value (deduplicated by index). Consul's client guidance: an index that goes backwards resets
+ * to 0. So does anything that says the agent may have restarted, since it may have come back with
+ * less history (lost or restored data) and a blocking read with an index it has not reached would
+ * park for the whole wait, holding back every change made meanwhile: a failed read, or a
+ * connection to the registry closing between two reads. A read with index 0 answers at once.
+ * Never rejects (callers start it with `void`): failures, including a throwing `onChange`, go to
+ * `onError` and are retried with backoff.
  */
 export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
   const waitMs = opts.waitMs ?? 60_000;
@@ -147,20 +167,27 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
   let index = 0;
   let attempt = 0;
   let last = 0;
+  let disconnects = client.disconnects;
   while (!signal.aborted) {
     const since = Date.now() - last;
     if (since < minInterval) await sleep(minInterval - since, signal);
     if (signal.aborted) return;
     last = Date.now();
+    if (client.disconnects !== disconnects) index = 0;
+    disconnects = client.disconnects;
     try {
-      const r = await client.blockingGet<T>(path, index, waitMs, signal);
+      const r = await client.blockingGet<T>(path, index, waitMs, signal, opts.parse);
       attempt = 0;
-      if (r.index < index) index = 0;
+      if (r.index < index) {
+        index = 0;
+        continue;
+      }
       if (r.index === index) continue;
       index = r.index;
       onChange(r.value, r.index, r.status);
     } catch (err) {
       if (signal.aborted) return;
+      index = 0;
       attempt++;
       opts.onError?.(err, attempt);
       // Full jitter so that many watchers do not retry in lockstep after an outage.

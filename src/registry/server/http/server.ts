@@ -1,10 +1,10 @@
 /** The registry's HTTP front: routing, 405s with Allow, ACL, size-limited bodies, Consul's JSON and error conventions. */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { aclAllows } from '../../../core/acl.js';
 import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
 import { encodeJson } from './encode.js';
 import type { Ctx, Reply, Route } from './context.js';
@@ -50,25 +50,6 @@ function match(table: RouteTable, path: string): { route: Route; suffix: string 
   // "/v1/kv" without the trailing slash is the empty key, as in Consul.
   for (const p of table.prefixes) if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
   return undefined;
-}
-
-function tokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
-  const q = query.get('token');
-  if (q) return q;
-  const h = req.headers['x-consul-token'];
-  if (typeof h === 'string' && h !== '') return h;
-  const auth = req.headers.authorization;
-  if (auth) {
-    const m = /^Bearer\s+(\S+)/.exec(auth);
-    if (m) return m[1];
-  }
-  return undefined;
-}
-
-function sameToken(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 const defaultTooLarge = (size: number, max: number): string => `Request body(${size} bytes) too large, max size: ${max} bytes`;
@@ -167,10 +148,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
         return;
       }
       if (!m.route.methods.includes(method)) throw new HttpError(405, `method ${method} not allowed`, { headers: { Allow: allow } });
-      if (opts.aclToken !== undefined && !m.route.public) {
-        const tok = tokenOf(req, query);
-        if (tok === undefined || !sameToken(tok, opts.aclToken)) throw new HttpError(403, 'Permission denied');
-      }
+      if (!m.route.public && !aclAllows(opts.aclToken, req.headers, query)) throw new HttpError(403, 'Permission denied');
       const ctx: Ctx = {
         req, method, path, suffix: m.suffix, query, cancel: closeCancel(res),
         body: (limit = maxBody, tooLarge) => {
