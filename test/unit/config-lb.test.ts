@@ -94,4 +94,34 @@ describe('lbConfigSchema: what reaches resolveLbConfig', () => {
     assert.match(problem({ routes: [{ path: '/' }] }), /^routes\.0\.service: /);
     assert.match(problem({ retries: { attempts: 11 } }), /^retries\.attempts: /);
   });
+
+  it('refuses bad rollout settings with the key named: split weights, mirror share, limits, explain addresses', () => {
+    assert.match(problem({ routes: [{ service: 'x', split: [{ weight: 0 }] }] }), /^routes\.0\.split\.0\.weight: must be more than 0/);
+    assert.match(problem({ routes: [{ service: 'x', split: [] }] }), /^routes\.0\.split: /);
+    assert.match(problem({ routes: [{ service: 'x', mirror: { service: 'y', percent: 150 } }] }), /^routes\.0\.mirror\.percent: /);
+    assert.match(problem({ routes: [{ service: 'x', limits: { 'max-concurrent': 0 } }] }), /^routes\.0\.limits\.max-concurrent: /);
+    assert.match(problem({ routes: [{ service: 'x', limits: { rate: { 'per-second': 0 } } }] }), /^routes\.0\.limits\.rate\.per-second: must be more than 0/);
+    assert.match(problem({ routes: [{ service: 'x', 'slow-start': 'soon' }] }), /^routes\.0\.slow-start: must be a Go duration/);
+    for (const bad of ['localhost', '10.0.0.0/33', '::1/129', '1.2.3.4/8/1', '']) assert.match(problem({ explain: { from: [bad] } }), /^explain\.from\.0: must be an IP address or a CIDR block/);
+  });
+});
+
+describe('resolveLbConfig: rollout settings', () => {
+  it('maps split, sticky, slow start, mirror, limits and explain onto the route specs', () => {
+    const c = resolveLbConfig({
+      explain: { from: ['127.0.0.1', '10.0.0.0/8', '::1'] },
+      routes: [{
+        service: 'web', split: [{ tags: ['v1'], weight: 90 }, { meta: { version: 'v2' }, weight: 10 }], sticky: { cookie: 'sid' }, 'slow-start': '30s',
+        mirror: { service: 'shadow', percent: 5 }, limits: { 'max-concurrent': 100, rate: { 'per-second': 2.5, by: { header: 'X-Api-Key' } } },
+      }],
+    }, {});
+    const r = c.routes[0]!;
+    assert.deepEqual(r.split, [{ tags: ['v1'], meta: [], weight: 90 }, { tags: [], meta: [['version', 'v2']], weight: 10 }]);
+    assert.deepEqual(r.sticky, { kind: 'cookie', name: 'sid' });
+    assert.equal(r.slowStartMs, 30_000);
+    assert.deepEqual(r.mirror, { service: 'shadow', percent: 5 });
+    // Burst defaults to one second's worth (rounded up); header names in lower case.
+    assert.deepEqual(r.limits, { maxConcurrent: 100, rate: { perSecond: 2.5, burst: 3, by: { kind: 'header', name: 'x-api-key' } } });
+    assert.deepEqual(c.explainFrom, ['127.0.0.1', '10.0.0.0/8', '::1']);
+  });
 });
