@@ -191,8 +191,6 @@ interface Target {
   concs: readonly number[];
   /** The accept-queue limit of its listening socket(s), from ss; null when ss is missing. */
   backlog?: number[] | null;
-  /** What makes this target differ from its neighbour with the same plane and workers (for the report). */
-  note?: string;
 }
 
 function upstreamConf(ports: readonly number[]): string {
@@ -568,8 +566,7 @@ try {
     // The harness's own environment must not choose the scheduling for the default target.
     const env = { SWITCHYARD_LB_SCHED: sched === 'rr' ? 'rr' : undefined };
     const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
-    const note = workers > 1 ? (sched === 'rr' ? 'SWITCHYARD_LB_SCHED=rr: node:cluster round-robin hand-off (the primary accepts)' : 'default scheduling: the kernel distributes accepts (cluster.SCHED_NONE)') : undefined;
-    targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, concs: CONCS, ...(note ? { note } : {}) });
+    targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, concs: CONCS });
   };
   await addNginx('nginx-w1', '1', 'w1');
   await addNode('http-proxy-w1', 'http-proxy', 'http-proxy.ts', 1, 'w1');
