@@ -31,8 +31,8 @@ import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/pro
 import { barChartSvg, svgToPng } from './lib/chart.js';
 import type { Bar } from './lib/chart.js';
 import { CLK_TCK, boxTicks, killTrackedLeftovers, readStat, snapshot, splitCpu, trackDescendants, treeTicks } from './lib/procfs.js';
-import { LISTEN_COUNTERS, counterDelta, listenBacklogs, listenCounters, listenSysctls } from './lib/netstat.js';
-import type { ListenCounters } from './lib/netstat.js';
+import { LISTEN_COUNTERS, counterDelta, listenCounters, listenSockets, listenSysctls } from './lib/netstat.js';
+import type { ListenCounters, ListenSocket } from './lib/netstat.js';
 import { gcTotals, readRuntime } from './lib/runtime.js';
 import type { RuntimeDump } from './lib/runtime.js';
 import { envIntList, envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep } from './lib/util.js';
@@ -185,12 +185,13 @@ interface Target {
   setUpstreams?: (ports: readonly number[]) => void;
   skip?: string;
   balance?: string;
-  /** Switchyard only: the admin address serving /debug/runtime. */
+  /** Switchyard only: the admin address serving /debug/runtime, and the number of worker processes (--workers). */
   admin?: string;
+  workers?: number;
   /** The concurrencies it runs at (the Node peers may run at the first only). */
   concs: readonly number[];
-  /** The accept-queue limit of its listening socket(s), from ss; null when ss is missing. */
-  backlog?: number[] | null;
+  /** Its listening socket(s) as ss sees them (backlog, holding processes); null when ss is missing. */
+  sockets?: ListenSocket[] | null;
 }
 
 function upstreamConf(ports: readonly number[]): string {
@@ -441,6 +442,32 @@ async function changeToTraffic(subject: string, url: string, apply: (port: numbe
   return r;
 }
 
+/**
+ * With --workers N the first answer may come from the first worker up: waits until every worker answers the
+ * primary's /debug/runtime question (a worker registers that handler after its listener is up), so no run measures
+ * fewer workers than it claims.
+ */
+async function waitWorkers(t: Target, timeoutMs = 20_000): Promise<string | null> {
+  if (!t.admin || (t.workers ?? 1) <= 1) return null;
+  const deadline = Date.now() + timeoutMs;
+  let seen = 0;
+  let lastErr = '';
+  while (Date.now() < deadline) {
+    try {
+      seen = (await readRuntime(t.admin, false)).workers.length;
+      if (seen >= (t.workers ?? 1)) return null;
+    } catch (err) {
+      lastErr = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(200);
+  }
+  return `only ${seen} of ${t.workers ?? 1} workers answered within ${timeoutMs / 1000} s${lastErr ? ` (${lastErr})` : ''}`;
+}
+
+/** "backlog 511, held by 3 processes" per listening socket. */
+const socketsText = (s: ListenSocket[] | null | undefined): string =>
+  s === undefined || s === null ? 'unknown (no ss)' : s.length === 0 ? 'no listening socket found' : s.map((x) => `backlog ${x.backlog}, held by ${x.holders} process${x.holders === 1 ? '' : 'es'}`).join(' + ');
+
 // ---------------------------------------------------------------------------------------------------------
 // Main
 
@@ -566,7 +593,7 @@ try {
     // The harness's own environment must not choose the scheduling for the default target.
     const env = { SWITCHYARD_LB_SCHED: sched === 'rr' ? 'rr' : undefined };
     const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
-    targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, concs: CONCS });
+    targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, workers, concs: CONCS });
   };
   await addNginx('nginx-w1', '1', 'w1');
   await addNode('http-proxy-w1', 'http-proxy', 'http-proxy.ts', 1, 'w1');
@@ -581,15 +608,15 @@ try {
 
   for (const t of targets) {
     if (t.skip) continue;
-    const err = await waitBalanced(t, t.kind === 'direct' ? [backendPorts[0] as number] : backendPorts);
+    const err = (await waitBalanced(t, t.kind === 'direct' ? [backendPorts[0] as number] : backendPorts)) ?? (await waitWorkers(t));
     if (err) {
       t.skip = `did not start: ${err}`;
       console.warn(`NOTE: ${t.name} ${t.skip}; its rows are skipped`);
       notes.push(`${t.name} ${t.skip}.`);
       if (t.child) await stopOwned(t.child);
     } else {
-      t.backlog = listenBacklogs(Number(new URL(t.url).port));
-      console.log(`ready: ${t.name.padEnd(24)} ${t.url.padEnd(24)} listen backlog ${t.backlog?.join('+') ?? '?'}, answers: ${t.balance ?? ''}`);
+      t.sockets = listenSockets(Number(new URL(t.url).port));
+      console.log(`ready: ${t.name.padEnd(24)} ${t.url.padEnd(24)} listen ${socketsText(t.sockets)}, answers: ${t.balance ?? ''}`);
     }
   }
   trackAll();
@@ -902,7 +929,9 @@ if (PHASES.has('main')) {
 
   line('## Listen queues');
   line();
-  line(`Kernel settings: ${Object.entries(sysctls).map(([k, v]) => `\`${k}\` = ${v ?? 'unreadable'}`).join(', ')}. The accept-queue limit each target's listening socket got (ss Send-Q: min(listen() backlog, somaxconn)): ${targets.filter((t) => !t.skip).map((t) => `${t.name} ${t.backlog === undefined || t.backlog === null ? '?' : t.backlog.join('+')}`).join(', ')}.`);
+  line(`Kernel settings: ${Object.entries(sysctls).map(([k, v]) => `\`${k}\` = ${v ?? 'unreadable'}`).join(', ')}. Each target's listening socket (ss): the accept-queue limit it got (Send-Q: min(listen() backlog, somaxconn)) and how many processes hold it — with kernel-distributed accepts the primary and every worker hold the one socket, with the round-robin hand-off only the primary does, which shows which scheduling a run really had:`);
+  line();
+  for (const t of targets.filter((x) => !x.skip)) line(`- ${t.name}: ${socketsText(t.sockets)}`);
   line();
   line('Counter deltas per measured run, as ListenOverflows / ListenDrops / TCPSynRetrans (the counters cover the whole network namespace, so processes of other users of this machine count too; on loopback a retransmitted SYN-ACK counts as well):');
   line();

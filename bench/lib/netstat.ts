@@ -1,5 +1,6 @@
 // The kernel's listen-queue situation for the benchmarks: the sysctls that bound accept and SYN queues, the TcpExt
-// counters that count what overflowed them (/proc/net/netstat), and the backlog a listening socket really got (ss).
+// counters that count what overflowed them (/proc/net/netstat), and the backlog a listening socket really got and
+// which processes hold it (ss).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -49,17 +50,23 @@ export function listenSysctls(): Record<string, string | null> {
   };
 }
 
+export interface ListenSocket {
+  /** The accept-queue limit the kernel gave it (ss Send-Q of a LISTEN socket: min(listen() backlog, somaxconn)). */
+  backlog: number;
+  /** How many processes hold it open (ss -p): 1 when one process accepts, 1 + N when N cluster workers share it. */
+  holders: number;
+}
+
 /**
- * The accept-queue limit the kernel gave the socket listening on 127.0.0.1:port (ss shows it as Send-Q of a
- * LISTEN socket: min(backlog passed to listen(), somaxconn)); one entry per listening socket (SO_REUSEPORT gives
- * several). Null when ss (iproute2) is missing.
+ * The sockets listening on 127.0.0.1:port (several with SO_REUSEPORT). Null when ss (iproute2) is missing; holders
+ * count only processes this user may inspect, which includes every process the harness started.
  */
-export function listenBacklogs(port: number): number[] | null {
-  const r = spawnSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8', timeout: 10_000 });
+export function listenSockets(port: number): ListenSocket[] | null {
+  const r = spawnSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0 || typeof r.stdout !== 'string') return null;
   return r.stdout
     .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[0] === 'LISTEN' && f.length >= 4)
-    .map((f) => Number(f[2]));
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('LISTEN'))
+    .map((l) => ({ backlog: Number(l.split(/\s+/)[2]), holders: new Set([...l.matchAll(/pid=(\d+)/g)].map((m) => m[1])).size }));
 }
