@@ -91,6 +91,9 @@ const EMPTY_CTX: PickContext = Object.freeze({});
 /** Errors raised before anything reached the upstream: safe to retry for any method. */
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
+/** A connection reset or closed before any response byte: the instance's process went away. */
+export const GONE_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED', 'UND_ERR_SOCKET']);
+
 /** The response-header timeout's error code (both planes report it under undici's name). */
 export const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
 
@@ -122,8 +125,8 @@ export abstract class ProxyRequest {
   /** Instances already tried, excluded from the next pick. */
   tried: Set<string> | undefined;
   isRetry = false;
-  /** The last attempt failed before anything was sent (its connection was refused). */
-  upstreamRefused = false;
+  /** The last attempt failed because its instance was not there (see RetryAttempt.uncharged). */
+  upstreamGone = false;
   finished = false;
   status = 0;
 
@@ -152,7 +155,7 @@ export abstract class ProxyRequest {
     this.attempts = 0;
     this.tried = undefined;
     this.isRetry = false;
-    this.upstreamRefused = false;
+    this.upstreamGone = false;
     this.finished = false;
     this.status = 0;
   }
@@ -255,7 +258,7 @@ export abstract class ProxyRequest {
   /** Retry when attempts and the budget allow, and the request can be replayed. */
   canRetry(safeForAnyMethod: boolean, bodySent: boolean): boolean {
     return mayRetry({
-      attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod, bodySent, refused: this.upstreamRefused,
+      attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod, bodySent, uncharged: this.upstreamGone,
     }, this.core.config.retries, this.core.counters);
   }
 

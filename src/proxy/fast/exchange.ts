@@ -6,7 +6,7 @@
  */
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath } from '../../routing/snapshot.js';
-import { HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
+import { GONE_ERRORS, HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
 import {
@@ -641,7 +641,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
       return;
     }
     const code = err.code ?? '';
-    this.upstreamRefused = beforeSend;
+    this.upstreamGone = beforeSend || GONE_ERRORS.has(code);
     if (this.canRetry(beforeSend, this.bodySent)) {
       this.scheduleRetry(code || err.message);
       return;

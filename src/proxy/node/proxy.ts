@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import { forwardedPath } from '../../routing/snapshot.js';
-import { CONNECT_ERRORS, ProxyRequest } from '../core/request.js';
+import { CONNECT_ERRORS, GONE_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -455,7 +455,7 @@ class Exchange extends ProxyRequest {
       return;
     }
     const beforeSend = CONNECT_ERRORS.has(code);
-    this.upstreamRefused = beforeSend;
+    this.upstreamGone = beforeSend || GONE_ERRORS.has(code);
     if (this.canRetry(beforeSend, this.bodySent())) {
       this.scheduleRetry(code || err.message);
       return;
