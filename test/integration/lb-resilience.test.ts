@@ -3,6 +3,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startTestAgent, http } from '../helpers/agent.js';
@@ -65,7 +66,7 @@ describe('load balancer resilience', () => {
       // The victim holds every request it gets, then its process "dies": every connection is reset.
       const victim = await startBackend('victim');
       backends.push(victim);
-      const held: import('node:http').ServerResponse[] = [];
+      const held: ServerResponse[] = [];
       let reached: () => void = () => undefined;
       const enough = new Promise<void>((r) => (reached = r));
       victim.handler = (_req, res) => {
