@@ -1,12 +1,16 @@
 /** What the API's route handlers are wired with (built in cli/, passed down, no globals). */
 import type { CatalogView } from '../catalog-view.js';
 import type { Registry } from '../registry.js';
+import type { Sessions } from '../sessions/manager.js';
 import type { BlockingOptions } from './blocking.js';
 import type { ReadCache } from './read-cache.js';
 
 export interface ApiDeps {
   readonly registry: Registry;
   readonly view: CatalogView;
+  readonly sessions: Sessions;
+  /** Shortest session TTL accepted (Consul's session_ttl_min). */
+  readonly sessionTtlMinNs: number;
   readonly blocking: BlockingOptions;
   /** Shares one encoding of a read among every request for it at the same revision. */
   readonly readCache: ReadCache;

@@ -186,7 +186,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
       finish(reply.status ?? 200);
     } catch (err) {
       const he = err instanceof HttpError ? err
-        : err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE' ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
+        : err instanceof SwitchyardError && (err.code === 'SY_ERR_STORE_UNAVAILABLE' || err.code === 'SY_ERR_CONFLICT') ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
           : undefined;
       const status = he?.status ?? 500;
       if (!he) log.error({ err, url: req.url, method }, 'registry API handler failed');
