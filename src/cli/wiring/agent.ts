@@ -26,6 +26,7 @@ import { catalogRoutes } from '../../registry/server/http/routes/catalog.js';
 import { kvRoutes } from '../../registry/server/http/routes/kv.js';
 import { statusRoutes } from '../../registry/server/http/routes/status.js';
 import { sessionRoutes } from '../../registry/server/http/routes/session.js';
+import { txnRoutes } from '../../registry/server/http/routes/txn.js';
 import { SessionView } from '../../registry/server/sessions/view.js';
 import { Sessions } from '../../registry/server/sessions/manager.js';
 import { createUiHandler } from '../../ui/handler.js';
@@ -96,8 +97,9 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
     : undefined;
   // Cluster mode: an agent leaves another node's invalidations to that node's agent for a second.
+  const clock = opts.clock ?? systemClock;
   const sessions = new Sessions({
-    store, view: sessionView, node: cfg.node, clock: opts.clock ?? systemClock, logger: logger.child({ part: 'sessions' }),
+    store, view: sessionView, node: cfg.node, clock, logger: logger.child({ part: 'sessions' }),
     freshTtlsOnStart: !etcd, graceMs: etcd ? 1000 : 0,
   });
   try {
@@ -139,7 +141,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   scheduler.start();
 
   const deps: ApiDeps = {
-    registry, view, sessions, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
+    registry, view, sessions, store, clock, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
@@ -147,7 +149,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   };
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
   const server: Server = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),

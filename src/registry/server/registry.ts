@@ -406,7 +406,7 @@ function taggedAddresses(t: Record<string, { Address?: string | undefined; Port?
   return out;
 }
 
-function catalogCheckDefinition(d: Record<string, unknown> | undefined, field: string): CheckRecord['Definition'] {
+export function catalogCheckDefinition(d: Record<string, unknown> | undefined, field: string): CheckRecord['Definition'] {
   if (!d) return {};
   const out: CheckRecord['Definition'] = {};
   const str = (k: string): string | undefined => (typeof d[k] === 'string' ? (d[k] as string) : undefined);

@@ -2,6 +2,8 @@
 import type { CatalogView } from '../catalog-view.js';
 import type { Registry } from '../registry.js';
 import type { Sessions } from '../sessions/manager.js';
+import type { Store } from '../../store/types.js';
+import type { Clock } from '../../../core/clock.js';
 import type { BlockingOptions } from './blocking.js';
 import type { ReadCache } from './read-cache.js';
 
@@ -9,6 +11,9 @@ export interface ApiDeps {
   readonly registry: Registry;
   readonly view: CatalogView;
   readonly sessions: Sessions;
+  /** For /v1/txn, which plans over the raw store; the clock decides lock-delays. */
+  readonly store: Store;
+  readonly clock: Clock;
   /** Shortest session TTL accepted (Consul's session_ttl_min). */
   readonly sessionTtlMinNs: number;
   readonly blocking: BlockingOptions;
