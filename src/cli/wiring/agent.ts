@@ -27,6 +27,10 @@ import { kvRoutes } from '../../registry/server/http/routes/kv.js';
 import { statusRoutes } from '../../registry/server/http/routes/status.js';
 import { sessionRoutes } from '../../registry/server/http/routes/session.js';
 import { txnRoutes } from '../../registry/server/http/routes/txn.js';
+import { eventRoutes } from '../../registry/server/http/routes/event.js';
+import { unknownRoutes } from '../../registry/server/http/routes/unknown.js';
+import { EventBuffer } from '../../registry/server/events.js';
+import { ConsulMetrics } from '../../registry/server/http/consul-metrics.js';
 import { SessionView } from '../../registry/server/sessions/view.js';
 import { Sessions } from '../../registry/server/sessions/manager.js';
 import { createUiHandler } from '../../ui/handler.js';
@@ -133,6 +137,9 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const extra: PromRegistry[] = [];
   const requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
 
+  const consulMetrics = new ConsulMetrics({ registries: () => [metrics, ...extra], clock: systemClock });
+  await consulMetrics.start();
+
   const scheduler = new CheckScheduler({
     registry, view, logger, clock: systemClock, random: systemRandom,
     minIntervalMs: cfg.checkMinIntervalMs, reapIntervalMs: cfg.checkReapIntervalMs, deregisterMinMs: cfg.checkDeregisterMinMs,
@@ -141,15 +148,17 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   scheduler.start();
 
   const deps: ApiDeps = {
-    registry, view, sessions, store, clock, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
+    registry, view, sessions, store, clock,
+    events: new EventBuffer({ node: cfg.node, localServices: () => [...(view.services.get(cfg.node)?.values() ?? [])].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
     metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
+    metricsJson: () => consulMetrics.summary(),
   };
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
   const server: Server = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
@@ -181,6 +190,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   } catch (err) {
     scheduler.close();
     sessions.close();
+    consulMetrics.close();
     if (server.listening) server.close();
     await membership?.close();
     await antiEntropy?.close();
@@ -205,6 +215,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       closed = true;
       scheduler.close();
       sessions.close();
+      consulMetrics.close();
       ui.close();
       await dns?.close();
       await new Promise<void>((resolve) => {
