@@ -306,10 +306,12 @@ export class Sessions {
     for (const ev of change.events) {
       const k = ev.key;
       if (k.startsWith('c/')) {
+        const [node, checkId] = splitNodeKey(k.slice(2));
+        const ids = this.view.onCheck(node, checkId);
+        if (ids.length === 0) continue;
         const gone = ev.type === 'delete';
         if (!gone && parse<CheckRecord>(ev.entry?.value ?? '')?.Status !== 'critical') continue;
-        const [node, checkId] = splitNodeKey(k.slice(2));
-        for (const id of this.view.onCheck(node, checkId)) {
+        for (const id of ids) {
           const s = this.view.get(id);
           if (s) this.#invalidateSoon(s, `check ${checkId} of node ${node} ${gone ? 'was deregistered' : 'is critical'}`);
         }
