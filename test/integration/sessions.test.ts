@@ -177,6 +177,23 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     await http(b.url, 'PUT', `/v1/session/destroy/${sb}`);
   });
 
+  it('a plain write racing an acquisition never drops the lock (it is re-planned on the entry the acquisition wrote)', async () => {
+    const { a } = p;
+    const sid = await createSession(a);
+    for (let i = 0; i < 20; i++) {
+      const key = `race/${i}`;
+      // Started in the same tick: the write plans on the entry before the acquisition lands.
+      const [acquired] = await Promise.all([
+        a.sessions.acquire(key, sid, { flags: '0', value: null }),
+        a.registry.kvPut(key, Buffer.from('plain'), { flags: '0' }),
+      ]);
+      assert.equal(acquired, true);
+      const e = (await kv(a, key))!;
+      assert.deepEqual([e.Session, e.LockIndex], [sid, 1], key);
+    }
+    await http(a.url, 'PUT', `/v1/session/destroy/${sid}`);
+  });
+
   it('destroy releases the locks, with the lock-delay; behavior=delete deletes them', async () => {
     const { a, b, clock } = p;
     const holder = await createSession(a, { LockDelay: '10s' });

@@ -45,6 +45,7 @@ export interface RunningAgent {
   readonly url: string;
   readonly registry: Registry;
   readonly view: CatalogView;
+  readonly sessions: Sessions;
   readonly metrics: PromRegistry;
   /** The DNS interface when --dns-addr is set. */
   readonly dns: RunningDns | undefined;
@@ -206,6 +207,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     url: `http://${hostForUrl}:${address.port}`,
     registry,
     view,
+    sessions,
     metrics,
     dns,
     addMetrics: (r) => void extra.push(r),
