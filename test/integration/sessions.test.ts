@@ -418,8 +418,11 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
       assert.equal(r.status, status, path);
       assert.ok(Number(r.headers.get('x-consul-index')) >= 1, `${path}: X-Consul-Index`);
       assert.equal(r.headers.get('x-consul-knownleader'), 'true');
-      assert.match(r.text, new RegExp(`^${method} ${path.replace(/\//g, '\\/')} `));
+      if (status === 501) assert.match(r.text, new RegExp(`^${method} ${path.replace(/\//g, '\\/')} is a Consul API endpoint that Switchyard does not implement`));
+      else assert.equal(r.text, 'Invalid URL path: not a recognized HTTP API endpoint');
     }
+    // Routes without their trailing slash still reach their own handler, not the catch-all.
+    assert.deepEqual([(await http(a.url, 'PUT', '/v1/session/destroy')).text, (await http(a.url, 'GET', '/v1/kv')).text], ['Missing session', 'Missing key name']);
   });
 });
 

@@ -46,9 +46,12 @@ function buildTable(routes: readonly Route[]): RouteTable {
 function match(table: RouteTable, path: string): { route: Route; suffix: string } | undefined {
   const r = table.exact.get(path);
   if (r) return { route: r, suffix: '' };
-  for (const p of table.prefixes) if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
-  // "/v1/kv" without the trailing slash is the empty key, as in Consul.
-  for (const p of table.prefixes) if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
+  // Longest prefix first; "/v1/kv" without the trailing slash is the empty key, as in Consul (and
+  // wins over the shorter catch-all "/v1/").
+  for (const p of table.prefixes) {
+    if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
+    if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
+  }
   return undefined;
 }
 

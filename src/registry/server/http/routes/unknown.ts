@@ -2,7 +2,7 @@
  * Every /v1/ path no other route serves. Consul answers an unknown path with an empty 404, which
  * clients that read X-Consul-Index from every 404 (python-consul) crash on; Switchyard says what
  * is missing, with the X-Consul-* headers: 501 for a Consul endpoint it does not implement, 404
- * for a path Consul does not have either.
+ * with recent Consul's text for a path Consul does not have either.
  */
 import type { Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
@@ -25,7 +25,8 @@ export function unknownRoutes(deps: ApiDeps): Route[] {
       if (CONSUL_ONLY.some((p) => ctx.path.startsWith(p))) {
         return { status: 501, index: deps.view.revision, text: `${what} is a Consul API endpoint that Switchyard does not implement (docs/registry.md lists what it does)` };
       }
-      return { status: 404, index: deps.view.revision, text: `${what} is not an API endpoint (neither Consul's nor Switchyard's)` };
+      // Consul 1.x's own wording for a path it does not know.
+      return { status: 404, index: deps.view.revision, text: 'Invalid URL path: not a recognized HTTP API endpoint' };
     },
   }];
 }
