@@ -24,6 +24,7 @@ interface AgentFlags {
   leaseTtl?: string;
   storeTimeout?: string;
   dnsAddr?: string;
+  sessionTtlMin?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -41,6 +42,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--lease-ttl <duration>', 'cluster mode: a dead agent\'s node goes critical this long after its last lease renewal (default 10s)')
     .option('--store-timeout <duration>', 'cluster mode: a write waiting longer than this for etcd fails with 503 (default 5s)')
     .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
+    .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')
@@ -53,7 +55,7 @@ export function registerAgentCommand(program: Command): void {
         'acl-token': flags.aclToken, 'advertise-addr': flags.advertiseAddr, 'log-level': flags.logLevel, sync: flags.sync,
         'check-min-interval': flags.checkMinInterval, 'check-reap-interval': flags.checkReapInterval,
         'check-deregister-min': flags.checkDeregisterMin, store: flags.store, 'lease-ttl': flags.leaseTtl,
-        'store-timeout': flags.storeTimeout, 'dns-addr': flags.dnsAddr,
+        'store-timeout': flags.storeTimeout, 'dns-addr': flags.dnsAddr, 'session-ttl-min': flags.sessionTtlMin,
       });
       const cfg = resolveAgentConfig(fromFile, fromFlags);
       const logger = createLogger(cfg.logLevel, 'agent');

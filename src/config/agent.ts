@@ -26,6 +26,8 @@ export const agentConfigSchema = z.strictObject({
   'lease-ttl': goDurationBetween(2e9, 3600e9, 'must be between 2s and 1h').optional(),
   /** How long a write waits for etcd before failing with 503 (cluster mode). */
   'store-timeout': goDurationBetween(100e6, 3600e9, 'must be between 100ms and 1h').optional(),
+  /** Shortest session TTL accepted (Consul's session_ttl_min). */
+  'session-ttl-min': goDurationBetween(1e6, 24 * 3600e9, 'must be between 1ms and 24h').optional(),
   /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
 });
@@ -49,6 +51,7 @@ export interface AgentConfig {
   readonly leaseTtlSeconds: number;
   readonly storeTimeoutMs: number;
   readonly dnsAddr: string | undefined;
+  readonly sessionTtlMinMs: number;
 }
 
 const ms = msFrom;
@@ -73,6 +76,7 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
     storeTimeoutMs: ms(c['store-timeout'], 5000),
     dnsAddr: c['dns-addr'],
+    sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
   });
 }
 

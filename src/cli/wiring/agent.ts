@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetr
 import type { AgentConfig } from '../../config/agent.js';
 import { splitHostPort } from '../../config/agent.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
 import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
 import { ALIVE_PREFIX, Membership } from '../../registry/cluster/membership.js';
@@ -24,6 +25,14 @@ import { agentRoutes } from '../../registry/server/http/routes/agent.js';
 import { catalogRoutes } from '../../registry/server/http/routes/catalog.js';
 import { kvRoutes } from '../../registry/server/http/routes/kv.js';
 import { statusRoutes } from '../../registry/server/http/routes/status.js';
+import { sessionRoutes } from '../../registry/server/http/routes/session.js';
+import { txnRoutes } from '../../registry/server/http/routes/txn.js';
+import { eventRoutes } from '../../registry/server/http/routes/event.js';
+import { unknownRoutes } from '../../registry/server/http/routes/unknown.js';
+import { EventBuffer } from '../../registry/server/events.js';
+import { ConsulMetrics } from '../../registry/server/http/consul-metrics.js';
+import { SessionView } from '../../registry/server/sessions/view.js';
+import { Sessions } from '../../registry/server/sessions/manager.js';
 import { createUiHandler } from '../../ui/handler.js';
 import type { LiveLb, LiveSource } from '../../ui/lb-live.js';
 import { listen } from './listen.js';
@@ -36,6 +45,7 @@ export interface RunningAgent {
   readonly url: string;
   readonly registry: Registry;
   readonly view: CatalogView;
+  readonly sessions: Sessions;
   readonly metrics: PromRegistry;
   /** The DNS interface when --dns-addr is set. */
   readonly dns: RunningDns | undefined;
@@ -57,7 +67,8 @@ function nodeId(dataDir: string): string {
   }
 }
 
-export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store } = {}): Promise<RunningAgent> {
+/** `clock` drives session TTLs and lock-delays (tests move it by hand). */
+export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const etcd = opts.store === undefined && cfg.store !== 'embedded'
     ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
@@ -69,7 +80,13 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   });
   let closed = false;
   const view = new CatalogView(opened);
-  const unsubscribe = store.subscribe((c) => view.apply(c));
+  const sessionView = new SessionView(opened);
+  const unsubscribeView = store.subscribe((c) => view.apply(c));
+  const unsubscribeSessions = store.subscribe((c) => sessionView.apply(c));
+  const unsubscribe = (): void => {
+    unsubscribeView();
+    unsubscribeSessions();
+  };
   logger.info({ revision: opened.revision, entries: opened.entries.length, store: etcd ? cfg.store : 'embedded', dataDir: cfg.dataDir }, 'store opened');
 
   const listenAt = splitHostPort(cfg.httpAddr);
@@ -84,11 +101,19 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const membership = etcd
     ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
     : undefined;
+  // Cluster mode: an agent leaves another node's invalidations to that node's agent for a second.
+  const clock = opts.clock ?? systemClock;
+  const sessions = new Sessions({
+    store, view: sessionView, node: cfg.node, clock, logger: logger.child({ part: 'sessions' }),
+    freshTtlsOnStart: !etcd, graceMs: etcd ? 1000 : 0,
+  });
   try {
     if (membership) await membership.start();
     else await registry.ensureLocalNode();
     antiEntropy?.start();
+    sessions.start();
   } catch (err) {
+    sessions.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
@@ -113,6 +138,9 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const extra: PromRegistry[] = [];
   const requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
 
+  const consulMetrics = new ConsulMetrics({ registries: () => [metrics, ...extra], clock: systemClock });
+  await consulMetrics.start();
+
   const scheduler = new CheckScheduler({
     registry, view, logger, clock: systemClock, random: systemRandom,
     minIntervalMs: cfg.checkMinIntervalMs, reapIntervalMs: cfg.checkReapIntervalMs, deregisterMinMs: cfg.checkDeregisterMinMs,
@@ -121,15 +149,17 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   scheduler.start();
 
   const deps: ApiDeps = {
-    registry, view, version: VERSION,
+    registry, view, sessions, store, clock,
+    events: new EventBuffer({ node: cfg.node, localServices: () => [...(view.services.get(cfg.node)?.values() ?? [])].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
     metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
+    metricsJson: () => consulMetrics.summary(),
   };
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
   const server: Server = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
@@ -160,6 +190,8 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     }
   } catch (err) {
     scheduler.close();
+    sessions.close();
+    consulMetrics.close();
     if (server.listening) server.close();
     await membership?.close();
     await antiEntropy?.close();
@@ -175,6 +207,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     url: `http://${hostForUrl}:${address.port}`,
     registry,
     view,
+    sessions,
     metrics,
     dns,
     addMetrics: (r) => void extra.push(r),
@@ -183,6 +216,8 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       if (closed) return;
       closed = true;
       scheduler.close();
+      sessions.close();
+      consulMetrics.close();
       ui.close();
       await dns?.close();
       await new Promise<void>((resolve) => {

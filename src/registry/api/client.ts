@@ -118,6 +118,11 @@ export class RegistryClient {
     return r.text;
   }
 
+  async delete(path: string, signal?: AbortSignal): Promise<string> {
+    const r = await this.#call('DELETE', path, signal ? { signal } : {});
+    return r.text;
+  }
+
   /**
    * One blocking read: `index` 0 answers at once; otherwise the server parks up to `waitMs`.
    * The HTTP timeout allows for Consul's wait/16 jitter.

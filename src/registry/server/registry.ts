@@ -4,7 +4,8 @@
  */
 import { HttpError, badRequest, notFound } from '../../core/errors.js';
 import { kvTooLarge } from './kv-limits.js';
-import type { Store, StoreOp, TxnRequest } from '../store/types.js';
+import { REPLAN, optimistic, unchanged } from './optimistic.js';
+import type { Store, StoreEntry, StoreOp, TxnRequest } from '../store/types.js';
 import type { CatalogView } from './catalog-view.js';
 import type { CatalogDeregisterInput, CatalogRegisterInput, CheckInput, ServiceInput } from './decode.js';
 import { normalizeDuration } from './decode.js';
@@ -350,20 +351,30 @@ export class Registry {
   async kvPut(key: string, value: Buffer, opts: { flags: string; cas?: number }): Promise<boolean> {
     if (value.length > this.kvMaxValueSize) throw new HttpError(413, kvTooLarge(value.length, this.kvMaxValueSize));
     const sk = keys.kv(key);
-    const prev = this.view.kv.get(key);
-    const rec: KvRecord = {
-      Flags: opts.flags,
-      Value: value.length === 0 ? null : value.toString('base64'),
-      LockIndex: prev?.rec.LockIndex ?? 0,
+    const encoded = value.length === 0 ? null : value.toString('base64');
+    // A write keeps the entry's lock (Session, LockIndex) as Consul does, so the new record is built
+    // from the entry it replaces and guarded by it: a lock taken in between is never overwritten.
+    const record = (prev: StoreEntry | undefined): string => {
+      const p = prev ? (JSON.parse(prev.value) as KvRecord) : undefined;
+      const rec: KvRecord = { Flags: opts.flags, Value: encoded, LockIndex: p?.LockIndex ?? 0 };
+      if (p?.Session) rec.Session = p.Session;
+      return JSON.stringify(rec);
     };
-    if (prev?.rec.Session) rec.Session = prev.rec.Session;
-    const op: StoreOp = { type: 'put', key: sk, value: JSON.stringify(rec) };
-    const r = await this.#commit(
-      opts.cas === undefined
-        ? { success: [op] }
-        : { compare: [{ key: sk, target: 'modRevision', equals: opts.cas }], success: [op] },
-    );
-    return r.succeeded;
+    const ok = await optimistic<boolean>(this.#store, () => {
+      const prev = this.#store.get(sk);
+      if (opts.cas !== undefined && (prev?.modRevision ?? 0) !== opts.cas) {
+        // Either the client's index is stale (false) or, on etcd, this agent's mirror is behind the
+        // cluster: a compare-only transaction asks the store, and a lagging mirror is waited for.
+        return { txn: { compare: [{ key: sk, target: 'modRevision', equals: opts.cas }], success: [] }, done: () => REPLAN, lost: () => false };
+      }
+      return {
+        txn: { compare: [unchanged(sk, prev)], success: [{ type: 'put', key: sk, value: record(prev) }] },
+        done: () => true,
+        ...(opts.cas !== undefined ? { lost: () => false } : {}),
+      };
+    }, { what: `PUT /v1/kv/${key}` });
+    await this.view.waitForRevision(this.#store.revision());
+    return ok;
   }
 
   async kvDelete(key: string, opts: { recurse: boolean; cas?: number }): Promise<boolean> {
@@ -395,7 +406,7 @@ function taggedAddresses(t: Record<string, { Address?: string | undefined; Port?
   return out;
 }
 
-function catalogCheckDefinition(d: Record<string, unknown> | undefined, field: string): CheckRecord['Definition'] {
+export function catalogCheckDefinition(d: Record<string, unknown> | undefined, field: string): CheckRecord['Definition'] {
   if (!d) return {};
   const out: CheckRecord['Definition'] = {};
   const str = (k: string): string | undefined => (typeof d[k] === 'string' ? (d[k] as string) : undefined);

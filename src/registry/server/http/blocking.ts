@@ -59,7 +59,7 @@ export function parseQueryParams(q: URLSearchParams, opts: Omit<BlockingOptions,
  */
 export async function blocking(
   ctx: Ctx,
-  view: CatalogView,
+  view: Pick<CatalogView, 'wait' | 'lastAppliedAt'>,
   params: QueryParams,
   opts: BlockingOptions,
   spec: WatchSpec,

@@ -46,9 +46,12 @@ function buildTable(routes: readonly Route[]): RouteTable {
 function match(table: RouteTable, path: string): { route: Route; suffix: string } | undefined {
   const r = table.exact.get(path);
   if (r) return { route: r, suffix: '' };
-  for (const p of table.prefixes) if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
-  // "/v1/kv" without the trailing slash is the empty key, as in Consul.
-  for (const p of table.prefixes) if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
+  // Longest prefix first; "/v1/kv" without the trailing slash is the empty key, as in Consul (and
+  // wins over the shorter catch-all "/v1/").
+  for (const p of table.prefixes) {
+    if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
+    if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
+  }
   return undefined;
 }
 
@@ -164,7 +167,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
       finish(reply.status ?? 200);
     } catch (err) {
       const he = err instanceof HttpError ? err
-        : err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE' ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
+        : err instanceof SwitchyardError && (err.code === 'SY_ERR_STORE_UNAVAILABLE' || err.code === 'SY_ERR_CONFLICT') ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
           : undefined;
       const status = he?.status ?? 500;
       if (!he) log.error({ err, url: req.url, method }, 'registry API handler failed');
