@@ -23,6 +23,7 @@ export const LAYERS = Object.freeze({
   template: ['core', 'config', 'registry/api'],
   registrator: ['core', 'config', 'registry/api'],
   register: ['core', 'config', 'registry/api'],
+  lock: ['core', 'config', 'registry/api'],
   ui: ['core', 'config', 'balancer', 'discovery', 'routing'],
   cli: '*',
 });
