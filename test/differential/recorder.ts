@@ -167,9 +167,10 @@ export class Recorder {
       }
     }
     if (!ok && c.parser.error !== undefined) {
-      // What a strict server does with bytes it cannot parse: 400 and close.
+      // What a strict server does with bytes it cannot parse: 400 and close (x-rec-refused tells the
+      // client side that this 400 came from the backend, not from the proxy).
       c.error = c.parser.error;
-      c.socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      c.socket.end(`HTTP/1.1 400 Bad Request\r\nx-rec-refused: ${this.front}.${c.service}.${c.id}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     }
   }
 

@@ -30,11 +30,14 @@ export interface RespCheck {
  * - { status }: answered by the proxy itself; nothing reached a backend for it;
  * - { fwd, status? }: the backend received exactly this message; the client got `status` (default 200,
  *   the recorder's answer; a 502 here means the backend's answer was refused by the proxy);
+ * - { backendRefused }: the proxy forwarded bytes the backend's strict parser (llhttp) refused, and the
+ *   client got the backend's 400 (a finding wherever it appears; recorded for nginx, never expected of switchyard);
  * - { garbled }: the client got bytes that are not an HTTP/1.x response (nginx's HTTP/0.9 answers).
  */
 export type Step =
   | { readonly status: number; readonly resp?: RespCheck }
   | { readonly fwd: Fwd; readonly status?: number; readonly resp?: RespCheck }
+  | { readonly backendRefused: number }
   | { readonly garbled: true };
 
 /** Expected steps per plane: `fast`/`node` win over `sy` (both switchyard planes), which wins over `all`. */
