@@ -63,7 +63,14 @@ export async function startSwitchyard(plane: 'fast' | 'node'): Promise<Front> {
     plane, port: lb.address.port, recorder, lb, instanceIds: ids,
     errorLog: () => '',
     async close() {
-      await lb.close();
+      // A balancer that cannot close within its drain time plus a margin is a finding, not a reason to hang the run.
+      const stuck = await Promise.race([lb.close().then(() => false), new Promise<boolean>((r) => setTimeout(r, cfg.timeouts.drainMs + 5000, true).unref())]);
+      if (stuck) {
+        const open = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles()
+          .filter((h): h is import('node:net').Socket => typeof h === 'object' && h !== null && 'localPort' in h && (h as { localPort?: number }).localPort === lb.address.port)
+          .map((sk) => `${sk.remoteAddress}:${sk.remotePort} (destroyed ${sk.destroyed}, readable ${sk.readable}, writable ${sk.writable})`);
+        process.stderr.write(`differential: the ${plane} balancer did not close within ${cfg.timeouts.drainMs + 5000} ms; client sockets still open: ${open.join(', ') || 'none'}\n`);
+      }
       await recorder.close();
     },
   };

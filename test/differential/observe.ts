@@ -24,7 +24,7 @@ const pi = args.indexOf('--planes');
 const planes = (pi >= 0 ? (args[pi + 1] ?? '').split(',') : [...PLANES]) as Plane[];
 const json = args.includes('--json');
 const ei = args.indexOf('--emit');
-const emit = ei >= 0 ? (args[ei + 1] as Plane) : undefined;
+const emit = ei >= 0 ? ((args[ei + 1] ?? '').split(',') as Plane[]) : undefined;
 const filters = args.filter((a, i) => !a.startsWith('--') && (pi < 0 || i !== pi + 1) && (ei < 0 || i !== ei + 1));
 const emitted: string[] = [];
 const cases = CORPUS.filter((c) => filters.length === 0 || filters.some((f) => c.id.includes(f)));
@@ -50,10 +50,12 @@ try {
     }
     for (const v of cross) lines.push(`  cross ! ${v}`);
     if (failed) bad++;
-    if (emit) {
-      const o = obs.get(emit) as Observation;
-      for (const v of o.violations) emitted.push(`  // ${c.id}: ${v.replace(/\s+/g, ' ').slice(0, 300)}`);
-      emitted.push(`  '${c.id}': [${o.steps.map(stepDsl).join(', ')}],`);
+    for (const ep of emit ?? []) {
+      const o = obs.get(ep) as Observation;
+      const tag = emit && emit.length > 1 ? `${ep}:` : '';
+      for (const v of o.violations) emitted.push(`  // ${tag}${c.id}: ${v.replace(/\s+/g, ' ').slice(0, 300)}`);
+      emitted.push(`  ${tag}'${c.id}': [${o.steps.map(stepDsl).join(', ')}],${expected(c, ep) ? '' : ' // no expectation yet'}`);
+      process.stderr.write(`${emitted.splice(0).join('\n')}\n`);
     }
     if (json) out.push({ id: c.id, planes: Object.fromEntries([...obs].map(([p, o]) => [p, { steps: o.steps, violations: o.violations, hung: o.hung }])), cross });
     else console.log(`${failed ? '✗' : '✓'} ${c.id} — ${c.about}\n${lines.join('\n')}`);
@@ -62,5 +64,5 @@ try {
   for (const f of fronts.values()) await f.close();
 }
 if (json) console.log(JSON.stringify(out, null, 1));
-if (emit) console.log(`\n// ---- ${emit} ----\n${emitted.join('\n')}`);
+
 console.log(`\n${cases.length} case(s), ${bad} with a failure`);

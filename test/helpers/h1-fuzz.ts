@@ -304,3 +304,28 @@ export const splitCase: fc.Arbitrary<[Buffer, number[]]> = fc.tuple(validRequest
 export function formatFinding(f: Finding): string {
   return `${f.kind}\n  ${f.detail}\n  bytes (${f.bytes.length}): ${JSON.stringify(f.bytes.toString('latin1'))}`;
 }
+
+/**
+ * Runs a property until `runs` inputs are spent, collecting one shrunk counterexample per kind of
+ * finding: after a failure the kind is known and the hunt goes on (with the next seed) for other kinds.
+ */
+export function hunt<T>(arb: fc.Arbitrary<T>, check: (x: T) => Finding | undefined, o: { runs: number; seed: number; maxKinds?: number }): { findings: Finding[]; runs: number } {
+  const known = new Set<string>();
+  const findings: Finding[] = [];
+  let left = o.runs;
+  let done = 0;
+  for (let k = 0; left > 0 && findings.length < (o.maxKinds ?? 50); k++) {
+    const r = fc.check(fc.property(arb, (x) => {
+      const f = check(x);
+      return f === undefined || known.has(f.kind);
+    }), { numRuns: left, seed: o.seed + k });
+    done += r.numRuns;
+    if (!r.failed || r.counterexample === null) break;
+    const f = check(r.counterexample[0]);
+    if (f === undefined) break; // not reproducible: cannot happen with pure checks
+    known.add(f.kind);
+    findings.push(f);
+    left -= Math.max(1, r.numRuns);
+  }
+  return { findings, runs: done };
+}

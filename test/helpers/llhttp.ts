@@ -90,11 +90,15 @@ export function headerValue(m: { headers: [string, string][] }, name: string): s
 
 function framingOf(m: RefMessage, isResponse: boolean, skipBody: boolean): Framing {
   if (skipBody) return { kind: 'none' };
-  if (headerValue(m, 'transfer-encoding') !== undefined) return { kind: 'chunked' };
+  // Statuses that never have a body, whatever the headers say.
+  if (isResponse && ((m.status >= 100 && m.status < 200) || m.status === 204 || m.status === 304)) return { kind: 'none' };
+  const te = headerValue(m, 'transfer-encoding');
+  // llhttp's rule: chunked only when "chunked" is the last coding (nothing after it, not even a comma).
+  if (te !== undefined && /(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return { kind: 'chunked' };
+  if (te !== undefined) return isResponse ? { kind: 'eof' } : { kind: 'none' };
   const cl = headerValue(m, 'content-length');
   if (cl !== undefined) return { kind: 'length', length: Number(cl.trim()) };
-  if (isResponse && !(m.status >= 100 && m.status < 200) && m.status !== 204 && m.status !== 304) return { kind: 'eof' };
-  return { kind: 'none' };
+  return isResponse ? { kind: 'eof' } : { kind: 'none' };
 }
 
 /**

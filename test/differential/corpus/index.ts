@@ -1,5 +1,6 @@
 /** The whole corpus: every topic's cases, in a stable order, with unique ids. */
 import type { Case } from '../types.js';
+import { NGINX_OBSERVED } from './nginx-observed.js';
 import { cases as smoke } from './smoke.js';
 import { cases as framing } from './framing.js';
 import { cases as bytes } from './bytes.js';
@@ -10,7 +11,7 @@ import { cases as responses } from './responses.js';
 import { cases as paths } from './paths.js';
 import { cases as pipeline } from './pipeline.js';
 
-export const CORPUS: readonly Case[] = [
+const ALL: readonly Case[] = [
   ...smoke,
   ...framing,
   ...bytes,
@@ -21,6 +22,12 @@ export const CORPUS: readonly Case[] = [
   ...paths,
   ...pipeline,
 ];
+
+/** Cases with nginx's recorded behaviour filled in where a case does not state its own. */
+export const CORPUS: readonly Case[] = ALL.map((c) => {
+  const observed = NGINX_OBSERVED[c.id];
+  return c.expect.nginx === undefined && c.expect.all === undefined && observed !== undefined ? { ...c, expect: { ...c.expect, nginx: observed } } : c;
+});
 
 const ids = new Set<string>();
 for (const c of CORPUS) {
