@@ -176,7 +176,7 @@ export async function runCase(front: Front, c: Case): Promise<Observation> {
   for (const m of backend) {
     if (BAD_RESPONSES.has(m.variant)) continue;
     if (!delivered.has(m.id)) {
-      violations.push(`the backend parsed a message the client never got an answer for (a boundary the proxy did not mean): ${describeMsg(m)} at bytes ${m.start}-${m.end} of upstream connection ${m.service}#${m.conn}`);
+      violations.push(`the backend answered a message whose answer never reached the client (a boundary the proxy did not mean, or a valid answer it dropped): ${describeMsg(m)} at bytes ${m.start}-${m.end} of upstream connection ${m.service}#${m.conn}`);
     }
   }
   // What reached the backend must be framed as the client's request was: same method, same body bytes.

@@ -41,8 +41,8 @@ export interface RecConn {
   socket: Socket;
 }
 
-/** Responses whose framing is deliberately broken: a proxy must not pass them on, so their ids are never expected at the client. */
-export const BAD_RESPONSES: ReadonlySet<string> = new Set(['cl-te', 'obs-fold', 'bare-lf', 'space-colon', 'cl-invalid', 'dup-cl-differ', 'te-identity-cl']);
+/** Responses llhttp refuses (framing broken on purpose): a strict proxy does not pass them on, so their ids are not expected at the client. */
+export const BAD_RESPONSES: ReadonlySet<string> = new Set(['cl-te', 'obs-fold', 'bare-lf', 'space-colon', 'cl-invalid', 'dup-cl-same', 'dup-cl-differ', 'te-identity-cl']);
 
 const crlf = (lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;
 

@@ -69,6 +69,10 @@ const TE: { name: string; lines: string[]; ok: boolean; status?: number; nodeLik
   { name: 'in-connection', lines: ['Transfer-Encoding: chunked', 'Connection: Transfer-Encoding'], ok: false, nodeLikeFast: true },
 ];
 
+// The Node plane reads Transfer-Encoding with llhttp: lists ending in chunked are chunked, undici then
+// re-chunks the body; what llhttp refuses is a 400. Recorded as it is (safe: the body is re-framed).
+const NODE_TE_FORWARDS = new Set(['plain', 'case-value', 'upper-value', 'mixed-case', 'upper-name', 'no-space', 'lead-space', 'trail-space', 'lead-tab', 'identity-chunked', 'gzip-chunked', 'unknown-chunked', 'dup-identity-first', 'dup-empty-first']);
+
 function teCases(): Case[] {
   const out: Case[] = [];
   for (const t of TE) {
@@ -76,10 +80,10 @@ function teCases(): Case[] {
     // underscore-name: Transfer_Encoding is just another header, so the body is not framed at all and
     // its first line is the next "request" (refused).
     const teOnly: readonly Step[] = t.name === 'underscore-name' ? [web('POST', '/x', { body: '' }), refused(400)] : t.ok ? valid() : refusal;
-    out.push({ id: `te-${t.name}`, about: `Transfer-Encoding ${JSON.stringify(t.lines)} with a chunked body`, send: msg(head(...t.lines), BODY), expect: t.nodeLikeFast ? { sy: teOnly } : { fast: teOnly } });
+    out.push({ id: `te-${t.name}`, about: `Transfer-Encoding ${JSON.stringify(t.lines)} with a chunked body`, send: msg(head(...t.lines), BODY), expect: t.nodeLikeFast ? { sy: teOnly } : { fast: teOnly, node: NODE_TE_FORWARDS.has(t.name) ? valid() : [refused(400)] } });
     // With both framings the request is refused before the codings are looked at.
     const withCl: readonly Step[] = t.name === 'underscore-name' ? [web('POST', '/x', { body: BODY })] : [refused(400)];
-    out.push({ id: `tecl-${t.name}`, about: `Transfer-Encoding ${JSON.stringify(t.lines)} next to a Content-Length covering the same bytes`, send: msg(head(...t.lines, `Content-Length: ${BODY.length}`), BODY), expect: { fast: withCl } });
+    out.push({ id: `tecl-${t.name}`, about: `Transfer-Encoding ${JSON.stringify(t.lines)} next to a Content-Length covering the same bytes`, send: msg(head(...t.lines, `Content-Length: ${BODY.length}`), BODY), expect: { fast: withCl, node: t.name === 'empty' || t.name === 'underscore-name' ? [web('POST', '/x', { body: BODY })] : [refused(400)] } });
   }
   return out;
 }
