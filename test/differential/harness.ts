@@ -155,9 +155,12 @@ export async function runCase(front: Front, c: Case): Promise<Observation> {
   }
   const byId = new Map(backend.map((m) => [m.id, m]));
   const allById = new Map(rec.messages.map((m) => [m.id, m]));
+  // A proxy-made answer standing for a backend answer it refused (a BAD_RESPONSES variant) is that forward.
+  const refusedAnswers = backend.filter((m) => BAD_RESPONSES.has(m.variant));
   const steps: Step[] = responses.map((r): Step => {
     if (r.recRefused) return { backendRefused: r.status };
-    const m = r.recId === undefined ? undefined : allById.get(r.recId);
+    let m = r.recId === undefined ? undefined : allById.get(r.recId);
+    if (m === undefined && r.recId === undefined) m = refusedAnswers.shift();
     if (m === undefined) return { status: r.status };
     return { fwd: { to: m.service, method: m.method, target: m.url, host: headerValue(m, 'host') ?? null, body: m.body.toString('latin1') }, status: r.status };
   });

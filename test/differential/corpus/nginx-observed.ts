@@ -356,9 +356,9 @@ export const NGINX_OBSERVED: Readonly<Record<string, readonly Step[]>> = {
   // nginx finding (the backend parsed a message the client never got an answer for (a boundary the proxy did not mean): GET /r?__resp=early-hints (host "a.test", 0-byte body) at bytes 0-52 of upstream connection web#19)
   'resp-early-hints': [],
   'resp-cl-te': [fwd('web', "GET", "/r?__resp=cl-te", { host: "a.test" })],
-  'resp-obs-fold': [refused(502)],
+  'resp-obs-fold': [fwd('web', 'GET', '/r?__resp=obs-fold', { host: 'a.test', status: 502 })],
   'resp-bare-lf': [fwd('web', "GET", "/r?__resp=bare-lf", { host: "a.test" })],
-  'resp-space-colon': [refused(502)],
+  'resp-space-colon': [fwd('web', 'GET', '/r?__resp=space-colon', { host: 'a.test', status: 502 })],
   'resp-cl-invalid': [fwd('web', "GET", "/r?__resp=cl-invalid", { host: "a.test" })],
   'resp-dup-cl-same': [fwd('web', "GET", "/r?__resp=dup-cl-same", { host: "a.test" })],
   // nginx finding (the client got a response stream llhttp cannot parse: HPE_INVALID_EOF_STATE (Invalid EOF state) at byte 266 of 266: "-differ\",\"host\":\"a.test\",\"bodyLength\":0}")
