@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +67,7 @@ export async function startSwitchyard(plane: 'fast' | 'node'): Promise<Front> {
       const stuck = await Promise.race([lb.close().then(() => false), new Promise<boolean>((r) => setTimeout(r, cfg.timeouts.drainMs + 5000, true).unref())]);
       if (stuck) {
         const open = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles()
-          .filter((h): h is import('node:net').Socket => typeof h === 'object' && h !== null && 'localPort' in h && (h as { localPort?: number }).localPort === lb.address.port)
+          .filter((h): h is Socket => typeof h === 'object' && h !== null && 'localPort' in h && (h as { localPort?: number }).localPort === lb.address.port)
           .map((sk) => `${sk.remoteAddress}:${sk.remotePort} (destroyed ${sk.destroyed}, readable ${sk.readable}, writable ${sk.writable})`);
         process.stderr.write(`differential: the ${plane} balancer did not close within ${cfg.timeouts.drainMs + 5000} ms; client sockets still open: ${open.join(', ') || 'none'}\n`);
       }

@@ -309,7 +309,7 @@ export function formatFinding(f: Finding): string {
  * Runs a property until `runs` inputs are spent, collecting one shrunk counterexample per kind of
  * finding: after a failure the kind is known and the hunt goes on (with the next seed) for other kinds.
  */
-export function hunt<T>(arb: fc.Arbitrary<T>, check: (x: T) => Finding | undefined, o: { runs: number; seed: number; maxKinds?: number }): { findings: Finding[]; runs: number } {
+export function hunt<T>(arb: fc.Arbitrary<T>, check: (x: T) => Finding | undefined, o: { runs: number; seed: number; maxKinds?: number; minimize?: (b: Buffer) => Finding | undefined }): { findings: Finding[]; runs: number } {
   const known = new Set<string>();
   const findings: Finding[] = [];
   let left = o.runs;
@@ -324,8 +324,32 @@ export function hunt<T>(arb: fc.Arbitrary<T>, check: (x: T) => Finding | undefin
     const f = check(r.counterexample[0]);
     if (f === undefined) break; // not reproducible: cannot happen with pure checks
     known.add(f.kind);
-    findings.push(f);
+    findings.push(o.minimize ? minimize(f, o.minimize) : f);
     left -= Math.max(1, r.numRuns);
   }
   return { findings, runs: done };
+}
+
+/**
+ * Greedy byte-level reduction after fast-check's shrinking (which works on the generators' inputs, not
+ * on the bytes): drop runs of bytes, then single bytes, while the same kind of finding remains.
+ */
+export function minimize(f: Finding, check: (b: Buffer) => Finding | undefined): Finding {
+  let best = f;
+  for (let size = Math.max(1, best.bytes.length >> 1); size >= 1; size = size >> 1) {
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (let i = 0; i + size <= best.bytes.length; i++) {
+        const b = Buffer.concat([best.bytes.subarray(0, i), best.bytes.subarray(i + size)]);
+        const g = check(b);
+        if (g !== undefined && g.kind === best.kind) {
+          best = g;
+          changed = true;
+          i--;
+        }
+      }
+    }
+  }
+  return best;
 }
