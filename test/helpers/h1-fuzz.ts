@@ -244,12 +244,27 @@ const hotByte = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...'chunkedCHUNKEDtransfer-encodingTRANSFER-ENCODINGcontent-lengthhost'.split('').map((c) => c.charCodeAt(0))) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
 );
-const mutation = fc.record({ op: fc.constantFrom('insert', 'delete', 'replace'), at: fc.nat(), byte: hotByte, count: fc.integer({ min: 1, max: 3 }) });
+const mutation = fc.record({
+  op: fc.constantFrom('insert', 'delete', 'replace'), at: fc.nat(), byte: hotByte, count: fc.integer({ min: 1, max: 3 }),
+  // Half the mutations land inside a framing header's line (Content-Length digits, Transfer-Encoding letters, their colon and spaces).
+  framing: fc.boolean(),
+});
 
-export function mutate(b: Buffer, ms: { op: string; at: number; byte: number; count: number }[]): Buffer {
+/** Where the Content-Length or Transfer-Encoding line of a message is (from the name to the line end), if any. */
+function framingLine(b: Buffer, pick: number): [number, number] | undefined {
+  const s = b.toString('latin1').toLowerCase();
+  const spots = [s.indexOf('content-length'), s.indexOf('transfer-encoding')].filter((i) => i >= 0);
+  if (spots.length === 0) return undefined;
+  const start = spots[pick % spots.length] as number;
+  const end = s.indexOf('\n', start);
+  return [start, end < 0 ? s.length : end];
+}
+
+export function mutate(b: Buffer, ms: { op: string; at: number; byte: number; count: number; framing?: boolean }[]): Buffer {
   let out = b;
   for (const m of ms) {
-    const at = out.length === 0 ? 0 : m.at % out.length;
+    const line = m.framing ? framingLine(out, m.at) : undefined;
+    const at = line ? line[0] + (m.at % (line[1] - line[0] + 1)) : out.length === 0 ? 0 : m.at % out.length;
     if (m.op === 'insert') out = Buffer.concat([out.subarray(0, at), Buffer.alloc(m.count, m.byte), out.subarray(at)]);
     else if (m.op === 'delete') out = Buffer.concat([out.subarray(0, at), out.subarray(at + m.count)]);
     else {

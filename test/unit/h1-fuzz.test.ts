@@ -1,7 +1,7 @@
 // Property-based fuzzing of the fast plane's parser (src/proxy/h1.ts) against Node's llhttp: whatever
 // h1.ts accepts, llhttp accepts too and reads the same way (method, target or status, framing, where
 // the head and the body end); h1.ts may only refuse more. Plus: any split of the bytes parses the same.
-// A bounded run (SY_FUZZ_RUNS per property, default 2000; FC_SEED to replay a seed); the long run is
+// A bounded run (SY_FUZZ_RUNS per property, default 5000; FC_SEED to replay a seed); the long run is
 // `npm run bench:fuzz` (bench/fuzz.ts). A failure prints the shrunk counterexample bytes and the seed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import {
 } from '../helpers/h1-fuzz.js';
 import type { Finding } from '../helpers/h1-fuzz.js';
 
-const RUNS = Number(process.env.SY_FUZZ_RUNS ?? 2000);
+const RUNS = Number(process.env.SY_FUZZ_RUNS ?? 5000);
 // A fresh seed each run finds more over time; the seed is in every failure message to replay it.
 const SEED = process.env.FC_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FC_SEED);
 
