@@ -8,7 +8,7 @@ import type { RecMessage } from './recorder.js';
 import type { Case, Step } from './types.js';
 
 /** How long a client waits, with no new byte, for answers it still expects before it ends its side anyway. */
-const QUIET_MS = 2000;
+const QUIET_MS = 3000;
 /** How long, after the client's FIN, the front has to close the connection. */
 const CLOSE_MS = 3000;
 /** How long an upstream connection may hold part of a message after the case before it counts as residue. */
