@@ -65,6 +65,10 @@ export function checkRequest(bytes: Buffer): Finding | undefined {
       if (e && e.code === 'HPE_INVALID_METHOD' && POLICY_METHOD.test(head.method)) return undefined;
       return f(`request head accepted by h1, refused by llhttp (${e?.code ?? 'incomplete'})`, `h1 accepted a ${head.method} head ending at ${r}; llhttp: ${e ? `${e.code} (${e.reason}) at byte ${e.at}, near ${show(bytes, e.at - 20, e.at + 20)}` : 'needs more bytes'}`);
     }
+    // llhttp may refuse a head only once it is complete (Transfer-Encoding rules run at its end).
+    if (ref.error !== undefined && ref.error.at < m.headEnd) {
+      return f(`request head accepted by h1, refused by llhttp (${ref.error.code})`, `h1 accepted a ${head.method} head ending at ${r}; llhttp: ${ref.error.code} (${ref.error.reason}) at byte ${ref.error.at}, near ${show(bytes, ref.error.at - 20, ref.error.at + 20)}`);
+    }
     if (m.headEnd !== r) return f('head end differs', `h1 ends the head at ${r}, llhttp at ${m.headEnd}`);
     if (m.method !== head.method) return f('method differs', `h1 ${JSON.stringify(head.method)}, llhttp ${JSON.stringify(m.method)}`);
     if (m.url !== target) return f('target differs', `h1 ${JSON.stringify(target)}, llhttp ${JSON.stringify(m.url)}`);
@@ -114,6 +118,9 @@ export function checkResponse(bytes: Buffer): Finding | undefined {
     if (m === undefined) {
       const e = ref.error;
       return f(`response head accepted by h1, refused by llhttp (${e?.code ?? 'incomplete'})`, `h1 accepted a ${head.status} head ending at ${r}; llhttp: ${e ? `${e.code} (${e.reason}) at byte ${e.at}, near ${show(bytes, e.at - 20, e.at + 20)}` : 'needs more bytes'}`);
+    }
+    if (ref.error !== undefined && ref.error.at < m.headEnd) {
+      return f(`response head accepted by h1, refused by llhttp (${ref.error.code})`, `h1 accepted a ${head.status} head ending at ${r}; llhttp: ${ref.error.code} (${ref.error.reason}) at byte ${ref.error.at}`);
     }
     if (m.headEnd !== r) return f('response head end differs', `h1 ends the head at ${r}, llhttp at ${m.headEnd}`);
     if (m.status !== head.status) return f('status differs', `h1 ${head.status}, llhttp ${m.status}`);
