@@ -204,14 +204,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       const body = 'switchyard: CONNECT is not served: this is a reverse proxy, not a forward proxy\n';
       socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // Bad bytes behind a request still being answered: that answer finishes first, then the connection closes.
-      if (proxy.clientErrorBehindResponse(socket)) return;
-      if (socket.writable && !socket.destroyed) {
-        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      } else socket.destroy();
-    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => proxy.onClientError(err, socket));
     return server;
   }
   // Accepted paused: the fast plane starts reading once its reader is in place.

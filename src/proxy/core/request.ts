@@ -121,6 +121,8 @@ export abstract class ProxyRequest {
   admitted = false;
   /** Set when the client asked for an explanation and may have one. */
   explain: ExplainTrace | undefined;
+  /** What the last retried attempt failed with: the answer when no instance is left to try. */
+  lastFailure: { status: number; body: string } | undefined;
   attempts = 0;
   /** Instances already tried, excluded from the next pick. */
   tried: Set<string> | undefined;
@@ -152,6 +154,7 @@ export abstract class ProxyRequest {
     this.rateKey = undefined;
     this.admitted = false;
     this.explain = undefined;
+    this.lastFailure = undefined;
     this.attempts = 0;
     this.tried = undefined;
     this.isRetry = false;
@@ -262,8 +265,12 @@ export abstract class ProxyRequest {
     }, this.core.config.retries, this.core.counters);
   }
 
-  /** Books a retry of the current attempt's instance; the plane then starts the next attempt. */
-  noteRetry(reason: string): void {
+  /**
+   * Books a retry of the current attempt's instance (which failed with `failure`, the answer the
+   * client gets if no instance is left to try); the plane then starts the next attempt.
+   */
+  noteRetry(reason: string, failure: { status: number; body: string }): void {
+    this.lastFailure = failure;
     (this.tried ??= new Set()).add((this.up as Upstream).id);
     this.explain?.outcome(reason);
     this.core.metrics.retry(this.route, reason);
@@ -271,6 +278,18 @@ export abstract class ProxyRequest {
       this.isRetry = true;
       this.core.counters.activeRetries++;
     }
+  }
+
+  /** The answer when pick() found nobody: the last attempt's failure after retries, else 503 (with Retry-After). */
+  noInstanceAnswer(): { status: number; body: string; retryAfter: boolean } {
+    const f = this.lastFailure;
+    return f !== undefined ? { ...f, retryAfter: false } : { status: 503, body: this.noInstanceBody(), retryAfter: true };
+  }
+
+  /** The status answer after retries through the 5xx answers of every instance. */
+  statusFailure(status: number): { status: number; body: string } {
+    const up = this.up as Upstream;
+    return { status, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} answered ${status}, and no other instance was left to try\n` };
   }
 
   /** The 503 body when pick() found nobody. */

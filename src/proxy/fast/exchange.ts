@@ -335,7 +335,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
   attempt(): void {
     const up = this.pick();
     if (up === undefined) {
-      this.fail(503, this.noInstanceBody(), 'retry-after: 1\r\n');
+      const a = this.noInstanceAnswer();
+      this.fail(a.status, a.body, a.retryAfter ? 'retry-after: 1\r\n' : '');
       return;
     }
     this.rs = R_HEAD;
@@ -359,8 +360,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (this.rs === R_TUNNEL || (!this.reqDone && this.pending === undefined)) this.c.resumeReading();
   }
 
-  scheduleRetry(reason: string): void {
-    this.noteRetry(reason);
+  scheduleRetry(reason: string, failure: { status: number; body: string }): void {
+    this.noteRetry(reason, failure);
     this.attempt();
   }
 
@@ -434,7 +435,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (RETRY_STATUS.has(status) && this.canRetry(false, this.bodySent)) {
       this.abortUpstream();
       this.releaseHeld();
-      this.scheduleRetry(`status ${status}`);
+      this.scheduleRetry(`status ${status}`, this.statusFailure(status));
       return;
     }
     const isHead = this.method === 'HEAD';
@@ -642,11 +643,11 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     }
     const code = err.code ?? '';
     this.upstreamGone = beforeSend || GONE_ERRORS.has(code);
+    const a = this.failureAnswer(code, err.message);
     if (this.canRetry(beforeSend, this.bodySent)) {
-      this.scheduleRetry(code || err.message);
+      this.scheduleRetry(code || err.message, a);
       return;
     }
-    const a = this.failureAnswer(code, err.message);
     this.fail(a.status, a.body, '');
   }
 
