@@ -28,6 +28,8 @@ export const agentConfigSchema = z.strictObject({
   'store-timeout': goDurationBetween(100e6, 3600e9, 'must be between 100ms and 1h').optional(),
   /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
+  /** Largest DNS answer over UDP in bytes, whatever the client's EDNS0 size says (default 1232). */
+  'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
 });
 
 export type AgentConfigInput = z.infer<typeof agentConfigSchema>;
@@ -49,6 +51,7 @@ export interface AgentConfig {
   readonly leaseTtlSeconds: number;
   readonly storeTimeoutMs: number;
   readonly dnsAddr: string | undefined;
+  readonly dnsUdpMaxSize: number | undefined;
 }
 
 const ms = msFrom;
@@ -73,6 +76,7 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
     storeTimeoutMs: ms(c['store-timeout'], 5000),
     dnsAddr: c['dns-addr'],
+    dnsUdpMaxSize: c['dns-udp-max-size'],
   });
 }
 

@@ -16,8 +16,13 @@ export type RcodeName = keyof typeof RCODES;
 
 /** Plain DNS over UDP, without EDNS0 (RFC 1035 §4.2.1). */
 export const DEFAULT_UDP_SIZE = 512;
-/** Largest EDNS0 size honoured: bigger datagrams fragment, and a client told TC can still retry over TCP. */
-export const MAX_UDP_SIZE = 4096;
+/**
+ * Largest UDP answer by default, whatever size a client advertises (the DNS flag day 2020 value):
+ * bigger datagrams fragment, fragments get dropped, and a client told TC retries over TCP anyway.
+ */
+export const DEFAULT_MAX_UDP_SIZE = 1232;
+/** The most a UDP datagram can carry over IPv4 (65,535 − 8 UDP − 20 IP header bytes). */
+export const MAX_UDP_DATAGRAM = 65_507;
 /** A TCP message's length prefix is 16 bits. */
 export const MAX_TCP_SIZE = 65535;
 /** Consul's hard cap on answers in a 512-byte UDP response, whatever udp_answer_limit says. */
@@ -34,6 +39,8 @@ export interface AnswerOptions {
   readonly serviceTtl: Readonly<Record<string, number>>;
   readonly udpAnswerLimit: number;
   readonly enableTruncate: boolean;
+  /** Bytes: a UDP answer never exceeds this, even to a client advertising more (default DEFAULT_MAX_UDP_SIZE). */
+  readonly maxUdpSize?: number | undefined;
   /** Named in NS answers when no healthy `consul` service instance exists. */
   readonly nodeName?: string | undefined;
 }
@@ -345,11 +352,12 @@ export function serviceTtl(map: Readonly<Record<string, number>>, service: strin
 
 function finish(request: Packet, opcode: number, q: Question | undefined, edns: OptAnswer | undefined, reply: Reply, ctx: AnswerContext): AnswerResult {
   const udp = ctx.transport === 'udp';
-  const limit = !udp ? MAX_TCP_SIZE : edns ? clamp(edns.udpPayloadSize, DEFAULT_UDP_SIZE, MAX_UDP_SIZE) : DEFAULT_UDP_SIZE;
+  const maxUdp = ctx.options.maxUdpSize ?? DEFAULT_MAX_UDP_SIZE;
+  const limit = !udp ? MAX_TCP_SIZE : edns ? clamp(edns.udpPayloadSize, DEFAULT_UDP_SIZE, maxUdp) : DEFAULT_UDP_SIZE;
   // Consul caps the count only for 512-byte responses; with a larger EDNS0 size the bytes are the only limit.
   const cap = udp && limit === DEFAULT_UDP_SIZE ? Math.min(MAX_UDP_ANSWER_LIMIT, ctx.options.udpAnswerLimit) : Infinity;
   const opt: OptAnswer[] = edns
-    ? [{ name: '.', type: 'OPT', udpPayloadSize: MAX_UDP_SIZE, extendedRcode: RCODES[reply.rcode] >> 4, ednsVersion: 0, flags: 0, flag_do: false, options: [] }]
+    ? [{ name: '.', type: 'OPT', udpPayloadSize: maxUdp, extendedRcode: RCODES[reply.rcode] >> 4, ednsVersion: 0, flags: 0, flag_do: false, options: [] }]
     : [];
   const base: Packet = { questions: q ? [q] : [], authorities: reply.authorities, additionals: opt };
   const fitted = fit(base, reply.answers, reply.additionals, limit, cap);

@@ -310,6 +310,32 @@ describe('DNS answers over a real catalog', () => {
     assert.equal(small.answers.length, 3);
   });
 
+  it('UDP answers stop at 1232 bytes by default, whatever the client advertises; TC set; OPT advertises 1232', () => {
+    // 20 SRV records with their glue: ~1.9 KB, which a client advertising 4096 used to get in one datagram.
+    const got = ask({ name: 'many.service.consul', type: 'SRV', transport: 'udp', edns: 4096 });
+    const wire = encode(got.packet);
+    assert.ok(wire.length <= 1232, `${wire.length} bytes`);
+    assert.ok(got.answers.length > 8 && got.answers.length < 20, `${got.answers.length} SRV records`);
+    assert.equal(got.packet.flag_tc, true);
+    const opt = (got.packet.additionals ?? []).find((x) => x.type === 'OPT');
+    assert.equal(opt?.type === 'OPT' ? opt.udpPayloadSize : undefined, 1232, 'the OPT record advertises 1232');
+    // The same question over TCP is whole: the cut is the UDP limit's doing.
+    const tcp = encode(ask({ name: 'many.service.consul', type: 'SRV', transport: 'tcp', edns: 4096 }).packet).length;
+    assert.ok(tcp > 1232, `${tcp} bytes over TCP`);
+  });
+
+  it('maxUdpSize raises (or lowers) the UDP cap', () => {
+    const all = ask({ name: 'many.service.consul', type: 'SRV', transport: 'udp', edns: 4096, options: { maxUdpSize: 4096 } });
+    assert.equal(all.answers.length, 20);
+    assert.equal(all.packet.flag_tc, false);
+    assert.ok(encode(all.packet).length > 1232, `${encode(all.packet).length} bytes`);
+    const opt = (all.packet.additionals ?? []).find((x) => x.type === 'OPT');
+    assert.equal(opt?.type === 'OPT' ? opt.udpPayloadSize : 0, 4096);
+    const small = ask({ name: 'many.service.consul', type: 'SRV', transport: 'udp', edns: 4096, options: { maxUdpSize: 600 } });
+    assert.ok(encode(small.packet).length <= 600, `${encode(small.packet).length} bytes`);
+    assert.equal(small.packet.flag_tc, true);
+  });
+
   it('enableTruncate=false gives the partial answer without TC (Consul default)', () => {
     const got = ask({ name: 'many.service.consul', type: 'A', transport: 'udp', options: { enableTruncate: false } });
     assert.equal(got.answers.length, 3);

@@ -155,7 +155,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   try {
     address = await listen(server, listenAt.host, listenAt.port, '--http-addr');
     if (cfg.dnsAddr) {
-      dns = await startDns({ addr: cfg.dnsAddr }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
+      dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
       extra.push(dns.metrics);
     }
   } catch (err) {
