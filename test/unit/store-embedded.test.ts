@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -518,6 +519,54 @@ describe('EmbeddedStore', () => {
       const { logger, warns } = captureLogger();
       await reopen({ dir, logger });
       assert.ok(warns.some((w) => w.obj['pid'] === dead && w.msg.includes('stale lock')), JSON.stringify(warns));
+    });
+
+    describe('a lock whose PID now belongs to an unrelated process (after a reboot, or reused) is taken over', () => {
+      let other: ReturnType<typeof spawn> | undefined;
+      afterEach(() => {
+        other?.kill('SIGKILL');
+        other = undefined;
+      });
+      const unrelated = async (): Promise<number> => {
+        other = spawn('sleep', ['60'], { stdio: 'ignore' });
+        await once(other, 'spawn');
+        return other.pid as number;
+      };
+      const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const cases: [string, (pid: number) => Record<string, unknown>, RegExp][] = [
+        ['same boot, another start time (the PID was reused)', (pid) => ({ pid, token: 'old', boot: bootId(), start: '1', cmd: 'node switchyard agent' }), /its PID now belongs to another process: sleep 60/],
+        ['recorded before the last boot', (pid) => ({ pid, token: 'old', boot: 'another-boot', start: '1' }), /ran before the machine last booted/],
+        ['an older LOCK without a start time, the PID now running something that is not node', (pid) => ({ pid, token: 'old' }), /its PID now belongs to sleep 60/],
+      ];
+      for (const [name, lock, why] of cases) {
+        it(name, { skip: !existsSync('/proc/self/stat') && process.env['CI'] !== 'true' && 'no /proc here' }, async () => {
+          const dir = await newDir();
+          const pid = await unrelated();
+          await writeFile(join(dir, 'LOCK'), JSON.stringify(lock(pid)));
+          const { logger, warns } = captureLogger();
+          const { store } = await reopen({ dir, logger });
+          const took = warns.find((w) => w.obj['pid'] === pid && w.msg.includes('stale lock'));
+          assert.ok(took, JSON.stringify(warns));
+          assert.match(took.msg, why);
+          const lockNow = JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8')) as { pid: number };
+          assert.equal(lockNow.pid, process.pid, 'the lock is ours now');
+          await store.close();
+        });
+      }
+    });
+
+    it('a lock held by a live process is refused, naming its PID and command line', async () => {
+      const dir = await newDir();
+      const holder = `const { EmbeddedStore } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/registry/store/embedded.ts', import.meta.url)))});
+        await new EmbeddedStore({ dir: ${JSON.stringify(dir)} }).open(); process.stdout.write('holding\\n'); setInterval(() => undefined, 1000);`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', holder], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await once(child.stdout!, 'data');
+        await assert.rejects(make({ dir }).open(), isStoreError('SY_ERR_STORE_IO', dir, `locked by process ${child.pid} (`, '--input-type=module', '--data-dir'));
+      } finally {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
     });
   });
 });

@@ -9,6 +9,7 @@ import type { AgentConfig } from '../../config/agent.js';
 import { splitHostPort } from '../../config/agent.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
+import { DirLock } from '../../registry/store/dir-lock.js';
 import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
 import { ALIVE_PREFIX, Membership } from '../../registry/cluster/membership.js';
 import { AntiEntropy } from '../../registry/cluster/anti-entropy.js';
@@ -63,8 +64,16 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
     : undefined;
   const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync });
+  // The data dir holds this agent's node ID (and in cluster mode its anti-entropy journal): two agents
+  // on one dir would be one node twice. The embedded store locks it itself; any other store, here.
+  const dirLock = store instanceof EmbeddedStore ? undefined : new DirLock(cfg.dataDir, logger);
+  await dirLock?.acquire().catch(async (err: unknown) => {
+    await store.close().catch(() => undefined);
+    throw err;
+  });
   const opened = await store.open().catch(async (err: unknown) => {
     await store.close().catch(() => undefined);
+    await dirLock?.release();
     throw err;
   });
   let closed = false;
@@ -93,6 +102,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     await antiEntropy?.close();
     unsubscribe();
     await store.close();
+    await dirLock?.release();
     throw err;
   }
 
@@ -165,6 +175,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     await antiEntropy?.close();
     unsubscribe();
     await store.close();
+    await dirLock?.release();
     throw err;
   }
   const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
@@ -195,6 +206,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       await antiEntropy?.close();
       unsubscribe();
       await store.close();
+      await dirLock?.release();
       logger.info('agent stopped');
     },
   };

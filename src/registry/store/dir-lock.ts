@@ -1,6 +1,7 @@
-// The data directory's LOCK file: one process at a time per directory, and a lock left by a dead process taken over.
+// The data directory's LOCK file: one process at a time per directory, and a lock left by a dead process (or a reused PID) taken over.
 import { randomUUID } from 'node:crypto';
-import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SwitchyardError, errorMessage } from '../../core/errors.js';
@@ -9,10 +10,65 @@ import type { EmbeddedStoreLogger } from './files.js';
 
 export const LOCK_FILE = 'LOCK';
 
+/** What a LOCK file records about its holder. `boot` and `start` are absent where /proc is (and in older LOCK files). */
+interface Holder {
+  readonly pid: number | undefined;
+  /** The kernel's boot ID when the lock was taken: after a reboot every recorded PID means nothing. */
+  readonly boot: string | undefined;
+  /** The holder's start time in clock ticks since boot (/proc/<pid>/stat field 22): with the PID, it names one process. */
+  readonly start: string | undefined;
+  /** The holder's command line, for the messages. */
+  readonly cmd: string | undefined;
+  readonly mtimeMs: number;
+}
+
+/** Why a lock is stale, or undefined when its holder is alive. */
+type Verdict = { readonly stale: false } | { readonly stale: true; readonly why: string };
+
+/** Linux's view of a process; undefined fields where /proc cannot tell (another OS, or the process is gone). */
+function bootId(): string | undefined {
+  return readProc('/proc/sys/kernel/random/boot_id')?.trim();
+}
+
+function startTime(pid: number): string | undefined {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so count fields after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19];
+}
+
+function commandLine(pid: number): string | undefined {
+  const raw = readProc(`/proc/${pid}/cmdline`);
+  if (raw === undefined) return undefined;
+  const cmd = raw.split('\0').filter(Boolean).join(' ');
+  return cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd;
+}
+
+function readProc(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errCode(err) === 'EPERM';
+  }
+}
+
 /**
- * LOCK holds {pid, token}. Node has no flock, so liveness is a signal-0 probe of the pid. A lock
- * naming our own pid is either another store instance in this process (written after we started)
- * or left by an earlier process that had the same pid (pid 1 in a container), told apart by mtime.
+ * LOCK holds {pid, token, boot, start, cmd}. Node has no flock, so the holder is judged alive when a
+ * process with its PID exists and, where /proc tells, it is the same process: same boot, same start
+ * time. A PID that now belongs to another process (after a reboot, or reused) is a stale lock, as is
+ * a PID nobody has. Lock files without a start time (written before it was recorded) fall back to
+ * the PID and its command line (a process that is not node cannot be the holder), plus the file's
+ * age when it names our own PID.
  */
 export class DirLock {
   private readonly path: string;
@@ -24,13 +80,13 @@ export class DirLock {
   }
 
   async acquire(): Promise<void> {
+    const self = {
+      pid: process.pid, token: this.token, boot: bootId(), start: startTime(process.pid), cmd: commandLine(process.pid),
+    };
     for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        await writeFile(this.path, `${JSON.stringify({ pid: process.pid, token: this.token })}\n`, { flag: 'wx' });
+      if (await this.create(`${JSON.stringify(self)}\n`)) {
         this.held = true;
         return;
-      } catch (err) {
-        if (errCode(err) !== 'EEXIST') throw ioError(`cannot create lock file ${this.path}`, err);
       }
       const holder = await this.readHolder();
       if (holder === undefined) continue;
@@ -40,11 +96,16 @@ export class DirLock {
           await sleep(50);
           continue;
         }
-      } else if (this.alive(holder.pid, holder.mtimeMs)) {
-        throw new SwitchyardError('SY_ERR_STORE_IO',
-          `data directory ${this.dir} is locked by process ${holder.pid} (${this.path}); two processes cannot open one store`);
       }
-      this.logger.warn({ file: this.path, pid: holder.pid ?? null }, `removing stale lock ${this.path} left by a process that is gone`);
+      const verdict = holder.pid === undefined ? { stale: true as const, why: 'holds no process ID' } : this.judge(holder, holder.pid, self.boot);
+      if (!verdict.stale) {
+        const what = holder.cmd ?? (holder.pid !== undefined ? commandLine(holder.pid) : undefined);
+        throw new SwitchyardError('SY_ERR_STORE_IO',
+          `data directory ${this.dir} is locked by process ${String(holder.pid)}${what ? ` (${what})` : ''} since ${new Date(holder.mtimeMs).toISOString()} ` +
+          `(${this.path}): two processes cannot share one data directory; stop that process, or give this one another data directory (--data-dir)`);
+      }
+      this.logger.warn({ file: this.path, pid: holder.pid ?? null, cmd: holder.cmd ?? null },
+        `removing stale lock ${this.path} left by process ${String(holder.pid)}, which ${verdict.why}`);
       await unlinkIfPresent(this.path).catch((err: unknown) => {
         throw ioError(`cannot remove stale lock ${this.path}`, err);
       });
@@ -62,35 +123,66 @@ export class DirLock {
     }
   }
 
-  private async readHolder(): Promise<{ pid: number | undefined; mtimeMs: number } | undefined> {
+  /**
+   * Creates LOCK holding `content`; false when it exists already. A lock that could be created but
+   * not written (a full disk) is removed again: an empty LOCK would make the next start wait for it.
+   */
+  private async create(content: string): Promise<boolean> {
+    let fh;
+    try {
+      fh = await open(this.path, 'wx');
+    } catch (err) {
+      if (errCode(err) === 'EEXIST') return false;
+      throw ioError(`cannot create lock file ${this.path}`, err);
+    }
+    try {
+      await fh.writeFile(content);
+      await fh.close();
+      return true;
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlinkIfPresent(this.path).catch(() => undefined);
+      throw ioError(`cannot write lock file ${this.path}`, err);
+    }
+  }
+
+  private judge(holder: Holder, pid: number, boot: string | undefined): Verdict {
+    if (holder.boot !== undefined && boot !== undefined && holder.boot !== boot) return { stale: true, why: 'ran before the machine last booted' };
+    if (pid !== process.pid && !processExists(pid)) return { stale: true, why: 'is gone' };
+    const start = startTime(pid);
+    if (holder.start !== undefined && start !== undefined) {
+      if (holder.start === start) return { stale: false };
+      const now = commandLine(pid);
+      return { stale: true, why: `is gone (its PID now belongs to another process${now ? `: ${now}` : ''})` };
+    }
+    if (pid === process.pid) {
+      // No start time recorded: another store in this process wrote it after we started, or an
+      // earlier process with our PID (pid 1 in a container) did before. 50 ms covers coarse file clocks.
+      const startedAt = Date.now() - process.uptime() * 1000;
+      return holder.mtimeMs >= startedAt - 50 ? { stale: false } : { stale: true, why: 'was an earlier process with this PID' };
+    }
+    // No start time recorded: a process that is plainly not Switchyard (not node) cannot be the holder.
+    const cmd = commandLine(pid);
+    if (cmd !== undefined && !/\b(node|switchyard)\b/.test(cmd)) return { stale: true, why: `is gone (its PID now belongs to ${cmd})` };
+    return { stale: false };
+  }
+
+  private async readHolder(): Promise<Holder | undefined> {
     try {
       const [text, st] = await Promise.all([readFile(this.path, 'utf8'), stat(this.path)]);
-      let pid: number | undefined;
+      let parsed: Record<string, unknown> = {};
       try {
-        const parsed = JSON.parse(text) as { pid?: unknown };
-        if (Number.isSafeInteger(parsed.pid) && (parsed.pid as number) > 0) pid = parsed.pid as number;
+        const v = JSON.parse(text) as unknown;
+        if (typeof v === 'object' && v !== null) parsed = v as Record<string, unknown>;
       } catch {
-        pid = undefined;
+        parsed = {};
       }
-      return { pid, mtimeMs: st.mtimeMs };
+      const str = (k: string): string | undefined => (typeof parsed[k] === 'string' ? parsed[k] : undefined);
+      const pid = Number.isSafeInteger(parsed['pid']) && (parsed['pid'] as number) > 0 ? (parsed['pid'] as number) : undefined;
+      return { pid, boot: str('boot'), start: str('start'), cmd: str('cmd'), mtimeMs: st.mtimeMs };
     } catch (err) {
       if (errCode(err) === 'ENOENT') return undefined;
       throw ioError(`cannot read lock file ${this.path}`, err);
     }
   }
-
-  private alive(pid: number, mtimeMs: number): boolean {
-    if (pid === process.pid) {
-      const startedAt = Date.now() - process.uptime() * 1000;
-      // 50 ms covers the coarse clock behind file timestamps.
-      return mtimeMs >= startedAt - 50;
-    }
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return errCode(err) === 'EPERM';
-    }
-  }
 }
-
