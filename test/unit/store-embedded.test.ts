@@ -462,30 +462,43 @@ describe('EmbeddedStore', () => {
       assert.equal((await put(store, 'c', '1')).revision, 2);
     });
 
-    it('a failed WAL write rejects the pending txns and every later one, publishes nothing, and still closes', async () => {
+    it('a failed WAL write refuses the batch and writes until a repair, publishes nothing, then takes writes again without a restart', async () => {
       const dir = await newDir();
       const { logger, warns } = captureLogger();
       const { store } = await reopen({ dir, logger });
       await put(store, 'a', '1');
-      // Stands in for EIO/ENOSPC: after a failed write or fsync the log's contents are unknown.
+      // Stands in for EIO/ENOSPC on this file handle: the repair reopens the segment, and the new handle writes.
       const internals = store as unknown as { wal: { append(buf: Buffer): Promise<void> } };
       internals.wal.append = () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+      const flips: [boolean, string | undefined][] = [];
+      let backUp!: () => void;
+      const writableAgain = new Promise<void>((resolve) => (backUp = resolve));
+      store.onWritability((w, reason) => {
+        flips.push([w, reason]);
+        if (w) backUp();
+      });
       const seen: number[] = [];
       store.subscribe((c) => seen.push(c.revision));
       const settled = await Promise.allSettled([put(store, 'b', '1'), put(store, 'c', '1')]);
       for (const s of settled) {
         assert.equal(s.status, 'rejected');
-        if (s.status === 'rejected') isStoreError('SY_ERR_STORE_IO', 'EIO')(s.reason);
+        if (s.status === 'rejected') isStoreError('SY_ERR_STORE_UNAVAILABLE', 'EIO', 'nothing was applied')(s.reason);
       }
-      await assert.rejects(put(store, 'd', '1'), isStoreError('SY_ERR_STORE_IO'));
+      assert.equal(store.writable(), false);
+      // Until the repair has run (its first try is 100 ms away), writes are refused at once.
+      await assert.rejects(put(store, 'd', '1'), isStoreError('SY_ERR_STORE_UNAVAILABLE'));
       assert.deepEqual(seen, []);
       assert.equal(store.get('b'), undefined);
       assert.equal(store.revision(), 1);
-      assert.ok(warns.some((w) => w.msg.includes('accepts no more writes')), JSON.stringify(warns));
+      assert.equal(warns.filter((w) => w.msg.startsWith('store unwritable')).length, 1, JSON.stringify(warns));
+      await writableAgain;
+      assert.deepEqual(flips, [[false, 'EIO: i/o error, write'], [true, undefined]]);
+      assert.equal((await put(store, 'e', '1')).revision, 2, 'refused writes consumed no revision');
+      assert.deepEqual(seen, [2]);
       await store.close();
       const again = await reopen({ dir });
-      assert.equal(again.opened.revision, 1);
-      assert.deepEqual(again.opened.entries.map((e) => e.key), ['a']);
+      assert.equal(again.opened.revision, 2);
+      assert.deepEqual(again.opened.entries.map((e) => e.key), ['a', 'e']);
     });
 
     it('ops in one transaction apply in order', async () => {

@@ -17,6 +17,7 @@ import type { Store, StoreOp } from '../../registry/store/types.js';
 import { CatalogView } from '../../registry/server/catalog-view.js';
 import { Registry } from '../../registry/server/registry.js';
 import { CheckScheduler } from '../../registry/server/checks/scheduler.js';
+import { StoreHealthCheck } from '../../registry/server/store-health.js';
 import { createApiServer } from '../../registry/server/http/server.js';
 import { DEFAULT_BLOCKING } from '../../registry/server/http/blocking.js';
 import type { ApiDeps } from '../../registry/server/http/deps.js';
@@ -93,11 +94,15 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const membership = etcd
     ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
     : undefined;
+  // Embedded mode: a check on this agent's `consul` service that goes critical while the WAL cannot be written.
+  const storeHealth = store instanceof EmbeddedStore ? new StoreHealthCheck({ store, view, node: registry.node, logger }) : undefined;
   try {
     if (membership) await membership.start();
     else await registry.ensureLocalNode();
+    await storeHealth?.start();
     antiEntropy?.start();
   } catch (err) {
+    storeHealth?.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
@@ -116,6 +121,9 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   if (etcd) {
     new Gauge({ name: 'switchyard_store_watch_connected', help: 'Cluster mode: 1 while this agent\'s etcd watch is up (0: reads may be stale, writes fail)', registers: [metrics], collect() { this.set(etcd.connected() ? 1 : 0); } });
     new Gauge({ name: 'switchyard_cluster_agents_alive', help: 'Cluster mode: agents holding a live etcd lease', registers: [metrics], collect() { this.set(etcd.range(ALIVE_PREFIX).length); } });
+  }
+  if (store instanceof EmbeddedStore) {
+    new Gauge({ name: 'switchyard_store_writable', help: 'Embedded store: 1 while the write-ahead log takes writes, 0 while it cannot be written (full disk, I/O errors; writes answer 503)', registers: [metrics], collect() { this.set(store.writable() ? 1 : 0); } });
   }
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
   new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
@@ -170,6 +178,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     }
   } catch (err) {
     scheduler.close();
+    storeHealth?.close();
     if (server.listening) server.close();
     await membership?.close();
     await antiEntropy?.close();
@@ -194,6 +203,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       if (closed) return;
       closed = true;
       scheduler.close();
+      storeHealth?.close();
       ui.close();
       await dns?.close();
       await new Promise<void>((resolve) => {

@@ -11,6 +11,7 @@ import { ioError, stderrLogger, unlinkIfPresent } from './files.js';
 import type { EmbeddedStoreLogger } from './files.js';
 import { recover } from './recovery.js';
 import { SNAPSHOT_PATTERN, writeSnapshotFile } from './snapshot-file.js';
+import { probeWritable, reopenSegment, repairDelayMs } from './wal-repair.js';
 
 export type { EmbeddedStoreLogger } from './files.js';
 
@@ -27,6 +28,9 @@ export interface EmbeddedStoreOptions {
   /** Size of the current WAL segment that triggers a snapshot and a fresh segment. Default 64 MiB. */
   readonly snapshotEveryBytes?: number;
 }
+
+/** Told when the store stops or starts accepting writes again; `reason` says why it stopped. */
+export type WritabilityListener = (writable: boolean, reason: string | undefined) => void;
 
 export const DEFAULT_SNAPSHOT_EVERY_BYTES = 64 * 1024 * 1024;
 
@@ -62,7 +66,17 @@ export class EmbeddedStore implements Store {
   private openTask: Promise<unknown> | undefined;
   private closeTask: Promise<void> | undefined;
   private wal: WalWriter | undefined;
-  private failure: SwitchyardError | undefined;
+  /** Size of the current segment before the batch being written: where a failed batch is cut off. */
+  private walGoodSize = 0;
+
+  /** Set while the log cannot be written (ENOSPC, EIO): every write is refused with it until a repair succeeds. */
+  private fault: SwitchyardError | undefined;
+  private faultSince = 0;
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairTask: Promise<void> | undefined;
+  /** Failed repairs (and writes failing right after one) in a row: the backoff grows with it. */
+  private repairAttempt = 0;
+  private readonly writability = new Set<WritabilityListener>();
 
   private latest = new MemoryState();
   private latestRevision = 0;
@@ -148,7 +162,7 @@ export class EmbeddedStore implements Store {
     if (this.phase !== 'open') {
       return Promise.reject(new SwitchyardError('SY_ERR_STORE_CLOSED', `store in ${this.dir} is ${this.phase === 'new' || this.phase === 'opening' ? 'not open yet' : 'closed'}`));
     }
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.fault !== undefined) return Promise.reject(this.fault);
     try {
       validateTxn(req);
     } catch (err) {
@@ -192,6 +206,17 @@ export class EmbeddedStore implements Store {
     return this.publishedRevision;
   }
 
+  /** False while the write-ahead log cannot be written (reads go on; writes get SY_ERR_STORE_UNAVAILABLE). */
+  writable(): boolean {
+    return this.fault === undefined;
+  }
+
+  /** Subscribes to writability changes (the health check and the metric follow them). Returns an unsubscribe function. */
+  onWritability(listener: WritabilityListener): () => void {
+    this.writability.add(listener);
+    return () => void this.writability.delete(listener);
+  }
+
   stats(): StoreStats {
     return {
       revision: this.publishedRevision,
@@ -203,6 +228,7 @@ export class EmbeddedStore implements Store {
       groupCommits: this.commits,
       committedTxns: this.committedTxns,
       sync: this.syncAlways ? 'always' : 'none',
+      writable: this.fault === undefined ? 'yes' : 'no',
     };
   }
 
@@ -223,13 +249,20 @@ export class EmbeddedStore implements Store {
     await this.openTask?.catch(() => undefined);
     if (this.currentPhase() === 'closed') return;
     this.phase = 'closing';
+    clearTimeout(this.repairTimer);
+    await this.repairTask;
     await this.whenIdle();
     await this.snapshotTask;
     let failed: unknown;
     try {
       if (this.wal !== undefined) {
-        if (this.failure === undefined) await this.wal.sync();
-        await this.wal.close();
+        if (this.fault === undefined) {
+          await this.wal.sync();
+          await this.wal.close();
+        } else {
+          // Everything acknowledged is durable already; the handle may be the broken one.
+          await this.wal.close().catch(() => undefined);
+        }
       }
     } catch (err) {
       failed = err;
@@ -259,7 +292,7 @@ export class EmbeddedStore implements Store {
   private async runFlushLoop(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.queue.length > 0 && this.failure === undefined) {
+      while (this.queue.length > 0 && this.fault === undefined) {
         const batch = this.queue;
         this.queue = [];
         try {
@@ -287,9 +320,11 @@ export class EmbeddedStore implements Store {
     for (const item of batch) if (item.payload !== undefined) payloads.push(item.payload);
     if (payloads.length === 0) return;
     const wal = this.wal as WalWriter;
+    this.walGoodSize = wal.size;
     await wal.append(encodeFrames(payloads));
     if (this.syncAlways) await wal.sync();
     this.commits++;
+    this.repairAttempt = 0;
   }
 
   private publish(batch: readonly PendingTxn[]): void {
@@ -318,16 +353,69 @@ export class EmbeddedStore implements Store {
   }
 
   /**
-   * After a failed write or fsync the file's contents are unknown (the kernel may already have
-   * dropped the dirty pages), and `latest` holds changes that may never reach disk: stop writing.
+   * After a failed write or fsync the segment's tail is unknown (a partial frame, or pages the kernel
+   * dropped), and `latest` holds changes that will never reach disk. The failed batch and everything
+   * queued behind it (decided on top of it) are refused, `latest` goes back to what is durable, and
+   * writes stay refused until a repair has cut the segment back and the disk has taken a write.
    */
   private fail(err: unknown, batch: readonly PendingTxn[]): void {
-    this.failure = new SwitchyardError('SY_ERR_STORE_IO',
-      `write-ahead log ${this.wal?.name ?? ''} in ${this.dir} failed, the store accepts no more writes: ${errorMessage(err)}`, { cause: err });
-    this.logger.warn({ dir: this.dir, err: errorMessage(err) }, this.failure.message);
+    const reason = errorMessage(err);
+    const error = new SwitchyardError('SY_ERR_STORE_UNAVAILABLE',
+      `the write-ahead log ${this.wal?.name ?? ''} in ${this.dir} could not be written (${reason}): nothing was applied; ` +
+      'writes are refused until the log can be written again (retried automatically, reads go on)', { cause: err });
     const doomed = [...batch, ...this.queue];
     this.queue = [];
-    for (const item of doomed) item.reject(this.failure);
+    this.latest = this.published.clone();
+    this.latestRevision = this.publishedRevision;
+    const first = this.fault === undefined;
+    this.fault = error;
+    if (first) {
+      this.faultSince = Date.now();
+      // Once per outage: every refused write gets the error, the log gets one line.
+      this.logger.warn({ dir: this.dir, wal: this.wal?.name, err: reason }, `store unwritable: ${error.message}`);
+      this.notifyWritability(false, reason);
+    }
+    for (const item of doomed) item.reject(error);
+    this.scheduleRepair();
+  }
+
+  private scheduleRepair(): void {
+    if (this.phase !== 'open' || this.repairTimer !== undefined || this.repairTask !== undefined) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      this.repairTask = this.repair().finally(() => {
+        this.repairTask = undefined;
+        if (this.fault !== undefined) this.scheduleRepair();
+      });
+    }, repairDelayMs(this.repairAttempt++));
+  }
+
+  private async repair(): Promise<void> {
+    if (this.phase !== 'open' || this.fault === undefined || this.wal === undefined) return;
+    try {
+      this.wal = await reopenSegment(this.dir, this.wal, this.walGoodSize);
+      await probeWritable(this.dir);
+    } catch (err) {
+      const reason = errorMessage(err);
+      this.fault = new SwitchyardError('SY_ERR_STORE_UNAVAILABLE',
+        `the write-ahead log in ${this.dir} cannot be written (${reason}) since ${new Date(this.faultSince).toISOString()}: ` +
+        'writes are refused until it can be written again (retried automatically, reads go on)', { cause: err });
+      return;
+    }
+    const downMs = Date.now() - this.faultSince;
+    this.fault = undefined;
+    this.logger.info({ dir: this.dir, wal: this.wal.name, unwritableMs: downMs }, `store writable again after ${(downMs / 1000).toFixed(1)} s`);
+    this.notifyWritability(true, undefined);
+  }
+
+  private notifyWritability(writable: boolean, reason: string | undefined): void {
+    for (const l of [...this.writability]) {
+      try {
+        l(writable, reason);
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'writability listener threw');
+      }
+    }
   }
 
   private whenIdle(): Promise<void> {

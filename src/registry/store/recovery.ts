@@ -117,18 +117,12 @@ export async function recover(dir: string, logger: EmbeddedStoreLogger): Promise
 
   // The log is judged sound: now the disk may change.
   for (const name of names) {
-    // A snapshot that was still being written when the process died.
-    if (SNAPSHOT_TMP_PATTERN.test(name)) await unlinkIfPresent(join(dir, name));
+    // A snapshot, or a side file of dropped bytes, that was still being written when the process died.
+    if (SNAPSHOT_TMP_PATTERN.test(name) || SIDE_TMP_PATTERN.test(name)) await unlinkIfPresent(join(dir, name));
   }
   if (tail !== undefined) {
     const savedTo = `${tail.file}.corrupt-${fileTimestamp()}`;
-    const side = await open(savedTo, 'wx');
-    try {
-      await writeAll(side, tail.bytes);
-      await side.sync();
-    } finally {
-      await side.close();
-    }
+    await saveAside(savedTo, tail.bytes);
     await truncate(tail.file, tail.offset);
     const fh = await open(tail.file, 'r+');
     try {
@@ -171,3 +165,25 @@ export async function recover(dir: string, logger: EmbeddedStoreLogger): Promise
   return { state, revision, snapshotRevision, appendTo };
 }
 
+const SIDE_TMP_PATTERN = /\.corrupt-[^/]+\.tmp$/;
+
+/**
+ * Keeps `bytes` in `path`, written under a temporary name and renamed only once complete and synced:
+ * on a full disk the open fails with nothing left behind, instead of an empty side file per attempt.
+ */
+async function saveAside(path: string, bytes: Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  try {
+    const side = await open(tmp, 'wx');
+    try {
+      await writeAll(side, bytes);
+      await side.sync();
+    } finally {
+      await side.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await unlinkIfPresent(tmp).catch(() => undefined);
+    throw err;
+  }
+}

@@ -66,7 +66,8 @@ export function blockingRead(deps: ApiDeps, ctx: Ctx, spec: WatchSpec, query: ()
   const params = parseQueryParams(ctx.query, deps.blocking, deps.registry.node.datacenter);
   const key = ReadCache.key(ctx.path, ctx.query);
   const pretty = ctx.query.has('pretty');
-  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.revision, pretty, query));
+  // Keyed by the view's version, not its revision: a transient change (the store health check) moves only the version.
+  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.version, pretty, query));
 }
 
 /** Validation of query parameters shared by non-blocking reads (dc, consistency flags). */
