@@ -9,7 +9,8 @@ import { healthEntries } from '../registry/server/queries.js';
 import type { HealthEntry } from '../registry/server/queries.js';
 import { scanNames } from './name-index.js';
 import type { NameLookup } from './name-index.js';
-import { ipToHex, isEncodableName, parseIp, parseQueryName, relativeLabels } from './names.js';
+import { ipToHex, isEncodableName, isReverseName, parseIp, parseQueryName, parseReverseName, relativeLabels } from './names.js';
+import { reverseRecords } from './reverse.js';
 
 export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
 export type RcodeName = keyof typeof RCODES;
@@ -108,6 +109,18 @@ function resolve(q: Question, ctx: AnswerContext, reply: Reply): void {
   const o = ctx.options;
   // The library's RecordType has no ANY, and unknown types arrive as `UNKNOWN_<n>`.
   const qtype: string = q.type;
+  const reverse = isReverseName(q.name) ? parseReverseName(q.name) : undefined;
+  if (reverse && (q.class === undefined || q.class === 'IN' || q.class === 'ANY')) {
+    const ptr = reverseRecords(q, reverse, ctx.view, o);
+    if (ptr.length === 0) {
+      // An address the catalog does not know is someone else's to answer (there are no recursors).
+      reply.rcode = 'REFUSED';
+      reply.aa = false;
+    } else if (qtype === 'PTR' || qtype === 'ANY') {
+      reply.answers.push(...ptr);
+    }
+    return;
+  }
   const labels = relativeLabels(q.name, o.domain);
   if (!labels || (q.class !== undefined && q.class !== 'IN' && q.class !== 'ANY')) {
     // There are no recursors: a name we are not authoritative for is refused rather than failed.
@@ -240,10 +253,15 @@ function serviceAddressRecords(q: Question, instances: readonly Instance[], ttl:
   if (reply.answers.length === 0 && cname) reply.answers.push(cname);
 }
 
+/**
+ * One SRV record per (node, address, port), each followed in the additional section by the address
+ * of its target, as Consul does: three instances on one node give the node's A record three times.
+ * Clients such as HAProxy's resolvers pair additional records with answers one to one; the copies
+ * are only merged when the answer has to be trimmed to fit (see fit()).
+ */
 function srvRecords(q: Question, instances: readonly Instance[], ttl: number, ctx: AnswerContext, reply: Reply): void {
   const { datacenter: dc, domain } = ctx.options;
   const handled = new Set<string>();
-  const withExtras = new Set<string>();
   for (const { entry, status } of instances) {
     const svc = entry.service.rec;
     const tuple = `${svc.Node}\u0000${svc.Address}\u0000${svc.Port}`;
@@ -267,11 +285,7 @@ function srvRecords(q: Question, instances: readonly Instance[], ttl: number, ct
       name: q.name, type: 'SRV', class: 'IN', ttl,
       data: { priority: 1, weight: weightOf(svc, status), port: clamp(svc.Port, 0, 65535), target },
     });
-    const key = target.toLowerCase();
-    if (!withExtras.has(key)) {
-      withExtras.add(key);
-      reply.additionals.push(...extras);
-    }
+    reply.additionals.push(...extras);
   }
 }
 
@@ -377,8 +391,9 @@ function finish(request: Packet, opcode: number, q: Question | undefined, edns: 
 
 /**
  * Keeps the longest prefix of the answers that fits `limit` bytes and `cap` records, with only the
- * additional records of the kept answers (a dropped SRV's address must not stay behind). dns-packet
- * does not compress names, so the computed size is the size sent.
+ * additional records of the kept answers (a dropped SRV's address must not stay behind), each
+ * target's once, as Consul's syncExtra does when it trims. An answer that fits is sent as built,
+ * copies included. dns-packet does not compress names, so the computed size is the size sent.
  */
 function fit(base: Packet, answers: Answer[], additionals: Answer[], limit: number, cap: number): { answers: Answer[]; additionals: Answer[]; truncated: boolean } {
   const all: Packet = { ...base, answers, additionals: [...additionals, ...(base.additionals ?? [])] };
@@ -389,7 +404,11 @@ function fit(base: Packet, answers: Answer[], additionals: Answer[], limit: numb
   for (const a of additionals) {
     const k = bare(a.name).toLowerCase();
     if (!referenced.has(k)) unattached.push(a);
-    else attached.set(k, [...(attached.get(k) ?? []), a]);
+    else {
+      const list = attached.get(k) ?? [];
+      if (!list.some((b) => sameRecord(a, b))) list.push(a);
+      attached.set(k, list);
+    }
   }
   let size = encodingLength({ ...base, additionals: [...unattached, ...(base.additionals ?? [])] });
   const kept: Answer[] = [];
@@ -417,6 +436,10 @@ function fit(base: Packet, answers: Answer[], additionals: Answer[], limit: numb
     break;
   }
   return { answers: kept, additionals: [...unattached, ...extras], truncated: kept.length < answers.length || droppedExtras };
+}
+
+function sameRecord(a: Answer, b: Answer): boolean {
+  return a.type === b.type && 'data' in a && 'data' in b && JSON.stringify(a.data) === JSON.stringify(b.data);
 }
 
 function refName(a: Answer): string | undefined {

@@ -367,6 +367,19 @@ describe('DNS server (dig and the Node resolver against a real agent)', () => {
       assert.match(p.stderr(), /--dns-udp-max-size/);
     });
 
+    digIt('dig -x answers PTR for node and service addresses', async () => {
+      const node = await dig(port, '-x', '10.0.0.1');
+      assert.equal(node.status, 'NOERROR', node.raw);
+      assert.ok(node.flags.includes('aa'));
+      assert.deepEqual(node.answer.map((r) => [r.name, r.type, r.data]), [['1.0.0.10.in-addr.arpa.', 'PTR', 'wa.node.dc1.consul.']]);
+      const self = await dig(port, '-x', '127.0.0.1', '+short');
+      assert.equal(self.raw.trim(), 'n1.node.dc1.consul.');
+      const svc = await dig(port, '-x', '192.168.7.4', '+short');
+      assert.equal(svc.raw.trim(), 'api.service.consul.');
+      const unknown = await dig(port, '-x', '203.0.113.9');
+      assert.equal(unknown.status, 'REFUSED');
+    });
+
     digIt('sees catalog changes at once', async () => {
       assert.equal((await dig(port, 'fresh.service.consul', 'A')).status, 'NXDOMAIN');
       await register({ Node: 'fresh-node', Address: '10.7.7.7', Service: { ID: 'fresh', Service: 'fresh', Port: 1 } });
