@@ -67,7 +67,7 @@ const SY_MAIN = 'dist/cli/main.js';
 /** Switchyard's multi-worker targets: as many workers as cores, at least two. */
 const SY_WORKERS = Math.max(2, NCPU);
 /** Where the data-plane targets are checked. */
-const ISSUE13_CONCS = [64, 256];
+const TARGET_CONCS = [64, 256];
 const TARGET_FILTER = (process.env.BENCH_TARGETS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 const wanted = (name: string): boolean => TARGET_FILTER.length === 0 || name === 'nginx-w1' || name.startsWith('direct') || TARGET_FILTER.some((f) => name.includes(f));
 
@@ -799,7 +799,7 @@ function errorCheck(name: string, c: number): void {
   if (!r) return void t13.push({ c, what, measured: CONCS.includes(c) ? `${name} not measured` : `c${c} not in BENCH_CONCURRENCY`, ok: null });
   t13.push({ c, what, measured: `${r.errors} in ${r.n} run(s)`, ok: r.errors === 0 });
 }
-for (const c of ISSUE13_CONCS) {
+for (const c of TARGET_CONCS) {
   ratioCheck(SY_W1, c, 'req/s', (r) => r.rps, fmtRps, 0.7, true);
   ratioCheck(SY_W1, c, 'p99', (r) => r.p99, fmtMs, 1.3, false);
   ratioCheck(SY_W1, c, 'p99.9', (r) => r.p999, fmtMs, 2, false);

@@ -1,4 +1,4 @@
-// Soak benchmark (issue 13): `switchyard lb` (fast data plane, 1 worker) in front of four Node backends registered
+// Soak benchmark: `switchyard lb` (fast data plane, 1 worker) in front of four Node backends registered
 // in a real `switchyard agent`, under wrk load for SOAK_MINUTES (default 30) while one instance is deregistered or
 // registered back every 2 s and one backend is killed (kill -9), restarted and re-registered every 5 minutes. Every
 // minute it samples the balancer's RSS and open fds (/proc/<pid>/status, /proc/<pid>/fd), its event-loop delay and
@@ -410,7 +410,7 @@ const line = (s = ''): void => void md.push(s);
 line('# Soak benchmark');
 line();
 if (!FULL) {
-  line(`> **Shortened run (smoke test), not the 30-minute soak of issue 13.** Settings: \`${settings}\`. The figures show that the harness works; they say little about leaks. Run \`npm run bench:soak\` without these variables on a quiet machine for the real result.`);
+  line(`> **Shortened run (smoke test), not the full 30-minute soak.** Settings: \`${settings}\`. The figures show that the harness works; they say little about leaks. Run \`npm run bench:soak\` without these variables on a quiet machine for the real result.`);
   line();
 }
 if (stoppedEarly) {

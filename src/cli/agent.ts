@@ -25,6 +25,7 @@ interface AgentFlags {
   storeTimeout?: string;
   dnsAddr?: string;
   sessionTtlMin?: string;
+  dnsUdpMaxSize?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -43,6 +44,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--store-timeout <duration>', 'cluster mode: a write waiting longer than this for etcd fails with 503 (default 5s)')
     .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
     .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
+    .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')
@@ -56,6 +58,7 @@ export function registerAgentCommand(program: Command): void {
         'check-min-interval': flags.checkMinInterval, 'check-reap-interval': flags.checkReapInterval,
         'check-deregister-min': flags.checkDeregisterMin, store: flags.store, 'lease-ttl': flags.leaseTtl,
         'store-timeout': flags.storeTimeout, 'dns-addr': flags.dnsAddr, 'session-ttl-min': flags.sessionTtlMin,
+        'dns-udp-max-size': flags.dnsUdpMaxSize === undefined ? undefined : Number(flags.dnsUdpMaxSize),
       });
       const cfg = resolveAgentConfig(fromFile, fromFlags);
       const logger = createLogger(cfg.logLevel, 'agent');

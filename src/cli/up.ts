@@ -5,7 +5,7 @@ import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
 import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { upConfigSchema } from '../config/up.js';
-import type { UpConfigInput } from '../config/up.js';
+import type { DnsConfigInput, UpConfigInput } from '../config/up.js';
 import { LocalSource } from '../discovery/local-source.js';
 import { followPredicate } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
@@ -29,6 +29,7 @@ interface UpFlags {
   aclToken?: string;
   listen?: string;
   dnsAddr?: string;
+  dnsUdpMaxSize?: string;
   service?: string;
   adminAddr?: string;
   stateFile?: string;
@@ -68,7 +69,12 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   let lb: RunningLb | undefined;
   let dns: RunningDns | undefined;
   let registrator: RunningUpRegistrator | undefined;
-  const dnsCfg = { ...(file.dns ?? {}), ...(flags.dnsAddr ? { addr: flags.dnsAddr } : {}) };
+  // The flag is the agent's --dns-udp-max-size, validated (and named in errors) as the agent validates it.
+  const udpMax = agentConfigSchema.pick({ 'dns-udp-max-size': true })
+    .parse({ 'dns-udp-max-size': flags.dnsUdpMaxSize === undefined ? undefined : Number(flags.dnsUdpMaxSize) })['dns-udp-max-size'];
+  const dnsCfg: DnsConfigInput = {
+    ...(file.dns ?? {}), ...(flags.dnsAddr ? { addr: flags.dnsAddr } : {}), ...(udpMax !== undefined ? { 'udp-max-size': udpMax } : {}),
+  };
   try {
     lb = await startLb(lbCfg, logger.child({ part: 'lb' }), { source, processMetrics: false });
     if (dnsCfg.enabled !== false) {
@@ -117,6 +123,7 @@ export function registerUpCommand(program: Command): void {
     .option('--acl-token <token>', 'require this token on every registry API request')
     .option('--listen <host:port>', 'balancer listen address (default 127.0.0.1:9080)')
     .option('--dns-addr <host:port>', 'DNS interface, UDP and TCP (default 127.0.0.1:8600)')
+    .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--service <name>', 'send all balancer traffic to this service (otherwise routes come from the config and urlprefix- tags)')
     .option('--admin-addr <host:port>', 'balancer admin address (/routes, /metrics, /health)')
     .option('--state-file <file>', 'balancer state file')

@@ -30,6 +30,8 @@ export const agentConfigSchema = z.strictObject({
   'session-ttl-min': goDurationBetween(1e6, 24 * 3600e9, 'must be between 1ms and 24h').optional(),
   /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
+  /** Largest DNS answer over UDP in bytes, whatever the client's EDNS0 size says (default 1232). */
+  'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
 });
 
 export type AgentConfigInput = z.infer<typeof agentConfigSchema>;
@@ -52,6 +54,7 @@ export interface AgentConfig {
   readonly storeTimeoutMs: number;
   readonly dnsAddr: string | undefined;
   readonly sessionTtlMinMs: number;
+  readonly dnsUdpMaxSize: number | undefined;
 }
 
 const ms = msFrom;
@@ -77,6 +80,7 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     storeTimeoutMs: ms(c['store-timeout'], 5000),
     dnsAddr: c['dns-addr'],
     sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
+    dnsUdpMaxSize: c['dns-udp-max-size'],
   });
 }
 

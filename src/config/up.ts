@@ -11,6 +11,8 @@ export const dnsConfigSchema = z.strictObject({
   'node-ttl': z.number().int().min(0).optional(),
   'service-ttl': z.record(z.string(), z.number().int().min(0)).optional(),
   'udp-answer-limit': z.number().int().min(1).max(64).optional(),
+  /** Largest UDP answer in bytes whatever the client advertises (default 1232, the DNS flag day value); larger answers are cut with TC. */
+  'udp-max-size': z.number().int().min(512).max(65507).optional(),
   enabled: z.boolean().optional(),
 });
 

@@ -10,6 +10,7 @@ import { splitHostPort } from '../../config/agent.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
+import { DirLock } from '../../registry/store/dir-lock.js';
 import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
 import { ALIVE_PREFIX, Membership } from '../../registry/cluster/membership.js';
 import { AntiEntropy } from '../../registry/cluster/anti-entropy.js';
@@ -17,6 +18,7 @@ import type { Store, StoreOp } from '../../registry/store/types.js';
 import { CatalogView } from '../../registry/server/catalog-view.js';
 import { Registry } from '../../registry/server/registry.js';
 import { CheckScheduler } from '../../registry/server/checks/scheduler.js';
+import { StoreHealthCheck } from '../../registry/server/store-health.js';
 import { createApiServer } from '../../registry/server/http/server.js';
 import { DEFAULT_BLOCKING } from '../../registry/server/http/blocking.js';
 import type { ApiDeps } from '../../registry/server/http/deps.js';
@@ -74,8 +76,16 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
     : undefined;
   const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync });
+  // The data dir holds this agent's node ID (and in cluster mode its anti-entropy journal): two agents
+  // on one dir would be one node twice. The embedded store locks it itself; any other store, here.
+  const dirLock = store instanceof EmbeddedStore ? undefined : new DirLock(cfg.dataDir, logger);
+  await dirLock?.acquire().catch(async (err: unknown) => {
+    await store.close().catch(() => undefined);
+    throw err;
+  });
   const opened = await store.open().catch(async (err: unknown) => {
     await store.close().catch(() => undefined);
+    await dirLock?.release();
     throw err;
   });
   let closed = false;
@@ -107,17 +117,22 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     store, view: sessionView, node: cfg.node, clock, logger: logger.child({ part: 'sessions' }),
     freshTtlsOnStart: !etcd, graceMs: etcd ? 1000 : 0,
   });
+  // Embedded mode: a check on this agent's `consul` service that goes critical while the WAL cannot be written.
+  const storeHealth = store instanceof EmbeddedStore ? new StoreHealthCheck({ store, view, node: registry.node, logger }) : undefined;
   try {
     if (membership) await membership.start();
     else await registry.ensureLocalNode();
+    await storeHealth?.start();
     antiEntropy?.start();
     sessions.start();
   } catch (err) {
     sessions.close();
+    storeHealth?.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
     await store.close();
+    await dirLock?.release();
     throw err;
   }
 
@@ -131,6 +146,9 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   if (etcd) {
     new Gauge({ name: 'switchyard_store_watch_connected', help: 'Cluster mode: 1 while this agent\'s etcd watch is up (0: reads may be stale, writes fail)', registers: [metrics], collect() { this.set(etcd.connected() ? 1 : 0); } });
     new Gauge({ name: 'switchyard_cluster_agents_alive', help: 'Cluster mode: agents holding a live etcd lease', registers: [metrics], collect() { this.set(etcd.range(ALIVE_PREFIX).length); } });
+  }
+  if (store instanceof EmbeddedStore) {
+    new Gauge({ name: 'switchyard_store_writable', help: 'Embedded store: 1 while the write-ahead log takes writes, 0 while it cannot be written (full disk, I/O errors; writes answer 503)', registers: [metrics], collect() { this.set(store.writable() ? 1 : 0); } });
   }
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
   new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
@@ -185,18 +203,20 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   try {
     address = await listen(server, listenAt.host, listenAt.port, '--http-addr');
     if (cfg.dnsAddr) {
-      dns = await startDns({ addr: cfg.dnsAddr }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
+      dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
       extra.push(dns.metrics);
     }
   } catch (err) {
     scheduler.close();
     sessions.close();
     consulMetrics.close();
+    storeHealth?.close();
     if (server.listening) server.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
     await store.close();
+    await dirLock?.release();
     throw err;
   }
   const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
@@ -218,6 +238,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       scheduler.close();
       sessions.close();
       consulMetrics.close();
+      storeHealth?.close();
       ui.close();
       await dns?.close();
       await new Promise<void>((resolve) => {
@@ -230,6 +251,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       await antiEntropy?.close();
       unsubscribe();
       await store.close();
+      await dirLock?.release();
       logger.info('agent stopped');
     },
   };

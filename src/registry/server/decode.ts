@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { HttpError, badRequest, errorMessage } from '../../core/errors.js';
 import { formatGoDuration, parseGoDuration } from '../../core/duration.js';
+import { jsonDepthOverflow } from '../../core/json-depth.js';
 
 /** Canonical field names per object kind; lookups fold case and drop '_' / '-'. */
 export const fold = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');
@@ -158,10 +159,17 @@ const checkUpdateShape = z.object({ Status: str.optional(), Output: str.optional
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
+/** Arrays and objects inside one another in a request body; Consul's registrations need 4. */
+export const MAX_JSON_DEPTH = 100;
+
 /** Parses a JSON body; Consul answers undecodable bodies with 400 "Request decode failed: ...". */
 export function parseJsonBody(body: Buffer): unknown {
   const text = body.toString('utf8');
   if (text.trim() === '') throw badRequest('Request decode failed: EOF');
+  const deep = jsonDepthOverflow(text, MAX_JSON_DEPTH);
+  if (deep >= 0) {
+    throw badRequest(`Request decode failed: JSON nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects (level ${MAX_JSON_DEPTH + 1} opens at character ${deep})`);
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HttpError, badRequest } from '../../core/errors.js';
-import { compileGoRegexp, goMatch } from '../../template/goregexp.js';
+import { RE2JS } from 're2js';
 import type { Cancel } from './catalog-view.js';
 
 export interface UserEvent {
@@ -42,9 +42,10 @@ export interface EventBufferOptions {
 export const USER_EVENT_SIZE_LIMIT = 512;
 const USER_EVENT_VERSION = 1;
 
-function regexp(what: string, src: string): RegExp {
+/** Go's regexp (RE2) through a linear-time engine, as the ?filter matcher: no filter can make a match backtrack. */
+function regexp(what: string, src: string): RE2JS {
   try {
-    return compileGoRegexp(src);
+    return RE2JS.compile(src);
   } catch (err) {
     throw badRequest(`Invalid ${what} filter: ${(err as Error).message}`);
   }
@@ -121,12 +122,12 @@ export class EventBuffer {
   }
 
   /** Consul's shouldProcessUserEvent: the node name, then a local service ID (and one of its tags). */
-  #mine(nodeRe: RegExp | undefined, serviceRe: RegExp | undefined, tagRe: RegExp | undefined): boolean {
-    if (nodeRe && !goMatch(nodeRe, this.#o.node)) return false;
+  #mine(nodeRe: RE2JS | undefined, serviceRe: RE2JS | undefined, tagRe: RE2JS | undefined): boolean {
+    if (nodeRe && !nodeRe.test(this.#o.node)) return false;
     if (!serviceRe) return true;
     for (const s of this.#o.localServices()) {
-      if (!goMatch(serviceRe, s.ID)) continue;
-      if (!tagRe || s.Tags.some((t) => goMatch(tagRe, t))) return true;
+      if (!serviceRe.test(s.ID)) continue;
+      if (!tagRe || s.Tags.some((t) => tagRe.test(t))) return true;
     }
     return false;
   }

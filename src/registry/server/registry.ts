@@ -15,6 +15,7 @@ import {
 } from './model.js';
 import type { CheckRecord, HealthStatus, KvRecord, NodeRecord, ServiceRecord } from './model.js';
 import { checkDefinition, initialStatus, isStatus, validateMeta, validateServiceAddress, validateWeights } from './validate.js';
+import { checkAddressable } from './ids.js';
 
 export interface LocalNode {
   readonly name: string;
@@ -96,6 +97,8 @@ export class Registry {
     const name = input.Name ?? '';
     if (name === '') throw badRequest('Missing service name');
     const id = input.ID || name;
+    checkAddressable('service name', name);
+    checkAddressable('service ID', id);
     const node = this.node.name;
     const svc: ServiceRecord = {
       Node: node,
@@ -118,6 +121,7 @@ export class Registry {
       const field = input.Check && i === 0 ? 'Check' : `Checks[${input.Check ? i - 1 : i}]`;
       const { type, def } = checkDefinition(c, field);
       const checkId = c.CheckID || (defs.length > 1 ? `service:${id}:${i + 1}` : `service:${id}`);
+      checkAddressable(`check ID (${field}.CheckID)`, checkId);
       const rec: CheckRecord = {
         Node: node,
         CheckID: checkId,
@@ -179,6 +183,7 @@ export class Registry {
     }
     const { type, def } = checkDefinition(c, 'check');
     const id = c.CheckID || name;
+    checkAddressable('check ID', id);
     const rec: CheckRecord = {
       Node: node, CheckID: id, Name: name, Status: initialStatus(c.Status, 'Bad check status'), Notes: c.Notes ?? '',
       Output: '', ServiceID: c.ServiceID ?? '', ServiceName: serviceName, ServiceTags: serviceTags, Type: type, Definition: def,
@@ -276,6 +281,7 @@ export class Registry {
     const node = input.Node ?? '';
     if (node === '') throw badRequest('Must provide node');
     if (!NODE_NAME.test(node)) throw badRequest(`Invalid node name ${JSON.stringify(node)}: must not contain '/' or whitespace`);
+    checkAddressable('node name', node);
     const existing = this.view.nodes.get(node);
     const ops: StoreOp[] = [];
     if (!(input.SkipNodeUpdate && existing)) {
@@ -298,6 +304,8 @@ export class Registry {
       const s = input.Service;
       const name = s.Service || s.Name || '';
       if (name === '') throw badRequest('Must provide service name (Service.Service) with Service.ID');
+      checkAddressable('service name', name);
+      checkAddressable('service ID', s.ID || name);
       svcRec = {
         Node: node, ID: s.ID || name, Service: name, Tags: [...(s.Tags ?? [])], Address: validateServiceAddress(s.Address),
         TaggedAddresses: taggedAddresses(s.TaggedAddresses), Meta: validateMeta(s.Meta), Port: s.Port ?? 0,
@@ -309,6 +317,7 @@ export class Registry {
     for (const [i, c] of checks.entries()) {
       const checkId = c.CheckID || c.Name || '';
       if (checkId === '') throw badRequest(`Missing check ID (Checks[${i}].CheckID or Name)`);
+      checkAddressable(`check ID (Checks[${i}].CheckID)`, checkId);
       const status = initialStatus(c.Status, `Invalid check status: '${c.Status ?? ''}'`);
       let serviceName = '';
       let serviceTags: string[] = [];

@@ -22,7 +22,7 @@ const other: Case[] = [
   { id: 'connect-authority', about: 'CONNECT to host:port', send: msg(['CONNECT internal.test:443 HTTP/1.1', 'Host: internal.test:443']), expect: { sy: [refused(400)] } },
   { id: 'connect-path', about: 'CONNECT with an origin-form target', send: msg(['CONNECT /x HTTP/1.1', 'Host: a.test']), expect: { sy: [refused(400)] } },
   { id: 'connect-tunnel-bytes', about: 'CONNECT followed by what would be tunnelled bytes', send: msg(['CONNECT internal.test:80 HTTP/1.1', 'Host: internal.test:80']) + get('/tunnelled'), expect: { sy: [refused(400)] } },
-  { id: 'asterisk-options', about: 'OPTIONS * (issue 11 item 2: ejected healthy instances on the Node plane)', send: msg(['OPTIONS * HTTP/1.1', 'Host: a.test']), expect: { sy: [refused(400)] } },
+  { id: 'asterisk-options', about: 'OPTIONS * (a client error the Node plane once charged to healthy instances, ejecting them)', send: msg(['OPTIONS * HTTP/1.1', 'Host: a.test']), expect: { sy: [refused(400)] } },
   { id: 'asterisk-get', about: 'asterisk-form with GET', send: msg(['GET * HTTP/1.1', 'Host: a.test']), expect: { sy: [refused(400)] } },
   { id: 'asterisk-then-get', about: 'OPTIONS * then a pipelined GET', send: msg(['OPTIONS * HTTP/1.1', 'Host: a.test']) + get('/next'), expect: { sy: [refused(400)] } },
   { id: 'authority-form-get', about: 'authority-form with GET', send: msg(['GET a.test:80 HTTP/1.1', 'Host: a.test']), expect: { sy: [refused(400)] } },

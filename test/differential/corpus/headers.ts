@@ -48,9 +48,9 @@ const host: Case[] = [
   { id: 'host-tab', about: 'a Host with a trailing tab (OWS for llhttp, part of the value for nginx)', send: get('/x', [], 'internal.test\t'), expect: { fast: [refused(400)], node: [fwd('internal', 'GET', '/x', { host: 'internal.test' })] } },
 ];
 
-// Connection naming end-to-end framing or routing headers on a request: refused (issue 11's policy).
+// Connection naming end-to-end framing or routing headers on a request: refused (docs/security.md, hop-by-hop headers).
 const conn: Case[] = [
-  { id: 'conn-cl-smuggle', about: 'Connection: Content-Length with a request in the body (issue 11, item 1)', send: msg(['POST /public HTTP/1.1', 'Host: a.test', 'Connection: Content-Length', `Content-Length: ${SMUGGLED.length}`], SMUGGLED), expect: { sy: [refused(400)] } },
+  { id: 'conn-cl-smuggle', about: 'Connection: Content-Length with a request in the body (the fast plane once dropped the length and forwarded the body as a request)', send: msg(['POST /public HTTP/1.1', 'Host: a.test', 'Connection: Content-Length', `Content-Length: ${SMUGGLED.length}`], SMUGGLED), expect: { sy: [refused(400)] } },
   { id: 'conn-cl-lower', about: 'Connection: content-length', send: msg(['POST /x HTTP/1.1', 'Host: a.test', 'Connection: content-length', 'Content-Length: 5'], 'hello'), expect: { sy: [refused(400)] } },
   { id: 'conn-cl-upper', about: 'Connection: CONTENT-LENGTH', send: msg(['POST /x HTTP/1.1', 'Host: a.test', 'Connection: CONTENT-LENGTH', 'Content-Length: 5'], 'hello'), expect: { sy: [refused(400)] } },
   { id: 'conn-te', about: 'Connection: Transfer-Encoding with a chunked body', send: msg(['POST /x HTTP/1.1', 'Host: a.test', 'Connection: Transfer-Encoding', 'Transfer-Encoding: chunked'], chunks('hello')), expect: { sy: [refused(400)] } },

@@ -2,7 +2,7 @@
 import type { Case, Step } from '../types.js';
 import { api, get, refused, web } from './dsl.js';
 
-// Policy (issue 11): route and forward the normalised path — unreserved %XX decoded, dot segments
+// Policy (docs/security.md, paths): route and forward the normalised path — unreserved %XX decoded, dot segments
 // removed, slashes merged; climbing above the root, or a segment whose decoded form has a "." or ".."
 // piece between "/" or "\", is 400; other %2F stays encoded; prefixes match on segment boundaries;
 // the query is forwarded unchanged.

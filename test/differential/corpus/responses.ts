@@ -11,7 +11,7 @@ const bad = (variant: string): Step => web('GET', `/r?__resp=${variant}`, { stat
 
 export const cases: Case[] = [
   r('ok', 'the plain response', { all: [ok('ok')] }),
-  r('conn-cl', 'Connection: Content-Length on a response: ignored, the length still frames the body (issue 11)', { sy: [ok('conn-cl')] }),
+  r('conn-cl', 'Connection: Content-Length on a response: ignored, the length still frames the body', { sy: [ok('conn-cl')] }),
   r('conn-te', 'Connection: Transfer-Encoding on a chunked response: ignored, still chunked', { sy: [ok('conn-te')] }),
   r('conn-host-date', 'Connection: Host, Date, X-Drop-Me: an ordinary hop-by-hop name is dropped', { sy: [ok('conn-host-date', { headers: { 'x-drop-me': null }, bodyIncludes: ECHO })] }),
   r('conn-close-cl', 'Connection: close, Content-Length', { sy: [ok('conn-close-cl')] }),

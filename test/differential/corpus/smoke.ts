@@ -10,5 +10,5 @@ export const cases: Case[] = [
   { id: 'base-post-chunked', about: 'POST with a chunked body', send: msg(['POST /x HTTP/1.1', 'Host: a.test', 'Transfer-Encoding: chunked'], chunks('hel', 'lo')), expect: { all: [web('POST', '/x', { body: 'hello' })] } },
   { id: 'base-api-strip', about: 'the strip-prefix route', send: get('/api/users?x=1'), expect: { all: [api('GET', '/users?x=1')] } },
   { id: 'base-cl-smuggle-body', about: 'a body that looks like a request stays a body', send: post('/x', SMUGGLED), expect: { all: [web('POST', '/x', { body: SMUGGLED })] } },
-  { id: 'issue11-conn-cl-delete', about: "issue 11's reproduction: Connection: Content-Length and a DELETE in the body", send: msg(['POST /public HTTP/1.1', 'Host: x', 'Connection: Content-Length', `Content-Length: ${DELETE.length}`], DELETE), expect: { sy: [refused(400)], nginx: [web('POST', '/public', { host: 'x', body: DELETE })] } },
+  { id: 'conn-cl-delete-smuggle', about: 'the reported attack: Connection: Content-Length and a DELETE in the body', send: msg(['POST /public HTTP/1.1', 'Host: x', 'Connection: Content-Length', `Content-Length: ${DELETE.length}`], DELETE), expect: { sy: [refused(400)], nginx: [web('POST', '/public', { host: 'x', body: DELETE })] } },
 ];

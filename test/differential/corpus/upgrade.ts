@@ -24,7 +24,7 @@ export const cases: Case[] = [
   { id: 'upg-then-dup-host', about: 'after a refused Upgrade, a request with two Host headers', send: upg(REFUSE) + DUP_HOST, expect: { fast: [refusedUpgrade, refused(400)], node: [refusedUpgrade] } },
   { id: 'upg-then-te-identity', about: 'after a refused Upgrade, Transfer-Encoding: identity, chunked', send: upg(REFUSE) + TE_ID, expect: { fast: [refusedUpgrade, refused(501)], node: [refusedUpgrade] } },
   { id: 'upg-then-lower-method', about: 'after a refused Upgrade, a lowercase method', send: upg(REFUSE) + msg(['get /b HTTP/1.1', 'Host: a.test']), expect: { fast: [refusedUpgrade, refused(400)], node: [refusedUpgrade] } },
-  { id: 'v10-then-dup-host', about: 'after an HTTP/1.0 keep-alive request, two Host headers (issue 11 item 3)', send: V10 + DUP_HOST, expect: { sy: [web('GET', '/a'), refused(400)] } },
+  { id: 'v10-then-dup-host', about: 'after an HTTP/1.0 keep-alive request, two Host headers', send: V10 + DUP_HOST, expect: { sy: [web('GET', '/a'), refused(400)] } },
   { id: 'v10-then-te-identity', about: 'after an HTTP/1.0 keep-alive request, Transfer-Encoding: identity, chunked', send: V10 + TE_ID, expect: { sy: [web('GET', '/a'), refused(501)] } },
   { id: 'v10-then-conn-cl', about: 'after an HTTP/1.0 keep-alive request, Connection: Content-Length', send: V10 + msg(['POST /b HTTP/1.1', 'Host: a.test', 'Connection: Content-Length', 'Content-Length: 5'], 'hello'), expect: { sy: [web('GET', '/a'), refused(400)] } },
   { id: 'abs-then-dup-host', about: 'after an absolute-form request, two Host headers', send: ABS + DUP_HOST, expect: { sy: [web('GET', '/a'), refused(400)] } },
