@@ -2,21 +2,21 @@
  * Follows the in-process catalog (inside `switchyard up`): no HTTP, no polling. Rebuilds the whole
  * ServiceSet when a change touches the catalog or a followed service, coalescing bursts.
  */
-import type { CatalogView } from '../registry/server/catalog-view.js';
-import { topics } from '../registry/server/catalog-view.js';
+import type { CatalogReader } from '../registry/server/catalog-reader.js';
+import { topics } from '../registry/server/catalog-reader.js';
 import { healthEntries, serviceTagsIndex } from '../registry/server/queries.js';
 import { instanceStatus, sameServiceSet } from './types.js';
 import type { FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
 
 export class LocalSource implements Source {
-  readonly #view: CatalogView;
+  readonly #view: CatalogReader;
   readonly #follow: FollowPredicate;
   #unsubscribe: (() => void) | undefined;
   #scheduled = false;
   #last: ServiceSet | undefined;
   #followed = new Set<string>();
 
-  constructor(view: CatalogView, follow: FollowPredicate) {
+  constructor(view: CatalogReader, follow: FollowPredicate) {
     this.#view = view;
     this.#follow = follow;
   }

@@ -56,7 +56,7 @@ export class CheckScheduler {
     this.#unsubscribe = this.#o.view.onChange((_t, _r, checks) => {
       for (const k of checks) if (k.node === node) this.#reconcile(k);
     });
-    for (const id of this.#o.view.checks.get(node)?.keys() ?? []) this.#reconcile({ node, checkId: id });
+    for (const c of [...this.#o.view.checksOnNode(node)]) this.#reconcile({ node, checkId: c.rec.CheckID });
     this.#scheduleReap();
   }
 

@@ -2,7 +2,7 @@
 import { HttpError, badRequest } from '../../../core/errors.js';
 import { parseGoDuration } from '../../../core/duration.js';
 import type { Random } from '../../../core/clock.js';
-import type { CatalogView, WatchSpec } from '../catalog-view.js';
+import type { CatalogWatch, WatchSpec } from '../catalog-reader.js';
 import type { Ctx, Reply } from './context.js';
 
 export interface BlockingOptions {
@@ -59,7 +59,7 @@ export function parseQueryParams(q: URLSearchParams, opts: Omit<BlockingOptions,
  */
 export async function blocking(
   ctx: Ctx,
-  view: Pick<CatalogView, 'wait' | 'lastAppliedAt'>,
+  view: Pick<CatalogWatch, 'wait' | 'lastAppliedAt'>,
   params: QueryParams,
   opts: BlockingOptions,
   spec: WatchSpec,

@@ -1,6 +1,6 @@
 /** The request context and reply shape shared by the registry API's route handlers. */
 import type { IncomingMessage } from 'node:http';
-import type { Cancel } from '../catalog-view.js';
+import type { Cancel } from '../catalog-reader.js';
 
 export interface Reply {
   status?: number;

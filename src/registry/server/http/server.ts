@@ -8,7 +8,7 @@ import { aclAllows } from '../../../core/acl.js';
 import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
 import { encodeJson } from './encode.js';
 import type { Ctx, Reply, Route } from './context.js';
-import type { Cancel } from '../catalog-view.js';
+import type { Cancel } from '../catalog-reader.js';
 
 const gzipAsync = promisify(gzip);
 
