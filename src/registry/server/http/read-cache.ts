@@ -1,8 +1,8 @@
 /**
  * Encoded read results keyed by (request, version of what it reads). A change wakes every watcher
- * of a topic at once; they all re-run the same query against the same version, so one render
- * serves them all instead of a thousand identical encodings, and the answer is the same buffer
- * written to every socket.
+ * of a topic at once; they all re-run the same query against the same version, so one render (and
+ * at most one gzip) serves them all instead of a thousand identical encodings, and the answer is
+ * the same buffer written to every socket.
  */
 import type { Reply } from './context.js';
 import { encodeJson } from './encode.js';
@@ -30,8 +30,8 @@ export class ReadCache {
     if (hit && hit.version === version) return hit.reply;
     const r = run();
     const reply: Reply & { index: number } = r.json === undefined
-      ? r
-      : { ...r, json: undefined, raw: Buffer.from(encodeJson(r.json, pretty)), headers: { ...r.headers, 'Content-Type': 'application/json' } };
+      ? { ...r, shared: {} }
+      : { ...r, json: undefined, raw: Buffer.from(encodeJson(r.json, pretty)), headers: { ...r.headers, 'Content-Type': 'application/json' }, shared: {} };
     if (hit) this.#entries.delete(key);
     else if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
     this.#entries.set(key, { version, reply });
