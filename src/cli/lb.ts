@@ -13,7 +13,7 @@ import { startLb } from './wiring/lb.js';
 import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
 import { selfRegistration } from './wiring/self-registration.js';
 import { runUntilSignal } from './wiring/signals.js';
-import { splitHostPort } from '../config/agent.js';
+import { splitHostPort } from '../config/fields.js';
 
 interface LbFlags {
   config?: string;

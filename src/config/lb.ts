@@ -1,12 +1,14 @@
 /** The load balancer's static configuration: flags and a YAML file with the same keys, validated and frozen. */
 import { isIP } from 'node:net';
+import { deepFreeze } from '../core/freeze.js';
 import { z } from 'zod';
 import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
+import { STRATEGY_NAMES } from './route-spec.js';
 import type { HashBy, RouteLimits, RouteSpec, StrategyName } from './route-spec.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:9080');
-const strategy = z.enum(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
+const strategy = z.enum(STRATEGY_NAMES);
 const hashBy = z.union([
   z.literal('ip'),
   z.strictObject({ header: z.string().min(1) }),
@@ -183,7 +185,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
   }
   const t = c.timeouts ?? {};
   const ph = c['passive-health'] ?? {};
-  return Object.freeze({
+  return deepFreeze({
     listen: c.listen ?? '127.0.0.1:9080',
     registry: c.registry ?? 'http://127.0.0.1:8500',
     token: c.token,

@@ -18,6 +18,7 @@ describe('resolveLbConfig', () => {
       tcp: [], tls: undefined, explainFrom: [],
     });
     assert.ok(Object.isFrozen(c), 'the result is frozen');
+    assert.ok(Object.isFrozen(c.timeouts) && Object.isFrozen(c.routes) && Object.isFrozen(c.passiveHealth), 'deeply: nothing downstream can change a setting in place');
   });
 
   it('flags win over the file key by key; a flag left undefined does not erase the file\'s value', () => {

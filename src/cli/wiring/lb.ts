@@ -14,7 +14,7 @@ import { systemRandom } from '../../core/clock.js';
 import { UpstreamStates } from '../../balancer/index.js';
 import type { Upstream } from '../../balancer/index.js';
 import type { LbConfig } from '../../config/lb.js';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import type { ServiceSet, Source } from '../../discovery/types.js';
 import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';

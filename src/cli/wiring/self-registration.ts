@@ -1,7 +1,7 @@
 /** A balancer registering itself (`--register-as`), shared by `lb` and `up`. */
 import type { Logger } from 'pino';
 import type { LbConfig } from '../../config/lb.js';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import { SelfRegistration } from '../../discovery/self-registration.js';
 import { RegistryClient } from '../../registry/api/client.js';
 
