@@ -24,7 +24,15 @@ export interface BlockingResult<T> {
   readonly value: T;
   /** HTTP status (200, or 404 for a missing KV key). */
   readonly status: number;
+  /**
+   * When the serving agent applied the change at `index` (Unix ms), from our agent's
+   * X-Switchyard-Index-Time; undefined from registries without it (Consul).
+   */
+  readonly indexTime?: number;
 }
+
+/** Switchyard's header beside X-Consul-Index (docs/registry.md). */
+const INDEX_TIME = 'x-switchyard-index-time';
 
 export class RegistryClientError extends SwitchyardError {
   readonly status: number | undefined;
@@ -117,7 +125,8 @@ export class RegistryClient {
     const raw = r.headers['x-consul-index'];
     const idx = Number(Array.isArray(raw) ? raw[0] : raw);
     if (!Number.isFinite(idx) || raw === undefined) throw new RegistryClientError(`GET ${path}: no X-Consul-Index header: the endpoint does not support blocking queries`);
-    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : JSON.parse(r.text)) as T };
+    const at = Number(r.headers[INDEX_TIME]);
+    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : JSON.parse(r.text)) as T, ...(at > 0 ? { indexTime: at } : {}) };
   }
 
   async close(): Promise<void> {
@@ -133,13 +142,25 @@ export interface WatchOptions {
   backoffMs?: number;
   maxBackoffMs?: number;
   onError?: (err: unknown, attempt: number) => void;
+  /** Every answer, changed or not (a blocking read that timed out too): the registry is still talking. */
+  onAnswer?: () => void;
+}
+
+/** What a watch knows about one changed value besides the value itself. */
+export interface WatchAnswer {
+  /** See BlockingResult.indexTime. */
+  readonly indexTime: number | undefined;
+  /** Date.now() when the answer arrived. */
+  readonly receivedAt: number;
+  /** False for the watch's first read (the state as found), true for a change it waited for. */
+  readonly waited: boolean;
 }
 
 /**
  * Follows one endpoint with blocking queries until `signal` aborts, calling `onChange` with each
  * new value (deduplicated by index). An index that goes backwards resets to 0, as Consul's docs ask.
  */
-export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
+export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number, answer: WatchAnswer) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
   const waitMs = opts.waitMs ?? 60_000;
   const minInterval = opts.minIntervalMs ?? 100;
   const base = opts.backoffMs ?? 250;
@@ -154,11 +175,13 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
     last = Date.now();
     try {
       const r = await client.blockingGet<T>(path, index, waitMs, signal);
+      const asked = index;
       attempt = 0;
+      opts.onAnswer?.();
       if (r.index < index) index = 0;
       if (r.index === index) continue;
       index = r.index;
-      onChange(r.value, r.index, r.status);
+      onChange(r.value, r.index, r.status, { indexTime: r.indexTime, receivedAt: Date.now(), waited: asked > 0 });
     } catch (err) {
       if (signal.aborted) return;
       attempt++;
