@@ -298,6 +298,39 @@ describe('mass-loss guard', () => {
     assert.match(lb.proc.stderr(), /"reason":"expired".*"msg":"mass-loss guard: released held instances"|mass-loss guard: released held instances.*"reason":"expired"/);
   });
 
+  it('with workers: the primary guards, the workers serve the held instances and drop them when it releases them', async () => {
+    const bs = await Promise.all(['gw-a', 'gw-b', 'gw-c'].map(backend));
+    for (const b of bs) await register(agent.url, 'wburst', b);
+    const lb = await startLb('guard-workers', agent.url, { routes: [{ path: '/', service: 'wburst' }], guard: { 'max-drop': 50, hold: '4s' }, workers: 2 });
+    await waitInstances(lb, 'wburst', 3);
+    await waitFor(() => (/lb-worker-1".*routing table swapped/.test(lb.proc.stderr()) && /lb-worker-2".*routing table swapped/.test(lb.proc.stderr()) ? true : undefined), 'both workers to have a table', 30_000);
+    for (const b of bs) assert.equal((await http(agent.url, 'PUT', `/v1/agent/service/deregister/wburst-${b.name}`)).status, 200);
+    await until(async () => ((await routes(lb)).guard?.held.length === 3 ? true : undefined), 'three held instances');
+    for (let i = 0; i < 20; i++) assert.equal((await get(lb.url)).status, 200, 'a worker serves the held instances');
+    assert.equal((await routes(lb)).guard?.held.length, 3, 'still held');
+    await waitFor(async () => ((await get(lb.url)).status === 503 ? true : undefined), 'the workers to drop them when the hold ends', 20_000);
+  });
+
+  it('refuses bad guard and watch settings with the file, line and key', async () => {
+    const file = join(tempDir('sy-changes-cfg-'), 'lb.yaml');
+    const cases: [string, RegExp][] = [
+      ['guard:\n  max-drop: 150\n', /lb\.yaml:2:\d+: guard\.max-drop: /],
+      ['guard:\n  hold: 0s\n', /lb\.yaml:2:\d+: guard\.hold: must be a Go duration from 1s to 1h/],
+      ['guard:\n  max-dorp: 10\n', /lb\.yaml:2:\d+: guard\.max-dorp: unknown key \(allowed: max-drop, hold\)/],
+      ['watch:\n  wait: 20m\n', /lb\.yaml:2:\d+: watch\.wait: must be a Go duration from 100ms to 10m/],
+      ['watch:\n  stale-margin: soon\n', /lb\.yaml:2:\d+: watch\.stale-margin: must be a Go duration/],
+    ];
+    for (const [yaml, want] of cases) {
+      writeFileSync(file, yaml);
+      const p = switchyard(['lb', '--check', '--config', file]);
+      assert.equal((await p.exited).code, 2, yaml);
+      assert.match(p.stderr(), want);
+    }
+    writeFileSync(file, 'guard: { max-drop: 100, hold: 5m }\nwatch: { wait: 30s, stale-margin: 2s }\n');
+    const ok = switchyard(['lb', '--check', '--config', file]);
+    assert.equal((await ok.exited).code, 0, ok.stderr());
+  });
+
   it('lets a 3 → 0 critical-check transition through at once (a 10-minute hold never applies)', async () => {
     const bs = await Promise.all(['cr-a', 'cr-b', 'cr-c'].map(backend));
     for (const b of bs) await register(agent.url, 'sick', b, { Check: { CheckID: `ttl-${b.name}`, TTL: '10m', Status: 'passing' } });
