@@ -152,8 +152,6 @@ export interface WatchAnswer {
   readonly indexTime: number | undefined;
   /** Date.now() when the answer arrived. */
   readonly receivedAt: number;
-  /** False for the watch's first read (the state as found), true for a change it waited for. */
-  readonly waited: boolean;
 }
 
 /**
@@ -175,13 +173,12 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
     last = Date.now();
     try {
       const r = await client.blockingGet<T>(path, index, waitMs, signal);
-      const asked = index;
       attempt = 0;
       opts.onAnswer?.();
       if (r.index < index) index = 0;
       if (r.index === index) continue;
       index = r.index;
-      onChange(r.value, r.index, r.status, { indexTime: r.indexTime, receivedAt: Date.now(), waited: asked > 0 });
+      onChange(r.value, r.index, r.status, { indexTime: r.indexTime, receivedAt: Date.now() });
     } catch (err) {
       if (signal.aborted) return;
       attempt++;
