@@ -190,6 +190,7 @@ describe('change latency', () => {
     assert.equal(metric(m, 'switchyard_lb_change_latency_seconds_count', { stage: 'swap', clock: 'registry' }), 2);
     const first = metric(m, 'switchyard_lb_change_latency_seconds_count', { stage: 'first_request', clock: 'registry' });
     assert.ok(first >= 1 && first <= 2, `one first request per worker that got traffic (${first})`);
+    assert.equal(m.split('\n').filter((l) => l === '# TYPE switchyard_lb_change_latency_seconds histogram').length, 1, 'listed once: the workers\' sum, not also the primary\'s empty one');
   });
 
   it('against a registry that does not say when it committed, measures from the answer\'s arrival and says so', async () => {
@@ -308,6 +309,9 @@ describe('mass-loss guard', () => {
     await until(async () => ((await routes(lb)).guard?.held.length === 3 ? true : undefined), 'three held instances');
     for (let i = 0; i < 20; i++) assert.equal((await get(lb.url)).status, 200, 'a worker serves the held instances');
     assert.equal((await routes(lb)).guard?.held.length, 3, 'still held');
+    const m = await metrics(lb);
+    assert.equal(metric(m, 'switchyard_lb_guard_held_instances', { service: 'wburst' }), 3);
+    assert.equal(m.split('\n').filter((l) => l === '# TYPE switchyard_lb_guard_held_instances gauge').length, 1, 'the primary\'s figure only, not also a sum of the workers\' zeros');
     await waitFor(async () => ((await get(lb.url)).status === 503 ? true : undefined), 'the workers to drop them when the hold ends', 20_000);
   });
 

@@ -94,15 +94,18 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     const t = parts.source?.status().lastContact ?? 0;
     this.set(t === 0 ? -1 : (Date.now() - t) / 1000);
   } });
-  new Gauge({ name: 'switchyard_lb_registry_stale', help: '1 while a registry watch has heard nothing for longer than its blocking wait plus the stale margin', registers: [metrics], collect() { this.set(parts.source?.status().stale ? 1 : 0); } });
   // Where a table serves requests: a primary with workers builds tables only to hand them on.
   const serving = parts.workers === undefined;
+  // Each metric lives where its facts are, so a primary's sum over its workers does not list it twice:
+  // the watch and the guard where the registry is followed, change latency where tables serve.
+  const following = parts.source ? [metrics] : [];
+  new Gauge({ name: 'switchyard_lb_registry_stale', help: '1 while a registry watch has heard nothing for longer than its blocking wait plus the stale margin', registers: following, collect() { this.set(parts.source?.status().stale ? 1 : 0); } });
   const changeLatency = new Histogram({
     name: 'switchyard_lb_change_latency_seconds', help: 'From a registry change being committed to the table swap (stage="swap") and to the first request routed by that table (stage="first_request"); clock="arrival" when the registry does not say when it committed (Consul)',
-    labelNames: ['stage', 'clock'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [metrics],
+    labelNames: ['stage', 'clock'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: serving ? [metrics] : [],
   });
-  const guardHolds = new Counter({ name: 'switchyard_lb_guard_holds_total', help: 'Instances the mass-loss guard held in the table after they left the registry', labelNames: ['service'], registers: [metrics] });
-  new Gauge({ name: 'switchyard_lb_guard_held_instances', help: 'Instances the mass-loss guard holds in the table now', labelNames: ['service'], registers: [metrics], collect() {
+  const guardHolds = new Counter({ name: 'switchyard_lb_guard_holds_total', help: 'Instances the mass-loss guard held in the table after they left the registry', labelNames: ['service'], registers: following });
+  new Gauge({ name: 'switchyard_lb_guard_held_instances', help: 'Instances the mass-loss guard holds in the table now', labelNames: ['service'], registers: following, collect() {
     this.reset();
     const counts = new Map<string, number>();
     for (const h of snapshots.guardState()?.held ?? []) counts.set(h.service, (counts.get(h.service) ?? 0) + 1);
