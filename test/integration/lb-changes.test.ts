@@ -173,6 +173,19 @@ describe('change latency', () => {
     assert.ok(metric(m, 'switchyard_lb_change_latency_seconds_bucket', { stage: 'swap', clock: 'registry', le: '+Inf' }) === 1);
   });
 
+  it('on the Node data plane too: the first routed request of a new table is measured once', async () => {
+    const a = await backend('np-a');
+    await register(agent.url, 'np', a);
+    const lb = await startLb('node-plane', agent.url, { routes: [{ path: '/', service: 'np' }], 'data-plane': 'node' });
+    await waitInstances(lb, 'np', 1);
+    await register(agent.url, 'np', await backend('np-b'));
+    await waitInstances(lb, 'np', 2);
+    assert.equal(metric(await metrics(lb), 'switchyard_lb_change_latency_seconds_count', { stage: 'first_request', clock: 'registry' }), 0);
+    for (let i = 0; i < 3; i++) assert.equal((await get(lb.url)).status, 200);
+    assert.equal(metric(await metrics(lb), 'switchyard_lb_change_latency_seconds_count', { stage: 'first_request', clock: 'registry' }), 1);
+    assert.notEqual((await routes(lb)).lastChange?.firstRequestSeconds, null);
+  });
+
   it('with workers: each worker measures the tables it serves; the primary, which serves none, does not', async () => {
     const a = await backend('wk-a');
     await register(agent.url, 'wk', a);
