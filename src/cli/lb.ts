@@ -66,7 +66,7 @@ export function registerLbCommand(program: Command): void {
       }
       const logger = createLogger(cfg.logLevel, cluster.isPrimary ? 'lb' : `lb-worker-${cluster.worker?.id ?? 0}`);
       if (cfg.workers <= 1) {
-        const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+        const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source });
         const self = selfRegistration(cfg, logger, lb.address.port, lb.adminAddress);
         await runUntilSignal(logger, async () => {
@@ -82,7 +82,7 @@ export function registerLbCommand(program: Command): void {
         process.exit(0);
       }
       setSchedulingPolicy();
-      const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+      const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
       const primary = await startPrimary(cfg, logger, source);
       const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, primary.admin.adminAddress);
       await runUntilSignal(logger, async () => {

@@ -166,6 +166,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     const route = snap.only ?? snap.match(this.host, path, snap.needsHeaders ? headersObject(buf, P) : EMPTY_HEADERS);
     if (route === undefined) return this.early(headEnd, end, 404, `switchyard: no route for ${this.host ?? ''}${path}\n`, '');
     this.route = route;
+    if (snap.routedAt === 0) snap.markRouted();
     if (this.needsKeys()) this.readKeys((n) => P.get(buf, n));
     if (d.explainFrom !== undefined) this.startExplain(P.get(buf, 'x-switchyard-explain'), snap.version);
     const refusal = this.admit();

@@ -68,6 +68,8 @@ export class CatalogView {
   #tombstoneFloor = 0;
 
   readonly #topicIndex = new Map<string, number>();
+  /** topic → wall-clock ms (Date.now()) when the change at its index was applied here (X-Switchyard-Index-Time). */
+  readonly #topicAppliedAt = new Map<string, number>();
   /**
    * Revision at open: topics untouched since then report at least this, so an index handed out
    * before a restart never exceeds the one handed out after it (deletions' tombstones are not
@@ -114,6 +116,24 @@ export class CatalogView {
       if (v !== undefined && v > idx) idx = v;
     }
     return idx;
+  }
+
+  /**
+   * When this view applied the change behind `topicIndex(topicNames)`, in Unix ms; undefined when
+   * that index is the open revision (no change to these topics applied since this process started).
+   */
+  topicAppliedAt(topicNames: readonly string[]): number | undefined {
+    let idx = this.#floor;
+    let at: number | undefined;
+    for (const t of topicNames) {
+      const v = this.#topicIndex.get(t);
+      // One revision is one apply: topics at the same index share its time.
+      if (v !== undefined && v > idx) {
+        idx = v;
+        at = this.#topicAppliedAt.get(t);
+      }
+    }
+    return at;
   }
 
   kvIndex(key: string, prefix: boolean): number {
@@ -233,7 +253,11 @@ export class CatalogView {
     this.#lastAppliedAt = performance.now();
     if (committed) {
       this.#revision = change.revision;
-      for (const t of touched) this.#topicIndex.set(t, change.revision);
+      const wall = Date.now();
+      for (const t of touched) {
+        this.#topicIndex.set(t, change.revision);
+        this.#topicAppliedAt.set(t, wall);
+      }
     }
     for (const t of touched) this.#wakeAll(this.#waiters, t);
     for (const k of kvTouched) {
