@@ -1,5 +1,5 @@
 /**
- * A strict HTTP/1.1 message-head and chunked-body parser over Buffers, for the fast data plane.
+ * A strict HTTP/1.1 message-head parser over Buffers, for the fast data plane (chunked bodies: h1-chunked.ts).
  *
  * Strict on purpose: a proxy that parses differently from the server behind it is how requests
  * get smuggled, so anything ambiguous is refused rather than guessed at (bare LF, obs-fold,
