@@ -11,7 +11,7 @@ export const LAYERS = Object.freeze({
   core: [],
   config: ['core'],
   health: ['core'],
-  balancer: ['core'],
+  balancer: ['core', 'config'],
   'registry/store': ['core'],
   'registry/api': ['core'],
   'registry/server': ['core', 'config', 'health', 'registry/store'],

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
 import type { AgentConfigInput } from '../config/agent.js';
 import { loadConfigFile } from '../config/load.js';
+import { flagsToConfig } from './flags.js';
 import { createLogger } from './wiring/logger.js';
 import { startAgent } from './wiring/agent.js';
 import { runUntilSignal } from './wiring/signals.js';
@@ -52,14 +53,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--check-deregister-min <duration>', 'smallest DeregisterCriticalServiceAfter honoured (default 1m, as Consul)')
     .action(async (flags: AgentFlags) => {
       const fromFile: AgentConfigInput = flags.config ? loadConfigFile(flags.config, agentConfigSchema) : {};
-      const fromFlags = agentConfigSchema.parse({
-        'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
-        'acl-token': flags.aclToken, 'advertise-addr': flags.advertiseAddr, 'log-level': flags.logLevel, sync: flags.sync,
-        'check-min-interval': flags.checkMinInterval, 'check-reap-interval': flags.checkReapInterval,
-        'check-deregister-min': flags.checkDeregisterMin, store: flags.store, 'lease-ttl': flags.leaseTtl,
-        'store-timeout': flags.storeTimeout, 'dns-addr': flags.dnsAddr, 'session-ttl-min': flags.sessionTtlMin,
-        'dns-udp-max-size': flags.dnsUdpMaxSize === undefined ? undefined : Number(flags.dnsUdpMaxSize),
-      });
+      const fromFlags = flagsToConfig(agentConfigSchema, flags);
       const cfg = resolveAgentConfig(fromFile, fromFlags);
       const logger = createLogger(cfg.logLevel, 'agent');
       const agent = await startAgent(cfg, logger);

@@ -1,4 +1,5 @@
 /** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
+import { deepFreeze } from '../core/freeze.js';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
@@ -62,7 +63,7 @@ const ms = msFrom;
 /** Flags win over the file; defaults are Consul's where Consul has one. */
 export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInput): AgentConfig {
   const c = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as AgentConfigInput;
-  return Object.freeze({
+  return deepFreeze({
     httpAddr: c['http-addr'] ?? '127.0.0.1:8500',
     dataDir: c['data-dir'] ?? './switchyard-data',
     node: c.node ?? hostname(),
@@ -84,9 +85,3 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
   });
 }
 
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  let host = addr.slice(0, i);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { host, port: Number(addr.slice(i + 1)) };
-}

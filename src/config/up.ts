@@ -18,12 +18,15 @@ export const dnsConfigSchema = z.strictObject({
 
 export const upConfigSchema = z.strictObject({
   agent: agentConfigSchema.omit({ 'dns-addr': true }).optional(),
-  lb: lbConfigSchema.omit({ registry: true, token: true, workers: true }).optional(),
+  // `watch` tunes blocking queries; `up` reads its catalog in-process and has none.
+  lb: lbConfigSchema.omit({ registry: true, token: true, workers: true, watch: true }).optional(),
   dns: dnsConfigSchema.optional(),
   registrator: z.strictObject({
     enabled: z.boolean().optional(),
     ip: z.string().optional(),
     'docker-host': z.string().optional(),
+    /** Register each container's Docker HEALTHCHECK status as a TTL check (registrator's -healthcheck). */
+    healthcheck: z.boolean().optional(),
   }).optional(),
 });
 

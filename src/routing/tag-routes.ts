@@ -1,8 +1,8 @@
 /** Routes derived from service tags, in Fabio's `urlprefix-` convention. */
 import { durationToMs } from '../core/duration.js';
+import { isStrategyName } from '../config/route-spec.js';
 import type { RouteSpec, StrategyName } from '../config/route-spec.js';
 
-const STRATEGIES: ReadonlySet<string> = new Set(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
 
 /**
  * `urlprefix-[host]/path [strip=/p] [proto=http] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
@@ -32,8 +32,8 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
     else if (k === 'proto') {
       if (v !== 'http') return { error: `${origin}: proto=${v} is not supported on HTTP routes (only proto=http)` };
     } else if (k === 'balance') {
-      if (!STRATEGIES.has(v)) return { error: `${origin}: unknown balance=${v}` };
-      balance = v as StrategyName;
+      if (!isStrategyName(v)) return { error: `${origin}: unknown balance=${v}` };
+      balance = v;
     } else if (k === 'weight') {
       const w = Number(v);
       if (!(v !== '' && w > 0 && w <= 1)) return { error: `${origin}: weight=${v} must be a share between 0 (excluded) and 1, e.g. weight=0.1` };

@@ -1,4 +1,6 @@
 // consul-template's template functions: data lookups that record dependencies, and the helper library.
+// One table of ~100 functions, kept whole (over 600 lines) so it reads like consul-template's
+// funcs.go: a user looking for a function's behaviour finds it in one place, in the same order.
 import { createHash, createHmac } from 'node:crypto';
 import type { CallContext, FuncSpec, ParamSpec } from './callable.js';
 import { ANY, BOOL, INT, mapParam, sliceParam, STRING } from './callable.js';

@@ -3,11 +3,13 @@ import type { Registry as PromRegistry } from 'prom-client';
 import type { UpstreamStates } from '../balancer/index.js';
 import type { SourceStatus } from '../discovery/types.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
+import { RolloutsSampler } from './lb-rollouts.js';
+import type { RolloutSnapshots, RolloutsView } from './lb-rollouts.js';
 
 /** What the UI needs of a running balancer; `RunningLb` fits it as is. */
 export interface LiveLb {
   readonly address?: { host: string; port: number };
-  readonly snapshots: {
+  readonly snapshots: RolloutSnapshots & {
     readonly current: RoutingSnapshot | undefined;
     onSwap(l: (next: RoutingSnapshot) => void): () => void;
   };
@@ -68,6 +70,8 @@ export interface LbView {
   history: number[];
   routes: { origin: string; host: string; path: string; service: string; balance: string; group: string; rps: number; errorsPerSec: number; p99Ms: number | null }[];
   groups: { key: string; service: string; strategy: string; rps: number; errorsPerSec: number; noInstancePerSec: number; p99Ms: number | null; upstreams: UpstreamView[] }[];
+  /** Splits, slow-start ramps, held instances, watch staleness and change latency (lb-rollouts.ts). */
+  rollouts: RolloutsView;
 }
 
 export type LbPayload = LbView | { attached: false; reason: string };
@@ -119,6 +123,7 @@ export class LbLive {
   readonly #timer: NodeJS.Timeout;
   readonly #unswap: () => void;
   #bounds: number[] = [];
+  readonly #rollouts = new RolloutsSampler();
   #sampling: Promise<void> | undefined;
   #swapPending = false;
   #closed = false;
@@ -222,6 +227,7 @@ export class LbLive {
       const id = String(v.labels.instance ?? '');
       ejections.set(id, (ejections.get(id) ?? 0) + v.value);
     }
+    await this.#rollouts.sample(m);
     const t = this.#now();
     this.#samples.push({ t, requests, buckets, ejections });
     let all = 0;
@@ -355,6 +361,7 @@ export class LbLive {
       history: [...this.#history],
       routes,
       groups,
+      rollouts: this.#rollouts.view(this.#lb.snapshots, src),
     };
   }
 }

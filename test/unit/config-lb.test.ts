@@ -16,8 +16,10 @@ describe('resolveLbConfig', () => {
       retries: { attempts: 3, budgetPercent: 20, minConcurrency: 10 },
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
       tcp: [], tls: undefined, explainFrom: [],
+      guard: { maxDropPercent: 50, holdMs: 30_000 }, watch: { waitMs: 60_000, staleMarginMs: 5000 },
     });
     assert.ok(Object.isFrozen(c), 'the result is frozen');
+    assert.ok(Object.isFrozen(c.timeouts) && Object.isFrozen(c.routes) && Object.isFrozen(c.passiveHealth), 'deeply: nothing downstream can change a setting in place');
   });
 
   it('flags win over the file key by key; a flag left undefined does not erase the file\'s value', () => {

@@ -286,6 +286,11 @@ describe('string helpers', () => {
     assert.match(execError('{{ "a" | indent -4 }}'), /error calling indent: indent value must be a positive integer$/);
   });
 
+  it('matches in linear time: a catastrophic pattern against a hostile tag comes back at once (a backtracking engine took weeks)', () => {
+    const tag = `${'a'.repeat(60)}!`;
+    assert.equal(render(`{{ "${tag}" | regexMatch "^(a+)+$" }} {{ "${tag}" | regexReplaceAll "^(a+)+$" "x" }}`), `false ${tag}`);
+  });
+
   it('regexReplaceAll reports RE2 syntax errors', () => {
     assert.match(execError('{{ "a" | regexReplaceAll "(" "x" }}'), /error calling regexReplaceAll: error parsing regexp: missing closing \)/);
   });

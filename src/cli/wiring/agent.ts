@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { AgentConfig } from '../../config/agent.js';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';

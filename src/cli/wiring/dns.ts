@@ -1,7 +1,7 @@
 /** Starts the DNS interface over a catalog view, with its Prometheus counters. */
 import type { Logger } from 'pino';
 import { Counter, Registry as PromRegistry } from 'prom-client';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import type { DnsConfigInput } from '../../config/up.js';
 import { DnsServer } from '../../dns/server.js';
 import type { CatalogReader } from '../../registry/server/catalog-reader.js';

@@ -3,6 +3,10 @@
  * it arrives, runs the attempts (a pooled upstream connection each), rewrites the response head,
  * streams the response with backpressure, and — for an accepted Upgrade — becomes the tunnel.
  * It is also the sink of its chunked request body and the user of its upstream connection.
+ *
+ * Over 600 lines on purpose: the whole request lifecycle is one object per connection whose fields
+ * the hot path reads directly; cutting it into cooperating objects would add an allocation and an
+ * indirection per request for what is one state machine (request body → attempts → response).
  */
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath } from '../../routing/snapshot.js';
@@ -162,6 +166,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     const route = snap.only ?? snap.match(this.host, path, snap.needsHeaders ? headersObject(buf, P) : EMPTY_HEADERS);
     if (route === undefined) return this.early(headEnd, end, 404, `switchyard: no route for ${this.host ?? ''}${path}\n`, '');
     this.route = route;
+    if (snap.routedAt === 0) snap.markRouted();
     if (this.needsKeys()) this.readKeys((n) => P.get(buf, n));
     if (d.explainFrom !== undefined) this.startExplain(P.get(buf, 'x-switchyard-explain'), snap.version);
     const refusal = this.admit();

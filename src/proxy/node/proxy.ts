@@ -79,6 +79,7 @@ export class HttpProxy {
       plain(res, 404, `switchyard: no route for ${host ?? ''}${target.path}\n`);
       return;
     }
+    if (snap.routedAt === 0) snap.markRouted();
     const max = this.d.config.limits.maxBody;
     if (max > 0 && Number(req.headers['content-length'] ?? 0) > max) {
       plain(res, 413, `switchyard: request body larger than ${max} bytes\n`, { Connection: 'close' });

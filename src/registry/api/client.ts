@@ -24,7 +24,15 @@ export interface BlockingResult<T> {
   readonly value: T;
   /** HTTP status (200, or 404 for a missing KV key). */
   readonly status: number;
+  /**
+   * When the serving agent applied the change at `index` (Unix ms), from our agent's
+   * X-Switchyard-Index-Time; undefined from registries without it (Consul).
+   */
+  readonly indexTime?: number;
 }
+
+/** Switchyard's header beside X-Consul-Index (docs/registry.md). */
+const INDEX_TIME = 'x-switchyard-index-time';
 
 export class RegistryClientError extends SwitchyardError {
   readonly status: number | undefined;
@@ -134,7 +142,8 @@ export class RegistryClient {
     const raw = r.headers['x-consul-index'];
     const idx = Number(Array.isArray(raw) ? raw[0] : raw);
     if (!Number.isFinite(idx) || raw === undefined) throw new RegistryClientError(`GET ${path}: no X-Consul-Index header: the endpoint does not support blocking queries`);
-    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : parse(r.text)) as T };
+    const at = Number(r.headers[INDEX_TIME]);
+    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : parse(r.text)) as T, ...(at > 0 ? { indexTime: at } : {}) };
   }
 
   async close(): Promise<void> {
@@ -152,6 +161,16 @@ export interface WatchOptions {
   onError?: (err: unknown, attempt: number) => void;
   /** Parses an answer's body (default JSON.parse; KV readers keep uint64 flags exact). */
   parse?: (text: string) => unknown;
+  /** Every answer, changed or not (a blocking read that timed out too): the registry is still talking. */
+  onAnswer?: () => void;
+}
+
+/** What a watch knows about one changed value besides the value itself. */
+export interface WatchAnswer {
+  /** See BlockingResult.indexTime. */
+  readonly indexTime: number | undefined;
+  /** Date.now() when the answer arrived. */
+  readonly receivedAt: number;
 }
 
 /**
@@ -164,7 +183,7 @@ export interface WatchOptions {
  * Never rejects (callers start it with `void`): failures, including a throwing `onChange`, go to
  * `onError` and are retried with backoff.
  */
-export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
+export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number, answer: WatchAnswer) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
   const waitMs = opts.waitMs ?? 60_000;
   const minInterval = opts.minIntervalMs ?? 100;
   const base = opts.backoffMs ?? 250;
@@ -183,13 +202,14 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
     try {
       const r = await client.blockingGet<T>(path, index, waitMs, signal, opts.parse);
       attempt = 0;
+      opts.onAnswer?.();
       if (r.index < index) {
         index = 0;
         continue;
       }
       if (r.index === index) continue;
       index = r.index;
-      onChange(r.value, r.index, r.status);
+      onChange(r.value, r.index, r.status, { indexTime: r.indexTime, receivedAt: Date.now() });
     } catch (err) {
       if (signal.aborted) return;
       index = 0;

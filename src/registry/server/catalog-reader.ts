@@ -81,6 +81,11 @@ export interface CatalogReader {
 
   /** Index a blocking query on these topics reports: never 0, never below the revision the view opened at. */
   topicIndex(topicNames: readonly string[]): number;
+  /**
+   * When this view applied the change behind `topicIndex(topicNames)`, in Unix ms; undefined when
+   * that index is the open revision (no change to these topics applied since this process started).
+   */
+  topicAppliedAt(topicNames: readonly string[]): number | undefined;
   kvIndex(key: string, prefix: boolean): number;
   /** Subscribes to every applied change with the set of topics it touched. Returns an unsubscribe function. */
   onChange(listener: ViewListener): () => void;

@@ -37,6 +37,13 @@ interface ServiceGroup {
   tagList: readonly string[] | undefined;
 }
 
+/** A topic's last committed change (its index, and when it was applied here in Unix ms) and last change of any kind (read caches key on it). */
+interface TopicMark {
+  index: number;
+  appliedAt: number;
+  version: number;
+}
+
 const kvKey = (key: string): string => `k${key}`;
 const kvPrefixKey = (prefix: string): string => `p${prefix}`;
 
@@ -53,9 +60,8 @@ export class CatalogView implements CatalogReader, CatalogWatch {
   readonly #tombstones = new Map<string, number>();
   #tombstoneFloor = 0;
 
-  readonly #topicIndex = new Map<string, number>();
-  /** topic → #version of the last change that touched it, committed or transient (read caches key on it). */
-  readonly #topicVersion = new Map<string, number>();
+  /** What each topic's readers need to know of its last changes: one map lookup per touched topic. */
+  readonly #topics = new Map<string, TopicMark>();
   /**
    * Revision at open: topics untouched since then report at least this, so an index handed out
    * before a restart never exceeds the one handed out after it (deletions' tombstones are not
@@ -161,10 +167,28 @@ export class CatalogView implements CatalogReader, CatalogWatch {
   topicIndex(topicNames: readonly string[]): number {
     let idx = Math.max(this.#floor, 1);
     for (const t of topicNames) {
-      const v = this.#topicIndex.get(t);
+      const v = this.#topics.get(t)?.index;
       if (v !== undefined && v > idx) idx = v;
     }
     return idx;
+  }
+
+  /**
+   * When this view applied the change behind `topicIndex(topicNames)`, in Unix ms; undefined when
+   * that index is the open revision (no change to these topics applied since this process started).
+   */
+  topicAppliedAt(topicNames: readonly string[]): number | undefined {
+    let idx = this.#floor;
+    let at: number | undefined;
+    for (const t of topicNames) {
+      const m = this.#topics.get(t);
+      // One revision is one apply: topics at the same index share its time.
+      if (m !== undefined && m.index > idx) {
+        idx = m.index;
+        at = m.appliedAt;
+      }
+    }
+    return at;
   }
 
   kvIndex(key: string, prefix: boolean): number {
@@ -196,7 +220,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
     if (!('topics' in spec)) return this.kvIndex(spec.kv, spec.prefix);
     let v = 0;
     for (const t of spec.topics) {
-      const x = this.#topicVersion.get(t);
+      const x = this.#topics.get(t)?.version;
       if (x !== undefined && x > v) v = x;
     }
     return v;
@@ -245,9 +269,15 @@ export class CatalogView implements CatalogReader, CatalogWatch {
     const version = ++this.#version;
     this.#lastAppliedAt = performance.now();
     if (committed) this.#revision = revision;
+    const wall = committed ? Date.now() : 0;
     for (const t of touched) {
-      if (committed) this.#topicIndex.set(t, revision);
-      this.#topicVersion.set(t, version);
+      let m = this.#topics.get(t);
+      if (!m) this.#topics.set(t, (m = { index: 0, appliedAt: 0, version: 0 }));
+      if (committed) {
+        m.index = revision;
+        m.appliedAt = wall;
+      }
+      m.version = version;
       this.#waiters.wake(t);
     }
     if (this.#kvWaiters.count > 0) {

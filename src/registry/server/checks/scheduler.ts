@@ -11,13 +11,13 @@ import { SwitchyardError } from '../../../core/errors.js';
 import { runHttpCheck } from '../../../health/http-check.js';
 import { runTcpCheck } from '../../../health/tcp-check.js';
 import type { CheckResult } from '../../../health/types.js';
-import type { CatalogView, CheckKey } from '../catalog-view.js';
+import type { CatalogReader, CheckKey } from '../catalog-reader.js';
 import type { CheckRecord, HealthStatus } from '../model.js';
 import type { Registry } from '../registry.js';
 
 export interface SchedulerOptions {
   registry: Registry;
-  view: CatalogView;
+  view: CatalogReader;
   logger: Logger;
   clock: Clock;
   random: Random;

@@ -226,11 +226,15 @@ function send(res: ServerResponse, method: string, reply: Reply, pretty: boolean
 
 const EMPTY_BODY = Buffer.alloc(0);
 
+/** Our extension beside X-Consul-Index: when the change at that index was applied (Unix ms); the balancer measures change latency from it. */
+export const INDEX_TIME_HEADER = 'X-Switchyard-Index-Time';
+
 function write(res: ServerResponse, method: string, reply: Reply, buf: Buffer, type: string | undefined, gzipped: boolean): void {
   if (res.destroyed) return;
   // A flat [name, value, ...] list skips building and merging header objects.
   const h: string[] = [];
   if (reply.index !== undefined) h.push('X-Consul-Index', String(Math.max(1, reply.index)), 'X-Consul-KnownLeader', 'true', 'X-Consul-LastContact', '0');
+  if (reply.indexTime !== undefined) h.push(INDEX_TIME_HEADER, String(reply.indexTime));
   let hasType = false;
   if (reply.headers) {
     for (const k in reply.headers) {
