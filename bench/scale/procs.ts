@@ -31,7 +31,9 @@ export async function startAgent(o: { name: string; dataDir: string; store?: str
   args.push(...(o.extra ?? []));
   const spawnedAt = Date.now();
   // Large heaps: a million instances are past Node's default old-space limit on some machines.
-  const child = startOwned(process.execPath, ['--max-old-space-size=6144', ...args]);
+  // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile a phase).
+  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = startOwned(process.execPath, ['--max-old-space-size=6144', ...nodeArgs, ...args]);
   const url = `http://127.0.0.1:${port}`;
   const deadline = spawnedAt + (o.timeoutMs ?? 120_000);
   for (;;) {

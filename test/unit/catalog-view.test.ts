@@ -167,9 +167,15 @@ describe('CatalogView as a CatalogReader', () => {
     assert.deepEqual(checkIds(r.serviceChecks('n1', 'a')), []);
     assert.deepEqual(checkIds(r.serviceChecks('n1', 'b')), ['chk']);
     assert.equal(r.findCheck('n1', 'chk')?.rec.Status, 'warning');
+    await f.write(put(keys.check('n1', 'chk2'), checkRec('n1', 'chk2', 'b')), put(keys.check('n1', 'chk3'), checkRec('n1', 'chk3', 'b')));
+    assert.deepEqual(checkIds(r.serviceChecks('n1', 'b')), ['chk', 'chk2', 'chk3']);
+    await f.write(del(keys.check('n1', 'chk')), del(keys.check('n1', 'chk3')));
+    assert.deepEqual(checkIds(r.serviceChecks('n1', 'b')), ['chk2']);
+    await f.write(del(keys.check('n1', 'chk2')));
+    assert.deepEqual(checkIds(r.serviceChecks('n1', 'b')), []);
     await f.write(del(keys.check('n1', 'maint')));
     assert.deepEqual(checkIds(r.nodeChecks('n1')), []);
-    assert.deepEqual(checkIds(r.checksOnNode('n1')), ['chk']);
+    assert.deepEqual(checkIds(r.checksOnNode('n1')), []);
   });
 
   it('reads KV entries and sorted keys under a prefix, and KV indexes move on deletes too', async () => {

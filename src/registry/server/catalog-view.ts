@@ -26,7 +26,8 @@ interface NodeSlot {
   node: Indexed<NodeRecord> | undefined;
   readonly services: Map<string, Indexed<ServiceRecord>>;
   readonly checks: Map<string, Indexed<CheckRecord>>;
-  readonly byService: Map<string, Indexed<CheckRecord>[]>;
+  /** A lone check is held as itself, not in a one-element array: most instances have exactly one (about 100 bytes each). */
+  readonly byService: Map<string, Indexed<CheckRecord> | Indexed<CheckRecord>[]>;
 }
 
 /** The instances of one service name, and how many instances carry each tag (for catalog/services). */
@@ -42,6 +43,10 @@ interface TopicMark {
   index: number;
   appliedAt: number;
   version: number;
+}
+
+function asList<T>(x: T | T[] | undefined): readonly T[] {
+  return x === undefined ? NONE : Array.isArray(x) ? x : [x];
 }
 
 const kvKey = (key: string): string => `k${key}`;
@@ -135,13 +140,13 @@ export class CatalogView implements CatalogReader, CatalogWatch {
   }
 
   nodeChecks(node: string): Iterable<Indexed<CheckRecord>> {
-    return this.#nodes.get(node)?.byService.get('') ?? NONE;
+    return asList(this.#nodes.get(node)?.byService.get(''));
   }
 
   serviceChecks(node: string, serviceId: string): Iterable<Indexed<CheckRecord>> {
     // A service ID of '' would name the node-level checks.
     if (serviceId === '') return NONE;
-    return this.#nodes.get(node)?.byService.get(serviceId) ?? NONE;
+    return asList(this.#nodes.get(node)?.byService.get(serviceId));
   }
 
   checksOnNode(node: string): Iterable<Indexed<CheckRecord>> {
@@ -359,8 +364,9 @@ export class CatalogView implements CatalogReader, CatalogWatch {
         const ix: Indexed<CheckRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
         slot.checks.set(id, ix);
         const list = slot.byService.get(rec.ServiceID);
-        if (list) list.push(ix);
-        else slot.byService.set(rec.ServiceID, [ix]);
+        if (list === undefined) slot.byService.set(rec.ServiceID, ix);
+        else if (Array.isArray(list)) list.push(ix);
+        else slot.byService.set(rec.ServiceID, [list, ix]);
         this.#touchCheck(slot, rec, touched);
         return;
       }
@@ -466,10 +472,11 @@ export class CatalogView implements CatalogReader, CatalogWatch {
     if (!slot || !old) return;
     slot.checks.delete(id);
     const list = slot.byService.get(old.rec.ServiceID);
-    if (list) {
-      const i = list.indexOf(old);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) slot.byService.delete(old.rec.ServiceID);
+    if (list === old) slot.byService.delete(old.rec.ServiceID);
+    else if (Array.isArray(list)) {
+      const k = list.indexOf(old);
+      if (k >= 0) list.splice(k, 1);
+      if (list.length === 1) slot.byService.set(old.rec.ServiceID, list[0] as Indexed<CheckRecord>);
     }
     this.#touchCheck(slot, old.rec, touched);
     this.#dropIfEmpty(slot);

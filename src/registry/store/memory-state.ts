@@ -18,6 +18,22 @@ export class MemoryState {
     this.keys = new SortedKeys((k) => m.has(k), sortedKeys ?? (map ? [...map.keys()].sort() : []));
   }
 
+  /**
+   * A state holding `entries` (later duplicates win). Entries in key order, as snapshots hold them,
+   * become the key index as they are: sorting a million keys again is most of the cost otherwise.
+   */
+  static fromEntries(entries: readonly StoreEntry[]): MemoryState {
+    const map = new Map<string, StoreEntry>();
+    let sorted = true;
+    let prev: string | undefined;
+    for (const e of entries) {
+      if (prev !== undefined && !(prev < e.key)) sorted = false;
+      prev = e.key;
+      map.set(e.key, e);
+    }
+    return new MemoryState(map, sorted ? entries.map((e) => e.key) : undefined);
+  }
+
   get size(): number {
     return this.map.size;
   }
