@@ -18,6 +18,7 @@ import type { FastContext } from './context.js';
 import { DROP_FORWARDING, DROP_HOST, KEEP_ALL, KEEP_UPGRADE, connectionListed, encodeChunk, headersObject, plainResponse, rewriteHead } from './head-rewrite.js';
 import type { MirrorCopy } from './mirror.js';
 import type { UpConn, UpstreamUser } from './pool.js';
+import { isH2cUpgrade } from '../h2/preface.js';
 
 /** Response heads larger than this are refused (502): the upstream is broken or hostile. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -180,7 +181,9 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
       if (!this.reqDone && P.versionMinor === 1) this.c.socket.write(CONTINUE);
     }
     // An Upgrade counts only with "upgrade" in Connection, and only from HTTP/1.1 (RFC 9110 §7.8).
-    this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1;
+    // `Upgrade: h2c` (deprecated by RFC 9113 §3.1) is ignored: the request is served over HTTP/1.1,
+    // never tunnelled, so an instance that would switch cannot pin the connection to itself.
+    this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1 && !isH2cUpgrade(P.get(buf, 'upgrade'));
     this.upHead = this.buildUpstreamHead(buf, P, target.authority, path, target.query, target.changed);
     if (route.mirror !== undefined && !this.upgrade && this.drawMirror()) {
       // The same head, but the mirror's connection closes after its answer (nothing reuses it).
