@@ -247,7 +247,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       maxConcurrentStreams: c.http2?.['max-concurrent-streams'] ?? 128,
       initialWindowSize: c.http2?.['initial-window-size'] ?? 1024 * 1024,
       maxSessionMemoryMb: c.http2?.['max-session-memory'] ?? 32,
-      maxResetsPerSecond: c.http2?.['max-resets-per-second'] ?? 100,
+      maxResetsPerSecond: c.http2?.['max-resets-per-second'] ?? 50,
       maxControlFramesPerSecond: c.http2?.['max-control-frames-per-second'] ?? 100,
     },
   });

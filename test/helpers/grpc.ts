@@ -53,8 +53,9 @@ function readHealthRequest(b: Buffer): string {
 const HEALTH: grpc.ServiceDefinition = {
   Check: {
     path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false,
-    requestSerialize: (s: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(s)]), Buffer.from(s)]),
-    requestDeserialize: readHealthRequest,
+    requestSerialize: (r: { service: string }) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(r.service)]), Buffer.from(r.service)]),
+    // An object, as protobuf decoders return: grpc-js takes a falsy message for a missing one.
+    requestDeserialize: (b: Buffer) => ({ service: readHealthRequest(b) }),
     responseSerialize: (status: number) => (status === 0 ? Buffer.alloc(0) : Buffer.from([0x08, status])),
     responseDeserialize: (b: Buffer) => (b.length >= 2 ? (b[1] as number) : 0),
   },
@@ -129,8 +130,8 @@ export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
     },
   });
   server.addService(HEALTH, {
-    Check: (call: grpc.ServerUnaryCall<string, number>, cb: grpc.sendUnaryData<number>) => {
-      const st = b.health.get(call.request);
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, number>, cb: grpc.sendUnaryData<number>) => {
+      const st = b.health.get(call.request.service);
       if (st === undefined) cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
       else cb(null, st);
     },

@@ -55,6 +55,18 @@ class SessionGuard {
   }
 }
 
+/** RFC 9113 §6.5.2's size of a field list: each name and value plus 32 bytes. */
+function headerListSize(h: IncomingHttpHeaders): number {
+  let n = 0;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) n += k.length + x.length + 32;
+    else n += k.length + v.length + 32;
+  }
+  return n;
+}
+
 export class H2Plane {
   readonly d: H2PlaneDeps;
   readonly server: Http2Server;
@@ -127,8 +139,26 @@ export class H2Plane {
       if (!s.destroyed) s.setLocalWindowSize(this.d.h2.initialWindowSize);
     });
     s.on('close', () => this.sessions.delete(s));
-    s.on('error', () => undefined);
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      // Node ends floods of frames it must answer (SETTINGS, PING, RST_STREAM) by itself: counted too.
+      if (/flood/i.test(err.message)) this.refused('flood');
+      this.d.logger.debug({ client: ip, err: err.message, code: err.code }, 'HTTP/2 session error');
+    });
     s.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
+      stream.on('error', () => undefined);
+      if (g.closed) {
+        // Frames already read from a connection being closed for abuse start nothing.
+        stream.close(constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      if (headerListSize(headers) > this.d.config.limits.maxHeaderSize) {
+        // nghttp2 advertises SETTINGS_MAX_HEADER_LIST_SIZE but lets larger lists through: refused here, as on HTTP/1 (431).
+        this.refused('oversized_headers');
+        const body = `switchyard: header section larger than ${this.d.config.limits.maxHeaderSize} bytes\n`;
+        stream.respond({ ':status': 431, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        stream.end(body);
+        return;
+      }
       const ex = new H2Exchange(this, stream, headers, flags, proto, ip);
       stream.on('aborted', () => {
         // Reset by the client before its answer was complete: the rapid-reset shape when it repeats.
@@ -156,9 +186,14 @@ export class H2Plane {
     const reason = what === 'resets' ? 'rapid_reset' : 'control_flood';
     this.refused(reason);
     this.d.logger.warn({ client: s.socket?.remoteAddress, reason, limitPerSecond: limit / (WINDOW_MS / 1000) }, 'HTTP/2 connection closed for abuse');
-    // GOAWAY with ENHANCE_YOUR_CALM, then the connection goes: its streams are cancelled.
-    s.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    s.destroy();
+    // GOAWAY with ENHANCE_YOUR_CALM, then the connection goes: its streams are cancelled. Not from
+    // inside this callback: nghttp2 is still reading the batch that raised it (destroying the
+    // session there trips an assertion in Node's HTTP/2 memory accounting and aborts the process).
+    setImmediate(() => {
+      if (s.destroyed) return;
+      s.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      setImmediate(() => s.destroy());
+    });
   }
 
   refused(reason: string): void {
