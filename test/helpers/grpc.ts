@@ -69,6 +69,10 @@ export interface GrpcBackend {
   readonly port: number;
   readonly server: grpc.Server;
   calls: number;
+  /** Every Unary call fails with UNAVAILABLE (a sick instance). */
+  unavailable: boolean;
+  /** Calls the client (or the balancer) cancelled. */
+  cancelled: number;
   /** Health status per service name ('' = the whole server); absent: NOT_FOUND. */
   health: Map<string, number>;
   close(): Promise<void>;
@@ -78,7 +82,7 @@ export interface GrpcBackend {
 export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
   const server = new grpc.Server();
   const b: GrpcBackend = {
-    name, port: 0, server, calls: 0, health: new Map([['', SERVING]]),
+    name, port: 0, server, calls: 0, unavailable: false, cancelled: 0, health: new Map([['', SERVING]]),
     close: () => new Promise<void>((resolve) => {
       server.forceShutdown();
       resolve();
@@ -89,7 +93,12 @@ export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
     Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       b.calls++;
       const m = call.request;
+      call.on('cancelled', () => b.cancelled++);
       const answer = (): void => {
+        if (b.unavailable) {
+          cb({ code: grpc.status.UNAVAILABLE, details: `${name} is unavailable` });
+          return;
+        }
         if (m.fail !== undefined) {
           cb({ code: m.fail, details: `failed as asked by ${name}` });
           return;
