@@ -79,7 +79,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   if (parts.processMetrics !== false) collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
   // Per-request metrics stay off prom-client's per-call label hashing: the request counter is
   // counted in plain fields and handed over when scraped, the latency histogram is our own.
-  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status', 'protocol', 'grpc_status'], registers: [metrics], collect() { flushRequestCounts(); } });
+  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'protocol', 'grpc_status', 'status'], registers: [metrics], collect() { flushRequestCounts(); } });
   const latency = new LatencyHistogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
   const retries = new Counter({ name: 'switchyard_lb_retries_total', help: 'Retries on another instance', labelNames: ['service', 'reason'], registers: [metrics] });
   const limited = new Counter({ name: 'switchyard_lb_limited_total', help: 'Requests refused by a route\'s limits (reason: concurrency or rate)', labelNames: ['route', 'reason'], registers: [metrics] });
@@ -135,7 +135,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       if (!ch) {
         const inst = up ? `${up.address}:${up.port}` : '';
         ch = {
-          n: 0, c: requests.labels(route.spec.origin, route.spec.service, inst, String(status), protocol, grpcStatus === undefined ? '' : String(grpcStatus)),
+          n: 0, c: requests.labels(route.spec.origin, route.spec.service, inst, protocol, grpcStatus === undefined ? '' : String(grpcStatus), String(status)),
           h: latency.labels(route.spec.origin, route.spec.service),
         };
         byStatus.set(key, ch);
