@@ -285,6 +285,16 @@ export function upstreamProtocol(route: CompiledRoute, up: Upstream): UpstreamPr
   return route.spec.protocol ?? up.protocol ?? 'http';
 }
 
+/**
+ * Why an HTTP/1.1 request cannot be served on `route` (its instances speak HTTP/2 or gRPC, and the
+ * HTTP/1 planes do not translate), or undefined when it can.
+ */
+export function http2OnlyReason(route: CompiledRoute): string | undefined {
+  const p = route.spec.protocol;
+  if (p === undefined || p === 'http') return undefined;
+  return `the instances of ${route.spec.service} speak ${p}: send this request over HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2)`;
+}
+
 /** The path an instance receives for a request matched by `route`: the normalised path, strip prefix removed. */
 export function forwardedPath(route: CompiledRoute, path: string): string {
   return route.strip === undefined ? path : stripPrefix(path, route.strip);

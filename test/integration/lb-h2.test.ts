@@ -301,6 +301,13 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     const plain = await h2req(s, { ':method': 'GET', ':path': '/test.Echo/x' });
     assert.equal(plain.head[':status'], 503);
     assert.match(plain.body.toString(), /no healthy instance/);
+    // An HTTP/1.1 client on a gRPC route gets a reason, on both planes, not a confused instance's answer.
+    for (const plane of ['fast', 'node'] as const) {
+      const lb1 = await staticLb({ 'data-plane': plane, routes: [{ path: '/test.Echo', service: 'echo', protocol: 'grpc' }] }, { echo: [{ port: b.port }] });
+      const r1 = await fetch(`http://127.0.0.1:${lb1.address.port}/test.Echo/Unary`, { method: 'POST', body: 'x' });
+      assert.equal(r1.status, 505, plane);
+      assert.match(await r1.text(), /instances of echo speak grpc: send this request over HTTP\/2/);
+    }
   });
 
   it('gRPC: UNAVAILABLE is retried on another instance; passive health ejects an instance answering UNAVAILABLE', async () => {

@@ -5,7 +5,7 @@
  * It is also the sink of its chunked request body and the user of its upstream connection.
  */
 import type { Upstream } from '../../balancer/index.js';
-import { forwardedPath } from '../../routing/snapshot.js';
+import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
 import { HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -163,6 +163,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     const route = snap.only ?? snap.match(this.host, path, snap.needsHeaders ? headersObject(buf, P) : EMPTY_HEADERS);
     if (route === undefined) return this.early(headEnd, end, 404, `switchyard: no route for ${this.host ?? ''}${path}\n`, '');
     this.route = route;
+    const h2only = http2OnlyReason(route);
+    if (h2only !== undefined) return this.early(headEnd, end, 505, `switchyard: ${h2only}\n`, '');
     if (this.needsKeys()) this.readKeys((n) => P.get(buf, n));
     if (d.explainFrom !== undefined) this.startExplain(P.get(buf, 'x-switchyard-explain'), snap.version);
     const refusal = this.admit();

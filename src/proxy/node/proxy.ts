@@ -13,7 +13,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
-import { forwardedPath } from '../../routing/snapshot.js';
+import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
 import { CONNECT_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
@@ -75,6 +75,11 @@ export class HttpProxy {
     const route = snap.match(host, target.path, req.headers);
     if (route === undefined) {
       plain(res, 404, `switchyard: no route for ${host ?? ''}${target.path}\n`);
+      return;
+    }
+    const h2only = http2OnlyReason(route);
+    if (h2only !== undefined) {
+      plain(res, 505, `switchyard: ${h2only}\n`);
       return;
     }
     const max = this.d.config.limits.maxBody;
