@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'undici';
 import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { CLK_TCK, snapshot, treeTicks } from './lib/procfs.js';
 import { envNum, findBin, firstLine, fmt, median, sleep } from './lib/util.js';
 
 const DUR = Math.round(envNum('BENCH_DUR', 3));
@@ -50,10 +51,12 @@ interface Run {
   p99Ms: number;
   ok: number;
   failed: number;
+  /** CPU of the proxy's process tree per request (µs): steadier than req/s on a shared machine. */
+  cpuUsPerReq: number;
 }
 
 /** One h2load run; latencies from its per-request log (microseconds). */
-function load(url: string, o: { body?: string; headers?: string[]; seconds: number }, logFile: string): Promise<Omit<Run, 'target' | 'kind'>> {
+function load(url: string, o: { body?: string; headers?: string[]; seconds: number }, logFile: string): Promise<Omit<Run, 'target' | 'kind' | 'cpuUsPerReq'>> {
   return new Promise((resolve, reject) => {
     const args = ['-c', String(CONNS), '-m', String(STREAMS), '-t', '1', '-D', String(o.seconds), '--log-file', logFile,
       ...(o.body ? ['-d', o.body] : []), ...(o.headers ?? []).flatMap((h) => ['-H', h]), url];
@@ -129,19 +132,25 @@ async function main(): Promise<void> {
     const bodyFile = join(dir, 'grpc-body.bin');
     writeFileSync(bodyFile, Buffer.concat([frame, msg]));
     const grpcHeaders = ['content-type: application/grpc', 'te: trailers'];
-    const targets: { target: string; kind: 'http' | 'grpc'; url: string }[] = [
-      { target: 'switchyard-w1', kind: 'http', url: `http://127.0.0.1:${syPort}/` },
-      { target: 'nginx-w1', kind: 'http', url: `http://127.0.0.1:${ngPort}/` },
-      { target: 'switchyard-w1', kind: 'grpc', url: `http://127.0.0.1:${syPort}/test.Echo/Unary` },
-      { target: 'nginx-w1', kind: 'grpc', url: `http://127.0.0.1:${ngPort}/test.Echo/Unary` },
-      { target: 'direct (one backend)', kind: 'grpc', url: `http://127.0.0.1:${echoPorts[0]}/test.Echo/Unary` },
+    const syPid = owned[owned.length - 2]?.pid as number;
+    const ngPid = owned[owned.length - 1]?.pid as number;
+    const echoPid = owned[1]?.pid as number;
+    const targets: { target: string; kind: 'http' | 'grpc'; url: string; pid: number }[] = [
+      { target: 'switchyard-w1', kind: 'http', url: `http://127.0.0.1:${syPort}/`, pid: syPid },
+      { target: 'nginx-w1', kind: 'http', url: `http://127.0.0.1:${ngPort}/`, pid: ngPid },
+      { target: 'switchyard-w1', kind: 'grpc', url: `http://127.0.0.1:${syPort}/test.Echo/Unary`, pid: syPid },
+      { target: 'nginx-w1', kind: 'grpc', url: `http://127.0.0.1:${ngPort}/test.Echo/Unary`, pid: ngPid },
+      { target: 'direct (one backend)', kind: 'grpc', url: `http://127.0.0.1:${echoPorts[0]}/test.Echo/Unary`, pid: echoPid },
     ];
-    for (const t of targets) await load(t.url, { seconds: WARM_S, ...(t.kind === 'grpc' ? { body: bodyFile, headers: grpcHeaders } : {}) }, join(dir, 'warm.log'));
+    for (const [i, t] of targets.entries()) await load(t.url, { seconds: WARM_S, ...(t.kind === 'grpc' ? { body: bodyFile, headers: grpcHeaders } : {}) }, join(dir, `warm-${i}.log`));
     for (let rep = 0; rep < REPS; rep++) {
       for (const t of targets) {
-        const r = await load(t.url, { seconds: DUR, ...(t.kind === 'grpc' ? { body: bodyFile, headers: grpcHeaders } : {}) }, join(dir, 'run.log'));
-        runs.push({ target: t.target, kind: t.kind, ...r });
-        console.log(`${t.kind} ${t.target}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50Ms)} ms, p99 ${fmt(r.p99Ms)} ms, failed ${r.failed}`);
+        const t0 = treeTicks(snapshot(), t.pid);
+        // A new log file per run: h2load appends to an existing one.
+        const r = await load(t.url, { seconds: DUR, ...(t.kind === 'grpc' ? { body: bodyFile, headers: grpcHeaders } : {}) }, join(dir, `run-${runs.length}.log`));
+        const cpuUsPerReq = ((treeTicks(snapshot(), t.pid) - t0) / CLK_TCK) * 1e6 / Math.max(1, r.ok + r.failed);
+        runs.push({ target: t.target, kind: t.kind, ...r, cpuUsPerReq });
+        console.log(`${t.kind} ${t.target}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50Ms)} ms, p99 ${fmt(r.p99Ms)} ms, ${fmt(cpuUsPerReq, 1)} µs CPU/req, failed ${r.failed}`);
       }
     }
   } finally {
@@ -152,14 +161,17 @@ async function main(): Promise<void> {
 }
 
 function report(runs: Run[]): void {
-  const agg = (target: string, kind: Run['kind']): { rps: number; p50: number; p99: number; failed: number } => {
+  const agg = (target: string, kind: Run['kind']): { rps: number; p50: number; p99: number; cpu: number; failed: number } => {
     const rs = runs.filter((r) => r.target === target && r.kind === kind);
-    return { rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)), failed: rs.reduce((a, r) => a + r.failed, 0) };
+    return {
+      rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)), cpu: median(rs.map((r) => r.cpuUsPerReq)),
+      failed: rs.reduce((a, r) => a + r.failed, 0),
+    };
   };
   const rows = (kind: Run['kind'], names: string[], ref: string): string[] => names.map((n) => {
     const a = agg(n, kind);
     const r = agg(ref, kind);
-    return `| ${n} | ${fmt(a.rps, 0)} | ${fmt(a.rps / r.rps)}× | ${fmt(a.p50)} | ${fmt(a.p99)} | ${a.failed} |`;
+    return `| ${n} | ${fmt(a.rps, 0)} | ${fmt(a.rps / r.rps)}× | ${fmt(a.p50)} | ${fmt(a.p99)} | ${fmt(a.cpu, 1)} | ${a.failed} |`;
   });
   const sy = agg('switchyard-w1', 'http');
   const ng = agg('nginx-w1', 'http');
@@ -174,18 +186,18 @@ function report(runs: Run[]): void {
     '',
     'Switchyard: `--service web` (3 nginx backend ports, keep-alive pools). nginx: `listen … http2`, `proxy_pass` to the same three ports with `keepalive 64`.',
     '',
-    '| target | req/s | vs nginx | p50 ms | p99 ms | failed |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| target | req/s | vs nginx | p50 ms | p99 ms | CPU µs/req | failed |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...rows('http', ['switchyard-w1', 'nginx-w1'], 'nginx-w1'),
     '',
-    `Switchyard / nginx: **${fmt(sy.rps / ng.rps)}×** req/s (acceptance: ≥ 0.5×).`,
+    `Switchyard / nginx: **${fmt(sy.rps / ng.rps)}×** req/s (acceptance: ≥ 0.5×), ${fmt(sy.cpu / ng.cpu)}× the CPU per request. CPU: utime+stime of the proxy's process tree from /proc over the run, per request answered.`,
     '',
     '## gRPC unary calls',
     '',
     'Two @grpc/grpc-js backends (`bench/proxies/grpc-backend.ts`, echoing the message). Switchyard: tag `urlprefix-/test.Echo proto=grpc`, each call balanced on its own over pooled HTTP/2 connections. nginx: `grpc_pass` with `keepalive 64`. Direct: the same load at one backend. Load: h2load posting one gRPC-framed 32-byte message per call (`content-type: application/grpc`, `te: trailers`).',
     '',
-    '| target | calls/s | vs direct | p50 ms | p99 ms | failed |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| target | calls/s | vs direct | p50 ms | p99 ms | CPU µs/call | failed |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...rows('grpc', ['switchyard-w1', 'nginx-w1', 'direct (one backend)'], 'direct (one backend)'),
     '',
     'Direct hits one of the two backends; through a balancer the calls are spread over both, so a balancer can exceed the direct figure while the backends (not the balancer) are the limit.',

@@ -174,6 +174,63 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     sock.destroy();
   });
 
+  it('HTTP/2 clients to HTTP/1.1 instances: request bodies with and without a length, every response framing, HEAD and 204, on both planes', async () => {
+    const big = Buffer.alloc(300 * 1024, 0x62);
+    const up = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const te = req.headers['transfer-encoding'] ?? '-';
+        if (req.url === '/echo') res.writeHead(200, { 'x-te': te, 'x-len': String(req.headers['content-length'] ?? '-') }).end(body);
+        else if (req.url === '/chunked') {
+          res.writeHead(200, { 'set-cookie': ['a=1', 'b=2'], connection: 'x-drop', 'x-drop': 'gone' });
+          res.write('part1-');
+          setTimeout(() => res.end('part2'), 20);
+        } else if (req.url === '/close') {
+          res.writeHead(200, { connection: 'close' });
+          res.socket?.write('');
+          res.end('until-close');
+        } else if (req.url === '/big') res.end(big);
+        else if (req.url === '/nothing') res.writeHead(204).end();
+        else res.writeHead(200, { 'content-length': '5' }).end(req.method === 'HEAD' ? undefined : 'hello');
+      });
+    });
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise<void>((r) => {
+      up.closeAllConnections();
+      up.close(() => r());
+    }));
+    const port = (up.address() as AddressInfo).port;
+    for (const plane of ['fast', 'node'] as const) {
+      const lb = await staticLb({ service: 'web', 'data-plane': plane }, { web: [{ port }] });
+      const s = h2connect(`http://127.0.0.1:${lb.address.port}`);
+      closers.push(() => void s.close());
+      const withLen = await h2req(s, { ':method': 'POST', ':path': '/echo', 'content-length': '11' }, Buffer.from('hello world'));
+      assert.equal(withLen.body.toString(), 'hello world', plane);
+      assert.equal(withLen.head['x-len'], '11');
+      const payload = Buffer.alloc(200 * 1024, 0x63);
+      const noLen = await h2req(s, { ':method': 'POST', ':path': '/echo' }, payload);
+      assert.ok(noLen.body.equals(payload), `${plane}: a body without a length arrives whole`);
+      assert.equal(noLen.head['x-te'], 'chunked');
+      const ch = await h2req(s, { ':method': 'GET', ':path': '/chunked' });
+      assert.equal(ch.body.toString(), 'part1-part2', `${plane}: chunked response de-framed`);
+      assert.deepEqual(ch.head['set-cookie'], ['a=1', 'b=2']);
+      assert.equal(ch.head['x-drop'], undefined, `${plane}: a field named in Connection is dropped`);
+      assert.equal((await h2req(s, { ':method': 'GET', ':path': '/close' })).body.toString(), 'until-close', `${plane}: close-delimited`);
+      const b = await h2req(s, { ':method': 'GET', ':path': '/big' });
+      assert.ok(b.body.equals(big), `${plane}: a large body arrives whole`);
+      const head = await h2req(s, { ':method': 'HEAD', ':path': '/x' });
+      assert.equal(head.head[':status'], 200);
+      assert.equal(head.head['content-length'], '5');
+      assert.equal(head.body.length, 0);
+      const none = await h2req(s, { ':method': 'GET', ':path': '/nothing' });
+      assert.equal(none.head[':status'], 204);
+      const many = await Promise.all(Array.from({ length: 50 }, () => h2req(s, { ':method': 'GET', ':path': '/x' })));
+      assert.ok(many.every((r) => r.body.toString() === 'hello'), `${plane}: 50 concurrent streams`);
+    }
+  });
+
   it('gRPC: all four call kinds, metadata both ways, status codes and trailers through a proto=grpc route', async () => {
     const g1 = await grpcBackend('g1');
     const g2 = await grpcBackend('g2');

@@ -166,7 +166,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   fast?.start();
   // HTTP/2 clients (either plane's listeners hand them over) are served by the HTTP/2 plane.
   const h2 = cfg.http2.enabled
-    ? new H2Plane({ ...core, snapshots, pools, h2Pools, h2: cfg.http2, onRefused: (reason) => h2Refused.inc({ reason }) })
+    ? new H2Plane({ ...core, snapshots, pools, fastPools, h2Pools, h2: cfg.http2, onRefused: (reason) => h2Refused.inc({ reason }) })
     : undefined;
   h2?.start();
   if (fast && h2) fast.h2c = (socket, already) => h2.accept(socket, already);

@@ -16,7 +16,8 @@ export interface CallSink {
   callResponse(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void;
   /** Response data; false asks the call to pause until resume(). */
   callData(chunk: Buffer): boolean;
-  callEnd(trailers: OutgoingHttpHeaders | undefined): void;
+  /** The response is complete; `last` is its final data, sent with the end of the stream (one DATA frame, not two). */
+  callEnd(trailers: OutgoingHttpHeaders | undefined, last?: Buffer): void;
   /** `refused`: the instance never saw the request (connect refused or failed, REFUSED_STREAM, above a GOAWAY's last stream). */
   callFailed(code: string, message: string, refused: boolean): void;
   /** The request side can take more body. */
@@ -24,6 +25,8 @@ export interface CallSink {
 }
 
 export interface UpstreamCall {
+  /** The call times its own response head and idle gaps (undici does); otherwise the exchange's ticker does. */
+  readonly ownTimeouts: boolean;
   /** Request body; false: wait for callDrain(). */
   write(chunk: Buffer): boolean;
   /** The request is complete (with trailers, when the client sent some). */
@@ -40,6 +43,8 @@ export interface H1CallOptions {
   readonly path: string;
   readonly headers: string[];
   readonly hasBody: boolean;
+  /** The client declared a Content-Length (else a body is sent chunked). */
+  readonly hasLength: boolean;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
 }
@@ -48,6 +53,7 @@ const ABORTED = new Error('attempt abandoned');
 
 /** An attempt at an HTTP/1.1 instance through undici's dispatch API (its legacy handler interface, as the Node plane uses). */
 export class H1Call implements UpstreamCall {
+  readonly ownTimeouts = true;
   readonly #sink: CallSink;
   readonly #body: PassThrough | undefined;
   #abort: ((err?: Error) => void) | undefined;

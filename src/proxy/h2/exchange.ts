@@ -29,6 +29,35 @@ function onDeadline(ex: H2Exchange): void {
   ex.deadlineReached();
 }
 
+// Listeners shared by every stream, finding their exchange on it: no closures per request.
+const kExchange = Symbol('switchyard.h2exchange');
+type ExStream = ServerHttp2Stream & { [kExchange]?: H2Exchange };
+
+function onStreamClose(this: ExStream): void {
+  this[kExchange]?.clientGone();
+}
+
+function onStreamDrain(this: ExStream): void {
+  this[kExchange]?.clientDrain();
+}
+
+function onWantTrailers(this: ExStream): void {
+  this[kExchange]?.sendTrailers();
+}
+
+function onRequestData(this: ExStream, c: Buffer): void {
+  this[kExchange]?.requestData(c);
+}
+
+function onRequestEnd(this: ExStream): void {
+  this[kExchange]?.requestEnd();
+}
+
+function onRequestTrailers(this: ExStream, t: IncomingHttpHeaders): void {
+  const ex = this[kExchange];
+  if (ex !== undefined) ex.reqTrailers = { ...t };
+}
+
 export class H2Exchange extends ProxyRequest implements CallSink {
   readonly plane: H2Plane;
   readonly stream: ServerHttp2Stream;
@@ -41,8 +70,8 @@ export class H2Exchange extends ProxyRequest implements CallSink {
   authority: string | undefined;
   /** The request has a body (its HEADERS frame did not end the stream). */
   hasBody: boolean;
-  /** Body bytes kept for a retry (undefined once the request cannot be replayed). */
-  saved: Buffer[] | undefined = [];
+  /** Body bytes kept for a retry (undefined once the request cannot be replayed); set up when there is a body. */
+  saved: Buffer[] | undefined;
   savedBytes = 0;
   bodySeen = 0;
   /** Some body went to an instance (replayable or not). */
@@ -60,6 +89,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
   pendingTrailers: OutgoingHttpHeaders | undefined;
   clientPaused = false;
   upPaused = false;
+  drainListening = false;
   /** Coarse time the response stopped being accepted by the client (flow control), 0 when flowing. */
   stalledSince = 0;
   /** Coarse time the current attempt was sent (for the response-header timeout). */
@@ -88,8 +118,8 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     this.authority = first(h[':authority']) ?? first(h.host);
     this.host = this.authority;
     this.grpc = isGrpcContentType(h['content-type']);
-    this.stream.on('close', () => this.clientGone());
-    this.stream.on('error', () => undefined);
+    (this.stream as ExStream)[kExchange] = this;
+    this.stream.on('close', onStreamClose);
     if (this.method === 'CONNECT') {
       this.early(400, 'CONNECT is not served: this is a reverse proxy, not a forward proxy');
       return;
@@ -143,15 +173,12 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     this.lastActivity = this.plane.now;
     this.plane.active.add(this);
     if (this.hasBody) {
+      this.saved = [];
       const s = this.stream;
-      s.on('data', (c: Buffer) => this.requestData(c));
-      s.on('end', () => this.requestEnd());
-      s.on('trailers', (t: IncomingHttpHeaders) => {
-        this.reqTrailers = { ...t };
-      });
+      s.on('data', onRequestData);
+      s.on('end', onRequestEnd);
+      s.on('trailers', onRequestTrailers);
     } else this.reqEnded = true;
-    this.stream.on('drain', () => this.clientDrain());
-    this.stream.on('wantTrailers', () => this.sendTrailers());
     this.attempt();
   }
 
@@ -222,7 +249,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     }
     const t = this.core.config.timeouts;
     return this.plane.h1Call(up, {
-      method: this.method, path: this.path, headers: this.h1Headers, hasBody: this.hasBody,
+      method: this.method, path: this.path, headers: this.h1Headers, hasBody: this.hasBody, hasLength: this.h['content-length'] !== undefined,
       headersTimeoutMs: this.grpc ? 0 : t.headerMs, bodyTimeoutMs: this.grpc ? 0 : t.idleMs,
     }, this);
   }
@@ -242,7 +269,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
 
   /** Whether the request could be sent again whole: all of its body is still here (or it has none). */
   replayable(): boolean {
-    return this.saved !== undefined;
+    return !this.hasBody || this.saved !== undefined;
   }
 
   #retry(reason: string): void {
@@ -291,6 +318,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       return;
     }
     this.waitTrailers = this.grpc || this.callProtocol !== 'http' || headers.trailer !== undefined;
+    if (this.waitTrailers) this.stream.on('wantTrailers', onWantTrailers);
     this.#respond(headers, false);
   }
 
@@ -311,6 +339,11 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     if (this.finished) return false;
     this.lastActivity = this.plane.now;
     if (this.stream.write(chunk)) return true;
+    // Listened for from the first stall on: most responses never stall.
+    if (!this.drainListening) {
+      this.drainListening = true;
+      this.stream.on('drain', onStreamDrain);
+    }
     this.upPaused = true;
     if (this.stalledSince === 0) this.stalledSince = this.plane.now;
     return false;
@@ -325,7 +358,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     }
   }
 
-  callEnd(trailers: OutgoingHttpHeaders | undefined): void {
+  callEnd(trailers: OutgoingHttpHeaders | undefined, last?: Buffer): void {
     if (this.finished) return;
     if (this.grpc) {
       const gs = readGrpcStatus(trailers?.['grpc-status'] as string | undefined);
@@ -334,13 +367,15 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     }
     this.pendingTrailers = trailers;
     this.call = undefined;
-    this.#endResponse();
+    this.#endResponse(last);
     this.complete();
   }
 
-  #endResponse(): void {
+  #endResponse(last?: Buffer): void {
     const s = this.stream;
-    if (!s.destroyed && !s.closed && !s.writableEnded) s.end();
+    if (s.destroyed || s.closed || s.writableEnded) return;
+    if (last !== undefined) s.end(last);
+    else s.end();
   }
 
   sendTrailers(): void {
@@ -392,13 +427,15 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       return;
     }
     if (this.grpc) return;
-    if (!this.responded && this.call !== undefined && now - this.sentAt > t.headerMs + slack && this.callProtocol !== 'http') {
-      // undici runs the HTTP/1.1 attempts' own header timeout; HTTP/2 attempts are timed here.
+    const call = this.call;
+    if (call === undefined || call.ownTimeouts) return;
+    if (!this.responded && now - this.sentAt > t.headerMs + slack) {
+      // Calls without timers of their own (fast-plane and HTTP/2 connections) are timed here.
       this.abortCall();
       this.callFailed(HEADERS_TIMEOUT, 'response header timeout', false);
       return;
     }
-    if (this.responded && this.callProtocol !== 'http' && now - this.lastActivity > t.idleMs + slack) {
+    if (this.responded && now - this.lastActivity > t.idleMs + slack) {
       this.abortCall();
       this.#reset(constants.NGHTTP2_INTERNAL_ERROR);
       this.finish(this.status);

@@ -8,6 +8,8 @@
  */
 import { connect, constants } from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { connect as netConnect, isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Upstream } from '../../balancer/index.js';
 import { AddressPools } from '../address-pools.js';
@@ -49,7 +51,13 @@ class H2Conn {
     const host = pool.host.includes(':') ? `[${pool.host}]` : pool.host;
     this.session = connect(`${tls ? 'https' : 'http'}://${host}:${pool.port}`, {
       settings: { enablePush: false, initialWindowSize: WINDOW },
-      ...(tls ? { rejectUnauthorized: !skipVerify, ALPNProtocols: ['h2'] } : {}),
+      // Our own socket, with Nagle off: small frames (a unary call's message, its trailers) must not wait.
+      createConnection: () => {
+        if (!tls) return netConnect({ host: pool.host, port: pool.port, noDelay: true });
+        const t = tlsConnect({ host: pool.host, port: pool.port, ALPNProtocols: ['h2'], rejectUnauthorized: !skipVerify, ...(isIP(pool.host) === 0 ? { servername: pool.host } : {}) });
+        t.setNoDelay(true);
+        return t;
+      },
     });
     const s = this.session;
     this.#connectTimer = setTimeout(() => {
@@ -160,6 +168,7 @@ export class H2Pool {
 
 /** One stream to an instance. */
 class H2Call implements UpstreamCall {
+  readonly ownTimeouts = false;
   readonly #conn: H2Conn;
   readonly #req: ClientHttp2Stream;
   #sink: CallSink | undefined;

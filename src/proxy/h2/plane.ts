@@ -21,7 +21,10 @@ import type { H2Settings } from '../../config/lb.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import type { RequestDeps } from '../core/request.js';
 import type { UpstreamPools } from '../node/pools.js';
+import type { FastPools } from '../fast/pool.js';
+import { Head } from '../h1.js';
 import { H1Call } from './call.js';
+import { FastH1Call } from './fast-call.js';
 import type { CallSink, H1CallOptions, UpstreamCall } from './call.js';
 import { H2Exchange } from './exchange.js';
 import type { H2Pools } from './h2-pool.js';
@@ -30,8 +33,9 @@ import type { ForwardInfo } from './headers.js';
 
 export interface H2PlaneDeps extends RequestDeps {
   readonly snapshots: SnapshotStore;
-  /** HTTP/1.1 instances (undici pools, shared with the Node plane). */
+  /** HTTP/1.1 instances: the fast plane's pools when it runs (cheaper per request), else undici's. */
   readonly pools: UpstreamPools;
+  readonly fastPools?: FastPools | undefined;
   /** HTTP/2 instances. */
   readonly h2Pools: H2Pools;
   readonly h2: H2Settings;
@@ -78,6 +82,8 @@ export class H2Plane {
   now = Date.now();
   readonly tickMs: number;
   #ticker: NodeJS.Timeout | undefined;
+  /** Response heads of HTTP/1.1 instances, parsed synchronously one at a time: one parser for the plane. */
+  readonly #res: Head;
   readonly #resetBudget: number;
   readonly #controlBudget: number;
 
@@ -87,6 +93,7 @@ export class H2Plane {
     const l = d.config.limits;
     const t = d.config.timeouts;
     this.tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(t.headerMs, t.idleMs, 4000) / 4)));
+    this.#res = new Head(l.maxHeaderCount);
     this.#resetBudget = d.h2.maxResetsPerSecond * (WINDOW_MS / 1000);
     this.#controlBudget = d.h2.maxControlFramesPerSecond * (WINDOW_MS / 1000);
     this.server = createServer({
@@ -133,6 +140,8 @@ export class H2Plane {
     const socket = s.socket as Socket | undefined;
     const proto: 'http' | 'https' = s.encrypted === true ? 'https' : 'http';
     const ip = socket?.remoteAddress ?? '';
+    // One listener per session, shared by its streams.
+    const onAborted = (): void => this.#count(s, g, 'resets');
     s.setTimeout(SESSION_IDLE_MS, () => s.close());
     // The connection window too (SETTINGS only sets the streams'): one slow stream must not stall the others.
     s.once('localSettings', () => {
@@ -159,12 +168,9 @@ export class H2Plane {
         stream.end(body);
         return;
       }
-      const ex = new H2Exchange(this, stream, headers, flags, proto, ip);
-      stream.on('aborted', () => {
-        // Reset by the client before its answer was complete: the rapid-reset shape when it repeats.
-        if (!ex.responded || !ex.finished) this.#count(s, g, 'resets');
-      });
-      ex.start();
+      // Reset by the client before its answer was complete: the rapid-reset shape when it repeats.
+      stream.on('aborted', onAborted);
+      new H2Exchange(this, stream, headers, flags, proto, ip).start();
     });
     s.on('remoteSettings', () => this.#count(s, g, 'control'));
     s.on('ping', () => this.#count(s, g, 'control'));
@@ -209,6 +215,8 @@ export class H2Plane {
   }
 
   h1Call(up: Upstream, o: H1CallOptions, sink: CallSink): UpstreamCall {
+    const fp = this.d.fastPools;
+    if (fp !== undefined) return new FastH1Call(fp.get(up), o, this.#res, sink);
     return new H1Call(this.d.pools.get(up), o, sink);
   }
 
