@@ -9,7 +9,7 @@
 // Needs h2load (Debian nghttp2-client) and nginx. Everything listens on 127.0.0.1; every process it
 // starts is stopped by PID at the end, and killed by PID if the harness dies.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -85,6 +85,8 @@ function load(url: string, o: { body?: string; headers?: string[]; seconds: numb
     });
   });
 }
+
+const loadAtStart = loadavg()[0] ?? 0;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-h2-'));
@@ -179,6 +181,8 @@ function report(runs: Run[]): void {
     '# bench:h2 — HTTP/2 and gRPC through Switchyard vs nginx',
     '',
     `${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? '?'} · Linux ${release()} · Node ${process.version} · ${firstLine(nginx as string, ['-v'])} · ${firstLine(h2load as string, ['--version'])}`,
+    '',
+    `Load average (1 min) at start ${fmt(loadAtStart)}, at the end ${fmt(loadavg()[0] ?? 0)}: this machine is shared, and every figure moves with it; CPU per request is the steadier column.`,
     '',
     `Everything on 127.0.0.1, 1 worker each. Load: \`h2load -c ${CONNS} -m ${STREAMS} -t 1 -D ${DUR}\` (${CONNS} connections × ${STREAMS} concurrent streams), ${WARM_S} s warm-up per target, ${REPS} repetition(s), medians shown; latency percentiles from h2load's per-request log. HTTP/2 clients in cleartext with prior knowledge (h2c).`,
     '',

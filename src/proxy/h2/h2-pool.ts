@@ -166,11 +166,47 @@ export class H2Pool {
   }
 }
 
+// Listeners shared by every upstream stream, finding their call on it: no closures per request.
+const kCall = Symbol('switchyard.h2call');
+type CallStream = ClientHttp2Stream & { [kCall]?: H2Call };
+
+function onResponse(this: CallStream, h: IncomingHttpHeaders, flags: number): void {
+  this[kCall]?.response(h, flags);
+}
+
+function onData(this: CallStream, chunk: Buffer): void {
+  this[kCall]?.data(chunk);
+}
+
+function onTrailers(this: CallStream, t: IncomingHttpHeaders): void {
+  this[kCall]?.trailers(t);
+}
+
+function onEnd(this: CallStream): void {
+  this[kCall]?.ended();
+}
+
+function onDrain(this: CallStream): void {
+  this[kCall]?.drained();
+}
+
+function onWantTrailers(this: CallStream): void {
+  this[kCall]?.wantTrailers();
+}
+
+function onError(this: CallStream, err: NodeJS.ErrnoException): void {
+  this[kCall]?.failed(err.code ?? '', err.message);
+}
+
+function onClose(this: CallStream): void {
+  this[kCall]?.closed();
+}
+
 /** One stream to an instance. */
 class H2Call implements UpstreamCall {
   readonly ownTimeouts = false;
   readonly #conn: H2Conn;
-  readonly #req: ClientHttp2Stream;
+  readonly #req: CallStream;
   #sink: CallSink | undefined;
   #trailers: OutgoingHttpHeaders | undefined;
   #responseTrailers: OutgoingHttpHeaders | undefined;
@@ -181,39 +217,56 @@ class H2Call implements UpstreamCall {
     this.#conn = conn;
     this.#sink = sink;
     conn.active++;
-    const req = conn.session.request(headers, { endStream, waitForTrailers: trailers });
+    const req: CallStream = conn.session.request(headers, { endStream, waitForTrailers: trailers });
+    req[kCall] = this;
     this.#req = req;
-    req.on('response', (h: IncomingHttpHeaders, flags: number) => {
-      const status = Number(h[':status']);
-      // 1xx answers come as 'headers' events, never here: this is the final head.
-      this.#responded = true;
-      this.#sink?.callResponse(status, h2ResponseFromH2(h, status), (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
-    });
-    req.on('data', (chunk: Buffer) => {
-      const s = this.#sink;
-      if (s !== undefined && !s.callData(chunk)) req.pause();
-    });
-    req.on('trailers', (t: IncomingHttpHeaders) => {
-      this.#responseTrailers = h2ResponseFromH2(t, undefined);
-    });
-    req.on('end', () => {
-      const s = this.#sink;
-      this.#sink = undefined;
-      s?.callEnd(this.#responseTrailers);
-    });
-    req.on('drain', () => this.#sink?.callDrain());
-    req.on('wantTrailers', () => {
-      if (this.#trailers !== undefined) req.sendTrailers(this.#trailers);
-      else req.close();
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => this.#failed(err.code ?? '', err.message));
-    req.on('close', () => {
-      this.#release();
-      if (this.#sink !== undefined) {
-        const rst = req.rstCode ?? 0;
-        this.#failed(rst === 0 ? 'UPSTREAM_CLOSED' : `RST_STREAM ${rst}`, rst === 0 ? 'the instance closed the stream early' : `the instance reset the stream (code ${rst})`);
-      }
-    });
+    req.on('response', onResponse);
+    req.on('data', onData);
+    req.on('trailers', onTrailers);
+    req.on('end', onEnd);
+    req.on('drain', onDrain);
+    if (trailers) req.on('wantTrailers', onWantTrailers);
+    req.on('error', onError);
+    req.on('close', onClose);
+  }
+
+  response(h: IncomingHttpHeaders, flags: number): void {
+    // 1xx answers come as 'headers' events, never here: this is the final head.
+    const status = Number(h[':status']);
+    this.#responded = true;
+    this.#sink?.callResponse(status, h2ResponseFromH2(h, status), (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
+  }
+
+  data(chunk: Buffer): void {
+    const s = this.#sink;
+    if (s !== undefined && !s.callData(chunk)) this.#req.pause();
+  }
+
+  trailers(t: IncomingHttpHeaders): void {
+    this.#responseTrailers = h2ResponseFromH2(t, undefined);
+  }
+
+  ended(): void {
+    const s = this.#sink;
+    this.#sink = undefined;
+    s?.callEnd(this.#responseTrailers);
+  }
+
+  drained(): void {
+    this.#sink?.callDrain();
+  }
+
+  wantTrailers(): void {
+    if (this.#trailers !== undefined) this.#req.sendTrailers(this.#trailers);
+    else this.#req.close();
+  }
+
+  closed(): void {
+    this.#release();
+    if (this.#sink !== undefined) {
+      const rst = this.#req.rstCode ?? 0;
+      this.failed(rst === 0 ? 'UPSTREAM_CLOSED' : `RST_STREAM ${rst}`, rst === 0 ? 'the instance closed the stream early' : `the instance reset the stream (code ${rst})`);
+    }
   }
 
   #release(): void {
@@ -222,7 +275,7 @@ class H2Call implements UpstreamCall {
     this.#conn.streamDone();
   }
 
-  #failed(code: string, message: string): void {
+  failed(code: string, message: string): void {
     const s = this.#sink;
     if (s === undefined) return;
     this.#sink = undefined;
