@@ -31,9 +31,15 @@ CMD ["up", "--http-addr", "0.0.0.0:8500", "--dns-addr", "0.0.0.0:8600", "--liste
 
 # ── build: compile the TypeScript, then keep only the production dependencies.
 FROM ${BASE} AS build
+# Behind a TLS-intercepting proxy, npm must trust the proxy's CA:
+#   docker build --build-arg EXTRA_CA_CERT="$(cat corp-root-ca.pem)" -t switchyard .
+# A build argument rather than a BuildKit secret, so the legacy builder (docker without buildx) builds
+# this file too; a CA certificate is public, and it stays in this stage, which the image does not ship.
+ARG EXTRA_CA_CERT=
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY docker/with-extra-ca.sh /usr/local/bin/with-extra-ca
+RUN EXTRA_CA_CERT="$EXTRA_CA_CERT" sh /usr/local/bin/with-extra-ca npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \

@@ -1,10 +1,10 @@
-// Lint rules: typescript-eslint's recommended set plus the import direction of ARCHITECTURE.md.
+// Lint rules: typescript-eslint's recommended set, typed rules for promises, and the import rules of docs/architecture.md.
+import { join } from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import layers, { LAYERS } from './eslint-rules/layers.js';
 
-const restrict = (patterns, message) => ({
-  'no-restricted-imports': ['error', { patterns: patterns.map((group) => ({ group: [group], message })) }],
-});
+const SRC = join(import.meta.dirname, 'src');
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**'] },
@@ -18,13 +18,33 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // Typed rules (the TypeScript program of tsconfig.json): a promise is awaited, or explicitly `void` where
+  // fire-and-forget is meant, and never handed to a callback that ignores what it returns.
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // node:test's it/describe/before… return promises its runner awaits itself.
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['it', 'describe', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+      }],
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
   // The web UI (ui/): plain ES modules run by the browser, so browser globals instead of Node's.
   {
     files: ['ui/**/*.js'],
     languageOptions: { sourceType: 'module', globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', Node: 'readonly', Element: 'readonly', performance: 'readonly', atob: 'readonly', getComputedStyle: 'readonly' } },
   },
-  // Import direction (ARCHITECTURE.md): core imports nothing; nothing imports cli; tools reach a registry only via registry/api.
-  { files: ['src/core/**'], rules: restrict(['../*', '!./*'], 'core/ imports nothing else in src/') },
-  { files: ['src/health/**', 'src/registry/store/**'], rules: restrict(['../../cli/*', '../cli/*', '../registry/server/*', '../server/*'], 'store/ and health/ are leaves below registry/server') },
-  { files: ['src/**'], ignores: ['src/cli/**'], rules: restrict(['**/cli/*'], 'nothing imports cli/: it is the composition root') },
+  // Import direction (docs/architecture.md, "Layers and imports"): every layer of src/ imports only what it lists.
+  {
+    files: ['src/**/*.ts'],
+    plugins: { switchyard: layers },
+    rules: { 'switchyard/imports': ['error', { srcDir: SRC, layers: LAYERS }] },
+  },
+  // Tools reach a registry only through registry/api: the remote source is one (the in-process local source is not).
+  {
+    files: ['src/discovery/remote-source.ts'],
+    rules: { 'switchyard/imports': ['error', { srcDir: SRC, layers: { ...LAYERS, discovery: LAYERS.discovery.filter((l) => l !== 'registry/server') } }] },
+  },
 );

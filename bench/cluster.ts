@@ -1,4 +1,4 @@
-// Cluster-mode benchmark (issue 6): in one run, side by side,
+// Cluster-mode benchmark (docs/cluster.md): in one run, side by side,
 //   1. registration throughput (PUT /v1/agent/service/register, wrk + bench/conf/register.lua as in bench/registry.ts)
 //      against the embedded store (sync=always and sync=none), an etcd-backed agent on a 1-member and on a 3-member
 //      etcd, and two etcd-backed agents on the same 3-member etcd loaded at the same time (aggregate);

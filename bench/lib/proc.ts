@@ -1,7 +1,7 @@
-// Benchmark helpers: start processes we own (killed by PID on exit), free ports, RSS and percentiles.
+// Benchmark helpers: start processes we own (killed by PID on exit), free ports, RSS, open fds and percentiles.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const owned = new Set<ChildProcess>();
@@ -47,6 +47,15 @@ export function freePort(): Promise<number> {
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Open file descriptors of a process (entries of /proc/<pid>/fd); NaN when it is gone. */
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

@@ -74,6 +74,20 @@ export function treeTicks(snap: Map<number, Stat>, root: number): number {
   return t;
 }
 
+/**
+ * CPU seconds between two snapshots of a process itself and of each of its direct children (their whole trees),
+ * children in PID order: how a node:cluster primary and its workers share the work.
+ */
+export function splitCpu(a: Map<number, Stat>, b: Map<number, Stat>, root: number): { selfS: number; childrenS: { pid: number; s: number }[] } {
+  const own = (snap: Map<number, Stat>): number => snap.get(root)?.ticks ?? 0;
+  const children = [...b].filter(([, s]) => s.ppid === root).map(([pid]) => pid).sort((x, y) => x - y);
+  return {
+    selfS: (own(b) - own(a)) / CLK_TCK,
+    // A child that appeared during the window starts from 0 ticks.
+    childrenS: children.map((pid) => ({ pid, s: (treeTicks(b, pid) - (a.get(pid)?.start === b.get(pid)?.start ? treeTicks(a, pid) : 0)) / CLK_TCK })),
+  };
+}
+
 /** Whole-box CPU from /proc/stat, in ticks summed over all CPUs. */
 export function boxTicks(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';

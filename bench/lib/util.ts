@@ -1,4 +1,4 @@
-// Small helpers every benchmark script uses: env settings, medians, number formatting, finding and
+// Small helpers every benchmark script uses: env settings (numbers and lists), medians, number formatting, finding and
 // versioning system binaries, the quiet gate, and running wrk with a JSON-reporting Lua script.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,6 +9,19 @@ import { delimiter, join } from 'node:path';
 export const envNum = (name: string, dflt: number): number => {
   const v = Number(process.env[name] ?? dflt);
   return Number.isFinite(v) && v > 0 ? v : dflt;
+};
+
+/**
+ * A comma-separated list of positive integers from the environment ("64,256"), else the default. A malformed list
+ * is an error naming the variable, not a silent fallback: a benchmark must not measure something other than asked.
+ */
+export const envIntList = (name: string, dflt: readonly number[]): number[] => {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return [...dflt];
+  const items = raw.split(',').map((s) => s.trim());
+  const bad = items.filter((s) => !/^[1-9]\d*$/.test(s));
+  if (bad.length > 0) throw new Error(`${name}=${raw}: expected a comma-separated list of positive integers (bad: ${bad.map((b) => JSON.stringify(b)).join(', ')})`);
+  return [...new Set(items.map(Number))];
 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

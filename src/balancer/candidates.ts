@@ -28,7 +28,7 @@ export function activeExclude(ctx: PickContext): ReadonlySet<string> | undefined
  * One snapshot's upstream list with its eligibility cached per tier. Panic rule (computed on each
  * refresh, never per pick):
  *
- *   live    = weight of upstreams with weight > 0 that are not draining
+ *   live    = weight of upstreams with weight > 0 that are not draining, nor held and ejected/refused
  *   healthy = weight of those that are neither ejected nor refused by `isEligible`
  *   panic   = live > 0 && healthy < panicThreshold × live
  *
@@ -37,7 +37,9 @@ export function activeExclude(ctx: PickContext): ReadonlySet<string> | undefined
  * retry, or ejected with a threshold of 0) widens to the next tier, then to DRAINING, so a request
  * is refused only when every upstream of weight > 0 is excluded. Weight is the measure because
  * capacity, not head count, is what overloads the survivors; draining upstreams stay out of both
- * sums because a deploy that drains half a fleet is planned, not a failure to panic about.
+ * sums because a deploy that drains half a fleet is planned, not a failure to panic about. An
+ * instance the mass-loss guard holds after it left the registry counts while it serves; once
+ * ejected it was really gone, and spreading traffic onto it would only turn retries into errors.
  */
 export class Candidates {
   readonly upstreams: readonly Upstream[];
@@ -248,12 +250,14 @@ export class Candidates {
       if (w <= 0) tier = NEVER;
       else if (r.draining) tier = DRAINING;
       else {
-        live += w;
         const ejected = r.ejectedUntil > now;
         if (ejected && r.ejectedUntil < expiry) expiry = r.ejectedUntil;
-        if (ejected || (isEligible !== undefined && !isEligible(this.upstreams[i]!))) tier = UNHEALTHY;
-        else {
+        if (ejected || (isEligible !== undefined && !isEligible(this.upstreams[i]!))) {
+          tier = UNHEALTHY;
+          if (!r.held) live += w;
+        } else {
           tier = HEALTHY;
+          live += w;
           healthy += w;
         }
       }

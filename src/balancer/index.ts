@@ -5,6 +5,8 @@ import { leastConn } from './least-conn.js';
 import { powerOfTwoChoices } from './p2c.js';
 import { weightedRandom } from './random.js';
 import { roundRobin } from './round-robin.js';
+import { STRATEGY_NAMES, isStrategyName } from '../config/route-spec.js';
+import type { StrategyName } from '../config/route-spec.js';
 import type { Strategy, StrategyDeps, StrategyFactory, Upstream } from './types.js';
 
 export type { PickContext, Strategy, StrategyDeps, StrategyFactory, Upstream, UpstreamState } from './types.js';
@@ -12,8 +14,8 @@ export { UpstreamStates } from './state.js';
 export { DEFAULT_PANIC_THRESHOLD } from './candidates.js';
 export { hash32 } from './hash.js';
 
-export const strategyNames = ['round_robin', 'least_conn', 'p2c', 'random', 'hash'] as const;
-export type StrategyName = (typeof strategyNames)[number];
+export { STRATEGY_NAMES as strategyNames, isStrategyName } from '../config/route-spec.js';
+export type { StrategyName } from '../config/route-spec.js';
 
 export const strategies: Readonly<Record<StrategyName, StrategyFactory>> = Object.freeze({
   round_robin: roundRobin,
@@ -23,14 +25,11 @@ export const strategies: Readonly<Record<StrategyName, StrategyFactory>> = Objec
   hash: consistentHash,
 });
 
-export function isStrategyName(name: string): name is StrategyName {
-  return Object.hasOwn(strategies, name);
-}
 
 /** Builds the named strategy; an unknown name is a configuration error that lists the valid ones. */
 export function createStrategy(name: string, upstreams: readonly Upstream[], deps: StrategyDeps): Strategy {
   if (!isStrategyName(name)) {
-    throw new SwitchyardError('SY_ERR_CONFIG', `unknown balancer strategy ${JSON.stringify(name)}; valid: ${strategyNames.join(', ')}`);
+    throw new SwitchyardError('SY_ERR_CONFIG', `unknown balancer strategy ${JSON.stringify(name)}; valid: ${STRATEGY_NAMES.join(', ')}`);
   }
   return strategies[name](upstreams, deps);
 }

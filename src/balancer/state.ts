@@ -11,6 +11,7 @@ class StateRecord implements UpstreamState {
   ejectedUntil: number;
   ejections: number;
   draining: boolean;
+  held: boolean;
   readonly since: number;
 
   constructor(id: string, since: number) {
@@ -20,6 +21,7 @@ class StateRecord implements UpstreamState {
     this.ejectedUntil = 0;
     this.ejections = 0;
     this.draining = false;
+    this.held = false;
     this.since = since;
   }
 }
@@ -88,6 +90,14 @@ export class UpstreamStates {
     const r = this.#record(id);
     if (r.draining === draining) return;
     r.draining = draining;
+    this.#version++;
+  }
+
+  setHeld(id: string, held: boolean): void {
+    if (!held && !this.#records.has(id)) return;
+    const r = this.#record(id);
+    if (r.held === held) return;
+    r.held = held;
     this.#version++;
   }
 

@@ -37,6 +37,12 @@ export interface UpstreamState {
   readonly ejections: number;
   /** Leaving on purpose: gets no new traffic unless nothing else is left. */
   readonly draining: boolean;
+  /**
+   * Kept in the table by the mass-loss guard after it left the registry: served as usual while
+   * healthy, but when passive health ejects it (it was really gone) it does not count as capacity
+   * lost, so it cannot push its group into panic mode.
+   */
+  readonly held: boolean;
   /** Clock ms when this upstream was first seen (a new record); slow start ramps from here or from the end of an ejection. */
   readonly since: number;
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
 import type { AgentConfigInput } from '../config/agent.js';
 import { loadConfigFile } from '../config/load.js';
+import { flagsToConfig } from './flags.js';
 import { createLogger } from './wiring/logger.js';
 import { startAgent } from './wiring/agent.js';
 import { runUntilSignal } from './wiring/signals.js';
@@ -24,6 +25,8 @@ interface AgentFlags {
   leaseTtl?: string;
   storeTimeout?: string;
   dnsAddr?: string;
+  sessionTtlMin?: string;
+  dnsUdpMaxSize?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -41,6 +44,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--lease-ttl <duration>', 'cluster mode: a dead agent\'s node goes critical this long after its last lease renewal (default 10s)')
     .option('--store-timeout <duration>', 'cluster mode: a write waiting longer than this for etcd fails with 503 (default 5s)')
     .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
+    .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
+    .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')
@@ -48,13 +53,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--check-deregister-min <duration>', 'smallest DeregisterCriticalServiceAfter honoured (default 1m, as Consul)')
     .action(async (flags: AgentFlags) => {
       const fromFile: AgentConfigInput = flags.config ? loadConfigFile(flags.config, agentConfigSchema) : {};
-      const fromFlags = agentConfigSchema.parse({
-        'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
-        'acl-token': flags.aclToken, 'advertise-addr': flags.advertiseAddr, 'log-level': flags.logLevel, sync: flags.sync,
-        'check-min-interval': flags.checkMinInterval, 'check-reap-interval': flags.checkReapInterval,
-        'check-deregister-min': flags.checkDeregisterMin, store: flags.store, 'lease-ttl': flags.leaseTtl,
-        'store-timeout': flags.storeTimeout, 'dns-addr': flags.dnsAddr,
-      });
+      const fromFlags = flagsToConfig(agentConfigSchema, flags);
       const cfg = resolveAgentConfig(fromFile, fromFlags);
       const logger = createLogger(cfg.logLevel, 'agent');
       const agent = await startAgent(cfg, logger);

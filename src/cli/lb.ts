@@ -7,13 +7,13 @@ import { loadConfigFile } from '../config/load.js';
 import { RemoteSource } from '../discovery/remote-source.js';
 import type { FollowPredicate } from '../discovery/types.js';
 import { followPredicate } from '../discovery/follow.js';
+import { flagsToConfig, registerAsFlag } from './flags.js';
 import { createLogger } from './wiring/logger.js';
 import { startLb } from './wiring/lb.js';
 import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
+import { selfRegistration } from './wiring/self-registration.js';
 import { runUntilSignal } from './wiring/signals.js';
-import { splitHostPort } from '../config/agent.js';
-import { RegistryClient } from '../registry/api/client.js';
-import { SelfRegistration } from '../discovery/self-registration.js';
+import { splitHostPort } from '../config/fields.js';
 
 interface LbFlags {
   config?: string;
@@ -36,12 +36,7 @@ const follow = (cfg: LbConfig): FollowPredicate => followPredicate(cfg.routes, c
 
 function loadConfig(flags: LbFlags): LbConfig {
   const fromFile: LbConfigInput = flags.config ? loadConfigFile(flags.config, lbConfigSchema) : {};
-  const fromFlags = lbConfigSchema.parse({
-    listen: flags.listen, registry: flags.registry, service: flags.service, 'admin-addr': flags.adminAddr,
-    workers: flags.workers === undefined ? undefined : Number(flags.workers), 'state-file': flags.stateFile,
-    'log-level': flags.logLevel, 'access-log': flags.accessLog, balance: flags.balance, 'data-plane': flags.dataPlane,
-    'register-as': flags.registerAs === true ? 'switchyard-lb' : flags.registerAs || undefined, 'advertise-addr': flags.advertiseAddr,
-  });
+  const fromFlags = flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) });
   return resolveLbConfig(fromFile, fromFlags);
 }
 
@@ -71,7 +66,7 @@ export function registerLbCommand(program: Command): void {
       }
       const logger = createLogger(cfg.logLevel, cluster.isPrimary ? 'lb' : `lb-worker-${cluster.worker?.id ?? 0}`);
       if (cfg.workers <= 1) {
-        const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+        const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source });
         const self = selfRegistration(cfg, logger, lb.address.port, lb.adminAddress);
         await runUntilSignal(logger, async () => {
@@ -87,7 +82,7 @@ export function registerLbCommand(program: Command): void {
         process.exit(0);
       }
       setSchedulingPolicy();
-      const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, ...(cfg.token ? { token: cfg.token } : {}) });
+      const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
       const primary = await startPrimary(cfg, logger, source);
       const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, primary.admin.adminAddress);
       await runUntilSignal(logger, async () => {
@@ -95,24 +90,4 @@ export function registerLbCommand(program: Command): void {
         await primary.close();
       });
     });
-}
-
-/** With --register-as: keeps this balancer registered (health-checked on its admin /health, else by TCP). */
-export function selfRegistration(cfg: LbConfig, logger: ReturnType<typeof createLogger>, port: number, admin: { host: string; port: number } | undefined): SelfRegistration | undefined {
-  if (!cfg.registerAs) return undefined;
-  const host = splitHostPort(cfg.listen).host;
-  const address = cfg.advertiseAddr ?? (host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host);
-  const hostFor = (h: string): string => (h === '0.0.0.0' || h === '::' ? address : h.includes(':') ? `[${h}]` : h);
-  const reg = new SelfRegistration({
-    client: new RegistryClient({ address: cfg.registry, timeoutMs: 3000, ...(cfg.token ? { token: cfg.token } : {}) }),
-    logger: logger.child({ part: 'self-registration' }),
-    name: cfg.registerAs,
-    id: `${cfg.registerAs}-${address}-${port}`,
-    address,
-    port,
-    ...(admin ? { healthUrl: `http://${hostFor(admin.host)}:${admin.port}/health` } : {}),
-    ...(cfg.token ? { token: cfg.token } : {}),
-  });
-  reg.start();
-  return reg;
 }

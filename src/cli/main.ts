@@ -9,6 +9,7 @@ import { registerUpCommand } from './up.js';
 import { REGISTER_GO_FLAGS, registerRegisterCommand } from './register.js';
 import { REGISTRATOR_GO_FLAGS, registerRegistratorCommand } from './registrator.js';
 import { TEMPLATE_GO_FLAGS, registerTemplateCommand } from './template.js';
+import { LOCK_GO_BOOLEANS, LOCK_GO_FLAGS, registerLockCommand } from './lock.js';
 import { normalizeGoFlags } from './go-flags.js';
 import { VERSION } from './wiring/version.js';
 
@@ -26,6 +27,7 @@ registerUpCommand(program);
 registerRegisterCommand(program);
 registerRegistratorCommand(program);
 registerTemplateCommand(program);
+registerLockCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {
@@ -38,7 +40,7 @@ function describe(err: unknown): string {
 }
 
 try {
-  await program.parseAsync(normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS, ...TEMPLATE_GO_FLAGS])));
+  await program.parseAsync(normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS, ...TEMPLATE_GO_FLAGS, ...LOCK_GO_FLAGS]), LOCK_GO_BOOLEANS));
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`switchyard: ${describe(err)}\n`);

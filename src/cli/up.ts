@@ -5,7 +5,7 @@ import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
 import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { upConfigSchema } from '../config/up.js';
-import type { UpConfigInput } from '../config/up.js';
+import type { DnsConfigInput, UpConfigInput } from '../config/up.js';
 import { LocalSource } from '../discovery/local-source.js';
 import { followPredicate } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
@@ -14,7 +14,8 @@ import type { RunningAgent } from './wiring/agent.js';
 import { startLb } from './wiring/lb.js';
 import type { RunningLb } from './wiring/lb.js';
 import { runUntilSignal } from './wiring/signals.js';
-import { selfRegistration } from './lb.js';
+import { selfRegistration } from './wiring/self-registration.js';
+import { flagsToConfig, registerAsFlag } from './flags.js';
 import { startDns } from './wiring/dns.js';
 import type { RunningDns } from './wiring/dns.js';
 import { maybeStartRegistrator } from './wiring/registrator.js';
@@ -29,6 +30,7 @@ interface UpFlags {
   aclToken?: string;
   listen?: string;
   dnsAddr?: string;
+  dnsUdpMaxSize?: string;
   service?: string;
   adminAddr?: string;
   stateFile?: string;
@@ -41,6 +43,7 @@ interface UpFlags {
   leaseTtl?: string;
   registerAs?: string | boolean;
   advertiseAddr?: string;
+  dataPlane?: string;
 }
 
 export interface RunningUp {
@@ -53,22 +56,25 @@ export interface RunningUp {
 
 /** Starts every part; if one cannot start (a port is taken), the ones already up are stopped again. */
 export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
-  const agentCfg = resolveAgentConfig(file.agent ?? {}, agentConfigSchema.parse({
-    'http-addr': flags.httpAddr, 'data-dir': flags.dataDir, node: flags.node, datacenter: flags.datacenter,
-    'acl-token': flags.aclToken, 'log-level': flags.logLevel, store: flags.store, 'lease-ttl': flags.leaseTtl,
-  }));
-  const lbCfg = resolveLbConfig(file.lb ?? {}, lbConfigSchema.parse({
-    listen: flags.listen, service: flags.service, 'admin-addr': flags.adminAddr, 'state-file': flags.stateFile,
-    balance: flags.balance, 'access-log': flags.accessLog, 'log-level': flags.logLevel,
-    'register-as': flags.registerAs === true ? 'switchyard-lb' : flags.registerAs || undefined, 'advertise-addr': flags.advertiseAddr,
-  }));
+  // One flag set, two parts: each part takes its own keys (--advertise-addr is the balancer's here).
+  const agentCfg = resolveAgentConfig(file.agent ?? {}, flagsToConfig(agentConfigSchema, flags, [
+    'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'log-level', 'store', 'lease-ttl',
+  ]));
+  const lbCfg = resolveLbConfig(file.lb ?? {}, flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) }, [
+    'listen', 'service', 'admin-addr', 'state-file', 'balance', 'access-log', 'log-level', 'register-as', 'advertise-addr', 'data-plane',
+  ]));
   const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }));
   // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
   const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, lbCfg.tcp.map((t) => t.service)));
   let lb: RunningLb | undefined;
   let dns: RunningDns | undefined;
   let registrator: RunningUpRegistrator | undefined;
-  const dnsCfg = { ...(file.dns ?? {}), ...(flags.dnsAddr ? { addr: flags.dnsAddr } : {}) };
+  // The flag is the agent's --dns-udp-max-size, validated (and named in errors) as the agent validates it.
+  const udpMax = agentConfigSchema.pick({ 'dns-udp-max-size': true })
+    .parse({ 'dns-udp-max-size': flags.dnsUdpMaxSize === undefined ? undefined : Number(flags.dnsUdpMaxSize) })['dns-udp-max-size'];
+  const dnsCfg: DnsConfigInput = {
+    ...(file.dns ?? {}), ...(flags.dnsAddr ? { addr: flags.dnsAddr } : {}), ...(udpMax !== undefined ? { 'udp-max-size': udpMax } : {}),
+  };
   try {
     lb = await startLb(lbCfg, logger.child({ part: 'lb' }), { source, processMetrics: false });
     if (dnsCfg.enabled !== false) {
@@ -117,11 +123,13 @@ export function registerUpCommand(program: Command): void {
     .option('--acl-token <token>', 'require this token on every registry API request')
     .option('--listen <host:port>', 'balancer listen address (default 127.0.0.1:9080)')
     .option('--dns-addr <host:port>', 'DNS interface, UDP and TCP (default 127.0.0.1:8600)')
+    .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--service <name>', 'send all balancer traffic to this service (otherwise routes come from the config and urlprefix- tags)')
     .option('--admin-addr <host:port>', 'balancer admin address (/routes, /metrics, /health)')
     .option('--state-file <file>', 'balancer state file')
     .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
     .option('--access-log', 'log one JSON line per proxied request')
+    .option('--data-plane <plane>', 'fast (own HTTP/1.1 parser on raw sockets, the default) or node (Node http server + undici)')
     .option('--store <url>', '"embedded" (default) or etcd://host:port[,host:port...][/prefix] to join a cluster')
     .option('--lease-ttl <duration>', 'cluster mode: a dead node goes critical this long after its last lease renewal (default 10s)')
     .option('--register-as [service]', 'register the balancer as this service (default switchyard-lb), health-checked')

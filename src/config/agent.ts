@@ -1,4 +1,5 @@
 /** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
+import { deepFreeze } from '../core/freeze.js';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
@@ -26,8 +27,12 @@ export const agentConfigSchema = z.strictObject({
   'lease-ttl': goDurationBetween(2e9, 3600e9, 'must be between 2s and 1h').optional(),
   /** How long a write waits for etcd before failing with 503 (cluster mode). */
   'store-timeout': goDurationBetween(100e6, 3600e9, 'must be between 100ms and 1h').optional(),
+  /** Shortest session TTL accepted (Consul's session_ttl_min). */
+  'session-ttl-min': goDurationBetween(1e6, 24 * 3600e9, 'must be between 1ms and 24h').optional(),
   /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
+  /** Largest DNS answer over UDP in bytes, whatever the client's EDNS0 size says (default 1232). */
+  'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
 });
 
 export type AgentConfigInput = z.infer<typeof agentConfigSchema>;
@@ -49,6 +54,8 @@ export interface AgentConfig {
   readonly leaseTtlSeconds: number;
   readonly storeTimeoutMs: number;
   readonly dnsAddr: string | undefined;
+  readonly sessionTtlMinMs: number;
+  readonly dnsUdpMaxSize: number | undefined;
 }
 
 const ms = msFrom;
@@ -56,7 +63,7 @@ const ms = msFrom;
 /** Flags win over the file; defaults are Consul's where Consul has one. */
 export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInput): AgentConfig {
   const c = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as AgentConfigInput;
-  return Object.freeze({
+  return deepFreeze({
     httpAddr: c['http-addr'] ?? '127.0.0.1:8500',
     dataDir: c['data-dir'] ?? './switchyard-data',
     node: c.node ?? hostname(),
@@ -73,12 +80,8 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
     storeTimeoutMs: ms(c['store-timeout'], 5000),
     dnsAddr: c['dns-addr'],
+    sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
+    dnsUdpMaxSize: c['dns-udp-max-size'],
   });
 }
 
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  let host = addr.slice(0, i);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { host, port: Number(addr.slice(i + 1)) };
-}

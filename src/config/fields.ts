@@ -25,3 +25,11 @@ export const goDurationBetween = (minNs: number, maxNs: number, message: string)
 }, { message, abort: true });
 
 export const msFrom = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseGoDuration(d) / 1e6);
+
+/** host:port (an IPv6 host in brackets) split into its parts; the schemas have checked the form. */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  let host = addr.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host, port: Number(addr.slice(i + 1)) };
+}

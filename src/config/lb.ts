@@ -1,13 +1,14 @@
 /** The load balancer's static configuration: flags and a YAML file with the same keys, validated and frozen. */
 import { isIP } from 'node:net';
+import { deepFreeze } from '../core/freeze.js';
 import { z } from 'zod';
-import { goDuration, hostPort as hostPort_, msFrom } from './fields.js';
-import { UPSTREAM_PROTOCOLS } from './route-spec.js';
+import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
+import { STRATEGY_NAMES, UPSTREAM_PROTOCOLS } from './route-spec.js';
 import type { HashBy, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:9080');
-const strategy = z.enum(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
+const strategy = z.enum(STRATEGY_NAMES);
 const hashBy = z.union([
   z.literal('ip'),
   z.strictObject({ header: z.string().min(1) }),
@@ -105,6 +106,16 @@ export const lbConfigSchema = z.strictObject({
     'max-ejection': duration.optional(),
     'panic-threshold': z.number().min(0).max(100).optional(),
   }).optional(),
+  /** The mass-loss guard: more than max-drop % of a service's instances gone at once (not by failing checks) are held for `hold`. */
+  guard: z.strictObject({
+    'max-drop': z.number().min(0).max(100).optional(),
+    hold: goDurationBetween(1e9, 3600e9, 'must be a Go duration from 1s to 1h, e.g. "30s"').optional(),
+  }).optional(),
+  /** The registry watches: blocking wait per query, and the silence beyond it (plus wait/16 of jitter) that counts as stale. */
+  watch: z.strictObject({
+    wait: goDurationBetween(100e6, 600e9, 'must be a Go duration from 100ms to 10m (Consul caps waits at 10m), e.g. "60s"').optional(),
+    'stale-margin': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "5s"').optional(),
+  }).optional(),
   routes: z.array(routeSchema).optional(),
   /** The HTTP/2 listener side (h2 on the TLS listener, h2c prior knowledge on the plain one) and its limits. */
   http2: z.strictObject({
@@ -148,6 +159,10 @@ export interface LbConfig {
   readonly tls: { listen: string; certs: readonly { cert: string; key: string }[] } | undefined;
   /** Client addresses allowed to ask for explanations (empty: nobody). */
   readonly explainFrom: readonly string[];
+  /** Mass-loss guard (maxDropPercent 100: off). */
+  readonly guard: { readonly maxDropPercent: number; readonly holdMs: number };
+  /** Registry watches: blocking wait and stale margin. */
+  readonly watch: { readonly waitMs: number; readonly staleMarginMs: number };
   readonly http2: H2Settings;
 }
 
@@ -214,7 +229,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
   }
   const t = c.timeouts ?? {};
   const ph = c['passive-health'] ?? {};
-  return Object.freeze({
+  return deepFreeze({
     listen: c.listen ?? '127.0.0.1:9080',
     registry: c.registry ?? 'http://127.0.0.1:8500',
     token: c.token,
@@ -242,6 +257,8 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     tcp: (c.tcp ?? []).map((x) => ({ listen: x.listen, service: x.service, balance: x.balance ?? balance })),
     tls: c.tls,
     explainFrom: c.explain?.from ?? [],
+    guard: { maxDropPercent: c.guard?.['max-drop'] ?? 50, holdMs: ms(c.guard?.hold, 30_000) },
+    watch: { waitMs: ms(c.watch?.wait, 60_000), staleMarginMs: ms(c.watch?.['stale-margin'], 5000) },
     http2: {
       enabled: c.http2?.enabled ?? true,
       maxConcurrentStreams: c.http2?.['max-concurrent-streams'] ?? 128,

@@ -1,6 +1,12 @@
 /** A route as configured or derived from tags, before it is compiled into a routing snapshot. */
 
-export type StrategyName = 'round_robin' | 'least_conn' | 'p2c' | 'random' | 'hash';
+/** The balancing strategies by configuration name: the one list the schema, the tag parser and the balancer's registry derive from. */
+export const STRATEGY_NAMES = ['round_robin', 'least_conn', 'p2c', 'random', 'hash'] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+export function isStrategyName(name: string): name is StrategyName {
+  return (STRATEGY_NAMES as readonly string[]).includes(name);
+}
 
 /**
  * What an instance speaks: HTTP/1.1 (the default), HTTP/2 with prior knowledge (h2c), HTTP/2 over

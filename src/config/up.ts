@@ -11,17 +11,22 @@ export const dnsConfigSchema = z.strictObject({
   'node-ttl': z.number().int().min(0).optional(),
   'service-ttl': z.record(z.string(), z.number().int().min(0)).optional(),
   'udp-answer-limit': z.number().int().min(1).max(64).optional(),
+  /** Largest UDP answer in bytes whatever the client advertises (default 1232, the DNS flag day value); larger answers are cut with TC. */
+  'udp-max-size': z.number().int().min(512).max(65507).optional(),
   enabled: z.boolean().optional(),
 });
 
 export const upConfigSchema = z.strictObject({
   agent: agentConfigSchema.omit({ 'dns-addr': true }).optional(),
-  lb: lbConfigSchema.omit({ registry: true, token: true, workers: true }).optional(),
+  // `watch` tunes blocking queries; `up` reads its catalog in-process and has none.
+  lb: lbConfigSchema.omit({ registry: true, token: true, workers: true, watch: true }).optional(),
   dns: dnsConfigSchema.optional(),
   registrator: z.strictObject({
     enabled: z.boolean().optional(),
     ip: z.string().optional(),
     'docker-host': z.string().optional(),
+    /** Register each container's Docker HEALTHCHECK status as a TTL check (registrator's -healthcheck). */
+    healthcheck: z.boolean().optional(),
   }).optional(),
 });
 

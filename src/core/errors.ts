@@ -15,9 +15,13 @@ export const ErrorCodes = {
   SY_ERR_STORE_IO: 'the storage layer failed to read or write its files',
   SY_ERR_STORE_CORRUPT: 'the data directory holds records that cannot be recovered',
   SY_ERR_STORE_UNAVAILABLE: 'the distributed store (etcd) did not answer or lost quorum (503)',
+  SY_ERR_CONFLICT: 'a read-decide-write (lock, session, txn) kept losing races on the keys it reads and gave up (503)',
+  SY_ERR_NOT_IMPLEMENTED: 'a Consul API endpoint that Switchyard does not implement (501)',
+  SY_ERR_LOCK: '`switchyard lock` could not set up, acquire or release its lock or semaphore',
   SY_ERR_FILTER: 'a ?filter expression cannot be parsed or uses an unsupported form',
   SY_ERR_ADDR_IN_USE: 'a listen address is already taken by another process',
   SY_ERR_TEMPLATE: 'a template cannot be parsed or executed (Go text/template semantics)',
+  SY_ERR_FILTER_LIMIT: 'a ?filter expression exceeds a limit: length, nesting, regex size or evaluation budget (400)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -53,6 +57,7 @@ function codeForStatus(status: number): ErrorCode {
     case 404: return 'SY_ERR_NOT_FOUND';
     case 405: return 'SY_ERR_METHOD_NOT_ALLOWED';
     case 413: return 'SY_ERR_TOO_LARGE';
+    case 501: return 'SY_ERR_NOT_IMPLEMENTED';
     default: return 'SY_ERR_INTERNAL';
   }
 }

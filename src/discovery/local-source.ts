@@ -1,12 +1,13 @@
 /**
  * Follows the in-process catalog (inside `switchyard up`): no HTTP, no polling. Rebuilds the whole
- * ServiceSet when a change touches the catalog or a followed service, coalescing bursts.
+ * ServiceSet when a change touches the catalog or a followed service, coalescing bursts; the set
+ * carries when the first change of the burst was applied (change latency), read off the same clock.
  */
 import type { CatalogView } from '../registry/server/catalog-view.js';
 import { topics } from '../registry/server/catalog-view.js';
 import { healthEntries, serviceTagsIndex } from '../registry/server/queries.js';
 import { instanceStatus, sameServiceSet } from './types.js';
-import type { FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
+import type { ChangeStamp, FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
 
 export class LocalSource implements Source {
   readonly #view: CatalogView;
@@ -15,6 +16,8 @@ export class LocalSource implements Source {
   #scheduled = false;
   #last: ServiceSet | undefined;
   #followed = new Set<string>();
+  /** When the first change since the last build was applied (the listener runs inside the apply). */
+  #changedAt: number | undefined;
 
   constructor(view: CatalogView, follow: FollowPredicate) {
     this.#view = view;
@@ -22,22 +25,27 @@ export class LocalSource implements Source {
   }
 
   status(): SourceStatus {
-    return { connected: true, lastContact: Date.now() };
+    return { connected: true, lastContact: Date.now(), stale: false, changeClock: 'registry' };
   }
 
   start(emit: (set: ServiceSet) => void): void {
     const build = (): void => {
       this.#scheduled = false;
+      const at = this.#changedAt;
+      this.#changedAt = undefined;
       const set = this.#build();
       if (sameServiceSet(this.#last, set)) return;
+      // The first set is the catalog as found, not a change.
+      const change: ChangeStamp | undefined = this.#last !== undefined && at !== undefined ? { committedAt: at, clock: 'registry' } : undefined;
       this.#last = set;
-      emit(set);
+      emit(change ? { ...set, change } : set);
     };
     this.#unsubscribe = this.#view.onChange((touched) => {
       if (this.#scheduled) return;
       let relevant = touched.has(topics.SERVICES);
       if (!relevant) for (const name of this.#followed) if (touched.has(topics.service(name))) relevant = true;
       if (!relevant) return;
+      this.#changedAt = Date.now();
       this.#scheduled = true;
       setImmediate(build);
     });
@@ -47,24 +55,30 @@ export class LocalSource implements Source {
   #build(): ServiceSet {
     const catalog = new Map(Object.entries(serviceTagsIndex(this.#view)));
     const instances = new Map<string, Instance[]>();
+    const critical = new Map<string, string[]>();
     const followed = new Set<string>();
     for (const [name, tags] of catalog) {
       if (!this.#follow(name, tags)) continue;
       followed.add(name);
       const list: Instance[] = [];
+      const out: string[] = [];
       for (const e of healthEntries(this.#view, name)) {
         const status = instanceStatus(e.checks.map((c) => c.rec));
-        if (!status) continue;
         const s = e.service.rec;
+        if (!status) {
+          out.push(`${s.Node}/${s.ID}`);
+          continue;
+        }
         list.push({
           id: `${s.Node}/${s.ID}`, service: name, node: s.Node, address: s.Address || (e.node?.rec.Address ?? ''), port: s.Port,
           tags: s.Tags, meta: s.Meta, weights: { passing: s.Weights.Passing, warning: s.Weights.Warning }, status,
         });
       }
       instances.set(name, list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+      critical.set(name, out.sort());
     }
     this.#followed = followed;
-    return { catalog, instances };
+    return { catalog, instances, critical };
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,11 @@ export interface Instance {
   readonly weights: { readonly passing: number; readonly warning: number };
   /** Critical and maintenance instances are left out by the sources. */
   readonly status: 'passing' | 'warning';
+  /**
+   * Set by the mass-loss guard (never by a source) on an instance it keeps in the table after it
+   * left the registry: since when, and until when (ms since the epoch).
+   */
+  readonly held?: { readonly since: number; readonly until: number };
 }
 
 export interface ServiceSet {
@@ -19,6 +24,25 @@ export interface ServiceSet {
   readonly catalog: ReadonlyMap<string, readonly string[]>;
   /** Healthy instances of the services being followed, sorted by id. */
   readonly instances: ReadonlyMap<string, readonly Instance[]>;
+  /**
+   * Ids of followed instances the registry still lists but leaves out of `instances` because a
+   * check says critical (or maintenance): left out on purpose, not gone (the mass-loss guard lets
+   * them go at once). Absent: the source does not tell.
+   */
+  readonly critical?: ReadonlyMap<string, readonly string[]>;
+  /** The registry change this set carries (change latency); absent on a source's first set and a state file's. */
+  readonly change?: ChangeStamp;
+}
+
+/** When the change behind a ServiceSet was committed. */
+export interface ChangeStamp {
+  /** Unix ms: when the registry applied the change (clock 'registry'), or when its answer arrived here (clock 'arrival'). */
+  readonly committedAt: number;
+  /**
+   * 'registry': our agent said when (X-Switchyard-Index-Time, or the in-process catalog);
+   * 'arrival': the registry does not say (Consul), so the answer's arrival stands in for it.
+   */
+  readonly clock: 'registry' | 'arrival';
 }
 
 export interface SourceStatus {
@@ -27,6 +51,14 @@ export interface SourceStatus {
   /** ms since epoch of the last successful answer (0 = never). */
   readonly lastContact: number;
   readonly lastError?: string;
+  /** True while some watch has heard nothing for longer than its blocking wait plus a margin. */
+  readonly stale?: boolean;
+  /** The silent watches (e.g. `health/service/web`) with when each last heard from the registry (ISO time). */
+  readonly staleWatches?: readonly { readonly watch: string; readonly lastHeard: string }[];
+  /** How long a watch may stay silent before it counts as stale (ms). */
+  readonly staleAfterMs?: number;
+  /** Where change times come from (see ChangeStamp.clock); absent until the first answer. */
+  readonly changeClock?: ChangeStamp['clock'];
 }
 
 /**

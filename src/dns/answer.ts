@@ -9,15 +9,21 @@ import { healthEntries } from '../registry/server/queries.js';
 import type { HealthEntry } from '../registry/server/queries.js';
 import { scanNames } from './name-index.js';
 import type { NameLookup } from './name-index.js';
-import { ipToHex, isEncodableName, parseIp, parseQueryName, relativeLabels } from './names.js';
+import { ipToHex, isEncodableName, isReverseName, parseIp, parseQueryName, parseReverseName, relativeLabels } from './names.js';
+import { reverseRecords } from './reverse.js';
 
 export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
 export type RcodeName = keyof typeof RCODES;
 
 /** Plain DNS over UDP, without EDNS0 (RFC 1035 §4.2.1). */
 export const DEFAULT_UDP_SIZE = 512;
-/** Largest EDNS0 size honoured: bigger datagrams fragment, and a client told TC can still retry over TCP. */
-export const MAX_UDP_SIZE = 4096;
+/**
+ * Largest UDP answer by default, whatever size a client advertises (the DNS flag day 2020 value):
+ * bigger datagrams fragment, fragments get dropped, and a client told TC retries over TCP anyway.
+ */
+export const DEFAULT_MAX_UDP_SIZE = 1232;
+/** The most a UDP datagram can carry over IPv4 (65,535 − 8 UDP − 20 IP header bytes). */
+export const MAX_UDP_DATAGRAM = 65_507;
 /** A TCP message's length prefix is 16 bits. */
 export const MAX_TCP_SIZE = 65535;
 /** Consul's hard cap on answers in a 512-byte UDP response, whatever udp_answer_limit says. */
@@ -34,6 +40,8 @@ export interface AnswerOptions {
   readonly serviceTtl: Readonly<Record<string, number>>;
   readonly udpAnswerLimit: number;
   readonly enableTruncate: boolean;
+  /** Bytes: a UDP answer never exceeds this, even to a client advertising more (default DEFAULT_MAX_UDP_SIZE). */
+  readonly maxUdpSize?: number | undefined;
   /** Named in NS answers when no healthy `consul` service instance exists. */
   readonly nodeName?: string | undefined;
 }
@@ -101,6 +109,18 @@ function resolve(q: Question, ctx: AnswerContext, reply: Reply): void {
   const o = ctx.options;
   // The library's RecordType has no ANY, and unknown types arrive as `UNKNOWN_<n>`.
   const qtype: string = q.type;
+  const reverse = isReverseName(q.name) ? parseReverseName(q.name) : undefined;
+  if (reverse && (q.class === undefined || q.class === 'IN' || q.class === 'ANY')) {
+    const ptr = reverseRecords(q, reverse, ctx.view, o);
+    if (ptr.length === 0) {
+      // An address the catalog does not know is someone else's to answer (there are no recursors).
+      reply.rcode = 'REFUSED';
+      reply.aa = false;
+    } else if (qtype === 'PTR' || qtype === 'ANY') {
+      reply.answers.push(...ptr);
+    }
+    return;
+  }
   const labels = relativeLabels(q.name, o.domain);
   if (!labels || (q.class !== undefined && q.class !== 'IN' && q.class !== 'ANY')) {
     // There are no recursors: a name we are not authoritative for is refused rather than failed.
@@ -233,10 +253,15 @@ function serviceAddressRecords(q: Question, instances: readonly Instance[], ttl:
   if (reply.answers.length === 0 && cname) reply.answers.push(cname);
 }
 
+/**
+ * One SRV record per (node, address, port), each followed in the additional section by the address
+ * of its target, as Consul does: three instances on one node give the node's A record three times.
+ * Clients such as HAProxy's resolvers pair additional records with answers one to one; the copies
+ * are only merged when the answer has to be trimmed to fit (see fit()).
+ */
 function srvRecords(q: Question, instances: readonly Instance[], ttl: number, ctx: AnswerContext, reply: Reply): void {
   const { datacenter: dc, domain } = ctx.options;
   const handled = new Set<string>();
-  const withExtras = new Set<string>();
   for (const { entry, status } of instances) {
     const svc = entry.service.rec;
     const tuple = `${svc.Node}\u0000${svc.Address}\u0000${svc.Port}`;
@@ -260,11 +285,7 @@ function srvRecords(q: Question, instances: readonly Instance[], ttl: number, ct
       name: q.name, type: 'SRV', class: 'IN', ttl,
       data: { priority: 1, weight: weightOf(svc, status), port: clamp(svc.Port, 0, 65535), target },
     });
-    const key = target.toLowerCase();
-    if (!withExtras.has(key)) {
-      withExtras.add(key);
-      reply.additionals.push(...extras);
-    }
+    reply.additionals.push(...extras);
   }
 }
 
@@ -345,11 +366,12 @@ export function serviceTtl(map: Readonly<Record<string, number>>, service: strin
 
 function finish(request: Packet, opcode: number, q: Question | undefined, edns: OptAnswer | undefined, reply: Reply, ctx: AnswerContext): AnswerResult {
   const udp = ctx.transport === 'udp';
-  const limit = !udp ? MAX_TCP_SIZE : edns ? clamp(edns.udpPayloadSize, DEFAULT_UDP_SIZE, MAX_UDP_SIZE) : DEFAULT_UDP_SIZE;
+  const maxUdp = ctx.options.maxUdpSize ?? DEFAULT_MAX_UDP_SIZE;
+  const limit = !udp ? MAX_TCP_SIZE : edns ? clamp(edns.udpPayloadSize, DEFAULT_UDP_SIZE, maxUdp) : DEFAULT_UDP_SIZE;
   // Consul caps the count only for 512-byte responses; with a larger EDNS0 size the bytes are the only limit.
   const cap = udp && limit === DEFAULT_UDP_SIZE ? Math.min(MAX_UDP_ANSWER_LIMIT, ctx.options.udpAnswerLimit) : Infinity;
   const opt: OptAnswer[] = edns
-    ? [{ name: '.', type: 'OPT', udpPayloadSize: MAX_UDP_SIZE, extendedRcode: RCODES[reply.rcode] >> 4, ednsVersion: 0, flags: 0, flag_do: false, options: [] }]
+    ? [{ name: '.', type: 'OPT', udpPayloadSize: maxUdp, extendedRcode: RCODES[reply.rcode] >> 4, ednsVersion: 0, flags: 0, flag_do: false, options: [] }]
     : [];
   const base: Packet = { questions: q ? [q] : [], authorities: reply.authorities, additionals: opt };
   const fitted = fit(base, reply.answers, reply.additionals, limit, cap);
@@ -369,8 +391,9 @@ function finish(request: Packet, opcode: number, q: Question | undefined, edns: 
 
 /**
  * Keeps the longest prefix of the answers that fits `limit` bytes and `cap` records, with only the
- * additional records of the kept answers (a dropped SRV's address must not stay behind). dns-packet
- * does not compress names, so the computed size is the size sent.
+ * additional records of the kept answers (a dropped SRV's address must not stay behind), each
+ * target's once, as Consul's syncExtra does when it trims. An answer that fits is sent as built,
+ * copies included. dns-packet does not compress names, so the computed size is the size sent.
  */
 function fit(base: Packet, answers: Answer[], additionals: Answer[], limit: number, cap: number): { answers: Answer[]; additionals: Answer[]; truncated: boolean } {
   const all: Packet = { ...base, answers, additionals: [...additionals, ...(base.additionals ?? [])] };
@@ -381,7 +404,11 @@ function fit(base: Packet, answers: Answer[], additionals: Answer[], limit: numb
   for (const a of additionals) {
     const k = bare(a.name).toLowerCase();
     if (!referenced.has(k)) unattached.push(a);
-    else attached.set(k, [...(attached.get(k) ?? []), a]);
+    else {
+      const list = attached.get(k) ?? [];
+      if (!list.some((b) => sameRecord(a, b))) list.push(a);
+      attached.set(k, list);
+    }
   }
   let size = encodingLength({ ...base, additionals: [...unattached, ...(base.additionals ?? [])] });
   const kept: Answer[] = [];
@@ -409,6 +436,10 @@ function fit(base: Packet, answers: Answer[], additionals: Answer[], limit: numb
     break;
   }
   return { answers: kept, additionals: [...unattached, ...extras], truncated: kept.length < answers.length || droppedExtras };
+}
+
+function sameRecord(a: Answer, b: Answer): boolean {
+  return a.type === b.type && 'data' in a && 'data' in b && JSON.stringify(a.data) === JSON.stringify(b.data);
 }
 
 function refName(a: Answer): string | undefined {

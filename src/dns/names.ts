@@ -156,3 +156,27 @@ export function isEncodableName(name: string): boolean {
   if (Buffer.byteLength(n) > 253) return false;
   return n.split('.').every((l) => l.length > 0 && Buffer.byteLength(l) <= 63);
 }
+
+/**
+ * The address a reverse name asks about: `4.3.2.1.in-addr.arpa` → 1.2.3.4, 32 nibbles `….ip6.arpa`
+ * → the IPv6 address; undefined for any other name (including partial reverse zones).
+ */
+export function parseReverseName(qname: string): ParsedIp | undefined {
+  const name = qname.toLowerCase().replace(/\.+$/, '');
+  if (name.endsWith('.in-addr.arpa')) {
+    const labels = name.slice(0, -'.in-addr.arpa'.length).split('.');
+    if (labels.length !== 4 || !labels.every((l) => /^(0|[1-9][0-9]{0,2})$/.test(l) && Number(l) <= 255)) return undefined;
+    return parseIp(labels.reverse().join('.'));
+  }
+  if (name.endsWith('.ip6.arpa')) {
+    const nibbles = name.slice(0, -'.ip6.arpa'.length).split('.');
+    if (nibbles.length !== 32 || !nibbles.every((n) => /^[0-9a-f]$/.test(n))) return undefined;
+    return hexToIp(nibbles.reverse().join(''));
+  }
+  return undefined;
+}
+
+/** Whether `qname` lies in the reverse-mapping zones (`in-addr.arpa`, `ip6.arpa`). */
+export function isReverseName(qname: string): boolean {
+  return /(^|\.)(in-addr|ip6)\.arpa\.?$/i.test(qname);
+}

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { systemRandom } from '../core/clock.js';
 import type { Random } from '../core/clock.js';
 import type { CatalogView } from '../registry/server/catalog-view.js';
+import { DEFAULT_MAX_UDP_SIZE, DEFAULT_UDP_SIZE, MAX_UDP_DATAGRAM } from './answer.js';
 import type { AnswerOptions, RcodeName } from './answer.js';
 import { handleMessage } from './message.js';
 import type { Outcome } from './message.js';
@@ -29,6 +30,8 @@ export interface DnsServerOptions {
   readonly udpAnswerLimit?: number | undefined;
   /** Set TC when records were left out of a UDP response. Default true (Consul's enable_truncate defaults to false). */
   readonly enableTruncate?: boolean | undefined;
+  /** Largest UDP answer in bytes, whatever the client's EDNS0 size says: 512 … 65,507, default 1232. */
+  readonly maxUdpSize?: number | undefined;
   /** Shuffles instances; inject a seeded one for reproducible tests. */
   readonly random?: Random | undefined;
   /** Called after every answered query (metrics). Exceptions are logged and ignored. */
@@ -92,6 +95,10 @@ export class DnsServer {
     if (opts.datacenter === '') throw new Error('DNS: datacenter must not be empty');
     const udpAnswerLimit = opts.udpAnswerLimit ?? 3;
     if (!Number.isInteger(udpAnswerLimit) || udpAnswerLimit < 1) throw new Error(`DNS: udpAnswerLimit must be a positive integer, got ${udpAnswerLimit}`);
+    const maxUdpSize = opts.maxUdpSize ?? DEFAULT_MAX_UDP_SIZE;
+    if (!Number.isInteger(maxUdpSize) || maxUdpSize < DEFAULT_UDP_SIZE || maxUdpSize > MAX_UDP_DATAGRAM) {
+      throw new Error(`DNS: maxUdpSize must be an integer from ${DEFAULT_UDP_SIZE} to ${MAX_UDP_DATAGRAM} bytes, got ${maxUdpSize}`);
+    }
     const service: Record<string, number> = {};
     for (const [k, v] of Object.entries(opts.ttl?.service ?? {})) service[k] = ttlSeconds(`ttl.service[${JSON.stringify(k)}]`, v);
     this.#view = opts.view;
@@ -105,6 +112,7 @@ export class DnsServer {
       serviceTtl: service,
       udpAnswerLimit,
       enableTruncate: opts.enableTruncate ?? true,
+      maxUdpSize,
     };
     this.#random = opts.random ?? systemRandom;
     this.#now = opts.now ?? Date.now;

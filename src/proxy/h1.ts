@@ -1,5 +1,5 @@
 /**
- * A strict HTTP/1.1 message-head and chunked-body parser over Buffers, for the fast data plane.
+ * A strict HTTP/1.1 message-head parser over Buffers, for the fast data plane (chunked bodies: h1-chunked.ts).
  *
  * Strict on purpose: a proxy that parses differently from the server behind it is how requests
  * get smuggled, so anything ambiguous is refused rather than guessed at (bare LF, obs-fold,
@@ -10,43 +10,11 @@
  * so most headers are never turned into JS strings. Header names that matter to a proxy are
  * classified while scanning (HeaderKind) so nothing downstream lowercases names again.
  */
+import { CLASS, COLON, CR, HOSTCHAR, HTAB, LF, METHOD, NEED_MORE, PARSE_ERROR, SP, TARGET, TCHAR, VALUE } from './h1-chars.js';
 
-declare global {
-  interface Buffer {
-    /** Node's undocumented but long-stable latin1 fast paths (what buf.toString('latin1') calls after argument checks). */
-    latin1Slice(start: number, end: number): string;
-    latin1Write(s: string, offset: number, length?: number): number;
-  }
-}
-
-export const NEED_MORE = -1;
-export const PARSE_ERROR = -2;
-
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HTAB = 9;
-const COLON = 58;
-
-/** Character classes: bit 1 tchar (RFC 9110 token), bit 2 field-value byte, bit 4 request-target byte, bit 8 method byte. */
-const TCHAR = 1;
-const VALUE = 2;
-const TARGET = 4;
-const METHOD = 8;
-const CLASS = new Uint8Array(256);
-for (let c = 0; c < 256; c++) {
-  let k = 0;
-  const ch = String.fromCharCode(c);
-  if (/[A-Za-z0-9!#$%&'*+\-.^_`|~]/.test(ch)) k |= TCHAR;
-  // field-value: VCHAR, obs-text, SP, HTAB; no other control characters (NUL, bare CR/LF, DEL).
-  if ((c >= 0x21 && c <= 0x7e) || c >= 0x80 || c === SP || c === HTAB) k |= VALUE;
-  // request-target: visible ASCII and (leniently, as Node does) bytes ≥ 0x80; never SP or CTLs.
-  if ((c >= 0x21 && c <= 0x7e) || c >= 0x80) k |= TARGET;
-  // Methods are case-sensitive: nginx takes upper-case letters, '_' and '-' only, and Node's
-  // parser a fixed list of upper-case names; `get` is not GET to either, so it is not to us.
-  if ((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d) k |= METHOD;
-  CLASS[c] = k;
-}
+export { NEED_MORE, PARSE_ERROR } from './h1-chars.js';
+export { ChunkedDecoder, C_DONE } from './h1-chunked.js';
+export type { ChunkSink } from './h1-chunked.js';
 
 /** Header names the proxy acts on; everything else is OTHER and copied through untouched. */
 export const H_OTHER = 0;
@@ -179,29 +147,39 @@ function connectionTokens(buf: Buffer, s: number, e: number): number {
 
 /**
  * Transfer-Encoding tokens across all TE fields: 1 = exactly one coding, "chunked"; 2 = "chunked"
- * last with other codings before it; 3 = not ending in "chunked"; 0 = empty.
+ * last with other codings before it; 3 = not ending in "chunked"; 0 = empty; 4 = an empty list
+ * element (`,chunked`, `chunked,`, an empty field beside others: parsers read those differently).
  */
 function transferCodings(buf: Buffer, p: Head): number {
   let count = 0;
+  let fields = 0;
+  let empty = false;
   let lastChunked = false;
   let chunkedSeen = 0;
   for (let h = 0; h < p.count; h++) {
     if (p.kind[h] !== H_TRANSFER_ENCODING) continue;
+    fields++;
     const e = p.ve[h]!;
     let i = p.vs[h]!;
+    if (i === e) empty = true;
     while (i < e) {
-      while (i < e && (buf[i] === SP || buf[i] === HTAB || buf[i] === 0x2c)) i++;
+      while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
       const ts = i;
       while (i < e && buf[i] !== 0x2c && buf[i] !== 0x3b) i++;
       let te = i;
       while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
       if (buf[i] === 0x3b) return 3; // transfer-coding parameters: nothing we forward takes any.
-      if (te === ts) continue;
+      if (te === ts) return 4;
+      if (buf[i] === 0x2c) {
+        i++;
+        if (i >= e) return 4; // a trailing comma
+      }
       count++;
       lastChunked = te - ts === 7 && eqLower(buf, ts, 'chunked');
       if (lastChunked) chunkedSeen++;
     }
   }
+  if (empty && fields > 1) return 4;
   if (count === 0) return 0;
   if (!lastChunked) return 3;
   return count === 1 ? 1 : 2 + (chunkedSeen > 1 ? 1 : 0);
@@ -337,7 +315,11 @@ function parseHeaderLines(buf: Buffer, pos: number, end: number, p: Head, limit:
     }
     const ne = pos;
     pos++;
-    while (pos < end && (buf[pos] === SP || buf[pos] === HTAB)) pos++;
+    let tab = false;
+    while (pos < end && (buf[pos] === SP || buf[pos] === HTAB)) {
+      if (buf[pos] === HTAB) tab = true;
+      pos++;
+    }
     const vs = pos;
     while (pos < end && (CLASS[buf[pos]!]! & VALUE) !== 0) pos++;
     if (pos >= end) return pos > limit ? p.fail(431, 'header section too large') : NEED_MORE;
@@ -345,7 +327,10 @@ function parseHeaderLines(buf: Buffer, pos: number, end: number, p: Head, limit:
     if (pos + 1 >= end) return NEED_MORE;
     if (buf[pos + 1] !== LF) return p.fail(400, 'CR not followed by LF');
     let ve = pos;
-    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) {
+      if (buf[ve - 1] === HTAB) tab = true;
+      ve--;
+    }
     pos += 2;
     if (pos > limit) return p.fail(431, 'header section too large');
     const h = p.count;
@@ -359,10 +344,14 @@ function parseHeaderLines(buf: Buffer, pos: number, end: number, p: Head, limit:
     const kind = kindOf(buf, ns, ne - ns);
     p.kind[h] = kind;
     p.count = h + 1;
+    // Around framing and routing values only a space is accepted: parsers disagree on whether a tab
+    // is whitespace there (llhttp strips it, nginx keeps it as part of the value and refuses).
+    if (tab && (kind === H_HOST || kind === H_CONTENT_LENGTH || kind === H_TRANSFER_ENCODING)) return p.fail(400, 'tab around the value of a framing or Host header');
     switch (kind) {
       case H_OTHER: break;
       case H_HOST:
         if (p.hostIndex >= 0) return p.fail(400, 'more than one Host header');
+        for (let i = vs; i < ve; i++) if ((CLASS[buf[i]!]! & HOSTCHAR) === 0) return p.fail(400, 'invalid character in Host (it must be host[:port])');
         p.hostIndex = h;
         break;
       case H_CONTENT_LENGTH: {
@@ -391,6 +380,28 @@ function parseHeaderLines(buf: Buffer, pos: number, end: number, p: Head, limit:
       default: break;
     }
   }
+}
+
+/**
+ * RFC 9112 §3.2's four forms: origin ("/…"), asterisk ("*"), absolute ("scheme://…") and, for
+ * CONNECT only, authority. What fits none (`GET 3`, `GET c`) is refused here, as llhttp does.
+ */
+function targetForm(buf: Buffer, ts: number, te: number, connect: boolean): boolean {
+  const c = buf[ts]!;
+  if (c === 0x2f) return true;
+  if (c === 0x2a) return te - ts === 1;
+  if (connect) return true;
+  if ((c | 0x20) < 0x61 || (c | 0x20) > 0x7a) return false;
+  // The scheme in letters only: llhttp takes no digits or "+-." there (RFC 3986 would).
+  let i = ts + 1;
+  while (i < te && (buf[i]! | 0x20) >= 0x61 && (buf[i]! | 0x20) <= 0x7a) i++;
+  if (!(te - i >= 3 && buf[i] === 0x3a && buf[i + 1] === 0x2f && buf[i + 2] === 0x2f)) return false;
+  // The authority up to the path or query: host[:port] bytes (and userinfo's "@", which the
+  // exchange refuses later with a reason), as llhttp checks them.
+  for (i += 3; i < te && buf[i] !== 0x2f && buf[i] !== 0x3f; i++) {
+    if ((CLASS[buf[i]!]! & HOSTCHAR) === 0 && buf[i] !== 0x40) return false;
+  }
+  return true;
 }
 
 /** HTTP/1.x after `pos`: returns the minor version (0 or 1), or -1 / -2 for a bad or unsupported version. */
@@ -442,6 +453,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, p: Hea
   if (buf[pos] !== CR || buf[pos + 1] !== LF) return p.fail(400, buf[pos] === LF ? 'bare LF line ending (CRLF required)' : 'invalid request line');
   pos += 2;
   p.method = methodString(buf, ms, me);
+  if (!targetForm(buf, ts, te, p.method === 'CONNECT')) return p.fail(400, 'invalid request target (a path, "*", an absolute URL, or host:port for CONNECT)');
   p.targetStart = ts;
   p.targetEnd = te;
   p.versionMinor = minor;
@@ -455,6 +467,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, p: Hea
     if (minor === 0) return p.fail(400, 'Transfer-Encoding in an HTTP/1.0 request');
     const t = transferCodings(buf, p);
     if (t === 2) return p.fail(501, 'transfer codings other than chunked are not supported');
+    if (t === 4) return p.fail(400, 'empty element in Transfer-Encoding');
     if (t !== 1) return p.fail(400, 'Transfer-Encoding must end with chunked (once)');
   }
   if (minor === 1 && p.hostIndex < 0) return p.fail(400, 'missing Host header');
@@ -488,6 +501,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, p: He
   if (buf[pos + 1] !== LF) return p.fail(502, 'invalid status line');
   pos += 2;
   p.status = d0 * 100 + d1 * 10 + d2;
+  if (p.status < 200 && minor === 0) return p.fail(502, 'a 1xx response from an HTTP/1.0 server');
   p.versionMinor = minor;
   p.lineEnd = pos;
   const r = parseHeaderLines(buf, pos, end, p, limit);
@@ -502,6 +516,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, p: He
     // `gzip, chunked`: the body is framed by the final chunked, which we parse; the codings before
     // it are the client's to undo, so the field goes through as sent.
     if (t === 2) p.codedChunked = true;
+    else if (t === 4) return p.fail(502, 'empty element in Transfer-Encoding');
     else if (t !== 1) return p.fail(502, 'unsupported Transfer-Encoding (it must end with chunked, once)');
   }
   return r;
@@ -512,157 +527,4 @@ export function keepAliveTimeoutMs(buf: Buffer, p: Head): number {
   if (p.keepAliveIndex < 0) return -1;
   const m = /(?:^|[,;\s])timeout\s*=\s*(\d{1,6})/i.exec(p.value(buf, p.keepAliveIndex));
   return m ? Number(m[1]) * 1000 : -1;
-}
-
-// ---- chunked bodies ----
-
-const C_SIZE_START = 0;
-const C_SIZE = 1;
-const C_EXT = 2;
-const C_SIZE_LF = 3;
-const C_DATA = 4;
-const C_DATA_CR = 5;
-const C_DATA_LF = 6;
-const C_TRAILER_START = 7;
-const C_TRAILER = 8;
-const C_TRAILER_LF = 9;
-const C_END_LF = 10;
-export const C_DONE = 11;
-
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 10; i++) HEX[48 + i] = i;
-for (let i = 0; i < 6; i++) {
-  HEX[65 + i] = 10 + i;
-  HEX[97 + i] = 10 + i;
-}
-
-/** Receives the data of a chunked body as it is decoded (ranges into the buffer being fed). */
-export interface ChunkSink {
-  chunkData(buf: Buffer, start: number, end: number): void;
-}
-
-/**
- * Incremental chunked-body decoder. feed() returns the offset just past the body's final CRLF,
- * NEED_MORE when it consumed everything, or PARSE_ERROR (`error` says why). With a sink it also
- * hands out the chunk data; without one it only finds the end (for forwarding bytes verbatim).
- */
-export class ChunkedDecoder {
-  state = C_SIZE_START;
-  remaining = 0;
-  digits = 0;
-  lineBytes = 0;
-  trailerBytes = 0;
-  error = '';
-  readonly maxTrailer: number;
-
-  constructor(maxTrailer = 16 * 1024) {
-    this.maxTrailer = maxTrailer;
-  }
-
-  reset(): void {
-    this.state = C_SIZE_START;
-    this.remaining = 0;
-    this.digits = 0;
-    this.lineBytes = 0;
-    this.trailerBytes = 0;
-    this.error = '';
-  }
-
-  #fail(reason: string): number {
-    this.error = reason;
-    return PARSE_ERROR;
-  }
-
-  feed(buf: Buffer, start: number, end: number, sink: ChunkSink | null): number {
-    let pos = start;
-    while (pos < end) {
-      switch (this.state) {
-        case C_DATA: {
-          const n = Math.min(this.remaining, end - pos);
-          if (sink !== null) sink.chunkData(buf, pos, pos + n);
-          pos += n;
-          this.remaining -= n;
-          if (this.remaining === 0) this.state = C_DATA_CR;
-          break;
-        }
-        case C_SIZE_START: {
-          const v = HEX[buf[pos]!]!;
-          if (v < 0) return this.#fail('invalid chunk size');
-          this.remaining = v;
-          this.digits = 1;
-          this.state = C_SIZE;
-          pos++;
-          break;
-        }
-        case C_SIZE: {
-          const c = buf[pos]!;
-          const v = HEX[c]!;
-          if (v >= 0) {
-            // 12 hex digits is 256 TiB: anything longer is an overflow attempt, not a body.
-            if (++this.digits > 12) return this.#fail('chunk size too large');
-            this.remaining = this.remaining * 16 + v;
-          } else if (c === CR) this.state = C_SIZE_LF;
-          else if (c === 0x3b) {
-            this.state = C_EXT;
-            this.lineBytes = 0;
-          } else return this.#fail(c === LF ? 'bare LF after chunk size' : 'invalid chunk size');
-          pos++;
-          break;
-        }
-        case C_EXT: {
-          const c = buf[pos]!;
-          if (c === CR) this.state = C_SIZE_LF;
-          else if ((CLASS[c]! & VALUE) === 0) return this.#fail('invalid character in chunk extension');
-          else if (++this.lineBytes > 4096) return this.#fail('chunk extension too long');
-          pos++;
-          break;
-        }
-        case C_SIZE_LF:
-          if (buf[pos] !== LF) return this.#fail('CR not followed by LF in chunk header');
-          pos++;
-          this.state = this.remaining === 0 ? C_TRAILER_START : C_DATA;
-          break;
-        case C_DATA_CR:
-          if (buf[pos] !== CR) return this.#fail('chunk data longer than its size');
-          pos++;
-          this.state = C_DATA_LF;
-          break;
-        case C_DATA_LF:
-          if (buf[pos] !== LF) return this.#fail('CR not followed by LF after chunk data');
-          pos++;
-          this.state = C_SIZE_START;
-          break;
-        case C_TRAILER_START: {
-          const c = buf[pos]!;
-          if (c === CR) this.state = C_END_LF;
-          else if (c === SP || c === HTAB) return this.#fail('obsolete line folding in trailer');
-          else if ((CLASS[c]! & TCHAR) === 0) return this.#fail('invalid trailer field');
-          else this.state = C_TRAILER;
-          if (++this.trailerBytes > this.maxTrailer) return this.#fail('trailer section too large');
-          pos++;
-          break;
-        }
-        case C_TRAILER: {
-          const c = buf[pos]!;
-          if (c === CR) this.state = C_TRAILER_LF;
-          else if ((CLASS[c]! & VALUE) === 0) return this.#fail('invalid character in trailer');
-          if (++this.trailerBytes > this.maxTrailer) return this.#fail('trailer section too large');
-          pos++;
-          break;
-        }
-        case C_TRAILER_LF:
-          if (buf[pos] !== LF) return this.#fail('CR not followed by LF in trailer');
-          pos++;
-          this.state = C_TRAILER_START;
-          break;
-        case C_END_LF:
-          if (buf[pos] !== LF) return this.#fail('CR not followed by LF at the end of the body');
-          this.state = C_DONE;
-          return pos + 1;
-        default:
-          return this.#fail('data after the end of the body');
-      }
-    }
-    return NEED_MORE;
-  }
 }

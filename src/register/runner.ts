@@ -73,6 +73,7 @@ function heartbeat(o: RunnerOptions, signal: AbortSignal): void {
       await sleep(Math.max(100, ttl / 3), signal);
     }
   };
+  // Runs beside the service until the signal aborts; it cannot reject (each beat's failure is caught and logged).
   void beat();
 }
 
@@ -128,6 +129,7 @@ export async function run(o: RunnerOptions): Promise<number> {
     });
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (osSignal(signal) ?? 1) : 1)));
   });
+  // Registration runs beside the child: it cannot reject (waitListening resolves, a refusal is caught below).
   void (async () => {
     const up = await Promise.race([waitListening(o.listenHost, o.port, ac.signal), exited.then(() => false)]);
     if (!up || exiting) return;

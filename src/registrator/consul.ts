@@ -1,7 +1,8 @@
 /**
  * registrator's Consul backend over RegistryClient: ping = GET /v1/status/leader, register =
  * PUT /v1/agent/service/register, deregister = PUT /v1/agent/service/deregister/<id>,
- * services = GET /v1/agent/services (for reconciling and -cleanup).
+ * services = GET /v1/agent/services (for reconciling and -cleanup), updateCheck =
+ * PUT /v1/agent/check/update/<id> (the -healthcheck TTL checks).
  */
 import { RegistryClientError } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
@@ -18,6 +19,8 @@ export interface RegistryBackend {
   /** An ID the registry does not know counts as deregistered. */
   deregister(id: string, signal?: AbortSignal): Promise<void>;
   services(signal?: AbortSignal): Promise<Map<string, RegisteredService>>;
+  /** Sets a TTL check's status and output (and pushes its TTL out). */
+  updateCheck(checkId: string, status: 'passing' | 'warning' | 'critical', output: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** A 4xx (other than 404 and 429) means the registry refused this request: retrying the same body will not help. */
@@ -51,6 +54,10 @@ export class ConsulBackend implements RegistryBackend {
       if (err instanceof RegistryClientError && err.status === 404) return;
       throw err;
     }
+  }
+
+  async updateCheck(checkId: string, status: 'passing' | 'warning' | 'critical', output: string, signal?: AbortSignal): Promise<void> {
+    await this.#client.put(`/v1/agent/check/update/${encodeURIComponent(checkId)}`, { Status: status, Output: output }, signal);
   }
 
   async services(signal?: AbortSignal): Promise<Map<string, RegisteredService>> {

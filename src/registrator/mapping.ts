@@ -5,6 +5,7 @@
  * Reference: compat-spec §5.2 (mapping) and §5.3 (Consul backend).
  */
 import type { ContainerInspect, HostContext, MappingConfig, PortBinding, Service, ServiceOrigin } from './types.js';
+import { hasHealthcheck, healthCheckDefinition, healthSpec } from './health.js';
 
 export interface IgnoredPort {
   readonly port: string;
@@ -173,7 +174,8 @@ function newService(container: ContainerInspect, port: CandidatePort, isGroup: b
     containerId: container.Id, containerName, exposedPort: port.exposedPort, portType: port.portType,
     hostPort: port.hostPort, hostIp, exposedIp: port.exposedIp,
   };
-  return { id, name, port: p, ip, tags, attrs, origin };
+  const health = cfg.healthcheck === true && hasHealthcheck(container) ? { health: healthSpec(id, container) } : {};
+  return { id, name, port: p, ip, tags, attrs, origin, ...health };
 }
 
 /** strconv.Atoi with the error ignored, as registrator does: anything unparsable is 0. */
@@ -276,6 +278,11 @@ export function registrationBody(s: Service): Record<string, unknown> {
   if (Object.keys(s.attrs).length > 0) body.Meta = { ...s.attrs };
   const check = buildCheck(s);
   if (check) body.Check = check;
+  if (s.health) {
+    // With a second check, Consul numbers unnamed ones (service:<id>:1): keep the SERVICE_CHECK_* one's ID.
+    if (check) check.CheckID = `service:${s.id}`;
+    body.Checks = [healthCheckDefinition(s.health, s.origin.containerName)];
+  }
   return body;
 }
 

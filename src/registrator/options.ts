@@ -21,6 +21,8 @@ export interface RegistratorFlags {
   retryInterval?: string | undefined;
   ttl?: string | undefined;
   ttlRefresh?: string | undefined;
+  /** Switchyard's extension: mirror Docker HEALTHCHECK status into a TTL check. */
+  healthcheck?: boolean | undefined;
 }
 
 export interface RegistryTarget {
@@ -45,6 +47,8 @@ export interface RegistratorOptions {
   readonly retryIntervalMs: number;
   readonly ttl: number;
   readonly ttlRefresh: number;
+  /** -healthcheck: each container's Docker HEALTHCHECK status becomes a TTL check of its services. */
+  readonly healthcheck: boolean;
   readonly registry: RegistryTarget;
 }
 
@@ -108,6 +112,7 @@ export function parseOptions(flags: RegistratorFlags, args: readonly string[]): 
   return {
     hostIp: flags.ip ?? '', internal: Boolean(flags.internal), explicit: Boolean(flags.explicit), useIpFromLabel: flags.useIpFromLabel ?? '',
     tags, tagsTemplate, resyncSec, cleanup: Boolean(flags.cleanup), deregister, retryAttempts, retryIntervalMs, ttl, ttlRefresh,
+    healthcheck: Boolean(flags.healthcheck),
     registry: parseRegistryUri(args[0] as string),
   };
 }

@@ -85,7 +85,7 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
     host: { hostname, hostnameIp },
     mapping: {
       hostIp: opts.hostIp, internal: opts.internal, explicit: opts.explicit, useIpFromLabel: opts.useIpFromLabel,
-      forceTags: (c) => opts.tagsTemplate(c),
+      forceTags: (c) => opts.tagsTemplate(c), healthcheck: opts.healthcheck,
     },
     ...(deps.retryBaseMs !== undefined ? { retryBaseMs: deps.retryBaseMs } : {}),
     ...(deps.retryMaxMs !== undefined ? { retryMaxMs: deps.retryMaxMs } : {}),

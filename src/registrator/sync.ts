@@ -5,6 +5,8 @@
  * gone (per -deregister), and with -cleanup removes dangling registrator-made services of this host.
  * Any Docker event only triggers a pass, so a missed event heals on the next one; a failed pass
  * (registry or Docker unreachable) is retried with backoff, forever, and nothing is forgotten.
+ * With -healthcheck, each pass also pushes the Docker health status of containers whose status
+ * changed (health_status event) or whose TTL is due for a refresh (see health.ts).
  */
 import type { Logger } from 'pino';
 import { isRejection } from './consul.js';
@@ -12,6 +14,7 @@ import type { RegistryBackend, RegisteredService } from './consul.js';
 import { describeDockerError } from './docker.js';
 import type { DockerSource } from './docker.js';
 import { mapContainer, parseServiceId, registrationBody } from './mapping.js';
+import { checkFromHealth } from './health.js';
 import type { ContainerInspect, HostContext, MappingConfig, Service } from './types.js';
 import { sleep } from '../core/sleep.js';
 
@@ -64,6 +67,11 @@ export class Reconciler {
   /** serviceId → container ID: deregistrations still to do (survive registry outages). */
   readonly #pendingDeregister = new Map<string, string>();
   readonly #inspectCache = new Map<string, ContainerInspect>();
+  /** -healthcheck: check ID → what was last pushed and when (Date.now()). */
+  readonly #healthPushed = new Map<string, { key: string; at: number }>();
+  /** Containers with a health_status event since their last push. */
+  readonly #healthDirty = new Set<string>();
+  #healthTimer: NodeJS.Timeout | undefined;
 
   #pending: PassRequest | undefined;
   readonly #died = new Set<string>();
@@ -96,6 +104,7 @@ export class Reconciler {
   noteEvent(action: string, id: string): void {
     if (action === 'die' || action === 'destroy') this.#died.add(id);
     else if (action === 'start') this.#died.delete(id);
+    else if (action.startsWith('health_status')) this.#healthDirty.add(id);
   }
 
   request(req: PassRequest = {}): void {
@@ -125,6 +134,7 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     this.#stop.abort();
+    if (this.#healthTimer) clearTimeout(this.#healthTimer);
     await this.#running;
   }
 
@@ -251,6 +261,7 @@ export class Reconciler {
       this.#pendingDeregister.delete(id);
       this.#registered.delete(id);
       this.#rejected.delete(id);
+      for (const k of [...this.#healthPushed.keys()]) if (k.startsWith(`service:${id}:`)) this.#healthPushed.delete(k);
     }
     for (const s of desired.values()) {
       const body = registrationBody(s);
@@ -293,8 +304,63 @@ export class Reconciler {
       }
     }
 
+    await this.#pushHealth(dockerErrors, signal);
     if (dockerErrors.length > 0) throw new SyncError(`Docker at ${docker.endpoint}: ${dockerErrors.join('; ')}`);
     this.#log.debug({ reason: req.reason, containers: runningIds.length, services: desired.size }, 'synced');
+  }
+
+  /**
+   * -healthcheck: pushes the Docker health status of every owned container whose status changed
+   * (event), that was never pushed (new registration), or whose TTL is due for a refresh; then
+   * arms a timer for the next refresh.
+   */
+  async #pushHealth(dockerErrors: string[], signal: AbortSignal): Promise<void> {
+    const now = Date.now();
+    let next = Infinity;
+    for (const [cid, owned] of this.#owned) {
+      const withHealth = owned.services.filter((s) => s.health !== undefined && this.#registered.has(s.id));
+      if (withHealth.length === 0) continue;
+      const due = this.#healthDirty.has(cid) || withHealth.some((s) => {
+        const p = this.#healthPushed.get(s.health?.checkId ?? '');
+        return p === undefined || now - p.at >= (s.health?.refreshMs ?? 0);
+      });
+      if (!due) {
+        for (const s of withHealth) next = Math.min(next, (this.#healthPushed.get(s.health?.checkId ?? '')?.at ?? now) + (s.health?.refreshMs ?? 0));
+        continue;
+      }
+      this.#healthDirty.delete(cid);
+      let info: ContainerInspect | undefined;
+      try {
+        info = await this.#o.docker.inspect(cid);
+      } catch (err) {
+        dockerErrors.push(`inspect ${short(cid)} for its health: ${describeDockerError(err)}`);
+        this.#healthDirty.add(cid);
+        continue;
+      }
+      if (!info) continue;
+      const { status, output } = checkFromHealth(info.State?.Health);
+      for (const s of withHealth) {
+        const spec = s.health as NonNullable<Service['health']>;
+        const key = `${status}\u0000${output}`;
+        const before = this.#healthPushed.get(spec.checkId);
+        try {
+          await this.#o.registry.updateCheck(spec.checkId, status, output, signal);
+        } catch (err) {
+          // The check may be gone with a registry that lost its state: the next pass registers again.
+          this.#registered.delete(s.id);
+          throw new SyncError(`health check ${spec.checkId}: ${(err as Error).message}`, { cause: err });
+        }
+        if (before?.key !== key) this.#log.info({ container: short(cid), check: spec.checkId, status, docker: info.State?.Health?.Status ?? 'none' }, 'docker health pushed');
+        this.#healthPushed.set(spec.checkId, { key, at: Date.now() });
+        next = Math.min(next, Date.now() + spec.refreshMs);
+      }
+    }
+    if (this.#healthTimer) clearTimeout(this.#healthTimer);
+    this.#healthTimer = undefined;
+    if (next !== Infinity && !signal.aborted) {
+      this.#healthTimer = setTimeout(() => this.request({ reason: 'health refresh' }), Math.max(100, next - Date.now()));
+      this.#healthTimer.unref();
+    }
   }
 
   async #shouldRemove(cid: string): Promise<'remove' | 'keep' | 'still-running'> {

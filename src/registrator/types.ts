@@ -22,6 +22,8 @@ export interface ContainerInspect {
     Env?: string[] | null;
     Labels?: Record<string, string> | null;
     ExposedPorts?: Record<string, unknown> | null;
+    /** The image's HEALTHCHECK or --health-* options; Test ["NONE"] turns an image's check off. Durations in ns. */
+    Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } | null;
   };
   HostConfig?: { NetworkMode?: string } | null;
   NetworkSettings?: {
@@ -29,7 +31,16 @@ export interface ContainerInspect {
     Ports?: Record<string, PortBinding[] | null> | null;
     Networks?: Record<string, ContainerNetwork> | null;
   } | null;
-  State?: { Running?: boolean; ExitCode?: number; Status?: string } | null;
+  State?: { Running?: boolean; ExitCode?: number; Status?: string; Health?: ContainerHealth | null } | null;
+}
+
+/** Docker's health state of a container with a HEALTHCHECK. */
+export interface ContainerHealth {
+  /** starting, healthy or unhealthy. */
+  Status: string;
+  FailingStreak?: number;
+  /** The last few probes, oldest first. */
+  Log?: { ExitCode?: number; Output?: string }[] | null;
 }
 
 /** One registrator "service": what gets registered for one container port. */
@@ -42,6 +53,16 @@ export interface Service {
   /** Remaining SERVICE_* metadata, lower-case keys (becomes Consul Meta and drives the check). */
   readonly attrs: Readonly<Record<string, string>>;
   readonly origin: ServiceOrigin;
+  /** With -healthcheck, for a container with a HEALTHCHECK: the TTL check that mirrors its status. */
+  readonly health?: HealthCheckSpec;
+}
+
+export interface HealthCheckSpec {
+  readonly checkId: string;
+  /** Go duration of the TTL (a few of Docker's probe intervals: registrator refreshes it every interval). */
+  readonly ttl: string;
+  /** How often registrator re-reads the status and refreshes the TTL (ms): Docker's probe interval. */
+  readonly refreshMs: number;
 }
 
 export interface ServiceOrigin {
@@ -65,6 +86,8 @@ export interface MappingConfig {
   readonly useIpFromLabel: string;
   /** `-tags`, rendered for one container (master runs it as a Go template against the inspect object). */
   readonly forceTags: (container: ContainerInspect) => string;
+  /** -healthcheck (Switchyard's extension; absent: off). */
+  readonly healthcheck?: boolean;
 }
 
 /** Facts about the host the mapping needs, gathered by the caller so that the mapping stays pure. */

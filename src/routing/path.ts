@@ -60,6 +60,8 @@ function decodeUnreserved(path: string): string | PathError {
     const l = h >= 0 ? hexVal(path.charCodeAt(i + 2)) : -1;
     if (l < 0) return { error: `invalid percent-encoding at offset ${i} of the path` };
     const v = h * 16 + l;
+    // A NUL ends strings in C backends (nginx refuses it too): no path means the same everywhere with one.
+    if (v === 0) return { error: 'an encoded NUL (%00) in the path' };
     out += path.slice(from, i) + (v < 128 && UNRESERVED[v] === 1 ? String.fromCharCode(v) : `%${path.slice(i + 1, i + 3).toUpperCase()}`);
     from = i + 3;
     i += 2;

@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Random } from '../core/clock.js';
 import { createStrategy } from '../balancer/index.js';
 import type { Strategy, Upstream, UpstreamStates } from '../balancer/index.js';
-import type { Instance, ServiceSet } from '../discovery/types.js';
+import type { ChangeStamp, Instance, ServiceSet } from '../discovery/types.js';
 import type { HashBy, RouteSpec, SplitSpec, StrategyName, UpstreamProtocol } from '../config/route-spec.js';
 import { parseUpstreamProtocol, specificity } from '../config/route-spec.js';
 import { parseUrlprefixTag } from './tag-routes.js';
@@ -58,6 +58,8 @@ export interface BuildInput {
   readonly initial?: boolean;
   /** Services behind TCP listeners: groups without HTTP routes, looked up by tcpGroupKey. */
   readonly tcp?: readonly { readonly service: string; readonly balance: StrategyName }[];
+  /** The registry change this table is built for (change latency); see ServiceSet.change. */
+  readonly change?: ChangeStamp;
 }
 
 export const tcpGroupKey = (service: string, balance: string): string => `tcp:${service}|${balance}`;
@@ -74,8 +76,18 @@ export class RoutingSnapshot {
   readonly only: CompiledRoute | undefined;
   /** Some route matches on headers: only then does a plane build a header object to match with. */
   readonly needsHeaders: boolean;
+  /** The registry change this table was built for, if it was built for one. */
+  readonly change: ChangeStamp | undefined;
+  /**
+   * Date.now() when this table routed its first request; 0 until then. The one thing a table
+   * learns after it is built: the planes check it per request (a field read) and call
+   * markRouted() once.
+   */
+  routedAt = 0;
+  #onRouted: ((snap: RoutingSnapshot) => void) | undefined;
 
-  constructor(version: number, routes: CompiledRoute[], groups: Map<string, UpstreamGroup>, errors: string[]) {
+  constructor(version: number, routes: CompiledRoute[], groups: Map<string, UpstreamGroup>, errors: string[], change?: ChangeStamp) {
+    this.change = change;
     this.version = version;
     this.routes = routes;
     this.groups = groups;
@@ -85,6 +97,18 @@ export class RoutingSnapshot {
     this.needsHeaders = routes.some((r) => r.spec.headers.length > 0);
     const first = routes[0];
     this.only = routes.length === 1 && first && first.spec.host === undefined && first.prefix === '/' && first.spec.headers.length === 0 ? first : undefined;
+  }
+
+  /** Records the first request this table routed (change latency's last stage); later calls do nothing. */
+  markRouted(): void {
+    if (this.routedAt !== 0) return;
+    this.routedAt = Date.now();
+    this.#onRouted?.(this);
+  }
+
+  /** Who hears about the first routed request (the snapshot store); one listener. */
+  onFirstRouted(fn: (snap: RoutingSnapshot) => void): void {
+    this.#onRouted = fn;
   }
 
   /**
@@ -115,9 +139,11 @@ export class RoutingSnapshot {
         upstreams: g.upstreams.map((u) => {
           const s = states?.peek(u.id);
           const ramp = g.strategy.rampFactor?.(u.id);
+          const inst = g.instances.get(u.id);
           return {
             id: u.id, address: `${u.address}:${u.port}`, weight: u.weight, ...(u.protocol !== undefined ? { protocol: u.protocol } : {}), ...(ramp !== undefined && ramp < 1 ? { slowStart: Math.round(ramp * 100) / 100 } : {}),
-            status: g.instances.get(u.id)?.status,
+            status: inst?.status,
+            ...(inst?.held ? { heldUntil: new Date(inst.held.until).toISOString() } : {}),
             inFlight: s?.inFlight ?? 0, ejectedUntil: s && s.ejectedUntil > Date.now() ? new Date(s.ejectedUntil).toISOString() : null,
             draining: s?.draining ?? false,
           };
@@ -194,7 +220,7 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
     routes.push({ spec, prefix, strip, split, mirror, group: split ? (split.groups[0] as UpstreamGroup) : group(spec.service, spec.tags, []) });
   }
   for (const t of input.tcp ?? []) groupFor(groups, input, { service: t.service, tags: [], meta: [], balance: t.balance, slowStartMs: 0 }, errors, tcpGroupKey(t.service, t.balance));
-  return new RoutingSnapshot(input.version, routes, groups, errors);
+  return new RoutingSnapshot(input.version, routes, groups, errors, input.change);
 }
 
 /**

@@ -1,9 +1,8 @@
 /** Routes derived from service tags, in Fabio's `urlprefix-` convention. */
 import { durationToMs } from '../core/duration.js';
-import { UPSTREAM_PROTOCOLS, parseUpstreamProtocol } from '../config/route-spec.js';
+import { UPSTREAM_PROTOCOLS, isStrategyName, parseUpstreamProtocol } from '../config/route-spec.js';
 import type { RouteSpec, StrategyName, UpstreamProtocol } from '../config/route-spec.js';
 
-const STRATEGIES: ReadonlySet<string> = new Set(['round_robin', 'least_conn', 'p2c', 'random', 'hash']);
 
 /**
  * `urlprefix-[host]/path [strip=/p] [proto=http|h2c|h2|grpc|grpcs] [tlsskipverify=true] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
@@ -41,8 +40,8 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
       if (v !== 'true' && v !== 'false') return { error: `${origin}: tlsskipverify=${v} must be true or false` };
       tlsSkipVerify = v === 'true';
     } else if (k === 'balance') {
-      if (!STRATEGIES.has(v)) return { error: `${origin}: unknown balance=${v}` };
-      balance = v as StrategyName;
+      if (!isStrategyName(v)) return { error: `${origin}: unknown balance=${v}` };
+      balance = v;
     } else if (k === 'weight') {
       const w = Number(v);
       if (!(v !== '' && w > 0 && w <= 1)) return { error: `${origin}: weight=${v} must be a share between 0 (excluded) and 1, e.g. weight=0.1` };

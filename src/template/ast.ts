@@ -38,7 +38,8 @@ export interface NumberNode {
   readonly isInt: boolean;
   readonly isUint: boolean;
   readonly isFloat: boolean;
-  readonly int: number;
+  /** The exact integer value when isInt or isUint. */
+  readonly int: bigint;
   readonly float: number;
 }
 export interface StringNode { readonly type: 'string'; readonly pos: Pos; readonly quoted: string; readonly text: string }

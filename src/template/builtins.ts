@@ -4,24 +4,26 @@ import { ANY, REFLECT, STRING } from './callable.js';
 import { printTop, sprint, sprintf, sprintln } from './fmt.js';
 import { byteLength, compareGoStrings } from './strconv.js';
 import type { Value } from './values.js';
-import { GoChan, GoFloat, GoMap, GoStruct, isSlice, isTrue, sliceTypeName, typedSlice, typeName } from './values.js';
+import { GoChan, GoFloat, GoInt, GoMap, GoStruct, intOf, isGoIntType, isSlice, isTrue, sliceTypeName, typedSlice, typeName } from './values.js';
 
 /** The panic text reflect produces when a method is called on the zero Value, which safeCall turns into an error. */
 const ZERO_VALUE_TYPE = 'reflect: call of reflect.Value.Type on zero Value';
 
-type Kind = 'invalid' | 'bool' | 'int' | 'float' | 'string';
+type Kind = 'invalid' | 'bool' | 'int' | 'uint' | 'float' | 'string';
 
+/** text/template's basicKind: int and int64 are one kind, uint64 another. */
 function basicKind(v: Value): Kind {
   if (typeof v === 'boolean') return 'bool';
   if (typeof v === 'number') return 'int';
+  if (v instanceof GoInt) return v.unsigned ? 'uint' : 'int';
   if (v instanceof GoFloat) return 'float';
   if (typeof v === 'string') return 'string';
   return 'invalid';
 }
 
-function num(v: Value): number {
-  return v instanceof GoFloat ? v.value : (v as number);
-}
+/** An integer's exact value (int, int64 or uint64). */
+const big = (v: Value): bigint => (intOf(v) as { value: bigint }).value;
+const isIntKind = (k: Kind): boolean => k === 'int' || k === 'uint';
 
 const fmtV = (v: Value): string => sprintf('%v', [v]);
 
@@ -43,7 +45,9 @@ export function goEq(a: Value, rest: readonly Value[]): boolean {
     const k2 = basicKind(b);
     let truth = false;
     if (k1 !== k2) {
-      if (a !== undefined && b !== undefined) throw new Error(`incompatible types for comparison: ${typeName(a)} and ${typeName(b)}`);
+      // Integers compare by value across signedness (Go 1.18+); any other mix is an error.
+      if (isIntKind(k1) && isIntKind(k2)) truth = big(a) === big(b);
+      else if (a !== undefined && b !== undefined) throw new Error(`incompatible types for comparison: ${typeName(a)} and ${typeName(b)}`);
     } else if (k1 === 'invalid') {
       if (!sameKind(a, b)) throw new Error(`non-comparable types ${fmtV(a)}: ${typeName(a)}, ${typeName(b)}: ${fmtV(b)}`);
       if (isNil(a) || isNil(b)) truth = isNil(a) === isNil(b);
@@ -51,7 +55,8 @@ export function goEq(a: Value, rest: readonly Value[]): boolean {
         if (isSlice(b) || b instanceof GoMap) throw new Error(`non-comparable type ${fmtV(b)}: ${typeName(b)}`);
         truth = a === b;
       }
-    } else if (k1 === 'float' || k1 === 'int') truth = num(a) === num(b);
+    } else if (k1 === 'float') truth = (a as GoFloat).value === (b as GoFloat).value;
+    else if (isIntKind(k1)) truth = big(a) === big(b);
     else truth = a === b;
     if (truth) return true;
   }
@@ -62,17 +67,21 @@ export function goLt(a: Value, b: Value): boolean {
   const k1 = basicKind(a);
   const k2 = basicKind(b);
   if (k1 === 'invalid' || k2 === 'invalid') throw new Error('invalid type for comparison');
+  if (isIntKind(k1) && isIntKind(k2)) return big(a) < big(b);
   if (k1 !== k2) throw new Error(`incompatible types for comparison: ${typeName(a)} and ${typeName(b)}`);
   if (k1 === 'bool') throw new Error('invalid type for comparison');
   if (k1 === 'string') return compareGoStrings(a as string, b as string) < 0;
-  return num(a) < num(b);
+  return (a as GoFloat).value < (b as GoFloat).value;
 }
 
+/** text/template's indexArg: any integer type; an unsigned one is read as int64 first, as Go converts it. */
 function indexArg(index: Value, cap: number): number {
   if (index === undefined) throw new Error('cannot index slice/array with nil');
-  if (typeof index !== 'number') throw new Error(`cannot index slice/array with type ${typeName(index)}`);
-  if (index < 0 || index > cap) throw new Error(`index out of range: ${index}`);
-  return index;
+  const n = intOf(index);
+  if (!n) throw new Error(`cannot index slice/array with type ${typeName(index)}`);
+  const x = BigInt.asIntN(64, n.value);
+  if (x < 0n || x > BigInt(cap)) throw new Error(`index out of range: ${x}`);
+  return Number(x);
 }
 
 function goIndex(item: Value, indexes: readonly Value[]): Value {
@@ -91,7 +100,7 @@ function goIndex(item: Value, indexes: readonly Value[]): Value {
     } else if (item instanceof GoMap) {
       const keyType = /^map\[(.*?)\]/.exec(item.type.name)?.[1] ?? 'string';
       if (index === undefined) throw new Error(`value is nil; should be of type ${keyType}`);
-      const ok = keyType === 'int' ? typeof index === 'number' : typeof index === 'string';
+      const ok = keyType === 'int' ? isGoIntType(index) : typeof index === 'string';
       if (!ok) throw new Error(`value has type ${typeName(index)}; should be ${keyType}`);
       item = item.entries.has(index as string | number) ? item.entries.get(index as string | number) : item.type.zero;
     } else throw new Error(`can't index item of type ${typeName(item)}`);

@@ -2,7 +2,7 @@
 import type { TemplateData } from './data.js';
 import type { Dependency } from './query.js';
 import type { Value } from './values.js';
-import { GoMap, GoStruct, isSlice, sliceTypeName, typedSlice } from './values.js';
+import { GoMap, GoStruct, isGoIntType, isSlice, sliceTypeName, typedSlice } from './values.js';
 
 /** Inputs of one render besides the catalog data; everything optional, all of it injected. */
 export interface RenderEnv {
@@ -58,7 +58,7 @@ export const ANY: ParamSpec = { go: 'interface {}', literal: 'any', nillable: tr
 /** reflect.Value parameters of the builtins: anything, including nil. */
 export const REFLECT: ParamSpec = { go: 'reflect.Value', literal: 'any', nillable: true, accepts: () => true };
 export const STRING: ParamSpec = { go: 'string', literal: 'string', nillable: false, accepts: (v) => typeof v === 'string' };
-export const INT: ParamSpec = { go: 'int', literal: 'int', nillable: false, accepts: (v) => typeof v === 'number' };
+export const INT: ParamSpec = { go: 'int', literal: 'int', nillable: false, accepts: isGoIntType };
 export const BOOL: ParamSpec = { go: 'bool', literal: 'bool', nillable: false, accepts: (v) => typeof v === 'boolean' };
 
 /** A slice parameter accepting slices whose Go type is one of `types` (a named slice is assignable to its unnamed type). */

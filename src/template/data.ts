@@ -55,7 +55,8 @@ export interface KeyPair {
   readonly CreateIndex: number;
   readonly ModifyIndex: number;
   readonly LockIndex: number;
-  readonly Flags: number;
+  /** uint64: a bigint when it is beyond 2^53 (see parseKvJson). */
+  readonly Flags: number | bigint;
   readonly Session: string;
 }
 
@@ -193,11 +194,22 @@ export function toCatalogServices(services: Readonly<Record<string, readonly str
     .sort((a, b) => compareGoStrings(a.Name, b.Name));
 }
 
+/** A KV entry as parseKvJson reads it: Flags past 2^53 arrive as a string of digits. */
+export type KvEntryJson = Omit<ApiKvEntry, 'Flags'> & { readonly Flags: number | string };
+
+/**
+ * JSON.parse for /v1/kv answers that keeps every digit of a uint64 Flags (a double would round it). A `"Flags":`
+ * with an unescaped quote after Flags can only be the field itself: inside a JSON string that quote is escaped.
+ */
+export function parseKvJson(text: string): unknown {
+  return JSON.parse(text.replace(/"Flags":(\d{16,})/g, '"Flags":"$1"'));
+}
+
 /**
  * /v1/kv/<prefix>?recurse JSON → KeyPairs as KVListQuery.Fetch builds them: Path is the full key, Key drops the
  * prefix and then any leading slashes, Value is the decoded bytes as a string.
  */
-export function toKeyPairs(entries: readonly ApiKvEntry[], prefix: string): KeyPair[] {
+export function toKeyPairs(entries: readonly KvEntryJson[], prefix: string): KeyPair[] {
   return entries.map((e) => ({
     Path: e.Key,
     Key: (e.Key.startsWith(prefix) ? e.Key.slice(prefix.length) : e.Key).replace(/^\/+/, ''),
@@ -205,7 +217,7 @@ export function toKeyPairs(entries: readonly ApiKvEntry[], prefix: string): KeyP
     CreateIndex: e.CreateIndex,
     ModifyIndex: e.ModifyIndex,
     LockIndex: e.LockIndex,
-    Flags: e.Flags,
+    Flags: typeof e.Flags === 'string' ? BigInt(e.Flags) : e.Flags,
     Session: e.Session ?? '',
   }));
 }

@@ -11,7 +11,7 @@ import { printTop, sprintf } from './fmt.js';
 import type { ParsedTemplate } from './parser.js';
 import { goQuote } from './strconv.js';
 import type { Value } from './values.js';
-import { GoChan, GoFloat, GoMap, GoStruct, isSlice, isTrue, typeName } from './values.js';
+import { GoChan, GoFloat, GoInt, GoMap, GoStruct, goInt, isSlice, isTrue, typeName } from './values.js';
 
 export interface Program {
   readonly parsed: ParsedTemplate;
@@ -185,10 +185,13 @@ class State {
           val.items.forEach((e, i) => oneIteration(i, e));
           return;
         }
-      } else if (typeof val === 'number') {
-        if (decl.length > 1) this.#errorf(`can't use ${val} to iterate over more than one variable`);
-        if (val > 0) {
-          for (let i = 0; i < val; i++) oneIteration(i, i);
+      } else if (typeof val === 'number' || val instanceof GoInt) {
+        if (decl.length > 1) this.#errorf(`can't use ${sprintf('%v', [val])} to iterate over more than one variable`);
+        // Go 1.22's range over an integer yields 0…n-1 of the integer's own type.
+        const type = typeof val === 'number' ? 'int' : val.type;
+        const n = typeof val === 'number' ? BigInt(val) : val.value;
+        if (n > 0n) {
+          for (let i = 0n; i < n; i++) oneIteration(goInt(type, i), goInt(type, i));
           return;
         }
       } else if (val !== undefined) {
@@ -278,7 +281,7 @@ class State {
     const hexInt = n.text.length > 2 && n.text[0] === '0' && (n.text[1] === 'x' || n.text[1] === 'X') && !/[pP]/.test(n.text);
     const runeInt = n.text.startsWith("'");
     if (n.isFloat && !hexInt && !runeInt && /[.eEpP]/.test(n.text)) return new GoFloat(n.float);
-    if (n.isInt) return n.int;
+    if (n.isInt) return goInt('int', n.int);
     if (n.isUint) this.#errorf(`${n.text} overflows int`);
     return undefined;
   }
@@ -406,7 +409,7 @@ class State {
         if (n.type === 'number' && n.isFloat) return new GoFloat(n.float);
         return this.#errorf(`expected float; found ${nodeString(n)}`);
       case 'int':
-        if (n.type === 'number' && n.isInt) return n.int;
+        if (n.type === 'number' && n.isInt) return goInt('int', n.int);
         return this.#errorf(`expected integer; found ${nodeString(n)}`);
       case 'string':
         if (n.type === 'string') return n.text;

@@ -1,4 +1,6 @@
 // consul-template's template functions: data lookups that record dependencies, and the helper library.
+// One table of ~100 functions, kept whole (over 600 lines) so it reads like consul-template's
+// funcs.go: a user looking for a function's behaviour finds it in one place, in the same order.
 import { createHash, createHmac } from 'node:crypto';
 import type { CallContext, FuncSpec, ParamSpec } from './callable.js';
 import { ANY, BOOL, INT, mapParam, sliceParam, STRING } from './callable.js';
@@ -13,10 +15,10 @@ import {
   parseServiceQuery, parseServicesQuery, prefixDependencyId, serviceDependencyId, servicesDependencyId,
 } from './query.js';
 import { goQuote, parseGoBool, parseGoFloat, parseGoInt, parseGoUint } from './strconv.js';
-import type { MapKey, StructType, Value } from './values.js';
+import type { MapKey, Numeric, StructType, Value } from './values.js';
 import {
-  GoChan, GoFloat, GoMap, GoStruct, goMap, isSlice, listItems, numberOf, sliceTypeName, stringMap, stringSlice, typedSlice,
-  typeName,
+  GoChan, GoFloat, GoInt, GoMap, GoStruct, goInt, goMap, intOf, isSlice, listItems, numericOf, sliceTypeName, stringMap, stringSlice,
+  typedSlice, typeName,
 } from './values.js';
 
 // ---- Go shapes of consul-template's records --------------------------------------------------------
@@ -47,11 +49,14 @@ const HEALTH_SERVICES = '[]*dependency.HealthService';
 const KEY_PAIRS = '[]*dependency.KeyPair';
 const SERVICE_TAGS = 'dependency.ServiceTags';
 
+/** Consul's indexes and KV flags are uint64 fields. */
+const uint64 = (n: number | bigint): GoInt => new GoInt('uint64', BigInt(n));
+
 function checkValue(c: HealthCheck): GoStruct {
   return new GoStruct(HEALTH_CHECK, {
     Node: c.Node, CheckID: c.CheckID, Name: c.Name, Status: c.Status, Notes: c.Notes, Output: c.Output,
     ServiceID: c.ServiceID, ServiceName: c.ServiceName, ServiceTags: stringSlice(c.ServiceTags), Type: c.Type,
-    CreateIndex: c.CreateIndex, ModifyIndex: c.ModifyIndex,
+    CreateIndex: uint64(c.CreateIndex), ModifyIndex: uint64(c.ModifyIndex),
   });
 }
 
@@ -86,8 +91,8 @@ function catalogServiceValue(s: CatalogService): GoStruct {
 
 function keyPairValue(p: KeyPair): GoStruct {
   return new GoStruct(KEY_PAIR, {
-    Path: p.Path, Key: p.Key, Value: p.Value, CreateIndex: p.CreateIndex, ModifyIndex: p.ModifyIndex,
-    LockIndex: p.LockIndex, Flags: p.Flags, Session: p.Session,
+    Path: p.Path, Key: p.Key, Value: p.Value, CreateIndex: uint64(p.CreateIndex), ModifyIndex: uint64(p.ModifyIndex),
+    LockIndex: uint64(p.LockIndex), Flags: uint64(p.Flags), Session: p.Session,
   });
 }
 
@@ -208,7 +213,10 @@ function base64Decode(s: string, url: boolean, label: string): string {
 function goIn(l: Value, v: Value): boolean {
   if (isSlice(l)) {
     for (const e of l) {
-      if (typeof e === 'number' && typeof v === 'number' && e === v) return true;
+      // Signed integers match by value whatever their size (reflect's Int()); unsigned ones never match.
+      const ei = intOf(e);
+      const vi = intOf(v);
+      if (ei && vi && ei.type !== 'uint64' && vi.type !== 'uint64' && ei.value === vi.value) return true;
       if (e instanceof GoFloat && v instanceof GoFloat && e.value === v.value) return true;
       if (typeof e === 'string') {
         if (v === undefined) throw new Error('reflect: call of reflect.Value.Type on zero Value');
@@ -236,36 +244,58 @@ function mathOperand(v: Value): string {
   return v === undefined ? '<invalid reflect.Value>' : sprintf('%q', [v]);
 }
 
+/** The operand of a math helper as Go's reflect sees it, or the "unknown type" error consul-template returns. */
+function mathArg(name: string, v: Value, intOnly: boolean): Numeric {
+  const n = numericOf(v);
+  if (!n || (intOnly && n.kind === 'float')) throw new Error(`${name}: unknown type for ${mathOperand(v)} (${typeName(v)})`);
+  return n;
+}
+
+const asFloat = (n: Numeric): number => (n.kind === 'float' ? n.value : Number(n.value));
+/** int64(x) of Go: an unsigned value past 2^63 wraps to a negative one. */
+const asInt64 = (n: Numeric & { kind: 'int' | 'uint' }): bigint => BigInt.asIntN(64, n.value);
+
+type IntOp = (a: bigint, b: bigint) => bigint;
+
 /**
  * consul-template's math helpers take (b, a) and compute `a op b`, so the piped (last) argument is the left
- * operand: {{ 10 | subtract 2 }} is 8. int op int stays int (division truncates), anything with a float is float.
+ * operand: {{ 10 | subtract 2 }} is 8. Two unsigned operands give a uint64, other integer pairs an int64 (both
+ * wrap around on overflow, as Go's do), anything with a float a float64.
  */
-function arithmetic(name: string, op: (a: number, b: number, ints: boolean) => number, intOnly = false): FuncSpec {
+function arithmetic(name: string, intOp: IntOp, floatOp: ((a: number, b: number) => number) | undefined): FuncSpec {
   return {
     params: [ANY, ANY],
     call: (_c, [b, a]) => {
-      const an = numberOf(a);
-      const bn = numberOf(b);
-      if (!an || (intOnly && an.kind === 'float')) throw new Error(`${name}: unknown type for ${mathOperand(a)} (${typeName(a)})`);
-      if (!bn || (intOnly && bn.kind === 'float')) throw new Error(`${name}: unknown type for ${mathOperand(b)} (${typeName(b)})`);
-      if (an.kind === 'int' && bn.kind === 'int') {
-        if ((name === 'divide' || name === 'modulo') && bn.value === 0) throw new Error('runtime error: integer divide by zero');
-        return op(an.value, bn.value, true);
-      }
-      return new GoFloat(op(an.value, bn.value, false));
+      const an = mathArg(name, a, floatOp === undefined);
+      const bn = mathArg(name, b, floatOp === undefined);
+      if (an.kind === 'float' || bn.kind === 'float') return new GoFloat((floatOp as (x: number, y: number) => number)(asFloat(an), asFloat(bn)));
+      const unsigned = an.kind === 'uint' && bn.kind === 'uint';
+      const x = unsigned ? an.value : asInt64(an);
+      const y = unsigned ? bn.value : asInt64(bn);
+      if (y === 0n && (name === 'divide' || name === 'modulo')) throw new Error('runtime error: integer divide by zero');
+      return goInt(unsigned ? 'uint64' : 'int64', intOp(x, y));
     },
   };
 }
 
-function extremum(name: string, pickA: (a: number, b: number) => boolean): FuncSpec {
+/** The value minimum/maximum return for an operand: Go's av.Int(), av.Uint() or av.Float(). */
+function extremumResult(n: Numeric): Value {
+  if (n.kind === 'float') return new GoFloat(n.value);
+  return goInt(n.kind === 'uint' ? 'uint64' : 'int64', n.value);
+}
+
+/** minimum/maximum: compared as floats if either is one, unsigned if both are, else as int64; returns a or b. */
+function extremum(name: string, pickA: (a: number | bigint, b: number | bigint) => boolean): FuncSpec {
   return {
     params: [ANY, ANY],
     call: (_c, [b, a]) => {
-      const an = numberOf(a);
-      const bn = numberOf(b);
-      if (!an) throw new Error(`${name}: unknown type for ${mathOperand(a)} (${typeName(a)})`);
-      if (!bn) throw new Error(`${name}: unknown type for ${mathOperand(b)} (${typeName(b)})`);
-      return pickA(an.value, bn.value) ? a : b;
+      const an = mathArg(name, a, false);
+      const bn = mathArg(name, b, false);
+      let picked: boolean;
+      if (an.kind === 'float' || bn.kind === 'float') picked = pickA(asFloat(an), asFloat(bn));
+      else if (an.kind === 'uint' && bn.kind === 'uint') picked = pickA(an.value, bn.value);
+      else picked = pickA(asInt64(an), asInt64(bn));
+      return extremumResult(picked ? an : bn);
     },
   };
 }
@@ -534,26 +564,27 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
     params: [], variadic: ANY,
     call: (_c, args) => {
       if (args.length !== 1 && args.length !== 2) throw new Error(`loop: wrong number of arguments, expected 1 or 2, but got ${args.length}`);
-      const to64 = (v: Value): number => {
-        if (typeof v === 'number') return v;
+      const to64 = (v: Value): bigint => {
+        const n = intOf(v);
+        if (n) return BigInt.asIntN(64, n.value);
         if (typeof v === 'string') {
-          if (v === '') return 0;
+          if (v === '') return 0n;
           const r = parseGoInt(v);
           if (!r.ok) throw strconvError('parseInt', 'ParseInt', v, r.reason);
           return r.value;
         }
         throw new Error(`loop: bad argument type: ${typeName(v)}`);
       };
-      const [start, stop] = args.length === 1 ? [0, to64(args[0])] : [to64(args[0]), to64(args[1])];
-      const items: number[] = [];
-      for (let i = start; i < stop; i++) items.push(i);
+      const [start, stop] = args.length === 1 ? [0n, to64(args[0])] : [to64(args[0]), to64(args[1])];
+      const items: Value[] = [];
+      for (let i = start; i < stop; i++) items.push(new GoInt('int64', i));
       return new GoChan('<-chan int64', items);
     },
   }],
 
   // Strings.
   ['indent', fn([INT, STRING], (_c, [n, s]) => {
-    const spaces = n as number;
+    const spaces = Number(intOf(n)?.value ?? 0n);
     if (spaces < 0) throw new Error('indent value must be a positive integer');
     const prefix = ' '.repeat(spaces);
     let out = '';
@@ -617,16 +648,16 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
     return new GoFloat(r.value);
   })],
   ['parseInt', fn([STRING], (_c, [s]) => {
-    if (str(s) === '') return 0;
+    if (str(s) === '') return new GoInt('int64', 0n);
     const r = parseGoInt(str(s));
     if (!r.ok) throw strconvError('parseInt', 'ParseInt', str(s), r.reason);
-    return r.value;
+    return new GoInt('int64', r.value);
   })],
   ['parseUint', fn([STRING], (_c, [s]) => {
-    if (str(s) === '') return 0;
+    if (str(s) === '') return new GoInt('uint64', 0n);
     const r = parseGoUint(str(s));
     if (!r.ok) throw strconvError('parseUint', 'ParseUint', str(s), r.reason);
-    return r.value;
+    return new GoInt('uint64', r.value);
   })],
   ['parseJSON', fn([STRING], (_c, [s]) => (str(s) === '' ? goMap('map[string]interface {}', undefined, []) : unmarshal(str(s))))],
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
@@ -652,11 +683,12 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   }],
 
   // Arithmetic.
-  ['add', arithmetic('add', (a, b) => a + b)],
-  ['subtract', arithmetic('subtract', (a, b) => a - b)],
-  ['multiply', arithmetic('multiply', (a, b) => a * b)],
-  ['divide', arithmetic('divide', (a, b, ints) => (ints ? Math.trunc(a / b) : a / b))],
-  ['modulo', arithmetic('modulo', (a, b) => a % b, true)],
+  ['add', arithmetic('add', (a, b) => a + b, (a, b) => a + b)],
+  ['subtract', arithmetic('subtract', (a, b) => a - b, (a, b) => a - b)],
+  ['multiply', arithmetic('multiply', (a, b) => a * b, (a, b) => a * b)],
+  // bigint division truncates toward zero and % takes the dividend's sign, as Go's do.
+  ['divide', arithmetic('divide', (a, b) => a / b, (a, b) => a / b)],
+  ['modulo', arithmetic('modulo', (a, b) => a % b, undefined)],
   ['minimum', extremum('minimum', (a, b) => a < b)],
   ['maximum', extremum('maximum', (a, b) => a > b)],
 ]);

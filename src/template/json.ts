@@ -1,7 +1,7 @@
 // Go's encoding/json for template values: Marshal/MarshalIndent byte for byte, and Unmarshal into interface{}.
 import { compareGoStrings, formatFloat } from './strconv.js';
 import type { Value } from './values.js';
-import { GoChan, GoFloat, GoMap, GoStruct, goMap, isNilSlice, isSlice, typedSlice, typeName } from './values.js';
+import { GoChan, GoFloat, GoInt, GoMap, GoStruct, goMap, isNilSlice, isSlice, typedSlice, typeName } from './values.js';
 
 export class JsonError extends Error {}
 
@@ -56,6 +56,7 @@ function encode(v: Value, style: Style, depth: number): string {
   if (typeof v === 'string') return quote(v, style.escapeHTML);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : jsonFloat(v);
+  if (v instanceof GoInt) return v.value.toString();
   if (v instanceof GoFloat) return jsonFloat(v.value);
   if (v instanceof GoChan) throw new JsonError(`json: unsupported type: ${v.typeName}`);
   const nl = style.indent ? `\n${style.indent.repeat(depth + 1)}` : '';

@@ -456,22 +456,22 @@ class Parser {
         this.#errorf(`malformed character constant: ${text}`, token);
       }
       const cp = r as number;
-      return { ...base, isInt: true, isUint: true, isFloat: true, int: cp, float: cp };
+      return { ...base, isInt: true, isUint: true, isFloat: true, int: BigInt(cp), float: cp };
     }
     if (token.type === 'complex' || text.endsWith('i')) this.#errorf(`complex constants are not supported: ${text}`, token);
     const i = parseIntBase0(text);
     if (i !== undefined) {
       if (i > 9223372036854775807n || i < -9223372036854775808n) {
-        if (i >= 0n && i <= 18446744073709551615n) return { ...base, isInt: false, isUint: true, isFloat: true, int: Number(i), float: Number(i) };
+        if (i >= 0n && i <= 18446744073709551615n) return { ...base, isInt: false, isUint: true, isFloat: true, int: i, float: Number(i) };
         this.#errorf(`integer overflow: ${text}`, token);
       }
-      return { ...base, isInt: true, isUint: i >= 0n, isFloat: true, int: Number(i), float: Number(i) };
+      return { ...base, isInt: true, isUint: i >= 0n, isFloat: true, int: i, float: Number(i) };
     }
     const f = parseGoFloat(text.replace(/_/g, ''));
     if (f.ok) {
       if (!/[.eEpP]/.test(text)) this.#errorf(`integer overflow: ${text}`, token);
       const integral = Number.isInteger(f.value) && Math.abs(f.value) < 2 ** 63;
-      return { ...base, isInt: integral, isUint: integral && f.value >= 0, isFloat: true, int: integral ? f.value : 0, float: f.value };
+      return { ...base, isInt: integral, isUint: integral && f.value >= 0, isFloat: true, int: integral ? BigInt(f.value) : 0n, float: f.value };
     }
     this.#errorf(`illegal number syntax: ${JSON.stringify(text)}`, token);
   }

@@ -9,7 +9,9 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { watch } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
-import type { ApiHealthEntry, ApiKvEntry, ApiNode } from '../registry/api/types.js';
+import type { ApiHealthEntry, ApiNode } from '../registry/api/types.js';
+import { parseKvJson } from './data.js';
+import type { KvEntryJson } from './data.js';
 import { compileTemplate, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './index.js';
 import type { CompiledTemplate, Dependency, TemplateData } from './index.js';
 import { keyDependencyId, nodesDependencyId, prefixDependencyId, serviceDependencyId, servicesDependencyId } from './query.js';
@@ -94,7 +96,7 @@ export class TemplateRunner {
         this.stop();
         resolve(code);
       };
-      void this.#renderAll();
+      this.#renderInBackground();
     });
   }
 
@@ -158,15 +160,15 @@ export class TemplateRunner {
         return;
       case 'kv.block':
       case 'kv.get':
-        void watch<ApiKvEntry[] | undefined>(c, `/v1/kv/${encKey(dep.query.key)}${params(dep.query.dc)}`, (v, _i, status) => {
+        void watch<KvEntryJson[] | undefined>(c, `/v1/kv/${encKey(dep.query.key)}${params(dep.query.dc)}`, (v, _i, status) => {
           const e = status === 404 ? undefined : v?.[0];
           store({ exists: e !== undefined, value: e?.Value ? Buffer.from(e.Value, 'base64').toString('utf8') : '' } satisfies KvState);
         }, ac.signal, opts);
         return;
       case 'kv.list':
-        void watch<ApiKvEntry[] | undefined>(c, `/v1/kv/${encKey(dep.query.prefix)}${params(dep.query.dc, ['recurse='])}`, (v, _i, status) => {
+        void watch<KvEntryJson[] | undefined>(c, `/v1/kv/${encKey(dep.query.prefix)}${params(dep.query.dc, ['recurse='])}`, (v, _i, status) => {
           store(status === 404 ? [] : toKeyPairs(v ?? [], dep.query.prefix));
-        }, ac.signal, opts);
+        }, ac.signal, { ...opts, parse: parseKvJson });
         return;
       case 'catalog.nodes':
         void watch<ApiNode[]>(c, `/v1/catalog/nodes${params(dep.query.dc)}`, (v) => store(toCatalogNodes(v ?? [], dep.query.near)), ac.signal, opts);
@@ -185,7 +187,7 @@ export class TemplateRunner {
         this.#renderQueued = true;
         setImmediate(() => {
           this.#renderQueued = false;
-          void this.#renderAll();
+          this.#renderInBackground();
         });
       }
       return;
@@ -199,7 +201,15 @@ export class TemplateRunner {
     clearTimeout(this.#quiet);
     clearTimeout(this.#maxTimer);
     this.#maxTimer = undefined;
-    void this.#renderAll();
+    this.#renderInBackground();
+  }
+
+  /** A render nobody awaits (data arrived, a timer fired): an unexpected failure ends the run with exit code 1, never an unhandled rejection. */
+  #renderInBackground(): void {
+    this.#renderAll().catch((err: unknown) => {
+      this.#o.logger.error({ err: (err as Error).message }, 'render failed');
+      this.#done?.(1);
+    });
   }
 
   async #renderAll(): Promise<void> {
@@ -284,11 +294,11 @@ export class TemplateRunner {
       const r = await runCommand(cmd, t.spec.commandTimeoutMs ?? 30_000);
       if (r.ok) {
         t.commandPending = false;
-        this.#o.logger.info({ command: cmd, ms: r.ms }, 'command ran');
+        this.#o.logger.info({ destination: t.spec.destination, command: cmd, code: r.code, ms: r.ms }, 'command ran');
       } else {
         failed = true;
         t.commandPending = true;
-        this.#o.logger.error({ command: cmd, code: r.code, output: r.output.slice(-2000), timedOut: r.timedOut }, 'command failed: will run again on the next change');
+        this.#o.logger.error({ destination: t.spec.destination, command: cmd, code: r.code, output: r.output.slice(-2000), timedOut: r.timedOut }, 'command failed: will run again on the next change');
       }
     }
     return failed;

@@ -232,11 +232,79 @@ function fmtF(neg: boolean, d: Decimal, prec: number): string {
   return s;
 }
 
+/** A double's sign, 53-bit mantissa and binary exponent as strconv's genericFtoa reads them (value = mant × 2^(exp-52)). */
+function binaryParts(v: number): { neg: boolean; mant: bigint; exp: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, v);
+  const hi = view.getUint32(0);
+  const lo = view.getUint32(4);
+  let exp = (hi >>> 20) & 0x7ff;
+  let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  if (exp === 0) exp++;
+  else mant |= 1n << 52n;
+  return { neg: hi >>> 31 === 1, mant, exp: exp - 1023 };
+}
+
+/** strconv's %b: decimal mantissa and binary exponent, -ddddp±ddd. */
+function fmtB(v: number): string {
+  const { neg, mant, exp } = binaryParts(v);
+  const e = exp - 52;
+  return `${neg ? '-' : ''}${mant}p${e >= 0 ? '+' : ''}${e}`;
+}
+
+/** strconv's %x/%X: -0x1.hhhhp±dd, rounded to prec hex digits (half to even), prec -1 for as many as needed. */
+function fmtX(v: number, prec: number, upper: boolean): string {
+  const parts = binaryParts(v);
+  let { mant, exp } = parts;
+  if (mant === 0n) exp = 0;
+  const ONE = 1n << 60n;
+  const MASK = (1n << 64n) - 1n;
+  // Leading 1 (if any) at bit 60, as strconv shifts it.
+  mant = (mant << 8n) & MASK;
+  while (mant !== 0n && (mant & ONE) === 0n) {
+    mant = (mant << 1n) & MASK;
+    exp--;
+  }
+  if (prec >= 0 && prec < 15) {
+    const shift = BigInt(prec * 4);
+    const extra = (mant << shift) & (ONE - 1n);
+    mant >>= 60n - shift;
+    if ((extra | (mant & 1n)) > 1n << 59n) mant++;
+    mant = (mant << (60n - shift)) & MASK;
+    if ((mant & (1n << 61n)) !== 0n) {
+      mant >>= 1n;
+      exp++;
+    }
+  }
+  const hex = upper ? '0123456789ABCDEF' : '0123456789abcdef';
+  let out = `${parts.neg ? '-' : ''}0${upper ? 'X' : 'x'}${(mant >> 60n) & 1n}`;
+  mant = (mant << 4n) & MASK;
+  if (prec < 0 && mant !== 0n) {
+    out += '.';
+    while (mant !== 0n) {
+      out += hex[Number((mant >> 60n) & 15n)];
+      mant = (mant << 4n) & MASK;
+    }
+  } else if (prec > 0) {
+    out += '.';
+    for (let i = 0; i < prec; i++) {
+      out += hex[Number((mant >> 60n) & 15n)];
+      mant = (mant << 4n) & MASK;
+    }
+  }
+  const ae = Math.abs(exp);
+  return `${out}${upper ? 'P' : 'p'}${exp < 0 ? '-' : '+'}${ae < 10 ? `0${ae}` : ae}`;
+}
+
+export type FloatFormat = 'b' | 'e' | 'E' | 'f' | 'g' | 'G' | 'x' | 'X';
+
 /** strconv.FormatFloat(v, fmt, prec, 64); prec -1 means the shortest representation that round-trips. */
-export function formatFloat(v: number, fmt: 'e' | 'E' | 'f' | 'g' | 'G', prec: number): string {
+export function formatFloat(v: number, fmt: FloatFormat, prec: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
+  if (fmt === 'b') return fmtB(v);
+  if (fmt === 'x' || fmt === 'X') return fmtX(v, prec, fmt === 'X');
   const neg = v < 0 || Object.is(v, -0);
   const shortest = prec < 0;
   let d: Decimal;
@@ -273,20 +341,22 @@ export function formatFloat(v: number, fmt: 'e' | 'E' | 'f' | 'g' | 'G', prec: n
 }
 
 export type NumParse = { ok: true; value: number } | { ok: false; reason: 'invalid syntax' | 'value out of range' };
+export type IntParse = { ok: true; value: bigint } | { ok: false; reason: 'invalid syntax' | 'value out of range' };
 
-/** strconv.ParseInt(s, 10, 64) (integers outside ±2^53 lose precision in JS numbers). */
-export function parseGoInt(s: string): NumParse {
+/** strconv.ParseInt(s, 10, 64), exactly (a bigint: int64 values beyond ±2^53 keep every digit). */
+export function parseGoInt(s: string): IntParse {
   if (!/^[+-]?[0-9]+$/.test(s)) return { ok: false, reason: 'invalid syntax' };
   const b = BigInt(s);
   if (b > 9223372036854775807n || b < -9223372036854775808n) return { ok: false, reason: 'value out of range' };
-  return { ok: true, value: Number(b) };
+  return { ok: true, value: b };
 }
 
-/** strconv.ParseUint(s, 10, 64): no sign allowed. */
-export function parseGoUint(s: string): NumParse {
+/** strconv.ParseUint(s, 10, 64), exactly: no sign allowed. */
+export function parseGoUint(s: string): IntParse {
   if (!/^[0-9]+$/.test(s)) return { ok: false, reason: 'invalid syntax' };
-  if (BigInt(s) > 18446744073709551615n) return { ok: false, reason: 'value out of range' };
-  return { ok: true, value: Number(BigInt(s)) };
+  const b = BigInt(s);
+  if (b > 18446744073709551615n) return { ok: false, reason: 'value out of range' };
+  return { ok: true, value: b };
 }
 
 /** strconv.ParseFloat(s, 64) for decimal syntax plus inf/infinity/nan (any case) and underscores-free input. */

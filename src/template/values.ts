@@ -2,17 +2,58 @@
 import { compareGoStrings } from './strconv.js';
 
 /**
- * A Go value. `undefined` is the invalid reflect.Value (a nil interface: prints `<no value>`), numbers are Go
- * integers (int, int64 and uint64 are not told apart), GoFloat is float64, arrays are slices (their Go type
- * rides on a hidden symbol), GoMap, GoStruct and GoChan cover the rest.
+ * A Go value. `undefined` is the invalid reflect.Value (a nil interface: prints `<no value>`), a number is a Go
+ * `int` within ±2^53, GoInt is any other integer (int64, uint64, or an int beyond ±2^53, exactly), GoFloat is
+ * float64, arrays are slices (their Go type rides on a hidden symbol), GoMap, GoStruct and GoChan cover the rest.
  */
-export type Value = undefined | string | number | boolean | GoFloat | readonly Value[] | GoMap | GoStruct | GoChan;
+export type Value = undefined | string | number | boolean | GoInt | GoFloat | readonly Value[] | GoMap | GoStruct | GoChan;
 
 export class GoFloat {
   readonly value: number;
   constructor(value: number) {
     this.value = value;
   }
+}
+
+/** The Go integer types templates meet: literals and len are int, parseInt and math give int64, parseUint and indexes uint64. */
+export type IntType = 'int' | 'int64' | 'uint64';
+
+/** A Go integer held exactly as a bigint. Build it with goInt, which keeps small ints as plain numbers. */
+export class GoInt {
+  readonly type: IntType;
+  readonly value: bigint;
+  constructor(type: IntType, value: bigint) {
+    this.type = type;
+    this.value = value;
+  }
+
+  get unsigned(): boolean {
+    return this.type === 'uint64';
+  }
+}
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A Go integer of the given type, wrapped into its 64 bits as Go's arithmetic wraps. An `int` within ±2^53 is a plain
+ * number (the common case everywhere else in the executor); everything else is a GoInt.
+ */
+export function goInt(type: IntType, value: bigint): number | GoInt {
+  const v = type === 'uint64' ? BigInt.asUintN(64, value) : BigInt.asIntN(64, value);
+  if (type === 'int' && v <= SAFE && v >= -SAFE) return Number(v);
+  return new GoInt(type, v);
+}
+
+/** The type and exact value of an integer value, or undefined for other kinds. */
+export function intOf(v: Value): { type: IntType; value: bigint } | undefined {
+  if (typeof v === 'number') return { type: 'int', value: BigInt(v) };
+  if (v instanceof GoInt) return { type: v.type, value: v.value };
+  return undefined;
+}
+
+/** A Go `int` (not int64 or uint64): what int parameters and map[int] keys accept. */
+export function isGoIntType(v: Value): boolean {
+  return typeof v === 'number' || (v instanceof GoInt && v.type === 'int');
 }
 
 export type MapKey = string | number;
@@ -112,6 +153,7 @@ export function typeName(v: Value): string {
   if (v === undefined) return '<nil>';
   if (typeof v === 'string') return 'string';
   if (typeof v === 'number') return 'int';
+  if (v instanceof GoInt) return v.type;
   if (typeof v === 'boolean') return 'bool';
   if (v instanceof GoFloat) return 'float64';
   if (v instanceof GoMap) return v.type.name;
@@ -125,6 +167,7 @@ export function isTrue(v: Value): boolean {
   if (v === undefined) return false;
   if (typeof v === 'string') return v.length > 0;
   if (typeof v === 'number') return v !== 0;
+  if (v instanceof GoInt) return v.value !== 0n;
   if (typeof v === 'boolean') return v;
   if (v instanceof GoFloat) return v.value !== 0;
   if (v instanceof GoMap) return v.entries.size > 0;
@@ -150,9 +193,12 @@ export function stringSlice(items: readonly string[], typeName = '[]string'): re
   return typedSlice(typeName, items);
 }
 
-/** The number inside an int or float64 value, or undefined for other kinds. */
-export function numberOf(v: Value): { kind: 'int' | 'float'; value: number } | undefined {
-  if (typeof v === 'number') return { kind: 'int', value: v };
+/** A number as reflect's Kind groups it: signed ints, unsigned ints (exact) and floats. */
+export type Numeric = { kind: 'int' | 'uint'; value: bigint } | { kind: 'float'; value: number };
+
+export function numericOf(v: Value): Numeric | undefined {
+  const i = intOf(v);
+  if (i) return { kind: i.type === 'uint64' ? 'uint' : 'int', value: i.value };
   if (v instanceof GoFloat) return { kind: 'float', value: v.value };
   return undefined;
 }

@@ -1,7 +1,7 @@
 /** The agent's non-API paths for the web UI: `/` → /ui/, the static app, and the balancer's live JSON and Server-Sent Events. */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { aclAllows } from '../core/acl.js';
 import { LbLive } from './lb-live.js';
 import type { LbPayload, LbView, LiveLb, LiveSource } from './lb-live.js';
 import { createStaticHandler } from './static.js';
@@ -28,21 +28,6 @@ const NO_LB: LbPayload = {
   attached: false,
   reason: 'This agent runs without a load balancer. Run `switchyard up` to see the live balancer view here.',
 };
-
-function tokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
-  const q = query.get('token');
-  if (q) return q;
-  const h = req.headers['x-consul-token'];
-  if (typeof h === 'string' && h !== '') return h;
-  const m = /^Bearer\s+(\S+)/.exec(req.headers.authorization ?? '');
-  return m?.[1];
-}
-
-function sameToken(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
-}
 
 function json(res: ServerResponse, status: number, body: unknown, method: string): void {
   const buf = Buffer.from(JSON.stringify(body));
@@ -105,12 +90,9 @@ export function createUiHandler(opts: UiOptions): UiHandler {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end(`method ${method} not allowed\n`);
       return;
     }
-    if (opts.aclToken !== undefined) {
-      const tok = tokenOf(req, query);
-      if (tok === undefined || !sameToken(tok, opts.aclToken)) {
-        res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Permission denied');
-        return;
-      }
+    if (!aclAllows(opts.aclToken, req.headers, query)) {
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Permission denied');
+      return;
     }
     if (path === '/ui/api/lb') {
       if (!live) {
@@ -161,7 +143,10 @@ export function createUiHandler(opts: UiOptions): UiHandler {
       unsubscribe?.();
       live?.close();
       unsubscribe = undefined;
-      live = new LbLive(lb, source, { ...(opts.pushEveryMs !== undefined ? { sampleEveryMs: opts.pushEveryMs } : {}) });
+      live = new LbLive(lb, source, {
+        ...(opts.pushEveryMs !== undefined ? { sampleEveryMs: opts.pushEveryMs } : {}),
+        onError: (err) => log.warn({ err }, 'ui: could not sample the balancer'),
+      });
       if (streams.size > 0) unsubscribe = live.subscribe(broadcast);
     },
     close() {

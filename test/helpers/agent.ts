@@ -8,6 +8,7 @@ import type { AgentConfigInput } from '../../src/config/agent.js';
 import { startAgent } from '../../src/cli/wiring/agent.js';
 import type { RunningAgent } from '../../src/cli/wiring/agent.js';
 import { sharedEtcdStoreUrl } from './etcd.js';
+import type { Clock } from '../../src/core/clock.js';
 
 export interface TestAgent extends RunningAgent {
   readonly dataDir: string;
@@ -22,13 +23,14 @@ export function tempDir(prefix = 'sy-test-'): string {
 /** With SY_TEST_STORE=etcd every test agent runs on a real etcd (one suite, two stores). */
 export const testStore = process.env['SY_TEST_STORE'] === 'etcd' ? 'etcd' : 'embedded';
 
-export async function startTestAgent(overrides: AgentConfigInput = {}, dataDir = tempDir()): Promise<TestAgent> {
+/** `opts.clock` drives the agent's session TTLs and lock-delays (see helpers/clock.ts). */
+export async function startTestAgent(overrides: AgentConfigInput = {}, dataDir = tempDir(), opts: { clock?: Clock } = {}): Promise<TestAgent> {
   const onEtcd = testStore === 'etcd' && overrides.store === undefined ? { store: await sharedEtcdStoreUrl() } : {};
   const cfg = resolveAgentConfig({}, {
     'http-addr': '127.0.0.1:0', 'data-dir': dataDir, node: 'n1', 'log-level': 'silent', sync: 'none', ...onEtcd, ...overrides,
   });
   const logger = pino({ level: process.env.SY_TEST_LOG ?? 'silent' });
-  const agent = await startAgent(cfg, logger);
+  const agent = await startAgent(cfg, logger, opts.clock ? { clock: opts.clock } : {});
   return {
     ...agent,
     dataDir,

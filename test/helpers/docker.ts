@@ -43,6 +43,8 @@ export interface RunOptions {
   /** Container ports to publish on 127.0.0.1 with a random host port (default ["80/tcp"]). */
   publish?: string[];
   cmd?: string[];
+  /** Docker's HEALTHCHECK (as --health-cmd etc. set it): Test e.g. ['CMD-SHELL', 'test -f /www/health'], durations in ns. */
+  healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
 }
 
 /** Starts containers and remembers them, so that `removeAll` can force-remove every one by ID. */
@@ -58,6 +60,7 @@ export class Containers {
       Env: o.env ?? [],
       Labels: o.labels ?? {},
       ...(o.cmd ? { Cmd: o.cmd } : {}),
+      ...(o.healthcheck ? { Healthcheck: o.healthcheck } : {}),
       ExposedPorts: Object.fromEntries(publish.map((p) => [p, {}])),
       HostConfig: { PortBindings: Object.fromEntries(publish.map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]])) },
     });
@@ -72,6 +75,18 @@ export class Containers {
     const b = info.NetworkSettings.Ports[port]?.[0];
     if (!b) throw new Error(`${id.slice(0, 12)}: ${port} is not published`);
     return Number(b.HostPort);
+  }
+
+  /** Runs a command in the container and waits for it; resolves with its exit code. */
+  async exec(id: string, cmd: string[]): Promise<number> {
+    const ex = await this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await ex.start({});
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('error', reject);
+      stream.resume();
+    });
+    return (await ex.inspect()).ExitCode ?? -1;
   }
 
   async stop(id: string): Promise<void> {

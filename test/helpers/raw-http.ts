@@ -27,11 +27,15 @@ export function raw(port: number, parts: (string | Buffer)[], opts: RawOptions =
     });
     c.on('close', done);
     c.on('error', (err) => (got ? done() : reject(err)));
-    c.on('connect', async () => {
-      for (const [i, p] of parts.entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, opts.pauseMs ?? 50));
-        if (!c.destroyed) c.write(p);
-      }
+    c.on('connect', () => {
+      // One part now, each next one after the pause: a request that arrives in pieces.
+      const writeFrom = (i: number): void => {
+        const p = parts[i];
+        if (p === undefined || c.destroyed) return;
+        c.write(p);
+        setTimeout(() => writeFrom(i + 1), opts.pauseMs ?? 50);
+      };
+      writeFrom(0);
     });
   });
 }

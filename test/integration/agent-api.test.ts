@@ -353,4 +353,17 @@ describe('agent API with --acl-token', () => {
     assert.equal(r.status, 403);
     assert.equal((await http(a.url, 'GET', '/v1/kv/x?token=s3cret')).status, 404, 'the denied write changed nothing');
   });
+
+  it('refuses a wrong token of the right length in every form, on the API and on the UI\'s live endpoint alike', async () => {
+    for (const path of ['/v1/agent/services', '/ui/api/lb']) {
+      for (const [headers, query] of [[{ 'X-Consul-Token': 's3creX' }, ''], [{ Authorization: 'Bearer s3creX' }, ''], [{}, '?token=s3creX']] as const) {
+        const r = await http(a.url, 'GET', `${path}${query}`, undefined, { ...headers });
+        assert.equal(r.status, 403, `${path}${query} ${JSON.stringify(headers)}`);
+        assert.equal(r.text, 'Permission denied');
+      }
+      for (const [headers, query] of [[{ 'X-Consul-Token': 's3cret' }, ''], [{ Authorization: 'Bearer s3cret' }, ''], [{}, '?token=s3cret']] as const) {
+        assert.equal((await http(a.url, 'GET', `${path}${query}`, undefined, { ...headers })).status, 200, `${path}${query} ${JSON.stringify(headers)}`);
+      }
+    }
+  });
 });

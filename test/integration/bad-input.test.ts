@@ -149,10 +149,52 @@ function durationCases(): Case[] {
   return out;
 }
 
+/** `{"Definition":{"Definition":…{}…}}`: `depth` objects inside one another, as a string (no recursion to build it). */
+const nestedDefinition = (depth: number): string => `${'{"Definition":'.repeat(depth - 1)}{}${'}'.repeat(depth - 1)}`;
+const TOO_DEEP = /^Request decode failed: JSON nested deeper than 100 levels of arrays and objects \(level 101 opens at character \d+\)$/;
+const NOT_ADDRESSABLE = (what: string, why: RegExp): RegExp => new RegExp(`^Invalid ${what} ".*": ${why.source}`);
+const CONTROL = (code: string): RegExp => new RegExp(`contains the control character U\\+${code} at character \\d+`);
+const SURROGATE = /contains an unpaired UTF-16 surrogate at character \d+/;
+
+/** Bodies nested thousands of levels deep (the recursion after parsing overflowed the stack: 500). */
+function depthCases(): Case[] {
+  const check = (inner: string): string => `{"Name":"deep","TTL":"10s","Definition":${inner}}`;
+  return [
+    { name: 'service/register: Check.Definition nested 5,000 levels', method: 'PUT', path: REGISTER, body: `{"Name":"deep","Check":${check(nestedDefinition(5000))}}`, status: 400, text: TOO_DEEP },
+    { name: 'service/register: 101 levels of arrays', method: 'PUT', path: REGISTER, body: `{"Name":"deep","Tags":${'['.repeat(100)}${']'.repeat(100)}}`, status: 400, text: TOO_DEEP },
+    { name: 'check/register: Definition nested 5,000 levels', method: 'PUT', path: CHECK_REGISTER, body: check(nestedDefinition(5000)), status: 400, text: TOO_DEEP },
+    { name: 'check/update: Output nested 5,000 levels', method: 'PUT', path: '/v1/agent/check/update/service:web', body: `{"Status":"passing","Output":${'['.repeat(5000)}${']'.repeat(5000)}}`, status: 400, text: TOO_DEEP },
+    { name: 'catalog/register: Check.Definition nested 10,000 levels', method: 'PUT', path: '/v1/catalog/register', body: `{"Node":"n2","Address":"127.0.0.2","Check":{"CheckID":"c","Definition":${nestedDefinition(10_000)}}}`, status: 400, text: TOO_DEEP },
+    { name: 'catalog/deregister: NodeMeta nested 10,000 levels', method: 'PUT', path: '/v1/catalog/deregister', body: `{"Node":"n1","Extra":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`, status: 400, text: TOO_DEEP },
+  ];
+}
+
+/** IDs Consul accepts and then cannot deregister or update, because their URLs are refused. */
+function idCases(): Case[] {
+  const longId = 'é'.repeat(1400); // 1,400 characters, 8,400 once percent-encoded
+  return [
+    putRegister('ID with NUL', { Name: 'ids', ID: 'a\u0000b', Port: 1 }, 400, NOT_ADDRESSABLE('service ID', CONTROL('0000'))),
+    putRegister('ID with a newline', { Name: 'ids', ID: 'a\nb', Port: 1 }, 400, NOT_ADDRESSABLE('service ID', CONTROL('000A'))),
+    putRegister('ID with a lone surrogate', { Name: 'ids', ID: 'a\ud800b', Port: 1 }, 400, NOT_ADDRESSABLE('service ID', SURROGATE)),
+    putRegister('Name with a newline (ID defaults to it)', { Name: 'ids\n', Port: 1 }, 400, NOT_ADDRESSABLE('service name', CONTROL('000A'))),
+    putRegister('ID too long for a URL', { Name: 'ids', ID: longId, Port: 1 }, 400, NOT_ADDRESSABLE('service ID', /is 8400 characters long once percent-encoded for a URL path, over the limit of 8192/)),
+    putRegister('Check.CheckID with NUL', { Name: 'ids', Check: { CheckID: 'c\u0000', TTL: '10s' } }, 400, NOT_ADDRESSABLE('check ID \\(Check\\.CheckID\\)', CONTROL('0000'))),
+    putRegister('Checks[1].CheckID with a lone surrogate', { Name: 'ids', Checks: [{ TTL: '10s' }, { CheckID: '\udc00', TTL: '10s' }] }, 400, NOT_ADDRESSABLE('check ID \\(Checks\\[1\\]\\.CheckID\\)', SURROGATE)),
+    putCheck('CheckID with a newline', { Name: 'c', CheckID: 'x\ny', TTL: '10s' }, 400, NOT_ADDRESSABLE('check ID', CONTROL('000A'))),
+    putCheck('Name with DEL as the ID', { Name: 'c\u007f', TTL: '10s' }, 400, NOT_ADDRESSABLE('check ID', CONTROL('007F'))),
+    { name: 'catalog/register: Node with U+0001', method: 'PUT', path: '/v1/catalog/register', json: { Node: 'n\u0001', Address: '127.0.0.2' }, status: 400, text: NOT_ADDRESSABLE('node name', CONTROL('0001')) },
+    { name: 'catalog/register: Service.ID with NUL', method: 'PUT', path: '/v1/catalog/register', json: { Node: 'n2', Address: '127.0.0.2', Service: { Service: 'ext', ID: 'e\u0000', Port: 80 } }, status: 400, text: NOT_ADDRESSABLE('service ID', CONTROL('0000')) },
+    { name: 'catalog/register: Checks[0].CheckID with a lone surrogate', method: 'PUT', path: '/v1/catalog/register', json: { Node: 'n2', Address: '127.0.0.2', Checks: [{ CheckID: '\ud801' }] }, status: 400, text: NOT_ADDRESSABLE('check ID \\(Checks\\[0\\]\\.CheckID\\)', SURROGATE) },
+  ];
+}
+
 function buildCases(): Case[] {
   const bigJson = JSON.stringify({ Name: 'big', Meta: { k: 'x'.repeat(256) }, Tags: Array.from({ length: 5000 }, (_, i) => `tag-${i}-${'y'.repeat(200)}`) });
   const kvTooBig = Buffer.alloc(512 * 1024 + 1, 0x61);
   return [
+    ...depthCases(),
+    ...idCases(),
+
     // --- /v1/agent/service/register: body shape
     { name: 'service/register: malformed JSON', method: 'PUT', path: REGISTER, body: '{"Name":', status: 400, text: DECODE_FAILED },
     { name: 'service/register: trailing comma', method: 'PUT', path: REGISTER, body: '{"Name":"x",}', status: 400, text: DECODE_FAILED },

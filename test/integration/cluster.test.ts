@@ -1,4 +1,4 @@
-// Cluster mode acceptance (issue 6): 3 etcd members, 2 agents, 2 balancers, 4 backends, a DNS-resolving
+// Cluster mode end to end (docs/cluster.md): 3 etcd members, 2 agents, 2 balancers, 4 backends, a DNS-resolving
 // client under steady traffic and a registration stream; then member, agent, balancer and quorum failures.
 import { strict as assert } from 'node:assert';
 import { Resolver } from 'node:dns/promises';

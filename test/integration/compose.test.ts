@@ -134,11 +134,17 @@ interface Example {
   file: string;
   /** Services built by compose from this repository's files before `up` (the test's images exist already). */
   build: string[];
+  /** The service whose log must show the changes being applied: each message at least `min` times over the run. */
+  applies: { service: string; messages: { msg: string; min: number }[] };
 }
 
 const EXAMPLES: Example[] = [
-  { title: 'docker-compose.yml (switchyard lb)', file: 'docker-compose.yml', build: [] },
-  { title: 'docker-compose.nginx.yml (nginx + switchyard template)', file: 'docker-compose.nginx.yml', build: ['elb'] },
+  { title: 'docker-compose.yml (switchyard lb)', file: 'docker-compose.yml', build: [], applies: { service: 'lb', messages: [{ msg: 'routing table swapped', min: 3 }] } },
+  {
+    title: 'docker-compose.nginx.yml (nginx + switchyard template)', file: 'docker-compose.nginx.yml', build: ['elb'],
+    // The first render (-once, before nginx starts) runs no command; every later one reloads nginx.
+    applies: { service: 'elb', messages: [{ msg: 'rendered', min: 3 }, { msg: 'command ran', min: 2 }] },
+  },
 ];
 
 describe('examples/compose on a real Docker engine: scale web 1 → 3 → 2', { skip }, () => {
@@ -296,6 +302,15 @@ describe('examples/compose on a real Docker engine: scale web 1 → 3 → 2', { 
           three.map((w) => `web ${w.host}`).sort(),
           'traffic went to the three containers and nowhere else',
         );
+        // Each change left a line in the log of what applies it (nginx's renders and reloads too, with exit code 0).
+        const lines = (await dc('logs', '--no-color', ex.applies.service)).split('\n')
+          .map((l) => l.slice(l.indexOf('{'))).filter((l) => l.startsWith('{'))
+          .map((l) => { try { return JSON.parse(l) as { msg?: string; code?: number }; } catch { return {}; } });
+        for (const { msg, min } of ex.applies.messages) {
+          const n = lines.filter((l) => l.msg === msg).length;
+          assert.ok(n >= min, `\`logs ${ex.applies.service}\` shows "${msg}" ${n} times, expected at least ${min} (1, 3 and 2 web containers)`);
+        }
+        assert.ok(lines.filter((l) => l.msg === 'command ran').every((l) => l.code === 0), 'every reload exited 0');
       } catch (err) {
         failure = err;
         try {

@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { DnsServer } from '../../src/dns/server.js';
 import { seededRandom } from '../../src/core/clock.js';
 import type { DnsAddresses } from '../../src/dns/server.js';
-import { startTestAgent, http, sleep } from '../helpers/agent.js';
+import { startTestAgent, http, sleep, tempDir } from '../helpers/agent.js';
+import { switchyard } from '../helpers/process.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 const run = promisify(execFile);
@@ -319,6 +320,64 @@ describe('DNS server (dig and the Node resolver against a real agent)', () => {
       assert.deepEqual(srv.additional.map((x) => x.name).sort(), srv.answer.map((x) => x.data.split(' ')[3]).sort());
       const bytes = Number(/MSG SIZE {2}rcvd: (\d+)/.exec(srv.raw)?.[1]);
       assert.ok(bytes <= 1232, `${bytes} bytes`);
+    });
+
+    digIt('UDP answers are capped at 1232 bytes even when the client advertises 4096 (TC set, dig retries over TCP)', async () => {
+      const cut = await dig(port, 'many.service.consul', 'SRV', '+bufsize=4096', '+ignore');
+      assert.equal(cut.server, 'UDP');
+      assert.ok(cut.flags.includes('tc'), cut.raw);
+      const bytes = Number(/MSG SIZE {2}rcvd: (\d+)/.exec(cut.raw)?.[1]);
+      assert.ok(bytes <= 1232, `${bytes} bytes`);
+      assert.match(cut.raw, /; EDNS: version: 0, flags:; udp: 1232/);
+      const whole = await dig(port, 'many.service.consul', 'SRV', '+bufsize=4096');
+      assert.equal(whole.server, 'TCP', whole.raw);
+      assert.equal(whole.answer.length, 20);
+    });
+
+    digIt('a server with maxUdpSize 4096 sends the whole answer over UDP', async () => {
+      const big = new DnsServer({ view: a.view, logger: pino({ level: 'silent' }), datacenter: 'dc1', maxUdpSize: 4096 });
+      const bigPort = (await big.start(HOST, 0)).udp.port;
+      try {
+        const r = await dig(bigPort, 'many.service.consul', 'SRV', '+bufsize=4096', '+ignore');
+        assert.equal(r.server, 'UDP');
+        assert.ok(!r.flags.includes('tc'), r.raw);
+        assert.equal(r.answer.length, 20);
+        assert.ok(Number(/MSG SIZE {2}rcvd: (\d+)/.exec(r.raw)?.[1]) > 1232, r.raw);
+      } finally {
+        await big.close();
+      }
+    });
+
+    digIt('the agent\'s dns-udp-max-size sets the cap; a value under 512 is refused naming the flag', async () => {
+      const agent = await startTestAgent({ 'dns-addr': '127.0.0.1:0', 'dns-udp-max-size': 600 });
+      try {
+        for (let i = 0; i < 20; i++) {
+          const r = await http(agent.url, 'PUT', '/v1/catalog/register', { Node: `m${i}`, Address: `10.1.0.${i}`, Service: { ID: 'many', Service: 'many', Port: 2000 + i } });
+          assert.equal(r.status, 200);
+        }
+        const r = await dig(agent.dns!.udp.port, 'many.service.consul', 'SRV', '+bufsize=4096', '+ignore');
+        assert.ok(r.flags.includes('tc'), r.raw);
+        assert.ok(Number(/MSG SIZE {2}rcvd: (\d+)/.exec(r.raw)?.[1]) <= 600, r.raw);
+      } finally {
+        await agent.stop();
+      }
+      const p = switchyard(['agent', '--http-addr', '127.0.0.1:0', '--data-dir', tempDir(), '--dns-udp-max-size', '100']);
+      const { code } = await p.exited;
+      assert.equal(code, 2, p.stderr());
+      assert.match(p.stderr(), /--dns-udp-max-size/);
+    });
+
+    digIt('dig -x answers PTR for node and service addresses', async () => {
+      const node = await dig(port, '-x', '10.0.0.1');
+      assert.equal(node.status, 'NOERROR', node.raw);
+      assert.ok(node.flags.includes('aa'));
+      assert.deepEqual(node.answer.map((r) => [r.name, r.type, r.data]), [['1.0.0.10.in-addr.arpa.', 'PTR', 'wa.node.dc1.consul.']]);
+      const self = await dig(port, '-x', '127.0.0.1', '+short');
+      assert.equal(self.raw.trim(), 'n1.node.dc1.consul.');
+      const svc = await dig(port, '-x', '192.168.7.4', '+short');
+      assert.equal(svc.raw.trim(), 'api.service.consul.');
+      const unknown = await dig(port, '-x', '203.0.113.9');
+      assert.equal(unknown.status, 'REFUSED');
     });
 
     digIt('sees catalog changes at once', async () => {

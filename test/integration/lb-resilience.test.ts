@@ -3,6 +3,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startTestAgent, http } from '../helpers/agent.js';
@@ -55,6 +56,34 @@ describe('load balancer resilience', () => {
     }
     assert.ok(posts503 >= 4 && posts503 <= 6, `POSTs are not retried on a 503 (saw ${posts503} of 10)`);
   });
+
+  for (const plane of ['fast', 'node'] as const) {
+    it(`${plane} plane: an instance that dies with more requests in flight than the retry budget's minimum loses none of the idempotent ones`, async () => {
+      const service = `crash-${plane}`;
+      const good = await Promise.all(['g1', 'g2'].map(startBackend));
+      backends.push(...good);
+      for (const b of good) await registerBackend(agent.url, service, b);
+      // The victim holds every request it gets, then its process "dies": every connection is reset.
+      const victim = await startBackend('victim');
+      backends.push(victim);
+      const held: ServerResponse[] = [];
+      let reached: () => void = () => undefined;
+      const enough = new Promise<void>((r) => (reached = r));
+      victim.handler = (_req, res) => {
+        held.push(res);
+        if (held.length >= 15) reached();
+      };
+      await registerBackend(agent.url, service, victim);
+      const lb = await lbFor({ service, 'data-plane': plane, 'passive-health': { 'max-fails': 0, 'consecutive-5xx': 0 } }, service, [...good, victim].map((b) => b.port));
+      const answers = Promise.all(Array.from({ length: 45 }, () => request(lb.url).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }))));
+      await enough;
+      for (const res of held) res.socket?.resetAndDestroy();
+      const got = await answers;
+      const failed = got.filter((g) => g.status !== 200);
+      assert.deepEqual(failed, [], `${failed.length} of 45 requests failed`);
+      assert.ok(got.every((g) => g.body === 'g1' || g.body === 'g2'), 'every answer came from a live instance');
+    });
+  }
 
   it('ejects an instance after consecutive 5xx (outlier detection) and brings it back after the ejection time', async () => {
     const [flaky, good] = await two(['flaky', 'steady'], 'outlier');

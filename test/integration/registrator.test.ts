@@ -138,6 +138,48 @@ describe('switchyard registrator with a real Docker engine', { skip }, () => {
     assert.deepEqual(await ids(), [sid('anon'), sid('w4'), sid('w5')]);
   });
 
+  it('-healthcheck: the Docker HEALTHCHECK status becomes a TTL check, updated on health_status events', async () => {
+    const checksOf = async (serviceId: string): Promise<{ CheckID: string; Status: string; Output: string; Name: string }[]> =>
+      ((await http(agent.url, 'GET', `/v1/health/checks/hc-${run}`)).json as { CheckID: string; Status: string; Output: string; Name: string; ServiceID: string }[])
+        .filter((c) => c.ServiceID === serviceId);
+    const hcId = `service:${sid('hc')}:docker-health`;
+    const status = async (want: string, what: string): Promise<{ Status: string; Output: string }> => {
+      let last: unknown;
+      try {
+        return await waitFor(async () => {
+          const c = (await checksOf(sid('hc'))).find((x) => x.CheckID === hcId);
+          last = c;
+          return c?.Status === want ? c : undefined;
+        }, what, 20_000, 100) as { Status: string; Output: string };
+      } catch (err) {
+        return assert.fail(`${(err as Error).message}\n  last: ${JSON.stringify(last)}\n  registrator stderr:\n${reg?.stderr().slice(-3000) ?? ''}`);
+      }
+    };
+    startRegistrator(['-healthcheck']);
+    const hc = await containers.run({
+      name: name('hc'), env: [`SERVICE_NAME=hc-${run}`, 'SERVICE_CHECK_TCP=true', 'SERVICE_CHECK_INTERVAL=1s'],
+      healthcheck: { Test: ['CMD-SHELL', 'test -f /www/health'], Interval: 1e9, Timeout: 1e9, Retries: 1 },
+    });
+    await containers.run({ name: name('plain'), env: [`SERVICE_NAME=hc-${run}`] });
+    const passing = await status('passing', 'the healthy container\'s Docker check passing');
+    assert.match(passing.Output, /^Docker health: healthy; last probe exited 0/);
+    const checks = await checksOf(sid('hc'));
+    assert.deepEqual(checks.map((c) => c.CheckID).sort(), [`service:${sid('hc')}`, hcId].sort(), 'the SERVICE_CHECK_* check keeps its ID beside the Docker one');
+    assert.equal(checks.find((c) => c.CheckID === hcId)?.Name, 'Docker HEALTHCHECK');
+    assert.deepEqual((await checksOf(sid('plain'))).filter((c) => c.CheckID.endsWith(':docker-health')), [], 'no HEALTHCHECK, no Docker check');
+
+    // The container turns unhealthy (its probe file goes), then healthy again.
+    assert.equal(await containers.exec(hc, ['busybox', 'rm', '/www/health']), 0);
+    const failing = await status('critical', 'the Docker check critical once the container is unhealthy');
+    assert.match(failing.Output, /^Docker health: unhealthy/);
+    const healthyIds = async (): Promise<string[]> => ((await http(agent.url, 'GET', `/v1/health/service/hc-${run}?passing`)).json as { Service: { ID: string } }[]).map((e) => e.Service.ID);
+    assert.deepEqual(await healthyIds(), [sid('plain')], 'an unhealthy container is out of ?passing (and of the balancer)');
+    assert.equal(await containers.exec(hc, ['sh', '-c', 'echo healthy > /www/health']), 0);
+    await status('passing', 'the Docker check passing again');
+    assert.match(reg?.stderr() ?? '', /docker health pushed/);
+    await stop(reg as Proc, 'SIGKILL');
+  });
+
   it('exits 2 naming the flag on bad usage, and 1 when the registry cannot be reached', async () => {
     const missing = switchyard(['registrator', '-ip', '127.0.0.1']);
     assert.equal((await missing.exited).code, 2);

@@ -2,7 +2,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { Writable } from 'node:stream';
 import { startTestAgent, http, waitFor } from '../helpers/agent.js';
+import { freePort } from '../helpers/process.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { LocalSource } from '../../src/discovery/local-source.js';
 import { RemoteSource } from '../../src/discovery/remote-source.js';
@@ -49,5 +52,75 @@ describe('discovery sources', () => {
     await http(agent.url, 'PUT', '/v1/agent/service/deregister/t1');
     await waitFor(() => !local?.instances.has('tagged') && !remote?.instances.has('tagged'), 'tagged leaves both', 5000);
     assert.deepEqual(plain(remote), plain(local));
+  });
+
+  /** A pino logger whose lines land in `lines` (parsed), to check what a source says. */
+  function capture(): { logger: Logger; lines: { msg: string }[] } {
+    const lines: { msg: string }[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as { msg: string }); done(); } });
+    return { logger: pino({ level: 'warn' }, sink) as Logger, lines };
+  }
+  const webOnly = followPredicate([{ origin: 'test', pathPrefix: '/', headers: [], service: 'web', tags: [], balance: 'round_robin' }]);
+  const ids = (s: ServiceSet | undefined): string[] => (s?.instances.get('web') ?? []).map((i) => i.id);
+
+  it('follows an agent that lost its data and came back on the same port: the next change arrives at once, not after the 60 s wait', async () => {
+    // The embedded store whatever the pass: this is about one agent's index going backwards.
+    let a = await startTestAgent({ store: 'embedded' });
+    const port = new URL(a.url).port;
+    const restart = async (): Promise<void> => {
+      const before = Number((await http(a.url, 'GET', '/v1/health/service/web')).headers.get('x-consul-index'));
+      await a.stop(); // closes it and deletes its data dir
+      a = await startTestAgent({ store: 'embedded', 'http-addr': `127.0.0.1:${port}` });
+      await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'after', Port: 81 });
+      const after = Number((await http(a.url, 'GET', '/v1/health/service/web')).headers.get('x-consul-index'));
+      assert.ok(after < before, `the restarted agent's index went backwards (${before} → ${after})`);
+    };
+    const history = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) await http(a.url, 'PUT', `/v1/kv/history/${i}`, 'x');
+    };
+    try {
+      await history();
+      await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'before', Port: 80 });
+      let latest: ServiceSet | undefined;
+      // Consul's default wait (60 s): a blocking read parked on the old index would hold the change for that long.
+      const r = new RemoteSource({ address: a.url, follow: webOnly, logger: pino({ level: 'silent' }) });
+      sources.push(r);
+      r.start((s) => (latest = s));
+      await waitFor(() => ids(latest).join() === 'n1/before', 'the source follows the first agent', 5000);
+
+      // Restart while both reads (catalog, health of web) are parked on the agent: they fail.
+      await waitFor(() => a.view.waiterCount() >= 2, 'the source\'s blocking reads are parked', 5000);
+      await restart();
+      await waitFor(() => ids(latest).join() === 'n1/after', 'the registration after the first restart reaches the source', 10_000);
+
+      // Restart right after a change woke the reads: the source may see no failure at all, only closed connections.
+      await history();
+      await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'before', Port: 80 });
+      await waitFor(() => ids(latest).join() === 'n1/after,n1/before', 'the source sees the second instance', 5000);
+      await restart();
+      await waitFor(() => ids(latest).join() === 'n1/after', 'the registration after the second restart reaches the source', 10_000);
+    } finally {
+      await a.stop();
+    }
+  });
+
+  it('a balancer\'s source says what traffic gets while the registry is unreachable: no table yet, or the last known one', async () => {
+    const none = capture();
+    const r = new RemoteSource({ address: `127.0.0.1:${await freePort()}`, follow: webOnly, logger: none.logger });
+    sources.push(r);
+    r.start(() => undefined);
+    await waitFor(() => none.lines.length > 0, 'the first warning', 5000);
+    assert.deepEqual(none.lines.map((l) => l.msg), ['registry unreachable and no table from it yet: requests get 503 (unless a state file supplied a table) until it answers']);
+
+    const a = await startTestAgent({ store: 'embedded' });
+    const some = capture();
+    const r2 = new RemoteSource({ address: a.url, follow: webOnly, logger: some.logger });
+    sources.push(r2);
+    let emitted = false;
+    r2.start(() => (emitted = true));
+    await waitFor(() => emitted, 'a first table', 5000);
+    await a.stop();
+    await waitFor(() => some.lines.length > 0, 'the warning after the agent went away', 5000);
+    assert.equal(some.lines[0]?.msg, 'registry unreachable: serving the last known table');
   });
 });

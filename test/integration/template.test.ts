@@ -86,6 +86,41 @@ describe('switchyard template', () => {
     }
   });
 
+  it('logs each render and command run at info (path, exit code), and follows an agent that lost its data and came back on the same port', async () => {
+    // Its own agent on the embedded store: this is about one agent's index going backwards.
+    let a = await startTestAgent({ store: 'embedded' });
+    const port = new URL(a.url).port;
+    const dir = tempDir('sy-tpl-');
+    const out = join(dir, 'out.txt');
+    writeFileSync(join(dir, 't.ctmpl'), '{{range service "svc"}}{{.ID}} {{end}}\n');
+    for (let i = 0; i < 20; i++) await http(a.url, 'PUT', `/v1/kv/history/${i}`, 'x');
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'svc', ID: 'before', Port: 1 });
+    const p = switchyard(['template', '-consul-addr', a.url, '-template', `${dir}/t.ctmpl:${out}:true`, '-log-level', 'info']);
+    const logs = (): { msg: string; destination?: string; code?: number }[] => p.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string });
+    try {
+      await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === 'before \n', 'first render', 10_000);
+      await waitFor(() => logs().some((l) => l.msg === 'command ran'), 'the command run is logged', 5000);
+      const rendered = logs().find((l) => l.msg === 'rendered');
+      const ran = logs().find((l) => l.msg === 'command ran');
+      assert.equal(rendered?.destination, out, 'the render names the file it wrote');
+      assert.equal(ran?.destination, out);
+      assert.equal(ran?.code, 0, 'the command run carries its exit code');
+
+      const before = Number((await http(a.url, 'GET', '/v1/health/service/svc')).headers.get('x-consul-index'));
+      await waitFor(() => a.view.waiterCount() >= 1, 'the template\'s blocking read is parked', 5000);
+      await a.stop(); // closes it and deletes its data dir
+      a = await startTestAgent({ store: 'embedded', 'http-addr': `127.0.0.1:${port}` });
+      await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'svc', ID: 'after', Port: 2 });
+      const after = Number((await http(a.url, 'GET', '/v1/health/service/svc')).headers.get('x-consul-index'));
+      assert.ok(after < before, `the restarted agent's index went backwards (${before} → ${after})`);
+      // The template's blocking wait is 60 s: far longer than this.
+      await waitFor(() => readFileSync(out, 'utf8') === 'after \n', 'the registration after the restart is rendered', 10_000);
+    } finally {
+      await stop(p);
+      await a.stop();
+    }
+  });
+
   it('a template error names file:line:col, exits non-zero and writes nothing', async () => {
     const dir = tempDir('sy-tpl-');
     writeFileSync(join(dir, 'bad.ctmpl'), 'ok\n{{range service "x"}}\n  {{.Port}\n{{end}}\n');

@@ -1,4 +1,4 @@
-// A floating IP with VRRP (issue 6, docs/cluster.md): keepalived, run with the shipped
+// A floating IP with VRRP (docs/cluster.md): keepalived, run with the shipped
 // examples/keepalived configs, moves a virtual IP between two real `switchyard up` balancers.
 // The network is built entirely inside network namespaces this test creates: a bridge in "lan",
 // and lb1, lb2 and a client on veth pairs to it. Nothing touches the root namespace's interfaces

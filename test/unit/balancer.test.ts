@@ -127,6 +127,18 @@ describe('round_robin', () => {
     assert.equal(sequence(s, 7), 'a a b a c a a');
   });
 
+  it('does not panic over held instances that passive health ejected (they had left the registry), but does over others', () => {
+    // a is the survivor; b, c, d are kept by the mass-loss guard and were really gone.
+    const { s, states } = build('round_robin', { a: 1, b: 1, c: 1, d: 1 });
+    for (const id of ['b', 'c', 'd']) {
+      states.setHeld(id, true);
+      states.eject(id, Infinity);
+    }
+    assert.equal(sequence(s, 6), 'a a a a a a', 'the ejected held instances are not spread onto');
+    for (const id of ['b', 'c', 'd']) states.setHeld(id, false);
+    assert.notEqual(sequence(s, 6), 'a a a a a a', 'the same ejections on instances the registry lists: panic spreads over all');
+  });
+
   it('is not reset by state changes that leave its set alone', () => {
     const { s, states } = build('round_robin', { a: 1, b: 1, c: 1 });
     assert.equal(sequence(s, 2), 'a b');
@@ -354,7 +366,7 @@ describe('UpstreamStates', () => {
     const states = new UpstreamStates(manualClock());
     const r = states.get('a');
     // since: when the record was made, on the injected clock (slow start ramps from there).
-    assert.deepEqual({ ...r }, { id: 'a', inFlight: 0, consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, draining: false, since: 1_000_000 });
+    assert.deepEqual({ ...r }, { id: 'a', inFlight: 0, consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, draining: false, held: false, since: 1_000_000 });
     assert.equal(states.get('a'), r);
     assert.equal(states.peek('b'), undefined);
   });

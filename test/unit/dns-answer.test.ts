@@ -112,6 +112,7 @@ describe('DNS answers over a real catalog', () => {
     await register({ Node: 'node-a', SkipNodeUpdate: true, Service: { ID: 'ext', Service: 'ext', Port: 5432, Address: 'db.example.com' } });
     await register({ Node: 'node-a', SkipNodeUpdate: true, Service: { ID: 'MixedCase', Service: 'MixedCase', Port: 1 } });
     for (let i = 0; i < 20; i++) await register({ Node: `m${i}`, Address: `10.1.0.${i}`, Service: { ID: 'many', Service: 'many', Port: 2000 + i } });
+    for (let i = 0; i < 5; i++) await register({ Node: 'node-a', SkipNodeUpdate: true, Service: { ID: `crowd-${i}`, Service: 'crowd', Port: 3000 + i } });
     for (const svc of ['maint', 'maint2']) {
       const r = await http(a.url, 'PUT', '/v1/agent/service/register', { Name: svc, Port: 7000 });
       assert.equal(r.status, 200, r.text);
@@ -184,10 +185,11 @@ describe('DNS answers over a real catalog', () => {
     },
     { desc: 'one A per distinct address', ask: { name: 'dup.service.consul', type: 'A' }, rcode: 'NOERROR', answers: ['A dup.service.consul 0 10.0.0.1'] },
     {
-      desc: 'one SRV per port, one glue record per node',
+      // As Consul: one address record per SRV answer, even for one node (HAProxy pairs them one to one).
+      desc: 'one SRV per port, each with its own glue record',
       ask: { name: 'dup.service.consul', type: 'SRV' }, rcode: 'NOERROR',
       answers: ['SRV dup.service.consul 0 1 1 1000 node-a.node.dc1.consul', 'SRV dup.service.consul 0 1 1 1001 node-a.node.dc1.consul'],
-      additional: ['A node-a.node.dc1.consul 0 10.0.0.1'],
+      additional: ['A node-a.node.dc1.consul 0 10.0.0.1', 'A node-a.node.dc1.consul 0 10.0.0.1'],
     },
     { desc: 'a host-name service address is a CNAME', ask: { name: 'ext.service.consul', type: 'A' }, rcode: 'NOERROR', answers: ['CNAME ext.service.consul 0 db.example.com'] },
     {
@@ -235,6 +237,19 @@ describe('DNS answers over a real catalog', () => {
     { desc: 'node TTL', ask: { name: 'node-a.node.consul', type: 'A', options: { nodeTtl: 60, serviceTtl: { '*': 5 } } }, rcode: 'NOERROR', answers: ['A node-a.node.consul 60 10.0.0.1'] },
     { desc: 'another domain', ask: { name: 'web.service.sy.example', type: 'A', options: { domain: 'sy.example', onlyPassing: true } }, rcode: 'NOERROR', answers: ['A web.service.sy.example 0 10.0.0.1', 'A web.service.sy.example 0 192.168.1.4'] },
     { desc: 'consul. is outside another domain', ask: { name: 'web.service.consul', type: 'A', options: { domain: 'sy.example' } }, rcode: 'REFUSED' },
+    // Reverse DNS, as Consul: a node's address names the node, a service's own address the service.
+    { desc: 'PTR for a node address', ask: { name: '1.0.0.10.in-addr.arpa', type: 'PTR' }, rcode: 'NOERROR', answers: ['PTR 1.0.0.10.in-addr.arpa 0 node-a.node.dc1.consul'] },
+    { desc: 'PTR, case-insensitive, trailing dot', ask: { name: '2.0.0.10.IN-ADDR.ARPA.', type: 'PTR' }, rcode: 'NOERROR', answers: ['PTR 2.0.0.10.IN-ADDR.ARPA 0 node-b.node.dc1.consul'] },
+    { desc: 'PTR for a service address', ask: { name: '4.1.168.192.in-addr.arpa', type: 'PTR' }, rcode: 'NOERROR', answers: ['PTR 4.1.168.192.in-addr.arpa 0 web.service.consul'] },
+    {
+      desc: 'PTR for an IPv6 node address',
+      ask: { name: `${'6000000000000000000000000000'.split('').join('.')}.0.0.d.f.ip6.arpa`, type: 'PTR' }, rcode: 'NOERROR',
+      answers: [`PTR ${'6000000000000000000000000000'.split('').join('.')}.0.0.d.f.ip6.arpa 0 node-6.node.dc1.consul`],
+    },
+    { desc: 'PTR in the domain of another name', ask: { name: '1.0.0.10.in-addr.arpa', type: 'PTR', options: { domain: 'sy.example' } }, rcode: 'NOERROR', answers: ['PTR 1.0.0.10.in-addr.arpa 0 node-a.node.dc1.sy.example'] },
+    { desc: 'PTR for an address nobody has: REFUSED', ask: { name: '9.9.9.9.in-addr.arpa', type: 'PTR' }, rcode: 'REFUSED', answers: [] },
+    { desc: 'a partial reverse name: REFUSED', ask: { name: '0.10.in-addr.arpa', type: 'PTR' }, rcode: 'REFUSED', answers: [] },
+    { desc: 'A on a known reverse name: NODATA', ask: { name: '1.0.0.10.in-addr.arpa', type: 'A' }, rcode: 'NOERROR', answers: [] },
   ];
 
   for (const row of rows) {
@@ -308,6 +323,43 @@ describe('DNS answers over a real catalog', () => {
     // A size under 512 is read as 512, where the count cap applies again.
     const small = ask({ name: 'many.service.consul', type: 'A', transport: 'udp', edns: 100 });
     assert.equal(small.answers.length, 3);
+  });
+
+  it('UDP answers stop at 1232 bytes by default, whatever the client advertises; TC set; OPT advertises 1232', () => {
+    // 20 SRV records with their glue: ~1.9 KB, which a client advertising 4096 used to get in one datagram.
+    const got = ask({ name: 'many.service.consul', type: 'SRV', transport: 'udp', edns: 4096 });
+    const wire = encode(got.packet);
+    assert.ok(wire.length <= 1232, `${wire.length} bytes`);
+    assert.ok(got.answers.length > 8 && got.answers.length < 20, `${got.answers.length} SRV records`);
+    assert.equal(got.packet.flag_tc, true);
+    const opt = (got.packet.additionals ?? []).find((x) => x.type === 'OPT');
+    assert.equal(opt?.type === 'OPT' ? opt.udpPayloadSize : undefined, 1232, 'the OPT record advertises 1232');
+    // The same question over TCP is whole: the cut is the UDP limit's doing.
+    const tcp = encode(ask({ name: 'many.service.consul', type: 'SRV', transport: 'tcp', edns: 4096 }).packet).length;
+    assert.ok(tcp > 1232, `${tcp} bytes over TCP`);
+  });
+
+  it('maxUdpSize raises (or lowers) the UDP cap', () => {
+    const all = ask({ name: 'many.service.consul', type: 'SRV', transport: 'udp', edns: 4096, options: { maxUdpSize: 4096 } });
+    assert.equal(all.answers.length, 20);
+    assert.equal(all.packet.flag_tc, false);
+    assert.ok(encode(all.packet).length > 1232, `${encode(all.packet).length} bytes`);
+    const opt = (all.packet.additionals ?? []).find((x) => x.type === 'OPT');
+    assert.equal(opt?.type === 'OPT' ? opt.udpPayloadSize : 0, 4096);
+    const small = ask({ name: 'many.service.consul', type: 'SRV', transport: 'udp', edns: 4096, options: { maxUdpSize: 600 } });
+    assert.ok(encode(small.packet).length <= 600, `${encode(small.packet).length} bytes`);
+    assert.equal(small.packet.flag_tc, true);
+  });
+
+  it('glue copies stay in an answer that fits, and are merged into one when the answer is trimmed (as Consul\'s syncExtra)', () => {
+    const whole = ask({ name: 'crowd.service.consul', type: 'SRV', transport: 'udp', edns: 1232 });
+    assert.equal(whole.answers.length, 5);
+    assert.deepEqual(whole.additional, Array(5).fill('A node-a.node.dc1.consul 0 10.0.0.1'));
+    assert.equal(whole.packet.flag_tc, false);
+    const cut = ask({ name: 'crowd.service.consul', type: 'SRV', transport: 'udp' });
+    assert.equal(cut.answers.length, 3);
+    assert.deepEqual(cut.additional, ['A node-a.node.dc1.consul 0 10.0.0.1']);
+    assert.equal(cut.packet.flag_tc, true);
   });
 
   it('enableTruncate=false gives the partial answer without TC (Consul default)', () => {

@@ -1,7 +1,7 @@
 // Table-driven tests of the DNS name layer: Consul's query-name parse, `.addr.` hex IPs, TTL keys and RFC 1464 text.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hexToIp, ipToHex, isEncodableName, normalizeDomain, parseIp, parseQueryName, relativeLabels } from '../../src/dns/names.js';
+import { hexToIp, ipToHex, isEncodableName, normalizeDomain, parseIp, parseQueryName, parseReverseName, relativeLabels } from '../../src/dns/names.js';
 import { encodeRfc1464, serviceTtl } from '../../src/dns/answer.js';
 
 describe('DNS names', () => {
@@ -123,4 +123,20 @@ describe('DNS names', () => {
     ];
     for (const [k, v, want] of rows) assert.equal(encodeRfc1464(k, v), want, k);
   });
+});
+
+describe('parseReverseName', () => {
+  const rows: [string, string | undefined][] = [
+    ['1.0.0.127.in-addr.arpa', '127.0.0.1'],
+    ['1.0.0.127.In-Addr.Arpa.', '127.0.0.1'],
+    [`${'1000000000000000000000000000'.split('').join('.')}.0.0.d.f.ip6.arpa`, 'fd00:0:0:0:0:0:0:1'],
+    ['0.0.127.in-addr.arpa', undefined],
+    ['256.0.0.127.in-addr.arpa', undefined],
+    ['01.0.0.127.in-addr.arpa', undefined],
+    ['1.0.0.127.example.com', undefined],
+    ['g.0.ip6.arpa', undefined],
+  ];
+  for (const [name, want] of rows) {
+    it(`${name} → ${String(want)}`, () => assert.equal(parseReverseName(name)?.text, want));
+  }
 });

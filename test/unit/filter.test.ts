@@ -1,7 +1,7 @@
 // Table-driven tests for the ?filter= (go-bexpr) compiler: matching against Consul response shapes, and error messages.
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { compileFilter } from '../../src/registry/server/filter.js';
+import { DEFAULT_FILTER_LIMITS, compileFilter } from '../../src/registry/server/filter.js';
 import { SwitchyardError } from '../../src/core/errors.js';
 
 /** One entry of GET /v1/health/service/web. */
@@ -135,6 +135,14 @@ const matching: Row[] = [
   ['Service.Port matches "^8"', healthEntry, true],
   ['Service.Tags matches "^v[0-9]$"', healthEntry, true],
   ['Service.Meta matches "."', healthEntry, false],
+  // Go's RE2 syntax and flags, which JavaScript's RegExp lacks
+  ['Service.ID matches "(?U)^w.+-"', healthEntry, true],
+  ['Service.ID matches "^[[:alpha:]]+-[[:digit:]]+$"', healthEntry, true],
+  ['Service.ID matches `^\\pL+-\\d+\\z`', healthEntry, true],
+  ['Service.ID matches "(?i:WEB)-1"', healthEntry, true],
+  // a pattern that backtracking engines take exponential time on (2^n paths): linear here
+  ['Service.Tags matches "^(a+)+$"', { Service: { Tags: [`${'a'.repeat(4000)}!`] } }, false],
+  ['Service.Tags matches "^(a|aa)+$"', { Service: { Tags: ['a'.repeat(4000)] } }, true],
   // is empty / is not empty
   ['Service.Meta is empty', healthEntry, false],
   ['Service.Meta is not empty', healthEntry, true],
@@ -209,9 +217,11 @@ const errors: ErrorRow[] = [
   ['"x" == Service.ID', '1:5 (4)', /unexpected "==" after the value "x": a value on the left must be followed by "in" or "not in"/],
   ['"x" in', '1:7 (6)', /invalid selector after "in"/],
   ['"x" in "Service.Tags"', '1:8 (7)', /invalid selector after "in"/],
-  ['Service.ID matches "("', '1:20 (19)', /invalid regular expression "\(" after "matches": .*Unterminated group/],
-  ['Service.ID not matches "[a-"', '1:24 (23)', /invalid regular expression "\[a-" after "not matches"/],
-  ['Service.ID matches "(?U)a+"', '1:20 (19)', /flag "U" is not supported/],
+  ['Service.ID matches "("', '1:20 (19)', /invalid regular expression "\(" after "matches" \(Go RE2 syntax\): error parsing regexp: missing closing \): `\(`/],
+  ['Service.ID not matches "[a-"', '1:24 (23)', /invalid regular expression "\[a-" after "not matches" \(Go RE2 syntax\): error parsing regexp: missing closing \]/],
+  ['Service.ID matches "a(?=b)"', '1:20 (19)', /invalid or unsupported Perl syntax: `\(\?=`/],
+  ['Service.ID matches `(a)\\1`', '1:20 (19)', /invalid escape sequence: `\\1`/],
+  ['Service.ID matches "a{1001}"', '1:20 (19)', /invalid repeat count: `\{1001\}`/],
   ['Service.ID == "abc', '1:15 (14)', /unterminated string literal/],
   ['Service.ID == "abc\\', '1:15 (14)', /unterminated string literal/],
   ['Service.ID == `abc', '1:15 (14)', /unterminated string literal: expected a closing "`"/],
@@ -240,4 +250,51 @@ describe('compileFilter: errors', () => {
       );
     });
   }
+});
+
+describe('compileFilter: limits (one request cannot stall the agent)', () => {
+  const limitError = (where: RegExp | string) => (err: unknown): boolean => {
+    assert.ok(err instanceof SwitchyardError);
+    assert.equal(err.code, 'SY_ERR_FILTER_LIMIT');
+    if (typeof where === 'string') assert.ok(err.message.includes(where), err.message);
+    else assert.match(err.message, where);
+    return true;
+  };
+
+  it('refuses an expression longer than maxLength, naming the limit', () => {
+    const long = `Service.ID == "${'x'.repeat(DEFAULT_FILTER_LIMITS.maxLength)}"`;
+    assert.throws(() => compileFilter(long), limitError(`filter too long: ${long.length} characters, the limit is ${DEFAULT_FILTER_LIMITS.maxLength}`));
+    assert.equal(compileFilter(long.slice(0, DEFAULT_FILTER_LIMITS.maxLength - 1) + '"')(healthEntry), false, 'just under the limit compiles');
+  });
+
+  it('refuses nesting deeper than maxDepth (parentheses or not), where it happens', () => {
+    const depth = DEFAULT_FILTER_LIMITS.maxDepth;
+    const ok = `${'('.repeat(depth)}Service.Port == 80${')'.repeat(depth)}`;
+    assert.equal(compileFilter(ok)(healthEntry), true);
+    assert.throws(() => compileFilter(`${'('.repeat(depth + 1)}Service.Port == 80${')'.repeat(depth + 1)}`),
+      limitError(new RegExp(`^Failed to create boolean expression evaluator: 1:${depth + 1} \\(${depth}\\): expression nested too deeply: more than ${depth} levels`)));
+    assert.throws(() => compileFilter(`${'not '.repeat(depth + 1)}Service.Port == 80`), limitError(/nested too deeply/));
+    // Thousands of "(" would have overflowed the parser's stack; now they stop at the limit.
+    assert.throws(() => compileFilter('('.repeat(4000)), limitError(/nested too deeply/));
+  });
+
+  it('refuses a regular expression whose compiled program exceeds maxRegexProgram', () => {
+    assert.throws(() => compileFilter('Service.ID matches "[a-z]{1000}[a-z]{1000}[0-9]{1000}"', { ...DEFAULT_FILTER_LIMITS, maxRegexProgram: 2000 }),
+      limitError(/1:20 \(19\): regular expression "\[a-z\]\{1000\}.*" after "matches" is too large: 300\d instructions compiled, the limit is 2000/));
+  });
+
+  it('stops evaluating once a request has spent its step budget, and names the budget', () => {
+    const limits = { ...DEFAULT_FILTER_LIMITS, maxSteps: 10_000 };
+    const items = Array.from({ length: 100 }, (_, i) => ({ Service: { ID: `web-${i}`, Tags: ['x'.repeat(100)] } }));
+    const cheap = compileFilter('Service.ID == "web-7"', limits);
+    assert.equal(items.filter(cheap).length, 1, 'a cheap filter over the same items fits the budget');
+    const costly = compileFilter('Service.Tags matches "^x+y"', limits);
+    assert.throws(() => items.filter(costly), limitError('filter evaluation exceeded its budget of 10000 steps'));
+  });
+
+  it('gives every compiled filter its own budget (one per request)', () => {
+    const limits = { ...DEFAULT_FILTER_LIMITS, maxSteps: 500 };
+    const item = { Service: { Tags: ['y'.repeat(50)] } };
+    for (let i = 0; i < 3; i++) assert.equal(compileFilter('Service.Tags matches "y$"', limits)(item), true);
+  });
 });

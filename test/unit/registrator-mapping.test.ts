@@ -346,3 +346,28 @@ describe('registrator helpers', () => {
     assert.equal(parseServiceId('h1:-web:80'), undefined);
   });
 });
+
+describe('-healthcheck (Docker HEALTHCHECK as a TTL check)', () => {
+  const withHealth = (): ContainerInspect => {
+    const c = inspect({ name: 'api.1', env: ['SERVICE_NAME=api', 'SERVICE_CHECK_TCP=true'], exposed: ['80/tcp'], ports: { '80/tcp': published('8080') } });
+    c.Config.Healthcheck = { Test: ['CMD-SHELL', 'curl -f localhost/health'], Interval: 5e9, Retries: 3 };
+    return c;
+  };
+
+  it('adds the Docker check only when asked and when the container has a HEALTHCHECK; the other check keeps its ID', () => {
+    const off = mapContainer(withHealth(), config({ hostIp: '10.1.1.1' }), H1).services.map(registrationBody);
+    assert.equal(off[0]?.Checks, undefined, 'off by default: the body is Registrator\'s');
+    assert.equal((off[0]?.Check as Record<string, unknown>).CheckID, undefined);
+    const on = mapContainer(withHealth(), config({ hostIp: '10.1.1.1', healthcheck: true }), H1).services.map(registrationBody);
+    assert.deepEqual(on[0]?.Check, { CheckID: 'service:h1:api.1:80', TCP: '10.1.1.1:8080', Interval: '10s' });
+    assert.deepEqual(on[0]?.Checks, [{
+      CheckID: 'service:h1:api.1:80:docker-health', Name: 'Docker HEALTHCHECK', TTL: '25s',
+      Notes: 'The Docker health status of container api.1, pushed by switchyard registrator -healthcheck',
+    }]);
+    const none = withHealth();
+    none.Config.Healthcheck = { Test: ['NONE'] };
+    assert.equal(mapContainer(none, config({ healthcheck: true }), H1).services.map(registrationBody)[0]?.Checks, undefined, 'HEALTHCHECK NONE');
+    const plain = inspect({ exposed: ['80/tcp'], ports: { '80/tcp': published('8080') } });
+    assert.equal(mapContainer(plain, config({ healthcheck: true }), H1).services.map(registrationBody)[0]?.Checks, undefined, 'no HEALTHCHECK');
+  });
+});

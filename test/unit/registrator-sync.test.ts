@@ -118,6 +118,11 @@ class FakeRegistry implements RegistryBackend {
     return new Map([...this.services_].map(([id, b]) => [id, { id, name: String(b.Name) }]));
   }
 
+  async updateCheck(checkId: string, status: string): Promise<void> {
+    this.#check();
+    this.calls.push(`check ${checkId} ${status}`);
+  }
+
   ids(): string[] {
     return [...this.services_.keys()].sort();
   }
@@ -144,6 +149,40 @@ const until = async (cond: () => boolean, what: string, ms = 3000): Promise<void
 };
 
 describe('registrator sync loop', () => {
+  it('-healthcheck: pushes the Docker health status on registration, on health_status events and every probe interval', async () => {
+    const docker = new FakeDocker();
+    const registry = new FakeRegistry();
+    const r = new Reconciler({
+      docker, registry, logger: silent, deregister: 'always', cleanup: false, host: { hostname: 'h1', hostnameIp: '192.0.2.1' },
+      mapping: { hostIp: '127.0.0.1', internal: false, explicit: false, useIpFromLabel: '', forceTags: () => '', healthcheck: true },
+      retryBaseMs: 5, retryMaxMs: 20,
+    });
+    const id = docker.run('api-1', 1);
+    const c = docker.containers.get(id);
+    assert.ok(c);
+    c.Config.Healthcheck = { Test: ['CMD', 'true'], Interval: 1e9 };
+    c.State = { Running: true, Health: { Status: 'starting', Log: [] } };
+    await r.pass({ full: true });
+    const check = 'check service:h1:api-1:80:docker-health';
+    assert.deepEqual(registry.calls, ['register h1:api-1:80', `${check} critical`], 'starting is critical');
+    registry.calls.length = 0;
+    await r.pass();
+    assert.deepEqual(registry.calls, [], 'nothing new: nothing pushed');
+    c.State = { Running: true, Health: { Status: 'healthy', Log: [{ ExitCode: 0, Output: 'ok' }] } };
+    r.noteEvent('health_status: healthy', id);
+    await r.pass();
+    assert.deepEqual(registry.calls, [`${check} passing`]);
+    // Docker sends no event while the status holds: the TTL is refreshed every probe interval.
+    registry.calls.length = 0;
+    await until(() => registry.calls.includes(`${check} passing`), 'a refresh within the probe interval', 5000);
+    c.State = { Running: true, Health: { Status: 'unhealthy', FailingStreak: 3, Log: [{ ExitCode: 1, Output: 'down' }] } };
+    r.noteEvent('health_status: unhealthy', id);
+    registry.calls.length = 0;
+    await r.pass();
+    assert.deepEqual(registry.calls, [`${check} critical`]);
+    await r.stop();
+  });
+
   it('registers running containers, deregisters on die (item 20: one PUT deregister per service)', async () => {
     const { docker, registry, r } = setup();
     const a = docker.run('web-1', 32768);

@@ -38,6 +38,7 @@ describe('path normalisation', () => {
     ['/a/%2e%2e%2fb', /hides a dot segment/],
     ['/a/%zz', /invalid percent-encoding/],
     ['/a/%2', /invalid percent-encoding/],
+    ['/x%00y', /encoded NUL/],
   ];
   for (const [input, want] of table) {
     it(`${JSON.stringify(input)} → ${String(want)}`, () => {

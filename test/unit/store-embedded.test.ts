@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -461,30 +462,43 @@ describe('EmbeddedStore', () => {
       assert.equal((await put(store, 'c', '1')).revision, 2);
     });
 
-    it('a failed WAL write rejects the pending txns and every later one, publishes nothing, and still closes', async () => {
+    it('a failed WAL write refuses the batch and writes until a repair, publishes nothing, then takes writes again without a restart', async () => {
       const dir = await newDir();
       const { logger, warns } = captureLogger();
       const { store } = await reopen({ dir, logger });
       await put(store, 'a', '1');
-      // Stands in for EIO/ENOSPC: after a failed write or fsync the log's contents are unknown.
+      // Stands in for EIO/ENOSPC on this file handle: the repair reopens the segment, and the new handle writes.
       const internals = store as unknown as { wal: { append(buf: Buffer): Promise<void> } };
       internals.wal.append = () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+      const flips: [boolean, string | undefined][] = [];
+      let backUp!: () => void;
+      const writableAgain = new Promise<void>((resolve) => (backUp = resolve));
+      store.onWritability((w, reason) => {
+        flips.push([w, reason]);
+        if (w) backUp();
+      });
       const seen: number[] = [];
       store.subscribe((c) => seen.push(c.revision));
       const settled = await Promise.allSettled([put(store, 'b', '1'), put(store, 'c', '1')]);
       for (const s of settled) {
         assert.equal(s.status, 'rejected');
-        if (s.status === 'rejected') isStoreError('SY_ERR_STORE_IO', 'EIO')(s.reason);
+        if (s.status === 'rejected') isStoreError('SY_ERR_STORE_UNAVAILABLE', 'EIO', 'nothing was applied')(s.reason);
       }
-      await assert.rejects(put(store, 'd', '1'), isStoreError('SY_ERR_STORE_IO'));
+      assert.equal(store.writable(), false);
+      // Until the repair has run (its first try is 100 ms away), writes are refused at once.
+      await assert.rejects(put(store, 'd', '1'), isStoreError('SY_ERR_STORE_UNAVAILABLE'));
       assert.deepEqual(seen, []);
       assert.equal(store.get('b'), undefined);
       assert.equal(store.revision(), 1);
-      assert.ok(warns.some((w) => w.msg.includes('accepts no more writes')), JSON.stringify(warns));
+      assert.equal(warns.filter((w) => w.msg.startsWith('store unwritable')).length, 1, JSON.stringify(warns));
+      await writableAgain;
+      assert.deepEqual(flips, [[false, 'EIO: i/o error, write'], [true, undefined]]);
+      assert.equal((await put(store, 'e', '1')).revision, 2, 'refused writes consumed no revision');
+      assert.deepEqual(seen, [2]);
       await store.close();
       const again = await reopen({ dir });
-      assert.equal(again.opened.revision, 1);
-      assert.deepEqual(again.opened.entries.map((e) => e.key), ['a']);
+      assert.equal(again.opened.revision, 2);
+      assert.deepEqual(again.opened.entries.map((e) => e.key), ['a', 'e']);
     });
 
     it('ops in one transaction apply in order', async () => {
@@ -518,6 +532,54 @@ describe('EmbeddedStore', () => {
       const { logger, warns } = captureLogger();
       await reopen({ dir, logger });
       assert.ok(warns.some((w) => w.obj['pid'] === dead && w.msg.includes('stale lock')), JSON.stringify(warns));
+    });
+
+    describe('a lock whose PID now belongs to an unrelated process (after a reboot, or reused) is taken over', () => {
+      let other: ReturnType<typeof spawn> | undefined;
+      afterEach(() => {
+        other?.kill('SIGKILL');
+        other = undefined;
+      });
+      const unrelated = async (): Promise<number> => {
+        other = spawn('sleep', ['60'], { stdio: 'ignore' });
+        await once(other, 'spawn');
+        return other.pid as number;
+      };
+      const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const cases: [string, (pid: number) => Record<string, unknown>, RegExp][] = [
+        ['same boot, another start time (the PID was reused)', (pid) => ({ pid, token: 'old', boot: bootId(), start: '1', cmd: 'node switchyard agent' }), /its PID now belongs to another process: sleep 60/],
+        ['recorded before the last boot', (pid) => ({ pid, token: 'old', boot: 'another-boot', start: '1' }), /ran before the machine last booted/],
+        ['an older LOCK without a start time, the PID now running something that is not node', (pid) => ({ pid, token: 'old' }), /its PID now belongs to sleep 60/],
+      ];
+      for (const [name, lock, why] of cases) {
+        it(name, { skip: !existsSync('/proc/self/stat') && process.env['CI'] !== 'true' && 'no /proc here' }, async () => {
+          const dir = await newDir();
+          const pid = await unrelated();
+          await writeFile(join(dir, 'LOCK'), JSON.stringify(lock(pid)));
+          const { logger, warns } = captureLogger();
+          const { store } = await reopen({ dir, logger });
+          const took = warns.find((w) => w.obj['pid'] === pid && w.msg.includes('stale lock'));
+          assert.ok(took, JSON.stringify(warns));
+          assert.match(took.msg, why);
+          const lockNow = JSON.parse(await readFile(join(dir, 'LOCK'), 'utf8')) as { pid: number };
+          assert.equal(lockNow.pid, process.pid, 'the lock is ours now');
+          await store.close();
+        });
+      }
+    });
+
+    it('a lock held by a live process is refused, naming its PID and command line', async () => {
+      const dir = await newDir();
+      const holder = `const { EmbeddedStore } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/registry/store/embedded.ts', import.meta.url)))});
+        await new EmbeddedStore({ dir: ${JSON.stringify(dir)} }).open(); process.stdout.write('holding\\n'); setInterval(() => undefined, 1000);`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', holder], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await once(child.stdout!, 'data');
+        await assert.rejects(make({ dir }).open(), isStoreError('SY_ERR_STORE_IO', dir, `locked by process ${child.pid} (`, '--input-type=module', '--data-dir'));
+      } finally {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
     });
   });
 });

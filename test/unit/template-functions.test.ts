@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import type { ApiHealthEntry } from '../../src/registry/api/types.js';
 import type { HealthFilter, RenderEnv, TemplateData } from '../../src/template/index.js';
 import { aggregatedStatus, compileTemplate, parseServiceQuery, serviceDependencyId, TemplateError, toCatalogServices, toHealthServices, toKeyPairs } from '../../src/template/index.js';
+import { parseKvJson } from '../../src/template/data.js';
+import type { KvEntryJson } from '../../src/template/data.js';
 import { check, entry, fakeData } from '../fixtures/templates/fake-data.js';
 
 function render(src: string, data: TemplateData = fakeData({}), env: RenderEnv = {}): string {
@@ -284,6 +286,11 @@ describe('string helpers', () => {
     assert.match(execError('{{ "a" | indent -4 }}'), /error calling indent: indent value must be a positive integer$/);
   });
 
+  it('matches in linear time: a catastrophic pattern against a hostile tag comes back at once (a backtracking engine took weeks)', () => {
+    const tag = `${'a'.repeat(60)}!`;
+    assert.equal(render(`{{ "${tag}" | regexMatch "^(a+)+$" }} {{ "${tag}" | regexReplaceAll "^(a+)+$" "x" }}`), `false ${tag}`);
+  });
+
   it('regexReplaceAll reports RE2 syntax errors', () => {
     assert.match(execError('{{ "a" | regexReplaceAll "(" "x" }}'), /error calling regexReplaceAll: error parsing regexp: missing closing \)/);
   });
@@ -356,6 +363,39 @@ describe('arithmetic and loop', () => {
     assert.match(execError('{{ "a" | add 1 }}'), /error calling add: add: unknown type for "a" \(string\)$/);
     assert.match(execError('{{ 1.5 | modulo 2 }}'), /error calling modulo: modulo: unknown type for %!q\(float64=1\.5\) \(float64\)$/);
     assert.match(execError('{{ loop 1 2 3 }}'), /loop: wrong number of arguments, expected 1 or 2, but got 3$/);
+  });
+});
+
+describe('integers beyond 2^53: exact, with Go\'s types and wrap-around', () => {
+  // consul-template's parseInt/parseUint return int64/uint64 and its math helpers (template/funcs.go) compute in
+  // int64, or uint64 when both operands are unsigned; Go's integers wrap around on overflow.
+  table([
+    // Through a double, the largest uint64 printed as 18446744073709551616.
+    ['{{ parseUint "18446744073709551615" }} {{ parseInt "-9223372036854775808" }} {{ parseInt "9007199254740993" }}', '18446744073709551615 -9223372036854775808 9007199254740993'],
+    ['{{ printf "%T %T %T %T" (parseInt "1") (parseUint "1") (add 1 2) (parseUint "2" | add (parseUint "1")) }}', 'int64 uint64 int64 uint64'],
+    ['{{ printf "%d %x %#v %v" (parseUint "18446744073709551615") (parseUint "18446744073709551615") (parseUint "255") (parseInt "-9007199254740993") }}', '18446744073709551615 ffffffffffffffff 0xff -9007199254740993'],
+    ['{{ parseInt "9007199254740993" | add 2 }} {{ parseInt "9223372036854775807" | add 1 }} {{ parseUint "18446744073709551615" | add (parseUint "1") }}', '9007199254740995 -9223372036854775808 0'],
+    ['{{ parseInt "3037000500" | multiply (parseInt "3037000500") }} {{ parseInt "-9223372036854775807" | modulo 10 }} {{ parseInt "9007199254740993" | divide 1 }}', '-9223372036709301616 -7 9007199254740993'],
+    ['{{ parseUint "18446744073709551615" | subtract (parseUint "1") }} {{ parseUint "18446744073709551615" | add 1 }}', '18446744073709551614 0'],
+    ['{{ minimum (parseUint "18446744073709551615") (parseUint "18446744073709551614") }} {{ maximum (parseInt "9007199254740993") (parseInt "9007199254740992") }}', '18446744073709551614 9007199254740993'],
+    ['{{ eq (parseInt "9007199254740993") (parseInt "9007199254740992") }} {{ lt (parseInt "9007199254740992") (parseInt "9007199254740993") }} {{ eq (parseUint "5") 5 }} {{ lt -1 (parseUint "0") }}', 'false true true true'],
+    ['{{ 9007199254740993 }} {{ -9223372036854775808 }} {{ printf "%T" 9007199254740993 }}', '9007199254740993 -9223372036854775808 int'],
+    ['{{ parseUint "18446744073709551615" | toJSON }} {{ parseInt "-9007199254740993" | toJSON }}', '18446744073709551615 -9007199254740993'],
+    ['{{ range loop (parseInt "9007199254740993") (parseInt "9007199254740995") }}{{ . }} {{ printf "%T" . }} {{ end }}', '9007199254740993 int64 9007199254740994 int64 '],
+    ['{{ index (split "," "a,b,c") (parseInt "1") }} {{ index (split "," "a,b,c") (parseUint "2") }} {{ if parseUint "0" }}t{{ else }}f{{ end }}', 'b c f'],
+    ['{{ range $i := parseInt "3" }}{{ $i }}{{ printf "%T" $i }} {{ end }}', '0int64 1int64 2int64 '],
+    ['{{ contains (parseInt "9007199254740993") (split "," "x") }} {{ printf "%[2]s-%[1]s" "a" "b" }}', 'false b-a'],
+  ]);
+
+  it('an int64 is not an int parameter, as in Go', () => {
+    assert.match(execError('{{ "x" | indent (parseInt "2") }}'), /wrong type for value; expected int; got int64$/);
+  });
+
+  it('KV flags past 2^53 arrive exactly (parseKvJson keeps the digits JSON.parse would round)', () => {
+    const text = '[{"Key":"a\\"Flags\\":9","Flags":18446744073709551615,"Value":null,"CreateIndex":1,"ModifyIndex":2,"LockIndex":0}]';
+    const pairs = toKeyPairs(parseKvJson(text) as KvEntryJson[], '');
+    const data: TemplateData = { ...fakeData({}), ls: () => pairs };
+    assert.equal(render('{{ range ls "p" }}{{ .Key }} {{ .Flags }} {{ printf "%T" .ModifyIndex }}{{ end }}', data), 'a"Flags":9 18446744073709551615 uint64');
   });
 });
 

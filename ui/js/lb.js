@@ -1,6 +1,7 @@
 // The load balancer's live view: routes, instances, req/s, p99, errors and ejections, pushed by Server-Sent Events.
 import { apiJson, getToken } from './api.js';
 import { announce, badge, errorPanel, fmtMs, fmtRate, fmtTime, h, liveIndicator, pageHeader, patch, plural } from './dom.js';
+import { rolloutChanges, rolloutPanels } from './lb-rollouts.js';
 
 const HISTORY = 60;
 
@@ -125,7 +126,8 @@ export function renderLb(root, _params, { signal }) {
   const routes = h('section', { class: 'panel group', 'aria-labelledby': 'routes-title' });
   const groups = h('section', { class: 'groups', 'aria-labelledby': 'groups-title' });
   const problems = h('div');
-  root.append(header, problems, summary, routes, groups);
+  const rollouts = h('div', { class: 'rollout-panels' });
+  root.append(header, problems, summary, routes, rollouts, groups);
   let last = null;
 
   const show = (v) => {
@@ -134,12 +136,13 @@ export function renderLb(root, _params, { signal }) {
       header.querySelector('.subtitle').textContent = 'Not running in this process.';
       routes.hidden = true;
       groups.hidden = true;
+      rollouts.hidden = true;
       patch(summary, h('div', { class: 'panel empty', 'data-lb': 'absent' },
         h('p', null, withCode(v.reason)),
         h('p', null, 'A separate ', h('code', null, 'switchyard lb'), ' shows the same table on its admin address at ', h('code', null, '/routes'), ' and ', h('code', null, '/metrics'), '.')));
       return;
     }
-    const said = changes(last, v);
+    const said = [...changes(last, v), ...rolloutChanges(last, v)];
     if (said.length) announce(said.join('. '));
     last = v;
     live.set('live', `Live · ${fmtTime(v.sampledAt)}`);
@@ -175,6 +178,7 @@ export function renderLb(root, _params, { signal }) {
             h('td', { class: 'num' }, fmtRate(r.rps)),
             h('td', { class: 'num' }, fmtMs(r.p99Ms)),
             h('td', { class: `num${r.errorsPerSec > 0 ? ' bad' : ''}` }, fmtRate(r.errorsPerSec))))))));
+    patch(rollouts, ...rolloutPanels(v));
     patch(groups,
       h('h2', { id: 'groups-title' }, 'Instances by service'),
       v.groups.length === 0 ? h('p', { class: 'muted panel' }, 'No upstream groups yet.') : v.groups.map(groupSection));

@@ -3,16 +3,18 @@
 # `switchyard template` and a clean stop. Renders once (waiting for the registry at $CONSUL), starts
 # nginx, then follows the registry; on SIGTERM nginx finishes its requests (`nginx -s quit`).
 # If either process dies, the container exits non-zero and Docker's restart policy takes over.
+# -log-level info: every render (with the file written) and every `nginx -s reload` (with its exit
+# code) is a log line in `docker compose logs elb`; consul-template's default (warn) shows neither.
 set -eu
 dir=/etc/switchyard-nginx
 out=/var/lib/switchyard-nginx/default.conf
 nginx="nginx -e stderr -c $dir/nginx.conf"
 switchyard="node /app/dist/cli/main.js"
 
-$switchyard template -consul-addr "$CONSUL" -template "$dir/nginx.conf.ctmpl:$out" -once
+$switchyard template -log-level info -consul-addr "$CONSUL" -template "$dir/nginx.conf.ctmpl:$out" -once
 $nginx -g 'daemon off;' &
 nginx_pid=$!
-$switchyard template -consul-addr "$CONSUL" -template "$dir/nginx.conf.ctmpl:$out:$nginx -s reload" &
+$switchyard template -log-level info -consul-addr "$CONSUL" -template "$dir/nginx.conf.ctmpl:$out:$nginx -s reload" &
 template_pid=$!
 
 sleeper=

@@ -6,9 +6,11 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { AgentConfig } from '../../config/agent.js';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import { systemClock, systemRandom } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
+import { DirLock } from '../../registry/store/dir-lock.js';
 import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
 import { ALIVE_PREFIX, Membership } from '../../registry/cluster/membership.js';
 import { AntiEntropy } from '../../registry/cluster/anti-entropy.js';
@@ -16,6 +18,7 @@ import type { Store, StoreOp } from '../../registry/store/types.js';
 import { CatalogView } from '../../registry/server/catalog-view.js';
 import { Registry } from '../../registry/server/registry.js';
 import { CheckScheduler } from '../../registry/server/checks/scheduler.js';
+import { StoreHealthCheck } from '../../registry/server/store-health.js';
 import { createApiServer } from '../../registry/server/http/server.js';
 import { DEFAULT_BLOCKING } from '../../registry/server/http/blocking.js';
 import type { ApiDeps } from '../../registry/server/http/deps.js';
@@ -24,6 +27,14 @@ import { agentRoutes } from '../../registry/server/http/routes/agent.js';
 import { catalogRoutes } from '../../registry/server/http/routes/catalog.js';
 import { kvRoutes } from '../../registry/server/http/routes/kv.js';
 import { statusRoutes } from '../../registry/server/http/routes/status.js';
+import { sessionRoutes } from '../../registry/server/http/routes/session.js';
+import { txnRoutes } from '../../registry/server/http/routes/txn.js';
+import { eventRoutes } from '../../registry/server/http/routes/event.js';
+import { unknownRoutes } from '../../registry/server/http/routes/unknown.js';
+import { EventBuffer } from '../../registry/server/events.js';
+import { ConsulMetrics } from '../../registry/server/http/consul-metrics.js';
+import { SessionView } from '../../registry/server/sessions/view.js';
+import { Sessions } from '../../registry/server/sessions/manager.js';
 import { createUiHandler } from '../../ui/handler.js';
 import type { LiveLb, LiveSource } from '../../ui/lb-live.js';
 import { listen } from './listen.js';
@@ -36,6 +47,7 @@ export interface RunningAgent {
   readonly url: string;
   readonly registry: Registry;
   readonly view: CatalogView;
+  readonly sessions: Sessions;
   readonly metrics: PromRegistry;
   /** The DNS interface when --dns-addr is set. */
   readonly dns: RunningDns | undefined;
@@ -57,19 +69,34 @@ function nodeId(dataDir: string): string {
   }
 }
 
-export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store } = {}): Promise<RunningAgent> {
+/** `clock` drives session TTLs and lock-delays (tests move it by hand). */
+export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const etcd = opts.store === undefined && cfg.store !== 'embedded'
     ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
     : undefined;
   const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync });
+  // The data dir holds this agent's node ID (and in cluster mode its anti-entropy journal): two agents
+  // on one dir would be one node twice. The embedded store locks it itself; any other store, here.
+  const dirLock = store instanceof EmbeddedStore ? undefined : new DirLock(cfg.dataDir, logger);
+  await dirLock?.acquire().catch(async (err: unknown) => {
+    await store.close().catch(() => undefined);
+    throw err;
+  });
   const opened = await store.open().catch(async (err: unknown) => {
     await store.close().catch(() => undefined);
+    await dirLock?.release();
     throw err;
   });
   let closed = false;
   const view = new CatalogView(opened);
-  const unsubscribe = store.subscribe((c) => view.apply(c));
+  const sessionView = new SessionView(opened);
+  const unsubscribeView = store.subscribe((c) => view.apply(c));
+  const unsubscribeSessions = store.subscribe((c) => sessionView.apply(c));
+  const unsubscribe = (): void => {
+    unsubscribeView();
+    unsubscribeSessions();
+  };
   logger.info({ revision: opened.revision, entries: opened.entries.length, store: etcd ? cfg.store : 'embedded', dataDir: cfg.dataDir }, 'store opened');
 
   const listenAt = splitHostPort(cfg.httpAddr);
@@ -84,15 +111,28 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const membership = etcd
     ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
     : undefined;
+  // Cluster mode: an agent leaves another node's invalidations to that node's agent for a second.
+  const clock = opts.clock ?? systemClock;
+  const sessions = new Sessions({
+    store, view: sessionView, node: cfg.node, clock, logger: logger.child({ part: 'sessions' }),
+    freshTtlsOnStart: !etcd, graceMs: etcd ? 1000 : 0,
+  });
+  // Embedded mode: a check on this agent's `consul` service that goes critical while the WAL cannot be written.
+  const storeHealth = store instanceof EmbeddedStore ? new StoreHealthCheck({ store, view, node: registry.node, logger }) : undefined;
   try {
     if (membership) await membership.start();
     else await registry.ensureLocalNode();
+    await storeHealth?.start();
     antiEntropy?.start();
+    sessions.start();
   } catch (err) {
+    sessions.close();
+    storeHealth?.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
     await store.close();
+    await dirLock?.release();
     throw err;
   }
 
@@ -107,11 +147,17 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     new Gauge({ name: 'switchyard_store_watch_connected', help: 'Cluster mode: 1 while this agent\'s etcd watch is up (0: reads may be stale, writes fail)', registers: [metrics], collect() { this.set(etcd.connected() ? 1 : 0); } });
     new Gauge({ name: 'switchyard_cluster_agents_alive', help: 'Cluster mode: agents holding a live etcd lease', registers: [metrics], collect() { this.set(etcd.range(ALIVE_PREFIX).length); } });
   }
+  if (store instanceof EmbeddedStore) {
+    new Gauge({ name: 'switchyard_store_writable', help: 'Embedded store: 1 while the write-ahead log takes writes, 0 while it cannot be written (full disk, I/O errors; writes answer 503)', registers: [metrics], collect() { this.set(store.writable() ? 1 : 0); } });
+  }
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
   new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
 
   const extra: PromRegistry[] = [];
   const requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+
+  const consulMetrics = new ConsulMetrics({ registries: () => [metrics, ...extra], clock: systemClock });
+  await consulMetrics.start();
 
   const scheduler = new CheckScheduler({
     registry, view, logger, clock: systemClock, random: systemRandom,
@@ -121,15 +167,17 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   scheduler.start();
 
   const deps: ApiDeps = {
-    registry, view, version: VERSION,
+    registry, view, sessions, store, clock,
+    events: new EventBuffer({ node: cfg.node, localServices: () => [...(view.services.get(cfg.node)?.values() ?? [])].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
     metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
+    metricsJson: () => consulMetrics.summary(),
   };
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
   const server: Server = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
@@ -155,16 +203,20 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   try {
     address = await listen(server, listenAt.host, listenAt.port, '--http-addr');
     if (cfg.dnsAddr) {
-      dns = await startDns({ addr: cfg.dnsAddr }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
+      dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
       extra.push(dns.metrics);
     }
   } catch (err) {
     scheduler.close();
+    sessions.close();
+    consulMetrics.close();
+    storeHealth?.close();
     if (server.listening) server.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
     await store.close();
+    await dirLock?.release();
     throw err;
   }
   const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
@@ -175,6 +227,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     url: `http://${hostForUrl}:${address.port}`,
     registry,
     view,
+    sessions,
     metrics,
     dns,
     addMetrics: (r) => void extra.push(r),
@@ -183,6 +236,9 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       if (closed) return;
       closed = true;
       scheduler.close();
+      sessions.close();
+      consulMetrics.close();
+      storeHealth?.close();
       ui.close();
       await dns?.close();
       await new Promise<void>((resolve) => {
@@ -195,6 +251,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       await antiEntropy?.close();
       unsubscribe();
       await store.close();
+      await dirLock?.release();
       logger.info('agent stopped');
     },
   };

@@ -1,7 +1,7 @@
 /** Starts the DNS interface over a catalog view, with its Prometheus counters. */
 import type { Logger } from 'pino';
 import { Counter, Registry as PromRegistry } from 'prom-client';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import type { DnsConfigInput } from '../../config/up.js';
 import { DnsServer } from '../../dns/server.js';
 import type { CatalogView } from '../../registry/server/catalog-view.js';
@@ -20,7 +20,7 @@ export async function startDns(cfg: DnsConfigInput, view: CatalogView, node: { n
   const queries = new Counter({ name: 'switchyard_dns_queries_total', help: 'DNS queries by transport, type and response code', labelNames: ['transport', 'qtype', 'rcode'], registers: [metrics] });
   const server = new DnsServer({
     view, logger, datacenter: node.datacenter, nodeName: node.name,
-    domain: cfg.domain, onlyPassing: cfg['only-passing'], udpAnswerLimit: cfg['udp-answer-limit'],
+    domain: cfg.domain, onlyPassing: cfg['only-passing'], udpAnswerLimit: cfg['udp-answer-limit'], maxUdpSize: cfg['udp-max-size'],
     ttl: { node: cfg['node-ttl'], service: cfg['service-ttl'] },
     onQuery: (e) => queries.inc({ transport: e.transport, qtype: e.qtype ?? 'none', rcode: e.rcode }),
   });

@@ -15,19 +15,20 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import type { LbConfig } from '../../config/lb.js';
-import type { ServiceSet, Source } from '../../discovery/types.js';
+import type { ChangeStamp, ServiceSet, Source } from '../../discovery/types.js';
 import { startLb } from './lb.js';
 import type { RunningLb, WorkerGather } from './lb.js';
 
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 type Msg =
-  | { type: 'set'; set: { catalog: [string, string[]][]; instances: [string, unknown[]][] } }
+  | { type: 'set'; set: { catalog: [string, string[]][]; instances: [string, unknown[]][]; change?: ChangeStamp } }
   | { type: 'ready' }
   | { type: 'ask'; id: number; what: 'metrics' | 'runtime'; reset?: boolean }
   | { type: 'reply'; id: number; data: unknown };
 
-const wire = (s: ServiceSet): Msg => ({ type: 'set', set: { catalog: [...s.catalog] as [string, string[]][], instances: [...s.instances] as [string, unknown[]][] } });
-const unwire = (m: Extract<Msg, { type: 'set' }>): ServiceSet => ({ catalog: new Map(m.set.catalog), instances: new Map(m.set.instances) as ServiceSet['instances'] });
+// The change stamp travels along: the workers' tables are the ones that serve, so they measure change latency.
+const wire = (s: ServiceSet): Msg => ({ type: 'set', set: { catalog: [...s.catalog] as [string, string[]][], instances: [...s.instances] as [string, unknown[]][], ...(s.change ? { change: s.change } : {}) } });
+const unwire = (m: Extract<Msg, { type: 'set' }>): ServiceSet => ({ catalog: new Map(m.set.catalog), instances: new Map(m.set.instances) as ServiceSet['instances'], ...(m.set.change ? { change: m.set.change } : {}) });
 
 /** Chooses how accepts reach workers; must run before the first fork. */
 export function setSchedulingPolicy(): void {

@@ -6,14 +6,14 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { AggregatorRegistry, Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import { RuntimeStats } from '../../core/runtime-stats.js';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import { systemRandom } from '../../core/clock.js';
 import { UpstreamStates } from '../../balancer/index.js';
 import type { Upstream } from '../../balancer/index.js';
 import type { LbConfig } from '../../config/lb.js';
-import { splitHostPort } from '../../config/agent.js';
+import { splitHostPort } from '../../config/fields.js';
 import type { ServiceSet, Source } from '../../discovery/types.js';
 import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';
@@ -96,6 +96,23 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     const t = parts.source?.status().lastContact ?? 0;
     this.set(t === 0 ? -1 : (Date.now() - t) / 1000);
   } });
+  // Where a table serves requests: a primary with workers builds tables only to hand them on.
+  const serving = parts.workers === undefined;
+  // Each metric lives where its facts are, so a primary's sum over its workers does not list it twice:
+  // the watch and the guard where the registry is followed, change latency where tables serve.
+  const following = parts.source ? [metrics] : [];
+  new Gauge({ name: 'switchyard_lb_registry_stale', help: '1 while a registry watch has heard nothing for longer than its blocking wait plus the stale margin', registers: following, collect() { this.set(parts.source?.status().stale ? 1 : 0); } });
+  const changeLatency = new Histogram({
+    name: 'switchyard_lb_change_latency_seconds', help: 'From a registry change being committed to the table swap (stage="swap") and to the first request routed by that table (stage="first_request"); clock="arrival" when the registry does not say when it committed (Consul)',
+    labelNames: ['stage', 'clock'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: serving ? [metrics] : [],
+  });
+  const guardHolds = new Counter({ name: 'switchyard_lb_guard_holds_total', help: 'Instances the mass-loss guard held in the table after they left the registry', labelNames: ['service'], registers: following });
+  new Gauge({ name: 'switchyard_lb_guard_held_instances', help: 'Instances the mass-loss guard holds in the table now', labelNames: ['service'], registers: following, collect() {
+    this.reset();
+    const counts = new Map<string, number>();
+    for (const h of snapshots.guardState()?.held ?? []) counts.set(h.service, (counts.get(h.service) ?? 0) + 1);
+    for (const [service, n] of counts) this.set({ service }, n);
+  } });
   new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: [metrics], collect() { this.set(pools.drainingCount() + (fastPools?.drainingCount() ?? 0) + h2Pools.drainingCount()); } });
   const h2Refused = new Counter({ name: 'switchyard_lb_h2_refused_total', help: 'HTTP/2 client connections closed or streams reset for abuse or a limit (rapid_reset, control_flood, stalled_stream)', labelNames: ['reason'], registers: [metrics] });
   new Gauge({ name: 'switchyard_lb_h2_sessions', help: 'HTTP/2 client connections open', registers: [metrics], collect() { this.set(h2?.size ?? 0); } });
@@ -105,7 +122,15 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     ejections.inc({ instance: id, reason: reason.includes('outlier') ? 'outlier' : 'max_fails' });
     logger.warn({ instance: id, reason, ejectedForMs: ms }, 'instance ejected by passive health');
   });
-  const snapshots = new SnapshotStore({ specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: cfg.tcp });
+  const snapshots = new SnapshotStore({
+    specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: cfg.tcp,
+    // The guard runs where the registry is followed; workers get tables their primary already guarded.
+    ...(parts.source ? { guard: cfg.guard } : {}),
+    onGuardEvent: (e) => {
+      if (e.kind === 'held') guardHolds.inc({ service: e.service }, e.ids.length);
+    },
+    ...(serving ? { onChangeLatency: (stage: string, seconds: number, clock: string) => changeLatency.observe({ stage, clock }, seconds) } : {}),
+  });
   const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
   const fastPools = cfg.dataPlane === 'fast' ? new FastPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger }) : undefined;
   const h2Pools = new H2Pools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
@@ -221,14 +246,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       const body = 'switchyard: CONNECT is not served: this is a reverse proxy, not a forward proxy\n';
       socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // Bad bytes behind a request still being answered: that answer finishes first, then the connection closes.
-      if (proxy.clientErrorBehindResponse(socket)) return;
-      if (socket.writable && !socket.destroyed) {
-        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      } else socket.destroy();
-    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => proxy.onClientError(err, socket));
     return server;
   }
   // Accepted paused: the fast plane starts reading once its reader is in place.
@@ -293,7 +311,10 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
         });
       } else if (path === '/routes') {
         const snap = snapshots.current;
-        const body = snap ? { ...snap.dump(states), registry: parts.source?.status() ?? null } : { version: 0, routes: [], groups: [], errors: [], registry: parts.source?.status() ?? null };
+        const body = {
+          ...(snap ? snap.dump(states) : { version: 0, routes: [], groups: [], errors: [] }),
+          registry: parts.source?.status() ?? null, guard: guardView(), lastChange: lastChangeView(),
+        };
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
       } else if (path === '/health') {
         const ok = snapshots.current !== undefined;
@@ -302,6 +323,23 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     });
     const a = splitHostPort(cfg.adminAddr);
     adminAddress = await listen(adminServer, a.host, a.port, '--admin-addr');
+  }
+
+  /** The mass-loss guard for /routes: its settings and the instances it holds (null when off). */
+  function guardView(): Record<string, unknown> | null {
+    const g = snapshots.guardState();
+    if (!g) return null;
+    return {
+      maxDropPercent: g.maxDropPercent, holdMs: g.holdMs,
+      held: g.held.map((h) => ({ ...h, since: new Date(h.since).toISOString(), until: new Date(h.until).toISOString() })),
+    };
+  }
+
+  /** The last registry change's way through this process's table (null before the first change; with workers it is theirs, see /metrics). */
+  function lastChangeView(): Record<string, unknown> | null {
+    const c = snapshots.lastChange;
+    if (!c || !serving) return null;
+    return { version: c.version, committedAt: new Date(c.committedAt).toISOString(), clock: c.clock, swapSeconds: c.swapSeconds, firstRequestSeconds: c.firstRequestSeconds ?? null };
   }
 
   /** This process's metrics, with the workers' summed in when this is a primary. */
@@ -323,6 +361,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       if (closed) return;
       closed = true;
       await parts.source?.close();
+      snapshots.close();
       // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();

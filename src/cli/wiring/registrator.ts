@@ -11,7 +11,7 @@ export interface RunningUpRegistrator {
   close(): Promise<void>;
 }
 
-export async function maybeStartRegistrator(cfg: { enabled?: boolean | undefined; ip?: string | undefined; 'docker-host'?: string | undefined }, agentUrl: string, token: string | undefined, logger: Logger): Promise<RunningUpRegistrator | undefined> {
+export async function maybeStartRegistrator(cfg: { enabled?: boolean | undefined; ip?: string | undefined; 'docker-host'?: string | undefined; healthcheck?: boolean | undefined }, agentUrl: string, token: string | undefined, logger: Logger): Promise<RunningUpRegistrator | undefined> {
   if (cfg.enabled === false) return undefined;
   const env = cfg['docker-host'] ? { ...process.env, DOCKER_HOST: cfg['docker-host'] } : process.env;
   const docker = new DockerodeSource(env, 5000);
@@ -25,7 +25,7 @@ export async function maybeStartRegistrator(cfg: { enabled?: boolean | undefined
     return undefined;
   }
   // On one machine the published ports are reachable on loopback (Registrator's -ip).
-  const opts = parseOptions({ ip: cfg.ip ?? '127.0.0.1' }, [agentUrl.replace(/^http:\/\//, 'consul://')]);
+  const opts = parseOptions({ ip: cfg.ip ?? '127.0.0.1', healthcheck: cfg.healthcheck }, [agentUrl.replace(/^http:\/\//, 'consul://')]);
   const client = new RegistryClient({ address: agentUrl, ...(token ? { token } : {}) });
   const running = await startRegistrator(opts, { docker, registry: new ConsulBackend(client), logger });
   logger.info({ endpoint: docker.endpoint, ip: opts.hostIp }, 'registrator following Docker');

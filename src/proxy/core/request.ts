@@ -98,6 +98,9 @@ const EMPTY_CTX: PickContext = Object.freeze({});
 /** Errors raised before anything reached the upstream: safe to retry for any method. */
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
+/** A connection reset or closed before any response byte: the instance's process went away. */
+export const GONE_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED', 'UND_ERR_SOCKET']);
+
 /** The response-header timeout's error code (both planes report it under undici's name). */
 export const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
 
@@ -125,12 +128,14 @@ export abstract class ProxyRequest {
   admitted = false;
   /** Set when the client asked for an explanation and may have one. */
   explain: ExplainTrace | undefined;
+  /** What the last retried attempt failed with: the answer when no instance is left to try. */
+  lastFailure: { status: number; body: string } | undefined;
   attempts = 0;
   /** Instances already tried, excluded from the next pick. */
   tried: Set<string> | undefined;
   isRetry = false;
-  /** The last attempt failed before anything was sent (its connection was refused). */
-  upstreamRefused = false;
+  /** The last attempt failed because its instance was not there (see RetryAttempt.uncharged). */
+  upstreamGone = false;
   finished = false;
   status = 0;
   /** What the client speaks (fixed per plane). */
@@ -160,10 +165,11 @@ export abstract class ProxyRequest {
     this.rateKey = undefined;
     this.admitted = false;
     this.explain = undefined;
+    this.lastFailure = undefined;
     this.attempts = 0;
     this.tried = undefined;
     this.isRetry = false;
-    this.upstreamRefused = false;
+    this.upstreamGone = false;
     this.finished = false;
     this.status = 0;
     this.grpcStatus = undefined;
@@ -267,12 +273,16 @@ export abstract class ProxyRequest {
   /** Retry when attempts and the budget allow, and the request can be replayed. */
   canRetry(safeForAnyMethod: boolean, bodySent: boolean): boolean {
     return mayRetry({
-      attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod, bodySent, refused: this.upstreamRefused,
+      attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod, bodySent, uncharged: this.upstreamGone,
     }, this.core.config.retries, this.core.counters);
   }
 
-  /** Books a retry of the current attempt's instance; the plane then starts the next attempt. */
-  noteRetry(reason: string): void {
+  /**
+   * Books a retry of the current attempt's instance (which failed with `failure`, the answer the
+   * client gets if no instance is left to try); the plane then starts the next attempt.
+   */
+  noteRetry(reason: string, failure: { status: number; body: string }): void {
+    this.lastFailure = failure;
     (this.tried ??= new Set()).add((this.up as Upstream).id);
     this.explain?.outcome(reason);
     this.core.metrics.retry(this.route, reason);
@@ -280,6 +290,18 @@ export abstract class ProxyRequest {
       this.isRetry = true;
       this.core.counters.activeRetries++;
     }
+  }
+
+  /** The answer when pick() found nobody: the last attempt's failure after retries, else 503 (with Retry-After). */
+  noInstanceAnswer(): { status: number; body: string; retryAfter: boolean } {
+    const f = this.lastFailure;
+    return f !== undefined ? { ...f, retryAfter: false } : { status: 503, body: this.noInstanceBody(), retryAfter: true };
+  }
+
+  /** The status answer after retries through the 5xx answers of every instance. */
+  statusFailure(status: number): { status: number; body: string } {
+    const up = this.up as Upstream;
+    return { status, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} answered ${status}, and no other instance was left to try\n` };
   }
 
   /** The 503 body when pick() found nobody. */

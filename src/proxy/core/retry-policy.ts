@@ -24,8 +24,13 @@ export interface RetryAttempt {
   readonly safeForAnyMethod: boolean;
   /** Some of the request body was streamed to the failed attempt and cannot be sent again. */
   readonly bodySent: boolean;
-  /** The connection was refused: no load anywhere, so not charged to the budget. */
-  readonly refused: boolean;
+  /**
+   * The instance was not there: its connect was refused, or its connection was reset or closed
+   * before a byte of the response came back (a killed process). Retrying puts no extra load on a
+   * struggling service, so it is not charged to the budget — a budget meant to stop retry storms
+   * must not turn one crashed instance into client errors.
+   */
+  readonly uncharged: boolean;
 }
 
 export function mayRetry(a: RetryAttempt, r: LbConfig['retries'], counters: RetryCounters): boolean {
@@ -33,6 +38,6 @@ export function mayRetry(a: RetryAttempt, r: LbConfig['retries'], counters: Retr
   if (!a.safeForAnyMethod && !IDEMPOTENT.has(a.method)) return false;
   if (a.bodySent) return false;
   // The budget exists to stop retries from multiplying load on a struggling service.
-  if (a.safeForAnyMethod && a.refused) return true;
+  if (a.uncharged) return true;
   return counters.activeRetries < Math.max(r.minConcurrency, (r.budgetPercent / 100) * counters.activeRequests);
 }

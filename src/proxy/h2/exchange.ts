@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath, upstreamProtocol } from '../../routing/snapshot.js';
 import type { UpstreamProtocol } from '../../config/route-spec.js';
-import { HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
+import { GONE_ERRORS, HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
 import type { CallSink, UpstreamCall } from './call.js';
@@ -144,6 +144,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       return;
     }
     this.route = route;
+    if (snap.routedAt === 0) snap.markRouted();
     if (this.needsKeys()) this.readKeys((n) => first(h[n]));
     if (d.explainFrom !== undefined) this.startExplain(first(h['x-switchyard-explain']), snap.version);
     const refusal = this.admit();
@@ -224,7 +225,9 @@ export class H2Exchange extends ProxyRequest implements CallSink {
   attempt(): void {
     const up = this.pick();
     if (up === undefined) {
-      this.fail(503, this.noInstanceBody().replace(/^switchyard: /, '').trim(), { 'retry-after': '1' });
+      // After retries, the last instance's failure; with nobody to try at all, 503.
+      const a = this.noInstanceAnswer();
+      this.fail(a.status, a.body.replace(/^switchyard: /, '').trim(), a.retryAfter ? { 'retry-after': '1' } : {});
       return;
     }
     const proto = upstreamProtocol(this.route, up);
@@ -272,12 +275,12 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     return !this.hasBody || this.saved !== undefined;
   }
 
-  #retry(reason: string): void {
+  #retry(reason: string, failure: { status: number; body: string }): void {
     const call = this.call;
     this.call = undefined;
     call?.abort();
     this.releaseHeld();
-    this.noteRetry(reason);
+    this.noteRetry(reason, failure);
     this.attempt();
   }
 
@@ -291,13 +294,13 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     const unsent = !this.bodySent || this.replayable();
     if (RETRY_STATUS.has(status) && this.canRetry(false, !unsent)) {
       health.response(up.id, status);
-      this.#retry(`status ${status}`);
+      this.#retry(`status ${status}`, this.statusFailure(status));
       return;
     }
     // UNAVAILABLE means the call was not processed: retried for any method while it can be replayed.
     if (gs === GRPC.UNAVAILABLE && this.reqEnded && this.replayable() && this.canRetry(true, false)) {
       health.response(up.id, 503);
-      this.#retry('grpc-status 14');
+      this.#retry('grpc-status 14', this.statusFailure(503));
       return;
     }
     // A gRPC call's outcome is in its status, known at the end; anything else is judged by its head.
@@ -404,13 +407,14 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       this.finish(this.status);
       return;
     }
-    this.upstreamRefused = refused;
+    // Never seen by the instance, or the instance went away: a retry not charged to the budget.
+    this.upstreamGone = refused || GONE_ERRORS.has(code);
+    const a = this.failureAnswer(code, message);
     if (this.canRetry(refused, this.bodySent && !this.replayable())) {
-      this.noteRetry(code || message);
+      this.noteRetry(code || message, a);
       this.attempt();
       return;
     }
-    const a = this.failureAnswer(code, message);
     this.fail(a.status, a.body.replace(/^switchyard: /, '').trim());
   }
 

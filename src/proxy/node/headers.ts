@@ -11,6 +11,9 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** End-to-end headers that carry framing or routing: never dropped because Connection names them. */
 const PROTECTED: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
 
+/** A Host value: RFC 3986 host[:port] bytes only, as the fast plane's parser checks them. */
+const HOST_VALUE = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
+
 /** Methods as nginx takes them: upper-case letters, "_" and "-" (case-sensitive tokens). */
 const METHOD = /^[A-Z_-]+$/;
 
@@ -27,6 +30,7 @@ export function strictnessProblem(req: IncomingMessage, maxHeaderCount: number):
   // Node keeps the first maxHeadersCount fields and drops the rest without a word; the fast plane
   // refuses such a head, and so must this one (a dropped field is a field the backend never sees).
   if (req.rawHeaders.length > 2 * maxHeaderCount) return { status: 431, error: `more than ${maxHeaderCount} header fields` };
+  if (req.httpVersionMajor !== 1) return { status: 400, error: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' };
   if (!METHOD.test(req.method ?? '')) return { status: 400, error: 'invalid method (methods are case-sensitive: upper-case letters, "_" and "-")' };
   if (req.method === 'CONNECT') return { status: 400, error: 'CONNECT is not served: this is a reverse proxy, not a forward proxy' };
   const raw = req.rawHeaders;
@@ -36,7 +40,10 @@ export function strictnessProblem(req: IncomingMessage, maxHeaderCount: number):
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
-    if (name === 'host') hosts++;
+    if (name === 'host') {
+      hosts++;
+      if (!HOST_VALUE.test(value)) return { status: 400, error: 'invalid character in Host (it must be host[:port])' };
+    }
     else if (name === 'content-length') lengths++;
     else if (name === 'transfer-encoding') {
       for (const t of value.split(',')) {

@@ -14,7 +14,7 @@ import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
-import { CONNECT_ERRORS, ProxyRequest } from '../core/request.js';
+import { CONNECT_ERRORS, GONE_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -44,6 +44,8 @@ export class HttpProxy {
   readonly d: ProxyDeps;
   /** Responses in progress per client socket: a parse error behind one must not cut it short. */
   readonly #pending = new WeakMap<Socket, ServerResponse>();
+  /** Connections answered with a refusal: they close after it, and nothing behind it is served. */
+  readonly #refused = new WeakSet<Socket>();
   /** Mirror copies in flight (bounded: beyond 64 a copy is dropped). */
   #mirrors = 0;
 
@@ -56,14 +58,16 @@ export class HttpProxy {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
+    // After a refusal the connection is over: requests Node still parses behind it are not served.
+    if (this.#refused.has(req.socket)) return;
     const problem = strictnessProblem(req, this.d.config.limits.maxHeaderCount);
     if (problem !== undefined) {
-      plain(res, problem.status, `switchyard: ${problem.error}\n`, { Connection: 'close' });
+      this.#refuse(req, res, problem.status, problem.error);
       return;
     }
     const target = parseRequestTarget(req.url ?? '/');
     if ('error' in target) {
-      plain(res, target.status, `switchyard: ${target.error}\n`, { Connection: 'close' });
+      this.#refuse(req, res, target.status, target.error);
       return;
     }
     const snap = this.d.snapshots.current;
@@ -82,6 +86,7 @@ export class HttpProxy {
       plain(res, 505, `switchyard: ${h2only}\n`);
       return;
     }
+    if (snap.routedAt === 0) snap.markRouted();
     const max = this.d.config.limits.maxBody;
     if (max > 0 && Number(req.headers['content-length'] ?? 0) > max) {
       plain(res, 413, `switchyard: request body larger than ${max} bytes\n`, { Connection: 'close' });
@@ -127,7 +132,7 @@ export class HttpProxy {
     }
     this.#mirrors++;
     const { headers } = upstreamRequestHeaders(req.rawHeaders, { clientIp: ex.clientIp, proto: ex.proto, host: ex.authority, newId: this.newId });
-    this.d.pools.get(up).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
+    void this.d.pools.get(up).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
       .then((r) => r.body.dump())
       .then(() => 'sent', () => 'failed')
       .then((outcome) => {
@@ -136,16 +141,48 @@ export class HttpProxy {
       });
   }
 
+  /** A refusal for the request's own shape: answered with the reason, and the connection closes after it. */
+  #refuse(req: IncomingMessage, res: ServerResponse, status: number, reason: string): void {
+    // req.socket, not res.socket: a pipelined response has no socket until the ones before it are done.
+    this.#refused.add(req.socket);
+    plain(res, status, `switchyard: ${reason}\n`, { Connection: 'close' });
+  }
+
   /**
-   * Node's parser failed on bytes after a request still being answered (pipelined garbage, or
-   * anything after `Connection: close`): let that answer finish, then close; true when handled.
+   * Node's parser refused bytes on a connection (its 'clientError'). Whatever was already taken
+   * is answered first, then the connection closes, so one bad request never costs another's answer:
+   * - after a refusal of ours: nothing more (the client was told why);
+   * - in the body of the request being served: that request gets 400 and goes no further;
+   * - behind a request being answered: that answer, then a 400 for the bad bytes (none after
+   *   `Connection: close`, whose connection ends with its answer anyway);
+   * - otherwise a 400 (431, 408) with the reason.
    */
-  clientErrorBehindResponse(socket: Socket): boolean {
+  onClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+    const reason = err.code === 'HPE_HEADER_OVERFLOW' ? 'header section too large' : err.reason ?? err.message;
+    const answer = (status: string): string => {
+      const body = `switchyard: ${reason}\n`;
+      return `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    };
+    if (this.#refused.has(socket)) {
+      if (!socket.writableEnded) socket.end();
+      return;
+    }
+    this.#refused.add(socket);
     const res = this.#pending.get(socket);
-    if (res === undefined || res.writableFinished) return false;
-    res.shouldKeepAlive = false;
-    res.once('finish', () => socket.end());
-    return true;
+    if (res !== undefined && !res.writableFinished) {
+      const ex = (res as ExchangeRes)[kExchange];
+      if (ex !== undefined && !ex.req.complete && !res.headersSent) {
+        ex.badRequestBody(reason);
+        return;
+      }
+      // Node ends a connection that does not stay open once the answer is out; one that stays open
+      // gets the 400 for the bad bytes after its answer, then ends.
+      if (res.shouldKeepAlive) res.once('finish', () => socket.end(answer('400 Bad Request')));
+      return;
+    }
+    if (socket.writable && !socket.destroyed) {
+      socket.end(answer(err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'));
+    } else socket.destroy();
   }
 
   /** WebSocket and other Upgrade requests: tunnelled to an upstream picked like any request. */
@@ -171,6 +208,11 @@ export class HttpProxy {
     const target = parseRequestTarget(req.url ?? '/');
     if (problem !== undefined || 'error' in target) {
       refuse('400 Bad Request', `switchyard: ${problem?.error ?? (target as { error: string }).error}\n`);
+      return;
+    }
+    // undici sends an upgrade's body only once switched; a refusal would lose it. The fast plane serves these.
+    if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      refuse('400 Bad Request', 'switchyard: an Upgrade request with a body is not served by the node data plane (the fast plane serves it)\n');
       return;
     }
     const host = target.authority ?? req.headers.host;
@@ -353,7 +395,8 @@ class Exchange extends ProxyRequest {
   attempt(): void {
     const up = this.pick();
     if (up === undefined) {
-      this.fail(503, this.noInstanceBody(), { 'Retry-After': '1' });
+      const a = this.noInstanceAnswer();
+      this.fail(a.status, a.body, a.retryAfter ? { 'Retry-After': '1' } : undefined);
       return;
     }
     if (this.headers === undefined) {
@@ -411,7 +454,7 @@ class Exchange extends ProxyRequest {
       this.abortUpstream = undefined;
       this.releaseHeld();
       abort?.(RETRIED);
-      this.scheduleRetry(`status ${statusCode}`);
+      this.scheduleRetry(`status ${statusCode}`, this.statusFailure(statusCode));
       return false;
     }
     this.responded = true;
@@ -465,6 +508,13 @@ class Exchange extends ProxyRequest {
       this.finish(0);
       return;
     }
+    // undici wants the body a Content-Length announces even where HTTP says there is none (304,
+    // 204, HEAD): the answer is complete, and the instance did nothing wrong.
+    if (this.responded && code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && (this.status === 304 || this.status === 204 || this.method === 'HEAD')) {
+      this.res.end();
+      this.finish(this.status);
+      return;
+    }
     const up = this.up as Upstream;
     this.core.health.failure(up.id);
     if (this.responded) {
@@ -475,13 +525,22 @@ class Exchange extends ProxyRequest {
       return;
     }
     const beforeSend = CONNECT_ERRORS.has(code);
-    this.upstreamRefused = beforeSend;
+    this.upstreamGone = beforeSend || GONE_ERRORS.has(code);
+    const a = this.failureAnswer(code, err.message);
     if (this.canRetry(beforeSend, this.bodySent())) {
-      this.scheduleRetry(code || err.message);
+      this.scheduleRetry(code || err.message, a);
       return;
     }
-    const a = this.failureAnswer(code, err.message);
     this.fail(a.status, a.body);
+  }
+
+  /** Node's parser refused this request's body: it goes no further, the client learns why, the connection closes. */
+  badRequestBody(reason: string): void {
+    if (this.finished) return;
+    const abort = this.abortUpstream;
+    this.fail(400, `switchyard: bad request body: ${reason}\n`, { Connection: 'close' });
+    // After fail(): the abort's onError finds the request finished and charges no instance.
+    abort?.(CLIENT_GONE);
   }
 
   // ---- attempts ----
@@ -490,8 +549,8 @@ class Exchange extends ProxyRequest {
     return this.hasBody && this.req.readableDidRead;
   }
 
-  scheduleRetry(reason: string): void {
-    this.noteRetry(reason);
+  scheduleRetry(reason: string, failure: { status: number; body: string }): void {
+    this.noteRetry(reason, failure);
     this.abortUpstream = undefined;
     this.attempt();
   }

@@ -24,7 +24,15 @@ export interface BlockingResult<T> {
   readonly value: T;
   /** HTTP status (200, or 404 for a missing KV key). */
   readonly status: number;
+  /**
+   * When the serving agent applied the change at `index` (Unix ms), from our agent's
+   * X-Switchyard-Index-Time; undefined from registries without it (Consul).
+   */
+  readonly indexTime?: number;
 }
+
+/** Switchyard's header beside X-Consul-Index (docs/registry.md). */
+const INDEX_TIME = 'x-switchyard-index-time';
 
 export class RegistryClientError extends SwitchyardError {
   readonly status: number | undefined;
@@ -46,6 +54,7 @@ export class RegistryClient {
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly #dispatcher: Dispatcher;
+  #disconnects = 0;
 
   constructor(opts: ClientOptions) {
     this.#bases = opts.address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(normalizeAddress);
@@ -54,6 +63,17 @@ export class RegistryClient {
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
     // Blocking queries hold a connection each for up to wait + wait/16; keep the idle timeout above that.
     this.#dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64, headersTimeout: 0, bodyTimeout: 0 });
+    this.#dispatcher.on('disconnect', () => {
+      this.#disconnects++;
+    });
+  }
+
+  /**
+   * How many connections to agents have closed so far. An agent that restarts closes them all, even
+   * the idle ones between two blocking reads, which see no error of their own (see watch).
+   */
+  get disconnects(): number {
+    return this.#disconnects;
   }
 
   /** The agent calls go to now (the first of the list until it fails). */
@@ -106,18 +126,24 @@ export class RegistryClient {
     return r.text;
   }
 
+  async delete(path: string, signal?: AbortSignal): Promise<string> {
+    const r = await this.#call('DELETE', path, signal ? { signal } : {});
+    return r.text;
+  }
+
   /**
    * One blocking read: `index` 0 answers at once; otherwise the server parks up to `waitMs`.
    * The HTTP timeout allows for Consul's wait/16 jitter.
    */
-  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlockingResult<T>> {
+  async blockingGet<T>(path: string, index: number, waitMs: number, signal?: AbortSignal, parse: (text: string) => unknown = JSON.parse): Promise<BlockingResult<T>> {
     const sep = path.includes('?') ? '&' : '?';
     const q = index > 0 ? `${sep}index=${index}&wait=${Math.round(waitMs)}ms` : '';
     const r = await this.#call('GET', `${path}${q}`, { ...(signal ? { signal } : {}), timeoutMs: waitMs + Math.max(waitMs / 16, 0) + 5000, allow404: true });
     const raw = r.headers['x-consul-index'];
     const idx = Number(Array.isArray(raw) ? raw[0] : raw);
     if (!Number.isFinite(idx) || raw === undefined) throw new RegistryClientError(`GET ${path}: no X-Consul-Index header: the endpoint does not support blocking queries`);
-    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : JSON.parse(r.text)) as T };
+    const at = Number(r.headers[INDEX_TIME]);
+    return { index: idx < 1 ? 1 : idx, status: r.status, value: (r.status === 404 ? undefined : parse(r.text)) as T, ...(at > 0 ? { indexTime: at } : {}) };
   }
 
   async close(): Promise<void> {
@@ -133,13 +159,31 @@ export interface WatchOptions {
   backoffMs?: number;
   maxBackoffMs?: number;
   onError?: (err: unknown, attempt: number) => void;
+  /** Parses an answer's body (default JSON.parse; KV readers keep uint64 flags exact). */
+  parse?: (text: string) => unknown;
+  /** Every answer, changed or not (a blocking read that timed out too): the registry is still talking. */
+  onAnswer?: () => void;
+}
+
+/** What a watch knows about one changed value besides the value itself. */
+export interface WatchAnswer {
+  /** See BlockingResult.indexTime. */
+  readonly indexTime: number | undefined;
+  /** Date.now() when the answer arrived. */
+  readonly receivedAt: number;
 }
 
 /**
  * Follows one endpoint with blocking queries until `signal` aborts, calling `onChange` with each
- * new value (deduplicated by index). An index that goes backwards resets to 0, as Consul's docs ask.
+ * new value (deduplicated by index). Consul's client guidance: an index that goes backwards resets
+ * to 0. So does anything that says the agent may have restarted, since it may have come back with
+ * less history (lost or restored data) and a blocking read with an index it has not reached would
+ * park for the whole wait, holding back every change made meanwhile: a failed read, or a
+ * connection to the registry closing between two reads. A read with index 0 answers at once.
+ * Never rejects (callers start it with `void`): failures, including a throwing `onChange`, go to
+ * `onError` and are retried with backoff.
  */
-export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
+export async function watch<T>(client: RegistryClient, path: string, onChange: (value: T, index: number, status: number, answer: WatchAnswer) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<void> {
   const waitMs = opts.waitMs ?? 60_000;
   const minInterval = opts.minIntervalMs ?? 100;
   const base = opts.backoffMs ?? 250;
@@ -147,20 +191,28 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
   let index = 0;
   let attempt = 0;
   let last = 0;
+  let disconnects = client.disconnects;
   while (!signal.aborted) {
     const since = Date.now() - last;
     if (since < minInterval) await sleep(minInterval - since, signal);
     if (signal.aborted) return;
     last = Date.now();
+    if (client.disconnects !== disconnects) index = 0;
+    disconnects = client.disconnects;
     try {
-      const r = await client.blockingGet<T>(path, index, waitMs, signal);
+      const r = await client.blockingGet<T>(path, index, waitMs, signal, opts.parse);
       attempt = 0;
-      if (r.index < index) index = 0;
+      opts.onAnswer?.();
+      if (r.index < index) {
+        index = 0;
+        continue;
+      }
       if (r.index === index) continue;
       index = r.index;
-      onChange(r.value, r.index, r.status);
+      onChange(r.value, r.index, r.status, { indexTime: r.indexTime, receivedAt: Date.now() });
     } catch (err) {
       if (signal.aborted) return;
+      index = 0;
       attempt++;
       opts.onError?.(err, attempt);
       // Full jitter so that many watchers do not retry in lockstep after an outage.

@@ -39,7 +39,13 @@ export const DEAD_OUTPUT = 'Agent not live or unreachable (its etcd lease expire
 
 export class Membership {
   readonly #o: MembershipOptions;
+  /** The lease the alive key is on. */
   #lease: StoreLease | undefined;
+  /** Every lease granted and not yet revoked: close() revokes them all, so none is left renewing. */
+  readonly #leases = new Set<StoreLease>();
+  /** The re-announcement running now; a request meanwhile runs once more after it. */
+  #reannouncing: Promise<void> | undefined;
+  #reannounceAgain = false;
   #closed = false;
   readonly #ac = new AbortController();
   #unsubscribe: (() => void) | undefined;
@@ -89,32 +95,64 @@ export class Membership {
   async #announce(): Promise<void> {
     const store = this.#o.store;
     const lease = await store.lease(this.#o.ttlSeconds);
-    this.#lease = lease;
+    this.#leases.add(lease);
     lease.onLost((err) => {
       if (this.#closed || this.#lease !== lease) return;
       this.#o.logger.warn({ err: err.message }, 'etcd lease lost: announcing this agent again');
-      void this.#reannounce();
+      this.#reannounce();
     });
     const node = this.node;
-    await store.txn({
-      success: [
-        { type: 'put', key: ALIVE_PREFIX + node, value: JSON.stringify({ Node: node, ID: this.#o.registry.node.id, API: this.#o.advertiseUrl, Lease: lease.id }), lease: lease.id },
-        { type: 'put', key: MEMBER_PREFIX + node, value: JSON.stringify({ Node: node, TTL: this.#o.ttlSeconds }) },
-      ],
-    });
+    try {
+      await store.txn({
+        success: [
+          { type: 'put', key: ALIVE_PREFIX + node, value: JSON.stringify({ Node: node, ID: this.#o.registry.node.id, API: this.#o.advertiseUrl, Lease: lease.id }), lease: lease.id },
+          { type: 'put', key: MEMBER_PREFIX + node, value: JSON.stringify({ Node: node, TTL: this.#o.ttlSeconds }) },
+        ],
+      });
+    } catch (err) {
+      // Nothing is on this lease: let it go rather than renew it for nothing until close().
+      await this.#revoke(lease);
+      throw err;
+    }
+    const previous = this.#lease;
+    this.#lease = lease;
+    // The alive key moved to the new lease, so the old one holds nothing now; left alone it would
+    // keep renewing (and keep the process alive after close()).
+    if (previous !== undefined && previous !== lease) await this.#revoke(previous);
     await this.#o.registry.ensureLocalNode();
     this.#o.logger.info({ node, lease: lease.id, ttlSeconds: this.#o.ttlSeconds }, 'agent alive in the cluster');
     this.#o.onAnnounced?.();
   }
 
-  async #reannounce(): Promise<void> {
+  async #revoke(lease: StoreLease): Promise<void> {
+    this.#leases.delete(lease);
+    await lease.revoke().catch(() => lease.release());
+  }
+
+  /** Announces again (serialized: a lost lease and a deleted alive key arriving together announce once, then once more). */
+  #reannounce(): void {
+    if (this.#closed) return;
+    if (this.#reannouncing !== undefined) {
+      this.#reannounceAgain = true;
+      return;
+    }
+    this.#reannouncing = this.#reannounceLoop().finally(() => {
+      this.#reannouncing = undefined;
+      if (this.#reannounceAgain) {
+        this.#reannounceAgain = false;
+        this.#reannounce();
+      }
+    });
+  }
+
+  async #reannounceLoop(): Promise<void> {
     for (let attempt = 0; !this.#closed; attempt++) {
       try {
         await this.#announce();
         return;
       } catch (err) {
         this.#o.logger.warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'announcing this agent failed; retrying');
-        await sleep(Math.min(5000, 250 * 2 ** attempt), this.#ac.signal);
+        await sleep(Math.min(5000, 250 * 2 ** attempt), this.#ac.signal).catch(() => undefined);
       }
     }
   }
@@ -125,7 +163,7 @@ export class Membership {
         if (ev.type === 'delete' && ev.key === ALIVE_PREFIX + this.node && !this.#closed) {
           // Our own key went away (lease expired during a long cut-off, or deleted by hand).
           this.#o.logger.warn('this agent\'s alive key was deleted: announcing again');
-          void this.#reannounce();
+          this.#reannounce();
         }
         this.#sweep();
         return;
@@ -181,15 +219,19 @@ export class Membership {
     }
   }
 
-  /** Revokes the lease (graceful leave: the node goes critical at once instead of after the TTL). */
+  /**
+   * Revokes every lease this agent holds (graceful leave: the node goes critical at once instead of
+   * after the TTL, and no keep-alive is left running).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#ac.abort();
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#unsubscribe?.();
-    const lease = this.#lease;
+    // A re-announcement in flight may still grant a lease: let it finish, then revoke everything.
+    await this.#reannouncing?.catch(() => undefined);
     this.#lease = undefined;
-    if (lease) await lease.revoke().catch(() => undefined);
+    await Promise.all([...this.#leases].map((l) => this.#revoke(l)));
   }
 }

@@ -4,7 +4,7 @@
  * them. A change wakes only the waiters of the topics it touched, so 1,000 watchers of service A
  * sleep through every change to service B.
  */
-import type { StoreChange, StoreEntry } from '../store/types.js';
+import type { StoreChange, StoreEntry, StoreEvent } from '../store/types.js';
 import { SortedKeys } from '../../core/sorted-keys.js';
 import { keys, splitNodeKey } from './model.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
@@ -68,6 +68,8 @@ export class CatalogView {
   #tombstoneFloor = 0;
 
   readonly #topicIndex = new Map<string, number>();
+  /** topic → wall-clock ms (Date.now()) when the change at its index was applied here (X-Switchyard-Index-Time). */
+  readonly #topicAppliedAt = new Map<string, number>();
   /**
    * Revision at open: topics untouched since then report at least this, so an index handed out
    * before a restart never exceeds the one handed out after it (deletions' tombstones are not
@@ -75,6 +77,8 @@ export class CatalogView {
    */
   readonly #floor: number;
   #revision: number;
+  /** Counts every applied change, transient ones included: what read caches key on. */
+  #version = 0;
   #lastAppliedAt = 0;
 
   readonly #waiters = new Map<string, Set<Waiter>>();
@@ -94,6 +98,11 @@ export class CatalogView {
     return this.#revision;
   }
 
+  /** Moves with every change the view shows, including transient ones that leave the revision alone. */
+  get version(): number {
+    return this.#version;
+  }
+
   /** performance.now() when the last change was applied (blocking queries measure their wake latency from it). */
   get lastAppliedAt(): number {
     return this.#lastAppliedAt;
@@ -107,6 +116,24 @@ export class CatalogView {
       if (v !== undefined && v > idx) idx = v;
     }
     return idx;
+  }
+
+  /**
+   * When this view applied the change behind `topicIndex(topicNames)`, in Unix ms; undefined when
+   * that index is the open revision (no change to these topics applied since this process started).
+   */
+  topicAppliedAt(topicNames: readonly string[]): number | undefined {
+    let idx = this.#floor;
+    let at: number | undefined;
+    for (const t of topicNames) {
+      const v = this.#topicIndex.get(t);
+      // One revision is one apply: topics at the same index share its time.
+      if (v !== undefined && v > idx) {
+        idx = v;
+        at = this.#topicAppliedAt.get(t);
+      }
+    }
+    return at;
   }
 
   kvIndex(key: string, prefix: boolean): number {
@@ -196,6 +223,20 @@ export class CatalogView {
   }
 
   apply(change: StoreChange): void {
+    this.#applyEvents(change.events, change.revision, true);
+  }
+
+  /**
+   * Shows `events` without a revision of their own: facts the store cannot record, such as the
+   * store itself being unable to write. Readers see them at once and parked queries re-check, but
+   * indexes do not move (nothing was committed); the next store change to the same key replaces them.
+   */
+  applyTransient(events: readonly StoreEvent[]): void {
+    this.#applyEvents(events, this.#revision, false);
+  }
+
+  #applyEvents(events: readonly StoreEvent[], revision: number, committed: boolean): void {
+    const change = { revision, events };
     const touched = new Set<string>();
     const kvTouched: string[] = [];
     const checkKeys: CheckKey[] = [];
@@ -208,9 +249,16 @@ export class CatalogView {
       if (ev.type === 'put' && ev.entry) this.#put(ev.entry, ev.prev, touched);
       else this.#delete(ev.key, change.revision, touched);
     }
-    this.#revision = change.revision;
+    this.#version++;
     this.#lastAppliedAt = performance.now();
-    for (const t of touched) this.#topicIndex.set(t, change.revision);
+    if (committed) {
+      this.#revision = change.revision;
+      const wall = Date.now();
+      for (const t of touched) {
+        this.#topicIndex.set(t, change.revision);
+        this.#topicAppliedAt.set(t, wall);
+      }
+    }
     for (const t of touched) this.#wakeAll(this.#waiters, t);
     for (const k of kvTouched) {
       this.#wakeAll(this.#kvExactWaiters, k);

@@ -6,11 +6,12 @@
 import { z } from 'zod';
 import { HttpError, badRequest, errorMessage } from '../../core/errors.js';
 import { formatGoDuration, parseGoDuration } from '../../core/duration.js';
+import { jsonDepthOverflow } from '../../core/json-depth.js';
 
 /** Canonical field names per object kind; lookups fold case and drop '_' / '-'. */
-const fold = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');
+export const fold = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');
 
-function dictionary(names: string[], aliases: Record<string, string> = {}): Map<string, string> {
+export function dictionary(names: string[], aliases: Record<string, string> = {}): Map<string, string> {
   const m = new Map<string, string>();
   for (const n of names) m.set(fold(n), n);
   for (const [a, n] of Object.entries(aliases)) m.set(fold(a), n);
@@ -38,7 +39,7 @@ const CATALOG_DEREGISTER_FIELDS = dictionary(['Datacenter', 'Node', 'ServiceID',
 const CHECK_UPDATE_FIELDS = dictionary(['Status', 'Output']);
 
 /** Renames known keys to their canonical spelling; nested objects get their own dictionary. User maps keep their keys. */
-function canon(value: unknown, dict: Map<string, string>, nested: Record<string, (v: unknown) => unknown> = {}): unknown {
+export function canon(value: unknown, dict: Map<string, string>, nested: Record<string, (v: unknown) => unknown> = {}): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
@@ -158,10 +159,17 @@ const checkUpdateShape = z.object({ Status: str.optional(), Output: str.optional
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
+/** Arrays and objects inside one another in a request body; Consul's registrations need 4. */
+export const MAX_JSON_DEPTH = 100;
+
 /** Parses a JSON body; Consul answers undecodable bodies with 400 "Request decode failed: ...". */
 export function parseJsonBody(body: Buffer): unknown {
   const text = body.toString('utf8');
   if (text.trim() === '') throw badRequest('Request decode failed: EOF');
+  const deep = jsonDepthOverflow(text, MAX_JSON_DEPTH);
+  if (deep >= 0) {
+    throw badRequest(`Request decode failed: JSON nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects (level ${MAX_JSON_DEPTH + 1} opens at character ${deep})`);
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
@@ -169,7 +177,7 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-function decodeWith<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+export function decodeWith<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   // Go decodes a JSON null into the zero value, so Consul answers `null` with its usual field errors.
   const value = input === null ? {} : input;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {

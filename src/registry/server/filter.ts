@@ -1,8 +1,40 @@
-// Owns Consul's `?filter=` expression language (hashicorp/go-bexpr): parsing, error messages and evaluation against JSON items.
+// Owns Consul's `?filter=` expression language (hashicorp/go-bexpr): parsing, error messages, limits and evaluation against JSON items.
+import { RE2JS } from 're2js';
 import { SwitchyardError } from '../../core/errors.js';
 
-/** A compiled filter: true when the item (as the endpoint returns it, PascalCase JSON) passes. */
+/**
+ * A compiled filter: true when the item (as the endpoint returns it, PascalCase JSON) passes.
+ * It carries the evaluation budget of one request: compile once per request, and expect
+ * SwitchyardError('SY_ERR_FILTER_LIMIT') from a call once the budget is spent.
+ */
 export type FilterPredicate = (item: unknown) => boolean;
+
+/**
+ * What one request's filter may cost. The agent answers every client from one thread, so a filter
+ * that took seconds would stall every other request, DNS and the health checks with it.
+ */
+export interface FilterLimits {
+  /** Characters in the expression. */
+  readonly maxLength: number;
+  /** Nesting of parentheses and `not`. */
+  readonly maxDepth: number;
+  /** Instructions in one compiled regular expression (RE2's program size). */
+  readonly maxRegexProgram: number;
+  /**
+   * Evaluation steps per request: a regex test costs (value length + 1) × its program size (the
+   * linear engine's worst case), any other test the value length + 1, each step along a selector 1.
+   */
+  readonly maxSteps: number;
+}
+
+export const DEFAULT_FILTER_LIMITS: FilterLimits = Object.freeze({
+  maxLength: 4096,
+  maxDepth: 64,
+  maxRegexProgram: 10_000,
+  // About 0.3 s on the slowest regex shape measured (an NFA with ~900 states); a regex over the
+  // tags of ~10,000 instances fits.
+  maxSteps: 10_000_000,
+});
 
 /*
  * Grammar (go-bexpr, with the lenient extras marked *):
@@ -27,6 +59,7 @@ export type FilterPredicate = (item: unknown) => boolean;
  */
 
 const PREFIX = 'Failed to create boolean expression evaluator: ';
+const MATCH_SYNTAX = 'Go RE2 syntax';
 const OPERATORS = '"==", "!=", "contains", "not contains", "matches", "not matches", "in", "not in", "is empty", "is not empty"';
 
 // Single-character classes: scanned one char at a time with non-global regexes, which keep no lastIndex state.
@@ -60,20 +93,47 @@ interface Operand {
   readonly raw: string;
 }
 
+/** Spent by every test a predicate runs; shared by all the nodes of one compiled filter. */
+class Budget {
+  private left: number;
+
+  constructor(private readonly limit: number) {
+    this.left = limit;
+  }
+
+  charge(steps: number): void {
+    this.left -= steps;
+    if (this.left < 0) {
+      throw new SwitchyardError('SY_ERR_FILTER_LIMIT',
+        `filter evaluation exceeded its budget of ${this.limit} steps (a regex test costs (value length + 1) × the regex's compiled size): ` +
+        'use a simpler expression or a narrower query');
+    }
+  }
+}
+
 /**
- * Compiles a filter expression once; the returned predicate is pure and can be called for every item.
- * Throws SwitchyardError('SY_ERR_FILTER') with `line:column (offset)` of the problem.
+ * Compiles a filter expression for one request; the returned predicate can be called for every item.
+ * Throws SwitchyardError('SY_ERR_FILTER') with `line:column (offset)` of the problem, or
+ * SwitchyardError('SY_ERR_FILTER_LIMIT') naming the limit an expression exceeds.
  */
-export function compileFilter(expression: string): FilterPredicate {
-  return new Parser(expression).parse();
+export function compileFilter(expression: string, limits: FilterLimits = DEFAULT_FILTER_LIMITS): FilterPredicate {
+  if (expression.length > limits.maxLength) {
+    throw new SwitchyardError('SY_ERR_FILTER_LIMIT', `${PREFIX}filter too long: ${expression.length} characters, the limit is ${limits.maxLength}`);
+  }
+  return new Parser(expression, limits, new Budget(limits.maxSteps)).parse();
 }
 
 class Parser {
   private readonly src: string;
+  private readonly limits: FilterLimits;
+  private readonly budget: Budget;
   private pos = 0;
+  private depth = 0;
 
-  constructor(src: string) {
+  constructor(src: string, limits: FilterLimits, budget: Budget) {
     this.src = src;
+    this.limits = limits;
+    this.budget = budget;
   }
 
   parse(): FilterPredicate {
@@ -110,10 +170,19 @@ class Parser {
 
   private parseNot(ctx: string): FilterPredicate {
     if (this.acceptWord('not')) {
+      this.enter();
       const inner = this.parseNot('after "not"');
+      this.depth--;
       return (item) => !inner(item);
     }
     return this.parsePrimary(ctx);
+  }
+
+  /** One level deeper: bounded, so that a long run of "(" or "not" cannot exhaust the stack. */
+  private enter(): void {
+    if (++this.depth > this.limits.maxDepth) {
+      this.fail(this.pos, `expression nested too deeply: more than ${this.limits.maxDepth} levels of parentheses and "not"`, 'SY_ERR_FILTER_LIMIT');
+    }
   }
 
   private parsePrimary(ctx: string): FilterPredicate {
@@ -121,8 +190,10 @@ class Parser {
     const start = this.pos;
     if (this.eof()) this.fail(start, `expected a match expression ${ctx}, found end of input`);
     if (this.src[start] !== '(') return this.parseMatch(ctx);
+    this.enter();
     this.pos++;
     const inner = this.parseOr('after "("');
+    this.depth--;
     this.skipWs();
     if (this.eof()) this.fail(this.pos, `unmatched parentheses: "(" at ${this.lineCol(start)} is never closed, expected ")"`);
     if (this.src[this.pos] !== ')') {
@@ -146,23 +217,23 @@ class Parser {
       const selStart = this.pos;
       const sel = this.parseSelector();
       if (sel === undefined) this.fail(selStart, `invalid selector after "${op}": expected a selector such as Service.Tags, found ${this.describe(selStart)}`);
-      return match(sel.path, containsTest(literal(lhs.raw)), op === 'not in');
+      return this.match(sel.path, this.containsTest(literal(lhs.raw)), op === 'not in');
     }
     if (lhs.kind === 'value') {
       this.fail(opStart, `unexpected "${op}" after the value ${JSON.stringify(lhs.raw)}: a value on the left must be followed by "in" or "not in"`);
     }
-    if (op === 'is empty' || op === 'is not empty') return match(lhs.path, isEmpty, op === 'is not empty');
+    if (op === 'is empty' || op === 'is not empty') return this.match(lhs.path, isEmpty, op === 'is not empty');
 
     this.skipWs();
     const valStart = this.pos;
     const raw = this.parseValue(op);
     switch (op) {
-      case '==': return match(lhs.path, equalsTest(literal(raw)), false);
-      case '!=': return match(lhs.path, equalsTest(literal(raw)), true);
-      case 'contains': return match(lhs.path, containsTest(literal(raw)), false);
-      case 'not contains': return match(lhs.path, containsTest(literal(raw)), true);
-      case 'matches': return match(lhs.path, this.regexTest(raw, valStart, op), false);
-      case 'not matches': return match(lhs.path, this.regexTest(raw, valStart, op), true);
+      case '==': return this.match(lhs.path, this.equalsTest(literal(raw)), false);
+      case '!=': return this.match(lhs.path, this.equalsTest(literal(raw)), true);
+      case 'contains': return this.match(lhs.path, this.containsTest(literal(raw)), false);
+      case 'not contains': return this.match(lhs.path, this.containsTest(literal(raw)), true);
+      case 'matches': return this.match(lhs.path, this.regexTest(raw, valStart, op), false);
+      case 'not matches': return this.match(lhs.path, this.regexTest(raw, valStart, op), true);
     }
   }
 
@@ -316,28 +387,63 @@ class Parser {
     return this.fail(start, 'unterminated string literal: expected a closing \'"\'');
   }
 
-  /** Go RE2 syntax mostly is JS syntax; translate the common differences and fail at compile time, not per item. */
+  /**
+   * Go's regexp package (RE2 syntax, as Consul's bexpr uses) through a linear-time engine: no
+   * pattern can make a match backtrack exponentially, and Go's flags, classes and errors carry over.
+   */
   private regexTest(raw: string, at: number, op: string): Test {
-    let source = raw;
-    let flags = '';
-    const lead = /^\(\?([a-zA-Z]+)\)/.exec(source);
-    if (lead) {
-      for (const f of lead[1] ?? '') {
-        if (f !== 'i' && f !== 'm' && f !== 's') this.fail(at, `invalid regular expression ${JSON.stringify(raw)} after "${op}": flag "${f}" is not supported`);
-        if (!flags.includes(f)) flags += f;
-      }
-      source = source.slice(lead[0].length);
-    }
-    source = source.replace(/(^|[^\\])\(\?P</g, '$1(?<'); // RE2 named groups (?P<name>...) are (?<name>...) in JS
-    let re: RegExp;
+    let re: RE2JS;
     try {
-      re = new RegExp(source, flags);
+      re = RE2JS.compile(raw);
     } catch (err) {
-      return this.fail(at, `invalid regular expression ${JSON.stringify(raw)} after "${op}": ${(err as Error).message}`);
+      return this.fail(at, `invalid regular expression ${JSON.stringify(raw)} after "${op}" (${MATCH_SYNTAX}): ${(err as Error).message}`);
     }
-    // Without the g/y flags RegExp.test keeps no lastIndex state, so one instance serves every item.
-    const test = (v: unknown): boolean => (typeof v === 'string' ? re.test(v) : typeof v === 'number' || typeof v === 'boolean' ? re.test(String(v)) : false);
+    const size = re.programSize();
+    if (size > this.limits.maxRegexProgram) {
+      this.fail(at, `regular expression ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)} after "${op}" is too large: ` +
+        `${size} instructions compiled, the limit is ${this.limits.maxRegexProgram}`, 'SY_ERR_FILTER_LIMIT');
+    }
+    const budget = this.budget;
+    const run = (s: string): boolean => {
+      budget.charge((s.length + 1) * size);
+      return re.test(s);
+    };
+    const test = (v: unknown): boolean => (typeof v === 'string' ? run(v) : typeof v === 'number' || typeof v === 'boolean' ? run(String(v)) : false);
     return (v) => (Array.isArray(v) ? v.some(test) : test(v));
+  }
+
+  private equalsTest(lit: Literal): Test {
+    const budget = this.budget;
+    return (v) => {
+      budget.charge(typeof v === 'string' ? v.length + 1 : 1);
+      return equals(v, lit);
+    };
+  }
+
+  /** Arrays: has an equal element; strings: substring; maps: has the key. `in` is the same test reversed. */
+  private containsTest(lit: Literal): Test {
+    const budget = this.budget;
+    return (v) => {
+      if (typeof v === 'string') {
+        budget.charge(v.length + 1);
+        return v.includes(lit.raw);
+      }
+      if (Array.isArray(v)) {
+        budget.charge(v.length + 1);
+        return v.some((e) => equals(e, lit));
+      }
+      budget.charge(1);
+      return isRecord(v) && Object.hasOwn(v, lit.raw);
+    };
+  }
+
+  /** A match node: any value the path reaches passes `test` (a missing path is tested as undefined), then optional negation. */
+  private match(path: readonly string[], test: Test, negate: boolean): FilterPredicate {
+    const budget = this.budget;
+    return (item) => {
+      const hit = walk(item, path, 0, test, budget) ?? test(undefined);
+      return negate ? !hit : hit;
+    };
   }
 
   private acceptWord(word: string): boolean {
@@ -388,10 +494,10 @@ class Parser {
     return `${line}:${[...before.slice(lineStart)].length + 1}`;
   }
 
-  private fail(at: number, reason: string): never {
+  private fail(at: number, reason: string, code: 'SY_ERR_FILTER' | 'SY_ERR_FILTER_LIMIT' = 'SY_ERR_FILTER'): never {
     // The parenthesised number is the byte offset, as in Consul's messages (`1:12 (11): ...`).
     const offset = Buffer.byteLength(this.src.slice(0, at), 'utf8');
-    throw new SwitchyardError('SY_ERR_FILTER', `${PREFIX}${this.lineCol(at)} (${offset}): ${reason}`);
+    throw new SwitchyardError(code, `${PREFIX}${this.lineCol(at)} (${offset}): ${reason}`);
   }
 }
 
@@ -417,19 +523,6 @@ function equals(v: unknown, lit: Literal): boolean {
   }
 }
 
-function equalsTest(lit: Literal): Test {
-  return (v) => equals(v, lit);
-}
-
-/** Arrays: has an equal element; strings: substring; maps: has the key. `in` is the same test reversed. */
-function containsTest(lit: Literal): Test {
-  return (v) => {
-    if (typeof v === 'string') return v.includes(lit.raw);
-    if (Array.isArray(v)) return v.some((e) => equals(e, lit));
-    return isRecord(v) && Object.hasOwn(v, lit.raw);
-  };
-}
-
 function isEmpty(v: unknown): boolean {
   if (v === null || v === undefined) return true;
   if (typeof v === 'string' || Array.isArray(v)) return v.length === 0;
@@ -444,32 +537,25 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A match node: any value the path reaches passes `test` (a missing path is tested as undefined), then optional negation. */
-function match(path: readonly string[], test: Test, negate: boolean): FilterPredicate {
-  return (item) => {
-    const hit = walk(item, path, 0, test) ?? test(undefined);
-    return negate ? !hit : hit;
-  };
-}
-
 /**
  * Follows `path` from `v`, fanning out over arrays of objects. Returns true as soon as a reached value
  * passes, false when values were reached but none passed, and null when the path reached nothing.
  * Own-property lookups only, so `constructor` or `__proto__` never resolve to prototype members.
  */
-function walk(v: unknown, path: readonly string[], i: number, test: Test): boolean | null {
+function walk(v: unknown, path: readonly string[], i: number, test: Test, budget: Budget): boolean | null {
+  budget.charge(1);
   if (i === path.length) return test(v);
   const key = path[i] as string;
   if (Array.isArray(v)) {
-    if (INDEX.test(key)) return Number(key) < v.length ? walk(v[Number(key)], path, i + 1, test) : null;
+    if (INDEX.test(key)) return Number(key) < v.length ? walk(v[Number(key)], path, i + 1, test, budget) : null;
     let reached = false;
     for (const e of v) {
-      const r = walk(e, path, i, test);
+      const r = walk(e, path, i, test, budget);
       if (r === true) return true;
       if (r === false) reached = true;
     }
     return reached ? false : null;
   }
-  if (isRecord(v) && Object.hasOwn(v, key)) return walk(v[key], path, i + 1, test);
+  if (isRecord(v) && Object.hasOwn(v, key)) return walk(v[key], path, i + 1, test, budget);
   return null;
 }

@@ -4,7 +4,8 @@
  */
 import { HttpError, badRequest, notFound } from '../../core/errors.js';
 import { kvTooLarge } from './kv-limits.js';
-import type { Store, StoreOp, TxnRequest } from '../store/types.js';
+import { REPLAN, optimistic, unchanged } from './optimistic.js';
+import type { Store, StoreEntry, StoreOp, TxnRequest } from '../store/types.js';
 import type { CatalogView } from './catalog-view.js';
 import type { CatalogDeregisterInput, CatalogRegisterInput, CheckInput, ServiceInput } from './decode.js';
 import { normalizeDuration } from './decode.js';
@@ -14,6 +15,7 @@ import {
 } from './model.js';
 import type { CheckRecord, HealthStatus, KvRecord, NodeRecord, ServiceRecord } from './model.js';
 import { checkDefinition, initialStatus, isStatus, validateMeta, validateServiceAddress, validateWeights } from './validate.js';
+import { checkAddressable } from './ids.js';
 
 export interface LocalNode {
   readonly name: string;
@@ -95,6 +97,8 @@ export class Registry {
     const name = input.Name ?? '';
     if (name === '') throw badRequest('Missing service name');
     const id = input.ID || name;
+    checkAddressable('service name', name);
+    checkAddressable('service ID', id);
     const node = this.node.name;
     const svc: ServiceRecord = {
       Node: node,
@@ -117,6 +121,7 @@ export class Registry {
       const field = input.Check && i === 0 ? 'Check' : `Checks[${input.Check ? i - 1 : i}]`;
       const { type, def } = checkDefinition(c, field);
       const checkId = c.CheckID || (defs.length > 1 ? `service:${id}:${i + 1}` : `service:${id}`);
+      checkAddressable(`check ID (${field}.CheckID)`, checkId);
       const rec: CheckRecord = {
         Node: node,
         CheckID: checkId,
@@ -178,6 +183,7 @@ export class Registry {
     }
     const { type, def } = checkDefinition(c, 'check');
     const id = c.CheckID || name;
+    checkAddressable('check ID', id);
     const rec: CheckRecord = {
       Node: node, CheckID: id, Name: name, Status: initialStatus(c.Status, 'Bad check status'), Notes: c.Notes ?? '',
       Output: '', ServiceID: c.ServiceID ?? '', ServiceName: serviceName, ServiceTags: serviceTags, Type: type, Definition: def,
@@ -275,6 +281,7 @@ export class Registry {
     const node = input.Node ?? '';
     if (node === '') throw badRequest('Must provide node');
     if (!NODE_NAME.test(node)) throw badRequest(`Invalid node name ${JSON.stringify(node)}: must not contain '/' or whitespace`);
+    checkAddressable('node name', node);
     const existing = this.view.nodes.get(node);
     const ops: StoreOp[] = [];
     if (!(input.SkipNodeUpdate && existing)) {
@@ -297,6 +304,8 @@ export class Registry {
       const s = input.Service;
       const name = s.Service || s.Name || '';
       if (name === '') throw badRequest('Must provide service name (Service.Service) with Service.ID');
+      checkAddressable('service name', name);
+      checkAddressable('service ID', s.ID || name);
       svcRec = {
         Node: node, ID: s.ID || name, Service: name, Tags: [...(s.Tags ?? [])], Address: validateServiceAddress(s.Address),
         TaggedAddresses: taggedAddresses(s.TaggedAddresses), Meta: validateMeta(s.Meta), Port: s.Port ?? 0,
@@ -308,6 +317,7 @@ export class Registry {
     for (const [i, c] of checks.entries()) {
       const checkId = c.CheckID || c.Name || '';
       if (checkId === '') throw badRequest(`Missing check ID (Checks[${i}].CheckID or Name)`);
+      checkAddressable(`check ID (Checks[${i}].CheckID)`, checkId);
       const status = initialStatus(c.Status, `Invalid check status: '${c.Status ?? ''}'`);
       let serviceName = '';
       let serviceTags: string[] = [];
@@ -350,20 +360,30 @@ export class Registry {
   async kvPut(key: string, value: Buffer, opts: { flags: string; cas?: number }): Promise<boolean> {
     if (value.length > this.kvMaxValueSize) throw new HttpError(413, kvTooLarge(value.length, this.kvMaxValueSize));
     const sk = keys.kv(key);
-    const prev = this.view.kv.get(key);
-    const rec: KvRecord = {
-      Flags: opts.flags,
-      Value: value.length === 0 ? null : value.toString('base64'),
-      LockIndex: prev?.rec.LockIndex ?? 0,
+    const encoded = value.length === 0 ? null : value.toString('base64');
+    // A write keeps the entry's lock (Session, LockIndex) as Consul does, so the new record is built
+    // from the entry it replaces and guarded by it: a lock taken in between is never overwritten.
+    const record = (prev: StoreEntry | undefined): string => {
+      const p = prev ? (JSON.parse(prev.value) as KvRecord) : undefined;
+      const rec: KvRecord = { Flags: opts.flags, Value: encoded, LockIndex: p?.LockIndex ?? 0 };
+      if (p?.Session) rec.Session = p.Session;
+      return JSON.stringify(rec);
     };
-    if (prev?.rec.Session) rec.Session = prev.rec.Session;
-    const op: StoreOp = { type: 'put', key: sk, value: JSON.stringify(rec) };
-    const r = await this.#commit(
-      opts.cas === undefined
-        ? { success: [op] }
-        : { compare: [{ key: sk, target: 'modRevision', equals: opts.cas }], success: [op] },
-    );
-    return r.succeeded;
+    const ok = await optimistic<boolean>(this.#store, () => {
+      const prev = this.#store.get(sk);
+      if (opts.cas !== undefined && (prev?.modRevision ?? 0) !== opts.cas) {
+        // Either the client's index is stale (false) or, on etcd, this agent's mirror is behind the
+        // cluster: a compare-only transaction asks the store, and a lagging mirror is waited for.
+        return { txn: { compare: [{ key: sk, target: 'modRevision', equals: opts.cas }], success: [] }, done: () => REPLAN, lost: () => false };
+      }
+      return {
+        txn: { compare: [unchanged(sk, prev)], success: [{ type: 'put', key: sk, value: record(prev) }] },
+        done: () => true,
+        ...(opts.cas !== undefined ? { lost: () => false } : {}),
+      };
+    }, { what: `PUT /v1/kv/${key}` });
+    await this.view.waitForRevision(this.#store.revision());
+    return ok;
   }
 
   async kvDelete(key: string, opts: { recurse: boolean; cas?: number }): Promise<boolean> {
@@ -395,7 +415,7 @@ function taggedAddresses(t: Record<string, { Address?: string | undefined; Port?
   return out;
 }
 
-function catalogCheckDefinition(d: Record<string, unknown> | undefined, field: string): CheckRecord['Definition'] {
+export function catalogCheckDefinition(d: Record<string, unknown> | undefined, field: string): CheckRecord['Definition'] {
   if (!d) return {};
   const out: CheckRecord['Definition'] = {};
   const str = (k: string): string | undefined => (typeof d[k] === 'string' ? (d[k] as string) : undefined);

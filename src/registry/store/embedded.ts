@@ -1,21 +1,19 @@
 // The embedded, durable Store: in-memory state over a group-committed write-ahead log with snapshots, in one locked data directory.
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SwitchyardError, errorMessage } from '../../core/errors.js';
-import { MemoryState, applyEvents, applyTxn, makeEntry, validateTxn } from './memory-state.js';
+import { MemoryState, applyEvents, applyTxn, validateTxn } from './memory-state.js';
 import type { Store, StoreChange, StoreEntry, StoreEvent, StoreListener, StoreStats, TxnRequest, TxnResult } from './types.js';
-import {
-  WalWriter, countFramesFrom, decodeRecord, encodeFrames, encodeRecord, findFrameAfter, fsyncDir, parseSegmentFileName,
-  scanFrames, writeAll,
-} from './wal.js';
+import { WalWriter, encodeFrames, encodeRecord, fsyncDir, parseSegmentFileName } from './wal.js';
 import type { WalOp } from './wal.js';
+import { DirLock } from './dir-lock.js';
+import { ioError, stderrLogger, unlinkIfPresent } from './files.js';
+import type { EmbeddedStoreLogger } from './files.js';
+import { recover } from './recovery.js';
+import { SNAPSHOT_PATTERN, writeSnapshotFile } from './snapshot-file.js';
+import { probeWritable, reopenSegment, repairDelayMs } from './wal-repair.js';
 
-export interface EmbeddedStoreLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
+export type { EmbeddedStoreLogger } from './files.js';
 
 export interface EmbeddedStoreOptions {
   /** Data directory, created if missing. One process at a time (a LOCK file enforces it). */
@@ -31,363 +29,10 @@ export interface EmbeddedStoreOptions {
   readonly snapshotEveryBytes?: number;
 }
 
+/** Told when the store stops or starts accepting writes again; `reason` says why it stopped. */
+export type WritabilityListener = (writable: boolean, reason: string | undefined) => void;
+
 export const DEFAULT_SNAPSHOT_EVERY_BYTES = 64 * 1024 * 1024;
-
-const LOCK_FILE = 'LOCK';
-const SNAPSHOT_PATTERN = /^snapshot-(\d{16})\.snap$/;
-const SNAPSHOT_TMP_PATTERN = /^snapshot-\d{16}\.snap\.tmp$/;
-/** Entries per snapshot frame: big enough to amortise framing, small enough to stay far from string limits. */
-const SNAPSHOT_CHUNK_ENTRIES = 1000;
-/** Snapshot bytes gathered before one write. */
-const SNAPSHOT_WRITE_BYTES = 1 << 20;
-
-const stderrLogger: EmbeddedStoreLogger = {
-  warn: (obj, msg) => console.warn(`switchyard store: ${msg}`, obj),
-  info: () => undefined,
-};
-
-function ioError(message: string, cause: unknown): SwitchyardError {
-  if (cause instanceof SwitchyardError) return cause;
-  return new SwitchyardError('SY_ERR_STORE_IO', `${message}: ${errorMessage(cause)}`, { cause });
-}
-
-function corrupt(message: string): SwitchyardError {
-  return new SwitchyardError('SY_ERR_STORE_CORRUPT', message);
-}
-
-function errCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-async function unlinkIfPresent(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw err;
-  }
-}
-
-function fileTimestamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-');
-}
-
-function snapshotFileName(revision: number): string {
-  return `snapshot-${String(revision).padStart(16, '0')}.snap`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lock
-
-/**
- * LOCK holds {pid, token}. Node has no flock, so liveness is a signal-0 probe of the pid. A lock
- * naming our own pid is either another store instance in this process (written after we started)
- * or left by an earlier process that had the same pid (pid 1 in a container), told apart by mtime.
- */
-class DirLock {
-  private readonly path: string;
-  private readonly token = randomUUID();
-  private held = false;
-
-  constructor(private readonly dir: string, private readonly logger: EmbeddedStoreLogger) {
-    this.path = join(dir, LOCK_FILE);
-  }
-
-  async acquire(): Promise<void> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        await writeFile(this.path, `${JSON.stringify({ pid: process.pid, token: this.token })}\n`, { flag: 'wx' });
-        this.held = true;
-        return;
-      } catch (err) {
-        if (errCode(err) !== 'EEXIST') throw ioError(`cannot create lock file ${this.path}`, err);
-      }
-      const holder = await this.readHolder();
-      if (holder === undefined) continue;
-      if (holder.pid === undefined) {
-        // Created but not yet written: another process may be between open and write right now.
-        if (Date.now() - holder.mtimeMs < 2000) {
-          await sleep(50);
-          continue;
-        }
-      } else if (this.alive(holder.pid, holder.mtimeMs)) {
-        throw new SwitchyardError('SY_ERR_STORE_IO',
-          `data directory ${this.dir} is locked by process ${holder.pid} (${this.path}); two processes cannot open one store`);
-      }
-      this.logger.warn({ file: this.path, pid: holder.pid ?? null }, `removing stale lock ${this.path} left by a process that is gone`);
-      await unlinkIfPresent(this.path).catch((err: unknown) => {
-        throw ioError(`cannot remove stale lock ${this.path}`, err);
-      });
-    }
-    throw new SwitchyardError('SY_ERR_STORE_IO', `could not acquire ${this.path}: it keeps reappearing`);
-  }
-
-  async release(): Promise<void> {
-    if (!this.held) return;
-    this.held = false;
-    try {
-      if ((await readFile(this.path, 'utf8')).includes(this.token)) await unlink(this.path);
-    } catch (err) {
-      if (errCode(err) !== 'ENOENT') this.logger.warn({ file: this.path, err: errorMessage(err) }, 'could not remove lock file');
-    }
-  }
-
-  private async readHolder(): Promise<{ pid: number | undefined; mtimeMs: number } | undefined> {
-    try {
-      const [text, st] = await Promise.all([readFile(this.path, 'utf8'), stat(this.path)]);
-      let pid: number | undefined;
-      try {
-        const parsed = JSON.parse(text) as { pid?: unknown };
-        if (Number.isSafeInteger(parsed.pid) && (parsed.pid as number) > 0) pid = parsed.pid as number;
-      } catch {
-        pid = undefined;
-      }
-      return { pid, mtimeMs: st.mtimeMs };
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return undefined;
-      throw ioError(`cannot read lock file ${this.path}`, err);
-    }
-  }
-
-  private alive(pid: number, mtimeMs: number): boolean {
-    if (pid === process.pid) {
-      const startedAt = Date.now() - process.uptime() * 1000;
-      // 50 ms covers the coarse clock behind file timestamps.
-      return mtimeMs >= startedAt - 50;
-    }
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return errCode(err) === 'EPERM';
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Snapshots: framed like the WAL; a header frame {v, r, n} then frames of {e: [[key, value, create, mod, version], ...]}.
-
-async function writeSnapshotFile(dir: string, revision: number, entries: readonly StoreEntry[]): Promise<string> {
-  const name = snapshotFileName(revision);
-  const tmp = join(dir, `${name}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    let payloads = [JSON.stringify({ v: 1, r: revision, n: entries.length })];
-    let gathered = 0;
-    for (let i = 0; i < entries.length; i += SNAPSHOT_CHUNK_ENTRIES) {
-      const chunk = entries.slice(i, i + SNAPSHOT_CHUNK_ENTRIES).map((e) => [e.key, e.value, e.createRevision, e.modRevision, e.version]);
-      const payload = JSON.stringify({ e: chunk });
-      payloads.push(payload);
-      gathered += payload.length;
-      if (gathered >= SNAPSHOT_WRITE_BYTES) {
-        await writeAll(fh, encodeFrames(payloads));
-        payloads = [];
-        gathered = 0;
-      }
-    }
-    if (payloads.length > 0) await writeAll(fh, encodeFrames(payloads));
-    // Synced even with sync='none': once it is in place the WAL it replaces is deleted.
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, name));
-  await fsyncDir(dir);
-  return name;
-}
-
-function isEntryTuple(t: unknown): t is [string, string, number, number, number] {
-  return Array.isArray(t) && t.length === 5 && typeof t[0] === 'string' && typeof t[1] === 'string' &&
-    Number.isSafeInteger(t[2]) && Number.isSafeInteger(t[3]) && Number.isSafeInteger(t[4]);
-}
-
-async function readSnapshotFile(path: string): Promise<{ revision: number; entries: StoreEntry[] }> {
-  const scan = scanFrames(await readFile(path));
-  if (scan.badReason !== undefined) throw new Error(`damaged at offset ${scan.end} (${scan.badReason})`);
-  const [first, ...rest] = scan.frames;
-  if (first === undefined) throw new Error('empty');
-  const header = JSON.parse(first.payload.toString('utf8')) as { v?: unknown; r?: unknown; n?: unknown };
-  if (header.v !== 1 || !Number.isSafeInteger(header.r) || !Number.isSafeInteger(header.n)) throw new Error('bad header');
-  const entries: StoreEntry[] = [];
-  for (const frame of rest) {
-    const chunk = JSON.parse(frame.payload.toString('utf8')) as { e?: unknown };
-    if (!Array.isArray(chunk.e)) throw new Error(`bad chunk at offset ${frame.offset}`);
-    for (const t of chunk.e as unknown[]) {
-      if (!isEntryTuple(t)) throw new Error(`bad entry at offset ${frame.offset}`);
-      entries.push(Object.freeze({ key: t[0], value: t[1], createRevision: t[2], modRevision: t[3], version: t[4] }));
-    }
-  }
-  if (entries.length !== header.n) throw new Error(`header promises ${String(header.n)} entries, file holds ${entries.length}`);
-  return { revision: header.r as number, entries };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Recovery
-
-interface DamagedTail {
-  readonly file: string;
-  readonly offset: number;
-  readonly bytes: Buffer;
-  readonly records: number;
-  readonly reason: string;
-}
-
-interface Recovered {
-  readonly state: MemoryState;
-  readonly revision: number;
-  readonly snapshotRevision: number;
-  /** First revision of the segment to keep appending to, if one should be reused. */
-  readonly appendTo: number | undefined;
-}
-
-/**
- * Newest readable snapshot, then every WAL record after it in revision order. Damage at the very
- * end of the log is a write that never completed: it was never acknowledged, so it is cut off
- * (and kept aside). Damage with intact records after it means acknowledged writes would vanish,
- * so recovery refuses. Nothing on disk changes until the whole log has been judged.
- */
-async function recover(dir: string, logger: EmbeddedStoreLogger): Promise<Recovered> {
-  const names = await readdir(dir);
-
-  const state = new MemoryState();
-  let snapshotRevision = 0;
-  const snapshots = names
-    .map((name) => ({ name, revision: Number(SNAPSHOT_PATTERN.exec(name)?.[1] ?? NaN) }))
-    .filter((s) => !Number.isNaN(s.revision))
-    .sort((a, b) => b.revision - a.revision);
-  const unreadableSnapshots: string[] = [];
-  let loadedSnapshot: string | undefined;
-  for (const snap of snapshots) {
-    try {
-      const loaded = await readSnapshotFile(join(dir, snap.name));
-      for (const entry of loaded.entries) state.set(entry);
-      snapshotRevision = loaded.revision;
-      loadedSnapshot = snap.name;
-      break;
-    } catch (err) {
-      unreadableSnapshots.push(snap.name);
-      logger.warn({ file: join(dir, snap.name), err: errorMessage(err) }, `ignoring unreadable snapshot ${join(dir, snap.name)}; falling back to older state`);
-    }
-  }
-
-  const segments = names
-    .map((name) => ({ name, firstRevision: parseSegmentFileName(name) }))
-    .filter((s): s is { name: string; firstRevision: number } => s.firstRevision !== undefined)
-    .sort((a, b) => a.firstRevision - b.firstRevision);
-  const sizes = await Promise.all(segments.map(async (s) => (await stat(join(dir, s.name))).size));
-
-  // Segment names carry their first revision, so a hole is visible even when no record exists to show it.
-  const firstSegment = segments[0];
-  if (firstSegment !== undefined && firstSegment.firstRevision > snapshotRevision + 1) {
-    throw corrupt(`${join(dir, firstSegment.name)} starts at revision ${firstSegment.firstRevision}, but ` +
-      (loadedSnapshot === undefined ? 'no readable snapshot' : `snapshot ${loadedSnapshot}`) +
-      ` only covers up to revision ${snapshotRevision}: revisions ${snapshotRevision + 1}..${firstSegment.firstRevision - 1} are missing`);
-  }
-
-  let revision = snapshotRevision;
-  let lastSeen = 0;
-  let tail: DamagedTail | undefined;
-  for (let i = 0; i < segments.length; i++) {
-    const seg = segments[i] as { name: string; firstRevision: number };
-    const path = join(dir, seg.name);
-    const buf = await readFile(path);
-    const scan = scanFrames(buf);
-    if (scan.badReason !== undefined) {
-      const next = findFrameAfter(buf, scan.end + 1);
-      if (next >= 0) {
-        throw corrupt(`${path}: record at offset ${scan.end} is damaged (${scan.badReason}) but an intact record follows at offset ${next}; ` +
-          'refusing to start without acknowledged writes (to start anyway, truncate the segment at that offset, losing every record after it)');
-      }
-      const later = segments.slice(i + 1).filter((_, j) => (sizes[i + 1 + j] ?? 0) > 0);
-      if (later.length > 0) {
-        throw corrupt(`${path}: record at offset ${scan.end} is damaged (${scan.badReason}) and later segments (${later.map((s) => s.name).join(', ')}) hold records`);
-      }
-      tail = { file: path, offset: scan.end, bytes: buf.subarray(scan.end), records: countFramesFrom(buf, scan.end), reason: scan.badReason };
-    }
-    for (const frame of scan.frames) {
-      let rec;
-      try {
-        rec = decodeRecord(frame.payload);
-      } catch (err) {
-        throw corrupt(`${path}: record at offset ${frame.offset} has a valid checksum but cannot be decoded: ${errorMessage(err)}`);
-      }
-      if (rec.r <= lastSeen) throw corrupt(`${path}: record at offset ${frame.offset} has revision ${rec.r}, not after ${lastSeen}`);
-      lastSeen = rec.r;
-      if (rec.r <= snapshotRevision) continue;
-      if (rec.r !== revision + 1) {
-        throw corrupt(`${path}: record at offset ${frame.offset} has revision ${rec.r} but revision ${revision + 1} is next; ` +
-          `records ${revision + 1}..${rec.r - 1} are missing`);
-      }
-      for (const op of rec.o) {
-        if (op[0] === 'p') state.set(makeEntry(op[1], op[2], rec.r, state.get(op[1])));
-        else state.delete(op[1]);
-      }
-      revision = rec.r;
-    }
-  }
-  // A snapshot is only written once its revision is durable, so recovery must reach it.
-  const newestSnapshot = snapshots[0];
-  if (newestSnapshot !== undefined && revision < newestSnapshot.revision) {
-    throw corrupt(`${join(dir, newestSnapshot.name)} is unreadable and the remaining snapshots and WAL only reach revision ${revision}`);
-  }
-
-  // The log is judged sound: now the disk may change.
-  for (const name of names) {
-    // A snapshot that was still being written when the process died.
-    if (SNAPSHOT_TMP_PATTERN.test(name)) await unlinkIfPresent(join(dir, name));
-  }
-  if (tail !== undefined) {
-    const savedTo = `${tail.file}.corrupt-${fileTimestamp()}`;
-    const side = await open(savedTo, 'wx');
-    try {
-      await writeAll(side, tail.bytes);
-      await side.sync();
-    } finally {
-      await side.close();
-    }
-    await truncate(tail.file, tail.offset);
-    const fh = await open(tail.file, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    logger.warn(
-      { file: tail.file, offset: tail.offset, droppedBytes: tail.bytes.length, droppedRecords: tail.records, reason: tail.reason, savedTo, revision },
-      `dropped ${tail.records} damaged record(s) (${tail.bytes.length} bytes, ${tail.reason}) from the tail of ${tail.file} at offset ${tail.offset}; ` +
-      `recovered up to revision ${revision}; the dropped bytes are in ${savedTo}`,
-    );
-  }
-  for (const name of unreadableSnapshots) {
-    // Kept for inspection but renamed, so the next open does not trip over it again.
-    await rename(join(dir, name), join(dir, `${name}.corrupt-${fileTimestamp()}`));
-  }
-  if (loadedSnapshot !== undefined) {
-    for (const snap of snapshots) {
-      if (snap.revision < snapshotRevision && !unreadableSnapshots.includes(snap.name)) await unlinkIfPresent(join(dir, snap.name));
-    }
-  }
-  // A segment is obsolete when the snapshot covers everything up to where the next segment starts.
-  // An empty last segment is replaced by one named after the next revision: a name ahead of the
-  // records it would hold could sort after a later segment and scramble the replay order.
-  let appendTo: number | undefined;
-  for (let i = 0; i < segments.length; i++) {
-    const seg = segments[i] as { name: string; firstRevision: number };
-    const next = segments[i + 1];
-    const size = tail !== undefined && tail.file === join(dir, seg.name) ? tail.offset : (sizes[i] ?? 0);
-    if (next !== undefined) {
-      if (next.firstRevision <= snapshotRevision + 1) await unlinkIfPresent(join(dir, seg.name));
-    } else if (size > 0) {
-      appendTo = seg.firstRevision;
-    } else {
-      await unlinkIfPresent(join(dir, seg.name));
-    }
-  }
-  await fsyncDir(dir);
-  return { state, revision, snapshotRevision, appendTo };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Store
 
 interface PendingTxn {
   /** The WAL record; absent for a transaction that changed nothing but must still wait its turn. */
@@ -421,7 +66,17 @@ export class EmbeddedStore implements Store {
   private openTask: Promise<unknown> | undefined;
   private closeTask: Promise<void> | undefined;
   private wal: WalWriter | undefined;
-  private failure: SwitchyardError | undefined;
+  /** Size of the current segment before the batch being written: where a failed batch is cut off. */
+  private walGoodSize = 0;
+
+  /** Set while the log cannot be written (ENOSPC, EIO): every write is refused with it until a repair succeeds. */
+  private fault: SwitchyardError | undefined;
+  private faultSince = 0;
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairTask: Promise<void> | undefined;
+  /** Failed repairs (and writes failing right after one) in a row: the backoff grows with it. */
+  private repairAttempt = 0;
+  private readonly writability = new Set<WritabilityListener>();
 
   private latest = new MemoryState();
   private latestRevision = 0;
@@ -507,7 +162,7 @@ export class EmbeddedStore implements Store {
     if (this.phase !== 'open') {
       return Promise.reject(new SwitchyardError('SY_ERR_STORE_CLOSED', `store in ${this.dir} is ${this.phase === 'new' || this.phase === 'opening' ? 'not open yet' : 'closed'}`));
     }
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.fault !== undefined) return Promise.reject(this.fault);
     try {
       validateTxn(req);
     } catch (err) {
@@ -551,6 +206,17 @@ export class EmbeddedStore implements Store {
     return this.publishedRevision;
   }
 
+  /** False while the write-ahead log cannot be written (reads go on; writes get SY_ERR_STORE_UNAVAILABLE). */
+  writable(): boolean {
+    return this.fault === undefined;
+  }
+
+  /** Subscribes to writability changes (the health check and the metric follow them). Returns an unsubscribe function. */
+  onWritability(listener: WritabilityListener): () => void {
+    this.writability.add(listener);
+    return () => void this.writability.delete(listener);
+  }
+
   stats(): StoreStats {
     return {
       revision: this.publishedRevision,
@@ -562,6 +228,7 @@ export class EmbeddedStore implements Store {
       groupCommits: this.commits,
       committedTxns: this.committedTxns,
       sync: this.syncAlways ? 'always' : 'none',
+      writable: this.fault === undefined ? 'yes' : 'no',
     };
   }
 
@@ -582,13 +249,20 @@ export class EmbeddedStore implements Store {
     await this.openTask?.catch(() => undefined);
     if (this.currentPhase() === 'closed') return;
     this.phase = 'closing';
+    clearTimeout(this.repairTimer);
+    await this.repairTask;
     await this.whenIdle();
     await this.snapshotTask;
     let failed: unknown;
     try {
       if (this.wal !== undefined) {
-        if (this.failure === undefined) await this.wal.sync();
-        await this.wal.close();
+        if (this.fault === undefined) {
+          await this.wal.sync();
+          await this.wal.close();
+        } else {
+          // Everything acknowledged is durable already; the handle may be the broken one.
+          await this.wal.close().catch(() => undefined);
+        }
       }
     } catch (err) {
       failed = err;
@@ -618,7 +292,7 @@ export class EmbeddedStore implements Store {
   private async runFlushLoop(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.queue.length > 0 && this.failure === undefined) {
+      while (this.queue.length > 0 && this.fault === undefined) {
         const batch = this.queue;
         this.queue = [];
         try {
@@ -646,9 +320,11 @@ export class EmbeddedStore implements Store {
     for (const item of batch) if (item.payload !== undefined) payloads.push(item.payload);
     if (payloads.length === 0) return;
     const wal = this.wal as WalWriter;
+    this.walGoodSize = wal.size;
     await wal.append(encodeFrames(payloads));
     if (this.syncAlways) await wal.sync();
     this.commits++;
+    this.repairAttempt = 0;
   }
 
   private publish(batch: readonly PendingTxn[]): void {
@@ -677,16 +353,69 @@ export class EmbeddedStore implements Store {
   }
 
   /**
-   * After a failed write or fsync the file's contents are unknown (the kernel may already have
-   * dropped the dirty pages), and `latest` holds changes that may never reach disk: stop writing.
+   * After a failed write or fsync the segment's tail is unknown (a partial frame, or pages the kernel
+   * dropped), and `latest` holds changes that will never reach disk. The failed batch and everything
+   * queued behind it (decided on top of it) are refused, `latest` goes back to what is durable, and
+   * writes stay refused until a repair has cut the segment back and the disk has taken a write.
    */
   private fail(err: unknown, batch: readonly PendingTxn[]): void {
-    this.failure = new SwitchyardError('SY_ERR_STORE_IO',
-      `write-ahead log ${this.wal?.name ?? ''} in ${this.dir} failed, the store accepts no more writes: ${errorMessage(err)}`, { cause: err });
-    this.logger.warn({ dir: this.dir, err: errorMessage(err) }, this.failure.message);
+    const reason = errorMessage(err);
+    const error = new SwitchyardError('SY_ERR_STORE_UNAVAILABLE',
+      `the write-ahead log ${this.wal?.name ?? ''} in ${this.dir} could not be written (${reason}): nothing was applied; ` +
+      'writes are refused until the log can be written again (retried automatically, reads go on)', { cause: err });
     const doomed = [...batch, ...this.queue];
     this.queue = [];
-    for (const item of doomed) item.reject(this.failure);
+    this.latest = this.published.clone();
+    this.latestRevision = this.publishedRevision;
+    const first = this.fault === undefined;
+    this.fault = error;
+    if (first) {
+      this.faultSince = Date.now();
+      // Once per outage: every refused write gets the error, the log gets one line.
+      this.logger.warn({ dir: this.dir, wal: this.wal?.name, err: reason }, `store unwritable: ${error.message}`);
+      this.notifyWritability(false, reason);
+    }
+    for (const item of doomed) item.reject(error);
+    this.scheduleRepair();
+  }
+
+  private scheduleRepair(): void {
+    if (this.phase !== 'open' || this.repairTimer !== undefined || this.repairTask !== undefined) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      this.repairTask = this.repair().finally(() => {
+        this.repairTask = undefined;
+        if (this.fault !== undefined) this.scheduleRepair();
+      });
+    }, repairDelayMs(this.repairAttempt++));
+  }
+
+  private async repair(): Promise<void> {
+    if (this.phase !== 'open' || this.fault === undefined || this.wal === undefined) return;
+    try {
+      this.wal = await reopenSegment(this.dir, this.wal, this.walGoodSize);
+      await probeWritable(this.dir);
+    } catch (err) {
+      const reason = errorMessage(err);
+      this.fault = new SwitchyardError('SY_ERR_STORE_UNAVAILABLE',
+        `the write-ahead log in ${this.dir} cannot be written (${reason}) since ${new Date(this.faultSince).toISOString()}: ` +
+        'writes are refused until it can be written again (retried automatically, reads go on)', { cause: err });
+      return;
+    }
+    const downMs = Date.now() - this.faultSince;
+    this.fault = undefined;
+    this.logger.info({ dir: this.dir, wal: this.wal.name, unwritableMs: downMs }, `store writable again after ${(downMs / 1000).toFixed(1)} s`);
+    this.notifyWritability(true, undefined);
+  }
+
+  private notifyWritability(writable: boolean, reason: string | undefined): void {
+    for (const l of [...this.writability]) {
+      try {
+        l(writable, reason);
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'writability listener threw');
+      }
+    }
   }
 
   private whenIdle(): Promise<void> {

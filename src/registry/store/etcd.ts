@@ -4,8 +4,8 @@
  * while writes are etcd transactions committed by quorum. Revisions are etcd's own, so indexes
  * agree across all agents sharing the cluster.
  */
-import { CompareResult, CompareTarget, Etcd3, EtcdError, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel';
+import { CompareResult, CompareTarget, Etcd3, EtcdError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import type { IBackoff } from 'cockatiel';
 import type { IKeyValue, IRequestOp, ITxnRequest, ITxnResponse, IWatchResponse, Lease, Watcher } from 'etcd3';
 import { SwitchyardError } from '../../core/errors.js';
@@ -69,6 +69,40 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+/** grpc-js's words for a call that found no open connection to its member: it never left this process. */
+const NO_CONNECTION = /No connection established|ECONNREFUSED|failed to connect/i;
+/** grpc-js's deadline details for a call still waiting for a connection when its time ran out. */
+const NEVER_PICKED = /Waiting for LB pick|waiting for name resolution|waiting for metadata filters/i;
+
+function noConnection(err: unknown): boolean {
+  return (err instanceof GRPCUnavailableError && !/etcdserver:/.test(err.message) && NO_CONNECTION.test(err.message))
+    || (err instanceof GRPCDeadlineExceededError && NEVER_PICKED.test(err.message));
+}
+
+/**
+ * A member is shunned only for failures of the member itself (no connection, or one dropped), not
+ * for what a live member answers: during an election every member says "etcdserver: leader
+ * changed" or "no leader" for a moment, and shunning them all for that refused writes while two of
+ * three members were up.
+ */
+export function memberUnreachable(err: unknown): boolean {
+  return noConnection(err) || (err instanceof GRPCUnavailableError && !/etcdserver:/.test(err.message));
+}
+
+/**
+ * The request never reached a member: every member's circuit was open, or no connection could be
+ * made. Any request, a compare-and-set included, can then be sent again (to another member).
+ */
+export function neverSent(err: unknown): boolean {
+  return isBrokenCircuitError(err) || noConnection(err);
+}
+
+/** An error after which an idempotent request may simply be sent again. */
+function transient(err: unknown): boolean {
+  return err instanceof GRPCDeadlineExceededError || err instanceof GRPCUnavailableError || isBrokenCircuitError(err)
+    || (err instanceof EtcdError && /leader|timed out/i.test(err.message));
+}
+
 function unavailable(message: string, cause?: unknown): SwitchyardError {
   return new SwitchyardError('SY_ERR_STORE_UNAVAILABLE', message, { cause });
 }
@@ -103,11 +137,14 @@ export class EtcdStore implements Store {
       // Reconnect a dropped watch fast: writes wait for their own event, and the default backoff
       // (growing to 30 s) would stretch one lost member into seconds of refused writes.
       // (etcd3 calls next() on what it is given, as on its own default factory; its type names the step.)
-      // Each member sits out at most 1 s after three failures (etcd3's default is 5 s, which after
-      // a rolling restart can leave every member shunned at once).
+      // Each member sits out at most 1 s after three failures of its own (etcd3's default is 5 s and
+      // counts any recoverable error, so an election shunned every member at once).
+      // etcd3's own retry would resend any recoverable failure, a compare-and-set that may have
+      // committed included; here it resends only what never left (another member is picked).
       faultHandling: {
         watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        host: () => circuitBreaker(handleWhen(memberUnreachable), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        global: retry(handleWhen(neverSent), { maxAttempts: 2 * opts.endpoints.length, backoff: new ConstantBackoff(50) }),
       },
     });
   }
@@ -140,12 +177,8 @@ export class EtcdStore implements Store {
 
   /** Reads the whole prefix at one revision. */
   async #load(): Promise<{ revision: number; state: MemoryState }> {
-    let res;
-    try {
-      res = await this.#client.kv.range({ key: this.#prefixBuf, range_end: prefixEnd(this.#prefixBuf) }, this.#deadline());
-    } catch (err) {
-      throw this.#fail('reading the registry', err);
-    }
+    const range = { key: this.#prefixBuf, range_end: prefixEnd(this.#prefixBuf) };
+    const res = await this.#retrying('reading the registry', transient, this.#attemptMs(), (deadline) => this.#client.kv.range(range, { deadline }));
     const state = new MemoryState();
     for (const kv of res.kvs) state.set(this.#entry(kv));
     return { revision: Number(res.header.revision), state };
@@ -334,17 +367,27 @@ export class EtcdStore implements Store {
    * timeout (5 s and more), so one attempt would turn a routine leader change into an error.
    * Only transactions whose repetition lands in the same state are retried: plain writes and
    * writes guarded by existence. A modRevision-guarded one (KV ?cas) that timed out may have
-   * committed, and a retry would then wrongly answer false, so it fails instead.
+   * committed, and a retry would then wrongly answer false, so it fails instead, unless it never
+   * reached a member at all (every circuit open, no connection), which any transaction can retry.
    */
-  async #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
+  #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
+    return this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), retriable ? this.#attemptMs() : this.#timeoutMs,
+      (deadline) => this.#client.kv.txn(request, { deadline }));
+  }
+
+  /** One attempt of a request that may be repeated: half the budget, so a member that hangs leaves time for another. */
+  #attemptMs(): number {
+    return Math.max(500, Math.floor(this.#timeoutMs / 2));
+  }
+
+  /** Runs `attempt` until it succeeds, the timeout budget is spent, or it fails in a way `mayRetry` says not to repeat. */
+  async #retrying<T>(what: string, mayRetry: (err: unknown) => boolean, attemptMs: number, attempt: (deadline: Date) => Promise<T>): Promise<T> {
     const end = Date.now() + this.#timeoutMs;
-    const attemptMs = retriable ? Math.max(500, Math.floor(this.#timeoutMs / 2)) : this.#timeoutMs;
     for (;;) {
       try {
-        return await this.#client.kv.txn(request, { deadline: new Date(Math.min(end, Date.now() + attemptMs)) });
+        return await attempt(new Date(Math.min(end, Date.now() + attemptMs)));
       } catch (err) {
-        const transient = err instanceof GRPCDeadlineExceededError || err instanceof GRPCUnavailableError || isBrokenCircuitError(err) || (err instanceof EtcdError && /leader|timed out/i.test(err.message));
-        if (!retriable || !transient || this.#closing || Date.now() + 100 >= end) throw this.#fail('write', err);
+        if (!mayRetry(err) || this.#closing || Date.now() + 100 >= end) throw this.#fail(what, err);
         await new Promise((r) => setTimeout(r, 50));
       }
     }
@@ -371,17 +414,27 @@ export class EtcdStore implements Store {
 
   /** Grants a lease with the given TTL; etcd3 renews it in the background until revoked or released. */
   async lease(ttlSeconds: number): Promise<StoreLease> {
-    const lease: Lease = this.#client.lease(ttlSeconds, { autoKeepAlive: true });
-    let id: string;
-    try {
-      id = await Promise.race([
-        lease.grant(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new GRPCDeadlineExceededError('lease grant timed out')), this.#timeoutMs)),
-      ]);
-    } catch (err) {
-      lease.release();
-      throw this.#fail('granting a lease', err);
-    }
+    let lease!: Lease;
+    // A grant that timed out may still have created a lease: it was never renewed, so etcd expires it after its TTL.
+    const id = await this.#retrying('granting a lease', transient, this.#attemptMs(), async (deadline) => {
+      const candidate = this.#client.lease(ttlSeconds, { autoKeepAlive: true });
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const granted = await Promise.race([
+          candidate.grant(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new GRPCDeadlineExceededError('lease grant timed out')), Math.max(0, deadline.getTime() - Date.now()));
+          }),
+        ]);
+        lease = candidate;
+        return granted;
+      } catch (err) {
+        candidate.release();
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    });
     let lostCb: ((err: Error) => void) | undefined;
     let lost = false;
     lease.on('lost', (err) => {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Clock, Random, Timer } from '../../../core/clock.js';
 import { parseGoDuration } from '../../../core/duration.js';
 import { runGrpcCheck } from '../../../health/grpc-check.js';
+import { SwitchyardError } from '../../../core/errors.js';
 import { runHttpCheck } from '../../../health/http-check.js';
 import { runTcpCheck } from '../../../health/tcp-check.js';
 import type { CheckResult } from '../../../health/types.js';
@@ -133,7 +134,10 @@ export class CheckScheduler {
   #write(checkId: string, status: HealthStatus, output: string, type: string): void {
     this.#o.onResult?.(type, status);
     this.#o.registry.setCheckStatus(checkId, status, output).catch((err: unknown) => {
-      if (!this.#closed) this.#o.logger.warn({ err, checkId }, 'could not record check result');
+      if (this.#closed) return;
+      // The store logs its own outage once; one stack trace per check run would bury it.
+      if (err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE') this.#o.logger.debug({ checkId, err: err.message }, 'could not record check result');
+      else this.#o.logger.warn({ err, checkId }, 'could not record check result');
     });
   }
 

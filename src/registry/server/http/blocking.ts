@@ -1,4 +1,7 @@
-/** Consul's blocking-query loop: ?index & ?wait parsing, jittered timeout, wake on the query's own topics. */
+/**
+ * Consul's blocking-query loop: ?index & ?wait parsing, jittered timeout, wake on the query's own
+ * topics; catalog and health answers say when the change at their index was applied (indexTime).
+ */
 import { HttpError, badRequest } from '../../../core/errors.js';
 import { parseGoDuration } from '../../../core/duration.js';
 import type { Random } from '../../../core/clock.js';
@@ -59,24 +62,28 @@ export function parseQueryParams(q: URLSearchParams, opts: Omit<BlockingOptions,
  */
 export async function blocking(
   ctx: Ctx,
-  view: CatalogView,
+  view: Pick<CatalogView, 'wait' | 'lastAppliedAt'> & Partial<Pick<CatalogView, 'topicAppliedAt'>>,
   params: QueryParams,
   opts: BlockingOptions,
   spec: WatchSpec,
   query: () => Reply & { index: number },
 ): Promise<Reply> {
   let res = query();
-  if (params.minIndex === 0 || res.index > params.minIndex) return res;
-  // Consul adds up to wait/16 of random jitter so that a herd of watchers does not return in lockstep.
-  const deadline = Date.now() + params.waitMs + opts.random.next() * (params.waitMs / 16);
   let wokeAt: number | undefined;
-  while (res.index <= params.minIndex) {
-    const left = deadline - Date.now();
-    if (left <= 0 || ctx.cancel.cancelled) break;
-    const changed = await view.wait(spec, left, ctx.cancel);
-    res = query();
-    if (!changed) break;
-    wokeAt = view.lastAppliedAt;
+  if (params.minIndex !== 0 && res.index <= params.minIndex) {
+    // Consul adds up to wait/16 of random jitter so that a herd of watchers does not return in lockstep.
+    const deadline = Date.now() + params.waitMs + opts.random.next() * (params.waitMs / 16);
+    while (res.index <= params.minIndex) {
+      const left = deadline - Date.now();
+      if (left <= 0 || ctx.cancel.cancelled) break;
+      const changed = await view.wait(spec, left, ctx.cancel);
+      res = query();
+      if (!changed) break;
+      wokeAt = view.lastAppliedAt;
+    }
   }
-  return wokeAt === undefined ? res : { ...res, wokeAt };
+  // The reply may be a cached object shared by every watcher of this revision: copy, never mutate.
+  const indexTime = 'topics' in spec ? view.topicAppliedAt?.(spec.topics) : undefined;
+  if (wokeAt === undefined && indexTime === undefined) return res;
+  return { ...res, ...(wokeAt !== undefined ? { wokeAt } : {}), ...(indexTime !== undefined ? { indexTime } : {}) };
 }

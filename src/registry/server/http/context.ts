@@ -15,6 +15,8 @@ export interface Reply {
   index?: number;
   /** performance.now() of the change that woke this blocking query, for the wake-latency metric. */
   wokeAt?: number;
+  /** Unix ms when this agent applied the change at `index`: sets X-Switchyard-Index-Time (docs/registry.md). */
+  indexTime?: number;
 }
 
 export interface Ctx {

@@ -1,12 +1,23 @@
 /** What the API's route handlers are wired with (built in cli/, passed down, no globals). */
 import type { CatalogView } from '../catalog-view.js';
 import type { Registry } from '../registry.js';
+import type { Sessions } from '../sessions/manager.js';
+import type { EventBuffer } from '../events.js';
+import type { Store } from '../../store/types.js';
+import type { Clock } from '../../../core/clock.js';
 import type { BlockingOptions } from './blocking.js';
 import type { ReadCache } from './read-cache.js';
 
 export interface ApiDeps {
   readonly registry: Registry;
   readonly view: CatalogView;
+  readonly sessions: Sessions;
+  readonly events: EventBuffer;
+  /** For /v1/txn, which plans over the raw store; the clock decides lock-delays. */
+  readonly store: Store;
+  readonly clock: Clock;
+  /** Shortest session TTL accepted (Consul's session_ttl_min). */
+  readonly sessionTtlMinNs: number;
   readonly blocking: BlockingOptions;
   /** Shares one encoding of a read among every request for it at the same revision. */
   readonly readCache: ReadCache;
@@ -14,4 +25,6 @@ export interface ApiDeps {
   readonly onTtlUpdate: (checkId: string) => void;
   readonly version: string;
   readonly metricsText?: () => Promise<string>;
+  /** /v1/agent/metrics in Consul's JSON shape. */
+  readonly metricsJson?: () => Promise<unknown>;
 }

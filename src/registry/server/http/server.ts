@@ -1,10 +1,10 @@
 /** The registry's HTTP front: routing, 405s with Allow, ACL, size-limited bodies, Consul's JSON and error conventions. */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { aclAllows } from '../../../core/acl.js';
 import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
 import { encodeJson } from './encode.js';
 import type { Ctx, Reply, Route } from './context.js';
@@ -46,29 +46,13 @@ function buildTable(routes: readonly Route[]): RouteTable {
 function match(table: RouteTable, path: string): { route: Route; suffix: string } | undefined {
   const r = table.exact.get(path);
   if (r) return { route: r, suffix: '' };
-  for (const p of table.prefixes) if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
-  // "/v1/kv" without the trailing slash is the empty key, as in Consul.
-  for (const p of table.prefixes) if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
-  return undefined;
-}
-
-function tokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
-  const q = query.get('token');
-  if (q) return q;
-  const h = req.headers['x-consul-token'];
-  if (typeof h === 'string' && h !== '') return h;
-  const auth = req.headers.authorization;
-  if (auth) {
-    const m = /^Bearer\s+(\S+)/.exec(auth);
-    if (m) return m[1];
+  // Longest prefix first; "/v1/kv" without the trailing slash is the empty key, as in Consul (and
+  // wins over the shorter catch-all "/v1/").
+  for (const p of table.prefixes) {
+    if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
+    if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
   }
   return undefined;
-}
-
-function sameToken(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 const defaultTooLarge = (size: number, max: number): string => `Request body(${size} bytes) too large, max size: ${max} bytes`;
@@ -167,10 +151,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
         return;
       }
       if (!m.route.methods.includes(method)) throw new HttpError(405, `method ${method} not allowed`, { headers: { Allow: allow } });
-      if (opts.aclToken !== undefined && !m.route.public) {
-        const tok = tokenOf(req, query);
-        if (tok === undefined || !sameToken(tok, opts.aclToken)) throw new HttpError(403, 'Permission denied');
-      }
+      if (!m.route.public && !aclAllows(opts.aclToken, req.headers, query)) throw new HttpError(403, 'Permission denied');
       const ctx: Ctx = {
         req, method, path, suffix: m.suffix, query, cancel: closeCancel(res),
         body: (limit = maxBody, tooLarge) => {
@@ -186,7 +167,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
       finish(reply.status ?? 200);
     } catch (err) {
       const he = err instanceof HttpError ? err
-        : err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE' ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
+        : err instanceof SwitchyardError && (err.code === 'SY_ERR_STORE_UNAVAILABLE' || err.code === 'SY_ERR_CONFLICT') ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
           : undefined;
       const status = he?.status ?? 500;
       if (!he) log.error({ err, url: req.url, method }, 'registry API handler failed');
@@ -244,11 +225,15 @@ function send(res: ServerResponse, method: string, reply: Reply, pretty: boolean
 
 const EMPTY_BODY = Buffer.alloc(0);
 
+/** Our extension beside X-Consul-Index: when the change at that index was applied (Unix ms); the balancer measures change latency from it. */
+export const INDEX_TIME_HEADER = 'X-Switchyard-Index-Time';
+
 function write(res: ServerResponse, method: string, reply: Reply, buf: Buffer, type: string | undefined, gzipped: boolean): void {
   if (res.destroyed) return;
   // A flat [name, value, ...] list skips building and merging header objects.
   const h: string[] = [];
   if (reply.index !== undefined) h.push('X-Consul-Index', String(Math.max(1, reply.index)), 'X-Consul-KnownLeader', 'true', 'X-Consul-LastContact', '0');
+  if (reply.indexTime !== undefined) h.push(INDEX_TIME_HEADER, String(reply.indexTime));
   let hasType = false;
   if (reply.headers) {
     for (const k in reply.headers) {

@@ -211,7 +211,10 @@ export function agentRoutes(deps: ApiDeps): Route[] {
     },
     {
       path: '/v1/agent/metrics', methods: ['GET'],
-      handler: async () => ({ text: deps.metricsText ? await deps.metricsText() : '', headers: { 'Content-Type': 'text/plain; version=0.0.4' } }),
+      // Consul's JSON by default; Prometheus text (what /metrics serves) with ?format=prometheus.
+      handler: async (ctx) => (ctx.query.get('format') === 'prometheus' || !deps.metricsJson
+        ? { text: deps.metricsText ? await deps.metricsText() : '', headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }
+        : { json: await deps.metricsJson() }),
     },
   ];
 }

@@ -1,5 +1,5 @@
 /** Helpers shared by the API route files: query flags, filters and blocking reads. */
-import { HttpError, badRequest } from '../../../../core/errors.js';
+import { HttpError, SwitchyardError, badRequest } from '../../../../core/errors.js';
 import { compileFilter } from '../../filter.js';
 import type { WatchSpec } from '../../catalog-view.js';
 import { blocking, parseQueryParams } from '../blocking.js';
@@ -40,17 +40,18 @@ export function serviceFilter(q: URLSearchParams): ServiceFilter {
   return f;
 }
 
-/** Applies ?filter= to rendered items; a bad expression is a 400 naming the problem. */
+/** Applies ?filter= to rendered items; a bad expression, or one over a limit (length, nesting, cost), is a 400 naming the problem. */
 export function applyFilter<T>(q: URLSearchParams, items: T[]): T[] {
   const expr = q.get('filter');
   if (expr === null || expr === '') return items;
-  let pred: (item: unknown) => boolean;
   try {
-    pred = compileFilter(expr);
+    return items.filter(compileFilter(expr));
   } catch (err) {
-    throw new HttpError(400, (err as Error).message, { code: 'SY_ERR_FILTER' });
+    if (err instanceof SwitchyardError && (err.code === 'SY_ERR_FILTER' || err.code === 'SY_ERR_FILTER_LIMIT')) {
+      throw new HttpError(400, err.message, { code: err.code });
+    }
+    throw err;
   }
-  return items.filter(pred);
 }
 
 export function applyFilterToMap(q: URLSearchParams, obj: Record<string, unknown>): Record<string, unknown> {
@@ -65,7 +66,8 @@ export function blockingRead(deps: ApiDeps, ctx: Ctx, spec: WatchSpec, query: ()
   const params = parseQueryParams(ctx.query, deps.blocking, deps.registry.node.datacenter);
   const key = ReadCache.key(ctx.path, ctx.query);
   const pretty = ctx.query.has('pretty');
-  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.revision, pretty, query));
+  // Keyed by the view's version, not its revision: a transient change (the store health check) moves only the version.
+  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.version, pretty, query));
 }
 
 /** Validation of query parameters shared by non-blocking reads (dc, consistency flags). */

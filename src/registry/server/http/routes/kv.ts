@@ -1,4 +1,4 @@
-/** /v1/kv/*: Consul's KV semantics (base64 values, recurse, keys+separator, raw, cas, flags, 404 with index headers). */
+/** /v1/kv/*: Consul's KV semantics (base64 values, recurse, keys+separator, raw, cas, flags, acquire/release, 404 with index headers). */
 import { HttpError, badRequest } from '../../../../core/errors.js';
 import { renderKv } from '../../render.js';
 import { kvTooLarge } from '../../kv-limits.js';
@@ -80,12 +80,14 @@ export function kvRoutes(deps: ApiDeps): Route[] {
     if (key === '') throw badRequest('Missing key name');
     const exclusive = ['cas', 'acquire', 'release'].filter((f) => q.has(f));
     if (exclusive.length > 1) conflicting(ctx);
-    if (q.has('acquire') || q.has('release')) {
-      throw badRequest('Sessions are not supported by this agent yet: ?acquire and ?release cannot be used');
-    }
     const flags = q.has('flags') ? parseUint('flags', q.get('flags') ?? '').toString() : '0';
     const cas = q.has('cas') ? Number(parseUint('cas', q.get('cas') ?? '')) : undefined;
     const body = await ctx.body(registry.kvMaxValueSize, kvTooLarge);
+    if (q.has('acquire') || q.has('release')) {
+      const w = { flags, value: body.length === 0 ? null : body.toString('base64') };
+      const ok = q.has('acquire') ? await deps.sessions.acquire(key, q.get('acquire') ?? '', w) : await deps.sessions.release(key, q.get('release') ?? '', w);
+      return { json: ok };
+    }
     const ok = await registry.kvPut(key, body, cas === undefined ? { flags } : { flags, cas });
     return { json: ok };
   };

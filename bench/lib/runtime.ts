@@ -1,0 +1,59 @@
+// Reads a balancer's GET /debug/runtime (GC pauses and event-loop delay per process, src/core/runtime-stats.ts)
+// for the benchmarks' attribution, validating the shape so that a changed endpoint fails loudly, not as zeros.
+import { request } from 'undici';
+import { z } from 'zod';
+import type { RuntimeReport } from '../../src/core/runtime-stats.js';
+
+// monitorEventLoopDelay's mean is NaN before the first sample, which JSON turns into null.
+const num = z.union([z.number(), z.null()]).transform((v) => v ?? NaN);
+const pauseSchema = z.object({ count: num, totalMs: num, p50Ms: num, p99Ms: num, maxMs: num });
+const reportSchema = z.object({
+  seconds: num,
+  gc: z.record(z.string(), pauseSchema),
+  eventLoopDelay: z.object({ p50Ms: num, p99Ms: num, p999Ms: num, maxMs: num, meanMs: num }),
+  heapUsedBytes: num,
+  rssBytes: num,
+});
+const dumpSchema = z.object({ self: reportSchema, workers: z.array(reportSchema) });
+
+/** `self`: the process serving admin (with --workers N the primary, which does not proxy); `workers`: one per worker. */
+export interface RuntimeDump {
+  self: RuntimeReport;
+  workers: RuntimeReport[];
+}
+
+/** GET <admin>/debug/runtime; `reset` reports and starts a new window. */
+export async function readRuntime(adminUrl: string, reset: boolean): Promise<RuntimeDump> {
+  const url = `${adminUrl}/debug/runtime${reset ? '?reset=1' : ''}`;
+  const r = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${r.statusCode}: ${text.slice(0, 200)}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`GET ${url}: not JSON (${err instanceof Error ? err.message : String(err)}): ${text.slice(0, 200)}`);
+  }
+  const parsed = dumpSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`GET ${url}: unexpected shape: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+export interface GcTotals {
+  /** Pauses of every kind. */
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  /** Mark-compact (major) collections alone: the long ones. */
+  major: number;
+}
+
+export function gcTotals(r: RuntimeReport): GcTotals {
+  const kinds = Object.values(r.gc);
+  return {
+    count: kinds.reduce((s, k) => s + k.count, 0),
+    totalMs: kinds.reduce((s, k) => s + k.totalMs, 0),
+    maxMs: Math.max(0, ...kinds.map((k) => k.maxMs)),
+    major: r.gc.major?.count ?? 0,
+  };
+}
