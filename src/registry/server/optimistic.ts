@@ -5,7 +5,11 @@
  * a session's invalidation, a /v1/txn) atomic on both stores, including several agents on etcd.
  */
 import { SwitchyardError } from '../../core/errors.js';
+import { StoreOutcomeUnknownError } from '../store/types.js';
 import type { Store, StoreCompare, StoreEntry, TxnRequest } from '../store/types.js';
+
+/** Lost commit outcomes resolved by planning again, at most, per operation. */
+const MAX_UNKNOWN_OUTCOMES = 2;
 
 /** Returned by a plan's callbacks to plan again on fresher state. */
 export const REPLAN: unique symbol = Symbol('replan');
@@ -17,6 +21,12 @@ export interface Plan<T> {
   readonly done: (revision: number) => T | typeof REPLAN;
   /** The answer when a compare failed; by default the plan runs again. */
   readonly lost?: () => T | typeof REPLAN;
+  /**
+   * Whether planning again on the state this transaction leaves gives the same answer as its
+   * success (a plain write of a derived record, a lock the session already holds): then a commit
+   * whose outcome the store lost is resolved by planning again instead of failing the request.
+   */
+  readonly replayable?: boolean;
 }
 
 export interface OptimisticOptions {
@@ -57,14 +67,25 @@ export class Reads {
  * the cluster by a watch round trip, and re-planning on the same stale state would lose again.
  */
 export async function optimistic<T>(store: Store, plan: () => Plan<T>, opts: OptimisticOptions): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  let deadline = Date.now() + timeoutMs;
+  let unknown = 0;
   for (let attempt = 1; ; attempt++) {
     const seen = store.revision();
     const p = plan();
     let answer: T | typeof REPLAN;
     if (p.txn === undefined) answer = p.done(seen);
     else {
-      const r = await store.txn(p.txn);
+      let r;
+      try {
+        r = await store.txn(p.txn);
+      } catch (err) {
+        // The store spent its own budget finding out; the next plan gets a budget of its own.
+        if (!(err instanceof StoreOutcomeUnknownError) || p.replayable !== true || ++unknown > MAX_UNKNOWN_OUTCOMES) throw err;
+        deadline = Date.now() + timeoutMs;
+        await revisionAbove(store, seen, 250);
+        continue;
+      }
       answer = r.succeeded ? p.done(r.revision) : (p.lost?.() ?? REPLAN);
     }
     if (answer !== REPLAN) return answer;

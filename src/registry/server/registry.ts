@@ -379,7 +379,8 @@ export class Registry {
       return {
         txn: { compare: [unchanged(sk, prev)], success: [{ type: 'put', key: sk, value: record(prev) }] },
         done: () => true,
-        ...(opts.cas !== undefined ? { lost: () => false } : {}),
+        // Without cas the record is derived from the entry it replaces: a lost commit is written again.
+        ...(opts.cas !== undefined ? { lost: () => false } : { replayable: true }),
       };
     }, { what: `PUT /v1/kv/${key}` });
     await this.view.waitForRevision(this.#store.revision());

@@ -11,6 +11,7 @@ import type { IKeyValue, IRequestOp, ITxnRequest, ITxnResponse, IWatchResponse, 
 import { SwitchyardError } from '../../core/errors.js';
 import { MemoryState, validateTxn } from './memory-state.js';
 import type { Store, StoreChange, StoreCompare, StoreEntry, StoreEvent, StoreListener, StoreOp, StoreStats, TxnRequest, TxnResult } from './types.js';
+import { StoreOutcomeUnknownError } from './types.js';
 
 export interface EtcdStoreLogger {
   warn(obj: object, msg: string): void;
@@ -370,9 +371,18 @@ export class EtcdStore implements Store {
    * committed, and a retry would then wrongly answer false, so it fails instead, unless it never
    * reached a member at all (every circuit open, no connection), which any transaction can retry.
    */
-  #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
-    return this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), retriable ? this.#attemptMs() : this.#timeoutMs,
-      (deadline) => this.#client.kv.txn(request, { deadline }));
+  async #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
+    try {
+      return await this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), retriable ? this.#attemptMs() : this.#timeoutMs,
+        (deadline) => this.#client.kv.txn(request, { deadline }));
+    } catch (err) {
+      // A guarded transaction whose answer was lost: say so, so that a caller that can plan again does.
+      const cause = err instanceof SwitchyardError ? err.cause : err;
+      if (!retriable && transient(cause) && !neverSent(cause)) {
+        throw new StoreOutcomeUnknownError(`${err instanceof Error ? err.message : String(err)} (the write may or may not have been applied)`, cause);
+      }
+      throw err;
+    }
   }
 
   /** One attempt of a request that may be repeated: half the budget, so a member that hangs leaves time for another. */

@@ -3,6 +3,7 @@
  * notification, shaped after etcd v3 so that the embedded store and the etcd store are
  * interchangeable (one contract suite runs against both).
  */
+import { SwitchyardError } from '../../core/errors.js';
 
 /** One stored key. Revisions come from one store-wide counter that only goes up (Consul's index). */
 export interface StoreEntry {
@@ -29,6 +30,19 @@ export type StoreOp =
 export type StoreCompare =
   | { readonly key: string; readonly target: 'modRevision'; readonly equals: number }
   | { readonly key: string; readonly target: 'exists'; readonly equals: boolean };
+
+/**
+ * A guarded transaction that may or may not have committed: the store lost its answer (a member
+ * went away mid-request, or no answer came in time) and cannot resend it blindly, since a
+ * compare-and-set that did commit would then fail its own compare. The caller may plan again on
+ * fresh state when doing so gives the same answer either way (see optimistic.ts).
+ */
+export class StoreOutcomeUnknownError extends SwitchyardError {
+  constructor(message: string, cause: unknown) {
+    super('SY_ERR_STORE_UNAVAILABLE', message, { cause });
+    this.name = 'StoreOutcomeUnknownError';
+  }
+}
 
 export interface TxnRequest {
   readonly compare?: readonly StoreCompare[];

@@ -154,7 +154,8 @@ export class Sessions {
       const prev = reads.get(keys.kv(kvKey));
       const rec = lockedRecord(prev ? parse<KvRecord>(prev.value) : undefined, session, w);
       if (!rec) return { done: () => false };
-      return { txn: { compare: reads.compares, success: this.lockOps(kvKey, session, rec) }, done: () => true };
+      // Replayable: a session acquiring a lock it already holds gets true again, with the same LockIndex.
+      return { txn: { compare: reads.compares, success: this.lockOps(kvKey, session, rec) }, done: () => true, replayable: true };
     }, { what: `acquire of ${kvKey}` });
   }
 
