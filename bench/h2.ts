@@ -1,4 +1,4 @@
-// HTTP/2 and gRPC benchmark (issue 16): in one run, h2load through `switchyard lb` and through nginx
+// HTTP/2 and gRPC benchmark: in one run, h2load through `switchyard lb` and through nginx
 // (`listen … http2`, proxy_pass to HTTP/1.1 upstreams, grpc_pass), 1 worker each, on the same
 // backends; then gRPC unary calls (h2load posting a gRPC-framed message) through both and direct to
 // one backend. req/s and p99 (from h2load's per-request log). Writes bench/results/h2.md.
