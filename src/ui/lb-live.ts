@@ -1,7 +1,7 @@
-/** The UI's live picture of an attached balancer: samples its Prometheus registry every second and turns counters into rates. */
-import type { Registry as PromRegistry } from 'prom-client';
+/** The UI's live picture of an attached balancer: reads its counters every second (LbStatsReader) and turns them into rates. */
 import type { UpstreamStates } from '../balancer/index.js';
 import type { SourceStatus } from '../discovery/types.js';
+import type { LbStatsReader } from '../proxy/lb-metrics.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
 import { RolloutsSampler } from './lb-rollouts.js';
 import type { RolloutSnapshots, RolloutsView } from './lb-rollouts.js';
@@ -14,7 +14,7 @@ export interface LiveLb {
     onSwap(l: (next: RoutingSnapshot) => void): () => void;
   };
   readonly states: UpstreamStates;
-  readonly metrics: PromRegistry;
+  readonly stats: LbStatsReader;
 }
 
 export interface LiveSource {
@@ -81,14 +81,9 @@ export interface LbView {
 
 export type LbPayload = LbView | { attached: false; reason: string };
 
-const REQUESTS = 'switchyard_lb_requests_total';
 const HISTORY_POINTS = 60;
-const LATENCY = 'switchyard_lb_request_seconds';
-const EJECTIONS = 'switchyard_lb_ejections_total';
 /** gRPC statuses that speak of the instance, not the application: counted as errors like a 5xx. */
-const GRPC_ERRORS: ReadonlySet<string> = new Set(['2', '4', '13', '14', '15']);
-
-type Metric = { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[] }> };
+const GRPC_ERRORS: ReadonlySet<number> = new Set([2, 4, 13, 14, 15]);
 
 const round = (v: number, digits = 2): number => {
   const f = 10 ** digits;
@@ -198,45 +193,24 @@ export class LbLive {
   }
 
   async #takeSample(): Promise<void> {
-    const m = this.#lb.metrics;
+    const stats = await this.#lb.stats.read();
     const requests = new Map<string, { total: number; errors: number }>();
-    const buckets = new Map<string, number[]>();
-    const ejections = new Map<string, number>();
     let h2 = 0;
-    const req = m.getSingleMetric(REQUESTS) as Metric | undefined;
-    if (req) {
-      for (const v of (await req.get()).values) {
-        const k = `${String(v.labels.route ?? '')}\0${String(v.labels.instance ?? '')}`;
-        let e = requests.get(k);
-        if (!e) requests.set(k, (e = { total: 0, errors: 0 }));
-        e.total += v.value;
-        if (Number(v.labels.status) >= 500 || GRPC_ERRORS.has(String(v.labels.grpc_status ?? ''))) e.errors += v.value;
-        if (v.labels.protocol === 'h2') h2 += v.value;
-      }
+    for (const v of stats.requests) {
+      const k = `${v.route}\0${v.instance}`;
+      let e = requests.get(k);
+      if (!e) requests.set(k, (e = { total: 0, errors: 0 }));
+      e.total += v.count;
+      if (v.status >= 500 || (v.grpcStatus !== undefined && GRPC_ERRORS.has(v.grpcStatus))) e.errors += v.count;
+      if (v.protocol === 'h2') h2 += v.count;
     }
-    const lat = m.getSingleMetric(LATENCY) as Metric | undefined;
-    if (lat) {
-      const perRoute = new Map<string, Map<number, number>>();
-      for (const v of (await lat.get()).values) {
-        if (!v.metricName?.endsWith('_bucket')) continue;
-        const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le);
-        const route = String(v.labels.route ?? '');
-        let r = perRoute.get(route);
-        if (!r) perRoute.set(route, (r = new Map()));
-        r.set(le, (r.get(le) ?? 0) + v.value);
-      }
-      for (const [route, byLe] of perRoute) {
-        const bounds = [...byLe.keys()].sort((a, b) => a - b);
-        if (bounds.length > this.#bounds.length) this.#bounds = bounds;
-        buckets.set(route, this.#bounds.map((b) => byLe.get(b) ?? 0));
-      }
+    const buckets = new Map<string, number[]>();
+    for (const [route, b] of stats.latency) {
+      if (b.bounds.length > this.#bounds.length) this.#bounds = [...b.bounds];
+      buckets.set(route, [...b.counts]);
     }
-    const ej = m.getSingleMetric(EJECTIONS) as Metric | undefined;
-    if (ej) for (const v of (await ej.get()).values) {
-      const id = String(v.labels.instance ?? '');
-      ejections.set(id, (ejections.get(id) ?? 0) + v.value);
-    }
-    await this.#rollouts.sample(m);
+    const ejections = new Map(stats.ejections);
+    this.#rollouts.sample(stats);
     const t = this.#now();
     this.#samples.push({ t, requests, buckets, ejections, h2 });
     let all = 0;
