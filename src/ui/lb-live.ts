@@ -1,7 +1,7 @@
-/** The UI's live picture of an attached balancer: samples its Prometheus registry every second and turns counters into rates. */
-import type { Registry as PromRegistry } from 'prom-client';
+/** The UI's live picture of an attached balancer: reads its counters every second (LbStatsReader) and turns them into rates. */
 import type { UpstreamStates } from '../balancer/index.js';
 import type { SourceStatus } from '../discovery/types.js';
+import type { LbStatsReader } from '../proxy/lb-metrics.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
 import { RolloutsSampler } from './lb-rollouts.js';
 import type { RolloutSnapshots, RolloutsView } from './lb-rollouts.js';
@@ -14,7 +14,7 @@ export interface LiveLb {
     onSwap(l: (next: RoutingSnapshot) => void): () => void;
   };
   readonly states: UpstreamStates;
-  readonly metrics: PromRegistry;
+  readonly stats: LbStatsReader;
 }
 
 export interface LiveSource {
@@ -38,11 +38,15 @@ interface Sample {
   readonly buckets: Map<string, number[]>;
   /** upstream id → ejections so far. */
   readonly ejections: Map<string, number>;
+  /** Requests so far from HTTP/2 clients. */
+  readonly h2: number;
 }
 
 export interface UpstreamView {
   id: string;
   address: string;
+  /** From the instance's meta `protocol`, when it names one. */
+  protocol: string | null;
   weight: number;
   status: string;
   inFlight: number;
@@ -65,10 +69,11 @@ export interface LbView {
   version: number;
   builtAt: string | null;
   problems: readonly string[];
-  totals: { rps: number; errorsPerSec: number; p99Ms: number | null; upstreams: number; serving: number };
+  totals: { rps: number; errorsPerSec: number; p99Ms: number | null; upstreams: number; serving: number; h2Rps: number };
   /** Requests/s through the whole balancer, one point per sample, oldest first (the last minute). */
   history: number[];
-  routes: { origin: string; host: string; path: string; service: string; balance: string; group: string; rps: number; errorsPerSec: number; p99Ms: number | null }[];
+  /** `protocol`: what the route's instances speak (http, h2c, h2, grpc, grpcs; `by instance` when their meta says). */
+  routes: { origin: string; host: string; path: string; service: string; balance: string; protocol: string; group: string; rps: number; errorsPerSec: number; p99Ms: number | null }[];
   groups: { key: string; service: string; strategy: string; rps: number; errorsPerSec: number; noInstancePerSec: number; p99Ms: number | null; upstreams: UpstreamView[] }[];
   /** Splits, slow-start ramps, held instances, watch staleness and change latency (lb-rollouts.ts). */
   rollouts: RolloutsView;
@@ -76,12 +81,9 @@ export interface LbView {
 
 export type LbPayload = LbView | { attached: false; reason: string };
 
-const REQUESTS = 'switchyard_lb_requests_total';
 const HISTORY_POINTS = 60;
-const LATENCY = 'switchyard_lb_request_seconds';
-const EJECTIONS = 'switchyard_lb_ejections_total';
-
-type Metric = { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[] }> };
+/** gRPC statuses that speak of the instance, not the application: counted as errors like a 5xx. */
+const GRPC_ERRORS: ReadonlySet<number> = new Set([2, 4, 13, 14, 15]);
 
 const round = (v: number, digits = 2): number => {
   const f = 10 ** digits;
@@ -191,45 +193,26 @@ export class LbLive {
   }
 
   async #takeSample(): Promise<void> {
-    const m = this.#lb.metrics;
+    const stats = await this.#lb.stats.read();
     const requests = new Map<string, { total: number; errors: number }>();
+    let h2 = 0;
+    for (const v of stats.requests) {
+      const k = `${v.route}\0${v.instance}`;
+      let e = requests.get(k);
+      if (!e) requests.set(k, (e = { total: 0, errors: 0 }));
+      e.total += v.count;
+      if (v.status >= 500 || (v.grpcStatus !== undefined && GRPC_ERRORS.has(v.grpcStatus))) e.errors += v.count;
+      if (v.protocol === 'h2') h2 += v.count;
+    }
     const buckets = new Map<string, number[]>();
-    const ejections = new Map<string, number>();
-    const req = m.getSingleMetric(REQUESTS) as Metric | undefined;
-    if (req) {
-      for (const v of (await req.get()).values) {
-        const k = `${String(v.labels.route ?? '')}\0${String(v.labels.instance ?? '')}`;
-        let e = requests.get(k);
-        if (!e) requests.set(k, (e = { total: 0, errors: 0 }));
-        e.total += v.value;
-        if (Number(v.labels.status) >= 500) e.errors += v.value;
-      }
+    for (const [route, b] of stats.latency) {
+      if (b.bounds.length > this.#bounds.length) this.#bounds = [...b.bounds];
+      buckets.set(route, [...b.counts]);
     }
-    const lat = m.getSingleMetric(LATENCY) as Metric | undefined;
-    if (lat) {
-      const perRoute = new Map<string, Map<number, number>>();
-      for (const v of (await lat.get()).values) {
-        if (!v.metricName?.endsWith('_bucket')) continue;
-        const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le);
-        const route = String(v.labels.route ?? '');
-        let r = perRoute.get(route);
-        if (!r) perRoute.set(route, (r = new Map()));
-        r.set(le, (r.get(le) ?? 0) + v.value);
-      }
-      for (const [route, byLe] of perRoute) {
-        const bounds = [...byLe.keys()].sort((a, b) => a - b);
-        if (bounds.length > this.#bounds.length) this.#bounds = bounds;
-        buckets.set(route, this.#bounds.map((b) => byLe.get(b) ?? 0));
-      }
-    }
-    const ej = m.getSingleMetric(EJECTIONS) as Metric | undefined;
-    if (ej) for (const v of (await ej.get()).values) {
-      const id = String(v.labels.instance ?? '');
-      ejections.set(id, (ejections.get(id) ?? 0) + v.value);
-    }
-    await this.#rollouts.sample(m);
+    const ejections = new Map(stats.ejections);
+    this.#rollouts.sample(stats);
     const t = this.#now();
-    this.#samples.push({ t, requests, buckets, ejections });
+    this.#samples.push({ t, requests, buckets, ejections, h2 });
     let all = 0;
     for (const e of requests.values()) all += e.total;
     if (this.#lastTotal && t > this.#lastTotal.t) {
@@ -297,6 +280,7 @@ export class LbLive {
         totalEps += eps;
         routes.push({
           origin, host: r.spec.host ?? '*', path: r.spec.pathPrefix, service: r.spec.service, balance: r.spec.balance, group: r.group.key,
+          protocol: r.spec.protocol ?? (r.group.upstreams.some((u) => u.protocol !== undefined) ? 'by instance' : 'http'),
           rps: round(rps), errorsPerSec: round(eps), p99Ms: p99(counts),
         });
         let l = routesOf.get(r.group.key);
@@ -336,7 +320,7 @@ export class LbLive {
           upstreamCount++;
           if (!ejected && !(s?.draining ?? false)) serving++;
           return {
-            id: u.id, address, weight: u.weight, status: g.instances.get(u.id)?.status ?? 'unknown',
+            id: u.id, address, protocol: u.protocol ?? null, weight: u.weight, status: g.instances.get(u.id)?.status ?? 'unknown',
             inFlight: s?.inFlight ?? 0, ejected, ejectedUntil: ejected && s ? new Date(s.ejectedUntil).toISOString() : null,
             ejections: Math.max(last?.ejections.get(u.id) ?? 0, s?.ejections ?? 0), draining: s?.draining ?? false,
             rps: round(rps), errorsPerSec: round(eps), requests: total, errors,
@@ -357,7 +341,7 @@ export class LbLive {
       version: snap?.version ?? 0,
       builtAt: snap ? new Date(snap.builtAt).toISOString() : null,
       problems: snap?.errors ?? [],
-      totals: { rps: round(totalRps), errorsPerSec: round(totalEps), p99Ms: p99(all), upstreams: upstreamCount, serving },
+      totals: { rps: round(totalRps), errorsPerSec: round(totalEps), p99Ms: p99(all), upstreams: upstreamCount, serving, h2Rps: round(rate(last?.h2 ?? 0, first?.h2 ?? 0)) },
       history: [...this.#history],
       routes,
       groups,

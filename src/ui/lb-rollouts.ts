@@ -1,15 +1,14 @@
 /**
  * The rollout part of the UI's balancer view: splits (subsets and shares), slow-start ramps per
  * instance, instances the mass-loss guard holds, the registry watch's staleness, and the
- * change-latency histogram (read from the balancer's own Prometheus registry, like the rest).
+ * change-latency histogram (read through the balancer's stats reader, like the rest).
  */
-import type { Registry as PromRegistry } from 'prom-client';
+import type { LbStatsSample } from '../proxy/lb-metrics.js';
 import type { SourceStatus } from '../discovery/types.js';
 import type { RouteSpec } from '../config/route-spec.js';
 import type { RoutingSnapshot } from '../routing/snapshot.js';
 import type { GuardState, LastChange } from '../routing/snapshot-store.js';
 
-export const CHANGE_LATENCY = 'switchyard_lb_change_latency_seconds';
 const STAGES = ['swap', 'first_request'] as const;
 type Stage = (typeof STAGES)[number];
 
@@ -36,11 +35,9 @@ export interface RolloutsView {
   };
 }
 
-type Metric = { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[] }> };
-
 interface Histogram {
-  bounds: number[];
-  cumulative: Record<Stage, Map<number, number>>;
+  bounds: readonly number[];
+  cumulative: Record<Stage, readonly number[]>;
   sums: Record<Stage, number>;
 }
 
@@ -62,27 +59,17 @@ function subsetLabel(spec: RouteSpec, i: number): string {
   return parts.length > 0 ? parts.join(', ') : sub?.service ?? spec.service;
 }
 
-/** Samples the change-latency histogram (async, with the other metrics) and builds the view part (sync). */
+/** Keeps the change-latency histogram of the latest stats sample and builds the view part. */
 export class RolloutsSampler {
   #hist: Histogram | undefined;
 
-  async sample(metrics: PromRegistry): Promise<void> {
-    const m = metrics.getSingleMetric(CHANGE_LATENCY) as Metric | undefined;
-    if (!m) return;
-    const cumulative: Histogram['cumulative'] = { swap: new Map(), first_request: new Map() };
-    const sums: Histogram['sums'] = { swap: 0, first_request: 0 };
-    const bounds = new Set<number>();
-    for (const v of (await m.get()).values) {
-      const stage = v.labels.stage as Stage;
-      if (!STAGES.includes(stage)) continue;
-      // Both clocks (registry, arrival) are one picture here; /metrics keeps them apart.
-      if (v.metricName?.endsWith('_sum')) sums[stage] += v.value;
-      if (!v.metricName?.endsWith('_bucket')) continue;
-      const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le);
-      bounds.add(le);
-      cumulative[stage].set(le, (cumulative[stage].get(le) ?? 0) + v.value);
-    }
-    this.#hist = { bounds: [...bounds].sort((a, b) => a - b), cumulative, sums };
+  sample(stats: LbStatsSample): void {
+    const c = stats.changeLatency;
+    this.#hist = {
+      bounds: c.swap.buckets.bounds,
+      cumulative: { swap: c.swap.buckets.counts, first_request: c.first_request.buckets.counts },
+      sums: { swap: c.swap.sumSeconds, first_request: c.first_request.sumSeconds },
+    };
   }
 
   view(snapshots: RolloutSnapshots, source: SourceStatus | undefined): RolloutsView {
@@ -115,7 +102,7 @@ export class RolloutsSampler {
     const hist = this.#hist;
     const stages = {} as RolloutsView['changeLatency']['stages'];
     for (const s of STAGES) {
-      const cum = hist?.bounds.map((b) => hist.cumulative[s].get(b) ?? 0) ?? [];
+      const cum = hist ? hist.cumulative[s] : [];
       stages[s] = { counts: cum.map((c, i) => Math.max(0, c - (i > 0 ? cum[i - 1] ?? 0 : 0))), total: cum[cum.length - 1] ?? 0, sumSeconds: round(hist?.sums[s] ?? 0, 6) };
     }
     const last = snapshots.lastChange;

@@ -1,0 +1,142 @@
+/**
+ * The balancer's listeners: the plain one, TLS (ALPN picks HTTP/2 or HTTP/1), and TCP routes; and
+ * their drain on shutdown. Which plane serves a connection is decided here, once, at accept time.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { UpstreamStates } from '../../balancer/index.js';
+import type { LbConfig } from '../../config/lb.js';
+import { splitHostPort } from '../../config/fields.js';
+import type { SnapshotStore } from '../../routing/snapshot-store.js';
+import { tcpGroupKey } from '../../routing/snapshot.js';
+import type { HttpProxy } from '../../proxy/node/proxy.js';
+import type { FastHttpProxy } from '../../proxy/fast/proxy.js';
+import type { H2Plane } from '../../proxy/h2/plane.js';
+import { sniffPreface } from '../../proxy/h2/preface.js';
+import type { PassiveHealth } from '../../proxy/passive-health.js';
+import { TcpProxy } from '../../proxy/tcp-proxy.js';
+import { loadTlsContexts } from '../../proxy/tls.js';
+import { listen } from './listen.js';
+
+type Address = { host: string; port: number };
+
+export interface Planes {
+  /** The fast HTTP/1 plane; undefined with --data-plane node. */
+  readonly fast: FastHttpProxy | undefined;
+  /** The Node HTTP/1 plane (serves when there is no fast plane). */
+  readonly node: HttpProxy;
+  /** The HTTP/2 plane; undefined when http2 is off. */
+  readonly h2: H2Plane | undefined;
+}
+
+export interface TcpDeps {
+  readonly snapshots: SnapshotStore;
+  readonly states: UpstreamStates;
+  readonly health: PassiveHealth;
+  onConnection(listen: string, service: string, connected: boolean): void;
+}
+
+export interface Listeners {
+  readonly address: Address;
+  readonly tlsAddress: Address | undefined;
+  readonly tcpAddresses: readonly Address[];
+  /** Stops accepting, lets open requests finish for up to drainMs, then cuts what is left. */
+  close(drainMs: number): Promise<void>;
+}
+
+export async function openListeners(cfg: LbConfig, logger: Logger, planes: Planes, tcpDeps: TcpDeps): Promise<Listeners> {
+  const { fast, node, h2 } = planes;
+  // Node checks header deadlines on a timer (30s by default): tick often enough to honour the limit.
+  const connectionsCheckingInterval = Math.max(100, Math.min(1000, cfg.timeouts.clientHeaderMs / 2));
+  const nodeOptions = {
+    connectionsCheckingInterval, headersTimeout: cfg.timeouts.clientHeaderMs, requestTimeout: 0, keepAliveTimeout: 65_000,
+    maxHeaderSize: cfg.limits.maxHeaderSize,
+  };
+  /** A Node http(s) server for the Node plane, with its refusals worded like the fast plane's. */
+  function nodePlane(server: Server, proto: 'http' | 'https'): Server {
+    // One more than the limit, so a head over it is seen (and refused) rather than cut silently.
+    server.maxHeadersCount = cfg.limits.maxHeaderCount + 1;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => node.handle(req, res, proto));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => node.handleUpgrade(req, socket, head, proto));
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      const body = 'switchyard: CONNECT is not served: this is a reverse proxy, not a forward proxy\n';
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => node.onClientError(err, socket));
+    return server;
+  }
+  // Accepted paused: the fast plane starts reading once its reader is in place.
+  const nodePlain = fast ? undefined : nodePlane(createServer(nodeOptions), 'http');
+  // The Node plane's plain listener looks at the first bytes for the HTTP/2 preface (h2c prior knowledge) before Node's parser does.
+  const server: NetServer = fast
+    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => fast.accept(socket, 'http'))
+    : h2 ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => sniffPreface(socket, (s, b) => h2.accept(s, b), (s) => {
+      nodePlain?.emit('connection', s);
+      s.resume();
+    })) : (nodePlain as Server);
+  const at = splitHostPort(cfg.listen);
+  const address = await listen(server, at.host, at.port, '--listen');
+
+  let tlsServer: NetServer | undefined;
+  let nodeTls: Server | undefined;
+  let tlsAddress: Address | undefined;
+  if (cfg.tls) {
+    const ctx = loadTlsContexts(cfg.tls.certs);
+    const tlsOptions = { cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: ctx.sniCallback };
+    // ALPN picks the plane: h2 goes to the HTTP/2 plane, everything else to the HTTP/1 plane.
+    const alpn = h2 ? ['h2', 'http/1.1'] : ['http/1.1'];
+    nodeTls = fast ? undefined : nodePlane(createServer(nodeOptions), 'https');
+    const nodeTlsServer = nodeTls;
+    tlsServer = createTlsServer({ ...tlsOptions, ALPNProtocols: alpn }, (socket: TLSSocket) => {
+      if (h2 && socket.alpnProtocol === 'h2') h2.accept(socket);
+      else if (fast) fast.accept(socket, 'https');
+      else nodeTlsServer?.emit('connection', socket);
+    });
+    // A handshake that fails is the client's problem: it must not take the listener down.
+    tlsServer.on('tlsClientError', (err: Error) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+    const t = splitHostPort(cfg.tls.listen);
+    tlsAddress = await listen(tlsServer, t.host, t.port, 'tls.listen');
+    logger.info({ listen: `${tlsAddress.host}:${tlsAddress.port}`, names: ctx.names }, 'TLS listener ready');
+  }
+
+  const tcp: { proxy: TcpProxy; address: Address }[] = [];
+  for (const t of cfg.tcp) {
+    const tp = new TcpProxy({
+      groupKey: tcpGroupKey(t.service, t.balance), snapshots: tcpDeps.snapshots, states: tcpDeps.states, health: tcpDeps.health, logger,
+      connectTimeoutMs: cfg.timeouts.connectMs, attempts: cfg.retries.attempts, hashByClientIp: t.balance === 'hash',
+      onConnection: (_u, ok) => tcpDeps.onConnection(t.listen, t.service, ok),
+    });
+    const l = splitHostPort(t.listen);
+    tcp.push({ proxy: tp, address: await listen(tp.server, l.host, l.port, `tcp listen ${t.listen}`) });
+  }
+
+  return {
+    address, tlsAddress, tcpAddresses: tcp.map((t) => t.address),
+    async close(drainMs) {
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
+      if (fast) fast.closeIdle();
+      else {
+        nodePlain?.closeIdleConnections();
+        nodeTls?.closeIdleConnections();
+      }
+      h2?.closeIdle();
+      const timer = setTimeout(() => {
+        if (fast) fast.destroyAll();
+        else {
+          nodePlain?.closeAllConnections();
+          nodeTls?.closeAllConnections();
+        }
+        h2?.destroyAll();
+      }, drainMs);
+      timer.unref();
+      await Promise.all([drained, tlsDrained, ...tcp.map((t) => t.proxy.close(drainMs))]);
+      clearTimeout(timer);
+    },
+  };
+}
