@@ -2,6 +2,8 @@
 // into an embedded store (sync none) and a CatalogView, then reads heap deltas after full GCs: the store alone (entries,
 // two key indexes), the view alone (records, per-name and per-node indexes), and parked blocking-query waiters.
 // Needs --expose-gc. Usage: node --expose-gc --import tsx bench/scale/memory.ts [instances] [waiters]
+// The catalog has the bench's shape at any size (20 instances per service, 100 per node), so that per-service and
+// per-node costs are spread as they are at a million.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { EmbeddedStore } from '../../src/registry/store/embedded.js';
 import { CatalogView } from '../../src/registry/server/catalog-view.js';
 import { Registry } from '../../src/registry/server/registry.js';
 import { loadBody } from './shape.js';
+import type { Shape } from './shape.js';
 
 export interface MemoryBudget {
   instances: number;
@@ -37,6 +40,7 @@ const heap = async (): Promise<number> => {
 export async function memoryBudget(instances: number, waiters: number): Promise<MemoryBudget> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-mem-'));
   const silent = { warn: () => undefined, info: () => undefined };
+  const shape: Shape = { instances, services: Math.max(1, Math.round(instances / 20)), perNode: 100 };
   try {
     const base = await heap();
     const store = new EmbeddedStore({ dir, sync: 'none', logger: silent, snapshotEveryBytes: 2 ** 40 });
@@ -50,7 +54,7 @@ export async function memoryBudget(instances: number, waiters: number): Promise<
       const BATCH = 256;
       for (let i = 0; i < instances; i += BATCH) {
         const jobs: Promise<void>[] = [];
-        for (let j = i; j < Math.min(instances, i + BATCH); j++) jobs.push(registry.catalogRegister(JSON.parse(loadBody(j)) as never));
+        for (let j = i; j < Math.min(instances, i + BATCH); j++) jobs.push(registry.catalogRegister(JSON.parse(loadBody(j, shape)) as never));
         await Promise.all(jobs);
       }
       return unsub;
