@@ -1,5 +1,6 @@
 /** The balancer's vocabulary: upstreams, per-request pick context, the Strategy interface and its factory. */
 import type { Random } from '../core/clock.js';
+import type { UpstreamProtocol } from '../config/route-spec.js';
 import type { UpstreamStates } from './state.js';
 
 /** One instance a route can send traffic to, frozen inside a routing snapshot. */
@@ -14,6 +15,8 @@ export interface Upstream {
    */
   readonly weight: number;
   readonly zone?: string;
+  /** What the instance speaks, from its service meta `protocol`; a route's own protocol wins over it. */
+  readonly protocol?: UpstreamProtocol;
 }
 
 /**

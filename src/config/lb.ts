@@ -3,8 +3,8 @@ import { isIP } from 'node:net';
 import { deepFreeze } from '../core/freeze.js';
 import { z } from 'zod';
 import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
-import { STRATEGY_NAMES } from './route-spec.js';
-import type { HashBy, RouteLimits, RouteSpec, StrategyName } from './route-spec.js';
+import { STRATEGY_NAMES, UPSTREAM_PROTOCOLS } from './route-spec.js';
+import type { HashBy, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:9080');
@@ -55,6 +55,9 @@ const routeSchema = z.strictObject({
   'slow-start': duration.optional(),
   mirror: z.strictObject({ service: z.string().min(1), percent: z.number().gt(0, { message: 'must be more than 0' }).max(100) }).optional(),
   limits: limitsSchema.optional(),
+  /** What the instances speak: http (HTTP/1.1), h2c, h2 (TLS), grpc, grpcs (TLS). */
+  protocol: z.enum(UPSTREAM_PROTOCOLS as [UpstreamProtocol, ...UpstreamProtocol[]]).optional(),
+  'tls-skip-verify': z.boolean().optional(),
 });
 
 export const lbConfigSchema = z.strictObject({
@@ -114,6 +117,15 @@ export const lbConfigSchema = z.strictObject({
     'stale-margin': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "5s"').optional(),
   }).optional(),
   routes: z.array(routeSchema).optional(),
+  /** The HTTP/2 listener side (h2 on the TLS listener, h2c prior knowledge on the plain one) and its limits. */
+  http2: z.strictObject({
+    enabled: z.boolean().optional(),
+    'max-concurrent-streams': z.number().int().min(1).max(10_000).optional(),
+    'initial-window-size': z.number().int().min(65_535).max(2 ** 31 - 1).optional(),
+    'max-session-memory': z.number().int().min(1).max(1024).optional(),
+    'max-resets-per-second': z.number().int().min(1).optional(),
+    'max-control-frames-per-second': z.number().int().min(1).optional(),
+  }).optional(),
   tcp: z.array(z.strictObject({ listen: hostPort, service: z.string().min(1), balance: strategy.optional() })).optional(),
   tls: z.strictObject({
     listen: hostPort,
@@ -151,6 +163,22 @@ export interface LbConfig {
   readonly guard: { readonly maxDropPercent: number; readonly holdMs: number };
   /** Registry watches: blocking wait and stale margin. */
   readonly watch: { readonly waitMs: number; readonly staleMarginMs: number };
+  readonly http2: H2Settings;
+}
+
+/** The HTTP/2 listener side: on/off and its limits (see docs/http2.md). */
+export interface H2Settings {
+  readonly enabled: boolean;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS announced to clients. */
+  readonly maxConcurrentStreams: number;
+  /** Receive window per stream and per connection (bytes). */
+  readonly initialWindowSize: number;
+  /** nghttp2's memory per session (MB); past it new streams are refused. */
+  readonly maxSessionMemoryMb: number;
+  /** Client resets of unanswered streams per second (over a 10 s window) before GOAWAY (rapid reset). */
+  readonly maxResetsPerSecond: number;
+  /** SETTINGS + PING frames from a client per second (over a 10 s window) before GOAWAY. */
+  readonly maxControlFramesPerSecond: number;
 }
 
 const ms = msFrom;
@@ -192,6 +220,8 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       ...(r['slow-start'] ? { slowStartMs: ms(r['slow-start'], 0) } : {}),
       ...(r.mirror ? { mirror: { service: r.mirror.service, percent: r.mirror.percent } } : {}),
       ...(r.limits ? { limits: toLimits(r.limits) } : {}),
+      ...(r.protocol ? { protocol: r.protocol } : {}),
+      ...(r['tls-skip-verify'] ? { tlsSkipVerify: true } : {}),
     };
   });
   if (c.service) {
@@ -229,5 +259,13 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     explainFrom: c.explain?.from ?? [],
     guard: { maxDropPercent: c.guard?.['max-drop'] ?? 50, holdMs: ms(c.guard?.hold, 30_000) },
     watch: { waitMs: ms(c.watch?.wait, 60_000), staleMarginMs: ms(c.watch?.['stale-margin'], 5000) },
+    http2: {
+      enabled: c.http2?.enabled ?? true,
+      maxConcurrentStreams: c.http2?.['max-concurrent-streams'] ?? 128,
+      initialWindowSize: c.http2?.['initial-window-size'] ?? 1024 * 1024,
+      maxSessionMemoryMb: c.http2?.['max-session-memory'] ?? 32,
+      maxResetsPerSecond: c.http2?.['max-resets-per-second'] ?? 50,
+      maxControlFramesPerSecond: c.http2?.['max-control-frames-per-second'] ?? 100,
+    },
   });
 }

@@ -8,6 +8,24 @@ export function isStrategyName(name: string): name is StrategyName {
   return (STRATEGY_NAMES as readonly string[]).includes(name);
 }
 
+/**
+ * What an instance speaks: HTTP/1.1 (the default), HTTP/2 with prior knowledge (h2c), HTTP/2 over
+ * TLS (h2), or gRPC over either (grpc, grpcs). gRPC is HTTP/2 plus its own status semantics:
+ * gRPC-shaped errors, retries of UNAVAILABLE, passive health on grpc-status.
+ */
+export type UpstreamProtocol = 'http' | 'h2c' | 'h2' | 'grpc' | 'grpcs';
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http', 'h2c', 'h2', 'grpc', 'grpcs'];
+
+/**
+ * An upstream protocol from a tag option, a config value or service meta `protocol`; Consul's
+ * service-defaults names (http2 for h2c) are accepted too. Undefined for anything else.
+ */
+export function parseUpstreamProtocol(v: string): UpstreamProtocol | undefined {
+  const l = v.trim().toLowerCase();
+  if (l === 'http2') return 'h2c';
+  return (UPSTREAM_PROTOCOLS as readonly string[]).includes(l) ? (l as UpstreamProtocol) : undefined;
+}
+
 export type HashBy = { readonly kind: 'ip' } | { readonly kind: 'header'; readonly name: string } | { readonly kind: 'cookie'; readonly name: string };
 
 /** One subset of a split route: the instances carrying these tags and meta values, and their share. */
@@ -52,6 +70,10 @@ export interface RouteSpec {
   /** A share of the requests is copied to another service, fire-and-forget. */
   readonly mirror?: { readonly service: string; readonly percent: number };
   readonly limits?: RouteLimits;
+  /** The instances' protocol; absent: each instance's meta `protocol`, else http. */
+  readonly protocol?: UpstreamProtocol;
+  /** TLS upstreams (h2, grpcs): accept any certificate (Fabio's tlsskipverify=true). */
+  readonly tlsSkipVerify?: boolean;
 }
 
 /**

@@ -8,8 +8,8 @@ import type { Random } from '../core/clock.js';
 import { createStrategy } from '../balancer/index.js';
 import type { Strategy, Upstream, UpstreamStates } from '../balancer/index.js';
 import type { ChangeStamp, Instance, ServiceSet } from '../discovery/types.js';
-import type { HashBy, RouteSpec, SplitSpec, StrategyName } from '../config/route-spec.js';
-import { specificity } from '../config/route-spec.js';
+import type { HashBy, RouteSpec, SplitSpec, StrategyName, UpstreamProtocol } from '../config/route-spec.js';
+import { parseUpstreamProtocol, specificity } from '../config/route-spec.js';
 import { parseUrlprefixTag } from './tag-routes.js';
 import { RouteMatcher } from './matcher.js';
 import { routePrefix, stripPrefix } from './path.js';
@@ -128,6 +128,7 @@ export class RoutingSnapshot {
       routes: this.routes.map((r) => ({
         origin: r.spec.origin, host: r.spec.host ?? '*', path: r.spec.pathPrefix, headers: Object.fromEntries(r.spec.headers),
         service: r.spec.service, tags: r.spec.tags, strip: r.spec.stripPrefix ?? null, balance: r.spec.balance, group: r.group.key,
+        protocol: r.spec.protocol ?? (r.group.upstreams.some((u) => u.protocol !== undefined) ? 'by instance (meta protocol)' : 'http'),
         ...(r.split ? { split: r.split.groups.map((g, i) => ({ group: g.key, share: Math.round((r.split as RouteSplit).shares[i]! * 10000) / 100, instances: g.upstreams.length })), sticky: r.split.sticky ?? null } : {}),
         ...(r.spec.slowStartMs ? { slowStartMs: r.spec.slowStartMs } : {}),
         ...(r.spec.mirror ? { mirror: { ...r.spec.mirror, group: r.mirror?.key ?? null } } : {}),
@@ -140,7 +141,7 @@ export class RoutingSnapshot {
           const ramp = g.strategy.rampFactor?.(u.id);
           const inst = g.instances.get(u.id);
           return {
-            id: u.id, address: `${u.address}:${u.port}`, weight: u.weight, ...(ramp !== undefined && ramp < 1 ? { slowStart: Math.round(ramp * 100) / 100 } : {}),
+            id: u.id, address: `${u.address}:${u.port}`, weight: u.weight, ...(u.protocol !== undefined ? { protocol: u.protocol } : {}), ...(ramp !== undefined && ramp < 1 ? { slowStart: Math.round(ramp * 100) / 100 } : {}),
             status: inst?.status,
             ...(inst?.held ? { heldUntil: new Date(inst.held.until).toISOString() } : {}),
             inFlight: s?.inFlight ?? 0, ejectedUntil: s && s.ejectedUntil > Date.now() ? new Date(s.ejectedUntil).toISOString() : null,
@@ -202,7 +203,7 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
     seen.add(dedupe);
     const slow = spec.slowStartMs ?? 0;
     const group = (service: string, tags: readonly string[], meta: readonly (readonly [string, string])[]): UpstreamGroup =>
-      groupFor(groups, input, { service, tags, meta, balance: spec.balance, slowStartMs: slow });
+      groupFor(groups, input, { service, tags, meta, balance: spec.balance, slowStartMs: slow }, errors);
     let split: RouteSplit | undefined;
     if (spec.split !== undefined && spec.split.length > 0) {
       // A tag-derived subset names its own service and tag; a configured one narrows the route's.
@@ -218,7 +219,7 @@ export function buildSnapshot(input: BuildInput): RoutingSnapshot {
     if (spec.mirror !== undefined && mirror === undefined) errors.push(`${spec.origin}: mirror service ${spec.mirror.service} has no known instances; not mirroring`);
     routes.push({ spec, prefix, strip, split, mirror, group: split ? (split.groups[0] as UpstreamGroup) : group(spec.service, spec.tags, []) });
   }
-  for (const t of input.tcp ?? []) groupFor(groups, input, { service: t.service, tags: [], meta: [], balance: t.balance, slowStartMs: 0 }, tcpGroupKey(t.service, t.balance));
+  for (const t of input.tcp ?? []) groupFor(groups, input, { service: t.service, tags: [], meta: [], balance: t.balance, slowStartMs: 0 }, errors, tcpGroupKey(t.service, t.balance));
   return new RoutingSnapshot(input.version, routes, groups, errors, input.change);
 }
 
@@ -269,14 +270,18 @@ interface GroupSpec {
 }
 
 /** The group for a filter, built on first use: instances carrying all `tags` and `meta`, weighted by health. */
-function groupFor(groups: Map<string, UpstreamGroup>, input: BuildInput, g: GroupSpec, fixedKey?: string): UpstreamGroup {
+function groupFor(groups: Map<string, UpstreamGroup>, input: BuildInput, g: GroupSpec, errors: string[], fixedKey?: string): UpstreamGroup {
   const key = fixedKey ?? `${g.service}|${[...g.tags].sort().join(',')}|${g.meta.map(([k, v]) => `${k}=${v}`).sort().join(',')}|${g.balance}${g.slowStartMs > 0 ? `|slow=${g.slowStartMs}` : ''}`;
   const found = groups.get(key);
   if (found) return found;
   const instances = (input.set.instances.get(g.service) ?? []).filter((i) => g.tags.every((t) => i.tags.includes(t)) && g.meta.every(([k, v]) => i.meta[k] === v));
-  const upstreams: Upstream[] = instances.map((i) => Object.freeze({
-    id: i.id, address: i.address, port: i.port, weight: i.status === 'passing' ? i.weights.passing : i.weights.warning,
-  }));
+  const upstreams: Upstream[] = instances.map((i) => {
+    const protocol = instanceProtocol(i, errors);
+    return Object.freeze({
+      id: i.id, address: i.address, port: i.port, weight: i.status === 'passing' ? i.weights.passing : i.weights.warning,
+      ...(protocol !== undefined ? { protocol } : {}),
+    });
+  });
   const group: UpstreamGroup = {
     key, service: g.service, upstreams, instances: new Map(instances.map((i) => [i.id, i])),
     strategy: createStrategy(g.balance, upstreams, {
@@ -287,6 +292,33 @@ function groupFor(groups: Map<string, UpstreamGroup>, input: BuildInput, g: Grou
   };
   groups.set(key, group);
   return group;
+}
+
+/** An instance's meta `protocol`, when it names one we speak; a bad value is reported and ignored (HTTP/1.1). */
+function instanceProtocol(i: Instance, errors: string[]): UpstreamProtocol | undefined {
+  const v = i.meta.protocol;
+  if (v === undefined || v === '') return undefined;
+  const p = parseUpstreamProtocol(v);
+  if (p === undefined) {
+    const msg = `instance ${i.id}: meta protocol=${JSON.stringify(v)} is not one of http, http2, h2c, h2, grpc, grpcs; sending HTTP/1.1`;
+    if (!errors.includes(msg)) errors.push(msg);
+  }
+  return p;
+}
+
+/** What a request to `up` through `route` speaks: the route's protocol, else the instance's, else HTTP/1.1. */
+export function upstreamProtocol(route: CompiledRoute, up: Upstream): UpstreamProtocol {
+  return route.spec.protocol ?? up.protocol ?? 'http';
+}
+
+/**
+ * Why an HTTP/1.1 request cannot be served on `route` (its instances speak HTTP/2 or gRPC, and the
+ * HTTP/1 planes do not translate), or undefined when it can.
+ */
+export function http2OnlyReason(route: CompiledRoute): string | undefined {
+  const p = route.spec.protocol;
+  if (p === undefined || p === 'http') return undefined;
+  return `the instances of ${route.spec.service} speak ${p}: send this request over HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2)`;
 }
 
 /** The path an instance receives for a request matched by `route`: the normalised path, strip prefix removed. */

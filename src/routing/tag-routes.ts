@@ -1,11 +1,11 @@
 /** Routes derived from service tags, in Fabio's `urlprefix-` convention. */
 import { durationToMs } from '../core/duration.js';
-import { isStrategyName } from '../config/route-spec.js';
-import type { RouteSpec, StrategyName } from '../config/route-spec.js';
+import { UPSTREAM_PROTOCOLS, isStrategyName, parseUpstreamProtocol } from '../config/route-spec.js';
+import type { RouteSpec, StrategyName, UpstreamProtocol } from '../config/route-spec.js';
 
 
 /**
- * `urlprefix-[host]/path [strip=/p] [proto=http] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
+ * `urlprefix-[host]/path [strip=/p] [proto=http|h2c|h2|grpc|grpcs] [tlsskipverify=true] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
  * other tags, `{error}` for bad ones. `weight` (Fabio's: the share, 0 < w ≤ 1, this service gets of
  * a path several services register) comes back as a one-subset split that buildSnapshot merges.
  */
@@ -24,13 +24,21 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
   let balance = defaults.balance;
   let weight: number | undefined;
   let slowStartMs: number | undefined;
+  let protocol: UpstreamProtocol | undefined;
+  let tlsSkipVerify = false;
   for (const o of opts) {
     const eq = o.indexOf('=');
     const k = eq < 0 ? o : o.slice(0, eq);
     const v = eq < 0 ? '' : o.slice(eq + 1);
     if (k === 'strip') stripPrefix = v;
     else if (k === 'proto') {
-      if (v !== 'http') return { error: `${origin}: proto=${v} is not supported on HTTP routes (only proto=http)` };
+      if (v === 'tcp') return { error: `${origin}: TCP routes (proto=tcp) are configured with tcp: in the config file` };
+      if (v === 'https') return { error: `${origin}: proto=https (HTTP/1.1 over TLS to the instances) is not supported; use proto=h2 or proto=grpcs for TLS instances` };
+      protocol = parseUpstreamProtocol(v);
+      if (protocol === undefined || v !== v.toLowerCase() || v === 'http2') return { error: `${origin}: unknown proto=${v} (one of ${UPSTREAM_PROTOCOLS.join(', ')})` };
+    } else if (k === 'tlsskipverify') {
+      if (v !== 'true' && v !== 'false') return { error: `${origin}: tlsskipverify=${v} must be true or false` };
+      tlsSkipVerify = v === 'true';
     } else if (k === 'balance') {
       if (!isStrategyName(v)) return { error: `${origin}: unknown balance=${v}` };
       balance = v;
@@ -44,7 +52,7 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
       } catch {
         return { error: `${origin}: slowstart=${v} is not a duration (e.g. slowstart=30s)` };
       }
-    } else if (k === 'opts' || k === 'redirect' || k === 'tlsskipverify' || k === 'host') {
+    } else if (k === 'opts' || k === 'redirect' || k === 'host') {
       // Fabio options that do not apply here; ignored rather than failing the route.
     } else return { error: `${origin}: unknown option ${JSON.stringify(k)}` };
   }
@@ -55,5 +63,7 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
     ...(host !== '' ? { host } : {}), ...(stripPrefix !== undefined ? { stripPrefix } : {}),
     ...(weight !== undefined ? { split: [{ service, tags: [tag], meta: [], weight: weight * 100 }] } : {}),
     ...(slowStartMs ? { slowStartMs } : {}),
+    ...(protocol !== undefined ? { protocol } : {}),
+    ...(tlsSkipVerify ? { tlsSkipVerify } : {}),
   };
 }

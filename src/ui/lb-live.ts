@@ -38,11 +38,15 @@ interface Sample {
   readonly buckets: Map<string, number[]>;
   /** upstream id → ejections so far. */
   readonly ejections: Map<string, number>;
+  /** Requests so far from HTTP/2 clients. */
+  readonly h2: number;
 }
 
 export interface UpstreamView {
   id: string;
   address: string;
+  /** From the instance's meta `protocol`, when it names one. */
+  protocol: string | null;
   weight: number;
   status: string;
   inFlight: number;
@@ -65,10 +69,11 @@ export interface LbView {
   version: number;
   builtAt: string | null;
   problems: readonly string[];
-  totals: { rps: number; errorsPerSec: number; p99Ms: number | null; upstreams: number; serving: number };
+  totals: { rps: number; errorsPerSec: number; p99Ms: number | null; upstreams: number; serving: number; h2Rps: number };
   /** Requests/s through the whole balancer, one point per sample, oldest first (the last minute). */
   history: number[];
-  routes: { origin: string; host: string; path: string; service: string; balance: string; group: string; rps: number; errorsPerSec: number; p99Ms: number | null }[];
+  /** `protocol`: what the route's instances speak (http, h2c, h2, grpc, grpcs; `by instance` when their meta says). */
+  routes: { origin: string; host: string; path: string; service: string; balance: string; protocol: string; group: string; rps: number; errorsPerSec: number; p99Ms: number | null }[];
   groups: { key: string; service: string; strategy: string; rps: number; errorsPerSec: number; noInstancePerSec: number; p99Ms: number | null; upstreams: UpstreamView[] }[];
   /** Splits, slow-start ramps, held instances, watch staleness and change latency (lb-rollouts.ts). */
   rollouts: RolloutsView;
@@ -80,6 +85,8 @@ const REQUESTS = 'switchyard_lb_requests_total';
 const HISTORY_POINTS = 60;
 const LATENCY = 'switchyard_lb_request_seconds';
 const EJECTIONS = 'switchyard_lb_ejections_total';
+/** gRPC statuses that speak of the instance, not the application: counted as errors like a 5xx. */
+const GRPC_ERRORS: ReadonlySet<string> = new Set(['2', '4', '13', '14', '15']);
 
 type Metric = { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[] }> };
 
@@ -195,6 +202,7 @@ export class LbLive {
     const requests = new Map<string, { total: number; errors: number }>();
     const buckets = new Map<string, number[]>();
     const ejections = new Map<string, number>();
+    let h2 = 0;
     const req = m.getSingleMetric(REQUESTS) as Metric | undefined;
     if (req) {
       for (const v of (await req.get()).values) {
@@ -202,7 +210,8 @@ export class LbLive {
         let e = requests.get(k);
         if (!e) requests.set(k, (e = { total: 0, errors: 0 }));
         e.total += v.value;
-        if (Number(v.labels.status) >= 500) e.errors += v.value;
+        if (Number(v.labels.status) >= 500 || GRPC_ERRORS.has(String(v.labels.grpc_status ?? ''))) e.errors += v.value;
+        if (v.labels.protocol === 'h2') h2 += v.value;
       }
     }
     const lat = m.getSingleMetric(LATENCY) as Metric | undefined;
@@ -229,7 +238,7 @@ export class LbLive {
     }
     await this.#rollouts.sample(m);
     const t = this.#now();
-    this.#samples.push({ t, requests, buckets, ejections });
+    this.#samples.push({ t, requests, buckets, ejections, h2 });
     let all = 0;
     for (const e of requests.values()) all += e.total;
     if (this.#lastTotal && t > this.#lastTotal.t) {
@@ -297,6 +306,7 @@ export class LbLive {
         totalEps += eps;
         routes.push({
           origin, host: r.spec.host ?? '*', path: r.spec.pathPrefix, service: r.spec.service, balance: r.spec.balance, group: r.group.key,
+          protocol: r.spec.protocol ?? (r.group.upstreams.some((u) => u.protocol !== undefined) ? 'by instance' : 'http'),
           rps: round(rps), errorsPerSec: round(eps), p99Ms: p99(counts),
         });
         let l = routesOf.get(r.group.key);
@@ -336,7 +346,7 @@ export class LbLive {
           upstreamCount++;
           if (!ejected && !(s?.draining ?? false)) serving++;
           return {
-            id: u.id, address, weight: u.weight, status: g.instances.get(u.id)?.status ?? 'unknown',
+            id: u.id, address, protocol: u.protocol ?? null, weight: u.weight, status: g.instances.get(u.id)?.status ?? 'unknown',
             inFlight: s?.inFlight ?? 0, ejected, ejectedUntil: ejected && s ? new Date(s.ejectedUntil).toISOString() : null,
             ejections: Math.max(last?.ejections.get(u.id) ?? 0, s?.ejections ?? 0), draining: s?.draining ?? false,
             rps: round(rps), errorsPerSec: round(eps), requests: total, errors,
@@ -357,7 +367,7 @@ export class LbLive {
       version: snap?.version ?? 0,
       builtAt: snap ? new Date(snap.builtAt).toISOString() : null,
       problems: snap?.errors ?? [],
-      totals: { rps: round(totalRps), errorsPerSec: round(totalEps), p99Ms: p99(all), upstreams: upstreamCount, serving },
+      totals: { rps: round(totalRps), errorsPerSec: round(totalEps), p99Ms: p99(all), upstreams: upstreamCount, serving, h2Rps: round(rate(last?.h2 ?? 0, first?.h2 ?? 0)) },
       history: [...this.#history],
       routes,
       groups,

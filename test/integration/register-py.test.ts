@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { http, startTestAgent, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
+import { freePort } from '../helpers/process.js';
 
 /** .ci/run points SY_PYTHON at Debian's interpreter when the python3 on PATH lacks requests. */
 const PYTHON = process.env.SY_PYTHON ?? 'python3';
@@ -56,15 +56,6 @@ function runScript(env: Record<string, string>, timeoutMs = 40_000, progress?: (
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-/** A port nothing listens on right now: bind 127.0.0.1:0, note the port, release it. */
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** The Flask app of the seed: GET /hostname → {"hostname": …}. */

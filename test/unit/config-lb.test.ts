@@ -17,6 +17,7 @@ describe('resolveLbConfig', () => {
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
       tcp: [], tls: undefined, explainFrom: [],
       guard: { maxDropPercent: 50, holdMs: 30_000 }, watch: { waitMs: 60_000, staleMarginMs: 5000 },
+      http2: { enabled: true, maxConcurrentStreams: 128, initialWindowSize: 1024 * 1024, maxSessionMemoryMb: 32, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100 },
     });
     assert.ok(Object.isFrozen(c), 'the result is frozen');
     assert.ok(Object.isFrozen(c.timeouts) && Object.isFrozen(c.routes) && Object.isFrozen(c.passiveHealth), 'deeply: nothing downstream can change a setting in place');

@@ -1,6 +1,5 @@
 /** Builds a running load balancer: source → snapshot store → proxy listeners, plus admin and metrics. */
 import { createServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
@@ -27,6 +26,9 @@ import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/node/pools.js';
 import { FastHttpProxy } from '../../proxy/fast/proxy.js';
 import { FastPools } from '../../proxy/fast/pool.js';
+import { H2Plane } from '../../proxy/h2/plane.js';
+import { H2Pools } from '../../proxy/h2/h2-pool.js';
+import { sniffPreface } from '../../proxy/h2/preface.js';
 import { LatencyHistogram } from '../../proxy/latency-histogram.js';
 import type { LatencyChild } from '../../proxy/latency-histogram.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
@@ -77,7 +79,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   if (parts.processMetrics !== false) collectDefaultMetrics({ register: metrics, prefix: 'switchyard_lb_' });
   // Per-request metrics stay off prom-client's per-call label hashing: the request counter is
   // counted in plain fields and handed over when scraped, the latency histogram is our own.
-  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'status'], registers: [metrics], collect() { flushRequestCounts(); } });
+  const requests = new Counter({ name: 'switchyard_lb_requests_total', help: 'Proxied requests by route, service, instance and status (0 = client went away)', labelNames: ['route', 'service', 'instance', 'protocol', 'grpc_status', 'status'], registers: [metrics], collect() { flushRequestCounts(); } });
   const latency = new LatencyHistogram({ name: 'switchyard_lb_request_seconds', help: 'Request latency through the balancer', labelNames: ['route', 'service'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
   const retries = new Counter({ name: 'switchyard_lb_retries_total', help: 'Retries on another instance', labelNames: ['service', 'reason'], registers: [metrics] });
   const limited = new Counter({ name: 'switchyard_lb_limited_total', help: 'Requests refused by a route\'s limits (reason: concurrency or rate)', labelNames: ['route', 'reason'], registers: [metrics] });
@@ -111,7 +113,9 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     for (const h of snapshots.guardState()?.held ?? []) counts.set(h.service, (counts.get(h.service) ?? 0) + 1);
     for (const [service, n] of counts) this.set({ service }, n);
   } });
-  new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: [metrics], collect() { this.set(pools.drainingCount() + (fastPools?.drainingCount() ?? 0)); } });
+  new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: [metrics], collect() { this.set(pools.drainingCount() + (fastPools?.drainingCount() ?? 0) + h2Pools.drainingCount()); } });
+  const h2Refused = new Counter({ name: 'switchyard_lb_h2_refused_total', help: 'HTTP/2 client connections closed or streams reset for abuse or a limit (rapid_reset, control_flood, stalled_stream)', labelNames: ['reason'], registers: [metrics] });
+  new Gauge({ name: 'switchyard_lb_h2_sessions', help: 'HTTP/2 client connections open', registers: [metrics], collect() { this.set(h2?.size ?? 0); } });
 
   const ph = cfg.passiveHealth;
   const health = new PassiveHealth(states, ph, (id, reason, ms) => {
@@ -129,6 +133,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   });
   const pools = new UpstreamPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
   const fastPools = cfg.dataPlane === 'fast' ? new FastPools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger }) : undefined;
+  const h2Pools = new H2Pools({ connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger });
 
   // route → instance id → status → label children; cleared on every swap (after a flush). Nested
   // maps avoid building a label key string per request.
@@ -143,17 +148,22 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     }
   }
   const proxyMetrics: ProxyMetrics = {
-    request(route, up, status, seconds) {
+    request(route, up, status, seconds, protocol = 'http/1.1', grpcStatus) {
       let byUp = children.get(route);
       if (!byUp) children.set(route, (byUp = new Map()));
       const id = up ? up.id : '';
       let byStatus = byUp.get(id);
       if (!byStatus) byUp.set(id, (byStatus = new Map()));
-      let ch = byStatus.get(status);
+      // One number for status, protocol and gRPC status: no key string built per request.
+      const key = status + (protocol === 'h2' ? 1000 : 0) + (grpcStatus === undefined ? 0 : (grpcStatus + 1) * 10_000);
+      let ch = byStatus.get(key);
       if (!ch) {
         const inst = up ? `${up.address}:${up.port}` : '';
-        ch = { n: 0, c: requests.labels(route.spec.origin, route.spec.service, inst, String(status)), h: latency.labels(route.spec.origin, route.spec.service) };
-        byStatus.set(status, ch);
+        ch = {
+          n: 0, c: requests.labels(route.spec.origin, route.spec.service, inst, protocol, grpcStatus === undefined ? '' : String(grpcStatus), String(status)),
+          h: latency.labels(route.spec.origin, route.spec.service),
+        };
+        byStatus.set(key, ch);
       }
       ch.n++;
       latency.observe(ch.h, seconds);
@@ -179,6 +189,12 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   // The fast plane serves HTTP/1.x on every listener by itself; the Node plane only with --data-plane node.
   const fast = fastPools ? new FastHttpProxy({ ...core, snapshots, pools: fastPools }) : undefined;
   fast?.start();
+  // HTTP/2 clients (either plane's listeners hand them over) are served by the HTTP/2 plane.
+  const h2 = cfg.http2.enabled
+    ? new H2Plane({ ...core, snapshots, pools, fastPools, h2Pools, h2: cfg.http2, onRefused: (reason) => h2Refused.inc({ reason }) })
+    : undefined;
+  h2?.start();
+  if (fast && h2) fast.h2c = (socket, already) => h2.accept(socket, already);
 
   snapshots.onSwap((next, _prev, set) => {
     generation.set(next.version);
@@ -191,6 +207,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     }
     pools.retain(live);
     fastPools?.retain(live);
+    h2Pools.retain(live);
     states.retain(ids);
     flushRequestCounts();
     children.clear();
@@ -233,20 +250,34 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     return server;
   }
   // Accepted paused: the fast plane starts reading once its reader is in place.
-  const server: NetServer = fast ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => fast.accept(socket, 'http')) : nodePlane(createServer(nodeOptions), 'http');
+  const nodePlain = fast ? undefined : nodePlane(createServer(nodeOptions), 'http');
+  // The Node plane's plain listener looks at the first bytes for the HTTP/2 preface (h2c prior knowledge) before Node's parser does.
+  const server: NetServer = fast
+    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => fast.accept(socket, 'http'))
+    : h2 ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => sniffPreface(socket, (s, b) => h2.accept(s, b), (s) => {
+      nodePlain?.emit('connection', s);
+      s.resume();
+    })) : (nodePlain as Server);
   const at = splitHostPort(cfg.listen);
   let adminServer: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
   const address = await listen(server, at.host, at.port, '--listen');
 
   let tlsServer: NetServer | undefined;
+  let nodeTlsServer: Server | undefined;
   let tlsAddress: { host: string; port: number } | undefined;
   if (cfg.tls) {
     const ctx = loadTlsContexts(cfg.tls.certs);
     const tlsOptions = { cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: ctx.sniCallback };
-    tlsServer = fast
-      ? createTlsServer({ ...tlsOptions, ALPNProtocols: ['http/1.1'] }, (socket: TLSSocket) => fast.accept(socket, 'https'))
-      : nodePlane(createHttpsServer({ ...tlsOptions, ...nodeOptions }), 'https');
+    // ALPN picks the plane: h2 goes to the HTTP/2 plane, everything else to the HTTP/1 plane.
+    const alpn = h2 ? ['h2', 'http/1.1'] : ['http/1.1'];
+    const nodeTls = fast ? undefined : nodePlane(createServer(nodeOptions), 'https');
+    tlsServer = createTlsServer({ ...tlsOptions, ALPNProtocols: alpn }, (socket: TLSSocket) => {
+      if (h2 && socket.alpnProtocol === 'h2') h2.accept(socket);
+      else if (fast) fast.accept(socket, 'https');
+      else nodeTls?.emit('connection', socket);
+    });
+    nodeTlsServer = nodeTls;
     // A handshake that fails is the client's problem: it must not take the listener down.
     tlsServer.on('tlsClientError', (err: Error) => logger.debug({ err: err.message }, 'TLS handshake failed'));
     const t = splitHostPort(cfg.tls.listen);
@@ -336,22 +367,25 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
       if (fast) fast.closeIdle();
       else {
-        (server as Server).closeIdleConnections();
-        (tlsServer as Server | undefined)?.closeIdleConnections();
+        nodePlain?.closeIdleConnections();
+        nodeTlsServer?.closeIdleConnections();
       }
+      h2?.closeIdle();
       const timer = setTimeout(() => {
         if (fast) fast.destroyAll();
         else {
-          (server as Server).closeAllConnections();
-          (tlsServer as Server | undefined)?.closeAllConnections();
+          nodePlain?.closeAllConnections();
+          nodeTlsServer?.closeAllConnections();
         }
+        h2?.destroyAll();
       }, cfg.timeouts.drainMs);
       timer.unref();
       await Promise.all([drained, tlsDrained, ...tcpProxies.map((t) => t.proxy.close(cfg.timeouts.drainMs))]);
       clearTimeout(timer);
       await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
       fast?.stop();
-      await Promise.all([pools.close(), fastPools?.close()]);
+      h2?.stop();
+      await Promise.all([pools.close(), fastPools?.close(), h2Pools.close()]);
       runtimeStats.close();
       logger.info('load balancer stopped');
     },

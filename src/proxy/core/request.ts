@@ -11,6 +11,7 @@ import type { PickContext, Upstream, UpstreamState, UpstreamStates } from '../..
 import type { Random } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
 import type { HashBy } from '../../config/route-spec.js';
+import { upstreamProtocol } from '../../routing/snapshot.js';
 import type { CompiledRoute, RouteSplit, UpstreamGroup } from '../../routing/snapshot.js';
 import type { PassiveHealth } from '../passive-health.js';
 import { ExplainTrace } from './explain.js';
@@ -18,14 +19,20 @@ import type { RouteAdmission, Refusal } from './limits.js';
 import { mayRetry } from './retry-policy.js';
 
 export interface ProxyMetrics {
-  /** One finished exchange: status 0 means the client went away first. */
-  request(route: CompiledRoute, upstream: Upstream | undefined, status: number, seconds: number): void;
+  /**
+   * One finished exchange: status 0 means the client went away first. `protocol` is what the
+   * client spoke (http/1.1 unless said), `grpcStatus` a gRPC call's final status.
+   */
+  request(route: CompiledRoute, upstream: Upstream | undefined, status: number, seconds: number, protocol?: ClientProtocol, grpcStatus?: number): void;
   retry(route: CompiledRoute, reason: string): void;
   /** A request refused by the route's limits (reason: concurrency or rate). */
   limited(route: CompiledRoute, reason: string): void;
   /** A copy sent to the route's mirror (outcome: sent, dropped, failed, skipped). */
   mirrored(route: CompiledRoute, outcome: string): void;
 }
+
+/** What a client spoke to the balancer. */
+export type ClientProtocol = 'http/1.1' | 'h2';
 
 /** Requests and retries in flight across every plane: the retry budget's base. */
 export class RequestCounters {
@@ -131,6 +138,10 @@ export abstract class ProxyRequest {
   upstreamGone = false;
   finished = false;
   status = 0;
+  /** What the client speaks (fixed per plane). */
+  clientProtocol: ClientProtocol = 'http/1.1';
+  /** A gRPC call's final grpc-status, once known. */
+  grpcStatus: number | undefined;
 
   constructor(core: RequestDeps) {
     this.core = core;
@@ -161,6 +172,7 @@ export abstract class ProxyRequest {
     this.upstreamGone = false;
     this.finished = false;
     this.status = 0;
+    this.grpcStatus = undefined;
   }
 
   /** Counts the request in flight; every begun request is ended by settle(). */
@@ -318,14 +330,15 @@ export abstract class ProxyRequest {
     c.counters.activeRequests--;
     if (this.isRetry) c.counters.activeRetries--;
     const seconds = (performance.now() - this.started) / 1000;
-    c.metrics.request(this.route, this.up, status, seconds);
+    c.metrics.request(this.route, this.up, status, seconds, this.clientProtocol, this.grpcStatus);
     const log = c.accessLog;
     if (log) {
       const up = this.up;
       log.info({
         method: this.method, url: this.url, host: this.host, status, ms: Math.round(seconds * 1e5) / 100,
         route: this.route.spec.origin, service: this.route.spec.service, upstream: up ? `${up.address}:${up.port}` : null,
-        attempts: this.attempts, client: this.clientIp, requestId: this.requestId,
+        attempts: this.attempts, client: this.clientIp, requestId: this.requestId, protocol: this.clientProtocol,
+        upstreamProtocol: up ? upstreamProtocol(this.route, up) : null, ...(this.grpcStatus !== undefined ? { grpcStatus: this.grpcStatus } : {}),
       });
       if (this.explain !== undefined) log.debug({ requestId: this.requestId, explain: this.explain.record() }, 'request explained');
     }

@@ -13,6 +13,7 @@ import { NEED_MORE, PARSE_ERROR, parseRequestHead } from '../h1.js';
 import type { FastContext } from './context.js';
 import { Exchange, PENDING_LIMIT } from './exchange.js';
 import { plainResponse } from './head-rewrite.js';
+import { prefaceState } from '../h2/preface.js';
 import { readIntoUserBuffer } from './user-buffer.js';
 
 /** Idle client connections (between requests) are closed after this, as the Node plane's keepAliveTimeout. */
@@ -25,6 +26,9 @@ const LINGER_MS = 2000;
  */
 const READ_BUFFER = 8 * 1024;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- socket listeners of every event are kept in one list
+type Listener = (...args: any[]) => void;
+
 function destroySocket(s: Socket): void {
   s.destroy();
 }
@@ -35,6 +39,11 @@ export interface ConnOwner {
   readonly closing: boolean;
   readonly tickMs: number;
   forget(c: ClientConn): void;
+  /**
+   * Takes a plain connection whose first bytes (`already`) are the HTTP/2 preface: h2c with prior
+   * knowledge. Undefined: HTTP/2 is off, and the parser refuses the preface like any other bad head.
+   */
+  readonly h2c?: ((socket: Socket, already: Buffer) => void) | undefined;
 }
 
 export class ClientConn {
@@ -83,17 +92,51 @@ export class ClientConn {
     this.idleSince = this.x.now;
     if (owner.closing) this.closeAfter = true;
     if (!readIntoUserBuffer(socket, () => this.#nextBuffer(), (n, buf) => this.#onRead(n, buf))) {
-      socket.on('data', (d: Buffer) => {
+      this.#on('data', (d: Buffer) => {
         this.onData(d, d.length);
         this.retained = false;
       });
     }
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onClose());
-    socket.on('error', () => void socket.destroy());
-    socket.on('drain', () => this.ex?.clientDrain());
+    this.#on('end', () => this.onEnd());
+    this.#on('close', () => this.onClose());
+    this.#on('error', () => void socket.destroy());
+    this.#on('drain', () => this.ex?.clientDrain());
     // Accepted paused (pauseOnConnect): reading starts once the reader is in place.
     socket.resume();
+  }
+
+  /** Our listeners on the socket, removed if the connection is handed to the HTTP/2 plane. */
+  readonly #listeners: [string, Listener][] = [];
+
+  #on(event: string, fn: Listener): void {
+    this.#listeners.push([event, fn]);
+    this.socket.on(event, fn);
+  }
+
+  /**
+   * The first bytes of the connection begin like the HTTP/2 preface: true when they were taken
+   * (handed over, or kept until there are enough to tell), false to parse them as HTTP/1.
+   */
+  #h2Preface(d: Buffer, end: number, inCarry: boolean): boolean {
+    const h2c = this.owner.h2c;
+    if (h2c === undefined) return false;
+    const state = prefaceState(d, 0, end);
+    if (state === 'no') return false;
+    if (state === 'more') {
+      // Kept until there is enough to tell: "PRI * HTTP/2.0\r\n\r\n" alone parses as an HTTP/1 head.
+      if (!inCarry) {
+        this.carry = Buffer.allocUnsafe(64);
+        d.copy(this.carry, 0, 0, end);
+        this.carryLen = end;
+        this.headSince = this.x.now;
+      }
+      return true;
+    }
+    this.closed = true;
+    for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
+    this.owner.forget(this);
+    h2c(this.socket, Buffer.from(d.subarray(0, end)));
+    return true;
   }
 
   #nextBuffer(): Buffer {
@@ -131,9 +174,11 @@ export class ClientConn {
       } else this.queue(d.subarray(0, end));
       return;
     }
+    if (this.served === 0 && this.carry === undefined && this.#h2Preface(d, end, false)) return;
     if (this.carry !== undefined) {
       const piece = d.subarray(0, end);
       this.appendCarry(piece);
+      if (this.served === 0 && this.#h2Preface(this.carry, this.carryLen, true)) return;
       // Parse again only when a line may have ended: a head trickled byte by byte costs one
       // parse per line, not one per byte.
       if (piece.indexOf(10) < 0) {

@@ -9,7 +9,7 @@
  * indirection per request for what is one state machine (request body → attempts → response).
  */
 import type { Upstream } from '../../balancer/index.js';
-import { forwardedPath } from '../../routing/snapshot.js';
+import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
 import { GONE_ERRORS, HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -22,6 +22,7 @@ import type { FastContext } from './context.js';
 import { DROP_FORWARDING, DROP_HOST, KEEP_ALL, KEEP_UPGRADE, connectionListed, encodeChunk, headersObject, plainResponse, rewriteHead } from './head-rewrite.js';
 import type { MirrorCopy } from './mirror.js';
 import type { UpConn, UpstreamUser } from './pool.js';
+import { isH2cUpgrade } from '../h2/preface.js';
 
 /** Response heads larger than this are refused (502): the upstream is broken or hostile. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -166,6 +167,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     const route = snap.only ?? snap.match(this.host, path, snap.needsHeaders ? headersObject(buf, P) : EMPTY_HEADERS);
     if (route === undefined) return this.early(headEnd, end, 404, `switchyard: no route for ${this.host ?? ''}${path}\n`, '');
     this.route = route;
+    const h2only = http2OnlyReason(route);
+    if (h2only !== undefined) return this.early(headEnd, end, 505, `switchyard: ${h2only}\n`, '');
     if (snap.routedAt === 0) snap.markRouted();
     if (this.needsKeys()) this.readKeys((n) => P.get(buf, n));
     if (d.explainFrom !== undefined) this.startExplain(P.get(buf, 'x-switchyard-explain'), snap.version);
@@ -185,7 +188,9 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
       if (!this.reqDone && P.versionMinor === 1) this.c.socket.write(CONTINUE);
     }
     // An Upgrade counts only with "upgrade" in Connection, and only from HTTP/1.1 (RFC 9110 §7.8).
-    this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1;
+    // `Upgrade: h2c` (deprecated by RFC 9113 §3.1) is ignored: the request is served over HTTP/1.1,
+    // never tunnelled, so an instance that would switch cannot pin the connection to itself.
+    this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1 && !isH2cUpgrade(P.get(buf, 'upgrade'));
     this.upHead = this.buildUpstreamHead(buf, P, target.authority, path, target.query, target.changed);
     if (route.mirror !== undefined && !this.upgrade && this.drawMirror()) {
       // The same head, but the mirror's connection closes after its answer (nothing reuses it).

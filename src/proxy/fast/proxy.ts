@@ -26,6 +26,8 @@ export class FastHttpProxy implements ConnOwner {
   readonly conns = new Set<ClientConn>();
   readonly tickMs: number;
   closing = false;
+  /** Where plain connections that open with the HTTP/2 preface go (h2c prior knowledge); unset: refused as HTTP/1. */
+  h2c: ((socket: Socket, already: Buffer) => void) | undefined;
   #ticker: NodeJS.Timeout | undefined;
 
   constructor(deps: FastProxyDeps) {

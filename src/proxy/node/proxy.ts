@@ -5,18 +5,20 @@
  * fast plane's parser enforces is checked here on what Node's parser let through, so a request
  * means the same on either plane.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
-import { forwardedPath } from '../../routing/snapshot.js';
+import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
 import { CONNECT_ERRORS, GONE_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
+import { isH2cUpgrade } from '../h2/preface.js';
 import { clientResponseHeaders, strictnessProblem, upstreamRequestHeaders } from './headers.js';
 import type { UpstreamPools } from './pools.js';
 
@@ -77,6 +79,11 @@ export class HttpProxy {
     const route = snap.match(host, target.path, req.headers);
     if (route === undefined) {
       plain(res, 404, `switchyard: no route for ${host ?? ''}${target.path}\n`);
+      return;
+    }
+    const h2only = http2OnlyReason(route);
+    if (h2only !== undefined) {
+      plain(res, 505, `switchyard: ${h2only}\n`);
       return;
     }
     if (snap.routedAt === 0) snap.markRouted();
@@ -181,6 +188,19 @@ export class HttpProxy {
   /** WebSocket and other Upgrade requests: tunnelled to an upstream picked like any request. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
     socket.on('error', () => socket.destroy());
+    if (isH2cUpgrade(req.headers.upgrade) && (req.headers['content-length'] ?? '0') === '0' && req.headers['transfer-encoding'] === undefined) {
+      // `Upgrade: h2c` is ignored, as on the fast plane: answered over HTTP/1.1, then the connection
+      // closes (Node's parser has stopped reading it). Upgrade and HTTP2-Settings are hop-by-hop.
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.on('finish', () => {
+        res.detachSocket(socket as Socket);
+        socket.end();
+      });
+      this.handle(req, res, proto);
+      return;
+    }
     const refuse = (status: string, reason: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`);
     };

@@ -48,7 +48,7 @@ function renderDefinition(d: CheckDefinition): Record<string, unknown> {
   return {
     Interval: d.Interval ?? ZERO, Timeout: d.Timeout ?? ZERO, DeregisterCriticalServiceAfter: d.DeregisterCriticalServiceAfter ?? ZERO,
     HTTP: d.HTTP ?? '', Header: d.Header ?? null, Method: d.Method ?? '', Body: d.Body ?? '', TLSServerName: d.TLSServerName ?? '',
-    TLSSkipVerify: d.TLSSkipVerify ?? false, TCP: d.TCP ?? '', TCPUseTLS: false, UDP: '', GRPC: '', OSService: '', GRPCUseTLS: false,
+    TLSSkipVerify: d.TLSSkipVerify ?? false, TCP: d.TCP ?? '', TCPUseTLS: false, UDP: '', GRPC: d.GRPC ?? '', OSService: '', GRPCUseTLS: d.GRPCUseTLS ?? false,
   };
 }
 

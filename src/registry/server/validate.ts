@@ -68,8 +68,8 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
   if (kind === 'ScriptArgs' || kind === 'DockerContainerID') {
     throw badRequest("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true");
   }
-  if (kind !== 'HTTP' && kind !== 'TCP') {
-    throw badRequest(`Invalid check: ${field}: ${kind} checks are not supported by this agent (supported: HTTP, TCP, TTL)`);
+  if (kind !== 'HTTP' && kind !== 'TCP' && kind !== 'GRPC') {
+    throw badRequest(`Invalid check: ${field}: ${kind} checks are not supported by this agent (supported: HTTP, TCP, GRPC, TTL)`);
   }
   if (!interval) throw badRequest(`Invalid check: ${field}: Interval is required for ${kind} checks`);
   def.Interval = interval;
@@ -93,6 +93,19 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
     if (c.TLSServerName) def.TLSServerName = c.TLSServerName;
     if (c.DisableRedirects) def.DisableRedirects = true;
     return { type: 'http', def };
+  }
+  if (kind === 'GRPC') {
+    // host:port, optionally /service (the name sent in HealthCheckRequest).
+    const grpc = c.GRPC as string;
+    const server = grpc.split('/', 1)[0] as string;
+    if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(server) || Number(server.slice(server.lastIndexOf(':') + 1)) > 65535) {
+      throw badRequest(`Invalid check: ${field}.GRPC: ${JSON.stringify(grpc)} is not a host:port[/service] address`);
+    }
+    def.GRPC = grpc;
+    if (c.GRPCUseTLS) def.GRPCUseTLS = true;
+    if (c.TLSSkipVerify) def.TLSSkipVerify = true;
+    if (c.TLSServerName) def.TLSServerName = c.TLSServerName;
+    return { type: 'grpc', def };
   }
   const tcp = c.TCP as string;
   if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(tcp) || Number(tcp.slice(tcp.lastIndexOf(':') + 1)) > 65535) {

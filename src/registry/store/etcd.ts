@@ -368,12 +368,16 @@ export class EtcdStore implements Store {
    * timeout (5 s and more), so one attempt would turn a routine leader change into an error.
    * Only transactions whose repetition lands in the same state are retried: plain writes and
    * writes guarded by existence. A modRevision-guarded one (KV ?cas) that timed out may have
-   * committed, and a retry would then wrongly answer false, so it fails instead, unless it never
-   * reached a member at all (every circuit open, no connection), which any transaction can retry.
+   * committed, and a retry would then wrongly answer false, so it fails with StoreOutcomeUnknownError
+   * instead (callers that can plan again on fresh state do), unless it never reached a member at all
+   * (every circuit open, no connection), which any transaction can retry.
    */
   async #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
     try {
-      return await this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), retriable ? this.#attemptMs() : this.#timeoutMs,
+      // Guarded ones get half the budget too: a proposal a follower forwarded to a leader that died is
+      // dropped, and etcd says so only after its own request timeout (5 s and more), so waiting longer
+      // for that answer gains nothing; the caller learns the outcome is unknown while it can still act.
+      return await this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), this.#attemptMs(),
         (deadline) => this.#client.kv.txn(request, { deadline }));
     } catch (err) {
       // A guarded transaction whose answer was lost: say so, so that a caller that can plan again does.

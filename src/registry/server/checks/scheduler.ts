@@ -1,5 +1,5 @@
 /**
- * Runs the health checks of this agent's node (HTTP, TCP, TTL) and writes their results to the
+ * Runs the health checks of this agent's node (HTTP, TCP, gRPC, TTL) and writes their results to the
  * registry. It follows the view: a check that appears starts, a changed definition restarts, a
  * removed one stops. Checks never overlap (the next run is scheduled when one finishes) and the
  * first run is spread over the interval, as Consul does.
@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Random, Timer } from '../../../core/clock.js';
 import { parseGoDuration } from '../../../core/duration.js';
+import { runGrpcCheck } from '../../../health/grpc-check.js';
 import { SwitchyardError } from '../../../core/errors.js';
 import { runHttpCheck } from '../../../health/http-check.js';
 import { runTcpCheck } from '../../../health/tcp-check.js';
@@ -83,7 +84,7 @@ export class CheckScheduler {
     const cur = this.#o.view.findCheck(k.node, k.checkId)?.rec;
     this.#trackCritical(k.checkId, cur);
     const existing = this.#runners.get(k.checkId);
-    const runnable = cur && (cur.Type === 'http' || cur.Type === 'tcp' || cur.Type === 'ttl');
+    const runnable = cur && (cur.Type === 'http' || cur.Type === 'tcp' || cur.Type === 'grpc' || cur.Type === 'ttl');
     if (!runnable) {
       existing?.stop();
       this.#runners.delete(k.checkId);
@@ -179,7 +180,9 @@ export class CheckScheduler {
             ...(d.TLSSkipVerify ? { tlsSkipVerify: true } : {}), ...(d.TLSServerName ? { tlsServerName: d.TLSServerName } : {}),
             ...(d.DisableRedirects ? { disableRedirects: true } : {}), ...(d.OutputMaxSize ? { outputMaxSize: d.OutputMaxSize } : {}),
           }, ac.signal)
-          : await runTcpCheck({ address: d.TCP as string, timeoutMs }, ac.signal);
+          : rec.Type === 'grpc'
+            ? await runGrpcCheck({ target: d.GRPC as string, useTls: d.GRPCUseTLS === true, tlsSkipVerify: d.TLSSkipVerify, tlsServerName: d.TLSServerName, timeoutMs }, ac.signal)
+            : await runTcpCheck({ address: d.TCP as string, timeoutMs }, ac.signal);
       } catch (err) {
         r = { status: 'critical', output: `check failed: ${(err as Error).message}` };
       }

@@ -1,0 +1,323 @@
+/**
+ * HTTP/2 connections to instances (h2c, h2, grpc, grpcs), pooled per address and multiplexed:
+ * every request is a stream on the least busy live session, a new session opens only when every
+ * session is at the instance's SETTINGS_MAX_CONCURRENT_STREAMS. Sessions that go idle are closed
+ * after a while; an address that leaves the table drains like every plane's pools (no new streams,
+ * in-flight ones finish, cut at the drain timeout). Each request on them was balanced on its own:
+ * multiplexing happens after the pick, per instance, never instead of it.
+ */
+import { connect, constants } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { connect as netConnect, isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Upstream } from '../../balancer/index.js';
+import { AddressPools } from '../address-pools.js';
+import { CONNECT_ERRORS } from '../core/request.js';
+import type { CallSink, UpstreamCall } from './call.js';
+import { h2ResponseFromH2 } from './headers.js';
+
+export interface H2PoolOptions {
+  connectTimeoutMs: number;
+  drainTimeoutMs: number;
+  logger: Logger;
+  /** Sessions without streams for this long are closed. */
+  idleTimeoutMs?: number;
+  /** At most this many sessions per address and flavour (beyond: streams queue in the busiest-allowed session). */
+  maxSessions?: number;
+}
+
+/** Until the instance's SETTINGS arrive, assume RFC 9113's recommended minimum of 100 concurrent streams. */
+const DEFAULT_MAX_STREAMS = 100;
+/** Receive window per session and stream: 64 KiB (HTTP/2's default) would cap a stream at one window per round trip. */
+const WINDOW = 4 * 1024 * 1024;
+
+class H2Conn {
+  readonly session: ClientHttp2Session;
+  readonly pool: H2Pool;
+  readonly flavour: string;
+  active = 0;
+  maxStreams = DEFAULT_MAX_STREAMS;
+  connected = false;
+  /** No new streams: GOAWAY received, error, or the pool drains. */
+  closing = false;
+  idleSince: number;
+  #connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(pool: H2Pool, flavour: string, tls: boolean, skipVerify: boolean) {
+    this.pool = pool;
+    this.flavour = flavour;
+    this.idleSince = Date.now();
+    const host = pool.host.includes(':') ? `[${pool.host}]` : pool.host;
+    this.session = connect(`${tls ? 'https' : 'http'}://${host}:${pool.port}`, {
+      settings: { enablePush: false, initialWindowSize: WINDOW },
+      // Our own socket, with Nagle off: small frames (a unary call's message, its trailers) must not wait.
+      createConnection: () => {
+        if (!tls) return netConnect({ host: pool.host, port: pool.port, noDelay: true });
+        const t = tlsConnect({ host: pool.host, port: pool.port, ALPNProtocols: ['h2'], rejectUnauthorized: !skipVerify, ...(isIP(pool.host) === 0 ? { servername: pool.host } : {}) });
+        t.setNoDelay(true);
+        return t;
+      },
+    });
+    const s = this.session;
+    this.#connectTimer = setTimeout(() => {
+      if (this.connected) return;
+      const err: NodeJS.ErrnoException = new Error(`connect timeout after ${pool.connectTimeoutMs} ms`);
+      err.code = 'UND_ERR_CONNECT_TIMEOUT';
+      s.destroy(err);
+    }, pool.connectTimeoutMs);
+    s.once('connect', () => {
+      this.connected = true;
+      clearTimeout(this.#connectTimer);
+      s.setLocalWindowSize(WINDOW);
+    });
+    s.on('remoteSettings', (st) => {
+      if (st.maxConcurrentStreams !== undefined) this.maxStreams = Math.max(1, Math.min(st.maxConcurrentStreams, 10_000));
+    });
+    s.on('goaway', () => {
+      this.closing = true;
+    });
+    s.on('error', (err: Error) => {
+      this.closing = true;
+      pool.logger.debug({ upstream: pool.key, err: err.message }, 'upstream HTTP/2 session failed');
+    });
+    s.on('close', () => {
+      this.closing = true;
+      clearTimeout(this.#connectTimer);
+      pool.forget(this);
+    });
+  }
+
+  streamDone(): void {
+    this.active--;
+    if (this.active === 0) {
+      this.idleSince = Date.now();
+      if (this.closing || this.pool.draining) this.session.close();
+    }
+  }
+}
+
+export class H2Pool {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxSessions: number;
+  readonly logger: Logger;
+  readonly conns = new Set<H2Conn>();
+  draining = false;
+  readonly #onEmpty: (() => void)[] = [];
+
+  constructor(key: string, u: Upstream, o: H2PoolOptions) {
+    this.key = key;
+    this.host = u.address;
+    this.port = u.port;
+    this.connectTimeoutMs = o.connectTimeoutMs;
+    this.idleTimeoutMs = o.idleTimeoutMs ?? 60_000;
+    this.maxSessions = o.maxSessions ?? 8;
+    this.logger = o.logger;
+  }
+
+  /** The session for a new stream: the least busy one below its stream limit, else a new one (while allowed). */
+  #session(tls: boolean, skipVerify: boolean): H2Conn {
+    const flavour = `${tls ? 's' : 'c'}${skipVerify ? 'k' : ''}`;
+    let best: H2Conn | undefined;
+    let count = 0;
+    for (const c of this.conns) {
+      if (c.flavour !== flavour || c.closing) continue;
+      count++;
+      if (best === undefined || c.active < best.active) best = c;
+    }
+    if (best !== undefined && (best.active < best.maxStreams || count >= this.maxSessions)) return best;
+    const c = new H2Conn(this, flavour, tls, skipVerify);
+    this.conns.add(c);
+    return c;
+  }
+
+  /** Opens a stream to this instance for one attempt. */
+  request(headers: OutgoingHttpHeaders, o: { endStream: boolean; tls: boolean; skipVerify: boolean; trailers: boolean }, sink: CallSink): UpstreamCall {
+    const conn = this.#session(o.tls, o.skipVerify);
+    return new H2Call(conn, headers, o.endStream, o.trailers, sink);
+  }
+
+  forget(c: H2Conn): void {
+    this.conns.delete(c);
+    if (this.conns.size === 0 && this.draining) for (const f of this.#onEmpty.splice(0)) f();
+  }
+
+  /** Closes sessions idle for longer than the idle timeout. */
+  sweep(now: number): void {
+    for (const c of this.conns) if (c.active === 0 && now - c.idleSince > this.idleTimeoutMs) c.session.close();
+  }
+
+  drain(onEmpty: () => void): void {
+    this.draining = true;
+    this.#onEmpty.push(onEmpty);
+    for (const c of this.conns) {
+      c.closing = true;
+      if (c.active === 0) c.session.close();
+    }
+    if (this.conns.size === 0) for (const f of this.#onEmpty.splice(0)) f();
+  }
+
+  destroyAll(): void {
+    for (const c of [...this.conns]) c.session.destroy();
+  }
+}
+
+// Listeners shared by every upstream stream, finding their call on it: no closures per request.
+const kCall = Symbol('switchyard.h2call');
+type CallStream = ClientHttp2Stream & { [kCall]?: H2Call };
+
+function onResponse(this: CallStream, h: IncomingHttpHeaders, flags: number): void {
+  this[kCall]?.response(h, flags);
+}
+
+function onData(this: CallStream, chunk: Buffer): void {
+  this[kCall]?.data(chunk);
+}
+
+function onTrailers(this: CallStream, t: IncomingHttpHeaders): void {
+  this[kCall]?.trailers(t);
+}
+
+function onEnd(this: CallStream): void {
+  this[kCall]?.ended();
+}
+
+function onDrain(this: CallStream): void {
+  this[kCall]?.drained();
+}
+
+function onWantTrailers(this: CallStream): void {
+  this[kCall]?.wantTrailers();
+}
+
+function onError(this: CallStream, err: NodeJS.ErrnoException): void {
+  this[kCall]?.failed(err.code ?? '', err.message);
+}
+
+function onClose(this: CallStream): void {
+  this[kCall]?.closed();
+}
+
+/** One stream to an instance. */
+class H2Call implements UpstreamCall {
+  readonly ownTimeouts = false;
+  readonly #conn: H2Conn;
+  readonly #req: CallStream;
+  #sink: CallSink | undefined;
+  #trailers: OutgoingHttpHeaders | undefined;
+  #responseTrailers: OutgoingHttpHeaders | undefined;
+  #responded = false;
+  #released = false;
+
+  constructor(conn: H2Conn, headers: OutgoingHttpHeaders, endStream: boolean, trailers: boolean, sink: CallSink) {
+    this.#conn = conn;
+    this.#sink = sink;
+    conn.active++;
+    const req: CallStream = conn.session.request(headers, { endStream, waitForTrailers: trailers });
+    req[kCall] = this;
+    this.#req = req;
+    req.on('response', onResponse);
+    req.on('data', onData);
+    req.on('trailers', onTrailers);
+    req.on('end', onEnd);
+    req.on('drain', onDrain);
+    if (trailers) req.on('wantTrailers', onWantTrailers);
+    req.on('error', onError);
+    req.on('close', onClose);
+  }
+
+  response(h: IncomingHttpHeaders, flags: number): void {
+    // 1xx answers come as 'headers' events, never here: this is the final head.
+    const status = Number(h[':status']);
+    this.#responded = true;
+    this.#sink?.callResponse(status, h2ResponseFromH2(h, status), (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
+  }
+
+  data(chunk: Buffer): void {
+    const s = this.#sink;
+    if (s !== undefined && !s.callData(chunk)) this.#req.pause();
+  }
+
+  trailers(t: IncomingHttpHeaders): void {
+    this.#responseTrailers = h2ResponseFromH2(t, undefined);
+  }
+
+  ended(): void {
+    const s = this.#sink;
+    this.#sink = undefined;
+    s?.callEnd(this.#responseTrailers);
+  }
+
+  drained(): void {
+    this.#sink?.callDrain();
+  }
+
+  wantTrailers(): void {
+    if (this.#trailers !== undefined) this.#req.sendTrailers(this.#trailers);
+    else this.#req.close();
+  }
+
+  closed(): void {
+    this.#release();
+    if (this.#sink !== undefined) {
+      const rst = this.#req.rstCode ?? 0;
+      this.failed(rst === 0 ? 'UPSTREAM_CLOSED' : `RST_STREAM ${rst}`, rst === 0 ? 'the instance closed the stream early' : `the instance reset the stream (code ${rst})`);
+    }
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#conn.streamDone();
+  }
+
+  failed(code: string, message: string): void {
+    const s = this.#sink;
+    if (s === undefined) return;
+    this.#sink = undefined;
+    // REFUSED_STREAM (also what nghttp2 reports for streams above a GOAWAY's last stream id): never processed.
+    const refused = !this.#responded && (CONNECT_ERRORS.has(code) || this.#req.rstCode === constants.NGHTTP2_REFUSED_STREAM || (!this.#conn.connected && code !== ''));
+    s.callFailed(code, message, refused);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#req.write(chunk);
+  }
+
+  end(trailers?: OutgoingHttpHeaders): void {
+    this.#trailers = trailers;
+    this.#req.end();
+  }
+
+  pause(): void {
+    this.#req.pause();
+  }
+
+  resume(): void {
+    this.#req.resume();
+  }
+
+  abort(): void {
+    this.#sink = undefined;
+    if (!this.#req.closed) this.#req.close(constants.NGHTTP2_CANCEL);
+  }
+}
+
+/** Every plane's HTTP/2 upstream pools: one H2Pool per instance address, drained like the others. */
+export class H2Pools extends AddressPools<H2Pool> {
+  constructor(opts: H2PoolOptions) {
+    super({
+      create: (key, u) => new H2Pool(key, u, opts),
+      drain: (p, done) => p.drain(done),
+      destroy: (p) => p.destroyAll(),
+    }, opts);
+  }
+
+  sweep(now: number): void {
+    for (const p of this.live()) if (p.conns.size > 0) p.sweep(now);
+  }
+}
