@@ -236,6 +236,12 @@ describe('load balancer resilience', () => {
       const m = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
       const total = [...m.matchAll(/^switchyard_lb_requests_total\{[^}]*status="200"\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
       assert.ok(total >= 22, `aggregated request count ${total}`);
+      // One family per metric name (Prometheus refuses a second TYPE line for a name), with the primary's own facts once.
+      const types = [...m.matchAll(/^# TYPE (\S+)/gm)].map((x) => x[1]);
+      assert.deepEqual(types.filter((t, i) => types.indexOf(t) !== i), [], 'no metric family listed twice');
+      assert.match(m, /^switchyard_lb_registry_connected 1$/m, 'the registry watch (the primary\'s) counted once');
+      const routes = (await (await fetch(`http://127.0.0.1:${admin}/routes`)).json()) as { version: number };
+      assert.match(m, new RegExp(`^switchyard_lb_table_generation ${routes.version}$`, 'm'), 'the table in use, not a sum over processes');
       // One registry watch: the agent sees a single blocking query for the service at a time.
       assert.ok(agent.view.waiterCount() <= 3, `parked queries at the agent: ${agent.view.waiterCount()}`);
     } finally {

@@ -192,7 +192,10 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     },
     fallback: (req, res) => {
       if (req.url === '/metrics' && req.method === 'GET') {
-        void Promise.all([metrics, ...extra].map((r) => r.metrics())).then((texts) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(texts.join('\n')));
+        // A collect that throws answers 500 with the reason; an unhandled rejection would end the agent.
+        Promise.all([metrics, ...extra].map((r) => r.metrics())).then((texts) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(texts.join('\n')), (err: unknown) => {
+          res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics could not be collected: ${err instanceof Error ? err.message : String(err)}\n`);
+        });
         return true;
       }
       return ui.handle(req, res);
