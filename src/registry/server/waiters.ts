@@ -179,6 +179,9 @@ export class Waiters {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
     this.#timer = setTimeout(this.#expire, Math.max(0, at - Date.now()));
+    // The deadline of a query whose client went away may be minutes off: it must not keep a stopped
+    // agent's process alive (the listening server does that while the agent runs).
+    this.#timer.unref();
   }
 
   readonly #expire = (): void => {
