@@ -19,7 +19,7 @@ after(() => {
 });
 
 /** The real store, whose next `lose` transactions lose their answer: committed first (`when: 'after'`) or never sent. */
-async function lossyStore(when: 'after' | 'before', lose: number): Promise<{ store: Store; sent: () => number }> {
+async function lossyStore(when: 'after' | 'before', lose: number, o: { budgetMs?: number; lossMs?: number } = {}): Promise<{ store: Store; sent: () => number }> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-optimistic-'));
   dirs.push(dir);
   const real = new EmbeddedStore({ dir, logger: pino({ level: 'silent' }) });
@@ -34,7 +34,9 @@ async function lossyStore(when: 'after' | 'before', lose: number): Promise<{ sto
       if (left > 0) {
         left--;
         if (when === 'after') await real.txn(req);
-        throw new StoreOutcomeUnknownError('write failed on etcd: 14 UNAVAILABLE: Connection dropped (the write may or may not have been applied)', new Error('Connection dropped'));
+        // A lost answer takes time to be noticed (a member's attempt deadline).
+        if (o.lossMs) await new Promise((res) => setTimeout(res, o.lossMs));
+        throw new StoreOutcomeUnknownError('write failed on etcd: 14 UNAVAILABLE: Connection dropped (the write may or may not have been applied)', new Error('Connection dropped'), o.budgetMs ?? 5000);
       }
       return real.txn(req);
     },
@@ -71,10 +73,13 @@ for (const when of ['after', 'before'] as const) {
   });
 }
 
-it('a store that keeps losing answers is not asked forever: the third loss fails the request', async () => {
-  const { store, sent } = await lossyStore('before', 10);
+it('a store that keeps losing answers is not asked forever: the request fails once the store\'s budget for a write is spent', async () => {
+  const { store, sent } = await lossyStore('before', 1000, { budgetMs: 400, lossMs: 50 });
+  const t0 = Date.now();
   await assert.rejects(optimistic(store, counterPlan(store, true), { what: 'test write' }), StoreOutcomeUnknownError);
-  assert.equal(sent(), 3);
+  const took = Date.now() - t0;
+  assert.ok(took >= 400 && took < 2000, `gave up after ${took} ms (budget 400 ms)`);
+  assert.ok(sent() >= 3 && sent() <= 21, `${sent()} attempts`);
   assert.equal(store.get('k'), undefined);
 });
 

@@ -9,11 +9,11 @@ import { StoreOutcomeUnknownError } from '../store/types.js';
 import type { Store, StoreCompare, StoreEntry, TxnRequest } from '../store/types.js';
 
 /**
- * Lost commit outcomes resolved by planning again, at most, per operation: the store gives each
- * guarded attempt a third of its timeout, so three attempts still fail a store without quorum
- * within about its own timeout (--store-timeout), as a plain write does.
+ * Lost commit outcomes are resolved by planning again for as long as the store's own budget for a
+ * write lasts (--store-timeout, counted from the operation's start), as a plain write is retried:
+ * back-to-back elections can lose several answers in a row. The count is a backstop only.
  */
-const MAX_UNKNOWN_OUTCOMES = 2;
+const MAX_UNKNOWN_OUTCOMES = 20;
 
 /** Returned by a plan's callbacks to plan again on fresher state. */
 export const REPLAN: unique symbol = Symbol('replan');
@@ -72,7 +72,8 @@ export class Reads {
  */
 export async function optimistic<T>(store: Store, plan: () => Plan<T>, opts: OptimisticOptions): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 5000;
-  let deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  let deadline = started + timeoutMs;
   let unknown = 0;
   for (let attempt = 1; ; attempt++) {
     const seen = store.revision();
@@ -85,7 +86,8 @@ export async function optimistic<T>(store: Store, plan: () => Plan<T>, opts: Opt
         r = await store.txn(p.txn);
       } catch (err) {
         // The store spent part of its budget finding out; the next plan gets what the store gives a write.
-        if (!(err instanceof StoreOutcomeUnknownError) || p.replayable !== true || ++unknown > MAX_UNKNOWN_OUTCOMES) throw err;
+        if (!(err instanceof StoreOutcomeUnknownError) || p.replayable !== true || ++unknown > MAX_UNKNOWN_OUTCOMES
+          || Date.now() >= started + err.budgetMs) throw err;
         deadline = Math.max(deadline, Date.now() + timeoutMs);
         await revisionAbove(store, seen, 100);
         continue;

@@ -383,7 +383,7 @@ export class EtcdStore implements Store {
       // A guarded transaction whose answer was lost: say so, so that a caller that can plan again does.
       const cause = err instanceof SwitchyardError ? err.cause : err;
       if (!retriable && transient(cause) && !neverSent(cause)) {
-        throw new StoreOutcomeUnknownError(`${err instanceof Error ? err.message : String(err)} (the write may or may not have been applied)`, cause);
+        throw new StoreOutcomeUnknownError(`${err instanceof Error ? err.message : String(err)} (the write may or may not have been applied)`, cause, this.#timeoutMs);
       }
       throw err;
     }

@@ -38,9 +38,12 @@ export type StoreCompare =
  * fresh state when doing so gives the same answer either way (see optimistic.ts).
  */
 export class StoreOutcomeUnknownError extends SwitchyardError {
-  constructor(message: string, cause: unknown) {
+  /** The store's time budget for a write (its --store-timeout): how long a caller may keep trying. */
+  readonly budgetMs: number;
+  constructor(message: string, cause: unknown, budgetMs: number) {
     super('SY_ERR_STORE_UNAVAILABLE', message, { cause });
     this.name = 'StoreOutcomeUnknownError';
+    this.budgetMs = budgetMs;
   }
 }
 
