@@ -26,6 +26,7 @@ import { envIntList, envNum, fmt, sleep } from './lib/util.js';
 import { UpstreamStates } from '../src/balancer/index.js';
 import { systemRandom } from '../src/core/clock.js';
 import { SnapshotStore } from '../src/routing/snapshot-store.js';
+import { PersistentMap } from '../src/core/persistent-map.js';
 import type { Instance, ServiceSet } from '../src/discovery/types.js';
 import { CHANGE_BUCKETS } from '../src/proxy/lb-metrics.js';
 
@@ -63,11 +64,13 @@ function instance(service: string, k: number, port: number): Instance {
   return { id: `node-${k}/${service}-${k}`, service, node: `node-${k}`, address: '127.0.0.1', port, tags: [`urlprefix-/${service}`], meta: {}, weights: { passing: 1, warning: 1 }, status: 'passing' };
 }
 
-/** The set a source emits after one service's instances changed (what the sources hand the store). */
+/**
+ * The set a source emits after one service's instances changed, as the sources build it: persistent maps
+ * with the changed service named (before the incremental table, runs copied a plain Map per change here,
+ * outside the timed part, and named nothing: every set was compared whole).
+ */
 function changed(prev: ServiceSet, service: string, list: readonly Instance[]): ServiceSet {
-  const instances = new Map(prev.instances);
-  instances.set(service, list);
-  return { catalog: prev.catalog, instances, critical: prev.critical ?? new Map() };
+  return { catalog: prev.catalog, instances: PersistentMap.of(prev.instances).set(service, list), critical: prev.critical ?? new Map(), changed: new Set([service]) };
 }
 
 interface MicroRow { services: number; changes: number; firstBuildMs: number; cpuUs: ReturnType<typeof stats>; wallUs: ReturnType<typeof stats> }
@@ -80,7 +83,7 @@ function micro(n: number): MicroRow {
     catalog.set(s, [`urlprefix-/${s}`]);
     instances.set(s, [instance(s, 0, 20000 + (i % 1000)), instance(s, 1, 21000 + (i % 1000))]);
   }
-  let set: ServiceSet = { catalog, instances, critical: new Map([...catalog.keys()].map((s) => [s, []])) };
+  let set: ServiceSet = { catalog: PersistentMap.of(catalog), instances: PersistentMap.of(instances), critical: PersistentMap.of([...catalog.keys()].map((s): [string, string[]] => [s, []])) };
   const store = new SnapshotStore({
     specs: [], states: new UpstreamStates(), random: systemRandom, panicThreshold: 50, defaultBalance: 'round_robin',
     logger: pino({ level: 'silent' }), guard: { maxDropPercent: 50, holdMs: 30_000 },

@@ -6,7 +6,7 @@
 import type { CatalogView } from '../registry/server/catalog-view.js';
 import { topics } from '../registry/server/catalog-view.js';
 import { healthEntries, serviceTagsIndex } from '../registry/server/queries.js';
-import { instanceStatus, sameServiceSet } from './types.js';
+import { instanceStatus, sameInstances, sameStrings } from './types.js';
 import type { ChangeStamp, FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
 
 export class LocalSource implements Source {
@@ -34,11 +34,12 @@ export class LocalSource implements Source {
       const at = this.#changedAt;
       this.#changedAt = undefined;
       const set = this.#build();
-      if (sameServiceSet(this.#last, set)) return;
+      const changed = changedServices(this.#last, set);
+      if (changed !== undefined && changed.size === 0) return;
       // The first set is the catalog as found, not a change.
       const change: ChangeStamp | undefined = this.#last !== undefined && at !== undefined ? { committedAt: at, clock: 'registry' } : undefined;
       this.#last = set;
-      emit(change ? { ...set, change } : set);
+      emit({ ...set, ...(changed ? { changed } : {}), ...(change ? { change } : {}) });
     };
     this.#unsubscribe = this.#view.onChange((touched) => {
       if (this.#scheduled) return;
@@ -84,4 +85,15 @@ export class LocalSource implements Source {
   async close(): Promise<void> {
     this.#unsubscribe?.();
   }
+}
+
+/** The services whose catalog entry or instances differ between two sets; undefined when there is no previous set. */
+function changedServices(prev: ServiceSet | undefined, next: ServiceSet): Set<string> | undefined {
+  if (prev === undefined) return undefined;
+  const out = new Set<string>();
+  for (const [name, tags] of next.catalog) if (!sameStrings(prev.catalog.get(name), tags)) out.add(name);
+  for (const name of prev.catalog.keys()) if (!next.catalog.has(name)) out.add(name);
+  for (const [name, list] of next.instances) if (!prev.instances.has(name) || !sameInstances(prev.instances.get(name), list)) out.add(name);
+  for (const name of prev.instances.keys()) if (!next.instances.has(name)) out.add(name);
+  return out;
 }

@@ -3,8 +3,10 @@
  * instances out of the table within `holdMs`, the lost instances stay in the table for `holdMs`
  * (a registry that empties by accident, consul-template#727, must not empty the balancer).
  * Instances that left because their checks say critical (or maintenance) are not losses: they go
- * at once. Pure bookkeeping over whole sets; the snapshot store calls it and owns the timer.
+ * at once. Pure bookkeeping over sets; the snapshot store calls it and owns the timer. Told which
+ * services changed, it looks at those and at the ones it holds or remembers, not the whole set.
  */
+import { PersistentMap } from '../core/persistent-map.js';
 import type { Instance, ServiceSet } from '../discovery/types.js';
 
 export interface GuardConfig {
@@ -56,29 +58,28 @@ export class LossGuard {
   /**
    * The set to build the table from: `raw` plus the instances held back. `prev` is the set the
    * current table was built from (held instances included); undefined for the first table.
+   * `changed`: the services of `raw` that may differ from `prev` (undefined: any). `touched`: the
+   * services whose entries in the result may differ from `raw`'s because of what is held.
    */
-  apply(prev: ServiceSet | undefined, raw: ServiceSet, now: number): { set: ServiceSet; events: GuardEvent[] } {
+  apply(prev: ServiceSet | undefined, raw: ServiceSet, now: number, changed?: ReadonlySet<string>): { set: ServiceSet; events: GuardEvent[]; touched: Set<string> } {
     const events: GuardEvent[] = [];
-    if (prev === undefined || this.#cfg.maxDropPercent >= 100) return { set: raw, events };
-    const services = new Set([...prev.instances.keys(), ...this.#held.keys(), ...this.#recent.keys()]);
-    let instances: Map<string, readonly Instance[]> | undefined;
-    let catalog: Map<string, readonly string[]> | undefined;
+    const touched = new Set<string>();
+    if (prev === undefined || this.#cfg.maxDropPercent >= 100) return { set: raw, events, touched };
+    const services = new Set([...(changed === undefined ? prev.instances.keys() : [...changed].filter((s) => prev.instances.has(s))), ...this.#held.keys(), ...this.#recent.keys()]);
+    const instances: [string, readonly Instance[]][] = [];
+    const catalog: [string, readonly string[]][] = [];
     for (const service of services) {
+      const heldBefore = this.#held.has(service);
       const kept = this.#service(service, prev.instances.get(service) ?? [], raw, now, events);
+      if (kept.length > 0 || heldBefore) touched.add(service);
       if (kept.length === 0) continue;
-      instances ??= new Map(raw.instances);
-      const list = [...(raw.instances.get(service) ?? []), ...kept].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      instances.set(service, list);
+      instances.push([service, [...(raw.instances.get(service) ?? []), ...kept].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))]);
       // A service that left the catalog altogether keeps its tags while held: its tag routes stay.
-      if (!raw.catalog.has(service)) {
-        catalog ??= new Map(raw.catalog);
-        catalog.set(service, prev.catalog.get(service) ?? [...new Set(kept.flatMap((i) => i.tags))]);
-      }
+      if (!raw.catalog.has(service)) catalog.push([service, prev.catalog.get(service) ?? [...new Set(kept.flatMap((i) => i.tags))]]);
     }
-    if (instances === undefined) return { set: raw, events };
-    const sorted = new Map([...instances].sort(([a], [b]) => (a < b ? -1 : 1)));
-    const cat = catalog ? new Map([...catalog].sort(([a], [b]) => (a < b ? -1 : 1))) : raw.catalog;
-    return { set: { ...raw, catalog: cat, instances: sorted }, events };
+    if (instances.length === 0) return { set: raw, events, touched };
+    const cat = catalog.length > 0 ? PersistentMap.of(raw.catalog).update(catalog) : raw.catalog;
+    return { set: { ...raw, catalog: cat, instances: PersistentMap.of(raw.instances).update(instances) }, events, touched };
   }
 
   /** The instances of `service` to keep beyond what `raw` has (the held ones), updating the books. */
