@@ -51,8 +51,19 @@ export function toInstances(service: string, entries: readonly ApiHealthEntry[])
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * A blocking watch holds one connection for its whole wait, and a RegistryClient opens at most 64
+ * to an agent: watches beyond that queued in the client, not at the agent, and a change to their
+ * service waited for some other watch to return (seconds at 500 followed services, tens of seconds
+ * at 5,000: bench/results/scale-lb.md). So the health watches are spread over clients of this many.
+ */
+const WATCHES_PER_CLIENT = 60;
+
 export class RemoteSource implements Source {
   readonly #client: RegistryClient;
+  /** The clients the health watches run on, with how many each carries. */
+  readonly #pool: { readonly client: RegistryClient; watches: number }[] = [];
+  readonly #watchClient = new Map<string, { readonly client: RegistryClient; watches: number }>();
   readonly #opts: RemoteSourceOptions;
   readonly #ac = new AbortController();
   readonly #watches = new Map<string, AbortController>();
@@ -74,8 +85,12 @@ export class RemoteSource implements Source {
 
   constructor(opts: RemoteSourceOptions) {
     this.#opts = opts;
-    this.#client = new RegistryClient({ address: opts.address, ...(opts.token ? { token: opts.token } : {}) });
+    this.#client = this.#newClient();
     this.#stale = new StaleWatches({ waitMs: opts.waitMs ?? 60_000, marginMs: opts.staleMarginMs ?? 5000, logger: opts.logger });
+  }
+
+  #newClient(): RegistryClient {
+    return new RegistryClient({ address: this.#opts.address, ...(this.#opts.token ? { token: this.#opts.token } : {}) });
   }
 
   status(): SourceStatus {
@@ -155,6 +170,9 @@ export class RemoteSource implements Source {
       else if (!wanted && ac !== undefined) {
         ac.abort();
         this.#watches.delete(name);
+        const c = this.#watchClient.get(name);
+        if (c) c.watches--;
+        this.#watchClient.delete(name);
         this.#instances = this.#instances.delete(name);
         this.#critical = this.#critical.delete(name);
         this.#pending.delete(name);
@@ -172,7 +190,11 @@ export class RemoteSource implements Source {
     this.#watches.set(name, ac);
     this.#pending.add(name);
     this.#stale.started(`health/service/${name}`);
-    void watch<ApiHealthEntry[]>(this.#client, `/v1/health/service/${encodeURIComponent(name)}`, (v, _i, _s, answer) => {
+    let c = this.#pool.find((x) => x.watches < WATCHES_PER_CLIENT);
+    if (c === undefined) this.#pool.push((c = { client: this.#newClient(), watches: 0 }));
+    c.watches++;
+    this.#watchClient.set(name, c);
+    void watch<ApiHealthEntry[]>(c.client, `/v1/health/service/${encodeURIComponent(name)}`, (v, _i, _s, answer) => {
       this.#ok();
       this.#noteChange(`health/service/${name}`, answer);
       const list = toInstances(name, v ?? []);
@@ -209,6 +231,6 @@ export class RemoteSource implements Source {
   async close(): Promise<void> {
     this.#stale.close();
     this.#ac.abort();
-    await this.#client.close();
+    await Promise.all([this.#client.close(), ...this.#pool.map((c) => c.client.close())]);
   }
 }
