@@ -122,25 +122,30 @@ function micro(n: number): MicroRow {
 interface E2eRow {
   services: number; seconds: number; changes: number; writeErrors: number; probes: number; probeMisses: number;
   c2tMs: ReturnType<typeof stats>; writeMs: ReturnType<typeof stats>;
+  /** Change-to-traffic from the write's answer (the commit happened before it): a lower bound, negative when traffic moved first. */
+  c2tAckMs?: ReturnType<typeof stats>;
   swap: { count: number; p50: string; p99: string }; tables: number;
+  firstRequest?: { count: number; p50: string; p99: string };
   lbCpuS: number; lbCpuMsPerChange: number; lbRssMiB: number; agentCpuS: number; loadBefore: number[]; loadAfter: number[];
   startMs: number;
 }
 
 async function register(agent: string, service: string, port: number): Promise<void> {
   const r = await fetch(`${agent}/v1/catalog/register`, {
-    method: 'PUT', body: JSON.stringify({ Node: 'bench', Address: '127.0.0.1', Service: { ID: service, Service: service, Port: port, Tags: [`urlprefix-/${service}`] } }),
+    // One node per service: a write re-puts its node record, which wakes every service on that node (registry side).
+    method: 'PUT', body: JSON.stringify({ Node: `n-${service}`, Address: '127.0.0.1', Service: { ID: service, Service: service, Port: port, Tags: [`urlprefix-/${service}`] } }),
   });
   await r.arrayBuffer();
   if (!r.ok) throw new Error(`register ${service}: HTTP ${r.status}`);
 }
 
-/** The change-latency histogram of stage swap, as cumulative bucket counts. */
-async function swapBuckets(admin: string): Promise<number[]> {
+/** The change-latency histogram of one stage (swap, first_request), as cumulative bucket counts. */
+async function stageBuckets(admin: string, stage: string): Promise<number[]> {
   const text = await (await fetch(`${admin}/metrics`)).text();
   const bounds = [...CHANGE_BUCKETS.map(String), '+Inf'];
   return bounds.map((b) => {
-    const re = new RegExp(`^switchyard_lb_change_latency_seconds_bucket\\{[^}]*le="${b.replace('+', '\\+')}"[^}]*stage="swap"[^}]*\\} (\\d+)|^switchyard_lb_change_latency_seconds_bucket\\{[^}]*stage="swap"[^}]*le="${b.replace('+', '\\+')}"[^}]*\\} (\\d+)`, 'm');
+    const le = b.replace('+', '\\+');
+    const re = new RegExp(`^switchyard_lb_change_latency_seconds_bucket\\{[^}]*le="${le}"[^}]*stage="${stage}"[^}]*\\} (\\d+)|^switchyard_lb_change_latency_seconds_bucket\\{[^}]*stage="${stage}"[^}]*le="${le}"[^}]*\\} (\\d+)`, 'm');
     const m = re.exec(text);
     return Number(m?.[1] ?? m?.[2] ?? 0);
   });
@@ -185,7 +190,9 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
       }
     }));
     const t0 = performance.now();
-    lb = startOwned(process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${lbPort}`, '--registry', agentUrl, '--admin-addr', `127.0.0.1:${adminPort}`, '--log-level', 'warn']);
+    // BENCH_LB_NODE_ARGS: extra node flags for the balancer (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+    const nodeArgs = (process.env.BENCH_LB_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    lb = startOwned(process.execPath, [...nodeArgs, SY_MAIN, 'lb', '--listen', `127.0.0.1:${lbPort}`, '--registry', agentUrl, '--admin-addr', `127.0.0.1:${adminPort}`, '--log-level', 'warn']);
     const lastRoute = `/${name(n - 1)}`;
     for (const deadline = Date.now() + 120_000; ;) {
       try {
@@ -202,19 +209,21 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
     await sleep(2000);
     const lbPid = lb.pid as number;
     const agentPid = agent.pid as number;
-    const swap0 = await swapBuckets(admin);
+    const swap0 = await stageBuckets(admin, 'swap');
+    const first0 = await stageBuckets(admin, 'first_request');
     const gen0 = await tableGeneration(admin);
     const loadBefore = loadavg();
     const lbCpu0 = cpuSeconds(lbPid);
     const agentCpu0 = cpuSeconds(agentPid);
     const total = Math.round(RATE * CHURN_S);
     const c2t: number[] = [];
+    const c2tAck: number[] = [];
     const writes: number[] = [];
     let writeErrors = 0;
     let probes = 0;
     let misses = 0;
     const pending: Promise<void>[] = [];
-    const probe = async (s: string, port: number, sentAt: number): Promise<void> => {
+    const probe = async (s: string, port: number, sentAt: number, acked: Promise<number>): Promise<void> => {
       probes++;
       const want = `ok ${port}\n`;
       const deadline = sentAt + 5000;
@@ -223,7 +232,9 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
         try {
           const r = await pool.request({ path: `/${s}`, method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
           if ((await r.body.text()) === want) {
-            c2t.push(performance.now() - sentAt);
+            const at = performance.now();
+            c2t.push(at - sentAt);
+            c2tAck.push(at - (await acked));
             return;
           }
         } catch {
@@ -245,21 +256,31 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
       portOf.set(s, idx);
       const port = backendPorts[idx]!;
       const sentAt = performance.now();
-      const w = register(agentUrl, s, port).then(() => void writes.push(performance.now() - sentAt), () => void writeErrors++);
-      pending.push(w);
-      if (c % PROBE_EVERY === 0) pending.push(probe(s, port, sentAt));
+      const w = register(agentUrl, s, port).then(() => {
+        const at = performance.now();
+        writes.push(at - sentAt);
+        return at;
+      }, () => {
+        writeErrors++;
+        return NaN;
+      });
+      pending.push(w.then(() => undefined));
+      if (c % PROBE_EVERY === 0) pending.push(probe(s, port, sentAt, w));
     }
     await Promise.all(pending);
     const seconds = (performance.now() - start) / 1000;
     const lbCpuS = cpuSeconds(lbPid) - lbCpu0;
     const agentCpuS = cpuSeconds(agentPid) - agentCpu0;
     const loadAfter = loadavg();
-    const swap1 = await swapBuckets(admin);
+    const swap1 = await stageBuckets(admin, 'swap');
+    const first1 = await stageBuckets(admin, 'first_request');
+    const first = first1.map((v, i) => v - (first0[i] ?? 0));
     const gen1 = await tableGeneration(admin);
     const swap = swap1.map((v, i) => v - (swap0[i] ?? 0));
     return {
-      services: n, seconds, changes: total, writeErrors, probes, probeMisses: misses, c2tMs: stats(c2t), writeMs: stats(writes),
+      services: n, seconds, changes: total, writeErrors, probes, probeMisses: misses, c2tMs: stats(c2t), c2tAckMs: stats(c2tAck), writeMs: stats(writes),
       swap: { count: swap[swap.length - 1] ?? 0, p50: bucketPercentile(swap, 50), p99: bucketPercentile(swap, 99) }, tables: gen1 - gen0,
+      firstRequest: { count: first[first.length - 1] ?? 0, p50: bucketPercentile(first, 50), p99: bucketPercentile(first, 99) },
       lbCpuS, lbCpuMsPerChange: (lbCpuS * 1000) / total, lbRssMiB: rssMiB(lbPid), agentCpuS, loadBefore, loadAfter, startMs,
     };
   } finally {
@@ -299,12 +320,12 @@ if (PHASES.has('e2e')) {
   }
 }
 
-const run = { label: LABEL, commit, at: new Date().toISOString(), node: process.version, cpus: cpus().length, micro: microRows, e2e: e2eRows };
+const run = { label: LABEL, commit, ...(process.env.SY_MAIN ? { binary: process.env.SY_MAIN } : {}), at: new Date().toISOString(), node: process.version, cpus: cpus().length, micro: microRows, e2e: e2eRows };
 mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/scale-lb-runs.jsonl', `${JSON.stringify(run)}\n`);
 
 // The report: every run recorded so far, newest of each label last.
-const runs = readFileSync('bench/results/scale-lb-runs.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as typeof run);
+const runs = readFileSync('bench/results/scale-lb-runs.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as typeof run & { binary?: string });
 const lines: string[] = [
   '# Balancer at scale: cost of one registry change (issue 18)',
   '',
@@ -312,11 +333,11 @@ const lines: string[] = [
   '',
   '**micro**: `SnapshotStore.update` for a change to one service (an instance moved, added, removed or re-weighted, in turn), mass-loss guard on as `switchyard lb` runs it; N routed services with 2 instances and one `urlprefix-/sNNNNN` tag route each; CPU time (process.cpuUsage) and wall time per change, after a warm-up.',
   '',
-  `**e2e**: a real \`switchyard agent\`, 8 backend ports (Node), \`switchyard lb\` (fast plane, one process) following N routed services of one instance each; ${RATE} changes/s (each re-registers one service on another backend port); every ${PROBE_EVERY}th change probed through the balancer every 2 ms until the new port answers. Change-to-traffic is from just before the write is sent to that answer (it includes the registry write). "swap" is the balancer's own commit → table-swap histogram (bucket bounds). CPU per change = the balancer process's CPU time over the churn / changes (probes included).`,
+  `**e2e**: a real \`switchyard agent\`, 8 backend ports (Node), \`switchyard lb\` (fast plane, one process) following N routed services of one instance each, each on a node of its own (catalog/register re-puts the node, which wakes every service on it: with all services on one node every write woke all N health watches); ${RATE} changes/s (each re-registers one service on another backend port); every ${PROBE_EVERY}th change probed through the balancer every 2 ms until the new port answers. Change-to-traffic is measured from just before the write is sent (an upper bound: it includes the registry's write, fsync and all) and from the write's answer (a lower bound: the commit came before it); the commit lies between. "commit→swap" and "commit→first request" are the balancer's own change-latency histograms (from the agent's X-Switchyard-Index-Time; bucket bounds). CPU per change = the balancer process's CPU time over the churn / changes (probes included).`,
   '',
 ];
 for (const r of runs) {
-  lines.push(`## ${r.label} — ${r.commit}, ${r.at} (Node ${r.node}, ${r.cpus} cores)`, '');
+  lines.push(`## ${r.label} — ${r.commit}${r.binary ? ` (e2e balancer and agent: ${r.binary})` : ''}, ${r.at} (Node ${r.node}, ${r.cpus} cores)`, '');
   if (r.micro.length > 0) {
     lines.push('| services | first build ms | per-change CPU µs mean | p50 | p99 | wall µs mean | changes |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const m of r.micro) lines.push(`| ${m.services} | ${fmt(m.firstBuildMs, 1)} | ${fmt(m.cpuUs.mean, 0)} | ${fmt(m.cpuUs.p50, 0)} | ${fmt(m.cpuUs.p99, 0)} | ${fmt(m.wallUs.mean, 0)} | ${m.changes} |`);
@@ -327,12 +348,15 @@ for (const r of runs) {
     lines.push('');
   }
   if (r.e2e.length > 0) {
-    lines.push('| services | changes/s | c2t p50 ms | p99 | max | probes (misses) | swap p50 | swap p99 | tables | lb CPU ms/change | lb RSS MiB | agent CPU s | load before → after | lb start ms |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+    lines.push('| services | changes/s | c2t from send p50 ms | p99 | max | c2t from ack p50 | p99 | write p50 | write p99 | probes (misses) | commit→swap p50 | p99 | commit→first request p50 | p99 | tables | lb CPU ms/change | lb RSS MiB | agent CPU s | load before → after | lb start ms |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
     for (const e of r.e2e) {
-      lines.push(`| ${e.services} | ${fmt(e.changes / e.seconds, 0)} | ${fmt(e.c2tMs.p50, 1)} | ${fmt(e.c2tMs.p99, 1)} | ${fmt(e.c2tMs.max, 1)} | ${e.c2tMs.n} (${e.probeMisses}) | ${e.swap.p50} | ${e.swap.p99} | ${e.tables} | ${fmt(e.lbCpuMsPerChange, 3)} | ${fmt(e.lbRssMiB, 0)} | ${fmt(e.agentCpuS, 1)} | ${e.loadBefore.map((x) => x.toFixed(2)).join(' ')} → ${e.loadAfter.map((x) => x.toFixed(2)).join(' ')} | ${fmt(e.startMs, 0)} |`);
+      lines.push(`| ${e.services} | ${fmt(e.changes / e.seconds, 0)} | ${fmt(e.c2tMs.p50, 1)} | ${fmt(e.c2tMs.p99, 1)} | ${fmt(e.c2tMs.max, 1)} | ${fmt(e.c2tAckMs?.p50, 1)} | ${fmt(e.c2tAckMs?.p99, 1)} | ${fmt(e.writeMs.p50, 1)} | ${fmt(e.writeMs.p99, 1)} | ${e.c2tMs.n} (${e.probeMisses}) | ${e.swap.p50} | ${e.swap.p99} | ${e.firstRequest?.p50 ?? '–'} | ${e.firstRequest?.p99 ?? '–'} | ${e.tables} | ${fmt(e.lbCpuMsPerChange, 3)} | ${fmt(e.lbRssMiB, 0)} | ${fmt(e.agentCpuS, 1)} | ${e.loadBefore.map((x) => x.toFixed(2)).join(' ')} → ${e.loadAfter.map((x) => x.toFixed(2)).join(' ')} | ${fmt(e.startMs, 0)} |`);
     }
     const big = r.e2e.find((e) => e.services === 5000);
-    if (big) lines.push('', `Change-to-traffic p99 at 5,000 services under ${RATE} changes/s: **${fmt(big.c2tMs.p99, 1)} ms** (target < 50 ms: ${big.c2tMs.p99 < 50 && big.probeMisses === 0 ? 'met' : 'NOT met'}).`);
+    if (big) {
+      const ok = (v: number | undefined): string => (v !== undefined && v < 50 && big.probeMisses === 0 ? 'met' : 'NOT met');
+      lines.push('', `Change-to-traffic p99 at 5,000 services under ${RATE} changes/s (target < 50 ms): from the write's send **${fmt(big.c2tMs.p99, 1)} ms** (${ok(big.c2tMs.p99)}; includes the registry's write latency, p99 ${fmt(big.writeMs.p99, 1)} ms); from the write's answer **${fmt(big.c2tAckMs?.p99, 1)} ms** (${ok(big.c2tAckMs?.p99)}); the commit lies between the two. The balancer's own commit → swap p99: ${big.swap.p99}.`);
+    }
     lines.push('');
   }
 }
