@@ -3,14 +3,14 @@
  * ServiceSet when a change touches the catalog or a followed service, coalescing bursts; the set
  * carries when the first change of the burst was applied (change latency), read off the same clock.
  */
-import type { CatalogView } from '../registry/server/catalog-view.js';
-import { topics } from '../registry/server/catalog-view.js';
+import type { CatalogReader } from '../registry/server/catalog-reader.js';
+import { topics } from '../registry/server/catalog-reader.js';
 import { healthEntries, serviceTagsIndex } from '../registry/server/queries.js';
 import { instanceStatus, sameInstances, sameStrings } from './types.js';
 import type { ChangeStamp, FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
 
 export class LocalSource implements Source {
-  readonly #view: CatalogView;
+  readonly #view: CatalogReader;
   readonly #follow: FollowPredicate;
   #unsubscribe: (() => void) | undefined;
   #scheduled = false;
@@ -19,7 +19,7 @@ export class LocalSource implements Source {
   /** When the first change since the last build was applied (the listener runs inside the apply). */
   #changedAt: number | undefined;
 
-  constructor(view: CatalogView, follow: FollowPredicate) {
+  constructor(view: CatalogReader, follow: FollowPredicate) {
     this.#view = view;
     this.#follow = follow;
   }

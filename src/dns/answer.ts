@@ -2,7 +2,7 @@
 import type { Answer, OptAnswer, Packet, Question, SoaAnswer } from 'dns-packet';
 import { AUTHORITATIVE_ANSWER, CHECKING_DISABLED, RECURSION_DESIRED, TRUNCATED_RESPONSE, encodingLength } from 'dns-packet';
 import type { Random } from '../core/clock.js';
-import type { CatalogView } from '../registry/server/catalog-view.js';
+import type { CatalogReader } from '../registry/server/catalog-reader.js';
 import { aggregateStatus } from '../registry/server/model.js';
 import type { HealthStatus, ServiceRecord } from '../registry/server/model.js';
 import { healthEntries } from '../registry/server/queries.js';
@@ -47,7 +47,7 @@ export interface AnswerOptions {
 }
 
 export interface AnswerContext {
-  readonly view: CatalogView;
+  readonly view: CatalogReader;
   readonly options: AnswerOptions;
   readonly random: Random;
   /** Epoch milliseconds: the SOA serial. */
@@ -182,12 +182,12 @@ function nameservers(ctx: AnswerContext, into: Answer[], glue: Answer[]): void {
   const o = ctx.options;
   const nodes = new Set<string>();
   for (const i of healthyInstances(ctx, 'consul', undefined)) nodes.add(i.entry.service.rec.Node);
-  if (nodes.size === 0 && o.nodeName !== undefined && ctx.view.nodes.has(o.nodeName)) nodes.add(o.nodeName);
+  if (nodes.size === 0 && o.nodeName !== undefined && ctx.view.node(o.nodeName) !== undefined) nodes.add(o.nodeName);
   for (const n of [...nodes].sort()) {
     const target = `${n}.node.${o.datacenter}.${o.domain}`;
     if (!isEncodableName(target)) continue;
     into.push({ name: o.domain, type: 'NS', class: 'IN', ttl: o.nodeTtl, data: target });
-    const addr = ctx.view.nodes.get(n)?.rec.Address ?? '';
+    const addr = ctx.view.node(n)?.rec.Address ?? '';
     glue.push(...addressRecords(target, addr, 'ANY', o.nodeTtl).filter((r) => r.type !== 'CNAME'));
   }
   if (into.length === 0) into.push({ name: o.domain, type: 'NS', class: 'IN', ttl: o.nodeTtl, data: `ns.${o.domain}` });
@@ -296,7 +296,7 @@ function weightOf(svc: ServiceRecord, status: HealthStatus | 'maintenance'): num
 
 function nodeLookup(q: Question, lowerName: string, ctx: AnswerContext, reply: Reply): void {
   const name = (ctx.names ?? scanNames(ctx.view)).nodes(lowerName)[0];
-  const node = name === undefined ? undefined : ctx.view.nodes.get(name);
+  const node = name === undefined ? undefined : ctx.view.node(name);
   if (!node) {
     nxdomain(ctx, reply);
     return;

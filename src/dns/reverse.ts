@@ -1,6 +1,6 @@
 /** Reverse DNS (PTR) for the catalog's addresses: a node's address names the node, else a service address names the service, as Consul. */
 import type { Answer, Question } from 'dns-packet';
-import type { CatalogView } from '../registry/server/catalog-view.js';
+import type { CatalogReader } from '../registry/server/catalog-reader.js';
 import { isEncodableName, parseIp } from './names.js';
 import type { ParsedIp } from './names.js';
 
@@ -9,18 +9,18 @@ import type { ParsedIp } from './names.js';
  * address; failing that, `<service>.service.<domain>.` for the first service instance whose own
  * address it is. Empty when the catalog does not know the address. TTL 0, as Consul.
  */
-export function reverseRecords(q: Question, ip: ParsedIp, view: CatalogView, opts: { datacenter: string; domain: string }): Answer[] {
+export function reverseRecords(q: Question, ip: ParsedIp, view: CatalogReader, opts: { datacenter: string; domain: string }): Answer[] {
   const target = ptrTarget(ip, view, opts);
   return target !== undefined && isEncodableName(target) ? [{ name: q.name, type: 'PTR', class: 'IN', ttl: 0, data: target }] : [];
 }
 
-function ptrTarget(ip: ParsedIp, view: CatalogView, opts: { datacenter: string; domain: string }): string | undefined {
+function ptrTarget(ip: ParsedIp, view: CatalogReader, opts: { datacenter: string; domain: string }): string | undefined {
   const same = (addr: string): boolean => parseIp(addr)?.text === ip.text;
-  const nodes = [...view.nodes.values()].filter((n) => same(n.rec.Address)).map((n) => n.rec.Node).sort();
+  const nodes = [...view.nodes()].filter((n) => same(n.rec.Address)).map((n) => n.rec.Node).sort();
   if (nodes[0] !== undefined) return `${nodes[0]}.node.${opts.datacenter}.${opts.domain}`;
   const services = new Set<string>();
-  for (const [name, instances] of view.byName) {
-    for (const s of instances) {
+  for (const name of view.serviceNames()) {
+    for (const s of view.instances(name)) {
       if (s.rec.Address !== '' && same(s.rec.Address)) services.add(name);
     }
   }

@@ -6,7 +6,7 @@ import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemRandom } from '../core/clock.js';
 import type { Random } from '../core/clock.js';
-import type { CatalogView } from '../registry/server/catalog-view.js';
+import type { CatalogReader } from '../registry/server/catalog-reader.js';
 import { DEFAULT_MAX_UDP_SIZE, DEFAULT_UDP_SIZE, MAX_UDP_DATAGRAM } from './answer.js';
 import type { AnswerOptions, RcodeName } from './answer.js';
 import { handleMessage } from './message.js';
@@ -15,7 +15,7 @@ import { NameIndex } from './name-index.js';
 import { normalizeDomain } from './names.js';
 
 export interface DnsServerOptions {
-  readonly view: CatalogView;
+  readonly view: CatalogReader;
   readonly logger: Logger;
   /** Default `consul.`; matched case-insensitively. */
   readonly domain?: string | undefined;
@@ -75,7 +75,7 @@ export interface DnsAddresses {
 const PORT_ATTEMPTS = 5;
 
 export class DnsServer {
-  readonly #view: CatalogView;
+  readonly #view: CatalogReader;
   readonly #log: Logger;
   readonly #options: AnswerOptions;
   readonly #random: Random;

@@ -112,15 +112,16 @@ export class LbMetrics implements LbStatsReader {
     const limited = new Counter({ name: 'switchyard_lb_limited_total', help: 'Requests refused by a route\'s limits (reason: concurrency or rate)', labelNames: ['route', 'reason'], registers: all });
     const mirrored = new Counter({ name: 'switchyard_lb_mirrored_total', help: 'Copies of requests for a route\'s mirror, by outcome (sent, dropped, failed, skipped)', labelNames: ['route', 'service', 'outcome'], registers: all });
     this.#ejections = new Counter({ name: 'switchyard_lb_ejections_total', help: 'Passive-health ejections', labelNames: ['instance', 'reason'], registers: all });
-    this.#generation = new Gauge({ name: 'switchyard_lb_table_generation', help: 'Version of the routing table in use', registers: all });
-    this.#builtAt = new Gauge({ name: 'switchyard_lb_table_built_timestamp_seconds', help: 'When the routing table in use was built', registers: all });
+    // A primary sums its workers' metrics with its own: the table in use is the newest of them, not a sum.
+    this.#generation = new Gauge({ name: 'switchyard_lb_table_generation', help: 'Version of the routing table in use', registers: all, aggregator: 'max' });
+    this.#builtAt = new Gauge({ name: 'switchyard_lb_table_built_timestamp_seconds', help: 'When the routing table in use was built', registers: all, aggregator: 'max' });
     const f = o.facts;
     new Gauge({ name: 'switchyard_lb_in_flight', help: 'Requests in flight per instance', labelNames: ['instance'], registers: all, collect() {
       this.reset();
       for (const [instance, n] of f.inFlight()) this.set({ instance }, n);
     } });
-    new Gauge({ name: 'switchyard_lb_registry_connected', help: '1 while the registry answers', registers: all, collect() { this.set(f.registry()?.connected ? 1 : 0); } });
-    new Gauge({ name: 'switchyard_lb_registry_last_contact_seconds', help: 'Seconds since the registry last answered (registry lag)', registers: all, collect() {
+    new Gauge({ name: 'switchyard_lb_registry_connected', help: '1 while the registry answers', registers: following, collect() { this.set(f.registry()?.connected ? 1 : 0); } });
+    new Gauge({ name: 'switchyard_lb_registry_last_contact_seconds', help: 'Seconds since the registry last answered (registry lag)', registers: following, collect() {
       const t = f.registry()?.lastContact ?? 0;
       this.set(t === 0 ? -1 : (Date.now() - t) / 1000);
     } });

@@ -53,7 +53,11 @@ async function waitHealthy(endpoint: string, member: Member, timeoutMs: number):
   }
 }
 
-/** Starts an n-member cluster with short heartbeats (fast elections) and waits until each is healthy. */
+/**
+ * Starts an n-member cluster with short heartbeats (fast elections) and waits until each is healthy.
+ * For diagnosing: SY_ETCD_LOG_LEVEL=info logs elections, SY_ETCD_LOG_KEEP raises the per-member log
+ * kept for log(i) (characters, 20,000 by default).
+ */
 export async function startEtcd(n = 1): Promise<EtcdCluster> {
   const base = mkdtempSync(join(tmpdir(), 'sy-etcd-'));
   const members: Member[] = [];
@@ -68,12 +72,12 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
       '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
       '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
-      '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
+      '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', process.env['SY_ETCD_LOG_LEVEL'] ?? 'warn',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     m.child = child;
     child.on('error', (err) => (m.log += `spawn ${ETCD_BIN}: ${err.message}\n`));
     const add = (d: Buffer): void => {
-      m.log = (m.log + d.toString()).slice(-20_000);
+      m.log = (m.log + d.toString()).slice(-Number(process.env['SY_ETCD_LOG_KEEP'] ?? 20_000));
     };
     child.stdout?.on('data', add);
     child.stderr?.on('data', add);

@@ -11,7 +11,7 @@ import { startLb } from '../../src/cli/wiring/lb.js';
 import type { RunningLb } from '../../src/cli/wiring/lb.js';
 import { followPredicate } from '../../src/discovery/follow.js';
 import type { Instance } from '../../src/discovery/types.js';
-import { http } from './agent.js';
+import { http, waitFor } from './agent.js';
 
 export interface Backend {
   readonly name: string;
@@ -123,6 +123,16 @@ export function load(url: string, opts: { concurrency?: number; path?: string; m
       return result;
     },
   };
+}
+
+/**
+ * Waits until a load loop has finished `n` more requests than when called: traffic that spans what
+ * the caller just did (a change, a kill), counted in requests rather than in wall-clock time, so a
+ * busy machine gets the same amount of evidence as an idle one.
+ */
+export async function moreRequests(l: { result: LoadResult }, n: number, what: string, timeoutMs = 30_000): Promise<void> {
+  const from = l.result.ok + l.result.failed;
+  await waitFor(() => l.result.ok + l.result.failed >= from + n, () => `${n} more requests through the balancer ${what} (${describeLoad(l.result)})`, timeoutMs, 10);
 }
 
 export function describeLoad(r: LoadResult): string {

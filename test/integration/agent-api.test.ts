@@ -1,7 +1,7 @@
 // The Consul API behaviours real clients depend on (compat-spec §8), against a real agent on port 0.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestAgent, http } from '../helpers/agent.js';
+import { startTestAgent, http, waitParked } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 describe('agent API (Consul compatibility)', () => {
@@ -137,9 +137,11 @@ describe('agent API (Consul compatibility)', () => {
   it('a blocking query wakes when its service changes', async () => {
     const first = await http(u, 'GET', '/v1/catalog/service/web');
     const idx = Number(first.headers.get('x-consul-index'));
+    const parked = a.view.waiterCount();
     const t0 = Date.now();
     const pending = http(u, 'GET', `/v1/catalog/service/web?index=${idx}&wait=30s`);
-    setTimeout(() => void http(u, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'web2', Port: 8081, Tags: ['v2'] }), 200);
+    await waitParked(a, parked, 'the catalog watch of web');
+    await http(u, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'web2', Port: 8081, Tags: ['v2'] });
     const r = await pending;
     assert.ok(Date.now() - t0 < 5000);
     assert.ok(Number(r.headers.get('x-consul-index')) > idx);
@@ -303,8 +305,10 @@ describe('agent API (Consul compatibility)', () => {
     await http(u, 'PUT', '/v1/kv/w/a', '1');
     const r0 = await http(u, 'GET', '/v1/kv/w/?recurse');
     const idx = Number(r0.headers.get('x-consul-index'));
+    const parked = a.view.waiterCount();
     const pending = http(u, 'GET', `/v1/kv/w/?recurse&index=${idx}&wait=10s`);
-    setTimeout(() => void http(u, 'DELETE', '/v1/kv/w/a'), 100);
+    await waitParked(a, parked, 'the recurse watch of w/');
+    await http(u, 'DELETE', '/v1/kv/w/a');
     const r = await pending;
     assert.equal(r.status, 404);
     assert.ok(Number(r.headers.get('x-consul-index')) > idx);

@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
-import { startTestAgent, http } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, waitFor, waitParked } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 describe('blocking queries', () => {
@@ -21,8 +21,9 @@ describe('blocking queries', () => {
   // a wall-clock bound in a test fails whenever the machine is busy.
   it('a watcher of A wakes when A changes, long before its wait runs out', async () => {
     const idx = (await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index');
+    const parked = a.view.waiterCount();
     const pending = http(a.url, 'GET', `/v1/health/service/A?index=${idx}&wait=30s`);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitParked(a, parked, 'the watch of A');
     const t0 = performance.now();
     await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a2', Port: 3 });
     const r = await pending;
@@ -42,12 +43,12 @@ describe('blocking queries', () => {
       woke++;
       return res.headers['x-consul-index'];
     });
-    // Let every watcher park.
-    const deadline = Date.now() + 10_000;
-    while (a.view.waiterCount() < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => a.view.waiterCount() >= 1000, () => `every watcher parked (${a.view.waiterCount()} of 1000)`, 20_000, 20);
     assert.equal(a.view.waiterCount(), 1000);
     for (let i = 0; i < 20; i++) await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'B', ID: 'b1', Port: 100 + i });
-    await new Promise((r) => setTimeout(r, 200));
+    // The agent wakes watchers synchronously as it applies a change, so the count below already shows a
+    // wrong wake-up; the window gives a woken watcher's answer the time to reach its client as well.
+    await negativeWindow(200, 'an answer to a watcher of A');
     assert.equal(woke, 0, 'no watcher of A woke for changes to B');
     assert.equal(a.view.waiterCount(), 1000);
     await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a3', Port: 4 });
@@ -61,22 +62,21 @@ describe('blocking queries', () => {
     const idx = (await http(a.url, 'GET', '/v1/kv/nothing')).headers.get('x-consul-index');
     const ac = new AbortController();
     const p = fetch(`${a.url}/v1/kv/nothing?index=${idx}&wait=60s`, { signal: ac.signal }).catch(() => 'aborted');
-    const deadline = Date.now() + 5000;
-    while (a.view.waiterCount() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitParked(a, 0, 'the KV watch');
     assert.equal(a.view.waiterCount(), 1);
     ac.abort();
     assert.equal(await p, 'aborted');
-    const d2 = Date.now() + 5000;
-    while (a.view.waiterCount() > 0 && Date.now() < d2) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(a.view.waiterCount(), 0);
+    await waitFor(() => a.view.waiterCount() === 0, () => `the aborted query released (${a.view.waiterCount()} parked)`, 5000, 10);
   });
 
   it('a KV watcher on a missing key wakes when the key is created', async () => {
     const miss = await http(a.url, 'GET', '/v1/kv/later');
     assert.equal(miss.status, 404);
+    const parked = a.view.waiterCount();
     const pending = http(a.url, 'GET', `/v1/kv/later?index=${miss.headers.get('x-consul-index')}&wait=10s`);
+    await waitParked(a, parked, 'the watch of the missing key');
     // The write is awaited too: its answer can come after the woken read's, and the agent stops when the test ends.
-    const write = new Promise((r) => setTimeout(r, 50)).then(() => http(a.url, 'PUT', '/v1/kv/later', 'now'));
+    const write = http(a.url, 'PUT', '/v1/kv/later', 'now');
     const [r] = await Promise.all([pending, write]);
     assert.equal(r.status, 200);
     assert.equal((r.json as { Value: string }[])[0]!.Value, Buffer.from('now').toString('base64'));

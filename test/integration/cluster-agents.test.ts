@@ -2,7 +2,7 @@
 // another agent's write, liveness by lease, anti-entropy after a restart, and clear errors for bad flags.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { http, startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
+import { http, startTestAgent, tempDir, waitFor, writeBarrier } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { etcdAvailable, startEtcd } from '../helpers/etcd.js';
 import type { EtcdCluster } from '../helpers/etcd.js';
@@ -95,7 +95,10 @@ describe('agents sharing one etcd', { skip: !available && 'etcd not installed' }
       assert.equal((await http(a.url, 'PUT', '/v1/agent/service/deregister/api-1')).status, 200);
       await a.close();
       a = await startTestAgent({ store, node: 'node-a', 'lease-ttl': '2s' }, dirA);
-      await new Promise((r) => setTimeout(r, 300));
+      // A's anti-entropy round starts its write as A announces itself, before startTestAgent returns:
+      // after a barrier at A and one at B, B's catalog would show a resurrected service.
+      await writeBarrier(a.url);
+      await writeBarrier(b.url);
       assert.deepEqual(JSON.parse((await http(b.url, 'GET', '/v1/catalog/service/api')).text), []);
     } finally {
       await a.stop();

@@ -115,7 +115,7 @@ class DnsClient {
       this.#loops.push((async () => {
         while (!this.#stopped && this.sent < maxRequests) {
           await this.#one();
-          await sleep(2);
+          await sleep(2); // pacing: steady traffic, not a flood
         }
       })());
     }
@@ -163,7 +163,7 @@ class Registrations {
             this.unreachable++;
           }
         }
-        await sleep(50);
+        await sleep(50); // pacing: one registration every ~50 ms
       }
     })();
   }
@@ -244,7 +244,7 @@ describe('cluster mode on etcd: 3 members, 2 agents, 2 balancers', { skip: !avai
       await etcd.kill(2);
       const okBefore = client.ok;
       const ackedBefore = regs.acked.size;
-      await sleep(2000);
+      await waitFor(() => client.ok >= okBefore + 100 && regs.acked.size >= ackedBefore + 10, () => `100 more answers and 10 more registrations with 2 of 3 members (answers ${client.ok - okBefore}, registrations ${regs.acked.size - ackedBefore}, refused ${regs.refused})`, 20_000, 50);
       assert.ok(client.ok > okBefore && regs.acked.size > ackedBefore, 'traffic and registrations go on with 2 of 3 members');
       step('etcd member m2 killed');
 
@@ -260,11 +260,19 @@ describe('cluster mode on etcd: 3 members, 2 agents, 2 balancers', { skip: !avai
       step(`agent A killed; its backends left passing after ${leftAfter} ms (lease TTL ${LEASE_TTL_S} s)`);
       assert.ok(leftAfter <= (LEASE_TTL_S + 2) * 1000, `left passing after ${leftAfter} ms`);
       // Traffic shifts: once both balancers follow the change, A's backends get nothing more.
-      await sleep(1500);
+      const bPorts = [backends[2]!.port, backends[3]!.port].sort().join(',');
+      for (const l of lbs) {
+        await waitFor(async () => {
+          const dump = (await http(`http://127.0.0.1:${l.admin}`, 'GET', '/routes')).json as { groups: { service: string; upstreams: { address: string }[] }[] };
+          const ports = dump.groups.filter((g) => g.service === 'web').flatMap((g) => g.upstreams.map((u) => Number(u.address.split(':').pop())));
+          return [...new Set(ports)].sort().join(',') === bPorts;
+        }, `${l.name}'s table down to agent B's backends`, 20_000, 50);
+      }
       const aHits = (): number => backends[0]!.hits + backends[1]!.hits;
       const before1 = aHits();
       const bHits = backends[2]!.hits + backends[3]!.hits;
-      await sleep(1500);
+      // Counted in requests, not time: 200 answers from agent B's backends, during which none reach A's.
+      await waitFor(() => backends[2]!.hits + backends[3]!.hits >= bHits + 200, "200 more requests at agent B's backends", 20_000, 20);
       assert.equal(aHits(), before1, "no new requests reach agent A's backends");
       assert.ok(backends[2]!.hits + backends[3]!.hits > bHits, "agent B's backends take the traffic");
       // Both balancers are still listed: lb-1 moved its registration to agent B.
@@ -281,7 +289,7 @@ describe('cluster mode on etcd: 3 members, 2 agents, 2 balancers', { skip: !avai
       }, 'DNS stops returning the dead balancer', 15_000, 100);
       step(`balancer lb-2 killed; gone from DNS after ${Date.now() - lbKilledAt} ms`);
       const okAfterLb = client.ok;
-      await sleep(1000);
+      await waitFor(() => client.ok >= okAfterLb + 100, () => `100 more answers through the remaining balancer (${client.ok - okAfterLb}; failed ${client.failed})`, 20_000, 20);
       assert.ok(client.ok > okAfterLb, 'the client keeps getting answers');
 
       // 4. Quorum lost (1 of 3 members): balancers serve the last table; writes fail fast with a clear 5xx.
@@ -294,7 +302,9 @@ describe('cluster mode on etcd: 3 members, 2 agents, 2 balancers', { skip: !avai
       assert.match(w.text, /etcd .*(2000 ms|quorum|unavailable|timed out|deadline)/i);
       assert.ok(tookMs < 6000, `the write failed after ${tookMs} ms, not a hang`);
       const okDuring = client.ok;
-      await sleep(3000);
+      // The outage lasts at least 3 s (serving through it is the claim), and at least 50 answers come
+      // in it however busy the machine is.
+      await Promise.all([sleep(3000), waitFor(() => client.ok > okDuring + 50, () => `50 answers without quorum (${client.ok - okDuring}; failed ${client.failed})`, 20_000, 20)]);
       assert.ok(client.ok > okDuring + 50, 'traffic keeps flowing on the last table without quorum');
       step(`writes answer 503 in ${tookMs} ms; traffic still flowing`);
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { sleep, waitFor } from '../helpers/agent.js';
+import { waitFor } from '../helpers/agent.js';
 import { dockerAvailable, dockerClient, ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
 import { freePort, REPO } from '../helpers/process.js';
 
@@ -101,7 +101,7 @@ const getPage = async (port: number, agent: Agent): Promise<string> => (await ge
  * Bounded load on 127.0.0.1: `concurrency` keep-alive loops until stop() (or maxRequests, or the
  * deadline). Every failure is kept (status or error), none is retried.
  */
-function startLoad(port: number, opts: { concurrency: number; maxRequests: number; deadlineMs: number }): { stop: () => Promise<LoadResult> } {
+function startLoad(port: number, opts: { concurrency: number; maxRequests: number; deadlineMs: number }): { result: LoadResult; stop: () => Promise<LoadResult> } {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const result: LoadResult = { ok: 0, failed: 0, errors: [], byHost: new Map() };
   const deadline = Date.now() + opts.deadlineMs;
@@ -120,6 +120,7 @@ function startLoad(port: number, opts: { concurrency: number; maxRequests: numbe
   };
   const loops = Array.from({ length: opts.concurrency }, loop);
   return {
+    result,
     async stop() {
       stopping = true;
       await Promise.all(loops);
@@ -284,16 +285,19 @@ describe('examples/compose on a real Docker engine: scale web 1 → 3 → 2', { 
         // Scale down under steady load: the removed container fails its health check, the balancer
         // stops sending to it, then it exits and Registrator deregisters it. No request may fail.
         const load = startLoad(lbPort, { concurrency: 4, maxRequests: 200_000, deadlineMs: 120_000 });
-        await sleep(1000);
+        const loadSoFar = (): string => `${load.result.ok} ok, ${load.result.failed} failed, by host ${JSON.stringify([...load.result.byHost])}`;
+        await waitFor(() => three.every((w) => (load.result.byHost.get(`web ${w.host}`) ?? 0) > 0), () => `traffic on all three web containers before the scale-down (${loadSoFar()})`, 30_000, 20);
         const started = Date.now();
         await dc('up', '-d', '--scale', 'web=2');
         const two = await expectWeb(2);
-        await sleep(1000); // steady traffic on the two that remain
+        // Steady traffic on the two that remain.
+        const after2 = load.result.ok + load.result.failed;
+        await waitFor(() => load.result.ok + load.result.failed >= after2 + 200, () => `200 requests on the two remaining containers (${loadSoFar()})`, 30_000, 20);
         const res = await load.stop();
         const removed = three.filter((w) => !two.some((x) => x.name === w.name));
         assert.equal(removed.length, 1, 'one container removed');
         const shares = [...res.byHost].map(([h, n]) => `${h}: ${n}`).join(', ');
-        t.diagnostic(`scale-down under load: ${res.ok} ok, ${res.failed} failed in ${Date.now() - started + 1000} ms (${shares})`);
+        t.diagnostic(`scale-down under load: ${res.ok} ok, ${res.failed} failed; the scale-down and 200 requests after it took ${Date.now() - started} ms (${shares})`);
         assert.equal(res.failed, 0, `no request may fail during the scale-down: ${res.errors.join('; ')}`);
         assert.ok(res.ok > 100, `the load loop ran (${res.ok} requests)`);
         assert.ok((res.byHost.get(`web ${removed[0]?.host}`) ?? 0) > 0, 'the removed container served traffic before it left');

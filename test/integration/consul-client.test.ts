@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Consul from 'consul';
-import { startTestAgent, waitFor } from '../helpers/agent.js';
+import { startTestAgent, waitFor, waitParked } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 /** An HTTP check target whose answer can be flipped; remembers when it first answered 2xx after a flip. */
@@ -75,6 +75,14 @@ describe('npm consul client v2 against the agent', () => {
   let web1: Backend;
   let web2: Backend;
   const watches: { end(): void }[] = [];
+  /**
+   * A watch's last blocking query stays parked at the agent after watch.end() until its wait (5 s)
+   * runs out: waits until none is left, so that the count that follows is this test's watch alone.
+   */
+  const noneParked = async (): Promise<number> => {
+    await waitFor(() => agent.view.waiterCount() === 0, () => `blocking queries of earlier watches to end (${agent.view.waiterCount()} parked)`, 10_000, 20);
+    return 0;
+  };
 
   before(async () => {
     web1 = await new Backend(200).start();
@@ -178,6 +186,7 @@ describe('npm consul client v2 against the agent', () => {
   });
 
   it('watch(health.service, passing) emits change within 1 s of a second instance becoming passing', async (t) => {
+    const parked = await noneParked();
     const watch = consul.watch({
       method: consul.health.service,
       // The client's own option types say Record<string, string>; node-consul sends `passing=true` for any truthy value.
@@ -192,7 +201,7 @@ describe('npm consul client v2 against the agent', () => {
     assert.ok(Number(changes[0]?.index) >= 1);
 
     // Let the watch park on the index, then bring web-2's backend up.
-    await new Promise((r) => setTimeout(r, 300));
+    await waitParked(agent, parked, 'the health watch of web');
     web2.setStatus(200);
     const withBoth = await waitFor(() => changes.find((c) => ids(c.data).length === 2), 'a change with both instances passing', 10_000, 5);
     assert.ok(withBoth);
@@ -210,6 +219,7 @@ describe('npm consul client v2 against the agent', () => {
   });
 
   it('watch(kv.get) on a not-yet-existing key fires when the key is set', async (t) => {
+    const parked = await noneParked();
     const watch = consul.watch({ method: consul.kv.get, options: { key: 'feature/flag', wait: '5s' } });
     watches.push(watch);
     const { changes, errors } = record(watch);
@@ -221,7 +231,7 @@ describe('npm consul client v2 against the agent', () => {
     assert.ok(Number(changes[0]?.index) >= 1);
     assert.equal(watch.isRunning(), true);
 
-    await new Promise((r) => setTimeout(r, 300));
+    await waitParked(agent, parked, 'the kv watch of feature/flag');
     const setAt = Date.now();
     assert.equal(await consul.kv.set('feature/flag', 'on'), true);
     const fired = await waitFor(() => changes.find((c) => c.data !== undefined), 'a change carrying the new key', 5_000, 5);

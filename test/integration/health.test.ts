@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startTestAgent, http, waitFor } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, sleep, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 interface Backend {
@@ -72,7 +72,9 @@ describe('health checks run by the agent', () => {
     const port = (hung.address() as AddressInfo).port;
     let concurrent = 0;
     let maxConcurrent = 0;
+    let started = 0;
     hung.on('request', (req) => {
+      started++;
       concurrent++;
       maxConcurrent = Math.max(maxConcurrent, concurrent);
       req.socket.on('close', () => concurrent--);
@@ -80,7 +82,9 @@ describe('health checks run by the agent', () => {
     await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 'hung', HTTP: `http://127.0.0.1:${port}/`, Interval: '100ms', Timeout: '300ms', Status: 'passing' });
     await waitFor(async () => (await checkOf(a, 'hung'))?.Status === 'critical', 'hung check critical', 3000);
     assert.match((await checkOf(a, 'hung'))?.Output ?? '', /Client\.Timeout exceeded/);
-    await new Promise((r) => setTimeout(r, 800));
+    // Counted in checks, not time: three more runs, each due (100 ms interval) while the one before hung.
+    const from = started;
+    await waitFor(() => started >= from + 3, () => `three more runs of the hung check (${started - from} so far)`, 10_000);
     assert.equal(maxConcurrent, 1, 'a slow check is never started again while it runs');
     await http(a.url, 'PUT', '/v1/agent/check/deregister/hung');
     hung.closeAllConnections();
@@ -119,14 +123,20 @@ describe('health checks run by the agent', () => {
   });
 
   it('a TTL check expires to critical with Consul\'s output, and an update pushes the deadline out', async () => {
-    await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 't', TTL: '1s' });
+    // The agent's check timers run on the wall clock, so this test is about elapsed time; it reads the
+    // status once the first pass's deadline is surely past and the second's surely not (1.2 s margin).
+    const ttlMs = 2000;
+    await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 't', TTL: `${ttlMs / 1000}s` });
     await http(a.url, 'PUT', '/v1/agent/check/pass/t?note=alive');
+    const firstAnswered = Date.now(); // the first deadline is at most ttlMs after this
     assert.equal((await checkOf(a, 't'))?.Status, 'passing');
-    await new Promise((r) => setTimeout(r, 700));
+    await sleep(Math.max(0, firstAnswered + 1200 - Date.now()));
+    const secondSent = Date.now(); // the second deadline is at least ttlMs after this
     await http(a.url, 'PUT', '/v1/agent/check/pass/t?note=alive');
-    await new Promise((r) => setTimeout(r, 700));
+    await negativeWindow(Math.max(0, firstAnswered + ttlMs + 100 - Date.now()), 'the TTL expiring although it was renewed');
+    assert.ok(Date.now() < secondSent + ttlMs, `the status is read before the second deadline (${Date.now() - secondSent} ms after the second pass): the machine stalled too long to judge`);
     assert.equal((await checkOf(a, 't'))?.Status, 'passing', 'the second pass reset the TTL');
-    await waitFor(async () => (await checkOf(a, 't'))?.Status === 'critical', 'TTL expiry', 3000);
+    await waitFor(async () => (await checkOf(a, 't'))?.Status === 'critical', 'TTL expiry', 5000);
     assert.equal((await checkOf(a, 't'))?.Output, 'TTL expired (last output before timeout follows): alive');
     await http(a.url, 'PUT', '/v1/agent/check/deregister/t');
   });
@@ -144,7 +154,8 @@ describe('health checks run by the agent', () => {
     await http(a.url, 'PUT', '/v1/agent/service/register', {
       Name: 'kept', Port: 1, Check: { TTL: '30s', Status: 'passing', DeregisterCriticalServiceAfter: '300ms' },
     });
-    await new Promise((r) => setTimeout(r, 1000));
+    // A window: twice the (clamped) 500 ms deregistration delay, with the reaper running every 100 ms.
+    await negativeWindow(1000, 'the passing service being reaped');
     assert.ok('kept' in ((await http(a.url, 'GET', '/v1/agent/services')).json as object));
   });
 });

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { startTestAgent, http } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
@@ -96,7 +96,12 @@ describe('load balancer resilience', () => {
     for (let i = 0; i < 10; i++) assert.equal(await (await request(lb.url)).body.text(), 'steady');
     assert.equal(flaky!.hits, hitsAtEjection, 'no traffic while ejected');
     failing = false;
-    await new Promise((r) => setTimeout(r, 700));
+    // Its ejection (500 ms) runs out; the admin view says so before any request is sent its way.
+    await waitFor(async () => {
+      const dump = (await (await fetch(`${lb.adminUrl}/routes`)).json()) as { groups: { upstreams: { address: string; ejectedUntil: string | null }[] }[] };
+      const u = dump.groups.flatMap((g) => g.upstreams).find((x) => x.address.endsWith(`:${flaky!.port}`));
+      return u !== undefined && u.ejectedUntil === null;
+    }, 'the flaky instance\'s ejection to run out');
     const bodies = new Set<string>();
     for (let i = 0; i < 10; i++) bodies.add(await (await request(lb.url)).body.text());
     assert.ok(bodies.has('flaky'), 'the instance is back after its ejection time');
@@ -170,7 +175,9 @@ describe('load balancer resilience', () => {
       got += (c as Buffer).length;
       if (!paused && got > 1024 * 1024) {
         paused = true;
-        await new Promise((res) => setTimeout(res, 300));
+        // A window: the claim is that the backend cannot run ahead while the client reads nothing,
+        // and an unbounded buffer in the proxy would let it send the rest within this time.
+        await negativeWindow(300, 'the backend running ahead of a paused client');
         // While this client reads nothing, the backend may only be ahead by what socket buffers hold.
         ahead = produced - got;
       }
@@ -229,6 +236,12 @@ describe('load balancer resilience', () => {
       const m = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
       const total = [...m.matchAll(/^switchyard_lb_requests_total\{[^}]*status="200"\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
       assert.ok(total >= 22, `aggregated request count ${total}`);
+      // One family per metric name (Prometheus refuses a second TYPE line for a name), with the primary's own facts once.
+      const types = [...m.matchAll(/^# TYPE (\S+)/gm)].map((x) => x[1]);
+      assert.deepEqual(types.filter((t, i) => types.indexOf(t) !== i), [], 'no metric family listed twice');
+      assert.match(m, /^switchyard_lb_registry_connected 1$/m, 'the registry watch (the primary\'s) counted once');
+      const routes = (await (await fetch(`http://127.0.0.1:${admin}/routes`)).json()) as { version: number };
+      assert.match(m, new RegExp(`^switchyard_lb_table_generation ${routes.version}$`, 'm'), 'the table in use, not a sum over processes');
       // One registry watch: the agent sees a single blocking query for the service at a time.
       assert.ok(agent.view.waiterCount() <= 3, `parked queries at the agent: ${agent.view.waiterCount()}`);
     } finally {
@@ -254,14 +267,14 @@ describe('load balancer resilience', () => {
         }
       }
       assert.ok(ok);
-      await new Promise((r) => setTimeout(r, 100));
-      const line = p.stderr().split('\n').map((l) => {
+      const accessLine = (): Record<string, unknown> | undefined => p.stderr().split('\n').map((l) => {
         try {
           return JSON.parse(l) as Record<string, unknown>;
         } catch {
           return undefined;
         }
       }).find((o) => o?.log === 'access' && o.status === 200);
+      const line = await waitFor(accessLine, () => `an access log line for the 200 on stderr: ${p.stderr().slice(-2000)}`, 5000);
       assert.ok(line, p.stderr());
       assert.equal(line.url, '/path?q=1');
       assert.equal(line.service, 'alog');

@@ -191,8 +191,8 @@ describe('slow start', () => {
     });
     await waitInstances(lb, 'churn', 3);
     let stopLoad = false;
+    let total = 0;
     const load = (async () => {
-      let total = 0;
       let failed = 0;
       const statuses = new Map<number, number>();
       while (!stopLoad) {
@@ -203,13 +203,20 @@ describe('slow start', () => {
       }
       return { total, failed, statuses };
     })();
+    // Every table in the churn serves a batch of requests: the load spans each change.
+    const served = async (what: string): Promise<void> => {
+      const from = total;
+      await waitFor(() => total >= from + 200, `a batch of 200 requests served ${what}`, 30_000, 10);
+    };
     // Stable instances leave and come back one at a time; the canary stays.
     for (let i = 0; i < 6; i++) {
       const x = i % 2 === 0 ? a : b;
       await deregister('churn', x);
-      await new Promise((r) => setTimeout(r, 300));
+      await waitInstances(lb, 'churn', 2);
+      await served(`without ${x.name}`);
       await register('churn', x, { Meta: { track: 'stable' } });
-      await new Promise((r) => setTimeout(r, 300));
+      await waitInstances(lb, 'churn', 3);
+      await served(`with ${x.name} back (slow start)`);
     }
     stopLoad = true;
     const r = await load;
@@ -314,7 +321,13 @@ describe('limits, explanations and mirroring', () => {
     copies.length = 0;
     const half = await hits(lb.url, 400, { path: '/half', concurrency: 4 });
     assert.equal(half.failed, 0);
-    await new Promise((r) => setTimeout(r, 300));
+    // Copies start when a request's head arrives, so all of them left before the last answer above;
+    // they are counted once the shadow has them all and the balancer has seen each one through.
+    const mirrored = async (): Promise<number> => {
+      const m = (await http(lb.admin, 'GET', '/metrics')).text;
+      return [...m.matchAll(/^switchyard_lb_mirrored_total\{route="config:routes\[1\]",service="orders-shadow",outcome="(?:sent|failed)"\} (\d+)/gm)].reduce((n, x) => n + Number(x[1]), 0);
+    };
+    await waitFor(async () => copies.length > 120 && (await mirrored()) === copies.length, () => `the /half copies at the shadow (${copies.length} so far) and all of them seen through by the balancer`);
     assert.ok(copies.length > 120 && copies.length < 280, `about half mirrored: ${copies.length} of 400`);
     const h = await hits(lb.url, 50, { path: '/hang', concurrency: 4 });
     assert.equal(h.failed, 0, 'a hanging mirror does not hold the primary');

@@ -2,9 +2,9 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { startTestAgent, http } from '../helpers/agent.js';
+import { startTestAgent, http, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { deregisterBackend, describeLoad, load, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
+import { deregisterBackend, describeLoad, load, moreRequests, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
 
 async function get(url: string, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
@@ -88,8 +88,8 @@ describe('load balancer', () => {
       for (const b of bs) await registerBackend(agent.url, 'alg', b);
       const lb = await newLb({ service: 'alg', balance });
       await waitUpstreams(lb, 'alg', bs.map((b) => b.port));
-      const l = load(lb.url, { concurrency: 6, maxMs: 10_000 });
-      await new Promise((r) => setTimeout(r, 600));
+      const l = load(lb.url, { concurrency: 6, maxMs: 30_000 });
+      await moreRequests(l, 1200, `balanced by ${balance}`);
       const r = await l.stop();
       assert.equal(r.failed, 0, describeLoad(r));
       for (const b of ['a', 'b', 'c']) assert.ok((r.byBackend.get(b) ?? 0) > r.ok / 6, `${b} got a fair share: ${describeLoad(r)}`);
@@ -102,8 +102,10 @@ describe('load balancer', () => {
     for (const b of [slow!, fast!]) await registerBackend(agent.url, 'lc', b);
     const lb = await newLb({ service: 'lc', balance: 'least_conn' });
     await waitUpstreams(lb, 'lc', [slow!.port, fast!.port]);
-    const l = load(lb.url, { concurrency: 4, maxMs: 5000 });
-    await new Promise((r) => setTimeout(r, 700));
+    const l = load(lb.url, { concurrency: 4, maxMs: 30_000 });
+    // The share is a ratio of rates (one request per 300 ms for the slow one at most), so a request
+    // count measures it as well as a time would, on an idle or a busy machine.
+    await moreRequests(l, 400, 'with a slow instance');
     const r = await l.stop();
     assert.ok((r.byBackend.get('fast') ?? 0) > 10 * (r.byBackend.get('slow') ?? 0), describeLoad(r));
   });
@@ -137,18 +139,16 @@ describe('load balancer', () => {
     // them for 30 s (lb-changes.test.ts tests that). This test is about the scale-down itself.
     const lb = await newLb({ service: 'scale', guard: { 'max-drop': 100 } });
     await waitUpstreams(lb, 'scale', bs.slice(0, 3).map((b) => b.port));
-    const l = load(lb.url, { concurrency: 16, maxMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    const l = load(lb.url, { concurrency: 16, maxMs: 40_000 });
+    await moreRequests(l, 200, 'on three instances');
     for (const b of bs.slice(3)) await registerBackend(agent.url, 'scale', b);
     await waitUpstreams(lb, 'scale', bs.map((b) => b.port));
-    await new Promise((r) => setTimeout(r, 300));
-    const mid = new Map(l.result.byBackend);
-    assert.ok((mid.get('b4') ?? 0) > 0 && (mid.get('b5') ?? 0) > 0, 'new instances take traffic');
+    await waitFor(() => (l.result.byBackend.get('b4') ?? 0) > 0 && (l.result.byBackend.get('b5') ?? 0) > 0, () => `the new instances b4 and b5 taking traffic: ${describeLoad(l.result)}`);
     // Scale down the way an orchestrator does it: deregister, then stop the process.
     for (const b of bs.slice(0, 3)) await deregisterBackend(agent.url, 'scale', b);
     await waitUpstreams(lb, 'scale', [bs[3]!.port, bs[4]!.port]);
     for (const b of bs.slice(0, 3)) await b.close();
-    await new Promise((r) => setTimeout(r, 300));
+    await moreRequests(l, 300, 'after the scale-down');
     const r = await l.stop();
     assert.equal(r.failed, 0, describeLoad(r));
     assert.ok(r.ok > 500, describeLoad(r));
@@ -159,10 +159,13 @@ describe('load balancer', () => {
     for (const b of bs) await registerBackend(agent.url, 'kill', b);
     const lb = await newLb({ service: 'kill' });
     await waitUpstreams(lb, 'kill', bs.map((b) => b.port));
-    const l = load(lb.url, { concurrency: 16, maxMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    const l = load(lb.url, { concurrency: 16, maxMs: 40_000 });
+    await moreRequests(l, 200, 'on three instances');
     await bs[0]!.close(); // dies without deregistering
-    await new Promise((r) => setTimeout(r, 600));
+    // Passive health ejects it after its connects are refused (each of those requests retried elsewhere),
+    // then the load goes on without it.
+    await waitFor(async () => /switchyard_lb_ejections_total\{/.test(await (await fetch(`${lb.adminUrl}/metrics`)).text()), () => `k1 ejected by passive health: ${describeLoad(l.result)}`);
+    await moreRequests(l, 300, 'after k1 was ejected');
     const r = await l.stop();
     assert.equal(r.failed, 0, describeLoad(r));
     const metrics = await (await fetch(`${lb.adminUrl}/metrics`)).text();
@@ -185,9 +188,12 @@ describe('load balancer', () => {
 
   it('drains a deregistered instance: in-flight requests finish, new ones go elsewhere', async () => {
     const [a, b] = await Promise.all(['da', 'db'].map(newBackend));
+    let slowArrived = false;
     a!.handler = (req, res) => {
-      if (req.url === '/slow') setTimeout(() => res.end('da-slow-done'), 800);
-      else res.end('da');
+      if (req.url === '/slow') {
+        slowArrived = true;
+        setTimeout(() => res.end('da-slow-done'), 800);
+      } else res.end('da');
     };
     for (const x of [a!, b!]) await registerBackend(agent.url, 'drain', x);
     const lb = await newLb({ service: 'drain', balance: 'round_robin' });
@@ -199,7 +205,7 @@ describe('load balancer', () => {
       if (probe.body === 'db') slow = get(lb.url, '/slow');
     }
     assert.ok(slow, 'next request goes to da');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => slowArrived, 'the slow request in flight at da');
     await deregisterBackend(agent.url, 'drain', a!);
     await waitUpstreams(lb, 'drain', [b!.port]);
     for (let i = 0; i < 10; i++) assert.equal((await get(lb.url)).body, 'db');
@@ -210,13 +216,14 @@ describe('load balancer', () => {
 
   it('no route → 404; no healthy instance → 503 with Retry-After', async () => {
     const lb = await newLb({ routes: [{ service: 'nothing', path: '/api' }] });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => lb.snapshots.current, 'the balancer\'s first table');
     const nr = await get(lb.url, '/other');
     assert.equal(nr.status, 404);
     assert.match(nr.body, /no route/);
     const b = await newBackend('n1');
     await registerBackend(agent.url, 'nothing', b, { Check: { TTL: '1m' } });
-    await new Promise((r) => setTimeout(r, 300));
+    // A TTL check starts critical: the balancer learns of the instance and keeps it out of the table.
+    await waitFor(() => lb.snapshots.serviceSet?.critical?.get('nothing')?.length === 1, 'the balancer to know nothing-n1 as critical');
     const r = await get(lb.url, '/api');
     assert.equal(r.status, 503);
     assert.equal(r.headers['retry-after'], '1');
@@ -259,9 +266,8 @@ describe('load balancer', () => {
     await waitUpstreams(lb, 'down', bs.map((b) => b.port));
     const l = load(lb.url, { concurrency: 8, maxMs: 15_000 });
     await agent.close();
-    await new Promise((r) => setTimeout(r, 800));
-    const metrics = await (await fetch(`${lb.adminUrl}/metrics`)).text();
-    assert.match(metrics, /switchyard_lb_registry_connected 0/);
+    await waitFor(async () => /switchyard_lb_registry_connected 0/.test(await (await fetch(`${lb.adminUrl}/metrics`)).text()), 'the balancer to see the registry gone (switchyard_lb_registry_connected 0)');
+    await moreRequests(l, 200, 'while the registry is down');
     // Same port, same data: the registry comes back with its catalog.
     agent = await startTestAgent({ 'http-addr': `127.0.0.1:${port}` }, dataDir);
     const b3 = await newBackend('r3');

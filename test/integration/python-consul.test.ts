@@ -9,7 +9,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startTestAgent, tempDir, testStore, waitFor } from '../helpers/agent.js';
+import { sleep, startTestAgent, tempDir, testStore, waitFor, writeBarrier } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { sharedEtcdStoreUrl } from '../helpers/etcd.js';
 import { manualClock } from '../helpers/clock.js';
@@ -163,7 +163,9 @@ describe(`python-consul against ${onEtcd ? 'two agents on etcd' : 'the agent'}: 
     const sid = await py1.ok<string>('session.create', { ttl: 10, lock_delay: 0 });
     assert.equal(await py1.ok<boolean>('kv.put', { key: 'py/ttl', value: 'v', acquire: sid }), true);
     clock.advance(19_000);
-    await new Promise((r) => setTimeout(r, 50));
+    // A release that a timer started during advance() would be committed and visible after these.
+    await writeBarrier(a.url);
+    if (b !== a) await writeBarrier(b.url);
     assert.equal((await py2.ok<[string, Kv]>('kv.get', { key: 'py/ttl' }))[1]?.Session, sid, 'still held just before 2×TTL');
     clock.advance(1_001);
     await holder(py2, 'py/ttl', undefined);
@@ -227,7 +229,10 @@ describe(`python-consul against ${onEtcd ? 'two agents on etcd' : 'the agent'}: 
     const watcher = new PyConsul(a);
     extra.push(watcher);
     const parked = watcher.ok<[string, { ID: string }[]]>('event.list', { name: 'py-deploy', index, wait: '30s' });
-    await new Promise((r) => setTimeout(r, 100));
+    // Not a wait for an outcome: the agent exposes no count of parked event lists (view.waiterCount()
+    // covers catalog, health and KV watches only). If the fire came first, the list would answer at
+    // once with the new event and the same assertions hold; the pause makes the woken path the usual one.
+    await sleep(100);
     const next = await py1.ok<{ ID: string }>('event.fire', { name: 'py-deploy' });
     const [newIndex, after] = await parked;
     assert.notEqual(newIndex, index);

@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { http, sleep, startTestAgent, waitFor } from '../helpers/agent.js';
+import { http, startTestAgent, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { freePort } from '../helpers/process.js';
 
@@ -32,12 +32,16 @@ interface ScriptResult {
   stderr: string;
 }
 
-function runScript(env: Record<string, string>, timeoutMs = 40_000): Promise<ScriptResult> {
+/** Runs register.py; `progress` sees its stdout so far as it grows. */
+function runScript(env: Record<string, string>, timeoutMs = 40_000, progress?: (stdout: string) => void): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, ['-u', SCRIPT], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      progress?.(stdout);
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -174,16 +178,17 @@ describe("seed 001's register.py against the agent", { skip }, () => {
     await assertRegisteredAndPassing(base, app);
   });
 
-  it("retries until an agent that starts 2 s after the script is up, then registers", async () => {
+  it("retries until an agent that starts after its first attempt failed is up, then registers", async () => {
     const port = await freePort();
+    let stdout = '';
     const scriptDone = runScript({
       REGISTER_AGENT_URL: `http://127.0.0.1:${port}`,
       FLASK_RUN_PORT: String(app.port),
       REGISTER_CHECK_URL: `http://127.0.0.1:${app.port}/hostname`,
-    });
+    }, undefined, (s) => (stdout = s));
     // Awaited below; until then a spawn failure must not surface as an unhandled rejection.
     scriptDone.catch(() => undefined);
-    await sleep(2_000);
+    await waitFor(() => /^Attempt num: 0 Connection error: ConnectionError$/m.test(stdout), () => `register.py's first attempt to find no agent (stdout: ${JSON.stringify(stdout)})`, 20_000);
     const agent = await startTestAgent({ 'http-addr': `127.0.0.1:${port}` });
     agents.push(agent);
     assert.equal(agent.address.port, port);

@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startTestAgent, http, waitFor, tempDir } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, waitFor, tempDir } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { freePort, stop, switchyard } from '../helpers/process.js';
 
@@ -68,8 +68,9 @@ describe('switchyard register', () => {
     await waitFor(async () => 'kid' in (await services()), 'kid registered', 10_000);
     const r = await fetch(`http://127.0.0.1:${port}/`);
     assert.match(await r.text(), /^child \d+$/);
-    // Longer than the TTL: the heartbeats keep it passing.
-    await new Promise((res) => setTimeout(res, 2500));
+    // Longer than the TTL: the heartbeats keep it passing. The elapsed time is the point (2.5 TTLs
+    // without a heartbeat would have expired the check), so this is a window, not a wait.
+    await negativeWindow(2500, 'the TTL check expiring');
     assert.equal(((await http(agent.url, 'GET', '/v1/health/service/kid?passing')).json as unknown[]).length, 1);
     const res = await stop(p, 'SIGTERM');
     assert.equal(res.code, 7, `the child's exit code is passed on: ${p.stderr()}`);

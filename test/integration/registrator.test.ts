@@ -123,10 +123,13 @@ describe('switchyard registrator with a real Docker engine', { skip }, () => {
     await expectIds([sid('w1'), sid('w4'), sid('anon')], 'restart: w4 added, stopped w3 and removed pre cleaned up');
 
     // The registry goes away; containers change; it comes back empty on the same port → the registrator heals it.
+    const failedSyncs = (): number => (reg as Proc).stderr().split('sync failed: will retry').length - 1;
+    const failedBefore = failedSyncs();
     await agent.stop();
     await containers.stop(w1);
     await containers.run({ name: name('w5'), env: ['SERVICE_NAME=web'] });
-    await new Promise((r) => setTimeout(r, 1500));
+    // It tries to apply those changes, fails, and says it will retry (twice: a retry after the first failure failed too).
+    await waitFor(() => failedSyncs() >= failedBefore + 2, () => `two failed syncs during the outage: ${(reg as Proc).stderr().slice(-2000)}`, 30_000, 50);
     assert.equal((reg as Proc).child.exitCode, null, 'the registrator keeps running through the outage');
     agent = await startTestAgent({ 'http-addr': `127.0.0.1:${port}`, 'check-min-interval': '100ms' }, tempDir());
     await expectIds([sid('w4'), sid('w5'), sid('anon')], 'after the outage: every running container, nothing else', 30_000);

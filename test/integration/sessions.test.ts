@@ -4,7 +4,7 @@
 // Session TTLs and lock-delays run on a hand-driven clock: no test waits for them in real time.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { http, startTestAgent, tempDir, testStore, waitFor } from '../helpers/agent.js';
+import { http, sleep, startTestAgent, tempDir, testStore, waitFor, writeBarrier } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { sharedEtcdStoreUrl } from '../helpers/etcd.js';
 import { manualClock } from '../helpers/clock.js';
@@ -232,7 +232,9 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     assert.equal(renewed.status, 200, renewed.text);
     assert.deepEqual(json<Session[]>(renewed).map((s) => [s.ID, s.TTL]), [[id, '10s']]);
     clock.advance(15_000); // 30 s after creation, 15 s after the renewal: alive (the deadline is 2×TTL = 20 s).
-    await new Promise((r) => setTimeout(r, 50));
+    // An invalidation that a timer started during advance() would be committed and visible after these.
+    await writeBarrier(a.url);
+    await writeBarrier(b.url);
     assert.equal(json<Session[]>(await http(a.url, 'GET', `/v1/session/info/${id}`)).length, 1);
     // A blocking query on the session list wakes when it expires.
     const index = Number((await http(b.url, 'GET', '/v1/session/list')).headers.get('x-consul-index'));
@@ -365,7 +367,10 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     assert.equal(listed.headers.get('x-consul-index'), (BigInt(`0x${hex.slice(0, 16)}`) ^ BigInt(`0x${hex.slice(16)}`)).toString());
     // A blocking list wakes on the next event.
     const parked = http(a.url, 'GET', `/v1/event/list?name=deploy&index=${listed.headers.get('x-consul-index')}&wait=30s`);
-    await new Promise((r) => setTimeout(r, 50));
+    // Not a wait for an outcome: the agent exposes no count of parked event lists (view.waiterCount()
+    // covers catalog, health and KV watches only). If the fire came first, the list would answer at
+    // once with the new event and the same assertions hold; the pause makes the woken path the usual one.
+    await sleep(50);
     const second = json<{ ID: string }>(await http(a.url, 'PUT', '/v1/event/fire/deploy'));
     const woke = json<{ ID: string; Payload: string | null }[]>(await parked);
     assert.deepEqual(woke.at(-1), { ...woke.at(-1), ID: second.ID, Payload: null });
@@ -442,7 +447,8 @@ describe('sessions are durable (embedded store: restart with the same data dir)'
       assert.deepEqual(ids, [keep, ttl].sort());
       assert.equal((await kv(a, 'dur'))!.Session, keep);
       clock.advance(19_000);
-      await new Promise((r) => setTimeout(r, 50));
+      // An expiry that a timer started during advance() would be committed and visible after this.
+      await writeBarrier(a.url);
       assert.equal(json<Session[]>(await http(a.url, 'GET', `/v1/session/info/${ttl}`)).length, 1, 'alive within its fresh 2×TTL');
       clock.advance(1_001);
       await sessionGone(a, ttl);

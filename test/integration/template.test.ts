@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { startTestAgent, http, tempDir, waitFor } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { startBackend } from '../helpers/lb.js';
 import type { Backend } from '../helpers/lb.js';
@@ -67,7 +67,9 @@ describe('switchyard template', () => {
       // A change elsewhere in the catalog wakes nothing here; an identical re-registration writes nothing.
       await reg('other', 5, 'unrelated');
       await reg('s1', 1001, 'svc');
-      await new Promise((r) => setTimeout(r, 500));
+      // The runner has nothing to show that it saw these changes and did nothing, so the absence of a
+      // run is checked over a window (its blocking query wakes in milliseconds when its data changes).
+      await negativeWindow(500, 'a render or command run for an unrelated or identical change');
       assert.equal(readFileSync(log, 'utf8'), 'ran\n');
       await reg('s2', 1002, 'svc');
       await waitFor(() => readFileSync(join(dir, 'out.txt'), 'utf8') === '1001 1002 \n', 're-render', 10_000);

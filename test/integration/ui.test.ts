@@ -178,7 +178,10 @@ describe('web UI', { skip }, () => {
       await page.getByRole('button', { name: 'Save' }).click();
       await until(async () => (await http(agent, 'GET', '/v1/kv/app/config/greeting?raw')).text === 'hello, world', 'the edit is saved');
       await page.getByText(/^Saved at/).waitFor();
-      await sleep(300);
+      // The page has caught up with the save once its live watch shows the saved entry's modify index.
+      const saved = ((await http(agent, 'GET', '/v1/kv/app/config/greeting')).json as { ModifyIndex: number }[])[0]!.ModifyIndex;
+      const shownIndex = page.locator('div:has(> dt:text-is("Modify index")) > dd');
+      await until(async () => (await shownIndex.textContent({ timeout: 1000 }).catch(() => null)) === String(saved), `the page showing modify index ${saved} (the save) from its watch`);
       await http(agent, 'PUT', '/v1/kv/app/config/greeting', 'changed elsewhere');
       await until(async () => (await value.inputValue()) === 'changed elsewhere', 'a change made elsewhere shows up live');
       await shot(page, '05-kv-key');
@@ -198,7 +201,7 @@ describe('web UI', { skip }, () => {
             const r = await fetch(`http://127.0.0.1:${lbPort}/`).catch(() => undefined);
             await r?.arrayBuffer();
           }));
-          await sleep(20);
+          await sleep(20); // pacing: steady, light traffic for the live view
         }
       })();
       await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Load balancer' }).click();
@@ -210,7 +213,9 @@ describe('web UI', { skip }, () => {
       assert.equal(await page.locator('[data-stat="serving"] .stat-value').textContent(), '3 of 3');
       await page.getByRole('table', { name: 'Routes, most specific first' }).waitFor();
       await page.getByRole('table', { name: 'Instances of web in the balancer' }).waitFor();
-      await sleep(2500); // a few seconds of history for the sparkline in the screenshot
+      // A few seconds of history (one point a second) for the sparkline in the screenshot.
+      const sparkPoints = async (): Promise<number> => ((await page.locator('[data-stat="rps"] polyline.spark-line').getAttribute('points', { timeout: 500 }).catch(() => null)) ?? '').split(' ').filter(Boolean).length;
+      await until(async () => (await sparkPoints()) >= 3, 'three points in the requests/s sparkline');
       await shot(page, '07-lb-live');
 
       await http(agent, 'PUT', '/v1/agent/service/deregister/web-u2');

@@ -333,6 +333,7 @@ describe('VRRP floating IP: keepalived with the example configs in front of two 
     active = byName(holder as string);
     standby = lbs.find((l) => l !== active) as Lb;
     // ... and it keeps it: no flapping, never both.
+    // A window (2 s, two advertisement intervals), sampled every 100 ms: the claim is that nothing changes.
     for (let i = 0; i < 20; i++) {
       assert.deepEqual(await holders(), [active.name], 'exactly one holder, steadily');
       await sleep(100);
@@ -367,6 +368,7 @@ describe('VRRP floating IP: keepalived with the example configs in front of two 
     const backupAt = Date.now();
     // With preemption its higher priority (if it has it) would take the VIP at the next advertisement (1 s).
     const watchFrom = Date.now();
+    // A window (5 advertisements), sampled every 100 ms: the claim is that the VIP does not move back.
     while (Date.now() - watchFrom < 5000) {
       assert.deepEqual(await holders(), [holder.name], `${holder.name} keeps the VIP after ${back.name} recovers`);
       await sleep(100);

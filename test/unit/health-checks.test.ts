@@ -16,6 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { runHttpCheck } from '../../src/health/http-check.js';
 import { truncateOutput } from '../../src/health/output.js';
 import { runTcpCheck } from '../../src/health/tcp-check.js';
+import { waitFor } from '../helpers/agent.js';
 
 // Generous enough for a loaded CI box, small enough to prove the timeout is what ended the check.
 const SLACK_MS = 400;
@@ -302,8 +303,11 @@ describe('runHttpCheck', () => {
 
   it('ends with a critical result when the caller aborts', async () => {
     const ac = new AbortController();
+    const hangs = seen.filter((x) => x.url === '/hang').length;
     const pending = timed(runHttpCheck({ url: `${base}/hang`, timeoutMs: 5000 }, ac.signal));
-    setTimeout(() => ac.abort(), 50);
+    // Aborted while the request is at the server (awaiting headers), as a check stopped mid-run is.
+    await waitFor(() => seen.filter((x) => x.url === '/hang').length > hangs, 'the check\'s request at the server', 5000, 5);
+    ac.abort();
     const { value: r, ms } = await pending;
     assert.deepEqual(r, { status: 'critical', output: `Get "${base}/hang": context canceled` });
     assert.ok(ms < 1000, `took ${ms} ms`);

@@ -18,6 +18,8 @@ class FakeDocker implements DockerSource {
   readonly endpoint = 'fake://docker';
   readonly containers = new Map<string, ContainerInspect>();
   down = false;
+  /** Calls refused because the fake was down. */
+  refusals = 0;
   inspects = 0;
   #subs: { onEvent: (e: DockerEvent) => void; onEnd: (err?: Error) => void }[] = [];
 
@@ -61,23 +63,29 @@ class FakeDocker implements DockerSource {
   }
 
   async ping(): Promise<void> {
-    if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');
+    this.#refuse('connect ENOENT /var/run/docker.sock');
+  }
+
+  #refuse(message: string): void {
+    if (!this.down) return;
+    this.refusals++;
+    throw new Error(message);
   }
 
   async listRunning(): Promise<string[]> {
-    if (this.down) throw new Error('connect ENOENT');
+    this.#refuse('connect ENOENT');
     return [...this.containers.values()].filter((c) => c.State?.Running).map((c) => c.Id);
   }
 
   async inspect(id: string): Promise<ContainerInspect | undefined> {
-    if (this.down) throw new Error('connect ENOENT');
+    this.#refuse('connect ENOENT');
     this.inspects++;
     const c = this.containers.get(id);
     return c ? structuredClone(c) : undefined;
   }
 
   async subscribe(onEvent: (e: DockerEvent) => void, onEnd: (err?: Error) => void, signal: AbortSignal): Promise<void> {
-    if (this.down) throw new Error('connect ENOENT');
+    this.#refuse('connect ENOENT');
     const sub = { onEvent, onEnd };
     this.#subs.push(sub);
     signal.addEventListener('abort', () => (this.#subs = this.#subs.filter((s) => s !== sub)), { once: true });
@@ -89,11 +97,18 @@ class FakeRegistry implements RegistryBackend {
   readonly services_ = new Map<string, Record<string, unknown>>();
   readonly calls: string[] = [];
   down = false;
+  /** Calls refused because the fake was down. */
+  refusals = 0;
+  /** Refuse this many more calls, then come up (a registry that starts late). */
+  downForCalls = 0;
   /** Service names the registry refuses with a 400. */
   readonly refuse = new Set<string>();
 
   #check(): void {
-    if (this.down) throw new RegistryClientError('PUT http://fake:8500: connect ECONNREFUSED');
+    if (this.downForCalls > 0) this.downForCalls--;
+    else if (!this.down) return;
+    this.refusals++;
+    throw new RegistryClientError('PUT http://fake:8500: connect ECONNREFUSED');
   }
 
   async ping(): Promise<void> {
@@ -249,7 +264,9 @@ describe('registrator sync loop', () => {
     docker.run('web-2', 2);
     docker.run('web-3', 3);
     r.request({ reason: 'die' });
-    await new Promise((res) => setTimeout(res, 60));
+    // Counted in attempts, not time: three passes refused (the first and two backed-off retries).
+    const refused = registry.refusals;
+    await until(() => registry.refusals >= refused + 3, 'three refused attempts');
     assert.deepEqual(registry.ids(), ['h1:web-1:80'], 'nothing could be written');
     registry.down = false;
     await until(() => registry.ids().join() === 'h1:web-2:80,h1:web-3:80', 'registry caught up');
@@ -272,8 +289,9 @@ describe('registrator sync loop', () => {
     docker.run('web-1', 1);
     docker.down = true;
     await assert.rejects(r.pass(), /cannot list containers at fake:\/\/docker/);
+    const refused = docker.refusals;
     r.request();
-    await new Promise((res) => setTimeout(res, 30));
+    await until(() => docker.refusals >= refused + 2, 'two retried passes refused by Docker');
     docker.down = false;
     await until(() => registry.ids().length === 1, 'registered after Docker came back');
     await r.stop();
@@ -354,7 +372,9 @@ describe('registrator process (startRegistrator)', () => {
       (err: unknown) => err instanceof StartupError && /cannot reach the registry at http:\/\/fake:8500/.test(err.message),
     );
     assert.ok(Date.now() - started >= 35, 'two retry intervals');
-    setTimeout(() => (registry.down = false), 50);
+    // Up after three more refused pings: -retry-attempts -1 keeps trying until it answers.
+    registry.down = false;
+    registry.downForCalls = 3;
     const running = await startRegistrator(opts({ retryAttempts: '-1', retryInterval: '10' }), { docker, registry, logger: silent, hostname: 'h1' });
     await running.stop();
   });

@@ -99,6 +99,54 @@ describe('EmbeddedStore', () => {
   };
   const put = (store: EmbeddedStore, key: string, value: string): Promise<TxnResult> => store.txn({ success: [{ type: 'put', key, value }] });
 
+
+  describe('writes decided on top of writes not yet durable', () => {
+    it('a delete, put and delete of one key in flight at once: later writes see the last, and nothing stale remains once durable', async () => {
+      const { store } = await reopen({ dir: await newDir(), sync: 'none' });
+      await put(store, 'x', '1');
+      // Issued in one turn: all are evaluated before any is durable, then published one by one.
+      const del = store.txn({ success: [{ type: 'delete', key: 'x' }] });
+      const again = put(store, 'x', '2');
+      const delAgain = store.txn({ success: [{ type: 'delete', key: 'x' }] });
+      const guarded = store.txn({ compare: [{ key: 'x', target: 'exists', equals: false }], success: [{ type: 'put', key: 'y', value: 'x-gone' }] });
+      assert.equal(store.get('x')?.value, '1', 'nothing published before the group commit');
+      const results = await Promise.all([del, again, delAgain, guarded]);
+      assert.ok(results.every((r) => r.succeeded));
+      assert.equal(store.get('x'), undefined);
+      assert.equal(store.get('y')?.value, 'x-gone');
+      // Once durable, the pending state is the published one: guards see x absent, and a put creates it afresh.
+      assert.equal((await store.txn({ compare: [{ key: 'x', target: 'exists', equals: true }], success: [{ type: 'put', key: 'z', value: '' }] })).succeeded, false);
+      const created = await put(store, 'x', '3');
+      assert.equal(store.get('x')?.createRevision, created.revision, 'a new key, not a later version of the deleted one');
+      assert.equal(store.get('x')?.version, 1);
+    });
+
+    it('a write decided while one group commit is durable and the next is not sees the pending one', async () => {
+      const { store } = await reopen({ dir: await newDir(), sync: 'none' });
+      await put(store, 'x', '1');
+      const first = put(store, 'x', '2');
+      // The first group commit is being written; this delete waits for the next one.
+      await new Promise((r) => setImmediate(r));
+      const second = store.txn({ success: [{ type: 'delete', key: 'x' }] });
+      await first;
+      assert.equal(store.get('x')?.value, '2', 'the first commit is published, the second not yet');
+      const guarded = store.txn({ compare: [{ key: 'x', target: 'exists', equals: false }], success: [{ type: 'put', key: 'y', value: '' }] });
+      await second;
+      assert.equal((await guarded).succeeded, true, 'the pending delete is what later writes are decided on');
+      assert.equal(store.get('x'), undefined);
+    });
+
+    it('deletePrefix removes a key that exists only in a write not yet durable', async () => {
+      const { store } = await reopen({ dir: await newDir(), sync: 'none' });
+      await put(store, 'a/1', '1');
+      const pending = put(store, 'a/2', '2');
+      const wipe = store.txn({ success: [{ type: 'deletePrefix', prefix: 'a/' }] });
+      const keep = put(store, 'b/1', '1');
+      await Promise.all([pending, wipe, keep]);
+      assert.deepEqual(store.range('a/'), []);
+      assert.deepEqual(store.range('').map((e) => e.key), ['b/1']);
+    });
+  });
   describe('persistence', () => {
     it('reopening after close keeps every entry and the revision', async () => {
       const dir = await newDir();

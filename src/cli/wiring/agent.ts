@@ -151,7 +151,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     new Gauge({ name: 'switchyard_store_writable', help: 'Embedded store: 1 while the write-ahead log takes writes, 0 while it cannot be written (full disk, I/O errors; writes answer 503)', registers: [metrics], collect() { this.set(store.writable() ? 1 : 0); } });
   }
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });
-  new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { let n = 0; for (const s of view.byName.values()) n += s.size; this.set(n); } });
+  new Gauge({ name: 'switchyard_registry_services', help: 'Service instances in the catalog', registers: [metrics], collect() { this.set(view.instanceCount()); } });
 
   const extra: PromRegistry[] = [];
   const requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
@@ -168,7 +168,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
 
   const deps: ApiDeps = {
     registry, view, sessions, store, clock,
-    events: new EventBuffer({ node: cfg.node, localServices: () => [...(view.services.get(cfg.node)?.values() ?? [])].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
+    events: new EventBuffer({ node: cfg.node, localServices: () => [...view.nodeServices(cfg.node)].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
@@ -192,7 +192,10 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     },
     fallback: (req, res) => {
       if (req.url === '/metrics' && req.method === 'GET') {
-        void Promise.all([metrics, ...extra].map((r) => r.metrics())).then((texts) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(texts.join('\n')));
+        // A collect that throws answers 500 with the reason; an unhandled rejection would end the agent.
+        Promise.all([metrics, ...extra].map((r) => r.metrics())).then((texts) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(texts.join('\n')), (err: unknown) => {
+          res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics could not be collected: ${err instanceof Error ? err.message : String(err)}\n`);
+        });
         return true;
       }
       return ui.handle(req, res);

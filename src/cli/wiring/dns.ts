@@ -4,7 +4,7 @@ import { Counter, Registry as PromRegistry } from 'prom-client';
 import { splitHostPort } from '../../config/fields.js';
 import type { DnsConfigInput } from '../../config/up.js';
 import { DnsServer } from '../../dns/server.js';
-import type { CatalogView } from '../../registry/server/catalog-view.js';
+import type { CatalogReader } from '../../registry/server/catalog-reader.js';
 import { SwitchyardError } from '../../core/errors.js';
 import { whoListens } from './listen.js';
 
@@ -15,7 +15,7 @@ export interface RunningDns {
   close(): Promise<void>;
 }
 
-export async function startDns(cfg: DnsConfigInput, view: CatalogView, node: { name: string; datacenter: string }, logger: Logger): Promise<RunningDns> {
+export async function startDns(cfg: DnsConfigInput, view: CatalogReader, node: { name: string; datacenter: string }, logger: Logger): Promise<RunningDns> {
   const metrics = new PromRegistry();
   const queries = new Counter({ name: 'switchyard_dns_queries_total', help: 'DNS queries by transport, type and response code', labelNames: ['transport', 'qtype', 'rcode'], registers: [metrics] });
   const server = new DnsServer({

@@ -72,10 +72,12 @@ function lastChangeView(d: AdminDeps): Record<string, unknown> | null {
   return { version: c.version, committedAt: new Date(c.committedAt).toISOString(), clock: c.clock, swapSeconds: c.swapSeconds, firstRequestSeconds: c.firstRequestSeconds ?? null };
 }
 
-/** This process's metrics, with the workers' summed in when this is a primary. */
+/**
+ * This process's metrics, merged with its workers' when this is a primary: one family per name
+ * (Prometheus refuses a second HELP/TYPE for a name), counters summed, gauges by their aggregator.
+ */
 async function metricsText(d: AdminDeps): Promise<string> {
-  const own = await d.metrics.metrics();
-  if (!d.workers) return own;
-  const replies = await d.workers.metrics();
-  return `${await AggregatorRegistry.aggregate(replies).metrics()}\n${own}`;
+  if (!d.workers) return d.metrics.metrics();
+  const [own, replies] = await Promise.all([d.metrics.getMetricsAsJSON(), d.workers.metrics()]);
+  return AggregatorRegistry.aggregate([own, ...replies]).metrics();
 }

@@ -1,75 +1,72 @@
 /**
  * The registry's read side: an in-memory view materialized from store changes (whole records,
  * never deltas from the API), per-topic indexes for blocking queries, and the waiters parked on
- * them. A change wakes only the waiters of the topics it touched, so 1,000 watchers of service A
- * sleep through every change to service B.
+ * them. A change costs in proportion to what it touched: it wakes only the waiters of its topics
+ * (1,000 watchers of service A sleep through every change to service B), and nothing here walks
+ * the catalog per write. Readers see it through CatalogReader / CatalogWatch only.
  */
 import type { StoreChange, StoreEntry, StoreEvent } from '../store/types.js';
 import { SortedKeys } from '../../core/sorted-keys.js';
 import { keys, splitNodeKey } from './model.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
+import { topics } from './catalog-reader.js';
+import type { Cancel, CatalogReader, CatalogWatch, CheckKey, Indexed, ViewListener, WatchSpec } from './catalog-reader.js';
+import { RecordPool } from './record-pool.js';
+import { Waiters } from './waiters.js';
 
-export interface Indexed<T> {
-  readonly rec: T;
-  readonly createIndex: number;
-  readonly modifyIndex: number;
-}
-
-/** What a blocking query waits on: catalog topics, or a KV key / prefix. */
-export type WatchSpec = { readonly topics: readonly string[] } | { readonly kv: string; readonly prefix: boolean };
-
-export const topics = {
-  NODES: 'nodes',
-  SERVICES: 'services',
-  CHECKS: 'checks',
-  node: (n: string) => `node:${n}`,
-  service: (name: string) => `svc:${name}`,
-} as const;
-
-/** `checks` lists the (node, check ID) pairs written or deleted by the change, for the check scheduler. */
-/** Cancels a parked query (the client went away). EventEmitter-backed: far cheaper per request than AbortSignal. */
-export interface Cancel {
-  readonly cancelled: boolean;
-  /** Registers `fn`; returns a function that unregisters it. */
-  onCancel(fn: () => void): () => void;
-}
-
-export type ViewListener = (touched: ReadonlySet<string>, revision: number, checks: readonly CheckKey[]) => void;
-
-export interface CheckKey {
-  readonly node: string;
-  readonly checkId: string;
-}
-
-interface Waiter {
-  done: boolean;
-  resolve(changed: boolean): void;
-}
+export { topics } from './catalog-reader.js';
+export type { Cancel, CatalogReader, CatalogWatch, CheckKey, Indexed, ViewListener, WatchSpec } from './catalog-reader.js';
 
 const TOMBSTONE_LIMIT = 10_000;
+const NONE: readonly never[] = Object.freeze([]);
 
-export class CatalogView {
-  readonly nodes = new Map<string, Indexed<NodeRecord>>();
-  /** node → service ID → service */
-  readonly services = new Map<string, Map<string, Indexed<ServiceRecord>>>();
-  /** service name → instances, for health/catalog service queries without a scan. */
-  readonly byName = new Map<string, Set<Indexed<ServiceRecord>>>();
-  /** node → check ID → check */
-  readonly checks = new Map<string, Map<string, Indexed<CheckRecord>>>();
-  /** `${node}/${serviceID}` → check ID → check (service-level checks only) */
-  readonly #serviceChecks = new Map<string, Map<string, Indexed<CheckRecord>>>();
-  /** node → check ID → check (node-level checks only) */
-  readonly #nodeChecks = new Map<string, Map<string, Indexed<CheckRecord>>>();
+/** Everything on one node: its record, its services, its checks (by ID and by service ID, '' for node-level). */
+interface NodeSlot {
+  readonly name: string;
+  node: Indexed<NodeRecord> | undefined;
+  readonly services: Map<string, Indexed<ServiceRecord>>;
+  readonly checks: Map<string, Indexed<CheckRecord>>;
+  /** A lone check is held as itself, not in a one-element array: most instances have exactly one (about 100 bytes each). */
+  readonly byService: Map<string, Indexed<CheckRecord> | Indexed<CheckRecord>[]>;
+}
 
-  readonly kv = new Map<string, Indexed<KvRecord>>();
+/** The instances of one service name, and how many instances carry each tag (for catalog/services). */
+interface ServiceGroup {
+  readonly name: string;
+  readonly instances: Set<Indexed<ServiceRecord>>;
+  readonly tags: Map<string, number>;
+  tagList: readonly string[] | undefined;
+}
+
+/** A topic's last committed change (its index, and when it was applied here in Unix ms) and last change of any kind (read caches key on it). */
+interface TopicMark {
+  index: number;
+  appliedAt: number;
+  version: number;
+}
+
+function asList<T>(x: T | T[] | undefined): readonly T[] {
+  return x === undefined ? NONE : Array.isArray(x) ? x : [x];
+}
+
+const kvKey = (key: string): string => `k${key}`;
+const kvPrefixKey = (prefix: string): string => `p${prefix}`;
+
+export class CatalogView implements CatalogReader, CatalogWatch {
+  readonly #nodes = new Map<string, NodeSlot>();
+  readonly #groups = new Map<string, ServiceGroup>();
+  readonly #names = new SortedKeys((k) => this.#groups.has(k));
+  #instances = 0;
+  readonly #pool = new RecordPool();
+
+  readonly #kv = new Map<string, Indexed<KvRecord>>();
   /** KV keys in order, for recurse/keys queries. */
-  readonly #kvSorted = new SortedKeys((k) => this.kv.has(k));
+  readonly #kvSorted = new SortedKeys((k) => this.#kv.has(k));
   readonly #tombstones = new Map<string, number>();
   #tombstoneFloor = 0;
 
-  readonly #topicIndex = new Map<string, number>();
-  /** topic → wall-clock ms (Date.now()) when the change at its index was applied here (X-Switchyard-Index-Time). */
-  readonly #topicAppliedAt = new Map<string, number>();
+  /** What each topic's readers need to know of its last changes: one map lookup per touched topic. */
+  readonly #topics = new Map<string, TopicMark>();
   /**
    * Revision at open: topics untouched since then report at least this, so an index handed out
    * before a restart never exceeds the one handed out after it (deletions' tombstones are not
@@ -77,13 +74,12 @@ export class CatalogView {
    */
   readonly #floor: number;
   #revision: number;
-  /** Counts every applied change, transient ones included: what read caches key on. */
+  /** Counts every applied change, transient ones included. */
   #version = 0;
   #lastAppliedAt = 0;
 
-  readonly #waiters = new Map<string, Set<Waiter>>();
-  readonly #kvExactWaiters = new Map<string, Set<Waiter>>();
-  readonly #kvPrefixWaiters = new Map<string, Set<Waiter>>();
+  readonly #waiters = new Waiters();
+  readonly #kvWaiters = new Waiters();
   readonly #listeners = new Set<ViewListener>();
   #pendingRevisionWaits: { rev: number; resolve: () => void }[] = [];
 
@@ -91,28 +87,92 @@ export class CatalogView {
     this.#floor = initial.revision;
     this.#revision = initial.revision;
     const scratch = new Set<string>();
-    for (const e of initial.entries) this.#put(e, undefined, scratch);
+    for (const e of initial.entries) {
+      this.#put(e, scratch);
+      scratch.clear();
+    }
   }
 
   get revision(): number {
     return this.#revision;
   }
 
-  /** Moves with every change the view shows, including transient ones that leave the revision alone. */
-  get version(): number {
-    return this.#version;
-  }
-
-  /** performance.now() when the last change was applied (blocking queries measure their wake latency from it). */
   get lastAppliedAt(): number {
     return this.#lastAppliedAt;
   }
 
-  /** Index a blocking query on these topics reports: never 0, never below the open revision. */
+  // -------------------------------------------------------------------------------------------
+  // CatalogReader
+
+  node(name: string): Indexed<NodeRecord> | undefined {
+    return this.#nodes.get(name)?.node;
+  }
+
+  *nodes(): Iterable<Indexed<NodeRecord>> {
+    for (const s of this.#nodes.values()) if (s.node) yield s.node;
+  }
+
+  serviceNames(): readonly string[] {
+    return this.#names.all();
+  }
+
+  serviceTags(name: string): readonly string[] {
+    const g = this.#groups.get(name);
+    if (!g) return NONE;
+    g.tagList ??= Object.freeze([...g.tags.keys()]);
+    return g.tagList;
+  }
+
+  instances(name: string): Iterable<Indexed<ServiceRecord>> {
+    return this.#groups.get(name)?.instances ?? NONE;
+  }
+
+  nodeServices(node: string): Iterable<Indexed<ServiceRecord>> {
+    return this.#nodes.get(node)?.services.values() ?? NONE;
+  }
+
+  findService(node: string, serviceId: string): Indexed<ServiceRecord> | undefined {
+    return this.#nodes.get(node)?.services.get(serviceId);
+  }
+
+  instanceCount(): number {
+    return this.#instances;
+  }
+
+  nodeChecks(node: string): Iterable<Indexed<CheckRecord>> {
+    return asList(this.#nodes.get(node)?.byService.get(''));
+  }
+
+  serviceChecks(node: string, serviceId: string): Iterable<Indexed<CheckRecord>> {
+    // A service ID of '' would name the node-level checks.
+    if (serviceId === '') return NONE;
+    return asList(this.#nodes.get(node)?.byService.get(serviceId));
+  }
+
+  checksOnNode(node: string): Iterable<Indexed<CheckRecord>> {
+    return this.#nodes.get(node)?.checks.values() ?? NONE;
+  }
+
+  *allChecks(): Iterable<Indexed<CheckRecord>> {
+    for (const s of this.#nodes.values()) yield* s.checks.values();
+  }
+
+  findCheck(node: string, checkId: string): Indexed<CheckRecord> | undefined {
+    return this.#nodes.get(node)?.checks.get(checkId);
+  }
+
+  kvEntry(key: string): Indexed<KvRecord> | undefined {
+    return this.#kv.get(key);
+  }
+
+  kvKeysUnder(prefix: string): string[] {
+    return this.#kvSorted.withPrefix(prefix);
+  }
+
   topicIndex(topicNames: readonly string[]): number {
     let idx = Math.max(this.#floor, 1);
     for (const t of topicNames) {
-      const v = this.#topicIndex.get(t);
+      const v = this.#topics.get(t)?.index;
       if (v !== undefined && v > idx) idx = v;
     }
     return idx;
@@ -126,11 +186,11 @@ export class CatalogView {
     let idx = this.#floor;
     let at: number | undefined;
     for (const t of topicNames) {
-      const v = this.#topicIndex.get(t);
+      const m = this.#topics.get(t);
       // One revision is one apply: topics at the same index share its time.
-      if (v !== undefined && v > idx) {
-        idx = v;
-        at = this.#topicAppliedAt.get(t);
+      if (m !== undefined && m.index > idx) {
+        idx = m.index;
+        at = m.appliedAt;
       }
     }
     return at;
@@ -139,87 +199,50 @@ export class CatalogView {
   kvIndex(key: string, prefix: boolean): number {
     let idx = Math.max(this.#floor, this.#tombstoneFloor, 1);
     if (!prefix) {
-      const e = this.kv.get(key);
+      const e = this.#kv.get(key);
       if (e) return Math.max(e.modifyIndex, 1);
       return Math.max(idx, this.#tombstones.get(key) ?? 0);
     }
-    for (const k of this.kvKeysUnder(key)) idx = Math.max(idx, (this.kv.get(k) as Indexed<KvRecord>).modifyIndex);
+    for (const k of this.kvKeysUnder(key)) idx = Math.max(idx, (this.#kv.get(k) as Indexed<KvRecord>).modifyIndex);
     for (const [k, rev] of this.#tombstones) if (rev > idx && k.startsWith(key)) idx = rev;
     return idx;
   }
 
-  /** Sorted KV keys starting with prefix. */
-  kvKeysUnder(prefix: string): string[] {
-    return this.#kvSorted.withPrefix(prefix);
-  }
-
-  serviceChecks(node: string, serviceId: string): Iterable<Indexed<CheckRecord>> {
-    return this.#serviceChecks.get(`${node}/${serviceId}`)?.values() ?? [];
-  }
-
-  nodeChecks(node: string): Iterable<Indexed<CheckRecord>> {
-    return this.#nodeChecks.get(node)?.values() ?? [];
-  }
-
-  findCheck(node: string, checkId: string): Indexed<CheckRecord> | undefined {
-    return this.checks.get(node)?.get(checkId);
-  }
-
-  findService(node: string, serviceId: string): Indexed<ServiceRecord> | undefined {
-    return this.services.get(node)?.get(serviceId);
-  }
-
-  /** Subscribes to every applied change with the set of topics it touched (for check scheduling, DNS, the LB). */
   onChange(listener: ViewListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // CatalogWatch
+
+  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<boolean> {
+    if ('topics' in spec) return this.#waiters.park(spec.topics, timeoutMs, cancel);
+    return this.#kvWaiters.park([spec.prefix ? kvPrefixKey(spec.kv) : kvKey(spec.kv)], timeoutMs, cancel);
+  }
+
+  version(spec: WatchSpec): number {
+    if (!('topics' in spec)) return this.kvIndex(spec.kv, spec.prefix);
+    let v = 0;
+    for (const t of spec.topics) {
+      const x = this.#topics.get(t)?.version;
+      if (x !== undefined && x > v) v = x;
+    }
+    return v;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Write side (fed by the store)
+
+  /** Number of parked blocking queries (a gauge for /metrics). */
+  waiterCount(): number {
+    return this.#waiters.count + this.#kvWaiters.count;
   }
 
   /** Resolves once the view has applied `rev` (immediate for the embedded store, which applies before acking). */
   waitForRevision(rev: number): Promise<void> {
     if (rev <= this.#revision) return Promise.resolve();
     return new Promise((resolve) => this.#pendingRevisionWaits.push({ rev, resolve }));
-  }
-
-  /**
-   * Parks until a change touches `spec` (→ true), the timeout passes or `cancel` fires (→ false).
-   */
-  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<boolean> {
-    return new Promise((resolve) => {
-      const sets: Set<Waiter>[] = [];
-      const waiter: Waiter = {
-        done: false,
-        resolve: (changed) => {
-          if (waiter.done) return;
-          waiter.done = true;
-          clearTimeout(timer);
-          unlisten?.();
-          for (const s of sets) s.delete(waiter);
-          resolve(changed);
-        },
-      };
-      let unlisten: (() => void) | undefined;
-      const timer = setTimeout(() => waiter.resolve(false), Math.max(0, timeoutMs));
-      const join = (map: Map<string, Set<Waiter>>, k: string): void => {
-        let s = map.get(k);
-        if (!s) map.set(k, (s = new Set()));
-        s.add(waiter);
-        sets.push(s);
-      };
-      if ('topics' in spec) for (const t of spec.topics) join(this.#waiters, t);
-      else join(spec.prefix ? this.#kvPrefixWaiters : this.#kvExactWaiters, spec.kv);
-      if (cancel) {
-        if (cancel.cancelled) waiter.resolve(false);
-        else unlisten = cancel.onCancel(() => waiter.resolve(false));
-      }
-    });
-  }
-
-  /** Number of parked blocking queries (a gauge for /metrics). */
-  waiterCount(): number {
-    const seen = new Set<Waiter>();
-    for (const m of [this.#waiters, this.#kvExactWaiters, this.#kvPrefixWaiters]) for (const s of m.values()) for (const w of s) seen.add(w);
-    return seen.size;
   }
 
   apply(change: StoreChange): void {
@@ -236,87 +259,121 @@ export class CatalogView {
   }
 
   #applyEvents(events: readonly StoreEvent[], revision: number, committed: boolean): void {
-    const change = { revision, events };
     const touched = new Set<string>();
     const kvTouched: string[] = [];
     const checkKeys: CheckKey[] = [];
-    for (const ev of change.events) {
+    for (const ev of events) {
       if (ev.key.startsWith(keys.KV_PREFIX)) kvTouched.push(ev.key.slice(keys.KV_PREFIX.length));
       else if (ev.key.startsWith('c/')) {
         const [node, checkId] = splitNodeKey(ev.key.slice(2));
         checkKeys.push({ node, checkId });
       }
-      if (ev.type === 'put' && ev.entry) this.#put(ev.entry, ev.prev, touched);
-      else this.#delete(ev.key, change.revision, touched);
+      if (ev.type === 'put' && ev.entry) this.#put(ev.entry, touched);
+      else this.#delete(ev.key, revision, touched);
     }
-    this.#version++;
+    const version = ++this.#version;
     this.#lastAppliedAt = performance.now();
-    if (committed) {
-      this.#revision = change.revision;
-      const wall = Date.now();
-      for (const t of touched) {
-        this.#topicIndex.set(t, change.revision);
-        this.#topicAppliedAt.set(t, wall);
+    if (committed) this.#revision = revision;
+    const wall = committed ? Date.now() : 0;
+    for (const t of touched) {
+      let m = this.#topics.get(t);
+      if (!m) this.#topics.set(t, (m = { index: 0, appliedAt: 0, version: 0 }));
+      if (committed) {
+        m.index = revision;
+        m.appliedAt = wall;
       }
+      m.version = version;
+      this.#waiters.wake(t);
     }
-    for (const t of touched) this.#wakeAll(this.#waiters, t);
-    for (const k of kvTouched) {
-      this.#wakeAll(this.#kvExactWaiters, k);
-      if (this.#kvPrefixWaiters.size > 0) {
-        for (let i = 0; i <= k.length; i++) this.#wakeAll(this.#kvPrefixWaiters, k.slice(0, i));
+    if (this.#kvWaiters.count > 0) {
+      for (const k of kvTouched) {
+        this.#kvWaiters.wake(kvKey(k));
+        for (let i = 0; i <= k.length; i++) {
+          const p = kvPrefixKey(k.slice(0, i));
+          if (this.#kvWaiters.has(p)) this.#kvWaiters.wake(p);
+        }
       }
     }
     if (this.#pendingRevisionWaits.length > 0) {
-      const ready = this.#pendingRevisionWaits.filter((w) => w.rev <= change.revision);
-      this.#pendingRevisionWaits = this.#pendingRevisionWaits.filter((w) => w.rev > change.revision);
-      for (const w of ready) w.resolve();
+      const ready = this.#pendingRevisionWaits.filter((w) => w.rev <= revision);
+      if (ready.length > 0) {
+        this.#pendingRevisionWaits = this.#pendingRevisionWaits.filter((w) => w.rev > revision);
+        for (const w of ready) w.resolve();
+      }
     }
-    if (touched.size > 0) for (const l of this.#listeners) l(touched, change.revision, checkKeys);
+    if (touched.size > 0) for (const l of this.#listeners) l(touched, revision, checkKeys);
   }
 
-  #wakeAll(map: Map<string, Set<Waiter>>, k: string): void {
-    const s = map.get(k);
-    if (!s) return;
-    map.delete(k);
-    for (const w of s) w.resolve(true);
+  #slot(node: string): NodeSlot {
+    let s = this.#nodes.get(node);
+    if (!s) {
+      // The node's name as the view holds it: every record on the node shares this string.
+      const name = this.#pool.str(node);
+      this.#nodes.set(name, (s = { name, node: undefined, services: new Map(), checks: new Map(), byService: new Map() }));
+    }
+    return s;
   }
 
-  #put(e: StoreEntry, prev: StoreEntry | undefined, touched: Set<string>): void {
+  #dropIfEmpty(s: NodeSlot): void {
+    if (!s.node && s.services.size === 0 && s.checks.size === 0) this.#nodes.delete(s.name);
+  }
+
+  #put(e: StoreEntry, touched: Set<string>): void {
     const kind = e.key.slice(0, 2);
     const rest = e.key.slice(2);
     switch (kind) {
       case 'n/': {
-        const rec = JSON.parse(e.value) as NodeRecord;
-        this.nodes.set(rest, { rec, createIndex: e.createRevision, modifyIndex: e.modRevision });
-        touched.add(topics.NODES).add(topics.node(rest));
-        this.#touchNodeServices(rest, touched);
+        const slot = this.#slot(rest);
+        const rec = this.#pool.node(JSON.parse(e.value) as NodeRecord);
+        slot.node = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
+        touched.add(topics.NODES).add(topics.node(slot.name));
+        this.#touchNodeServices(slot, touched);
         return;
       }
       case 's/': {
         const [node, id] = splitNodeKey(rest);
-        if (prev) this.#removeService(node, id, touched);
-        const rec = JSON.parse(e.value) as ServiceRecord;
+        const slot = this.#slot(node);
+        const rec = this.#pool.service(JSON.parse(e.value) as ServiceRecord, slot.name, id);
         const ix: Indexed<ServiceRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
-        getOrCreate(this.services, node).set(id, ix);
-        getOrCreateSet(this.byName, rec.Service).add(ix);
-        touched.add(topics.SERVICES).add(topics.node(node)).add(topics.service(rec.Service));
+        const old = slot.services.get(id);
+        const group = old && old.rec.Service === rec.Service ? this.#groups.get(rec.Service) : undefined;
+        if (old && group) {
+          // Re-registered under the same name: replaced in its group, tags counted up before down,
+          // so the name list and tag union (and what follows them, e.g. DNS) move only on a real change.
+          slot.services.set(id, ix);
+          group.instances.delete(old);
+          group.instances.add(ix);
+          this.#countTags(group, rec.Tags, 1, touched);
+          this.#countTags(group, old.rec.Tags, -1, touched);
+        } else {
+          // Unconditional (a no-op when absent): a put that came without its prev must not leave a stale instance behind.
+          this.#removeService(node, id, touched);
+          slot.services.set(id, ix);
+          this.#addInstance(ix, touched);
+        }
+        touched.add(topics.SERVICES).add(topics.node(slot.name)).add(topics.service(rec.Service));
         return;
       }
       case 'c/': {
         const [node, id] = splitNodeKey(rest);
-        if (prev) this.#removeCheck(node, id, touched);
-        const rec = JSON.parse(e.value) as CheckRecord;
+        this.#removeCheck(node, id, touched);
+        const slot = this.#slot(node);
+        const raw = JSON.parse(e.value) as CheckRecord;
+        const svc = raw.ServiceID ? slot.services.get(raw.ServiceID) : undefined;
+        const rec = this.#pool.check(raw, slot.name, id, svc?.rec.ID);
         const ix: Indexed<CheckRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
-        getOrCreate(this.checks, node).set(id, ix);
-        if (rec.ServiceID) getOrCreate(this.#serviceChecks, `${node}/${rec.ServiceID}`).set(id, ix);
-        else getOrCreate(this.#nodeChecks, node).set(id, ix);
-        this.#touchCheck(rec, touched);
+        slot.checks.set(id, ix);
+        const list = slot.byService.get(rec.ServiceID);
+        if (list === undefined) slot.byService.set(rec.ServiceID, ix);
+        else if (Array.isArray(list)) list.push(ix);
+        else slot.byService.set(rec.ServiceID, [list, ix]);
+        this.#touchCheck(slot, rec, touched);
         return;
       }
       case 'k/': {
         const rec = JSON.parse(e.value) as KvRecord;
-        if (!this.kv.has(rest)) this.#kvSorted.added(rest);
-        this.kv.set(rest, { rec, createIndex: e.createRevision, modifyIndex: e.modRevision });
+        if (!this.#kv.has(rest)) this.#kvSorted.added(rest);
+        this.#kv.set(rest, { rec, createIndex: e.createRevision, modifyIndex: e.modRevision });
         return;
       }
       default:
@@ -328,12 +385,16 @@ export class CatalogView {
     const kind = key.slice(0, 2);
     const rest = key.slice(2);
     switch (kind) {
-      case 'n/':
-        if (this.nodes.delete(rest)) {
-          touched.add(topics.NODES).add(topics.node(rest));
-          this.#touchNodeServices(rest, touched);
+      case 'n/': {
+        const slot = this.#nodes.get(rest);
+        if (slot?.node) {
+          slot.node = undefined;
+          touched.add(topics.NODES).add(topics.node(slot.name));
+          this.#touchNodeServices(slot, touched);
+          this.#dropIfEmpty(slot);
         }
         return;
+      }
       case 's/': {
         const [node, id] = splitNodeKey(rest);
         this.#removeService(node, id, touched);
@@ -345,7 +406,7 @@ export class CatalogView {
         return;
       }
       case 'k/':
-        if (this.kv.delete(rest)) {
+        if (this.#kv.delete(rest)) {
           this.#kvSorted.removed();
           if (this.#tombstones.size >= TOMBSTONE_LIMIT) {
             // Forget individual tombstones but keep their highest revision as a floor for every KV index.
@@ -360,57 +421,79 @@ export class CatalogView {
     }
   }
 
-  #removeService(node: string, id: string, touched: Set<string>): void {
-    const m = this.services.get(node);
-    const old = m?.get(id);
-    if (!m || !old) return;
-    m.delete(id);
-    if (m.size === 0) this.services.delete(node);
-    const set = this.byName.get(old.rec.Service);
-    set?.delete(old);
-    if (set && set.size === 0) this.byName.delete(old.rec.Service);
-    touched.add(topics.SERVICES).add(topics.node(node)).add(topics.service(old.rec.Service));
+  #addInstance(ix: Indexed<ServiceRecord>, touched: Set<string>): void {
+    const name = ix.rec.Service;
+    let g = this.#groups.get(name);
+    if (!g) {
+      this.#groups.set(name, (g = { name, instances: new Set(), tags: new Map(), tagList: undefined }));
+      this.#names.added(name);
+      touched.add(topics.SERVICE_NAMES);
+    }
+    g.instances.add(ix);
+    this.#instances++;
+    this.#countTags(g, ix.rec.Tags, 1, touched);
   }
 
-  #removeCheck(node: string, id: string, touched: Set<string>): void {
-    const m = this.checks.get(node);
-    const old = m?.get(id);
-    if (!m || !old) return;
-    m.delete(id);
-    if (m.size === 0) this.checks.delete(node);
-    const sub = old.rec.ServiceID ? `${node}/${old.rec.ServiceID}` : node;
-    const index = old.rec.ServiceID ? this.#serviceChecks : this.#nodeChecks;
-    const sm = index.get(sub);
-    sm?.delete(id);
-    if (sm && sm.size === 0) index.delete(sub);
-    this.#touchCheck(old.rec, touched);
-  }
-
-  #touchCheck(rec: CheckRecord, touched: Set<string>): void {
-    touched.add(topics.CHECKS).add(topics.node(rec.Node));
-    if (rec.ServiceID) {
-      const svc = this.services.get(rec.Node)?.get(rec.ServiceID);
-      touched.add(topics.service(svc?.rec.Service ?? rec.ServiceName));
-    } else {
-      // A node-level check (serfHealth, node maintenance) changes the health of every service on the node.
-      this.#touchNodeServices(rec.Node, touched);
+  /** Counts `tags` up or down in the group's tag union; a tag appearing or vanishing changes the names topic. */
+  #countTags(g: ServiceGroup, tags: readonly string[], delta: 1 | -1, touched: Set<string>): void {
+    for (const t of tags) {
+      const n = (g.tags.get(t) ?? 0) + delta;
+      if (n > 0) g.tags.set(t, n);
+      else g.tags.delete(t);
+      if ((delta === 1 && n === 1) || n <= 0) {
+        g.tagList = undefined;
+        touched.add(topics.SERVICE_NAMES);
+      }
     }
   }
 
-  #touchNodeServices(node: string, touched: Set<string>): void {
-    const m = this.services.get(node);
-    if (m) for (const s of m.values()) touched.add(topics.service(s.rec.Service));
+  #removeService(node: string, id: string, touched: Set<string>): void {
+    const slot = this.#nodes.get(node);
+    const old = slot?.services.get(id);
+    if (!slot || !old) return;
+    slot.services.delete(id);
+    const g = this.#groups.get(old.rec.Service);
+    if (g?.instances.delete(old)) {
+      this.#instances--;
+      this.#countTags(g, old.rec.Tags, -1, touched);
+      if (g.instances.size === 0) {
+        this.#groups.delete(g.name);
+        this.#names.removed();
+        touched.add(topics.SERVICE_NAMES);
+      }
+    }
+    touched.add(topics.SERVICES).add(topics.node(slot.name)).add(topics.service(old.rec.Service));
+    this.#dropIfEmpty(slot);
   }
-}
 
-function getOrCreate<K, V>(m: Map<K, Map<string, V>>, k: K): Map<string, V> {
-  let v = m.get(k);
-  if (!v) m.set(k, (v = new Map()));
-  return v;
-}
+  #removeCheck(node: string, id: string, touched: Set<string>): void {
+    const slot = this.#nodes.get(node);
+    const old = slot?.checks.get(id);
+    if (!slot || !old) return;
+    slot.checks.delete(id);
+    const list = slot.byService.get(old.rec.ServiceID);
+    if (list === old) slot.byService.delete(old.rec.ServiceID);
+    else if (Array.isArray(list)) {
+      const k = list.indexOf(old);
+      if (k >= 0) list.splice(k, 1);
+      if (list.length === 1) slot.byService.set(old.rec.ServiceID, list[0] as Indexed<CheckRecord>);
+    }
+    this.#touchCheck(slot, old.rec, touched);
+    this.#dropIfEmpty(slot);
+  }
 
-function getOrCreateSet<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
-  let v = m.get(k);
-  if (!v) m.set(k, (v = new Set()));
-  return v;
+  #touchCheck(slot: NodeSlot, rec: CheckRecord, touched: Set<string>): void {
+    touched.add(topics.CHECKS).add(topics.node(slot.name));
+    if (rec.ServiceID) {
+      const svc = slot.services.get(rec.ServiceID);
+      touched.add(topics.service(svc?.rec.Service ?? rec.ServiceName));
+    } else {
+      // A node-level check (serfHealth, node maintenance) changes the health of every service on the node.
+      this.#touchNodeServices(slot, touched);
+    }
+  }
+
+  #touchNodeServices(slot: NodeSlot, touched: Set<string>): void {
+    for (const s of slot.services.values()) touched.add(topics.service(s.rec.Service));
+  }
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { HttpError, badRequest } from '../../core/errors.js';
 import { RE2JS } from 're2js';
-import type { Cancel } from './catalog-view.js';
+import type { Cancel } from './catalog-reader.js';
 
 export interface UserEvent {
   ID: string;

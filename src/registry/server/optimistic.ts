@@ -8,7 +8,11 @@ import { SwitchyardError } from '../../core/errors.js';
 import { StoreOutcomeUnknownError } from '../store/types.js';
 import type { Store, StoreCompare, StoreEntry, TxnRequest } from '../store/types.js';
 
-/** Lost commit outcomes resolved by planning again, at most, per operation. */
+/**
+ * Lost commit outcomes resolved by planning again, at most, per operation: the store gives each
+ * guarded attempt a third of its timeout, so three attempts still fail a store without quorum
+ * within about its own timeout (--store-timeout), as a plain write does.
+ */
 const MAX_UNKNOWN_OUTCOMES = 2;
 
 /** Returned by a plan's callbacks to plan again on fresher state. */
@@ -80,10 +84,10 @@ export async function optimistic<T>(store: Store, plan: () => Plan<T>, opts: Opt
       try {
         r = await store.txn(p.txn);
       } catch (err) {
-        // The store spent its own budget finding out; the next plan gets a budget of its own.
+        // The store spent part of its budget finding out; the next plan gets what the store gives a write.
         if (!(err instanceof StoreOutcomeUnknownError) || p.replayable !== true || ++unknown > MAX_UNKNOWN_OUTCOMES) throw err;
-        deadline = Date.now() + timeoutMs;
-        await revisionAbove(store, seen, 250);
+        deadline = Math.max(deadline, Date.now() + timeoutMs);
+        await revisionAbove(store, seen, 100);
         continue;
       }
       answer = r.succeeded ? p.done(r.revision) : (p.lost?.() ?? REPLAN);

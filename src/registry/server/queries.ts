@@ -1,5 +1,5 @@
 /** Read-side queries over the catalog view, shared by the HTTP API, DNS and the in-process LB source. */
-import type { CatalogView, Indexed } from './catalog-view.js';
+import type { CatalogReader, Indexed } from './catalog-reader.js';
 import type { CheckRecord, NodeRecord, ServiceRecord } from './model.js';
 
 export interface HealthEntry {
@@ -39,32 +39,30 @@ function nodeMetaMatch(node: Indexed<NodeRecord> | undefined, meta: ServiceFilte
 }
 
 /** Instances of a service (sorted by node, then ID) with the tag and node-meta filters applied. */
-export function serviceInstances(view: CatalogView, name: string, f: ServiceFilter = {}): Indexed<ServiceRecord>[] {
-  const set = view.byName.get(name);
-  if (!set) return [];
+export function serviceInstances(view: CatalogReader, name: string, f: ServiceFilter = {}): Indexed<ServiceRecord>[] {
   const out: Indexed<ServiceRecord>[] = [];
-  for (const s of set) {
+  for (const s of view.instances(name)) {
     if (!tagsMatch(s.rec, f.tags)) continue;
-    if (f.nodeMeta && !nodeMetaMatch(view.nodes.get(s.rec.Node), f.nodeMeta)) continue;
+    if (f.nodeMeta && !nodeMetaMatch(view.node(s.rec.Node), f.nodeMeta)) continue;
     out.push(s);
   }
   return out.sort(byNodeThenId);
 }
 
-export function healthEntries(view: CatalogView, name: string, f: ServiceFilter & { passingOnly?: boolean } = {}): HealthEntry[] {
+export function healthEntries(view: CatalogReader, name: string, f: ServiceFilter & { passingOnly?: boolean } = {}): HealthEntry[] {
   const out: HealthEntry[] = [];
   for (const s of serviceInstances(view, name, f)) {
     const checks = [...view.nodeChecks(s.rec.Node), ...view.serviceChecks(s.rec.Node, s.rec.ID)];
     if (f.passingOnly && checks.some((c) => c.rec.Status !== 'passing')) continue;
-    out.push({ node: view.nodes.get(s.rec.Node), service: s, checks });
+    out.push({ node: view.node(s.rec.Node), service: s, checks });
   }
   return out;
 }
 
 /** Every check, optionally only those in `state` ('any' for all). */
-export function checksInState(view: CatalogView, state: string): Indexed<CheckRecord>[] {
+export function checksInState(view: CatalogReader, state: string): Indexed<CheckRecord>[] {
   const out: Indexed<CheckRecord>[] = [];
-  for (const m of view.checks.values()) for (const c of m.values()) if (state === 'any' || c.rec.Status === state) out.push(c);
+  for (const c of view.allChecks()) if (state === 'any' || c.rec.Status === state) out.push(c);
   return out.sort((a, b) => (a.rec.Node === b.rec.Node ? cmp(a.rec.CheckID, b.rec.CheckID) : cmp(a.rec.Node, b.rec.Node)));
 }
 
@@ -72,13 +70,9 @@ export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** catalog/services: name → union of tags across instances. */
-export function serviceTagsIndex(view: CatalogView): Record<string, string[]> {
+/** catalog/services: name → union of tags across instances (kept by the view: no walk over the instances). */
+export function serviceTagsIndex(view: CatalogReader): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const name of [...view.byName.keys()].sort()) {
-    const tags = new Set<string>();
-    for (const s of view.byName.get(name) ?? []) for (const t of s.rec.Tags) tags.add(t);
-    out[name] = [...tags];
-  }
+  for (const name of view.serviceNames()) out[name] = view.serviceTags(name) as string[];
   return out;
 }

@@ -282,7 +282,7 @@ export class Registry {
     if (node === '') throw badRequest('Must provide node');
     if (!NODE_NAME.test(node)) throw badRequest(`Invalid node name ${JSON.stringify(node)}: must not contain '/' or whitespace`);
     checkAddressable('node name', node);
-    const existing = this.view.nodes.get(node);
+    const existing = this.view.node(node);
     const ops: StoreOp[] = [];
     if (!(input.SkipNodeUpdate && existing)) {
       const address = input.Address ?? '';

@@ -1,5 +1,5 @@
 /** Consul's JSON response shapes, built from view records (never null for lists and maps). */
-import type { Indexed } from './catalog-view.js';
+import type { Indexed } from './catalog-reader.js';
 import type { CheckDefinition, CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
 
 export function renderNode(n: Indexed<NodeRecord>): Record<string, unknown> {

@@ -3,6 +3,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SwitchyardError, errorMessage } from '../../core/errors.js';
 import { MemoryState, applyEvents, applyTxn, validateTxn } from './memory-state.js';
+import { OverlayState } from './overlay-state.js';
 import type { Store, StoreChange, StoreEntry, StoreEvent, StoreListener, StoreStats, TxnRequest, TxnResult } from './types.js';
 import { WalWriter, encodeFrames, encodeRecord, fsyncDir, parseSegmentFileName } from './wal.js';
 import type { WalOp } from './wal.js';
@@ -53,7 +54,8 @@ function toWalOp(event: StoreEvent): WalOp {
  * Two views of the key space. `latest` includes every evaluated transaction and is what compares
  * run against, so transactions serialise in call order without waiting for the disk. `published`
  * only moves once a group commit is durable, and is what get/range/revision and listeners see.
- * Entries are immutable and shared between the views.
+ * `latest` is `published` under an overlay of the changes not yet durable (one map of every key,
+ * not two); entries are immutable and shared.
  */
 export class EmbeddedStore implements Store {
   private readonly dir: string;
@@ -78,9 +80,9 @@ export class EmbeddedStore implements Store {
   private repairAttempt = 0;
   private readonly writability = new Set<WritabilityListener>();
 
-  private latest = new MemoryState();
-  private latestRevision = 0;
   private published = new MemoryState();
+  private latest = new OverlayState(this.published);
+  private latestRevision = 0;
   private publishedRevision = 0;
 
   private queue: PendingTxn[] = [];
@@ -139,8 +141,8 @@ export class EmbeddedStore implements Store {
         });
         this.wal = await WalWriter.open(this.dir, rec.appendTo ?? rec.revision + 1);
         await fsyncDir(this.dir);
-        this.latest = rec.state;
-        this.published = rec.state.clone();
+        this.published = rec.state;
+        this.latest = new OverlayState(this.published);
         this.latestRevision = this.publishedRevision = rec.revision;
         this.snapshotRevision = rec.snapshotRevision;
       } catch (err) {
@@ -332,6 +334,7 @@ export class EmbeddedStore implements Store {
       const change = item.change;
       if (change !== undefined) {
         applyEvents(this.published, change.events);
+        this.latest.settled(change.events);
         this.publishedRevision = change.revision;
         this.committedTxns++;
         this.deliver(change);
@@ -365,7 +368,7 @@ export class EmbeddedStore implements Store {
       'writes are refused until the log can be written again (retried automatically, reads go on)', { cause: err });
     const doomed = [...batch, ...this.queue];
     this.queue = [];
-    this.latest = this.published.clone();
+    this.latest.reset();
     this.latestRevision = this.publishedRevision;
     const first = this.fault === undefined;
     this.fault = error;

@@ -389,9 +389,13 @@ export class EtcdStore implements Store {
     }
   }
 
-  /** One attempt of a request that may be repeated: half the budget, so a member that hangs leaves time for another. */
+  /**
+   * One attempt of a request that may be repeated: a third of the budget, so a member that hangs
+   * (a proposal forwarded to a leader that died waits for etcd's own 5 s+ timeout) leaves time for
+   * two more, after the election (about 10 election timeouts at worst).
+   */
   #attemptMs(): number {
-    return Math.max(500, Math.floor(this.#timeoutMs / 2));
+    return Math.max(500, Math.floor(this.#timeoutMs / 3));
   }
 
   /** Runs `attempt` until it succeeds, the timeout budget is spent, or it fails in a way `mayRetry` says not to repeat. */

@@ -8,7 +8,17 @@ import type { StoreCompare, StoreEntry, StoreEvent, StoreOp, TxnRequest } from '
  * binary search and a contiguous walk. Entries are frozen and shared, so two states (the store's
  * latest and published views) cost one map and one key index each, not two copies of the data.
  */
-export class MemoryState {
+/** What transaction evaluation reads and writes: the store's latest key space. */
+export interface TxnState {
+  get(key: string): StoreEntry | undefined;
+  set(entry: StoreEntry): void;
+  /** Removes the key; returns the entry it held. */
+  delete(key: string): StoreEntry | undefined;
+  /** Live keys under a prefix, sorted. */
+  keysWithPrefix(prefix: string): string[];
+}
+
+export class MemoryState implements TxnState {
   private readonly map: Map<string, StoreEntry>;
   private readonly keys: SortedKeys;
 
@@ -16,6 +26,22 @@ export class MemoryState {
     const m = map ?? new Map<string, StoreEntry>();
     this.map = m;
     this.keys = new SortedKeys((k) => m.has(k), sortedKeys ?? (map ? [...map.keys()].sort() : []));
+  }
+
+  /**
+   * A state holding `entries` (later duplicates win). Entries in key order, as snapshots hold them,
+   * become the key index as they are: sorting a million keys again is most of the cost otherwise.
+   */
+  static fromEntries(entries: readonly StoreEntry[]): MemoryState {
+    const map = new Map<string, StoreEntry>();
+    let sorted = true;
+    let prev: string | undefined;
+    for (const e of entries) {
+      if (prev !== undefined && !(prev < e.key)) sorted = false;
+      prev = e.key;
+      map.set(e.key, e);
+    }
+    return new MemoryState(map, sorted ? entries.map((e) => e.key) : undefined);
   }
 
   get size(): number {
@@ -52,10 +78,6 @@ export class MemoryState {
   /** Every entry, sorted by key. */
   entries(): StoreEntry[] {
     return this.range('');
-  }
-
-  clone(): MemoryState {
-    return new MemoryState(new Map(this.map), [...this.keys.all()]);
   }
 }
 
@@ -125,7 +147,7 @@ export function validateTxn(req: TxnRequest, opts: { leases?: boolean } = {}): v
   }
 }
 
-function compareHolds(state: MemoryState, cmp: StoreCompare): boolean {
+function compareHolds(state: TxnState, cmp: StoreCompare): boolean {
   const entry = state.get(cmp.key);
   if (cmp.target === 'modRevision') return (entry?.modRevision ?? 0) === cmp.equals;
   return (entry !== undefined) === cmp.equals;
@@ -142,7 +164,7 @@ export interface TxnOutcome {
  * in order, each seeing the ones before it, so "deletePrefix then put" in one transaction
  * leaves the put standing. deletePrefix expands to one delete per live key, in key order.
  */
-export function applyTxn(state: MemoryState, req: TxnRequest, revision: number): TxnOutcome {
+export function applyTxn(state: TxnState, req: TxnRequest, revision: number): TxnOutcome {
   const succeeded = (req.compare ?? []).every((cmp) => compareHolds(state, cmp));
   const ops: readonly StoreOp[] = succeeded ? req.success : (req.failure ?? []);
   const events: StoreEvent[] = [];

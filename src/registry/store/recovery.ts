@@ -33,7 +33,7 @@ export interface Recovered {
 export async function recover(dir: string, logger: EmbeddedStoreLogger): Promise<Recovered> {
   const names = await readdir(dir);
 
-  const state = new MemoryState();
+  let state = new MemoryState();
   let snapshotRevision = 0;
   const snapshots = names
     .map((name) => ({ name, revision: Number(SNAPSHOT_PATTERN.exec(name)?.[1] ?? NaN) }))
@@ -44,7 +44,7 @@ export async function recover(dir: string, logger: EmbeddedStoreLogger): Promise
   for (const snap of snapshots) {
     try {
       const loaded = await readSnapshotFile(join(dir, snap.name));
-      for (const entry of loaded.entries) state.set(entry);
+      state = MemoryState.fromEntries(loaded.entries);
       snapshotRevision = loaded.revision;
       loadedSnapshot = snap.name;
       break;

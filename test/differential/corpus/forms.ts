@@ -1,6 +1,6 @@
 /** Request-line forms: absolute-form, CONNECT, asterisk-form, authority-form; HTTP versions; methods. */
 import type { Case } from '../types.js';
-import { api, fwd, get, msg, refused, web } from './dsl.js';
+import { GARBLED, api, fwd, get, msg, refused, web } from './dsl.js';
 
 const absolute: Case[] = [
   { id: 'abs-host-route', about: 'absolute-form routes on its authority and forwards Host = that authority', send: msg(['GET http://internal.test/x HTTP/1.1', 'Host: a.test']), expect: { sy: [fwd('internal', 'GET', '/x', { host: 'internal.test' })] } },
@@ -50,7 +50,12 @@ const versions: Case[] = [
   { id: 'v-two-digit-minor', about: 'HTTP/1.10', send: msg(['GET /x HTTP/1.10', 'Host: a.test']), expect: { sy: [refused(400)] } },
   { id: 'v-no-minor', about: 'HTTP/1', send: msg(['GET /x HTTP/1', 'Host: a.test']), expect: { sy: [refused(400)] } },
   { id: 'v-garbage', about: 'a version that is not one', send: msg(['GET /x FOO/1.1', 'Host: a.test']), expect: { sy: [refused(400)] } },
-  { id: 'v-h2-preface', about: 'the HTTP/2 connection preface on an HTTP/1 port', send: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', expect: { fast: [refused(505)], node: [refused(400)] } },
+  // With HTTP/2 on (the default), the preface as a connection's first bytes is h2c with prior knowledge: the
+  // HTTP/2 plane answers with its SETTINGS frame, which is no HTTP/1 response (lb-fast.test.ts covers the
+  // preface refused 505 with http2 off, lb-h2.test.ts what the HTTP/2 plane does with the connection).
+  { id: 'v-h2-preface', about: 'the HTTP/2 connection preface as the first bytes of a plain connection (h2c prior knowledge)', send: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', expect: { sy: [GARBLED] } },
+  // Only a connection's first bytes are looked at: after an HTTP/1 request the preface is an HTTP/1 head with version 2.0.
+  { id: 'v-h2-preface-after-h1', about: 'the HTTP/2 preface after an HTTP/1 request on the same connection is not a switch to HTTP/2', send: msg(['GET /x HTTP/1.1', 'Host: a.test']) + 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', expect: { sy: [web('GET', '/x', { host: 'a.test' }), refused(400)], fast: [web('GET', '/x', { host: 'a.test' }), refused(505)] } },
 ];
 
 const METHODS: { id: string; m: string; ok: boolean }[] = [

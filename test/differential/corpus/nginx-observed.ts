@@ -313,6 +313,7 @@ export const NGINX_OBSERVED: Readonly<Record<string, readonly Step[]>> = {
   'v-no-minor': [refused(400)],
   'v-garbage': [refused(400)],
   'v-h2-preface': [refused(400)],
+  'v-h2-preface-after-h1': [fwd('web', "GET", "/x", { host: "a.test" }), refused(400)],
   'method-lower': [refused(400)],
   'method-title': [refused(400)],
   'method-mixed': [refused(400)],

@@ -12,13 +12,13 @@ import { SwitchyardError } from '../../../core/errors.js';
 import { runHttpCheck } from '../../../health/http-check.js';
 import { runTcpCheck } from '../../../health/tcp-check.js';
 import type { CheckResult } from '../../../health/types.js';
-import type { CatalogView, CheckKey } from '../catalog-view.js';
+import type { CatalogReader, CheckKey } from '../catalog-reader.js';
 import type { CheckRecord, HealthStatus } from '../model.js';
 import type { Registry } from '../registry.js';
 
 export interface SchedulerOptions {
   registry: Registry;
-  view: CatalogView;
+  view: CatalogReader;
   logger: Logger;
   clock: Clock;
   random: Random;
@@ -57,7 +57,7 @@ export class CheckScheduler {
     this.#unsubscribe = this.#o.view.onChange((_t, _r, checks) => {
       for (const k of checks) if (k.node === node) this.#reconcile(k);
     });
-    for (const id of this.#o.view.checks.get(node)?.keys() ?? []) this.#reconcile({ node, checkId: id });
+    for (const c of [...this.#o.view.checksOnNode(node)]) this.#reconcile({ node, checkId: c.rec.CheckID });
     this.#scheduleReap();
   }
 

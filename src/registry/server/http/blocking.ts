@@ -5,7 +5,7 @@
 import { HttpError, badRequest } from '../../../core/errors.js';
 import { parseGoDuration } from '../../../core/duration.js';
 import type { Random } from '../../../core/clock.js';
-import type { CatalogView, WatchSpec } from '../catalog-view.js';
+import type { CatalogReader, CatalogWatch, WatchSpec } from '../catalog-reader.js';
 import type { Ctx, Reply } from './context.js';
 
 export interface BlockingOptions {
@@ -62,7 +62,7 @@ export function parseQueryParams(q: URLSearchParams, opts: Omit<BlockingOptions,
  */
 export async function blocking(
   ctx: Ctx,
-  view: Pick<CatalogView, 'wait' | 'lastAppliedAt'> & Partial<Pick<CatalogView, 'topicAppliedAt'>>,
+  view: Pick<CatalogWatch, 'wait' | 'lastAppliedAt'> & Partial<Pick<CatalogReader, 'topicAppliedAt'>>,
   params: QueryParams,
   opts: BlockingOptions,
   spec: WatchSpec,

@@ -1,6 +1,6 @@
 /** The request context and reply shape shared by the registry API's route handlers. */
 import type { IncomingMessage } from 'node:http';
-import type { Cancel } from '../catalog-view.js';
+import type { Cancel } from '../catalog-reader.js';
 
 export interface Reply {
   status?: number;
@@ -8,8 +8,10 @@ export interface Reply {
   json?: unknown;
   /** Plain-text body (Consul's error style). */
   text?: string;
-  /** Raw bytes (KV ?raw). */
+  /** Raw bytes (KV ?raw, and every cached read: see ReadCache). */
   raw?: Buffer;
+  /** Set on answers shared by many requests: their gzipped body, made once when a client first asks for it. */
+  shared?: { gzipped?: Promise<Buffer> };
   headers?: Record<string, string>;
   /** Sets X-Consul-Index / X-Consul-KnownLeader / X-Consul-LastContact. */
   index?: number;

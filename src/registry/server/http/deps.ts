@@ -1,5 +1,5 @@
 /** What the API's route handlers are wired with (built in cli/, passed down, no globals). */
-import type { CatalogView } from '../catalog-view.js';
+import type { CatalogReader, CatalogWatch } from '../catalog-reader.js';
 import type { Registry } from '../registry.js';
 import type { Sessions } from '../sessions/manager.js';
 import type { EventBuffer } from '../events.js';
@@ -10,7 +10,7 @@ import type { ReadCache } from './read-cache.js';
 
 export interface ApiDeps {
   readonly registry: Registry;
-  readonly view: CatalogView;
+  readonly view: CatalogReader & CatalogWatch;
   readonly sessions: Sessions;
   readonly events: EventBuffer;
   /** For /v1/txn, which plans over the raw store; the clock decides lock-delays. */

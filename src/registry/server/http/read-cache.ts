@@ -1,7 +1,8 @@
 /**
- * Encoded read results keyed by (request, view revision). A change wakes every watcher of a
- * topic at once; they all re-run the same query against the same revision, so one render serves
- * them all instead of a thousand identical JSON encodings.
+ * Encoded read results keyed by (request, version of what it reads). A change wakes every watcher
+ * of a topic at once; they all re-run the same query against the same version, so one render (and
+ * at most one gzip) serves them all instead of a thousand identical encodings, and the answer is
+ * the same buffer written to every socket.
  */
 import type { Reply } from './context.js';
 import { encodeJson } from './encode.js';
@@ -10,10 +11,10 @@ import { encodeJson } from './encode.js';
 const IGNORED = new Set(['index', 'wait', 'token', 'stale', 'consistent', 'leader', 'cached', 'max_stale']);
 
 export class ReadCache {
-  readonly #entries = new Map<string, { revision: number; reply: Reply & { index: number } }>();
+  readonly #entries = new Map<string, { version: number; reply: Reply & { index: number } }>();
   readonly #max: number;
 
-  constructor(max = 1024) {
+  constructor(max = 4096) {
     this.#max = max;
   }
 
@@ -23,17 +24,17 @@ export class ReadCache {
     return `${path}?${parts.sort().join('&')}`;
   }
 
-  /** Returns the cached reply for this revision, or runs `run`, encodes its JSON once and caches it. */
-  get(key: string, revision: number, pretty: boolean, run: () => Reply & { index: number }): Reply & { index: number } {
+  /** Returns the cached reply for this version, or runs `run`, encodes its JSON once and caches it. */
+  get(key: string, version: number, pretty: boolean, run: () => Reply & { index: number }): Reply & { index: number } {
     const hit = this.#entries.get(key);
-    if (hit && hit.revision === revision) return hit.reply;
+    if (hit && hit.version === version) return hit.reply;
     const r = run();
     const reply: Reply & { index: number } = r.json === undefined
-      ? r
-      : { ...r, json: undefined, raw: Buffer.from(encodeJson(r.json, pretty)), headers: { ...r.headers, 'Content-Type': 'application/json' } };
+      ? { ...r, shared: {} }
+      : { ...r, json: undefined, raw: Buffer.from(encodeJson(r.json, pretty)), headers: { ...r.headers, 'Content-Type': 'application/json' }, shared: {} };
     if (hit) this.#entries.delete(key);
     else if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
-    this.#entries.set(key, { revision, reply });
+    this.#entries.set(key, { version, reply });
     return reply;
   }
 }

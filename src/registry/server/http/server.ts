@@ -8,7 +8,7 @@ import { aclAllows } from '../../../core/acl.js';
 import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
 import { encodeJson } from './encode.js';
 import type { Ctx, Reply, Route } from './context.js';
-import type { Cancel } from '../catalog-view.js';
+import type { Cancel } from '../catalog-reader.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -216,9 +216,10 @@ function send(res: ServerResponse, method: string, reply: Reply, pretty: boolean
     buf = Buffer.from(encodeJson(reply.json, pretty));
     type = 'application/json';
   } else buf = EMPTY_BODY;
-  // Consul gzips when asked (gziphandler's 1400-byte minimum).
+  // Consul gzips when asked (gziphandler's 1400-byte minimum); a shared answer is gzipped once for all.
   if (buf.length >= 1400 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
-    return gzipAsync(buf).then((z) => write(res, method, reply, z, type, true));
+    const z = reply.shared ? (reply.shared.gzipped ??= gzipAsync(buf)) : gzipAsync(buf);
+    return z.then((zbuf) => write(res, method, reply, zbuf, type, true));
   }
   write(res, method, reply, buf, type, false);
 }

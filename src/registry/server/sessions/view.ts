@@ -4,7 +4,7 @@
  * queries of /v1/session/*. Only session changes move the index; renewals and lock traffic do not.
  */
 import type { StoreChange, StoreEntry } from '../../store/types.js';
-import type { Cancel, WatchSpec } from '../catalog-view.js';
+import type { Cancel, WatchSpec } from '../catalog-reader.js';
 import { keys } from '../model.js';
 import type { KvRecord } from '../model.js';
 import { sessionCheckIds, sessionKeys } from './model.js';

@@ -6,7 +6,7 @@ import { decodeCheck, decodeCheckUpdate, decodeService, parseJsonBody } from '..
 import { aggregateStatus } from '../../model.js';
 import type { ServiceRecord } from '../../model.js';
 import { renderAgentService, renderCheck } from '../../render.js';
-import { topics } from '../../catalog-view.js';
+import { topics } from '../../catalog-reader.js';
 import type { Ctx, Reply, Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
 import { applyFilterToMap, parseBool } from './common.js';
@@ -17,8 +17,13 @@ const EMPTY: Reply = {};
 const AGENT_CHECK_TYPES: ReadonlySet<string> = new Set(['http', 'tcp', 'ttl', 'maintenance']);
 
 function localServices(deps: ApiDeps): ServiceRecord[] {
-  const m = deps.view.services.get(deps.registry.node.name);
-  return m ? [...m.values()].map((s) => s.rec).filter((s) => s.Local).sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0)) : [];
+  return [...deps.view.nodeServices(deps.registry.node.name)].map((s) => s.rec).filter((s) => s.Local).sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
+}
+
+function count(xs: Iterable<unknown>): number {
+  let n = 0;
+  for (const _ of xs) n++;
+  return n;
 }
 
 function parseEnable(q: URLSearchParams): boolean {
@@ -69,7 +74,7 @@ export function agentRoutes(deps: ApiDeps): Route[] {
           DebugConfig: {},
           Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
           Member: member(deps),
-          Stats: { agent: { checks: String(view.checks.get(registry.node.name)?.size ?? 0), services: String(view.services.get(registry.node.name)?.size ?? 0) } },
+          Stats: { agent: { checks: String(count(view.checksOnNode(registry.node.name))), services: String(count(view.nodeServices(registry.node.name))) } },
           Meta: { 'consul-network-segment': '' },
         },
       }),
@@ -87,8 +92,7 @@ export function agentRoutes(deps: ApiDeps): Route[] {
       path: '/v1/agent/checks', methods: ['GET'],
       handler: (ctx) => {
         const out: Record<string, unknown> = {};
-        const m = view.checks.get(registry.node.name);
-        const local = [...(m?.values() ?? [])].filter((c) => AGENT_CHECK_TYPES.has(c.rec.Type));
+        const local = [...view.checksOnNode(registry.node.name)].filter((c) => AGENT_CHECK_TYPES.has(c.rec.Type));
         for (const c of local.sort((x, y) => (x.rec.CheckID < y.rec.CheckID ? -1 : 1))) out[c.rec.CheckID] = renderCheck(c.rec);
         return { json: applyFilterToMap(ctx.query, out) };
       },

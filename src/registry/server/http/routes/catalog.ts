@@ -1,7 +1,7 @@
 /** /v1/catalog/* and /v1/health/*: blocking reads of nodes, services and checks; catalog writes. */
 import { badRequest } from '../../../../core/errors.js';
 import { decodeCatalogDeregister, decodeCatalogRegister, parseJsonBody } from '../../decode.js';
-import { topics } from '../../catalog-view.js';
+import { topics } from '../../catalog-reader.js';
 import { renderCatalogService, renderCheck, renderNode, renderService } from '../../render.js';
 import { checksInState, cmp, healthEntries, serviceInstances, serviceTagsIndex } from '../../queries.js';
 import type { Route } from '../context.js';
@@ -46,7 +46,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
       handler: (ctx) => {
         const f = serviceFilter(ctx.query);
         return blockingRead(deps, ctx, { topics: [topics.NODES] }, () => {
-          const list = [...view.nodes.values()]
+          const list = [...view.nodes()]
             .filter((n) => !f.nodeMeta || f.nodeMeta.every(([k, v]) => n.rec.Meta[k] === v))
             .sort((a, b) => cmp(a.rec.Node, b.rec.Node))
             .map(renderNode);
@@ -58,19 +58,25 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
       path: '/v1/catalog/services', methods: ['GET'],
       handler: (ctx) => {
         const f = serviceFilter(ctx.query);
-        return blockingRead(deps, ctx, { topics: [topics.SERVICES] }, () => {
+        // With ?node-meta the answer also depends on node records: a node's meta changing wakes it too.
+        const t = f.nodeMeta ? [topics.SERVICES, topics.NODES] : [topics.SERVICES];
+        return blockingRead(deps, ctx, { topics: t }, () => {
           let out = serviceTagsIndex(view);
           if (f.nodeMeta) {
+            const meta = f.nodeMeta;
             const keep = new Set<string>();
-            for (const [name, set] of view.byName) {
-              for (const s of set) {
-                const n = view.nodes.get(s.rec.Node);
-                if (n && f.nodeMeta.every(([k, v]) => n.rec.Meta[k] === v)) keep.add(name);
+            for (const name of view.serviceNames()) {
+              for (const s of view.instances(name)) {
+                const n = view.node(s.rec.Node);
+                if (n && meta.every(([k, v]) => n.rec.Meta[k] === v)) {
+                  keep.add(name);
+                  break;
+                }
               }
             }
             out = Object.fromEntries(Object.entries(out).filter(([k]) => keep.has(k)));
           }
-          return { index: view.topicIndex([topics.SERVICES]), json: out };
+          return { index: view.topicIndex(t), json: out };
         });
       },
     },
@@ -81,7 +87,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const f = serviceFilter(ctx.query);
         const t = [topics.service(name)];
         return blockingRead(deps, ctx, { topics: t }, () => {
-          const list = serviceInstances(view, name, f).map((s) => renderCatalogService(s, view.nodes.get(s.rec.Node)));
+          const list = serviceInstances(view, name, f).map((s) => renderCatalogService(s, view.node(s.rec.Node)));
           return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
         });
       },
@@ -92,10 +98,10 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const node = requireName(ctx.suffix, 'Missing node name');
         const t = [topics.node(node)];
         return blockingRead(deps, ctx, { topics: t }, () => {
-          const n = view.nodes.get(node);
+          const n = view.node(node);
           if (!n) return { index: view.topicIndex(t), json: null };
           const services: Record<string, unknown> = {};
-          const list = [...(view.services.get(node)?.values() ?? [])].sort((x, y) => cmp(x.rec.ID, y.rec.ID));
+          const list = [...view.nodeServices(node)].sort((x, y) => cmp(x.rec.ID, y.rec.ID));
           for (const s of list) services[s.rec.ID] = renderService(s, dc());
           return { index: view.topicIndex(t), json: { Node: renderNode(n), Services: applyFilterToMap(ctx.query, services) } };
         });
@@ -136,8 +142,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const node = requireName(ctx.suffix, 'Missing node name');
         const t = [topics.node(node)];
         return blockingRead(deps, ctx, { topics: t }, () => {
-          const m = view.checks.get(node);
-          const list = [...(m?.values() ?? [])].sort((a, b) => cmp(a.rec.CheckID, b.rec.CheckID)).map((c) => renderCheck(c.rec, c));
+          const list = [...view.checksOnNode(node)].sort((a, b) => cmp(a.rec.CheckID, b.rec.CheckID)).map((c) => renderCheck(c.rec, c));
           return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
         });
       },

@@ -1,7 +1,7 @@
 /** Helpers shared by the API route files: query flags, filters and blocking reads. */
 import { HttpError, SwitchyardError, badRequest } from '../../../../core/errors.js';
 import { compileFilter } from '../../filter.js';
-import type { WatchSpec } from '../../catalog-view.js';
+import type { WatchSpec } from '../../catalog-reader.js';
 import { blocking, parseQueryParams } from '../blocking.js';
 import { ReadCache } from '../read-cache.js';
 import type { Ctx, Reply } from '../context.js';
@@ -66,8 +66,9 @@ export function blockingRead(deps: ApiDeps, ctx: Ctx, spec: WatchSpec, query: ()
   const params = parseQueryParams(ctx.query, deps.blocking, deps.registry.node.datacenter);
   const key = ReadCache.key(ctx.path, ctx.query);
   const pretty = ctx.query.has('pretty');
-  // Keyed by the view's version, not its revision: a transient change (the store health check) moves only the version.
-  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.version, pretty, query));
+  // Keyed by the version of what the query reads, not its index: a transient change (the store health
+  // check) moves only the version, and a change to another service moves neither.
+  return blocking(ctx, deps.view, params, deps.blocking, spec, () => deps.readCache.get(key, deps.view.version(spec), pretty, query));
 }
 
 /** Validation of query parameters shared by non-blocking reads (dc, consistency flags). */

@@ -56,11 +56,11 @@ export function kvRoutes(deps: ApiDeps): Route[] {
         return { index, json: out };
       }
       if (recurse) {
-        const list = view.kvKeysUnder(key).map((k) => renderKv(k, view.kv.get(k)!));
+        const list = view.kvKeysUnder(key).map((k) => renderKv(k, view.kvEntry(k)!));
         if (list.length === 0) return { index, status: 404 };
         return { index, json: list };
       }
-      const e = view.kv.get(key);
+      const e = view.kvEntry(key);
       if (!e) return { index, status: 404 };
       if (flag(q, 'raw')) {
         return {

@@ -1,0 +1,103 @@
+/**
+ * Compact in-memory records for the catalog view: a parsed record shares what repeats across a
+ * million instances (node and service names, tags and tag lists, meta maps, statuses, the empty
+ * maps and default weights) instead of holding its own copy of each. Shared values are frozen, so
+ * a reader that tried to change one would throw instead of changing every record that shares it.
+ * The pool forgets everything when it grows past its bound: records keep what they share, later
+ * ones share anew, and a catalog with ever-new values cannot grow it without limit.
+ */
+import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord, Weights } from './model.js';
+
+const EMPTY: Readonly<Record<string, never>> = Object.freeze({});
+const NO_TAGS: readonly string[] = Object.freeze([]);
+const DEFAULT_WEIGHTS: Readonly<Weights> = Object.freeze({ Passing: 1, Warning: 1 });
+
+const isEmpty = (o: object): boolean => {
+  for (const _ in o) return false;
+  return true;
+};
+
+export class RecordPool {
+  readonly #max: number;
+  #strings = new Map<string, string>();
+  #lists = new Map<string, readonly string[]>();
+  #maps = new Map<string, Readonly<Record<string, unknown>>>();
+
+  constructor(max = 200_000) {
+    this.#max = max;
+  }
+
+  /** One shared copy of a string that recurs (names, tags, statuses). */
+  str(s: string): string {
+    if (s.length === 0) return '';
+    const hit = this.#strings.get(s);
+    if (hit !== undefined) return hit;
+    this.#bound(this.#strings);
+    this.#strings.set(s, s);
+    return s;
+  }
+
+  list(xs: readonly string[]): readonly string[] {
+    if (xs.length === 0) return NO_TAGS;
+    const key = xs.join('\u0000');
+    const hit = this.#lists.get(key);
+    if (hit !== undefined) return hit;
+    const shared = Object.freeze(xs.map((x) => this.str(x)));
+    this.#bound(this.#lists);
+    this.#lists.set(key, shared);
+    return shared;
+  }
+
+  /** A string map (Meta, TaggedAddresses) shared by content; maps of other values are shared only when empty. */
+  map<T extends object>(o: T | null | undefined): T {
+    if (o === null || o === undefined || isEmpty(o)) return EMPTY as T;
+    let key = '';
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v !== 'string') return o;
+      key += `${k}\u0000${v}\u0000`;
+    }
+    const hit = this.#maps.get(key);
+    if (hit !== undefined) return hit as T;
+    const shared: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o)) shared[this.str(k)] = this.str(v as string);
+    Object.freeze(shared);
+    this.#bound(this.#maps);
+    this.#maps.set(key, shared);
+    return shared as T;
+  }
+
+  node(r: NodeRecord): NodeRecord {
+    return {
+      ID: r.ID, Node: this.str(r.Node), Address: this.str(r.Address), Datacenter: this.str(r.Datacenter),
+      TaggedAddresses: this.map(r.TaggedAddresses), Meta: this.map(r.Meta),
+    };
+  }
+
+  /** `node` and `id` are the node's name and the instance's ID as the view already holds them (its map keys). */
+  service(r: ServiceRecord, node: string, id: string): ServiceRecord {
+    const w = r.Weights;
+    return {
+      Node: node, ID: r.ID === id ? id : r.ID, Service: this.str(r.Service), Tags: this.list(r.Tags) as string[], Address: r.Address,
+      TaggedAddresses: this.map(r.TaggedAddresses), Meta: this.map(r.Meta), Port: r.Port,
+      Weights: w && w.Passing === 1 && w.Warning === 1 ? DEFAULT_WEIGHTS : w, EnableTagOverride: r.EnableTagOverride,
+      Kind: this.str(r.Kind), Local: r.Local,
+    };
+  }
+
+  /** `checkId` and `serviceId` as the view already holds them (its map key; the instance's ID when the service is known). */
+  check(r: CheckRecord, node: string, checkId: string, serviceId: string | undefined): CheckRecord {
+    return {
+      Node: node, CheckID: r.CheckID === checkId ? checkId : r.CheckID, Name: this.str(r.Name), Status: this.str(r.Status) as CheckRecord['Status'], Notes: this.str(r.Notes), Output: r.Output,
+      ServiceID: serviceId !== undefined && serviceId === r.ServiceID ? serviceId : r.ServiceID, ServiceName: this.str(r.ServiceName),
+      ServiceTags: this.list(r.ServiceTags) as string[], Type: this.str(r.Type) as CheckRecord['Type'], Definition: this.map(r.Definition),
+    };
+  }
+
+  kv(r: KvRecord): KvRecord {
+    return r;
+  }
+
+  #bound(m: Map<string, unknown>): void {
+    if (m.size >= this.#max) m.clear();
+  }
+}
