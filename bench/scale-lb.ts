@@ -37,7 +37,9 @@ const CHURN_S = envNum('BENCH_CHURN_S', 30);
 const RATE = envNum('BENCH_RATE', 200);
 const PROBE_EVERY = Math.max(1, Math.round(envNum('BENCH_PROBE_EVERY', 10)));
 const LABEL = process.env.BENCH_LABEL ?? 'run';
+/** The balancer's binary (SY_MAIN: e.g. a build of an older commit, for before/after runs) and the agent's (BENCH_AGENT_MAIN; default: this tree's). */
 const SY_MAIN = process.env.SY_MAIN ?? 'dist/cli/main.js';
+const AGENT_MAIN = process.env.BENCH_AGENT_MAIN ?? 'dist/cli/main.js';
 const BACKEND_PORTS = 8;
 
 const stats = (xs: readonly number[]): { n: number; mean: number; p50: number; p99: number; max: number } => {
@@ -169,7 +171,7 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
   const backends = startOwned(process.execPath, ['--import', 'tsx', 'bench/proxies/node-backend.ts'], { env: { PORTS: backendPorts.join(',') } });
   const agentPort = await freePort();
   const agentUrl = `http://127.0.0.1:${agentPort}`;
-  const agent = startOwned(process.execPath, [SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, `agent-${n}`), '--node', 'bench', '--log-level', 'warn']);
+  const agent = startOwned(process.execPath, [AGENT_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, `agent-${n}`), '--node', 'bench', '--log-level', 'warn']);
   const lbPort = await freePort();
   const adminPort = await freePort();
   const lbUrl = `http://127.0.0.1:${lbPort}`;
@@ -320,7 +322,7 @@ if (PHASES.has('e2e')) {
   }
 }
 
-const run = { label: LABEL, commit, ...(process.env.SY_MAIN ? { binary: process.env.SY_MAIN } : {}), at: new Date().toISOString(), node: process.version, cpus: cpus().length, micro: microRows, e2e: e2eRows };
+const run = { label: LABEL, commit, ...(process.env.SY_MAIN ? { binary: `balancer ${process.env.SY_MAIN}, agent ${AGENT_MAIN}` } : {}), at: new Date().toISOString(), node: process.version, cpus: cpus().length, micro: microRows, e2e: e2eRows };
 mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/scale-lb-runs.jsonl', `${JSON.stringify(run)}\n`);
 
@@ -337,7 +339,7 @@ const lines: string[] = [
   '',
 ];
 for (const r of runs) {
-  lines.push(`## ${r.label} — ${r.commit}${r.binary ? ` (e2e balancer and agent: ${r.binary})` : ''}, ${r.at} (Node ${r.node}, ${r.cpus} cores)`, '');
+  lines.push(`## ${r.label} — ${r.commit}${r.binary ? ` (e2e: ${r.binary})` : ''}, ${r.at} (Node ${r.node}, ${r.cpus} cores)`, '');
   if (r.micro.length > 0) {
     lines.push('| services | first build ms | per-change CPU µs mean | p50 | p99 | wall µs mean | changes |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const m of r.micro) lines.push(`| ${m.services} | ${fmt(m.firstBuildMs, 1)} | ${fmt(m.cpuUs.mean, 0)} | ${fmt(m.cpuUs.p50, 0)} | ${fmt(m.cpuUs.p99, 0)} | ${fmt(m.wallUs.mean, 0)} | ${m.changes} |`);

@@ -133,6 +133,9 @@ export class TableBuilder {
   // Per build: what joined and left the table.
   #added: UpstreamGroup[] = [];
   #removed: UpstreamGroup[] = [];
+  // Per build: edits of the persistent views, applied at once at its end (one transient map each).
+  #routeEdits: [string, CompiledRoute | undefined][] = [];
+  #groupEdits: [string, UpstreamGroup | undefined][] = [];
 
   constructor(o: TableOptions) {
     this.#o = o;
@@ -146,6 +149,8 @@ export class TableBuilder {
     this.#set = set;
     this.#added = [];
     this.#removed = replacing ? [...replacing] : [];
+    this.#routeEdits = [];
+    this.#groupEdits = [];
     if (b.initial === true) for (const list of set.instances.values()) for (const i of list) this.#o.states.seed(i.id);
     const dirtyMerge = new Set<string>();
     const dirtyRoutes = new Set<string>();
@@ -168,6 +173,8 @@ export class TableBuilder {
     const addedRoutes: CompiledRoute[] = [];
     for (const key of dirtyRoutes) this.#resolve(key, removedRoutes, addedRoutes);
     if (removedRoutes.length > 0 || addedRoutes.length > 0) this.#matcher = this.#matcher.with(removedRoutes, addedRoutes);
+    if (this.#routeEdits.length > 0) this.#routeView = this.#routeView.update(this.#routeEdits);
+    if (this.#groupEdits.length > 0) this.#groupView = this.#groupView.update(this.#groupEdits);
     // A group built and dropped within this build (its service changed, then its route went) was never in a table.
     const removed = new Set(this.#removed);
     const added = new Set(this.#added);
@@ -302,7 +309,7 @@ export class TableBuilder {
     if (old) this.#drop(key, old, removed);
     this.#routes.set(key, next);
     this.#rankOf.set(next.route, next.rank);
-    this.#routeView = this.#routeView.set(key, next.route);
+    this.#routeEdits.push([key, next.route]);
     if (next.route.spec.headers.length > 0) this.#headerRoutes++;
     for (const g of next.groups) addTo(this.#groupRoutes, g, key);
     if (next.mirror !== undefined) addTo(this.#mirrorRoutes, next.mirror, key);
@@ -312,7 +319,7 @@ export class TableBuilder {
 
   #drop(key: string, old: RouteDeps, removed: CompiledRoute[]): void {
     this.#routes.delete(key);
-    this.#routeView = this.#routeView.delete(key);
+    this.#routeEdits.push([key, undefined]);
     if (old.route.spec.headers.length > 0) this.#headerRoutes--;
     for (const g of old.groups) {
       removeFrom(this.#groupRoutes, g, key);
@@ -356,7 +363,7 @@ export class TableBuilder {
       slot = { group: this.#newGroup(key, g, this.#members(g)), spec: g, refs: 0 };
       this.#groups.set(key, slot);
       addTo(this.#serviceGroups, g.service, key);
-      this.#groupView = this.#groupView.set(key, slot.group);
+      this.#groupEdits.push([key, slot.group]);
       this.#added.push(slot.group);
     }
     slot.refs++;
@@ -368,7 +375,7 @@ export class TableBuilder {
     if (slot === undefined || --slot.refs > 0) return;
     this.#groups.delete(key);
     removeFrom(this.#serviceGroups, slot.spec.service, key);
-    this.#groupView = this.#groupView.delete(key);
+    this.#groupEdits.push([key, undefined]);
     this.#setErrors(`group:${key}`, []);
     this.#removed.push(slot.group);
   }
@@ -382,7 +389,7 @@ export class TableBuilder {
       this.#removed.push(slot.group);
       slot.group = this.#newGroup(key, slot.spec, members);
       this.#added.push(slot.group);
-      this.#groupView = this.#groupView.set(key, slot.group);
+      this.#groupEdits.push([key, slot.group]);
       for (const r of this.#groupRoutes.get(key) ?? []) dirtyRoutes.add(r);
     }
   }
