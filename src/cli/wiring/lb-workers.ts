@@ -36,7 +36,7 @@ type Msg =
   | { type: 'reply'; id: number; data: unknown };
 
 // The change stamp travels along: the workers' tables are the ones that serve, so they measure change latency.
-function wire(s: ServiceSet, seq: number, base?: number): Msg {
+export function wire(s: ServiceSet, seq: number, base?: number): Msg {
   const change = s.change ? { change: s.change } : {};
   if (base === undefined || s.changed === undefined) return { type: 'set', set: { seq, catalog: [...s.catalog], instances: [...s.instances], ...change } };
   const names = [...s.changed];
@@ -47,7 +47,7 @@ function wire(s: ServiceSet, seq: number, base?: number): Msg {
 }
 
 /** A worker's copy of its primary's set, kept in persistent maps so a delta costs what it carries. */
-class WorkerSet {
+export class WorkerSet {
   #seq = -1;
   #catalog = PersistentMap.empty<string, readonly string[]>();
   #instances = PersistentMap.empty<string, readonly Instance[]>();
