@@ -40,6 +40,11 @@ const LABEL = process.env.BENCH_LABEL ?? 'run';
 /** The balancer's binary (SY_MAIN: e.g. a build of an older commit, for before/after runs) and the agent's (BENCH_AGENT_MAIN; default: this tree's). */
 const SY_MAIN = process.env.SY_MAIN ?? 'dist/cli/main.js';
 const AGENT_MAIN = process.env.BENCH_AGENT_MAIN ?? 'dist/cli/main.js';
+/**
+ * The agent's --sync: "none" by default, so a write waits for no fsync and what is measured is the balancer, not
+ * this shared machine's disk (with "always", writes here took p50 0.2-1.2 s while other work ran: bench/results).
+ */
+const AGENT_SYNC = process.env.BENCH_AGENT_SYNC ?? 'none';
 const BACKEND_PORTS = 8;
 
 const stats = (xs: readonly number[]): { n: number; mean: number; p50: number; p99: number; max: number } => {
@@ -94,7 +99,8 @@ function micro(n: number): MicroRow {
   store.update(set);
   const firstBuildMs = performance.now() - t0;
   // Changes spread over the catalog; each one moves, adds or removes one instance of one service.
-  const total = n >= 50_000 ? 30 : 300;
+  // Enough changes that GC, which the mean includes, averages out (BENCH_MICRO_CHANGES; the whole-table rebuild took 300 / 30).
+  const total = Math.round(envNum('BENCH_MICRO_CHANGES', n >= 50_000 ? 300 : 2000));
   const warm = Math.min(30, total);
   const cpu: number[] = [];
   const wall: number[] = [];
@@ -171,7 +177,7 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
   const backends = startOwned(process.execPath, ['--import', 'tsx', 'bench/proxies/node-backend.ts'], { env: { PORTS: backendPorts.join(',') } });
   const agentPort = await freePort();
   const agentUrl = `http://127.0.0.1:${agentPort}`;
-  const agent = startOwned(process.execPath, [AGENT_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, `agent-${n}`), '--node', 'bench', '--log-level', 'warn']);
+  const agent = startOwned(process.execPath, [AGENT_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, `agent-${n}`), '--node', 'bench', '--log-level', 'warn', '--sync', AGENT_SYNC]);
   const lbPort = await freePort();
   const adminPort = await freePort();
   const lbUrl = `http://127.0.0.1:${lbPort}`;
@@ -322,12 +328,12 @@ if (PHASES.has('e2e')) {
   }
 }
 
-const run = { label: LABEL, commit, ...(process.env.SY_MAIN ? { binary: `balancer ${process.env.SY_MAIN}, agent ${AGENT_MAIN}` } : {}), at: new Date().toISOString(), node: process.version, cpus: cpus().length, micro: microRows, e2e: e2eRows };
+const run = { label: LABEL, commit, ...(process.env.SY_MAIN ? { binary: `balancer ${process.env.SY_MAIN}, agent ${AGENT_MAIN}` } : {}), ...(PHASES.has('e2e') ? { agentSync: AGENT_SYNC } : {}), at: new Date().toISOString(), node: process.version, cpus: cpus().length, micro: microRows, e2e: e2eRows };
 mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/scale-lb-runs.jsonl', `${JSON.stringify(run)}\n`);
 
 // The report: every run recorded so far, newest of each label last.
-const runs = readFileSync('bench/results/scale-lb-runs.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as typeof run & { binary?: string });
+const runs = readFileSync('bench/results/scale-lb-runs.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as typeof run & { binary?: string; agentSync?: string });
 const lines: string[] = [
   '# Balancer at scale: cost of one registry change (issue 18)',
   '',
@@ -338,8 +344,48 @@ const lines: string[] = [
   `**e2e**: a real \`switchyard agent\`, 8 backend ports (Node), \`switchyard lb\` (fast plane, one process) following N routed services of one instance each, each on a node of its own (catalog/register re-puts the node, which wakes every service on it: with all services on one node every write woke all N health watches); ${RATE} changes/s (each re-registers one service on another backend port); every ${PROBE_EVERY}th change probed through the balancer every 2 ms until the new port answers. Change-to-traffic is measured from just before the write is sent (an upper bound: it includes the registry's write, fsync and all) and from the write's answer (a lower bound: the commit came before it); the commit lies between. "commit→swap" and "commit→first request" are the balancer's own change-latency histograms (from the agent's X-Switchyard-Index-Time; bucket bounds). CPU per change = the balancer process's CPU time over the churn / changes (probes included).`,
   '',
 ];
+// Summary: the newest "before…" and "after" runs that have each part.
+{
+  const last = <T,>(pick: (r: (typeof runs)[number]) => T | undefined, label: (l: string) => boolean): T | undefined => {
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const r = runs[i]!;
+      const v = label(r.label) ? pick(r) : undefined;
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  };
+  const isBefore = (l: string): boolean => l === 'before' || l.startsWith('before (');
+  const isAfter = (l: string): boolean => l === 'after';
+  const micro = (n: number) => (r: (typeof runs)[number]): MicroRow | undefined => r.micro.find((m) => m.services === n);
+  const e2eOf = (n: number) => (r: (typeof runs)[number] & { agentSync?: string }): E2eRow | undefined => (r.agentSync === 'none' ? r.e2e.find((e) => e.services === n) : undefined);
+  const row = (what: string, b: string, a: string, target: string): string => `| ${what} | ${b} | ${a} | ${target} |`;
+  lines.push('## Summary (newest "before" and "after" runs)', '', '| | before | after | target |', '| --- | ---: | ---: | --- |');
+  for (const n of [500, 5000, 50000]) {
+    const b = last(micro(n), isBefore);
+    const a = last(micro(n), isAfter);
+    lines.push(row(`table swap per change, ${n.toLocaleString('en-US')} services: CPU µs mean (p50)`, b ? `${fmt(b.cpuUs.mean, 0)} (${fmt(b.cpuUs.p50, 0)})` : '–', a ? `${fmt(a.cpuUs.mean, 0)} (${fmt(a.cpuUs.p50, 0)})` : '–', ''));
+  }
+  const ratio = (label: (l: string) => boolean): number | undefined => {
+    const x = last(micro(500), label);
+    const y = last(micro(5000), label);
+    return x && y ? y.cpuUs.mean / x.cpuUs.mean : undefined;
+  };
+  const rb = ratio(isBefore);
+  const ra = ratio(isAfter);
+  lines.push(row('cost at 5,000 / cost at 500 (CPU mean)', rb === undefined ? '–' : `${fmt(rb, 2)}×`, ra === undefined ? '–' : `**${fmt(ra, 2)}×**`, `≤ 2×: ${ra !== undefined && ra <= 2 ? 'met' : 'NOT met'}`));
+  for (const n of [500, 5000]) {
+    const b = last(e2eOf(n), isBefore);
+    const a = last(e2eOf(n), isAfter);
+    const c2t = (e: E2eRow | undefined): string => (e ? `${fmt(e.c2tMs.p99, 1)} / ${fmt(e.c2tAckMs?.p99, 1)}${e.probeMisses > 0 ? ` (${e.probeMisses} of ${e.probes} never seen in 5 s)` : ''}` : '–');
+    const met = n === 5000 ? `< 50 ms: ${a && a.probeMisses === 0 && (a.c2tAckMs?.p99 ?? Infinity) < 50 ? (a.c2tMs.p99 < 50 ? 'met' : 'met from the write\'s answer, NOT from its send') : 'NOT met'}` : '';
+    lines.push(row(`change-to-traffic p99 ms at ${n.toLocaleString('en-US')} services, 200 changes/s: from send / from answer`, c2t(b), c2t(a), met));
+    lines.push(row(`balancer commit → swap p99 at ${n.toLocaleString('en-US')}`, b?.swap.p99 ?? '–', a?.swap.p99 ?? '–', ''));
+    lines.push(row(`balancer CPU per change at ${n.toLocaleString('en-US')} (ms, probes included)`, fmt(b?.lbCpuMsPerChange, 3), fmt(a?.lbCpuMsPerChange, 3), ''));
+  }
+  lines.push('');
+}
 for (const r of runs) {
-  lines.push(`## ${r.label} — ${r.commit}${r.binary ? ` (e2e: ${r.binary})` : ''}, ${r.at} (Node ${r.node}, ${r.cpus} cores)`, '');
+  lines.push(`## ${r.label} — ${r.commit}${r.binary ? ` (e2e: ${r.binary})` : ''}, ${r.at} (Node ${r.node}, ${r.cpus} cores${r.e2e.length > 0 ? `; agent --sync ${r.agentSync ?? 'always'}` : ''})`, '');
   if (r.micro.length > 0) {
     lines.push('| services | first build ms | per-change CPU µs mean | p50 | p99 | wall µs mean | changes |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const m of r.micro) lines.push(`| ${m.services} | ${fmt(m.firstBuildMs, 1)} | ${fmt(m.cpuUs.mean, 0)} | ${fmt(m.cpuUs.p50, 0)} | ${fmt(m.cpuUs.p99, 0)} | ${fmt(m.wallUs.mean, 0)} | ${m.changes} |`);
