@@ -7,6 +7,7 @@
  * services changed, it looks at those and at the ones it holds or remembers, not the whole set.
  */
 import { PersistentMap } from '../core/persistent-map.js';
+import { sameInstances } from '../discovery/types.js';
 import type { Instance, ServiceSet } from '../discovery/types.js';
 
 export interface GuardConfig {
@@ -46,6 +47,8 @@ export class LossGuard {
   readonly #held = new Map<string, Map<string, Held>>();
   /** service → id → instances let go (not critical) within the last holdMs: a burst split over several answers still counts as one. */
   readonly #recent = new Map<string, Map<string, Recent>>();
+  /** service → when its books next change with time alone (a hold ends, a loss leaves the window). */
+  readonly #due = new Map<string, number>();
 
   constructor(cfg: GuardConfig) {
     this.#cfg = cfg;
@@ -65,7 +68,36 @@ export class LossGuard {
     const events: GuardEvent[] = [];
     const touched = new Set<string>();
     if (prev === undefined || this.#cfg.maxDropPercent >= 100) return { set: raw, events, touched };
-    const services = new Set([...(changed === undefined ? prev.instances.keys() : [...changed].filter((s) => prev.instances.has(s))), ...this.#held.keys(), ...this.#recent.keys()]);
+    if (changed === undefined) {
+      // A service whose instances are as they were, nothing held and nothing due, has nothing to look at (looking
+      // anyway would count a replaced instance against its replacement: a redeploy held on the next unrelated change).
+      const services = new Set([...prev.instances.keys()].filter((s) => !sameInstances(prev.instances.get(s), raw.instances.get(s))));
+      for (const service of this.#held.keys()) services.add(service);
+      for (const [service, at] of this.#due) if (at <= now) services.add(service);
+      const r = this.#evaluate(services, prev, raw, now, events, touched);
+      if (r.instances.length === 0) return { set: raw, events, touched };
+      const cat = r.catalog.length > 0 ? PersistentMap.of(raw.catalog).update(r.catalog) : raw.catalog;
+      return { set: { ...raw, catalog: cat, instances: PersistentMap.of(raw.instances).update(r.instances) }, events, touched };
+    }
+    // Told what changed: those services, and the ones whose books have something due. A held service not looked at
+    // keeps the entry it had in `prev` (raw's unchanged instances plus the same held ones); the rest is raw's.
+    const services = new Set([...changed].filter((s) => prev.instances.has(s) && !sameInstances(prev.instances.get(s), raw.instances.get(s))));
+    for (const [service, at] of this.#due) if (at <= now) services.add(service);
+    const r = this.#evaluate(services, prev, raw, now, events, touched);
+    for (const service of this.#held.keys()) {
+      if (services.has(service)) continue;
+      const list = prev.instances.get(service);
+      if (list !== undefined) r.instances.push([service, list]);
+      const tags = prev.catalog.get(service);
+      if (!raw.catalog.has(service) && tags !== undefined) r.catalog.push([service, tags]);
+    }
+    if (r.instances.length === 0) return { set: raw, events, touched };
+    const cat = r.catalog.length > 0 ? PersistentMap.of(raw.catalog).update(r.catalog) : raw.catalog;
+    return { set: { ...raw, catalog: cat, instances: PersistentMap.of(raw.instances).update(r.instances) }, events, touched };
+  }
+
+  /** The held entries of `services` (raw's instances plus the ones kept), and which services' entries the books change. */
+  #evaluate(services: Iterable<string>, prev: ServiceSet, raw: ServiceSet, now: number, events: GuardEvent[], touched: Set<string>): { instances: [string, readonly Instance[]][]; catalog: [string, readonly string[]][] } {
     const instances: [string, readonly Instance[]][] = [];
     const catalog: [string, readonly string[]][] = [];
     for (const service of services) {
@@ -77,9 +109,7 @@ export class LossGuard {
       // A service that left the catalog altogether keeps its tags while held: its tag routes stay.
       if (!raw.catalog.has(service)) catalog.push([service, prev.catalog.get(service) ?? [...new Set(kept.flatMap((i) => i.tags))]]);
     }
-    if (instances.length === 0) return { set: raw, events, touched };
-    const cat = catalog.length > 0 ? PersistentMap.of(raw.catalog).update(catalog) : raw.catalog;
-    return { set: { ...raw, catalog: cat, instances: PersistentMap.of(raw.instances).update(instances) }, events, touched };
+    return { instances, catalog };
   }
 
   /** The instances of `service` to keep beyond what `raw` has (the held ones), updating the books. */
@@ -149,6 +179,12 @@ export class LossGuard {
     }
     this.#store(this.#held, service, held);
     this.#store(this.#recent, service, recent);
+    // When this service's books next need a look without a change to it: a hold ends or a loss leaves the window.
+    let due = Infinity;
+    for (const h of held.values()) due = Math.min(due, h.until);
+    for (const r of recent.values()) due = Math.min(due, r.at + this.#cfg.holdMs);
+    if (due === Infinity) this.#due.delete(service);
+    else this.#due.set(service, due);
     return kept;
   }
 
