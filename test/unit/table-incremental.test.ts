@@ -1,4 +1,4 @@
-// The routing table kept change by change (issue 18): a change to one service leaves every other
+// The routing table kept change by change: a change to one service leaves every other
 // service's group the same object, its round-robin position and slow-start ramp going on; and a
 // table brought up to date through any sequence of changes routes exactly as one built from scratch.
 import { describe, it } from 'node:test';
