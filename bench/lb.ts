@@ -15,6 +15,7 @@
 //   BENCH_PEERS=first|all   the Node peers (http-proxy, fastify) at the first concurrency only (default: they are
 //                       5-7× slower than the balancers under test and no target refers to them) or at every one
 //   BENCH_NGINX=off|/path/to/nginx
+//   BENCH_MIRROR_PERCENT=10   the share of switchyard-w1-mirror's requests copied to a shadow service
 //   BENCH_TARGETS=switchyard,fastify   only targets whose name contains one of these (direct and nginx-w1, the
 //                                      references of the ratios, always run)
 // Needs wrk and nginx (Debian: apt-get install -y wrk nginx); without nginx the backends are a Node process and
@@ -68,6 +69,9 @@ const SY_MAIN = 'dist/cli/main.js';
 const SY_WORKERS = Math.max(2, NCPU);
 /** Where the data-plane targets are checked. */
 const TARGET_CONCS = [64, 256];
+/** The mirrored target: switchyard-w1 with its route copied to another service at this share. */
+const SY_MIRROR = 'switchyard-w1-mirror';
+const MIRROR_PERCENT = envNum('BENCH_MIRROR_PERCENT', 10);
 const TARGET_FILTER = (process.env.BENCH_TARGETS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 const wanted = (name: string): boolean => TARGET_FILTER.length === 0 || name === 'nginx-w1' || name.startsWith('direct') || TARGET_FILTER.some((f) => name.includes(f));
 
@@ -199,7 +203,11 @@ function upstreamConf(ports: readonly number[]): string {
 }
 
 async function registerWeb(agentUrl: string, id: string, port: number): Promise<void> {
-  const r = await request(`${agentUrl}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'web', ID: id, Address: '127.0.0.1', Port: port }) });
+  return registerService(agentUrl, 'web', id, port);
+}
+
+async function registerService(agentUrl: string, name: string, id: string, port: number): Promise<void> {
+  const r = await request(`${agentUrl}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: name, ID: id, Address: '127.0.0.1', Port: port }) });
   const text = await r.body.text();
   if (r.statusCode !== 200) throw new Error(`register ${id}: ${r.statusCode} ${text}`);
 }
@@ -582,7 +590,7 @@ try {
   // sched (with workers > 1): how accepts reach the workers — 'kernel' (the balancer's default, cluster.SCHED_NONE:
   // every worker accepts on the shared socket) or 'rr' (SWITCHYARD_LB_SCHED=rr: node:cluster's round-robin hand-off,
   // the primary accepts and passes each connection over IPC).
-  const addSwitchyard = async (name: string, workers: number, group: Target['group'], plane: 'fast' | 'node' = 'fast', sched: 'kernel' | 'rr' = 'kernel'): Promise<void> => {
+  const addSwitchyard = async (name: string, workers: number, group: Target['group'], plane: 'fast' | 'node' = 'fast', sched: 'kernel' | 'rr' = 'kernel', routes: string[] = ['--service', 'web']): Promise<void> => {
     if (!wanted(name)) return;
     if (!haveLb) {
       targets.push({ name, kind: 'switchyard', group, url: '', skip: 'switchyard lb not built yet', concs: CONCS });
@@ -592,13 +600,22 @@ try {
     const admin = await freePort();
     // The harness's own environment must not choose the scheduling for the default target.
     const env = { SWITCHYARD_LB_SCHED: sched === 'rr' ? 'rr' : undefined };
-    const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
+    const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
     targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, workers, concs: CONCS });
   };
   await addNginx('nginx-w1', '1', 'w1');
   await addNode('http-proxy-w1', 'http-proxy', 'http-proxy.ts', 1, 'w1');
   await addNode('fastify-w1', 'fastify', 'fastify-proxy.ts', 1, 'w1');
   await addSwitchyard('switchyard-w1', 1, 'w1');
+  // The same balancer with the route mirrored: copies of MIRROR_PERCENT % of the requests go to service `shadow`
+  // (the second backend port, registered under that name), fire-and-forget; its p99 against switchyard-w1's is
+  // what mirroring costs the primary path.
+  if (wanted(SY_MIRROR)) {
+    await registerService(agentUrl, 'shadow', 'shadow-1', backendPorts[1] as number);
+    const cfg = join(tmpRoot, 'mirror.yaml');
+    writeFileSync(cfg, `routes:\n  - { path: /, service: web, mirror: { service: shadow, percent: ${MIRROR_PERCENT} } }\n`);
+    await addSwitchyard(SY_MIRROR, 1, 'w1', 'fast', 'kernel', ['--config', cfg]);
+  }
   await addSwitchyard('switchyard-node-w1', 1, 'w1', 'node');
   await addNginx(`nginx-auto (${NCPU} workers)`, 'auto', 'all');
   await addNode(`http-proxy-c${NCPU}`, 'http-proxy', 'http-proxy.ts', NCPU, 'all');
@@ -836,6 +853,14 @@ const syC2tSorted = syC2t ? [...syC2t.samples].sort((a, b) => a - b) : [];
 check(`switchyard-w1 req/s ≥ 0.35 × nginx-w1 (c${CONC0})`, syRow && nginxRef0 ? `${(syRow.rps / nginxRef0.rps).toFixed(2)} × (${syRow.rps.toFixed(0)} vs ${nginxRef0.rps.toFixed(0)})` : '–', syRow && nginxRef0 ? syRow.rps >= 0.35 * nginxRef0.rps : null);
 check(`switchyard-w1 p99 ≤ 2 × nginx-w1 p99 (c${CONC0})`, syRow && nginxRef0 ? `${fmt(syRow.p99)} ms vs ${fmt(nginxRef0.p99)} ms (${(syRow.p99 / nginxRef0.p99).toFixed(2)} ×)` : '–', syRow && nginxRef0 ? syRow.p99 <= 2 * nginxRef0.p99 : null);
 check(`zero errors under churn (switchyard-w1, live, c${CONC0})`, syChurn.length > 0 ? `${syChurn.reduce((s, r) => s + wrkErrors(r.wrk), 0)} errors in ${syChurn.length} run(s)` : '–', syChurn.length > 0 ? syChurn.every((r) => wrkErrors(r.wrk) === 0) : null);
+// Mirroring must not show on the primary path: its p99 within the run-to-run noise of switchyard-w1's (10 %).
+for (const c of CONCS) {
+  const m = rowOf(SY_MIRROR, c);
+  const base = rowOf(SY_W1, c);
+  check(`mirroring ${MIRROR_PERCENT} % adds no measurable p99 (${SY_MIRROR} vs ${SY_W1}, c${c}; ≤ 1.10 ×)`,
+    m && base ? `${fmt(m.p99)} ms vs ${fmt(base.p99)} ms (${(m.p99 / base.p99).toFixed(2)} ×), req/s ${(m.rps / base.rps).toFixed(2)} ×, ${m.errors} errors` : '–',
+    m && base ? m.p99 <= 1.1 * base.p99 && m.errors === 0 : null);
+}
 check('change-to-traffic p99 < 100 ms (switchyard-w1)', syC2t && syC2tSorted.length > 0 ? `${fmt(percentile(syC2tSorted, 99), 1)} ms (${syC2tSorted.length} samples, ${syC2t.misses} misses)` : '–', syC2t && syC2tSorted.length > 0 ? percentile(syC2tSorted, 99) < 100 && syC2t.misses === 0 : null);
 line('## Targets of the balancer (throughput and p99 against nginx, zero errors under churn, change-to-traffic)');
 line();

@@ -172,6 +172,13 @@ export class Waiters {
     }
     const b = this.#buckets.get(w.bucket);
     if (b?.delete(w) && b.size === 0) this.#buckets.delete(w.bucket);
+    // Nobody parked: no deadline to keep. A cancelled query's deadline (minutes off) would otherwise
+    // hold a stopped agent's process alive until then.
+    if (this.#count === 0 && this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    }
     w.resolve(changed || w.woken);
   }
 
@@ -179,9 +186,6 @@ export class Waiters {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
     this.#timer = setTimeout(this.#expire, Math.max(0, at - Date.now()));
-    // The deadline of a query whose client went away may be minutes off: it must not keep a stopped
-    // agent's process alive (the listening server does that while the agent runs).
-    this.#timer.unref();
   }
 
   readonly #expire = (): void => {

@@ -1,0 +1,45 @@
+// Parked blocking queries share one deadline timer: it must not outlive the last parked query (a cancelled
+// query's deadline, minutes off, kept a stopped in-process agent's process alive until then).
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const WAITERS = fileURLToPath(new URL('../../src/registry/server/waiters.ts', import.meta.url));
+
+/** Runs `body` in a fresh process with `w` (a Waiters) and `cancellable()` in scope; how long until it exited. */
+function run(body: string): { ms: number; status: number | null; out: string } {
+  const script = `
+    import { Waiters } from ${JSON.stringify(WAITERS)};
+    const cancellable = () => { const fns = []; let c = false; return { get cancelled() { return c; }, onCancel(f) { fns.push(f); return () => {}; }, fire() { c = true; for (const f of fns) f(); } }; };
+    const w = new Waiters();
+    ${body}
+  `;
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  return { ms: Date.now() - t0, status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+it('a process whose parked queries were all cancelled exits at once, not at their deadlines', () => {
+  const r = run(`
+    const a = cancellable(), b = cancellable();
+    const pa = w.park(['svc:a'], 600_000, a), pb = w.park(['svc:b'], 300_000, b);
+    a.fire(); b.fire();
+    console.log(await pa, await pb, w.count);
+  `);
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /false false 0/);
+  assert.ok(r.ms < 15_000, `exited after ${r.ms} ms (the deadlines were 5 and 10 minutes off)`);
+});
+
+it('a query parked after that still ends on its deadline, and one still parked keeps the process up until then', () => {
+  const r = run(`
+    const a = cancellable();
+    await Promise.all([(a.fire(), w.park(['svc:a'], 600_000, a))]);
+    const t0 = Date.now();
+    const ended = await w.park(['svc:c'], 1500);
+    console.log(ended, Date.now() - t0 >= 1400);
+  `);
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /false true/);
+});
