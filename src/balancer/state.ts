@@ -34,6 +34,8 @@ class StateRecord implements UpstreamState {
 export class UpstreamStates {
   readonly #clock: Clock;
   readonly #records = new Map<string, StateRecord>();
+  /** Ids forget() was told about that still had requests in flight. */
+  readonly #lingering = new Set<string>();
   #version = 0;
 
   constructor(clock: Clock = systemClock) {
@@ -116,6 +118,26 @@ export class UpstreamStates {
     for (const [id, r] of this.#records) {
       if (!ids.has(id) && r.inFlight === 0) {
         this.#records.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /**
+   * Forgets upstreams that left the table (`gone`), as retain() does for everything not named,
+   * at the cost of what left: a record with requests in flight is looked at again on later calls
+   * until it is idle, unless `isLive` says its id came back. Returns how many were dropped.
+   */
+  forget(gone: Iterable<string>, isLive: (id: string) => boolean): number {
+    let dropped = 0;
+    for (const id of gone) this.#lingering.add(id);
+    for (const id of this.#lingering) {
+      const r = this.#records.get(id);
+      if (r === undefined || isLive(id)) this.#lingering.delete(id);
+      else if (r.inFlight === 0) {
+        this.#records.delete(id);
+        this.#lingering.delete(id);
         dropped++;
       }
     }

@@ -1,21 +1,30 @@
 /**
- * Follows the in-process catalog (inside `switchyard up`): no HTTP, no polling. Rebuilds the whole
- * ServiceSet when a change touches the catalog or a followed service, coalescing bursts; the set
- * carries when the first change of the burst was applied (change latency), read off the same clock.
+ * Follows the in-process catalog (inside `switchyard up`): no HTTP, no polling. A change brings up
+ * to date the services whose topics it touched, and nothing else (the set is kept in persistent
+ * maps and names those services), coalescing bursts; the set carries when the first change of the
+ * burst was applied (change latency), read off the same clock.
  */
+import { PersistentMap } from '../core/persistent-map.js';
 import type { CatalogReader } from '../registry/server/catalog-reader.js';
 import { topics } from '../registry/server/catalog-reader.js';
-import { healthEntries, serviceTagsIndex } from '../registry/server/queries.js';
-import { instanceStatus, sameServiceSet } from './types.js';
+import { healthEntries } from '../registry/server/queries.js';
+import { instanceStatus, sameInstances, sameStrings } from './types.js';
 import type { ChangeStamp, FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
+
+/** The prefix of a service's topic: a change touches it for every service it affects (instances, checks, nodes). */
+const SERVICE_TOPIC = topics.service('');
 
 export class LocalSource implements Source {
   readonly #view: CatalogReader;
   readonly #follow: FollowPredicate;
   #unsubscribe: (() => void) | undefined;
   #scheduled = false;
-  #last: ServiceSet | undefined;
-  #followed = new Set<string>();
+  #emitted = false;
+  #catalog = PersistentMap.empty<string, readonly string[]>();
+  #instances = PersistentMap.empty<string, readonly Instance[]>();
+  #critical = PersistentMap.empty<string, readonly string[]>();
+  /** Services touched since the last build. */
+  #touched = new Set<string>();
   /** When the first change since the last build was applied (the listener runs inside the apply). */
   #changedAt: number | undefined;
 
@@ -33,52 +42,74 @@ export class LocalSource implements Source {
       this.#scheduled = false;
       const at = this.#changedAt;
       this.#changedAt = undefined;
-      const set = this.#build();
-      if (sameServiceSet(this.#last, set)) return;
+      const names = this.#touched;
+      this.#touched = new Set();
+      const changed = this.#take(names);
+      if (changed.size === 0 && this.#emitted) return;
       // The first set is the catalog as found, not a change.
-      const change: ChangeStamp | undefined = this.#last !== undefined && at !== undefined ? { committedAt: at, clock: 'registry' } : undefined;
-      this.#last = set;
-      emit(change ? { ...set, change } : set);
+      const change: ChangeStamp | undefined = this.#emitted && at !== undefined ? { committedAt: at, clock: 'registry' } : undefined;
+      this.#emitted = true;
+      emit({ catalog: this.#catalog, instances: this.#instances, critical: this.#critical, changed, ...(change ? { change } : {}) });
     };
     this.#unsubscribe = this.#view.onChange((touched) => {
-      if (this.#scheduled) return;
-      let relevant = touched.has(topics.SERVICES);
-      if (!relevant) for (const name of this.#followed) if (touched.has(topics.service(name))) relevant = true;
-      if (!relevant) return;
+      let relevant = false;
+      for (const t of touched) {
+        if (!t.startsWith(SERVICE_TOPIC)) continue;
+        this.#touched.add(t.slice(SERVICE_TOPIC.length));
+        relevant = true;
+      }
+      if (!relevant || this.#scheduled) return;
       this.#changedAt = Date.now();
       this.#scheduled = true;
       setImmediate(build);
     });
+    for (const name of this.#view.serviceNames()) this.#touched.add(name);
     build();
   }
 
-  #build(): ServiceSet {
-    const catalog = new Map(Object.entries(serviceTagsIndex(this.#view)));
-    const instances = new Map<string, Instance[]>();
-    const critical = new Map<string, string[]>();
-    const followed = new Set<string>();
-    for (const [name, tags] of catalog) {
-      if (!this.#follow(name, tags)) continue;
-      followed.add(name);
-      const list: Instance[] = [];
-      const out: string[] = [];
-      for (const e of healthEntries(this.#view, name)) {
-        const status = instanceStatus(e.checks.map((c) => c.rec));
-        const s = e.service.rec;
-        if (!status) {
-          out.push(`${s.Node}/${s.ID}`);
-          continue;
-        }
-        list.push({
-          id: `${s.Node}/${s.ID}`, service: name, node: s.Node, address: s.Address || (e.node?.rec.Address ?? ''), port: s.Port,
-          tags: s.Tags, meta: s.Meta, weights: { passing: s.Weights.Passing, warning: s.Weights.Warning }, status,
-        });
+  /** Brings the named services up to date; returns those whose catalog entry or instances changed. */
+  #take(names: Iterable<string>): Set<string> {
+    const changed = new Set<string>();
+    for (const name of names) {
+      const known = !this.#view.instances(name)[Symbol.iterator]().next().done;
+      const tags = known ? this.#view.serviceTags(name) : undefined;
+      if (!sameStrings(this.#catalog.get(name), tags)) {
+        this.#catalog = tags === undefined ? this.#catalog.delete(name) : this.#catalog.set(name, tags);
+        changed.add(name);
       }
-      instances.set(name, list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
-      critical.set(name, out.sort());
+      if (tags === undefined || !this.#follow(name, tags)) {
+        if (this.#instances.has(name)) changed.add(name);
+        this.#instances = this.#instances.delete(name);
+        this.#critical = this.#critical.delete(name);
+        continue;
+      }
+      const { list, out } = this.#read(name);
+      if (!this.#instances.has(name) || !sameInstances(this.#instances.get(name), list)) {
+        this.#instances = this.#instances.set(name, list);
+        changed.add(name);
+      }
+      if (!sameStrings(this.#critical.get(name), out)) this.#critical = this.#critical.set(name, out);
     }
-    this.#followed = followed;
-    return { catalog, instances, critical };
+    return changed;
+  }
+
+  /** A followed service's healthy instances (sorted by id) and the ids its checks hold out. */
+  #read(name: string): { list: Instance[]; out: string[] } {
+    const list: Instance[] = [];
+    const out: string[] = [];
+    for (const e of healthEntries(this.#view, name)) {
+      const status = instanceStatus(e.checks.map((c) => c.rec));
+      const s = e.service.rec;
+      if (!status) {
+        out.push(`${s.Node}/${s.ID}`);
+        continue;
+      }
+      list.push({
+        id: `${s.Node}/${s.ID}`, service: name, node: s.Node, address: s.Address || (e.node?.rec.Address ?? ''), port: s.Port,
+        tags: s.Tags, meta: s.Meta, weights: { passing: s.Weights.Passing, warning: s.Weights.Warning }, status,
+      });
+    }
+    return { list: list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), out: out.sort() };
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,16 @@
 /**
  * Follows a Consul-compatible HTTP API with blocking queries: /v1/catalog/services for the service
  * list and one /v1/health/service/:name watch per followed service. Emits the whole ServiceSet,
- * coalescing bursts; on errors it keeps the last set (fail static) and retries with backoff.
+ * coalescing bursts; on errors it keeps the last set (fail static) and retries with backoff. An
+ * answer is compared with what it replaces for its service only, and the set is kept in persistent
+ * maps: emitting after a change to one service costs that service, not the catalog.
  */
 import type { Logger } from 'pino';
 import { RegistryClient, watch } from '../registry/api/client.js';
 import type { WatchAnswer } from '../registry/api/client.js';
 import type { ApiHealthEntry } from '../registry/api/types.js';
-import { instanceStatus, sameServiceSet } from './types.js';
+import { PersistentMap } from '../core/persistent-map.js';
+import { instanceStatus, sameInstances, sameStrings } from './types.js';
 import { ChangeClock } from './change-clock.js';
 import { StaleWatches } from './stale-watches.js';
 import type { FollowPredicate, Instance, ServiceSet, Source, SourceStatus } from './types.js';
@@ -48,14 +51,27 @@ export function toInstances(service: string, entries: readonly ApiHealthEntry[])
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * A blocking watch holds one connection for its whole wait, and a RegistryClient opens at most 64
+ * to an agent: watches beyond that queued in the client, not at the agent, and a change to their
+ * service waited for some other watch to return (seconds at 500 followed services, tens of seconds
+ * at 5,000: bench/results/scale-lb.md). So the health watches are spread over clients of this many.
+ */
+const WATCHES_PER_CLIENT = 60;
+
 export class RemoteSource implements Source {
   readonly #client: RegistryClient;
+  /** The clients the health watches run on, with how many each carries. */
+  readonly #pool: { readonly client: RegistryClient; watches: number }[] = [];
+  readonly #watchClient = new Map<string, { readonly client: RegistryClient; watches: number }>();
   readonly #opts: RemoteSourceOptions;
   readonly #ac = new AbortController();
   readonly #watches = new Map<string, AbortController>();
-  #catalog = new Map<string, readonly string[]>();
-  readonly #instances = new Map<string, readonly Instance[]>();
-  readonly #critical = new Map<string, readonly string[]>();
+  #catalog = PersistentMap.empty<string, readonly string[]>();
+  #instances = PersistentMap.empty<string, readonly Instance[]>();
+  #critical = PersistentMap.empty<string, readonly string[]>();
+  /** Services whose catalog entry or instances changed since the last emitted set. */
+  #dirty = new Set<string>();
   readonly #changes = new ChangeClock();
   readonly #stale: StaleWatches;
   #saidArrival = false;
@@ -63,14 +79,18 @@ export class RemoteSource implements Source {
   readonly #pending = new Set<string>();
   #catalogLoaded = false;
   #emit: ((s: ServiceSet) => void) | undefined;
-  #last: ServiceSet | undefined;
+  #emitted = false;
   #scheduled = false;
   #status: SourceStatus = { connected: false, lastContact: 0 };
 
   constructor(opts: RemoteSourceOptions) {
     this.#opts = opts;
-    this.#client = new RegistryClient({ address: opts.address, ...(opts.token ? { token: opts.token } : {}) });
+    this.#client = this.#newClient();
     this.#stale = new StaleWatches({ waitMs: opts.waitMs ?? 60_000, marginMs: opts.staleMarginMs ?? 5000, logger: opts.logger });
+  }
+
+  #newClient(): RegistryClient {
+    return new RegistryClient({ address: this.#opts.address, ...(this.#opts.token ? { token: this.#opts.token } : {}) });
   }
 
   status(): SourceStatus {
@@ -96,9 +116,8 @@ export class RemoteSource implements Source {
     void watch<Record<string, string[]>>(this.#client, '/v1/catalog/services', (v, _i, _s, answer) => {
       this.#ok();
       this.#noteChange('catalog/services', answer);
-      this.#catalog = new Map(Object.entries(v ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
       this.#catalogLoaded = true;
-      this.#reconcile();
+      this.#reconcile(this.#takeCatalog(v ?? {}));
     }, this.#ac.signal, this.#watchOpts('catalog/services'));
   }
 
@@ -110,7 +129,7 @@ export class RemoteSource implements Source {
         this.#status = { ...this.#status, connected: false, lastError: (err as Error).message };
         if (attempt !== 1 && attempt % 10 !== 0) return;
         // Say what traffic gets: the last table this source emitted, or, before its first one, nothing from it.
-        const msg = this.#last
+        const msg = this.#emitted
           ? 'registry unreachable: serving the last known table'
           : 'registry unreachable and no table from it yet: requests get 503 (unless a state file supplied a table) until it answers';
         this.#opts.logger.warn({ what, attempt, err: (err as Error).message }, msg);
@@ -123,36 +142,71 @@ export class RemoteSource implements Source {
     this.#status = { connected: true, lastContact: Date.now() };
   }
 
-  #reconcile(): void {
-    const wanted = new Set<string>();
-    for (const [name, tags] of this.#catalog) if (this.#opts.follow(name, tags)) wanted.add(name);
-    for (const [name, ac] of this.#watches) {
-      if (wanted.has(name)) continue;
-      ac.abort();
-      this.#watches.delete(name);
-      this.#instances.delete(name);
-      this.#critical.delete(name);
-      this.#pending.delete(name);
-      this.#stale.stopped(`health/service/${name}`);
-      this.#changes.forget(`health/service/${name}`);
+  /** Takes in a catalog answer; returns the names whose entry changed (the whole answer is walked, but only to compare). */
+  #takeCatalog(v: Record<string, string[]>): string[] {
+    const changed: [string, readonly string[] | undefined][] = [];
+    const names = Object.keys(v);
+    let known = 0;
+    for (const name of names) {
+      const tags = v[name] ?? [];
+      const had = this.#catalog.get(name);
+      if (had !== undefined) known++;
+      if (!sameStrings(had, tags)) changed.push([name, tags]);
     }
-    for (const name of wanted) {
-      if (this.#watches.has(name)) continue;
-      const ac = new AbortController();
-      this.#ac.signal.addEventListener('abort', () => ac.abort(), { once: true });
-      this.#watches.set(name, ac);
-      this.#pending.add(name);
-      this.#stale.started(`health/service/${name}`);
-      void watch<ApiHealthEntry[]>(this.#client, `/v1/health/service/${encodeURIComponent(name)}`, (v, _i, _s, answer) => {
-        this.#ok();
-        this.#noteChange(`health/service/${name}`, answer);
-        this.#instances.set(name, toInstances(name, v ?? []));
-        this.#critical.set(name, criticalIds(v ?? []));
+    // Only when some name is gone is the old catalog walked for it.
+    if (known < this.#catalog.size) for (const name of this.#catalog.keys()) if (!Object.hasOwn(v, name)) changed.push([name, undefined]);
+    this.#catalog = this.#catalog.update(changed);
+    for (const [name] of changed) this.#dirty.add(name);
+    return changed.map(([name]) => name);
+  }
+
+  /** Starts and stops health watches for the services whose catalog entry changed. */
+  #reconcile(names: readonly string[]): void {
+    for (const name of names) {
+      const tags = this.#catalog.get(name);
+      const wanted = tags !== undefined && this.#opts.follow(name, tags);
+      const ac = this.#watches.get(name);
+      if (wanted && ac === undefined) this.#startWatch(name);
+      else if (!wanted && ac !== undefined) {
+        ac.abort();
+        this.#watches.delete(name);
+        const c = this.#watchClient.get(name);
+        if (c) c.watches--;
+        this.#watchClient.delete(name);
+        this.#instances = this.#instances.delete(name);
+        this.#critical = this.#critical.delete(name);
         this.#pending.delete(name);
-        this.#schedule();
-      }, ac.signal, this.#watchOpts(`health/service/${name}`));
+        this.#stale.stopped(`health/service/${name}`);
+        this.#changes.forget(`health/service/${name}`);
+        this.#dirty.add(name);
+      }
     }
     this.#schedule();
+  }
+
+  #startWatch(name: string): void {
+    const ac = new AbortController();
+    this.#ac.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    this.#watches.set(name, ac);
+    this.#pending.add(name);
+    this.#stale.started(`health/service/${name}`);
+    let c = this.#pool.find((x) => x.watches < WATCHES_PER_CLIENT);
+    if (c === undefined) this.#pool.push((c = { client: this.#newClient(), watches: 0 }));
+    c.watches++;
+    this.#watchClient.set(name, c);
+    void watch<ApiHealthEntry[]>(c.client, `/v1/health/service/${encodeURIComponent(name)}`, (v, _i, _s, answer) => {
+      this.#ok();
+      this.#noteChange(`health/service/${name}`, answer);
+      const list = toInstances(name, v ?? []);
+      if (!this.#instances.has(name) || !sameInstances(this.#instances.get(name), list)) {
+        this.#instances = this.#instances.set(name, list);
+        this.#dirty.add(name);
+      }
+      const critical = criticalIds(v ?? []);
+      if (!sameStrings(this.#critical.get(name), critical)) this.#critical = this.#critical.set(name, critical);
+      this.#pending.delete(name);
+      this.#schedule();
+    }, ac.signal, this.#watchOpts(`health/service/${name}`));
   }
 
   /** Coalesces a burst of watch answers into one emission (latest state wins). */
@@ -162,21 +216,21 @@ export class RemoteSource implements Source {
     setImmediate(() => {
       this.#scheduled = false;
       if (!this.#catalogLoaded || this.#pending.size > 0) return;
-      const set: ServiceSet = { catalog: new Map(this.#catalog), instances: new Map([...this.#instances].sort(([a], [b]) => (a < b ? -1 : 1))) };
-      if (sameServiceSet(this.#last, set)) {
+      if (this.#dirty.size === 0 && this.#emitted) {
         this.#changes.take(false);
         return;
       }
       const change = this.#changes.take(true);
-      const full: ServiceSet = { ...set, critical: new Map(this.#critical), ...(change ? { change } : {}) };
-      this.#last = full;
-      this.#emit?.(full);
+      const changed = this.#dirty;
+      this.#dirty = new Set();
+      this.#emitted = true;
+      this.#emit?.({ catalog: this.#catalog, instances: this.#instances, critical: this.#critical, changed, ...(change ? { change } : {}) });
     });
   }
 
   async close(): Promise<void> {
     this.#stale.close();
     this.#ac.abort();
-    await this.#client.close();
+    await Promise.all([this.#client.close(), ...this.#pool.map((c) => c.client.close())]);
   }
 }

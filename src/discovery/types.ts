@@ -1,4 +1,4 @@
-/** What discovery sources produce: the whole set of healthy instances per service, never deltas. */
+/** What discovery sources produce: the whole set of healthy instances per service, with a hint of which services changed. */
 
 export interface Instance {
   /** Unique across the registry: `${node}/${serviceID}`. */
@@ -32,6 +32,13 @@ export interface ServiceSet {
   readonly critical?: ReadonlyMap<string, readonly string[]>;
   /** The registry change this set carries (change latency); absent on a source's first set and a state file's. */
   readonly change?: ChangeStamp;
+  /**
+   * The services whose catalog entry, instances or critical ids may differ from the set the same
+   * producer handed on before this one (a hint that lets a change cost what it touched); absent:
+   * any service may have changed. A producer that sets it hands on maps it never mutates
+   * (PersistentMap), so the previous set stays what it was.
+   */
+  readonly changed?: ReadonlySet<string>;
 }
 
 /** When the change behind a ServiceSet was committed. */
@@ -84,7 +91,31 @@ export function instanceStatus(checks: readonly { CheckID: string; Status: strin
   return warning ? 'warning' : 'passing';
 }
 
-export function sameServiceSet(a: ServiceSet | undefined, b: ServiceSet): boolean {
-  if (!a) return false;
-  return JSON.stringify([...a.catalog]) === JSON.stringify([...b.catalog]) && JSON.stringify([...a.instances]) === JSON.stringify([...b.instances]);
+/** Whether two instance lists of one service would route alike (same order, same fields). */
+export function sameInstances(a: readonly Instance[] | undefined, b: readonly Instance[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (!sameInstance(a[k] as Instance, b[k] as Instance)) return false;
+  return true;
+}
+
+function sameInstance(a: Instance, b: Instance): boolean {
+  return a === b || (a.id === b.id && a.service === b.service && a.node === b.node && a.address === b.address && a.port === b.port && a.status === b.status
+    && a.weights.passing === b.weights.passing && a.weights.warning === b.weights.warning && sameStrings(a.tags, b.tags) && sameRecord(a.meta, b.meta)
+    && a.held?.since === b.held?.since && a.held?.until === b.held?.until);
+}
+
+export function sameStrings(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
 }

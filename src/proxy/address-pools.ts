@@ -75,6 +75,20 @@ export class AddressPools<P> {
     if (dropped) this.#byUpstream = new WeakMap();
   }
 
+  /** Starts draining the pools of `addresses` (`address:port` keys that left the routing table). */
+  release(addresses: Iterable<string>): void {
+    let dropped = false;
+    for (const key of addresses) {
+      const p = this.#pools.get(key);
+      if (p === undefined) continue;
+      this.#pools.delete(key);
+      this.#drain(key, p);
+      dropped = true;
+    }
+    // A draining pool must not be found again through an Upstream of an older snapshot.
+    if (dropped) this.#byUpstream = new WeakMap();
+  }
+
   #drain(key: string, p: P): void {
     this.#draining.add(p);
     const timer = setTimeout(() => {

@@ -3,8 +3,11 @@
  * instances out of the table within `holdMs`, the lost instances stay in the table for `holdMs`
  * (a registry that empties by accident, consul-template#727, must not empty the balancer).
  * Instances that left because their checks say critical (or maintenance) are not losses: they go
- * at once. Pure bookkeeping over whole sets; the snapshot store calls it and owns the timer.
+ * at once. Pure bookkeeping over sets; the snapshot store calls it and owns the timer. Told which
+ * services changed, it looks at those and at the ones it holds or remembers, not the whole set.
  */
+import { PersistentMap } from '../core/persistent-map.js';
+import { sameInstances } from '../discovery/types.js';
 import type { Instance, ServiceSet } from '../discovery/types.js';
 
 export interface GuardConfig {
@@ -44,6 +47,8 @@ export class LossGuard {
   readonly #held = new Map<string, Map<string, Held>>();
   /** service → id → instances let go (not critical) within the last holdMs: a burst split over several answers still counts as one. */
   readonly #recent = new Map<string, Map<string, Recent>>();
+  /** service → when its books next change with time alone (a hold ends, a loss leaves the window). */
+  readonly #due = new Map<string, number>();
 
   constructor(cfg: GuardConfig) {
     this.#cfg = cfg;
@@ -56,29 +61,55 @@ export class LossGuard {
   /**
    * The set to build the table from: `raw` plus the instances held back. `prev` is the set the
    * current table was built from (held instances included); undefined for the first table.
+   * `changed`: the services of `raw` that may differ from `prev` (undefined: any). `touched`: the
+   * services whose entries in the result may differ from `raw`'s because of what is held.
    */
-  apply(prev: ServiceSet | undefined, raw: ServiceSet, now: number): { set: ServiceSet; events: GuardEvent[] } {
+  apply(prev: ServiceSet | undefined, raw: ServiceSet, now: number, changed?: ReadonlySet<string>): { set: ServiceSet; events: GuardEvent[]; touched: Set<string> } {
     const events: GuardEvent[] = [];
-    if (prev === undefined || this.#cfg.maxDropPercent >= 100) return { set: raw, events };
-    const services = new Set([...prev.instances.keys(), ...this.#held.keys(), ...this.#recent.keys()]);
-    let instances: Map<string, readonly Instance[]> | undefined;
-    let catalog: Map<string, readonly string[]> | undefined;
-    for (const service of services) {
-      const kept = this.#service(service, prev.instances.get(service) ?? [], raw, now, events);
-      if (kept.length === 0) continue;
-      instances ??= new Map(raw.instances);
-      const list = [...(raw.instances.get(service) ?? []), ...kept].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      instances.set(service, list);
-      // A service that left the catalog altogether keeps its tags while held: its tag routes stay.
-      if (!raw.catalog.has(service)) {
-        catalog ??= new Map(raw.catalog);
-        catalog.set(service, prev.catalog.get(service) ?? [...new Set(kept.flatMap((i) => i.tags))]);
-      }
+    const touched = new Set<string>();
+    if (prev === undefined || this.#cfg.maxDropPercent >= 100) return { set: raw, events, touched };
+    if (changed === undefined) {
+      // A service whose instances are as they were, nothing held and nothing due, has nothing to look at (looking
+      // anyway would count a replaced instance against its replacement: a redeploy held on the next unrelated change).
+      const services = new Set([...prev.instances.keys()].filter((s) => !sameInstances(prev.instances.get(s), raw.instances.get(s))));
+      for (const service of this.#held.keys()) services.add(service);
+      for (const [service, at] of this.#due) if (at <= now) services.add(service);
+      const r = this.#evaluate(services, prev, raw, now, events, touched);
+      if (r.instances.length === 0) return { set: raw, events, touched };
+      const cat = r.catalog.length > 0 ? PersistentMap.of(raw.catalog).update(r.catalog) : raw.catalog;
+      return { set: { ...raw, catalog: cat, instances: PersistentMap.of(raw.instances).update(r.instances) }, events, touched };
     }
-    if (instances === undefined) return { set: raw, events };
-    const sorted = new Map([...instances].sort(([a], [b]) => (a < b ? -1 : 1)));
-    const cat = catalog ? new Map([...catalog].sort(([a], [b]) => (a < b ? -1 : 1))) : raw.catalog;
-    return { set: { ...raw, catalog: cat, instances: sorted }, events };
+    // Told what changed: those services, and the ones whose books have something due. A held service not looked at
+    // keeps the entry it had in `prev` (raw's unchanged instances plus the same held ones); the rest is raw's.
+    const services = new Set([...changed].filter((s) => prev.instances.has(s) && !sameInstances(prev.instances.get(s), raw.instances.get(s))));
+    for (const [service, at] of this.#due) if (at <= now) services.add(service);
+    const r = this.#evaluate(services, prev, raw, now, events, touched);
+    for (const service of this.#held.keys()) {
+      if (services.has(service)) continue;
+      const list = prev.instances.get(service);
+      if (list !== undefined) r.instances.push([service, list]);
+      const tags = prev.catalog.get(service);
+      if (!raw.catalog.has(service) && tags !== undefined) r.catalog.push([service, tags]);
+    }
+    if (r.instances.length === 0) return { set: raw, events, touched };
+    const cat = r.catalog.length > 0 ? PersistentMap.of(raw.catalog).update(r.catalog) : raw.catalog;
+    return { set: { ...raw, catalog: cat, instances: PersistentMap.of(raw.instances).update(r.instances) }, events, touched };
+  }
+
+  /** The held entries of `services` (raw's instances plus the ones kept), and which services' entries the books change. */
+  #evaluate(services: Iterable<string>, prev: ServiceSet, raw: ServiceSet, now: number, events: GuardEvent[], touched: Set<string>): { instances: [string, readonly Instance[]][]; catalog: [string, readonly string[]][] } {
+    const instances: [string, readonly Instance[]][] = [];
+    const catalog: [string, readonly string[]][] = [];
+    for (const service of services) {
+      const heldBefore = this.#held.has(service);
+      const kept = this.#service(service, prev.instances.get(service) ?? [], raw, now, events);
+      if (kept.length > 0 || heldBefore) touched.add(service);
+      if (kept.length === 0) continue;
+      instances.push([service, [...(raw.instances.get(service) ?? []), ...kept].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))]);
+      // A service that left the catalog altogether keeps its tags while held: its tag routes stay.
+      if (!raw.catalog.has(service)) catalog.push([service, prev.catalog.get(service) ?? [...new Set(kept.flatMap((i) => i.tags))]]);
+    }
+    return { instances, catalog };
   }
 
   /** The instances of `service` to keep beyond what `raw` has (the held ones), updating the books. */
@@ -148,6 +179,12 @@ export class LossGuard {
     }
     this.#store(this.#held, service, held);
     this.#store(this.#recent, service, recent);
+    // When this service's books next need a look without a change to it: a hold ends or a loss leaves the window.
+    let due = Infinity;
+    for (const h of held.values()) due = Math.min(due, h.until);
+    for (const r of recent.values()) due = Math.min(due, r.at + this.#cfg.holdMs);
+    if (due === Infinity) this.#due.delete(service);
+    else this.#due.set(service, due);
     return kept;
   }
 

@@ -1,6 +1,8 @@
 /**
- * Holds the current routing snapshot and swaps it atomically. Rebuilds happen here, off the hot
- * path, on every ServiceSet the source emits; a failed build keeps the previous snapshot. The
+ * Holds the current routing snapshot and swaps it atomically. Updates happen here, off the hot
+ * path, on every ServiceSet the source emits, through a TableBuilder that recompiles only what the
+ * changed services touch; a failed build keeps the previous snapshot (and the next build starts
+ * over from the whole set). The
  * mass-loss guard sits between the source's set and the build, and change latency (commit → swap
  * → first routed request) is measured here.
  */
@@ -9,8 +11,9 @@ import type { Random } from '../core/clock.js';
 import type { Upstream, UpstreamStates } from '../balancer/index.js';
 import type { ChangeStamp, ServiceSet } from '../discovery/types.js';
 import type { RouteSpec, StrategyName } from '../config/route-spec.js';
-import { buildSnapshot } from './snapshot.js';
-import type { RoutingSnapshot } from './snapshot.js';
+import { RoutingSnapshot } from './snapshot.js';
+import type { UpstreamGroup } from './snapshot.js';
+import { TableBuilder } from './table-builder.js';
 import { LossGuard } from './loss-guard.js';
 import type { GuardConfig, GuardEvent, HeldInstance } from './loss-guard.js';
 
@@ -32,6 +35,7 @@ export interface SnapshotStoreOptions {
 
 export type ChangeStage = 'swap' | 'first_request';
 
+/** `set.changed`: the services that changed since the previous swap's set (absent: compare everything). */
 export type SwapListener = (next: RoutingSnapshot, prev: RoutingSnapshot | undefined, set: ServiceSet) => void;
 
 /** The last change's way through the balancer, for /routes and the UI. */
@@ -61,12 +65,26 @@ export class SnapshotStore {
   #releaseTimer: NodeJS.Timeout | undefined;
   #lastChange: LastChange | undefined;
   #saidSkew = false;
-  /** Ids flagged held in the upstream states (from the sets' held markers, so workers know too). */
-  #heldIds = new Set<string>();
+  /** Ids flagged held in the upstream states, by service (from the sets' held markers, so workers know too). */
+  readonly #heldIds = new Map<string, Set<string>>();
+  #builder: TableBuilder;
+  /** The groups of the table a new builder takes over from (after a failed build), to report them gone. */
+  #replacing: Iterable<UpstreamGroup> | undefined;
+  /** Services changed since the last table was built (hints of the sets since, the guard's too); 'all': compare every service. */
+  #pending: Set<string> | 'all' = 'all';
 
   constructor(opts: SnapshotStoreOptions) {
     this.#o = opts;
     this.#guard = opts.guard && opts.guard.maxDropPercent < 100 ? new LossGuard(opts.guard) : undefined;
+    this.#builder = this.#newBuilder();
+  }
+
+  #newBuilder(): TableBuilder {
+    const o = this.#o;
+    return new TableBuilder({
+      specs: o.specs, states: o.states, random: o.random, panicThreshold: o.panicThreshold, defaultBalance: o.defaultBalance,
+      ...(o.isEligible ? { isEligible: o.isEligible } : {}), ...(o.tcp ? { tcp: o.tcp } : {}),
+    });
   }
 
   /** The snapshot requests use; undefined until the first ServiceSet arrives. */
@@ -97,10 +115,14 @@ export class SnapshotStore {
   /** Builds and swaps in a snapshot for `set`; returns false (keeping the old one) if the build fails. */
   update(set: ServiceSet): boolean {
     this.#raw = set;
+    if (set.changed === undefined) this.#pending = 'all';
+    else if (this.#pending !== 'all') for (const s of set.changed) this.#pending.add(s);
     let effective = set;
     if (this.#guard) {
-      const r = this.#guard.apply(this.#set, set, Date.now());
+      const pending = this.#pending;
+      const r = this.#guard.apply(this.#set, set, Date.now(), pending === 'all' ? undefined : pending);
       effective = r.set;
+      if (pending !== 'all') for (const s of r.touched) pending.add(s);
       for (const e of r.events) this.#report(e);
       this.#scheduleRelease();
     }
@@ -114,37 +136,50 @@ export class SnapshotStore {
   }
 
   #build(set: ServiceSet): boolean {
-    this.#syncHeld(set);
+    const changed = this.#pending;
+    this.#syncHeld(set, changed);
     let next: RoutingSnapshot;
     try {
-      next = buildSnapshot({
-        version: this.#version + 1, specs: this.#o.specs, set, states: this.#o.states, random: this.#o.random, initial: this.#current === undefined,
-        panicThreshold: this.#o.panicThreshold, defaultBalance: this.#o.defaultBalance,
-        ...(this.#o.isEligible ? { isEligible: this.#o.isEligible } : {}),
-        ...(this.#o.tcp ? { tcp: this.#o.tcp } : {}),
-        ...(set.change ? { change: set.change } : {}),
-      });
+      const parts = this.#builder.build(set, { changed: changed === 'all' ? undefined : changed, initial: this.#current === undefined, change: set.change }, this.#replacing);
+      next = new RoutingSnapshot(this.#version + 1, parts);
     } catch (err) {
       this.#o.logger.error({ err }, 'routing table build failed: keeping the previous table');
+      // The builder may have been left half way: the next build starts over from the whole set.
+      this.#builder = this.#newBuilder();
+      this.#replacing = this.#current?.groups.values();
+      this.#pending = 'all';
       return false;
     }
+    this.#replacing = undefined;
+    this.#pending = new Set();
     this.#version = next.version;
     const prev = this.#current;
     this.#current = next;
     this.#set = set;
     // A store's first table is the state as found (a worker started late gets an old stamp): no change to measure.
     if (next.change && prev !== undefined) this.#measure(next, next.change);
-    for (const e of next.errors) if (!prev?.errors.includes(e)) this.#o.logger.warn({ problem: e }, 'route left out of the table');
-    for (const l of this.#listeners) l(next, prev, set);
+    if (next.errors !== prev?.errors) {
+      const had = new Set(prev?.errors);
+      for (const e of next.errors) if (!had.has(e)) this.#o.logger.warn({ problem: e }, 'route left out of the table');
+    }
+    const { changed: _raw, ...whole } = set;
+    const handed: ServiceSet = changed === 'all' ? whole : { ...whole, changed };
+    for (const l of this.#listeners) l(next, prev, handed);
     return true;
   }
 
-  #syncHeld(set: ServiceSet): void {
-    const held = new Set<string>();
-    for (const list of set.instances.values()) for (const i of list) if (i.held) held.add(i.id);
-    for (const id of this.#heldIds) if (!held.has(id)) this.#o.states.setHeld(id, false);
-    for (const id of held) this.#o.states.setHeld(id, true);
-    this.#heldIds = held;
+  /** Mirrors the sets' held markers into the upstream states, for the services that changed. */
+  #syncHeld(set: ServiceSet, changed: Set<string> | 'all'): void {
+    const services = changed === 'all' ? new Set([...set.instances.keys(), ...this.#heldIds.keys()]) : changed;
+    for (const service of services) {
+      const held = new Set<string>();
+      for (const i of set.instances.get(service) ?? []) if (i.held) held.add(i.id);
+      const before = this.#heldIds.get(service);
+      for (const id of before ?? []) if (!held.has(id)) this.#o.states.setHeld(id, false);
+      for (const id of held) this.#o.states.setHeld(id, true);
+      if (held.size > 0) this.#heldIds.set(service, held);
+      else this.#heldIds.delete(service);
+    }
   }
 
   /** The swap stage now, the first-request stage when the table routes its first request. */
@@ -189,8 +224,8 @@ export class SnapshotStore {
     this.#releaseTimer = setTimeout(() => {
       this.#releaseTimer = undefined;
       const raw = this.#raw;
-      // Not a registry change: the release carries no commit time.
-      if (raw) this.update(raw.change ? { catalog: raw.catalog, instances: raw.instances, ...(raw.critical ? { critical: raw.critical } : {}) } : raw);
+      // Not a registry change: the release carries no commit time, and changes nothing the source sent.
+      if (raw) this.update({ catalog: raw.catalog, instances: raw.instances, ...(raw.critical ? { critical: raw.critical } : {}), changed: new Set() });
     }, Math.max(0, at - Date.now()) + 1);
     this.#releaseTimer.unref();
   }

@@ -54,6 +54,28 @@ describe('discovery sources', () => {
     assert.deepEqual(plain(remote), plain(local));
   });
 
+  it('parks a blocking read at the agent for every followed service, past one client\'s 64 connections: a change to any of them arrives at once', async () => {
+    const a = await startTestAgent({ store: 'embedded' });
+    try {
+      const n = 80;
+      for (let i = 0; i < n; i++) await http(a.url, 'PUT', '/v1/agent/service/register', { Name: `s${i}`, ID: `s${i}`, Port: 1000 + i, Tags: [`urlprefix-/s${i}`] });
+      let latest: ServiceSet | undefined;
+      // Consul's default wait (60 s): a read queued in the client instead of parked at the agent would hold a change that long.
+      const r = new RemoteSource({ address: a.url, follow: followPredicate([]), logger: pino({ level: 'silent' }) });
+      sources.push(r);
+      r.start((s) => (latest = s));
+      await waitFor(() => latest?.instances.size === n, 'the first set has every service', 10_000);
+      // The catalog read and one read per service, all parked (with 64 connections, 17 of them queued in the client).
+      await waitFor(() => a.view.waiterCount() >= n + 1, `${n + 1} blocking reads parked at the agent`, 10_000);
+      const last = `s${n - 1}`;
+      await http(a.url, 'PUT', '/v1/agent/service/register', { Name: last, ID: last, Port: 2000, Tags: [`urlprefix-/${last}`] });
+      await waitFor(() => latest?.instances.get(last)?.[0]?.port === 2000, 'the change to the last service reaches the source', 10_000);
+      assert.deepEqual([...(latest?.changed ?? [])], [last], 'the set names the one service that changed');
+    } finally {
+      await a.stop();
+    }
+  });
+
   /** A pino logger whose lines land in `lines` (parsed), to check what a source says. */
   function capture(): { logger: Logger; lines: { msg: string }[] } {
     const lines: { msg: string }[] = [];

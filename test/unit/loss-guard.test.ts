@@ -150,3 +150,16 @@ describe('change clock', () => {
     assert.deepEqual(c.take(true), { committedAt: 2000, clock: 'registry' });
   });
 });
+
+describe('mass-loss guard: a change elsewhere is not a second look at a finished redeploy', () => {
+  it('an instance replaced under a new ID is not held when another service changes later', () => {
+    const run = new Run(30);
+    run.feed(set({ web: ['1'], api: ['1'] }), 0);
+    run.feed(set({ web: ['2'], api: ['1'] }), 1000);
+    assert.deepEqual(run.events, [], 'a replacement is no loss');
+    // Looking at web again counted web-1 (lost) against web-2 (its replacement): 1 of 2 gone, 50 % > 30 %, held.
+    const out = run.feed(set({ web: ['2'], api: ['1', '2'] }), 2000);
+    assert.deepEqual(ids(out, 'web'), ['2']);
+    assert.deepEqual(run.events, []);
+  });
+});

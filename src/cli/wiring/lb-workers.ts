@@ -1,7 +1,7 @@
 /**
  * `lb --workers N`: a primary that owns the single registry watch and the admin endpoints, and N
- * worker processes that proxy on the shared listen port. The primary sends every new ServiceSet to
- * the workers and gathers their metrics and runtime reports for /metrics and /debug/runtime.
+ * worker processes that proxy on the shared listen port. The primary sends the workers every new
+ * ServiceSet (whole to a new worker, then as the services each swap changed) and gathers their metrics and runtime reports for /metrics and /debug/runtime.
  *
  * Accepts are distributed by the kernel (cluster.SCHED_NONE: every worker accepts on the shared
  * listening socket) unless SWITCHYARD_LB_SCHED=rr asks for node:cluster's round-robin hand-off,
@@ -15,20 +15,59 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import type { LbConfig } from '../../config/lb.js';
-import type { ChangeStamp, ServiceSet, Source } from '../../discovery/types.js';
+import type { ChangeStamp, Instance, ServiceSet, Source } from '../../discovery/types.js';
+import { PersistentMap } from '../../core/persistent-map.js';
 import { startLb } from './lb.js';
 import type { RunningLb, WorkerGather } from './lb.js';
 
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+/** A table's set on the wire: whole (`base` absent), or the services changed since set `base` (null: gone). */
+interface WireSet {
+  readonly seq: number;
+  readonly base?: number;
+  readonly catalog: [string, readonly string[] | null][];
+  readonly instances: [string, readonly Instance[] | null][];
+  readonly change?: ChangeStamp;
+}
 type Msg =
-  | { type: 'set'; set: { catalog: [string, string[]][]; instances: [string, unknown[]][]; change?: ChangeStamp } }
+  | { type: 'set'; set: WireSet }
   | { type: 'ready' }
   | { type: 'ask'; id: number; what: 'metrics' | 'runtime'; reset?: boolean }
   | { type: 'reply'; id: number; data: unknown };
 
 // The change stamp travels along: the workers' tables are the ones that serve, so they measure change latency.
-const wire = (s: ServiceSet): Msg => ({ type: 'set', set: { catalog: [...s.catalog] as [string, string[]][], instances: [...s.instances] as [string, unknown[]][], ...(s.change ? { change: s.change } : {}) } });
-const unwire = (m: Extract<Msg, { type: 'set' }>): ServiceSet => ({ catalog: new Map(m.set.catalog), instances: new Map(m.set.instances) as ServiceSet['instances'], ...(m.set.change ? { change: m.set.change } : {}) });
+export function wire(s: ServiceSet, seq: number, base?: number): Msg {
+  const change = s.change ? { change: s.change } : {};
+  if (base === undefined || s.changed === undefined) return { type: 'set', set: { seq, catalog: [...s.catalog], instances: [...s.instances], ...change } };
+  const names = [...s.changed];
+  return {
+    type: 'set',
+    set: { seq, base, catalog: names.map((n) => [n, s.catalog.get(n) ?? null]), instances: names.map((n) => [n, s.instances.get(n) ?? null]), ...change },
+  };
+}
+
+/** A worker's copy of its primary's set, kept in persistent maps so a delta costs what it carries. */
+export class WorkerSet {
+  #seq = -1;
+  #catalog = PersistentMap.empty<string, readonly string[]>();
+  #instances = PersistentMap.empty<string, readonly Instance[]>();
+
+  /** The set to apply, or undefined when `w` is a delta on a set this worker does not have (ask for a whole one). */
+  take(w: WireSet): ServiceSet | undefined {
+    const change = w.change ? { change: w.change } : {};
+    if (w.base === undefined) {
+      this.#seq = w.seq;
+      this.#catalog = PersistentMap.of(w.catalog.filter((e): e is [string, string[]] => e[1] !== null));
+      this.#instances = PersistentMap.of(w.instances.filter((e): e is [string, Instance[]] => e[1] !== null));
+      return { catalog: this.#catalog, instances: this.#instances, ...change };
+    }
+    if (w.base !== this.#seq) return undefined;
+    this.#seq = w.seq;
+    this.#catalog = this.#catalog.update(w.catalog.map(([n, v]) => [n, v ?? undefined]));
+    this.#instances = this.#instances.update(w.instances.map(([n, v]) => [n, v ?? undefined]));
+    return { catalog: this.#catalog, instances: this.#instances, changed: new Set(w.catalog.map(([n]) => n)), ...change };
+  }
+}
 
 /** Chooses how accepts reach workers; must run before the first fork. */
 export function setSchedulingPolicy(): void {
@@ -38,8 +77,14 @@ export function setSchedulingPolicy(): void {
 /** A worker process: proxies with the sets the primary sends, answers its questions, exits on SIGTERM. */
 export async function runWorker(cfg: LbConfig, logger: Logger, until: (close: () => Promise<void>) => Promise<void>): Promise<void> {
   const lb = await startLb(cfg, logger, { admin: false });
+  const mine = new WorkerSet();
   process.on('message', (m: Msg) => {
-    if (m.type === 'set') lb.apply(unwire(m));
+    if (m.type === 'set') {
+      const set = mine.take(m.set);
+      // A delta on a set this worker missed (sent before it was ready): the primary answers 'ready' with the whole set.
+      if (set === undefined) process.send?.({ type: 'ready' } satisfies Msg);
+      else lb.apply(set);
+    }
     else if (m.type === 'ask') {
       const answer = m.what === 'metrics' ? lb.metrics.getMetricsAsJSON() : Promise.resolve(lb.runtime(m.reset === true));
       void answer.then((data) => process.send?.({ type: 'reply', id: m.id, data } satisfies Msg));
@@ -57,7 +102,9 @@ export interface Primary {
 
 /** The primary: forks the workers (re-forking any that die), follows the registry, serves admin. */
 export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source): Promise<Primary> {
-  let last: Msg | undefined;
+  /** The set of the primary's current table and its sequence number; new (and resyncing) workers get it whole. */
+  let current: ServiceSet | undefined;
+  let seq = 0;
   const workers = new Set<Worker>();
   let stopping = false;
   let askId = 0;
@@ -65,7 +112,7 @@ export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source
     const w = cluster.fork();
     workers.add(w);
     w.on('message', (m: Msg) => {
-      if (m.type === 'ready' && last) w.send(last);
+      if (m.type === 'ready' && current) w.send(wire(current, seq));
     });
     w.on('exit', (code, signal) => {
       workers.delete(w);
@@ -102,9 +149,11 @@ export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source
   };
   // The primary does not proxy: its own listener is on a throwaway port.
   const admin = await startLb({ ...cfg, listen: '127.0.0.1:0' }, logger, { source, workers: gather });
+  // Each swap goes out as the services it changed (one service's entry for a change to one service).
   admin.snapshots.onSwap((_n, _p, set) => {
-    last = wire(set);
-    for (const w of workers) if (w.isConnected()) w.send(last);
+    const msg = wire(set, ++seq, current === undefined ? undefined : seq - 1);
+    current = set;
+    for (const w of workers) if (w.isConnected()) w.send(msg);
   });
   return {
     admin,

@@ -10,12 +10,12 @@ import { RuntimeStats } from '../../core/runtime-stats.js';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import { systemRandom } from '../../core/clock.js';
 import { UpstreamStates } from '../../balancer/index.js';
-import type { Upstream } from '../../balancer/index.js';
 import type { LbConfig } from '../../config/lb.js';
 import { splitHostPort } from '../../config/fields.js';
 import type { ServiceSet, Source } from '../../discovery/types.js';
 import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';
+import { LiveUpstreams } from '../../routing/live-upstreams.js';
 import { HttpProxy } from '../../proxy/node/proxy.js';
 import { RequestCounters, RequestIds } from '../../proxy/core/request.js';
 import { RouteAdmission } from '../../proxy/core/limits.js';
@@ -126,17 +126,14 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   h2?.start();
   if (fast && h2) fast.h2c = (socket, already) => h2.accept(socket, already);
 
+  // What left the table, from the groups each swap adds and removes (a change costs what it touched).
+  const live = new LiveUpstreams();
   snapshots.onSwap((next, _prev, set) => {
-    const live: Upstream[] = [];
-    const liveIds = new Set<string>();
-    for (const g of next.groups.values()) for (const u of g.upstreams) {
-      live.push(u);
-      liveIds.add(u.id);
-    }
-    pools.retain(live);
-    fastPools?.retain(live);
-    h2Pools.retain(live);
-    states.retain(liveIds);
+    const gone = live.swap(next.changes);
+    pools.release(gone.addresses);
+    fastPools?.release(gone.addresses);
+    h2Pools.release(gone.addresses);
+    states.forget(gone.ids, (id) => live.has(id));
     m.tableSwapped(next.version, next.builtAt);
     if (cfg.stateFile) {
       try {
@@ -145,7 +142,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
         logger.warn({ err: (err as Error).message, file: cfg.stateFile }, 'could not write the state file');
       }
     }
-    logger.info({ version: next.version, routes: next.routes.length, upstreams: live.length }, 'routing table swapped');
+    logger.info({ version: next.version, routes: next.routeCount, upstreams: live.size }, 'routing table swapped');
   });
 
   if (cfg.stateFile) {
