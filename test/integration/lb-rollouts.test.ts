@@ -289,13 +289,25 @@ describe('limits, explanations and mirroring', () => {
       req.on('end', () => res.end(`primary ${req.method} ${req.url} ${body}`));
     };
     const copies: string[] = [];
+    const shadowSockets = new Set<unknown>();
     const shadow = await backend('mirror-shadow');
+    let answer = 0;
     shadow.handler = (req, res) => {
+      shadowSockets.add(req.socket);
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
         copies.push(`${req.method} ${req.url} ${body}`);
-        res.end('shadow');
+        // Every framing the copy's reader must see through to reuse the connection: length, chunked, no body.
+        const kind = answer++ % 3;
+        if (kind === 0) res.end('shadow');
+        else if (kind === 1) {
+          res.write('sha');
+          res.end('dow');
+        } else {
+          res.statusCode = 204;
+          res.end();
+        }
       });
     };
     const hang = await backend('mirror-hang');
@@ -329,9 +341,19 @@ describe('limits, explanations and mirroring', () => {
     };
     await waitFor(async () => copies.length > 120 && (await mirrored()) === copies.length, () => `the /half copies at the shadow (${copies.length} so far) and all of them seen through by the balancer`);
     assert.ok(copies.length > 120 && copies.length < 280, `about half mirrored: ${copies.length} of 400`);
+    // Copies ride keep-alive connections like the primary's (a connection per copy cost the primary path CPU).
+    assert.ok(shadowSockets.size <= 16, `${copies.length} copies over ${shadowSockets.size} connections`);
+    copies.length = 0;
+    const big = 'x'.repeat(100 * 1024);
+    const r = await fetch(`${lb.url}/orders/big`, { method: 'POST', body: big });
+    assert.equal(await r.text(), `primary POST /orders/big ${big}`, 'a body beyond the mirror bound still reaches the primary whole');
+    const chunked = await fetch(`${lb.url}/orders/chunked`, { method: 'POST', body: new Blob(['a=1&', 'b=2']).stream(), duplex: 'half' } as RequestInit);
+    assert.equal(await chunked.text(), 'primary POST /orders/chunked a=1&b=2');
+    await waitFor(() => (copies.includes('POST /orders/chunked a=1&b=2') ? true : undefined), () => `the chunked copy at the shadow (copies: ${copies.map((c) => c.slice(0, 40)).join(' | ')})`);
     const h = await hits(lb.url, 50, { path: '/hang', concurrency: 4 });
     assert.equal(h.failed, 0, 'a hanging mirror does not hold the primary');
     const m = (await http(lb.admin, 'GET', '/metrics')).text;
-    assert.match(m, /switchyard_lb_mirrored_total\{route="config:routes\[0\]",service="orders-shadow",outcome="sent"\} 5/);
+    assert.match(m, /switchyard_lb_mirrored_total\{route="config:routes\[0\]",service="orders-shadow",outcome="sent"\} 6/);
+    assert.match(m, /switchyard_lb_mirrored_total\{route="config:routes\[0\]",service="orders-shadow",outcome="skipped"\} 1/);
   });
 });

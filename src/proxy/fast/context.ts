@@ -43,7 +43,13 @@ export class FastContext {
     this.now = this.readClock();
     this.req = new Head(d.config.limits.maxHeaderCount);
     this.res = new Head(d.config.limits.maxHeaderCount);
-    this.mirrors = new Mirrors(d.metrics, Math.min(d.config.timeouts.headerMs, 30_000));
+    this.mirrors = new Mirrors({
+      metrics: d.metrics,
+      pools: d.pools,
+      timeoutMs: Math.min(d.config.timeouts.headerMs, 30_000),
+      maxHeaderCount: d.config.limits.maxHeaderCount,
+      now: () => this.now,
+    });
   }
 
   readClock(): number {

@@ -32,8 +32,6 @@ export const PENDING_LIMIT = 64 * 1024;
 const COPY_BODY_LIMIT = 16 * 1024;
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
-const KEEP_ALIVE_END = 'connection: keep-alive\r\n\r\n';
-const CLOSE_END = Buffer.from('connection: close\r\n\r\n', 'latin1');
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const EMPTY_HEADERS = Object.freeze({});
 
@@ -193,9 +191,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     this.upgrade = P.upgrade && (P.connection & CONN_UPGRADE) !== 0 && P.versionMinor === 1 && !isH2cUpgrade(P.get(buf, 'upgrade'));
     this.upHead = this.buildUpstreamHead(buf, P, target.authority, path, target.query, target.changed);
     if (route.mirror !== undefined && !this.upgrade && this.drawMirror()) {
-      // The same head, but the mirror's connection closes after its answer (nothing reuses it).
-      const h = this.upHead;
-      this.mirror = x.mirrors.start(route, Buffer.concat([h.subarray(0, h.length - KEEP_ALIVE_END.length), CLOSE_END]));
+      this.mirror = x.mirrors.start(route, this.upHead, this.method, this.reqDone);
     }
 
     this.begin();
@@ -272,7 +268,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (this.reqDecoder === undefined) {
       const n = Math.min(this.reqRemaining, end - pos);
       this.reqRemaining -= n;
-      if (this.reqRemaining === 0) this.reqDone = true;
+      if (this.reqRemaining === 0) this.requestEnded();
       if (n > 0) this.bodyPiece(buf.subarray(pos, pos + n));
       return pos + n;
     }
@@ -282,9 +278,15 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
       return end;
     }
     if (r === NEED_MORE) return end;
-    this.reqDone = true;
+    this.requestEnded();
     this.bodyPiece(LAST_CHUNK);
     return r;
+  }
+
+  /** The client's request body is complete (the mirror copy may reuse its connection once answered). */
+  requestEnded(): void {
+    this.reqDone = true;
+    this.mirror?.requestEnd();
   }
 
   chunkData(buf: Buffer, s: number, e: number): void {
