@@ -37,6 +37,27 @@ export interface Exclusive {
 
 export const lockError = (message: string): SwitchyardError => new SwitchyardError('SY_ERR_LOCK', message);
 
+/**
+ * The wait of each blocking read while contending: `waitMs` per read, or with -timeout what is left
+ * of `waitMs` since the first read (undefined once it has run out).
+ */
+export function waitBudget(o: AcquireOptions): (attempt: number) => number | undefined {
+  const started = Date.now();
+  return (attempt) => {
+    if (!o.tryOnce || attempt === 0) return o.waitMs;
+    const left = o.waitMs - (Date.now() - started);
+    return left < 0 ? undefined : left;
+  };
+}
+
+/** `p`, or undefined when it failed because `stop` fired; any other failure becomes a lock error saying `what`. */
+export function unlessStopped<T>(p: Promise<T>, stop: AbortSignal, what: string): Promise<T | undefined> {
+  return p.catch((err: unknown) => {
+    if (stop.aborted) return undefined;
+    throw lockError(`${what}: ${(err as Error).message}`);
+  });
+}
+
 /** Keeps reading `read` while it says the hold is intact; riding out up to `retries` 5xx answers in a row. */
 export async function monitor(signal: AbortSignal, retries: number, retryMs: number, read: (index: number) => Promise<{ held: boolean; index: number }>): Promise<void> {
   let index = 0;
@@ -77,20 +98,13 @@ export class Lock implements Exclusive {
   async acquire(stop: AbortSignal): Promise<Held | undefined> {
     if (this.#held) throw lockError('Lock already held');
     const client = this.#client;
-    const started = Date.now();
-    let waitMs = this.#o.waitMs;
+    const budget = waitBudget(this.#o);
     let index = 0;
     for (let attempt = 0; ; attempt++) {
       if (stop.aborted) return undefined;
-      if (this.#o.tryOnce && attempt > 0) {
-        const elapsed = Date.now() - started;
-        if (elapsed > this.#o.waitMs) return undefined;
-        waitMs = this.#o.waitMs - elapsed;
-      }
-      const r = await readKey(client, this.#key, index, waitMs, stop).catch((err: unknown) => {
-        if (stop.aborted) return undefined;
-        throw lockError(`failed to read lock: ${(err as Error).message}`);
-      });
+      const waitMs = budget(attempt);
+      if (waitMs === undefined) return undefined;
+      const r = await unlessStopped(readKey(client, this.#key, index, waitMs, stop), stop, 'failed to read lock');
       if (!r) return undefined;
       if (r.entry && !hasFlag(r.entry, LOCK_FLAG)) throw lockError('Existing key does not match lock use');
       if (r.entry?.Session === this.#session) break;
@@ -98,10 +112,7 @@ export class Lock implements Exclusive {
         index = r.index;
         continue;
       }
-      const locked = await putBool(client, kvPath(this.#key, `?acquire=${this.#session}&flags=${LOCK_FLAG}`), '', stop).catch((err: unknown) => {
-        if (stop.aborted) return undefined;
-        throw lockError(`failed to acquire lock: ${(err as Error).message}`);
-      });
+      const locked = await unlessStopped(putBool(client, kvPath(this.#key, `?acquire=${this.#session}&flags=${LOCK_FLAG}`), '', stop), stop, 'failed to acquire lock');
       if (locked === undefined) return undefined;
       if (locked) break;
       // Refused: held by someone again (block on it), or a lock-delay is running (wait and retry).

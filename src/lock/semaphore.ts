@@ -7,7 +7,7 @@
 import type { RegistryClient } from '../registry/api/client.js';
 import type { ApiKvEntry } from '../registry/api/types.js';
 import { LOCK_KEY, SEMAPHORE_FLAG, hasFlag, joinKey, kvPath, putBool, readKey, readPrefix } from './kv.js';
-import { MONITOR_WAIT_MS, lockError, monitor } from './lock.js';
+import { MONITOR_WAIT_MS, lockError, monitor, unlessStopped, waitBudget } from './lock.js';
 import type { AcquireOptions, Exclusive, Held } from './lock.js';
 
 interface SemaphoreLock {
@@ -64,20 +64,13 @@ export class Semaphore implements Exclusive {
     const made = await putBool(client, kvPath(this.#contenderKey, `?acquire=${this.#session}&flags=${SEMAPHORE_FLAG}`), '', stop)
       .catch((err: unknown) => { throw lockError(`failed to make contender entry: ${(err as Error).message}`); });
     if (!made) throw lockError('failed to make contender entry: the agent refused it');
-    const started = Date.now();
-    let waitMs = this.#o.waitMs;
+    const budget = waitBudget(this.#o);
     let index = 0;
     for (let attempt = 0; ; attempt++) {
       if (stop.aborted) return undefined;
-      if (this.#o.tryOnce && attempt > 0) {
-        const elapsed = Date.now() - started;
-        if (elapsed > this.#o.waitMs) return undefined;
-        waitMs = this.#o.waitMs - elapsed;
-      }
-      const r = await readPrefix(client, this.#prefix, index, waitMs, stop).catch((err: unknown) => {
-        if (stop.aborted) return undefined;
-        throw lockError(`failed to read prefix: ${(err as Error).message}`);
-      });
+      const waitMs = budget(attempt);
+      if (waitMs === undefined) return undefined;
+      const r = await unlessStopped(readPrefix(client, this.#prefix, index, waitMs, stop), stop, 'failed to read prefix');
       if (!r) return undefined;
       const lockEntry = this.#lockEntry(r.entries);
       const lock = this.#decode(lockEntry);
@@ -89,10 +82,7 @@ export class Semaphore implements Exclusive {
       }
       lock.Holders[this.#session] = true;
       const cas = lockEntry?.ModifyIndex ?? 0;
-      const ok = await putBool(client, kvPath(this.#lockKey, `?cas=${cas}&flags=${SEMAPHORE_FLAG}`), JSON.stringify(lock), stop).catch((err: unknown) => {
-        if (stop.aborted) return undefined;
-        throw lockError(`failed to update lock: ${(err as Error).message}`);
-      });
+      const ok = await unlessStopped(putBool(client, kvPath(this.#lockKey, `?cas=${cas}&flags=${SEMAPHORE_FLAG}`), JSON.stringify(lock), stop), stop, 'failed to update lock');
       if (ok === undefined) return undefined;
       if (ok) break;
       // Lost a race with another contender: read again at once.
