@@ -20,11 +20,13 @@ import http from 'node:http';
 import { Etcd3 } from 'etcd3';
 import { Agent, Pool, request } from 'undici';
 import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
-import { CLK_TCK, boxTicks, snapshot, treeTicks } from './lib/procfs.js';
+import { CLK_TCK, coresBetween, cpuSample, snapshot, treeTicks } from './lib/procfs.js';
+import type { CpuSample } from './lib/procfs.js';
 // Real etcd members come from the test helper (the same one the cluster tests use), imported rather than duplicated.
 import { ETCD_BIN, startEtcd } from '../test/helpers/etcd.js';
 import type { EtcdCluster } from '../test/helpers/etcd.js';
-import { envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep } from './lib/util.js';
+import { envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep, wrkErrors } from './lib/util.js';
+import type { WrkErrorCounts } from './lib/util.js';
 
 const REPS = Math.round(envNum('BENCH_REPS', 3));
 const DUR = Math.round(envNum('BENCH_DUR', 5));
@@ -100,46 +102,25 @@ function etcdChildren(): Set<number> {
   return out;
 }
 
-interface Sample {
-  at: number;
-  snap: ReturnType<typeof snapshot>;
-  box: { busy: number; total: number };
-}
-function sample(): Sample {
-  return { at: performance.now(), snap: snapshot(), box: boxTicks() };
-}
+type Sample = CpuSample;
+const sample = cpuSample;
 const cpuS = (a: Sample, b: Sample, pids: readonly number[]): number => pids.reduce((s, pid) => s + (treeTicks(b.snap, pid) - treeTicks(a.snap, pid)), 0) / CLK_TCK;
 /** Cores used by the box, by us (this process and all its descendants, reaped wrk included) and by everyone else. */
-function cores(a: Sample, b: Sample): { box: number; ours: number; others: number } {
-  const wall = (b.at - a.at) / 1000;
-  const box = ((b.box.busy - a.box.busy) / Math.max(1, b.box.total - a.box.total)) * NCPU;
-  const ours = cpuS(a, b, [process.pid]) / wall;
-  return { box, ours, others: Math.max(0, box - ours) };
-}
+const cores = (a: Sample, b: Sample): { box: number; ours: number; others: number } => coresBetween(a, b, treeTicks(b.snap, process.pid) - treeTicks(a.snap, process.pid), NCPU);
 
 /** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start are quiet. */
-const quiet = makeQuietGate(async () => {
-  const a = sample();
-  await sleep(1000);
-  return cores(a, sample()).others;
-}, { cores: QUIET_CORES, waitS: QUIET_WAIT_S, budgetS: QUIET_BUDGET_S });
+const quiet = makeQuietGate(sample, (a, b) => cores(a, b).others, { cores: QUIET_CORES, waitS: QUIET_WAIT_S, budgetS: QUIET_BUDGET_S });
 
 // ---------------------------------------------------------------------------------------------------------
 // wrk (bench/conf/register.lua: every request registers a new instance, service + TTL check)
 
-interface Wrk {
+interface Wrk extends WrkErrorCounts {
   requests: number;
   seconds: number;
   rps: number;
   p50_ms: number;
   p99_ms: number;
-  non2xx: number;
-  connect: number;
-  read: number;
-  write: number;
-  timeout: number;
 }
-const wrkErrors = (w: Wrk): number => w.non2xx + w.connect + w.read + w.write + w.timeout;
 function runWrk(url: string, seconds: number, conns: number, idPrefix: string): Promise<Wrk> {
   return runWrkJson<Wrk>(url, { seconds, conns, script: 'bench/conf/register.lua', env: { SY_ID_PREFIX: idPrefix } });
 }

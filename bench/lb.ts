@@ -31,12 +31,14 @@ import { Pool, request } from 'undici';
 import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
 import { barChartSvg, svgToPng } from './lib/chart.js';
 import type { Bar } from './lib/chart.js';
-import { CLK_TCK, boxTicks, killTrackedLeftovers, readStat, snapshot, splitCpu, trackDescendants, treeTicks } from './lib/procfs.js';
+import { CLK_TCK, coresBetween, cpuSample, killTrackedLeftovers, readStat, snapshot, splitCpu, trackDescendants, treeTicks } from './lib/procfs.js';
+import type { CpuSample } from './lib/procfs.js';
 import { LISTEN_COUNTERS, counterDelta, listenCounters, listenSockets, listenSysctls } from './lib/netstat.js';
 import type { ListenCounters, ListenSocket } from './lib/netstat.js';
 import { gcTotals, readRuntime } from './lib/runtime.js';
 import type { RuntimeDump } from './lib/runtime.js';
-import { envIntList, envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep } from './lib/util.js';
+import { envIntList, envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep, wrkErrors } from './lib/util.js';
+import type { WrkReport } from './lib/util.js';
 
 const REPS = Math.round(envNum('BENCH_REPS', 3));
 const DUR = Math.round(envNum('BENCH_DUR', 8));
@@ -93,58 +95,31 @@ function own(role: Owned['role'], name: string, cmd: string, args: string[], env
 }
 const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
 
-interface Sample {
-  at: number;
-  snap: ReturnType<typeof snapshot>;
-  box: { busy: number; total: number };
+interface Sample extends CpuSample {
   self: number;
 }
 function sample(): Sample {
-  const snap = snapshot();
-  return { at: performance.now(), snap, box: boxTicks(), self: readStat('self')?.ticks ?? 0 };
+  return { ...cpuSample(), self: readStat('self')?.ticks ?? 0 };
 }
 /** CPU seconds of a process tree between two samples. */
 const treeCpu = (a: Sample, b: Sample, pid: number | undefined): number => (pid === undefined ? NaN : (treeTicks(b.snap, pid) - treeTicks(a.snap, pid)) / CLK_TCK);
 /** Cores used by the whole box, by us (every process we started + this one, incl. reaped wrk) and by the others. */
 function cores(a: Sample, b: Sample): { box: number; ours: number; others: number } {
-  const wall = (b.at - a.at) / 1000;
-  const box = ((b.box.busy - a.box.busy) / Math.max(1, b.box.total - a.box.total)) * NCPU;
   let oursTicks = b.self - a.self;
   for (const o of owned) if (o.child.pid !== undefined) oursTicks += treeTicks(b.snap, o.child.pid) - treeTicks(a.snap, o.child.pid);
-  const ours = oursTicks / CLK_TCK / wall;
-  return { box, ours, others: Math.max(0, box - ours) };
+  return coresBetween(a, b, oursTicks, NCPU);
 }
 function trackAll(snap = snapshot()): void {
   trackDescendants(owned.map((o) => o.child.pid).filter((p): p is number => p !== undefined), snap);
 }
 
 /** Waits (bounded: 20 s per run, 180 s in all) until processes we did not start are quiet. */
-const quiet = makeQuietGate(async () => {
-  const a = sample();
-  await sleep(1000);
-  return cores(a, sample()).others;
-}, { cores: QUIET_CORES, waitS: QUIET_WAIT_S, budgetS: QUIET_BUDGET_S });
+const quiet = makeQuietGate(sample, (a, b) => cores(a, b).others, { cores: QUIET_CORES, waitS: QUIET_WAIT_S, budgetS: QUIET_BUDGET_S });
 
 // ---------------------------------------------------------------------------------------------------------
 // wrk
 
-interface Wrk {
-  requests: number;
-  seconds: number;
-  rps: number;
-  mean_ms: number;
-  p50_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  p999_ms: number;
-  max_ms: number;
-  connect: number;
-  read: number;
-  write: number;
-  timeout: number;
-  non2xx: number;
-}
-const wrkErrors = (w: Wrk): number => w.connect + w.read + w.write + w.timeout + w.non2xx;
+type Wrk = WrkReport;
 function runWrk(url: string, seconds: number, conns: number): Promise<Wrk> {
   return runWrkJson<Wrk>(url, { seconds, conns, script: 'bench/conf/wrk-report.lua', latency: true });
 }

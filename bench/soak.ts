@@ -25,7 +25,8 @@ import type { FdKinds } from './lib/fds.js';
 import { fdCount, freePort, rssMiB, startOwned, stopOwned, waitHttp } from './lib/proc.js';
 import { killTrackedLeftovers, trackDescendants } from './lib/procfs.js';
 import { gcTotals, readRuntime } from './lib/runtime.js';
-import { envNum, findBin, firstLine, fmt, runWrkJson, sleep } from './lib/util.js';
+import { envNum, findBin, firstLine, fmt, runWrkJson, sleep, wrkErrors } from './lib/util.js';
+import type { WrkReport } from './lib/util.js';
 
 const MINUTES = Math.round(envNum('SOAK_MINUTES', 30));
 const CONC = Math.round(envNum('SOAK_CONCURRENCY', 32));
@@ -134,20 +135,7 @@ async function settledFds(pid: number): Promise<number> {
 // ---------------------------------------------------------------------------------------------------------
 // wrk
 
-interface Wrk {
-  requests: number;
-  rps: number;
-  p50_ms: number;
-  p99_ms: number;
-  p999_ms: number;
-  max_ms: number;
-  connect: number;
-  read: number;
-  write: number;
-  timeout: number;
-  non2xx: number;
-}
-const wrkErrors = (w: Wrk): number => w.connect + w.read + w.write + w.timeout + w.non2xx;
+type Wrk = WrkReport;
 
 // ---------------------------------------------------------------------------------------------------------
 // Main

@@ -135,3 +135,25 @@ export async function killTrackedLeftovers(graceMs: number): Promise<string[]> {
 process.on('exit', () => {
   killTrackedLeftoversNow();
 });
+
+/** A point in time for CPU accounting: every process's ticks and the whole box's. */
+export interface CpuSample {
+  at: number;
+  snap: Map<number, Stat>;
+  box: { busy: number; total: number };
+}
+
+export function cpuSample(): CpuSample {
+  return { at: performance.now(), snap: snapshot(), box: boxTicks() };
+}
+
+/**
+ * Cores used between two samples by the whole box, by us (`ourTicks`: the ticks of everything the
+ * harness counts as its own) and by everyone else.
+ */
+export function coresBetween(a: CpuSample, b: CpuSample, ourTicks: number, ncpu: number): { box: number; ours: number; others: number } {
+  const wall = (b.at - a.at) / 1000;
+  const box = ((b.box.busy - a.box.busy) / Math.max(1, b.box.total - a.box.total)) * ncpu;
+  const ours = ourTicks / CLK_TCK / wall;
+  return { box, ours, others: Math.max(0, box - ours) };
+}

@@ -59,7 +59,12 @@ export interface QuietGate {
   exhausted(): boolean;
 }
 
-export function makeQuietGate(others: () => Promise<number>, o: { cores: number; waitS: number; budgetS: number }): QuietGate {
+export function makeQuietGate<S>(sample: () => S, othersCores: (a: S, b: S) => number, o: { cores: number; waitS: number; budgetS: number }): QuietGate {
+  const others = async (): Promise<number> => {
+    const a = sample();
+    await sleep(1000);
+    return othersCores(a, sample());
+  };
   let budget = o.budgetS;
   return {
     async wait() {
@@ -105,3 +110,27 @@ export function runWrkJson<T>(url: string, o: { seconds: number; conns: number; 
     });
   });
 }
+
+/** The error counters every wrk report (bench/conf/*.lua) carries. */
+export interface WrkErrorCounts {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  non2xx: number;
+}
+
+/** What bench/conf/wrk-report.lua prints: throughput, latency percentiles and errors of one run. */
+export interface WrkReport extends WrkErrorCounts {
+  requests: number;
+  seconds: number;
+  rps: number;
+  mean_ms: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  max_ms: number;
+}
+
+export const wrkErrors = (w: WrkErrorCounts): number => w.connect + w.read + w.write + w.timeout + w.non2xx;
