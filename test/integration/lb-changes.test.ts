@@ -254,10 +254,11 @@ describe('stale watch', () => {
 
     process.kill(agent.proc.pid, 'SIGSTOP');
     try {
+      // Each watch goes stale on its own clock (its last answer + the expected wait): wait for both.
       const r = await until(async () => {
         const x = await routes(lb);
-        return x.registry?.stale ? x : undefined;
-      }, 'the watch to go stale');
+        return x.registry?.stale && (x.registry.staleWatches?.length ?? 0) >= 2 ? x : undefined;
+      }, 'both watches to go stale');
       assert.deepEqual(r.registry?.staleWatches?.map((w) => w.watch).sort(), ['catalog/services', 'health/service/quiet']);
       assert.equal(metric(await metrics(lb), 'switchyard_lb_registry_stale'), 1);
       assert.match(lb.proc.stderr(), /registry watch stale/);

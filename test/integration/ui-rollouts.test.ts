@@ -178,7 +178,8 @@ describe('web UI: rollouts on the balancer page', { skip }, () => {
       await page.locator('[data-watch="fresh"]').waitFor();
       process.kill(agentProc.pid, 'SIGSTOP');
       stopped = true;
-      const alert = page.locator('[data-watch="stale"]');
+      // The service list's watch may go stale a moment before the service's own: wait for the latter to be named.
+      const alert = page.locator('[data-watch="stale"]', { hasText: 'health/service/quiet' });
       await alert.waitFor({ timeout: 20_000 });
       assert.match(await alert.textContent() ?? '', /Registry watch stale.*health\/service\/quiet/s);
       assert.equal(await alert.getAttribute('role'), 'alert');
