@@ -723,6 +723,8 @@ interface Row {
   proxyCores: number;
   usPerReq: number;
   othersMax: number;
+  /** Busy cores of the whole machine during the run (load generator, backends, proxy, everyone): on 2 cores, near 2 means every process waits for a CPU. */
+  boxCores: number;
   /** Sums over the runs. */
   listen: ListenCounters;
 }
@@ -742,6 +744,7 @@ function summarize(t: Target, conc: number, rs: readonly Run[]): Row {
     proxyCores: median(rs.map((r) => (r.proxyCpuS === null ? NaN : r.proxyCpuS / r.wallS))),
     usPerReq: median(rs.map((r) => (r.proxyCpuS === null ? NaN : (r.proxyCpuS * 1e6) / r.wrk.requests))),
     othersMax: Math.max(0, ...rs.map((r) => r.othersCores)),
+    boxCores: median(rs.map((r) => r.boxCores)),
     listen: sumCounters(rs),
   };
 }
@@ -763,7 +766,7 @@ line();
 line(`Run ${startedAt.toISOString()} on ${machine}.`);
 line();
 line(
-  `Everything on 127.0.0.1. Backends: ${backendsKind}, three ports, registered in a \`switchyard agent\` as service \`web\`. Every balancer does round-robin over the same three backends with keep-alive upstream connections. Load: \`wrk -t1 -c<C> -d${DUR}s --latency -s bench/conf/wrk-report.lua\` at C = ${CONCS.join(', ')}, ${WARM_S} s of warm-up (same C) before every run; within each of the ${REPS} repetition(s) every target runs at every concurrency, interleaved${PEERS_ALL ? '' : ` — except the Node peers (http-proxy, fastify), which run at c${CONC0} only to save time (5-7× slower than the balancers under test, no target refers to them; BENCH_PEERS=all runs them everywhere)`}. The tables show medians (errors: sum over the runs). Before each run the harness waits (≤ ${QUIET_WAIT_S} s) until processes it did not start use < ${QUIET_CORES} cores. CPU: utime+stime of the proxy's process tree from /proc (master + workers, all threads).`,
+  `Everything on 127.0.0.1. Backends: ${backendsKind}, three ports, registered in a \`switchyard agent\` as service \`web\`. Every balancer does round-robin over the same three backends with keep-alive upstream connections. Load: \`wrk -t1 -c<C> -d${DUR}s --latency -s bench/conf/wrk-report.lua\` at C = ${CONCS.join(', ')}, ${WARM_S} s of warm-up (same C) before every run; within each of the ${REPS} repetition(s) every target runs at every concurrency, interleaved${PEERS_ALL ? '' : ` — except the Node peers (http-proxy, fastify), which run at c${CONC0} only to save time (5-7× slower than the balancers under test, no target refers to them; BENCH_PEERS=all runs them everywhere)`}. The tables show medians (errors: sum over the runs). Before each run the harness waits (≤ ${QUIET_WAIT_S} s) until processes it did not start use < ${QUIET_CORES} cores. CPU: utime+stime of the proxy's process tree from /proc (master + workers, all threads); box cores: the whole machine's busy cores during the run (/proc/stat), where wrk, the backends and the proxy share ${NCPU} cores.`,
 );
 line();
 line(
@@ -852,15 +855,15 @@ line();
 function mainTable(c: number): void {
   const rows = rowsByConc.get(c) ?? [];
   const ref = rowOf(NGINX, c);
-  line(`| target | req/s | × nginx-w1 | p50 ms | p99 ms | × nginx p99 | p99.9 ms | × nginx p99.9 | max ms | errors | CPU µs/req | × nginx CPU/req | proxy cores | listen ovf/drop/SYN-retr (Σ) | others' cores (max) |`);
-  line('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  line(`| target | req/s | × nginx-w1 | p50 ms | p99 ms | × nginx p99 | p99.9 ms | × nginx p99.9 | max ms | errors | CPU µs/req | × nginx CPU/req | proxy cores | box cores | listen ovf/drop/SYN-retr (Σ) | others' cores (max) |`);
+  line('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     if (r.t.skip || r.n === 0) {
-      line(`| ${r.t.name} | – | – | – | – | – | – | – | – | – | – | – | – | – | – |`);
+      line(`| ${r.t.name} | – | – | – | – | – | – | – | – | – | – | – | – | – | – | – |`);
       continue;
     }
     line(
-      `| ${r.t.name} | ${r.rps.toFixed(0)} | ${ratio(r.rps, ref?.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${ratio(r.p99, ref?.p99)} | ${fmt(r.p999)} | ${ratio(r.p999, ref?.p999)} | ${fmt(r.max)} | ${r.errors} | ${fmt(r.usPerReq, 1)} | ${r.t.kind === 'direct' ? '–' : ratio(r.usPerReq, ref?.usPerReq)} | ${fmt(r.proxyCores)} | ${lo(r.listen)} | ${fmt(r.othersMax)} |`,
+      `| ${r.t.name} | ${r.rps.toFixed(0)} | ${ratio(r.rps, ref?.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${ratio(r.p99, ref?.p99)} | ${fmt(r.p999)} | ${ratio(r.p999, ref?.p999)} | ${fmt(r.max)} | ${r.errors} | ${fmt(r.usPerReq, 1)} | ${r.t.kind === 'direct' ? '–' : ratio(r.usPerReq, ref?.usPerReq)} | ${fmt(r.proxyCores)} | ${fmt(r.boxCores)} | ${lo(r.listen)} | ${fmt(r.othersMax)} |`,
     );
   }
 }
