@@ -13,7 +13,7 @@ import { UpstreamStates } from '../../balancer/index.js';
 import type { LbConfig } from '../../config/lb.js';
 import { splitHostPort } from '../../config/fields.js';
 import type { ServiceSet, Source } from '../../discovery/types.js';
-import { loadServiceSet, saveServiceSet } from '../../discovery/state-file.js';
+import { StateFileWriter, loadServiceSet } from '../../discovery/state-file.js';
 import { SnapshotStore } from '../../routing/snapshot-store.js';
 import { LiveUpstreams } from '../../routing/live-upstreams.js';
 import { HttpProxy } from '../../proxy/node/proxy.js';
@@ -34,6 +34,9 @@ import { openListeners } from './lb-listeners.js';
 import { listen } from './listen.js';
 
 export type { WorkerGather } from './lb-admin.js';
+
+/** The state file follows the table at most this often (a crash loses at most this much of it). */
+const STATE_FILE_INTERVAL_MS = 1000;
 
 export interface RunningLb {
   readonly address: { host: string; port: number };
@@ -126,6 +129,9 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   h2?.start();
   if (fast && h2) fast.h2c = (socket, already) => h2.accept(socket, already);
 
+  const stateWriter = cfg.stateFile
+    ? new StateFileWriter(cfg.stateFile, STATE_FILE_INTERVAL_MS, (err) => logger.warn({ err: err.message, file: cfg.stateFile }, 'could not write the state file'))
+    : undefined;
   // What left the table, from the groups each swap adds and removes (a change costs what it touched).
   const live = new LiveUpstreams();
   snapshots.onSwap((next, _prev, set) => {
@@ -135,13 +141,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     h2Pools.release(gone.addresses);
     states.forget(gone.ids, (id) => live.has(id));
     m.tableSwapped(next.version, next.builtAt);
-    if (cfg.stateFile) {
-      try {
-        saveServiceSet(cfg.stateFile, set);
-      } catch (err) {
-        logger.warn({ err: (err as Error).message, file: cfg.stateFile }, 'could not write the state file');
-      }
-    }
+    stateWriter?.save(set);
     logger.info({ version: next.version, routes: next.routeCount, upstreams: live.size }, 'routing table swapped');
   });
 
@@ -178,6 +178,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       closed = true;
       await parts.source?.close();
       snapshots.close();
+      await stateWriter?.close();
       // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
       await listeners.close(cfg.timeouts.drainMs);
       await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
