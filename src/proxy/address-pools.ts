@@ -60,21 +60,6 @@ export class AddressPools<P> {
     return this.#pools.values();
   }
 
-  /** Starts draining pools whose address is not in `live` (the upstreams of the new snapshot). */
-  retain(live: Iterable<Upstream>): void {
-    const keep = new Set<string>();
-    for (const u of live) keep.add(`${u.address}:${u.port}`);
-    let dropped = false;
-    for (const [key, p] of this.#pools) {
-      if (keep.has(key)) continue;
-      this.#pools.delete(key);
-      this.#drain(key, p);
-      dropped = true;
-    }
-    // A draining pool must not be found again through an Upstream of an older snapshot.
-    if (dropped) this.#byUpstream = new WeakMap();
-  }
-
   /** Starts draining the pools of `addresses` (`address:port` keys that left the routing table). */
   release(addresses: Iterable<string>): void {
     let dropped = false;
