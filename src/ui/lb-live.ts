@@ -84,6 +84,8 @@ export type LbPayload = LbView | { attached: false; reason: string };
 const HISTORY_POINTS = 60;
 /** gRPC statuses that speak of the instance, not the application: counted as errors like a 5xx. */
 const GRPC_ERRORS: ReadonlySet<number> = new Set([2, 4, 13, 14, 15]);
+/** Table swaps reach the page at most this often (the first of a burst at once, the newest at the end of it). */
+const SWAP_PUSH_MS = 100;
 
 const round = (v: number, digits = 2): number => {
   const f = 10 ** digits;
@@ -128,6 +130,7 @@ export class LbLive {
   readonly #rollouts = new RolloutsSampler();
   #sampling: Promise<void> | undefined;
   #swapPending = false;
+  #lastSwapPush = -Infinity;
   #closed = false;
 
   constructor(lb: LiveLb, source: LiveSource | undefined, opts: LbLiveOptions = {}) {
@@ -138,14 +141,20 @@ export class LbLive {
     this.#onError = opts.onError ?? (() => undefined);
     this.#timer = setInterval(() => this.#tickInBackground(), opts.sampleEveryMs ?? 1000);
     this.#timer.unref();
-    // A swap is what a user scaling up or down is waiting to see: push it at once, not on the next tick.
+    // A swap is what a user scaling up or down is waiting to see: push it at once, not on the next
+    // tick. Under churn (hundreds of swaps a second over thousands of services) a view per swap
+    // would cost the balancer O(table) per change: swaps are pushed at most every SWAP_PUSH_MS.
     this.#unswap = lb.snapshots.onSwap(() => {
       if (this.#swapPending || this.#listeners.size === 0) return;
       this.#swapPending = true;
-      setImmediate(() => {
+      const wait = this.#lastSwapPush + SWAP_PUSH_MS - performance.now();
+      const push = (): void => {
         this.#swapPending = false;
+        this.#lastSwapPush = performance.now();
         if (!this.#closed) this.#emit();
-      });
+      };
+      if (wait <= 0) setImmediate(push);
+      else setTimeout(push, wait).unref();
     });
     this.#tickInBackground();
   }
