@@ -30,7 +30,7 @@ export class StateFileWriter {
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
   #lastStart = -Infinity;
-  /** Writes completed (for tests and the log). */
+  /** Writes completed (tests read it to see bursts coalesce). */
   writes = 0;
 
   constructor(file: string, intervalMs: number, onError: (err: Error) => void) {

@@ -47,7 +47,7 @@ export class FastContext {
       metrics: d.metrics,
       pools: d.pools,
       timeoutMs: Math.min(d.config.timeouts.headerMs, 30_000),
-      maxHeaderCount: d.config.limits.maxHeaderCount,
+      res: this.res,
       now: () => this.now,
     });
   }

@@ -12,7 +12,8 @@
 import type { Upstream } from '../../balancer/index.js';
 import type { ProxyMetrics } from '../core/request.js';
 import type { CompiledRoute } from '../../routing/snapshot.js';
-import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, Head, NEED_MORE, PARSE_ERROR, parseResponseHead } from '../h1.js';
+import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, NEED_MORE, PARSE_ERROR, parseResponseHead } from '../h1.js';
+import type { Head } from '../h1.js';
 import type { FastPools, UpConn, UpstreamUser } from './pool.js';
 
 /** Copies in flight at once, per proxy. */
@@ -151,17 +152,17 @@ export class Mirrors {
   readonly pools: FastPools;
   readonly timeoutMs: number;
   readonly now: () => number;
-  /** Response heads of copies are parsed with this one instance: each parse is used before the next runs. */
+  /** The plane's response-head parser (FastContext.res): a copy's head is parsed and used before any other parse runs. */
   readonly res: Head;
   readonly #metrics: ProxyMetrics;
   #inFlight = 0;
 
-  constructor(o: { metrics: ProxyMetrics; pools: FastPools; timeoutMs: number; maxHeaderCount: number; now: () => number }) {
+  constructor(o: { metrics: ProxyMetrics; pools: FastPools; timeoutMs: number; res: Head; now: () => number }) {
     this.#metrics = o.metrics;
     this.pools = o.pools;
     this.timeoutMs = o.timeoutMs;
     this.now = o.now;
-    this.res = new Head(o.maxHeaderCount);
+    this.res = o.res;
   }
 
   /**
