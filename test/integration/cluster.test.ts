@@ -69,9 +69,10 @@ class DnsClient {
     }
   }
 
-  async #targets(): Promise<number[]> {
-    // Resolve at most every 200 ms (the DNS TTL is 0; a real client would cache for its TTL).
-    if (Date.now() - this.#resolvedAt > 200 || this.#ports.length === 0) {
+  async #targets(fresh: boolean): Promise<number[]> {
+    // Resolve at most every 200 ms (the DNS TTL is 0; a real client would cache for its TTL), or at once
+    // when every address of the cached answer failed: a client re-resolves before giving up.
+    if (fresh || Date.now() - this.#resolvedAt > 200 || this.#ports.length === 0) {
       try {
         this.#ports = await this.balancers();
         this.#resolvedAt = Date.now();
@@ -87,23 +88,28 @@ class DnsClient {
 
   async #one(): Promise<void> {
     this.sent++;
-    const targets = await this.#targets();
     let lastErr = 'no balancer in DNS';
-    // A GET is retried on the next balancer after a network error (a dead balancer), as curl does with several addresses.
-    for (const port of targets) {
-      try {
-        const res = await request(`http://127.0.0.1:${port}/`, { dispatcher: this.#dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
-        const body = await res.body.text();
-        if (res.statusCode === 200) {
-          this.ok++;
-          this.byLb.set(port, (this.byLb.get(port) ?? 0) + 1);
-          this.byBackend.set(body, (this.byBackend.get(body) ?? 0) + 1);
-          return;
+    const tried = new Set<number>();
+    // A GET is retried on the next balancer after a network error (a dead balancer), as curl does with several
+    // addresses; when every cached address failed, once more on a fresh answer (the cache may predate a move).
+    rounds: for (let round = 0; round < 2; round++) {
+      const targets = (await this.#targets(round > 0)).filter((p) => !tried.has(p));
+      for (const port of targets) {
+        tried.add(port);
+        try {
+          const res = await request(`http://127.0.0.1:${port}/`, { dispatcher: this.#dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
+          const body = await res.body.text();
+          if (res.statusCode === 200) {
+            this.ok++;
+            this.byLb.set(port, (this.byLb.get(port) ?? 0) + 1);
+            this.byBackend.set(body, (this.byBackend.get(body) ?? 0) + 1);
+            return;
+          }
+          lastErr = `HTTP ${res.statusCode} from balancer ${port}: ${body.slice(0, 200)}`;
+          break rounds;
+        } catch (err) {
+          lastErr = `balancer ${port}: ${(err as Error).message}`;
         }
-        lastErr = `HTTP ${res.statusCode} from balancer ${port}: ${body.slice(0, 200)}`;
-        break;
-      } catch (err) {
-        lastErr = `balancer ${port}: ${(err as Error).message}`;
       }
     }
     this.failed++;
