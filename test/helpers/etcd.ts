@@ -31,6 +31,9 @@ export interface EtcdCluster {
   url(prefix?: string): string;
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   start(i: number): Promise<void>;
+  /** SIGSTOP / SIGCONT: a member that hangs (no answers, connections open), as in a long GC or I/O stall. */
+  pause(i: number): void;
+  resume(i: number): void;
   log(i: number): string;
   stop(): Promise<void>;
   /** Synchronous SIGKILL of every member and removal of the data (for process 'exit' handlers). */
@@ -121,6 +124,8 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
       if (!m) throw new Error(`no etcd member ${i}`);
       launch(m);
     },
+    pause: (i) => void members[i]?.child?.kill('SIGSTOP'),
+    resume: (i) => void members[i]?.child?.kill('SIGCONT'),
     log: (i) => members[i]?.log ?? '',
     stop: stopAll,
     killSync() {

@@ -109,7 +109,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   });
   // In cluster mode the node's health follows an etcd lease (Membership asserts the node itself).
   const membership = etcd
-    ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
+    ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), startBudgetMs: Math.max(30_000, 3 * cfg.storeTimeoutMs), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
     : undefined;
   // Cluster mode: an agent leaves another node's invalidations to that node's agent for a second.
   const clock = opts.clock ?? systemClock;

@@ -33,6 +33,12 @@ export interface MembershipOptions {
   readonly sweepIntervalMs?: number;
   /** Called after each (re)announcement: the moment to re-assert local services (anti-entropy). */
   readonly onAnnounced?: () => void;
+  /**
+   * How long start() keeps announcing while the store is unavailable (default 30 s). An election or a
+   * member restart can hold a write (or its delivery on this agent's own watch) past the store timeout;
+   * an agent that exits then is the outage, so it tries again, and gives up only with a clear error.
+   */
+  readonly startBudgetMs?: number;
 }
 
 export const DEAD_OUTPUT = 'Agent not live or unreachable (its etcd lease expired)';
@@ -64,7 +70,7 @@ export class Membership {
   /** Takes a lease, announces this node alive, then (re)asserts its node record and serfHealth passing. */
   async start(): Promise<void> {
     this.#claimName();
-    await this.#announce();
+    await this.#announceWithin(this.#o.startBudgetMs ?? 30_000);
     this.#unsubscribe = this.#o.store.subscribe((c) => this.#onChange(c));
     const every = this.#o.sweepIntervalMs ?? Math.max(1000, (this.#o.ttlSeconds * 1000) / 2);
     this.#sweepTimer = setInterval(() => this.#sweep(), every);
@@ -89,6 +95,23 @@ export class Membership {
     }
     if (held.ID !== undefined && held.ID !== this.#o.registry.node.id) {
       throw new SwitchyardError('SY_ERR_CONFIG', `node name "${this.node}" is already in use by a live agent${held.API ? ` at ${held.API}` : ''} (node ID ${held.ID}); give this agent another --node, or stop that one`);
+    }
+  }
+
+  /** #announce, repeated with backoff while the store says it is unavailable, for at most `budgetMs`. */
+  async #announceWithin(budgetMs: number): Promise<void> {
+    const end = Date.now() + budgetMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#announce();
+        return;
+      } catch (err) {
+        const wait = Math.min(2000, 250 * 2 ** attempt);
+        const unavailable = err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE';
+        if (!unavailable || this.#closed || Date.now() + wait >= end) throw err;
+        this.#o.logger.warn({ err: err.message, attempt, retryInMs: wait }, 'announcing this agent at start failed; the store is unavailable, retrying');
+        await sleep(wait, this.#ac.signal).catch(() => undefined);
+      }
     }
   }
 
