@@ -154,6 +154,33 @@ describe('load balancer', () => {
     assert.ok(r.ok > 500, describeLoad(r));
   });
 
+  for (const plane of ['fast', 'node'] as const) it(`${plane} plane: a retry after a scale-down picks from the table as it is now, not the one its request started on`, async () => {
+    const svc = `rescale-${plane}`;
+    const bs = await Promise.all(['r1', 'r2', 'r3', 'r4'].map(newBackend));
+    let arrived!: () => void;
+    const slowArrived = new Promise<void>((r) => (arrived = r));
+    for (const b of bs.slice(0, 3)) {
+      b.handler = (req, res) => {
+        if (req.url === '/slow') arrived(); // held until the instance stops
+        else res.end(b.name);
+      };
+      await registerBackend(agent.url, svc, b);
+    }
+    const lb = await newLb({ service: svc, 'data-plane': plane, guard: { 'max-drop': 100 } });
+    await waitUpstreams(lb, svc, bs.slice(0, 3).map((b) => b.port));
+    const slow = get(lb.url, '/slow');
+    await slowArrived;
+    // The orchestrator's scale-down: a new instance, the old ones deregistered, then stopped mid-request.
+    await registerBackend(agent.url, svc, bs[3]!);
+    for (const b of bs.slice(0, 3)) await deregisterBackend(agent.url, svc, b);
+    await waitUpstreams(lb, svc, [bs[3]!.port]);
+    for (const b of bs.slice(0, 3)) await b.close();
+    // Before: the retries were drawn from the group the request started on, r2 and r3 refused, and the client got a 502.
+    const r = await slow;
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, 'r4');
+  });
+
   it('a backend killed mid-load costs no idempotent request (retried on another instance)', async () => {
     const bs = await Promise.all(['k1', 'k2', 'k3'].map(newBackend));
     for (const b of bs) await registerBackend(agent.url, 'kill', b);

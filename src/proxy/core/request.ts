@@ -13,6 +13,7 @@ import type { LbConfig } from '../../config/lb.js';
 import type { HashBy } from '../../config/route-spec.js';
 import { upstreamProtocol } from '../../routing/snapshot.js';
 import type { CompiledRoute, RouteSplit, UpstreamGroup } from '../../routing/snapshot.js';
+import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import type { PassiveHealth } from '../passive-health.js';
 import { ExplainTrace } from './explain.js';
 import type { RouteAdmission, Refusal } from './limits.js';
@@ -77,6 +78,8 @@ export class RequestIds {
 
 /** What every plane's requests share: instance state, passive health, config, metrics and logs. */
 export interface RequestDeps {
+  /** The live routing table: a retry picks from its current group, not the one the request started on. */
+  readonly snapshots: SnapshotStore;
   readonly states: UpstreamStates;
   readonly health: PassiveHealth;
   readonly config: LbConfig;
@@ -230,6 +233,15 @@ export abstract class ProxyRequest {
     return split.groups[split.groups.length - 1] as UpstreamGroup;
   }
 
+  /**
+   * A retry's group as the table has it now. The request kept the group it started on; when the
+   * table swapped meanwhile (a scale-down: instances deregistered, then stopped), that group still
+   * lists instances that are gone, and a retry drawn from it can spend every attempt on them.
+   */
+  #currentGroup(g: UpstreamGroup): UpstreamGroup {
+    return this.core.snapshots.current?.groups.get(g.key) ?? g;
+  }
+
   /** Picks the next instance (never one already tried) and holds its in-flight count; undefined: none left. */
   pick(): Upstream | undefined {
     const tried = this.tried;
@@ -238,6 +250,7 @@ export abstract class ProxyRequest {
     const split = route.split;
     let g = this.group;
     if (g === undefined) g = this.group = split === undefined ? route.group : this.#drawSubset(split);
+    else if (tried !== undefined) g = this.group = this.#currentGroup(g);
     const ctx = key === undefined ? (tried ? { exclude: tried } : EMPTY_CTX) : (tried ? { hashKey: key, exclude: tried } : { hashKey: key });
     this.explain?.sawGroup(g, this.core.states, split !== undefined);
     let up = g.strategy.pick(ctx);

@@ -5,7 +5,6 @@
 import type { UpstreamStates } from '../../balancer/index.js';
 import type { Clock } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
-import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import type { RequestDeps } from '../core/request.js';
 import { Head } from '../h1.js';
 import type { PassiveHealth } from '../passive-health.js';
@@ -13,7 +12,6 @@ import { Mirrors } from './mirror.js';
 import type { FastPools } from './pool.js';
 
 export interface FastProxyDeps extends RequestDeps {
-  readonly snapshots: SnapshotStore;
   readonly pools: FastPools;
   readonly states: UpstreamStates;
   readonly health: PassiveHealth;

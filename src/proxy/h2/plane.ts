@@ -18,7 +18,6 @@ import type { Http2Server, Http2Session, IncomingHttpHeaders, OutgoingHttpHeader
 import type { Socket } from 'node:net';
 import type { Upstream } from '../../balancer/index.js';
 import type { H2Settings } from '../../config/lb.js';
-import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import type { RequestDeps } from '../core/request.js';
 import type { UpstreamPools } from '../node/pools.js';
 import type { FastPools } from '../fast/pool.js';
@@ -32,7 +31,6 @@ import { h1UpstreamHeaders, h2UpstreamHeaders } from './headers.js';
 import type { ForwardInfo } from './headers.js';
 
 export interface H2PlaneDeps extends RequestDeps {
-  readonly snapshots: SnapshotStore;
   /** HTTP/1.1 instances: the fast plane's pools when it runs (cheaper per request), else undici's. */
   readonly pools: UpstreamPools;
   readonly fastPools?: FastPools | undefined;

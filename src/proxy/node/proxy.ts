@@ -12,7 +12,6 @@ import { Transform } from 'node:stream';
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
-import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
 import { CONNECT_ERRORS, GONE_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
@@ -23,7 +22,6 @@ import { clientResponseHeaders, strictnessProblem, upstreamRequestHeaders } from
 import type { UpstreamPools } from './pools.js';
 
 export interface ProxyDeps extends RequestDeps {
-  readonly snapshots: SnapshotStore;
   readonly pools: UpstreamPools;
 }
 
