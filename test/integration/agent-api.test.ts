@@ -176,6 +176,12 @@ describe('agent API (Consul compatibility)', () => {
     assert.deepEqual(r.map((e) => e.Service.ID), ['web2']);
     const agent = (await http(u, 'GET', `/v1/agent/services?filter=${encodeURIComponent('Port == 8081')}`)).json as Record<string, unknown>;
     assert.deepEqual(Object.keys(agent), ['web2']);
+    // The service list filters instances (ServiceNode selectors), then lists names with the union of their tags.
+    const v2 = (await http(u, 'GET', `/v1/catalog/services?filter=${encodeURIComponent('ServiceTags contains "v2"')}`)).json;
+    assert.deepEqual(v2, { web: ['v2'] }, 'only the v2 instance is left, and only its tags');
+    const onN1 = (await http(u, 'GET', `/v1/catalog/services?filter=${encodeURIComponent('Node == "n1" and ServiceName == "web"')}`)).json as Record<string, string[]>;
+    assert.deepEqual(Object.keys(onN1), ['web']);
+    assert.deepEqual([...(onN1.web ?? [])].sort(), ['v1', 'v2']);
     const bad = await http(u, 'GET', `/v1/catalog/service/web?filter=${encodeURIComponent('Service.Tags contains')}`);
     assert.equal(bad.status, 400);
     assert.match(bad.text, /^Failed to create boolean expression evaluator: /);

@@ -345,6 +345,8 @@ function buildCases(): Case[] {
 
     // --- ?filter syntax errors
     { name: 'catalog/service?filter=<syntax error>', method: 'GET', path: `/v1/catalog/service/web?filter=${encodeURIComponent('ServiceName ==')}`, status: 400, text: FILTER_ERROR },
+    // Before: the service list ignored ?filter and answered 200 with every service.
+    { name: 'catalog/services?filter=<syntax error>', method: 'GET', path: `/v1/catalog/services?filter=${encodeURIComponent('((')}`, status: 400, text: FILTER_ERROR },
     { name: 'catalog/nodes?filter=<syntax error>', method: 'GET', path: `/v1/catalog/nodes?filter=${encodeURIComponent('Node == "n1" and')}`, status: 400, text: FILTER_ERROR },
     { name: 'health/service?filter=<syntax error>', method: 'GET', path: `/v1/health/service/web?filter=${encodeURIComponent('Service.Tags contains')}`, status: 400, text: FILTER_ERROR },
     { name: 'health/checks?filter=<syntax error>', method: 'GET', path: `/v1/health/checks/web?filter=${encodeURIComponent('(Status == "passing"')}`, status: 400, text: FILTER_ERROR },

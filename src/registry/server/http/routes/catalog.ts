@@ -4,6 +4,7 @@ import { decodeCatalogDeregister, decodeCatalogRegister, parseJsonBody } from '.
 import { topics } from '../../catalog-reader.js';
 import { renderCatalogService, renderCheck, renderNode, renderService } from '../../render.js';
 import { checksInState, cmp, healthEntries, serviceInstances, serviceTagsIndex } from '../../queries.js';
+import type { ServiceRecord } from '../../model.js';
 import type { Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
 import { applyFilter, applyFilterToMap, blockingRead, checkReadParams, parsePassing, serviceFilter } from './common.js';
@@ -17,6 +18,24 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
   const requireName = (name: string, what: string): string => {
     if (name === '') throw badRequest(what);
     return name;
+  };
+
+  /**
+   * ?filter on the service list: as Consul does, the expression runs over every instance in the
+   * shape of /v1/catalog/service/:name (ServiceName, ServiceTags, NodeMeta, ...), and the answer
+   * lists the names of the instances left with the union of their tags.
+   */
+  const filteredServiceTags = (q: URLSearchParams): Record<string, string[]> => {
+    const records = new Map<Record<string, unknown>, ServiceRecord>();
+    for (const name of view.serviceNames()) for (const s of view.instances(name)) records.set(renderCatalogService(s, view.node(s.rec.Node)), s.rec);
+    const tags = new Map<string, Set<string>>();
+    for (const doc of applyFilter(q, [...records.keys()])) {
+      const r = records.get(doc) as ServiceRecord;
+      let set = tags.get(r.Service);
+      if (set === undefined) tags.set(r.Service, (set = new Set()));
+      for (const tag of r.Tags) set.add(tag);
+    }
+    return Object.fromEntries([...tags].map(([name, set]) => [name, [...set]]));
   };
 
   return [
@@ -58,10 +77,11 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
       path: '/v1/catalog/services', methods: ['GET'],
       handler: (ctx) => {
         const f = serviceFilter(ctx.query);
-        // With ?node-meta the answer also depends on node records: a node's meta changing wakes it too.
-        const t = f.nodeMeta ? [topics.SERVICES, topics.NODES] : [topics.SERVICES];
+        const expr = ctx.query.get('filter') ?? '';
+        // With ?node-meta or ?filter the answer also depends on node records: a node changing wakes it too.
+        const t = f.nodeMeta || expr !== '' ? [topics.SERVICES, topics.NODES] : [topics.SERVICES];
         return blockingRead(deps, ctx, { topics: t }, () => {
-          let out = serviceTagsIndex(view);
+          let out = expr === '' ? serviceTagsIndex(view) : filteredServiceTags(ctx.query);
           if (f.nodeMeta) {
             const meta = f.nodeMeta;
             const keep = new Set<string>();
