@@ -396,10 +396,13 @@ function targetForm(buf: Buffer, ts: number, te: number, connect: boolean): bool
   let i = ts + 1;
   while (i < te && (buf[i]! | 0x20) >= 0x61 && (buf[i]! | 0x20) <= 0x7a) i++;
   if (!(te - i >= 3 && buf[i] === 0x3a && buf[i + 1] === 0x2f && buf[i + 2] === 0x2f)) return false;
-  // The authority up to the path or query: host[:port] bytes (and userinfo's "@", which the
-  // exchange refuses later with a reason), as llhttp checks them.
+  // The authority up to the path or query: host[:port] bytes (and userinfo's one "@", which the
+  // exchange refuses later with a reason), as llhttp checks them: it refuses a second "@".
+  let at = 0;
   for (i += 3; i < te && buf[i] !== 0x2f && buf[i] !== 0x3f; i++) {
-    if ((CLASS[buf[i]!]! & HOSTCHAR) === 0 && buf[i] !== 0x40) return false;
+    if (buf[i] === 0x40) {
+      if (++at > 1) return false;
+    } else if ((CLASS[buf[i]!]! & HOSTCHAR) === 0) return false;
   }
   return true;
 }
