@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Upstream, UpstreamStates } from '../balancer/index.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { PassiveHealth } from './passive-health.js';
+import { RESOURCE_ERRORS } from './core/request.js';
 
 export interface TcpProxyOptions {
   /** Key of the upstream group in the routing snapshot (see tcpGroupKey). */
@@ -27,6 +28,8 @@ export class TcpProxy {
   readonly server: Server;
   readonly #o: TcpProxyOptions;
   readonly #open = new Set<Socket>();
+  /** When the last "out of local resources" warning was logged. */
+  #resourceWarnedAt = 0;
 
   constructor(opts: TcpProxyOptions) {
     this.#o = opts;
@@ -85,6 +88,17 @@ export class TcpProxy {
       clearTimeout(timer);
       if (connected) return; // 'close' follows and tears both sides down.
       release();
+      // Out of local descriptors or buffers: not the instance's fault, and no other instance would do better.
+      if (RESOURCE_ERRORS.has(err.code ?? '')) {
+        const now = Date.now();
+        if (now - this.#resourceWarnedAt >= 10_000) {
+          this.#resourceWarnedAt = now;
+          this.#o.logger.warn({ upstream: `${up.address}:${up.port}`, err: err.code }, 'tcp connect failed: the balancer is out of local resources (warned at most every 10 s)');
+        }
+        this.#o.onConnection?.(up, false);
+        client.destroy();
+        return;
+      }
       this.#o.health.failure(up.id);
       this.#o.logger.debug({ upstream: `${up.address}:${up.port}`, err: err.code ?? err.message }, 'tcp connect failed');
       // The client is still paused and nothing was exchanged: another instance may take it.

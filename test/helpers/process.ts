@@ -20,9 +20,14 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `switchyard <args>` through tsx, from the repository root. */
-export function switchyard(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `switchyard <args>` through tsx, from the repository root. `nofile`: the process's open-file
+ * limit (set by the shell that execs it, so the pid is still the process's own).
+ */
+export function switchyard(args: string[], env: NodeJS.ProcessEnv = {}, opts: { nofile?: number } = {}): Proc {
+  const argv = [process.execPath, '--import', 'tsx', MAIN, ...args];
+  const [cmd, ...rest] = opts.nofile === undefined ? argv : ['/bin/sh', '-c', `ulimit -n ${opts.nofile} && exec "$@"`, 'sh', ...argv];
+  const child = spawn(cmd as string, rest, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let out = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));

@@ -39,6 +39,8 @@ export type ClientProtocol = 'http/1.1' | 'h2';
 export class RequestCounters {
   activeRequests = 0;
   activeRetries = 0;
+  /** When the last "out of local resources" warning was logged (they are logged at most every 10 s). */
+  localWarnedAt = 0;
 }
 
 /**
@@ -103,6 +105,14 @@ export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND
 
 /** A connection reset or closed before any response byte: the instance's process went away. */
 export const GONE_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED', 'UND_ERR_SOCKET']);
+
+/**
+ * The balancer's own resources ran out (file descriptors, socket buffers, memory) while opening or
+ * using an upstream connection. No instance is at fault: counting these as instance failures let
+ * anyone who opens enough client connections get every healthy instance ejected, and a retry on
+ * another instance meets the same limit.
+ */
+export const RESOURCE_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** The response-header timeout's error code (both planes report it under undici's name). */
 export const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
@@ -325,6 +335,22 @@ export abstract class ProxyRequest {
   }
 
   /** Status and body for an attempt that failed with `code` and no retry left. */
+  /**
+   * The answer when the balancer itself ran out of a resource (RESOURCE_ERRORS): 503, never charged to
+   * the instance, never retried; the operator hears of it in the log (at most every 10 s).
+   */
+  localFailure(code: string): { status: number; body: string } {
+    const c = this.core;
+    const now = Date.now();
+    if (now - c.counters.localWarnedAt >= 10_000) {
+      c.counters.localWarnedAt = now;
+      c.logger.warn({ code, service: this.route.spec.service }, code === 'EMFILE' || code === 'ENFILE'
+        ? 'out of file descriptors: requests are answered 503 until connections close; raise the limit (ulimit -n, systemd LimitNOFILE)'
+        : 'out of memory or socket buffers: requests are answered 503');
+    }
+    return { status: 503, body: `switchyard: the balancer is out of local resources (${code}); try again\n` };
+  }
+
   failureAnswer(code: string, message: string): { status: number; body: string } {
     const up = this.up as Upstream;
     if (code === HEADERS_TIMEOUT) return { status: 504, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} did not answer in time\n` };

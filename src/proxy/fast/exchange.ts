@@ -10,7 +10,7 @@
  */
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
-import { GONE_ERRORS, HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
+import { GONE_ERRORS, HEADERS_TIMEOUT, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
 import {
@@ -644,7 +644,9 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     const beforeSend = beforeSendHint ?? (uc !== undefined && !uc.connected);
     this.releaseHeld();
     const d = this.core;
-    d.health.failure(up.id);
+    const code = err.code ?? '';
+    const local = RESOURCE_ERRORS.has(code);
+    if (!local) d.health.failure(up.id);
     if (this.upstreamPaused) this.upstreamPaused = false;
     if (this.responded) {
       // Part of the response is already on its way: all we can do is cut the client connection.
@@ -653,7 +655,11 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
       this.finish(this.status);
       return;
     }
-    const code = err.code ?? '';
+    if (local) {
+      const l = this.localFailure(code);
+      this.fail(l.status, l.body, 'retry-after: 1\r\n');
+      return;
+    }
     this.upstreamGone = beforeSend || GONE_ERRORS.has(code);
     const a = this.failureAnswer(code, err.message);
     if (this.canRetry(beforeSend, this.bodySent)) {

@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath, upstreamProtocol } from '../../routing/snapshot.js';
 import type { UpstreamProtocol } from '../../config/route-spec.js';
-import { GONE_ERRORS, HEADERS_TIMEOUT, ProxyRequest } from '../core/request.js';
+import { GONE_ERRORS, HEADERS_TIMEOUT, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
 import type { CallSink, UpstreamCall } from './call.js';
@@ -395,7 +395,8 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     this.call = undefined;
     const up = this.up as Upstream;
     this.releaseHeld();
-    this.core.health.failure(up.id);
+    const local = RESOURCE_ERRORS.has(code);
+    if (!local) this.core.health.failure(up.id);
     if (this.responded) {
       this.core.logger.debug({ err: message, upstream: up.id }, 'upstream failed mid-response');
       if (this.grpc && this.waitTrailers) {
@@ -405,6 +406,11 @@ export class H2Exchange extends ProxyRequest implements CallSink {
         this.#endResponse();
       } else this.#reset(constants.NGHTTP2_INTERNAL_ERROR);
       this.finish(this.status);
+      return;
+    }
+    if (local) {
+      const l = this.localFailure(code);
+      this.fail(l.status, l.body.replace(/^switchyard: /, '').trim(), { 'retry-after': '1' });
       return;
     }
     // Never seen by the instance, or the instance went away: a retry not charged to the budget.

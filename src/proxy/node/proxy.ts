@@ -13,7 +13,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
-import { CONNECT_ERRORS, GONE_ERRORS, ProxyRequest } from '../core/request.js';
+import { CONNECT_ERRORS, GONE_ERRORS, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -298,7 +298,7 @@ class Tunnel extends ProxyRequest {
   onError(err: Error & { code?: string }): void {
     if (this.finished) return;
     const up = this.up as Upstream;
-    this.core.health.failure(up.id);
+    if (!RESOURCE_ERRORS.has(err.code ?? '')) this.core.health.failure(up.id);
     this.core.logger.debug({ err: err.message, upstream: up.id }, 'upgrade to upstream failed');
     if (this.status === 0) this.socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else this.socket.destroy();
@@ -514,12 +514,18 @@ class Exchange extends ProxyRequest {
       return;
     }
     const up = this.up as Upstream;
-    this.core.health.failure(up.id);
+    const local = RESOURCE_ERRORS.has(code);
+    if (!local) this.core.health.failure(up.id);
     if (this.responded) {
       // Part of the response is already on its way: all we can do is cut the client connection.
       this.core.logger.debug({ err: err.message, upstream: up.id }, 'upstream failed mid-response');
       this.res.destroy();
       this.finish(this.status);
+      return;
+    }
+    if (local) {
+      const l = this.localFailure(code);
+      this.fail(l.status, l.body, { 'Retry-After': '1' });
       return;
     }
     const beforeSend = CONNECT_ERRORS.has(code);
