@@ -40,7 +40,7 @@ export class RequestCounters {
   activeRequests = 0;
   activeRetries = 0;
   /** When the last "out of local resources" warning was logged (they are logged at most every 10 s). */
-  localWarnedAt = 0;
+  resourceWarnedAt = 0;
 }
 
 /**
@@ -334,16 +334,15 @@ export abstract class ProxyRequest {
       : `switchyard: no healthy instance of ${this.route.spec.service}\n`;
   }
 
-  /** Status and body for an attempt that failed with `code` and no retry left. */
   /**
    * The answer when the balancer itself ran out of a resource (RESOURCE_ERRORS): 503, never charged to
    * the instance, never retried; the operator hears of it in the log (at most every 10 s).
    */
-  localFailure(code: string): { status: number; body: string } {
+  resourceFailure(code: string): { status: number; body: string } {
     const c = this.core;
     const now = Date.now();
-    if (now - c.counters.localWarnedAt >= 10_000) {
-      c.counters.localWarnedAt = now;
+    if (now - c.counters.resourceWarnedAt >= 10_000) {
+      c.counters.resourceWarnedAt = now;
       c.logger.warn({ code, service: this.route.spec.service }, code === 'EMFILE' || code === 'ENFILE'
         ? 'out of file descriptors: requests are answered 503 until connections close; raise the limit (ulimit -n, systemd LimitNOFILE)'
         : 'out of memory or socket buffers: requests are answered 503');
@@ -351,6 +350,7 @@ export abstract class ProxyRequest {
     return { status: 503, body: `switchyard: the balancer is out of local resources (${code}); try again\n` };
   }
 
+  /** Status and body for an attempt that failed with `code` and no retry left. */
   failureAnswer(code: string, message: string): { status: number; body: string } {
     const up = this.up as Upstream;
     if (code === HEADERS_TIMEOUT) return { status: 504, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} did not answer in time\n` };

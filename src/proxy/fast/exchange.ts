@@ -656,7 +656,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
       return;
     }
     if (local) {
-      const l = this.localFailure(code);
+      const l = this.resourceFailure(code);
       this.fail(l.status, l.body, 'retry-after: 1\r\n');
       return;
     }

@@ -409,7 +409,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       return;
     }
     if (local) {
-      const l = this.localFailure(code);
+      const l = this.resourceFailure(code);
       this.fail(l.status, l.body.replace(/^switchyard: /, '').trim(), { 'retry-after': '1' });
       return;
     }

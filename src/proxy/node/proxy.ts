@@ -524,7 +524,7 @@ class Exchange extends ProxyRequest {
       return;
     }
     if (local) {
-      const l = this.localFailure(code);
+      const l = this.resourceFailure(code);
       this.fail(l.status, l.body, { 'Retry-After': '1' });
       return;
     }
