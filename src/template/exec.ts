@@ -22,6 +22,8 @@ export interface Program {
 
 /** Go's maxExecDepth is 100000; JS stacks are shallower, so nested {{template}} calls stop earlier. */
 export const MAX_EXEC_DEPTH = 400;
+/** The most characters one template renders (far above any config file; below what a string can hold). */
+export const MAX_OUTPUT = 128 * 1024 * 1024;
 
 /** Sentinels that unwind to the enclosing {{range}}, as Go's walkBreak/walkContinue panics do. */
 const BREAK = Object.freeze({ signal: 'break' });
@@ -44,7 +46,10 @@ export function execute(program: Program, ctx: CallContext, name: string, dot: V
 class State {
   readonly #program: Program;
   readonly #ctx: CallContext;
+  /** Output in chunks: a hundred million one-character pieces must not be a hundred million array slots. */
   readonly #out: string[] = [];
+  #chunk = '';
+  #size = 0;
   #name: string;
   #vars: Variable[];
   #depth: number;
@@ -63,7 +68,19 @@ class State {
     if (!tree) this.#errorf(`${goQuote(this.#name)} is an incomplete or empty template`);
     if (this.#depth > MAX_EXEC_DEPTH) this.#errorf(`exceeded maximum template depth (${MAX_EXEC_DEPTH})`);
     this.#walk(this.#vars[0]?.value, tree.root);
+    this.#out.push(this.#chunk);
     return this.#out.join('');
+  }
+
+  /** Appends to the output, refusing to grow it past MAX_OUTPUT (a clear error, not an exhausted heap). */
+  #emit(text: string): void {
+    this.#size += text.length;
+    if (this.#size > MAX_OUTPUT) this.#errorf(`output is over ${MAX_OUTPUT} characters: refusing to render it`);
+    this.#chunk += text;
+    if (this.#chunk.length >= 65_536) {
+      this.#out.push(this.#chunk);
+      this.#chunk = '';
+    }
   }
 
   // ---- errors and variables -------------------------------------------------------------------------
@@ -139,7 +156,7 @@ class State {
         return;
       case 'range': this.#walkRange(dot, node); return;
       case 'template': this.#walkTemplate(dot, node); return;
-      case 'text': this.#out.push(node.text); return;
+      case 'text': this.#emit(node.text); return;
       default: this.#errorf(`unknown node: ${nodeString(node)}`);
     }
   }
@@ -181,10 +198,9 @@ class State {
           return;
         }
       } else if (val instanceof GoChan) {
-        if (val.items.length > 0) {
-          val.items.forEach((e, i) => oneIteration(i, e));
-          return;
-        }
+        let i = 0;
+        for (const e of val.receive()) oneIteration(i++, e);
+        if (i > 0) return;
       } else if (typeof val === 'number' || val instanceof GoInt) {
         if (decl.length > 1) this.#errorf(`can't use ${sprintf('%v', [val])} to iterate over more than one variable`);
         // Go 1.22's range over an integer yields 0…n-1 of the integer's own type.
@@ -228,7 +244,7 @@ class State {
   #printValue(node: ActionNode, v: Value): void {
     this.#at(node);
     if (v instanceof GoChan) this.#errorf(`can't print ${nodeString(node)} of type ${v.typeName}`);
-    this.#out.push(printTop(v));
+    this.#emit(printTop(v));
   }
 
   // ---- evaluation ---------------------------------------------------------------------------------

@@ -576,9 +576,9 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
         throw new Error(`loop: bad argument type: ${typeName(v)}`);
       };
       const [start, stop] = args.length === 1 ? [0n, to64(args[0])] : [to64(args[0]), to64(args[1])];
-      const items: Value[] = [];
-      for (let i = start; i < stop; i++) items.push(new GoInt('int64', i));
-      return new GoChan('<-chan int64', items);
+      return new GoChan('<-chan int64', function* send() {
+        for (let i = start; i < stop; i++) yield new GoInt('int64', i);
+      });
     },
   }],
 

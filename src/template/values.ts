@@ -114,12 +114,20 @@ export class GoStruct {
 }
 
 /** A receive channel (consul-template's loop returns one); templates can only range over it. */
+/**
+ * A receive-only channel: `receive()` yields what a sender goroutine would send until it closes.
+ * Lazily, as Go's: `loop 100000000` must not build a hundred million values before the first.
+ */
 export class GoChan {
   readonly typeName: string;
-  readonly items: readonly Value[];
-  constructor(typeName: string, items: readonly Value[]) {
+  readonly #send: () => Iterable<Value>;
+  constructor(typeName: string, send: () => Iterable<Value>) {
     this.typeName = typeName;
-    this.items = items;
+    this.#send = send;
+  }
+
+  receive(): Iterable<Value> {
+    return this.#send();
   }
 }
 

@@ -264,6 +264,18 @@ describe('execution errors: Go wording with file:line:byte-offset and the failin
     assert.equal(render('{{ .Data.Foo }}'), '<no value>');
   });
 
+  it('loop is lazy, as a Go channel is: a hundred million iterations that stop early cost nothing', () => {
+    // Before: loop built every value first, and `loop 100000000` exhausted the heap (the process aborted).
+    assert.equal(render('{{ range $i := loop 100000000 }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ $i }},{{ end }}'), '0,1,2,');
+    assert.equal(render('{{ range loop 5 3 }}x{{ else }}empty{{ end }}'), 'empty');
+  });
+
+  it('refuses to render more than MAX_OUTPUT characters, with an error instead of an exhausted heap', () => {
+    const mib = 'x'.repeat(1024 * 1024);
+    const err = renderError(`{{ range loop 200 }}${mib}{{ end }}`);
+    assert.match(err.message, /output is over 134217728 characters: refusing to render it/);
+  });
+
   it('stops runaway recursion with an error instead of a stack overflow', () => {
     const err = renderError('{{define "r"}}{{template "r" .}}{{end}}{{template "r" 1}}');
     assert.match(err.message, /exceeded maximum template depth/);
