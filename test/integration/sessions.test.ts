@@ -416,6 +416,22 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     assert.match((await http(a.url, 'GET', '/metrics')).text, /^# TYPE switchyard_registry_http_requests_total counter$/m);
   });
 
+  it('/debug/runtime reports event-loop delay and GC pauses; ?reset=1 starts a new window', async () => {
+    const { a } = p;
+    type Report = { seconds: number; gc: Record<string, { count: number; maxMs: number }>; eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number }; heapUsedBytes: number; rssBytes: number };
+    const r = await http(a.url, 'GET', '/debug/runtime?reset=1');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /application\/json/);
+    const first = json<Report>(r);
+    assert.ok(first.seconds > 0, JSON.stringify(first));
+    assert.ok(first.eventLoopDelay.maxMs >= first.eventLoopDelay.p99Ms && first.eventLoopDelay.p99Ms >= first.eventLoopDelay.p50Ms, JSON.stringify(first.eventLoopDelay));
+    assert.ok(first.heapUsedBytes > 0 && first.rssBytes >= first.heapUsedBytes, JSON.stringify(first));
+    for (const [kind, s] of Object.entries(first.gc)) assert.ok(s.count > 0 && s.maxMs >= 0, kind);
+    // The reset made a new window: it covers less time than the agent's whole life did.
+    const second = json<Report>(await http(a.url, 'GET', '/debug/runtime'));
+    assert.ok(second.seconds < first.seconds, `${second.seconds} < ${first.seconds}`);
+  });
+
   it('a /v1/ path nothing serves answers 501 (Consul endpoint) or 404 (unknown), always with X-Consul-Index', async () => {
     const { a } = p;
     for (const [method, path, status] of [['GET', '/v1/acl/tokens', 501], ['PUT', '/v1/query', 501], ['GET', '/v1/operator/raft/configuration', 501], ['GET', '/v1/nothing/here', 404]] as const) {

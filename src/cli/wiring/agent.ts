@@ -41,6 +41,7 @@ import { listen } from './listen.js';
 import { startDns } from './dns.js';
 import type { RunningDns } from './dns.js';
 import { VERSION } from './version.js';
+import { RuntimeStats } from '../../core/runtime-stats.js';
 
 export interface RunningAgent {
   readonly address: { host: string; port: number };
@@ -166,6 +167,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   });
   scheduler.start();
 
+  const runtimeStats = new RuntimeStats();
   const deps: ApiDeps = {
     registry, view, sessions, store, clock,
     events: new EventBuffer({ node: cfg.node, localServices: () => [...view.nodeServices(cfg.node)].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
@@ -198,6 +200,13 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
         });
         return true;
       }
+      if ((req.url ?? '').split('?')[0] === '/debug/runtime' && req.method === 'GET') {
+        // A benchmark's attribution of its tails (event-loop stalls, GC pauses by kind); ?reset=1 starts a new window after this report.
+        const report = runtimeStats.report();
+        if (/[?&]reset=1\b/.test(req.url ?? '')) runtimeStats.reset();
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(report, null, 2)}\n`);
+        return true;
+      }
       return ui.handle(req, res);
     },
   });
@@ -213,6 +222,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     scheduler.close();
     sessions.close();
     consulMetrics.close();
+    runtimeStats.close();
     storeHealth?.close();
     if (server.listening) server.close();
     await membership?.close();
@@ -241,6 +251,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       scheduler.close();
       sessions.close();
       consulMetrics.close();
+      runtimeStats.close();
       storeHealth?.close();
       ui.close();
       await dns?.close();
