@@ -22,19 +22,36 @@ export interface RuntimeDump {
   workers: RuntimeReport[];
 }
 
+function parseJson(url: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`GET ${url}: not JSON (${err instanceof Error ? err.message : String(err)}): ${text.slice(0, 200)}`);
+  }
+}
+
 /** GET <admin>/debug/runtime; `reset` reports and starts a new window. */
 export async function readRuntime(adminUrl: string, reset: boolean): Promise<RuntimeDump> {
   const url = `${adminUrl}/debug/runtime${reset ? '?reset=1' : ''}`;
   const r = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
   const text = await r.body.text();
   if (r.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${r.statusCode}: ${text.slice(0, 200)}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`GET ${url}: not JSON (${err instanceof Error ? err.message : String(err)}): ${text.slice(0, 200)}`);
-  }
-  const parsed = dumpSchema.safeParse(json);
+  const parsed = dumpSchema.safeParse(parseJson(url, text));
+  if (!parsed.success) throw new Error(`GET ${url}: unexpected shape: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * GET <agent>/debug/runtime: the agent's own report (one process, so no workers); `reset` reports and
+ * starts a new window. An agent without the endpoint (an older build as SY_MAIN) gives undefined.
+ */
+export async function readAgentRuntime(agentUrl: string, reset: boolean): Promise<RuntimeReport | undefined> {
+  const url = `${agentUrl}/debug/runtime${reset ? '?reset=1' : ''}`;
+  const r = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await r.body.text();
+  if (r.statusCode === 404) return undefined;
+  if (r.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${r.statusCode}: ${text.slice(0, 200)}`);
+  const parsed = reportSchema.safeParse(parseJson(url, text));
   if (!parsed.success) throw new Error(`GET ${url}: unexpected shape: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }

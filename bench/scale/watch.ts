@@ -3,6 +3,8 @@
 // missed wakes, the writer's latency, and the agent's CPU and memory. Also used by the etcd phase with two agents.
 import { join } from 'node:path';
 import { fmt } from '../lib/util.js';
+import { gcTotals, readAgentRuntime } from '../lib/runtime.js';
+import type { RuntimeReport } from '../../src/core/runtime-stats.js';
 import { analyze, readWakes, readWrites, stats } from './analyze.js';
 import type { GroupResult, Wake, Write } from './analyze.js';
 import type { Phase, ScaleContext } from './context.js';
@@ -59,7 +61,7 @@ export interface WatchRun {
   writes: number;
   writeErrors: number;
   late: number;
-  agents: { name: string; cores: number; cpuS: number; rssBeforeMiB: number; rssParkedMiB: number; maxRssMiB: number; parked: number; serverWake: { count: number; p50: number; p99: number } }[];
+  agents: { name: string; cores: number; cpuS: number; rssBeforeMiB: number; rssParkedMiB: number; maxRssMiB: number; parked: number; serverWake: { count: number; p50: number; p99: number }; runtime: RuntimeReport | undefined }[];
   watcherErrors: number;
   firstError: string;
   clientCpuS: number;
@@ -139,6 +141,8 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
     console.log(`[${label}] parked at the agents: ${parked.join(' + ')} (wanted ${want.join(' + ')}), watcher errors ${watcherErrors}${firstError ? `: ${firstError}` : ''}`);
     const rssParked = agents.map((a) => memory(a.pid).rssMiB);
     const before = await Promise.all(agents.map((a) => metricsText(a.url)));
+    // The agents' GC pauses and event-loop delay over the churn window (src/core/runtime-stats.ts).
+    await Promise.all(agents.map((a) => readAgentRuntime(a.url, true)));
     const samples = agents.map((a) => sampler(a.pid));
     const churner = startWorker();
     workers.push(churner);
@@ -151,6 +155,7 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
     const windowTo = Date.now();
     const agentStats = samples.map((x) => x.stop());
     const after = await Promise.all(agents.map((a) => metricsText(a.url)));
+    const runtime = await Promise.all(agents.map((a) => readAgentRuntime(a.url, false)));
     const watched = workers.filter((w) => w !== churner).map((w) => {
       const done = w.next('watched', 120_000);
       w.send({ type: 'stop' });
@@ -176,6 +181,7 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
       agents: agents.map((a, i) => ({
         name: a.name, cores: agentStats[i]?.cores ?? NaN, cpuS: agentStats[i]?.cpuS ?? NaN, rssBeforeMiB: rssBefore[i] ?? NaN, rssParkedMiB: rssParked[i] ?? NaN,
         maxRssMiB: agentStats[i]?.maxRssMiB ?? NaN, parked: parked[i] ?? 0, serverWake: histogramQuantiles(before[i] ?? '', after[i] ?? '', 'switchyard_registry_blocking_wake_seconds'),
+        runtime: runtime[i],
       })),
       watcherErrors,
       firstError,
@@ -203,6 +209,12 @@ export function reportWatch(ctx: ScaleContext, r: WatchRun, title: string): void
   for (const a of r.agents) {
     const perWatcher = ((a.rssParkedMiB - a.rssBeforeMiB) * 2 ** 20) / Math.max(1, a.parked);
     ctx.line(`Agent ${a.name}: ${fmt(a.cores)} cores during the churn (${fmt(a.cpuS, 1)} CPU s), RSS ${fmt(a.rssBeforeMiB, 0)} MiB before the watchers, ${fmt(a.rssParkedMiB, 0)} MiB with ${a.parked} parked (${fmt(perWatcher / 1024, 1)} KiB per parked watcher), max ${fmt(a.maxRssMiB, 0)} MiB during the churn; its own wake histogram (change applied → response written, bucket bounds): ${a.serverWake.count} wakes, p50 ≤ ${a.serverWake.p50} ms, p99 ≤ ${a.serverWake.p99} ms.`);
+    if (a.runtime !== undefined) {
+      // Where the agent's stalls come from: its own GC pauses and event-loop delay over the churn window.
+      const gc = gcTotals(a.runtime);
+      const eld = a.runtime.eventLoopDelay;
+      ctx.line(`Agent ${a.name} runtime over the churn (/debug/runtime): GC ${gc.count} pauses, ${fmt(gc.totalMs, 0)} ms in all, max ${fmt(gc.maxMs, 1)} ms (${gc.major} major); event-loop delay p50 ${fmt(eld.p50Ms, 1)} / p99 ${fmt(eld.p99Ms, 1)} / p99.9 ${fmt(eld.p999Ms, 1)} / max ${fmt(eld.maxMs, 1)} ms.`);
+    }
   }
   ctx.line();
   if (r.watcherErrors > 0) ctx.line(`Watcher errors: ${r.watcherErrors} (first: ${r.firstError}).`);
