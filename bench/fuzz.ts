@@ -1,4 +1,4 @@
-// The long fuzz run of the fast plane's parser (src/proxy/h1.ts) against llhttp: the properties of
+// The long fuzz run of the fast plane's parser (src/core/http1/h1.ts) against llhttp: the properties of
 // test/unit/h1-fuzz.test.ts with a large budget, every kind of disagreement kept with a shrunk
 // counterexample, the report written to bench/results/fuzz.md.
 //   BENCH_FUZZ_RUNS   total runs over all properties (default 1 000 000)
@@ -53,7 +53,7 @@ const report = `# Fuzzing h1.ts against llhttp
 
 \`npm run bench:fuzz\` (bench/fuzz.ts): ${totalRuns.toLocaleString('en')} runs in ${secs.toFixed(0)} s, FC_SEED=${SEED}, Node ${versions.node}, llhttp ${versions.llhttp}.
 
-Property: whatever src/proxy/h1.ts accepts (parseRequestHead / parseResponseHead, then the body by
+Property: whatever src/core/http1/h1.ts accepts (parseRequestHead / parseResponseHead, then the body by
 Content-Length or ChunkedDecoder), llhttp accepts too and reads the same way: method, target or status,
 framing, where the head and the body end, the body bytes. h1.ts may refuse more, never less. A policy-valid
 method that llhttp does not know (uppercase, '_', '-') is not counted. One shrunk counterexample per kind of

@@ -1,11 +1,11 @@
-/** Property-based fuzzing of the fast plane's parser (src/proxy/h1.ts) against llhttp: the checks and the generators, shared by the bounded CI test and bench/fuzz.ts. */
+/** Property-based fuzzing of the fast plane's parser (src/core/http1/h1.ts) against llhttp: the checks and the generators, shared by the bounded CI test and bench/fuzz.ts. */
 //
 // The property: whenever h1.ts accepts a message (parseRequestHead / parseResponseHead, then the body by
 // Content-Length or ChunkedDecoder), llhttp accepts it too and agrees on the method, the target (or the
 // status), the framing, and the offsets where the head and the body end. h1.ts may refuse more (that is
 // its strictness), never less. A second property: wherever the bytes are split, h1.ts parses the same.
 import fc from 'fast-check';
-import { ChunkedDecoder, Head, NEED_MORE, PARSE_ERROR, parseRequestHead, parseResponseHead } from '../../src/proxy/h1.js';
+import { ChunkedDecoder, Head, NEED_MORE, PARSE_ERROR, parseRequestHead, parseResponseHead } from '../../src/core/http1/h1.js';
 import { RefParser } from './llhttp.js';
 
 const MAX_HEAD = 16 * 1024;

@@ -1,4 +1,4 @@
-// Property-based fuzzing of the fast plane's parser (src/proxy/h1.ts) against Node's llhttp: whatever
+// Property-based fuzzing of the fast plane's parser (src/core/http1/h1.ts) against Node's llhttp: whatever
 // h1.ts accepts, llhttp accepts too and reads the same way (method, target or status, framing, where
 // the head and the body end); h1.ts may only refuse more. Plus: any split of the bytes parses the same.
 // A bounded run (SY_FUZZ_RUNS per property, default 5000; FC_SEED to replay a seed); the long run is

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import {
   CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, CONN_UPGRADE, ChunkedDecoder, H_CONTENT_LENGTH, H_HOST, H_OTHER, H_TRANSFER_ENCODING, H_X_FORWARDED_FOR,
   Head, NEED_MORE, PARSE_ERROR, keepAliveTimeoutMs, parseRequestHead, parseResponseHead,
-} from '../../src/proxy/h1.js';
-import type { ChunkSink } from '../../src/proxy/h1.js';
+} from '../../src/core/http1/h1.js';
+import type { ChunkSink } from '../../src/core/http1/h1.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { AgentConfig } from '../../config/agent.js';
@@ -178,7 +177,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     metricsJson: () => consulMetrics.summary(),
   };
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
-  const server: Server = createApiServer({
+  const api = createApiServer({
     routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
@@ -213,7 +212,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   let address: { host: string; port: number };
   let dns: RunningDns | undefined;
   try {
-    address = await listen(server, listenAt.host, listenAt.port, '--http-addr');
+    address = await listen(api.listener, listenAt.host, listenAt.port, '--http-addr');
     if (cfg.dnsAddr) {
       dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
       extra.push(dns.metrics);
@@ -224,7 +223,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     consulMetrics.close();
     runtimeStats.close();
     storeHealth?.close();
-    if (server.listening) server.close();
+    if (api.listener.listening) await api.close();
     await membership?.close();
     await antiEntropy?.close();
     unsubscribe();
@@ -255,11 +254,8 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
       storeHealth?.close();
       ui.close();
       await dns?.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Parked blocking queries would hold close() for minutes: end them now.
-        server.closeAllConnections();
-      });
+      // Parked blocking queries would hold a plain close() for minutes: this ends them now.
+      await api.close();
       // Graceful leave: revoking the lease marks this node critical now rather than after the TTL.
       await membership?.close();
       await antiEntropy?.close();

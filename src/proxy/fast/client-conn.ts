@@ -9,7 +9,7 @@
  * been answered (responses can never be reordered or interleaved).
  */
 import type { Socket } from 'node:net';
-import { NEED_MORE, PARSE_ERROR, parseRequestHead } from '../h1.js';
+import { NEED_MORE, PARSE_ERROR, parseRequestHead } from '../../core/http1/h1.js';
 import type { FastContext } from './context.js';
 import { Exchange, PENDING_LIMIT } from './exchange.js';
 import { plainResponse } from './head-rewrite.js';

@@ -6,7 +6,7 @@ import type { UpstreamStates } from '../../balancer/index.js';
 import type { Clock } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
 import type { RequestDeps } from '../core/request.js';
-import { Head } from '../h1.js';
+import { Head } from '../../core/http1/h1.js';
 import type { PassiveHealth } from '../passive-health.js';
 import { Mirrors } from './mirror.js';
 import type { FastPools } from './pool.js';

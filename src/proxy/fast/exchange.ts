@@ -15,8 +15,8 @@ import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
 import {
   CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, CONN_UPGRADE, ChunkedDecoder, NEED_MORE, PARSE_ERROR, keepAliveTimeoutMs, parseResponseHead,
-} from '../h1.js';
-import type { ChunkSink, Head } from '../h1.js';
+} from '../../core/http1/h1.js';
+import type { ChunkSink, Head } from '../../core/http1/h1.js';
 import type { ClientConn } from './client-conn.js';
 import type { FastContext } from './context.js';
 import { DROP_FORWARDING, DROP_HOST, KEEP_ALL, KEEP_UPGRADE, connectionListed, encodeChunk, headersObject, plainResponse, rewriteHead } from './head-rewrite.js';

@@ -5,8 +5,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CONN_OTHER, H_CONTENT_LENGTH, H_EXPECT, H_HOST, H_TRANSFER_ENCODING, H_UPGRADE, H_X_FORWARDED_FOR, HOP_BY_HOP_KIND } from '../h1.js';
-import type { Head } from '../h1.js';
+import { CONN_OTHER, H_CONTENT_LENGTH, H_EXPECT, H_HOST, H_TRANSFER_ENCODING, H_UPGRADE, H_X_FORWARDED_FOR, HOP_BY_HOP_KIND } from '../../core/http1/h1.js';
+import type { Head } from '../../core/http1/h1.js';
 
 /**
  * Copies src[s, e) to dst at o and returns the count. Short runs (header lines) are copied in a

@@ -12,8 +12,8 @@
 import type { Upstream } from '../../balancer/index.js';
 import type { ProxyMetrics } from '../core/request.js';
 import type { CompiledRoute } from '../../routing/snapshot.js';
-import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, NEED_MORE, PARSE_ERROR, parseResponseHead } from '../h1.js';
-import type { Head } from '../h1.js';
+import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, NEED_MORE, PARSE_ERROR, parseResponseHead } from '../../core/http1/h1.js';
+import type { Head } from '../../core/http1/h1.js';
 import type { FastPools, UpConn, UpstreamUser } from './pool.js';
 
 /** Copies in flight at once, per proxy. */

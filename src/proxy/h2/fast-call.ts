@@ -9,8 +9,8 @@
  * (the fast plane's chunk decoder checks and skips them); gRPC never runs over HTTP/1.1.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, ChunkedDecoder, HOP_BY_HOP_KIND, NEED_MORE, PARSE_ERROR, keepAliveTimeoutMs, parseResponseHead } from '../h1.js';
-import type { ChunkSink, Head } from '../h1.js';
+import { CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, ChunkedDecoder, HOP_BY_HOP_KIND, NEED_MORE, PARSE_ERROR, keepAliveTimeoutMs, parseResponseHead } from '../../core/http1/h1.js';
+import type { ChunkSink, Head } from '../../core/http1/h1.js';
 import { connectionListed, encodeChunk } from '../fast/head-rewrite.js';
 import type { FastPool, UpConn, UpstreamUser } from '../fast/pool.js';
 import type { CallSink, UpstreamCall } from './call.js';

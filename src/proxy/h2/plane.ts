@@ -21,7 +21,7 @@ import type { H2Settings } from '../../config/lb.js';
 import type { RequestDeps } from '../core/request.js';
 import type { UpstreamPools } from '../node/pools.js';
 import type { FastPools } from '../fast/pool.js';
-import { Head } from '../h1.js';
+import { Head } from '../../core/http1/h1.js';
 import { H1Call } from './call.js';
 import { FastH1Call } from './fast-call.js';
 import type { CallSink, H1CallOptions, UpstreamCall } from './call.js';

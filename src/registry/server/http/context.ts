@@ -1,5 +1,5 @@
 /** The request context and reply shape shared by the registry API's route handlers. */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Cancel } from '../catalog-reader.js';
 
 export interface Reply {
@@ -10,8 +10,11 @@ export interface Reply {
   text?: string;
   /** Raw bytes (KV ?raw, and every cached read: see ReadCache). */
   raw?: Buffer;
-  /** Set on answers shared by many requests: their gzipped body, made once when a client first asks for it. */
-  shared?: { gzipped?: Promise<Buffer> };
+  /**
+   * Set on answers shared by many requests: their gzipped body, made once when a client first asks
+   * for it, and whole responses as written by the raw front (per second of the Date header).
+   */
+  shared?: { gzipped?: Promise<Buffer>; wire?: { second: number; bytes: Map<string, Buffer> } };
   headers?: Record<string, string>;
   /** Sets X-Consul-Index / X-Consul-KnownLeader / X-Consul-LastContact. */
   index?: number;
@@ -22,7 +25,8 @@ export interface Reply {
 }
 
 export interface Ctx {
-  readonly req: IncomingMessage;
+  /** As Node's IncomingMessage.headers shows them (lowercase names), whichever front read the request. */
+  readonly headers: IncomingHttpHeaders;
   readonly method: string;
   /** URL-decoded path. */
   readonly path: string;

@@ -1,16 +1,19 @@
-/** The registry's HTTP front: routing, 405s with Allow, ACL, size-limited bodies, Consul's JSON and error conventions. */
+/**
+ * The registry's HTTP front. Requests without a body (every read, blocking queries included) are
+ * read and answered on the raw socket (raw-front.ts); the rest (bodies, HTTP/1.0, Upgrade, the UI and
+ * /metrics) go to Node's http server below. Both answer through ApiDispatch.
+ */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { gzip } from 'node:zlib';
-import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { aclAllows } from '../../../core/acl.js';
-import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
-import { encodeJson } from './encode.js';
+import { HttpError } from '../../../core/errors.js';
+import { ApiDispatch, failureWire } from './dispatch.js';
+import type { Wire } from './dispatch.js';
 import type { Ctx, Reply, Route } from './context.js';
 import type { Cancel } from '../catalog-reader.js';
+import { RawFront } from './raw-front.js';
 
-const gzipAsync = promisify(gzip);
+export { INDEX_TIME_HEADER } from './dispatch.js';
 
 export interface ApiServerOptions {
   routes: readonly Route[];
@@ -24,35 +27,19 @@ export interface ApiServerOptions {
   onRequest?: (route: string, method: string, status: number, seconds: number) => void;
   /** Seconds from the change that woke a blocking query to its response being handed to the kernel. */
   onWake?: (seconds: number) => void;
+  /** A request head must arrive within this (Slowloris); default 30 s. */
+  headersTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this; default 65 s. */
+  keepAliveTimeoutMs?: number;
+  /** Off: every request goes through Node's http server (the raw front is the default). */
+  rawFront?: boolean;
 }
 
-interface RouteTable {
-  exact: Map<string, Route>;
-  /** Longest prefix first. */
-  prefixes: Route[];
-}
-
-function buildTable(routes: readonly Route[]): RouteTable {
-  const exact = new Map<string, Route>();
-  const prefixes: Route[] = [];
-  for (const r of routes) {
-    if (r.prefix) prefixes.push(r);
-    else exact.set(r.path, r);
-  }
-  prefixes.sort((a, b) => b.path.length - a.path.length);
-  return { exact, prefixes };
-}
-
-function match(table: RouteTable, path: string): { route: Route; suffix: string } | undefined {
-  const r = table.exact.get(path);
-  if (r) return { route: r, suffix: '' };
-  // Longest prefix first; "/v1/kv" without the trailing slash is the empty key, as in Consul (and
-  // wins over the shorter catch-all "/v1/").
-  for (const p of table.prefixes) {
-    if (path.startsWith(p.path)) return { route: p, suffix: path.slice(p.path.length) };
-    if (path === p.path.slice(0, -1)) return { route: p, suffix: '' };
-  }
-  return undefined;
+export interface ApiServer {
+  /** The server to listen with (Node's http server, the raw front in its connection handler). */
+  readonly listener: Server;
+  /** Stops accepting and ends every connection, parked blocking queries included. */
+  close(): Promise<void>;
 }
 
 const defaultTooLarge = (size: number, max: number): string => `Request body(${size} bytes) too large, max size: ${max} bytes`;
@@ -94,12 +81,13 @@ function readBody(req: IncomingMessage, limit: number, tooLarge = defaultTooLarg
   });
 }
 
-export function createApiServer(opts: ApiServerOptions): Server {
-  const table = buildTable(opts.routes);
+export function createApiServer(opts: ApiServerOptions): ApiServer {
+  const dispatch = new ApiDispatch(opts.routes, opts.logger, opts.aclToken);
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
-  const log = opts.logger;
+  const headersTimeout = opts.headersTimeoutMs ?? 30_000;
+  const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+  const server: Server = createServer({ requestTimeout: 0, headersTimeout, keepAliveTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout / 2)) }, (req, res) => {
     void handle(req, res);
   });
   // Slow-header clients are cut by headersTimeout; an idle socket may park a blocking query up to 10m+.
@@ -115,21 +103,12 @@ export function createApiServer(opts: ApiServerOptions): Server {
     };
     try {
       const rawUrl = req.url ?? '/';
-      const qi = rawUrl.indexOf('?');
-      const rawPath = qi >= 0 ? rawUrl.slice(0, qi) : rawUrl;
-      const query = new URLSearchParams(qi >= 0 ? rawUrl.slice(qi + 1) : '');
-      let path: string;
-      try {
-        path = decodeURIComponent(rawPath);
-      } catch {
-        throw new HttpError(400, `Invalid URL path: malformed percent-encoding in ${JSON.stringify(rawPath)}`);
-      }
-      if (path.includes('\n') || path.includes('\0')) throw new HttpError(400, 'Invalid URL path: contains a newline or NUL');
-
-      if (!path.startsWith('/v1/') && path !== '/v1/kv') {
+      const p = dispatch.prepare(method, rawUrl, req.headers);
+      if (p.kind === 'outside') {
         if (opts.fallback?.(req, res)) return;
-        if (path === '/') {
-          void send(res, method, { text: 'Consul Agent' }, false, req);
+        if (p.path === '/') {
+          const w = dispatch.wire({ text: 'Consul Agent' }, false, undefined) as Wire;
+          write(res, method, w);
           finish(200);
           return;
         }
@@ -137,53 +116,62 @@ export function createApiServer(opts: ApiServerOptions): Server {
         finish(404);
         return;
       }
-      const m = match(table, path);
-      if (!m) {
-        res.writeHead(404).end();
-        finish(404);
+      if (p.kind === 'refused') {
+        routeName = p.routeName;
+        throw p.error;
+      }
+      if (p.kind === 'answer') {
+        routeName = p.routeName;
+        res.writeHead(p.status, p.headers as string[]).end();
+        finish(p.status);
         return;
       }
-      routeName = m.route.path;
-      const allow = `OPTIONS,${m.route.methods.join(',')}`;
-      if (method === 'OPTIONS') {
-        res.writeHead(200, { Allow: allow }).end();
-        finish(200);
-        return;
-      }
-      if (!m.route.methods.includes(method)) throw new HttpError(405, `method ${method} not allowed`, { headers: { Allow: allow } });
-      if (!m.route.public && !aclAllows(opts.aclToken, req.headers, query)) throw new HttpError(403, 'Permission denied');
+      routeName = p.route.path;
       const ctx: Ctx = {
-        req, method, path, suffix: m.suffix, query, cancel: closeCancel(res),
+        headers: req.headers, method, path: p.path, suffix: p.suffix, query: p.query, cancel: closeCancel(res),
         body: (limit = maxBody, tooLarge) => {
           bodyConsumed = true;
           return readBody(req, limit, tooLarge);
         },
       };
-      const reply = await m.route.handler(ctx);
+      const reply: Reply = await p.route.handler(ctx);
       if (res.destroyed) return;
-      const sent = send(res, method, reply, query.has('pretty'), req);
-      if (sent) await sent;
+      const w = dispatch.wire(reply, p.query.has('pretty'), req.headers['accept-encoding']);
+      write(res, method, w instanceof Promise ? await w : w);
       if (reply.wokeAt !== undefined) opts.onWake?.((performance.now() - reply.wokeAt) / 1000);
       finish(reply.status ?? 200);
     } catch (err) {
-      const he = err instanceof HttpError ? err
-        : err instanceof SwitchyardError && (err.code === 'SY_ERR_STORE_UNAVAILABLE' || err.code === 'SY_ERR_CONFLICT') ? new HttpError(503, err.message, { code: err.code, headers: { 'Retry-After': '1' } })
-          : undefined;
-      const status = he?.status ?? 500;
-      if (!he) log.error({ err, url: req.url, method }, 'registry API handler failed');
+      const he = dispatch.failure(err, method, req.url ?? '');
       if (!res.headersSent && !res.destroyed) {
-        const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8', ...(he?.headers ?? {}) };
+        const w = failureWire(he);
         // An oversized or unread body cannot be drained cheaply: close the connection after answering.
-        if (status === 413 || (!bodyConsumed && req.readable && !req.complete && method !== 'GET')) headers.Connection = 'close';
-        res.writeHead(status, headers);
-        res.end(he ? he.message : `Internal error: ${errorMessage(err)}`);
-        if (headers.Connection === 'close') res.once('finish', () => req.socket.destroy());
+        const close = he.status === 413 || (!bodyConsumed && hasBody(req) && req.readable && !req.complete);
+        if (close) w.headers.push('Connection', 'close');
+        write(res, method, w);
+        if (close) res.once('finish', () => req.socket.destroy());
       }
-      finish(status);
+      finish(he.status);
     }
   }
-  return server;
+
+  const front = opts.rawFront === false ? undefined : new RawFront({
+    dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, logger: opts.logger,
+    ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
+    ...(opts.onWake ? { onWake: opts.onWake } : {}),
+  });
+  return {
+    listener: server,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // Parked blocking queries would hold close() for minutes: end them now.
+      front?.closeAll();
+      server.closeAllConnections();
+    }),
+  };
 }
+
+/** Whether the request declares a body (one that may still be arriving). */
+const hasBody = (req: IncomingMessage): boolean => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 
 /** A Cancel that fires when the response closes before it finished (the client went away). */
 function closeCancel(res: ServerResponse): Cancel {
@@ -201,50 +189,8 @@ function closeCancel(res: ServerResponse): Cancel {
   };
 }
 
-/**
- * Writes a reply. Synchronous unless gzip is asked for: a fan-out wakes a thousand parked queries
- * at once and each extra promise hop or header object shows up in the tail.
- */
-function send(res: ServerResponse, method: string, reply: Reply, pretty: boolean, req: IncomingMessage): void | Promise<void> {
-  let buf: Buffer;
-  let type: string | undefined;
-  if (reply.raw !== undefined) buf = reply.raw;
-  else if (reply.text !== undefined) {
-    buf = Buffer.from(reply.text);
-    type = 'text/plain; charset=utf-8';
-  } else if (reply.json !== undefined) {
-    buf = Buffer.from(encodeJson(reply.json, pretty));
-    type = 'application/json';
-  } else buf = EMPTY_BODY;
-  // Consul gzips when asked (gziphandler's 1400-byte minimum); a shared answer is gzipped once for all.
-  if (buf.length >= 1400 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
-    const z = reply.shared ? (reply.shared.gzipped ??= gzipAsync(buf)) : gzipAsync(buf);
-    return z.then((zbuf) => write(res, method, reply, zbuf, type, true));
-  }
-  write(res, method, reply, buf, type, false);
-}
-
-const EMPTY_BODY = Buffer.alloc(0);
-
-/** Our extension beside X-Consul-Index: when the change at that index was applied (Unix ms); the balancer measures change latency from it. */
-export const INDEX_TIME_HEADER = 'X-Switchyard-Index-Time';
-
-function write(res: ServerResponse, method: string, reply: Reply, buf: Buffer, type: string | undefined, gzipped: boolean): void {
+function write(res: ServerResponse, method: string, w: Wire): void {
   if (res.destroyed) return;
-  // A flat [name, value, ...] list skips building and merging header objects.
-  const h: string[] = [];
-  if (reply.index !== undefined) h.push('X-Consul-Index', String(Math.max(1, reply.index)), 'X-Consul-KnownLeader', 'true', 'X-Consul-LastContact', '0');
-  if (reply.indexTime !== undefined) h.push(INDEX_TIME_HEADER, String(reply.indexTime));
-  let hasType = false;
-  if (reply.headers) {
-    for (const k in reply.headers) {
-      h.push(k, reply.headers[k] as string);
-      if (k.toLowerCase() === 'content-type') hasType = true;
-    }
-  }
-  if (type !== undefined && !hasType) h.push('Content-Type', type);
-  if (gzipped) h.push('Content-Encoding', 'gzip', 'Vary', 'Accept-Encoding');
-  h.push('Content-Length', String(buf.length));
-  res.writeHead(reply.status ?? 200, h);
-  res.end(method === 'HEAD' ? undefined : buf);
+  res.writeHead(w.status, w.headers);
+  res.end(method === 'HEAD' ? undefined : w.body);
 }

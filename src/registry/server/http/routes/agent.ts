@@ -44,7 +44,7 @@ function healthStatusCode(status: string): number {
 }
 
 function wantsText(ctx: Ctx): boolean {
-  return ctx.query.get('format') === 'text' || (ctx.req.headers.accept ?? '').startsWith('text/plain');
+  return ctx.query.get('format') === 'text' || (ctx.headers.accept ?? '').startsWith('text/plain');
 }
 
 export function agentRoutes(deps: ApiDeps): Route[] {

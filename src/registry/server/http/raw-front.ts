@@ -1,0 +1,369 @@
+/**
+ * The registry API's raw-socket front. A thousand watchers of one service are answered and
+ * re-park within milliseconds of each other; through Node's http server each of those costs an
+ * IncomingMessage, a ServerResponse, their streams and events. Here a request without a body is
+ * parsed in place with the balancer's strict HTTP/1.1 parser and answered with one write.
+ *
+ * Everything else is handed, with the bytes already read, to Node's http server for the rest of
+ * the connection's life: requests with a body, HTTP/1.0, Upgrade, Expect, methods outside the
+ * common ones, paths outside /v1/ (UI, /metrics), and any head our parser refuses (Node's parser
+ * then gives its own answer, so the agent's edge cases stay exactly Node's).
+ */
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { CONN_CLOSE, Head, NEED_MORE, PARSE_ERROR, parseRequestHead } from '../../../core/http1/h1.js';
+import type { Cancel } from '../catalog-reader.js';
+import type { ApiDispatch, Prepared, Wire } from './dispatch.js';
+import { failureWire } from './dispatch.js';
+import type { Ctx, Reply } from './context.js';
+
+/** Node's default --max-http-header-size, so a head too large for one path is too large for both. */
+const MAX_HEAD = 16 * 1024;
+/** Bytes read ahead (pipelined requests) while one is answered, before reading pauses. */
+const MAX_PENDING = 64 * 1024;
+/** Up to this size the head and body are copied into one buffer: one write instead of two. */
+const COPY_BODY_MAX = 16 * 1024;
+/** The methods Node's parser knows that a bodiless API request uses; any other goes to Node (it refuses most). */
+const RAW_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH']);
+/** Node keeps the first of these when a request repeats them (IncomingMessage's matchKnownFields). */
+const SINGLE_VALUED = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
+  'server', 'user-agent',
+]);
+/** What Node's writeHead refuses in a header value (its checkInvalidHeaderChar). */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const EMPTY = Buffer.alloc(0);
+const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+
+export interface RawFrontOptions {
+  readonly dispatch: ApiDispatch;
+  /** The listening server: this front serves its connections first and hands it the ones it does not serve. */
+  readonly node: HttpServer;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly logger: Logger;
+  readonly onRequest?: (route: string, method: string, status: number, seconds: number) => void;
+  readonly onWake?: (seconds: number) => void;
+}
+
+/** One client connection while this front serves it; it is also the Cancel of its request in flight. */
+class Conn implements Cancel {
+  /** Bytes read and not yet parsed. */
+  buf: Buffer = EMPTY;
+  /** A request is being answered: later bytes wait in `buf`. */
+  busy = false;
+  closed = false;
+  /** Answered a `Connection: close` request: nothing more is read or served. */
+  ending = false;
+  /** Date.now() when the head being received started (0: none). */
+  headStartedAt = 0;
+  #cancels: (() => void)[] = [];
+  readonly onData: (d: Buffer) => void;
+  readonly onTimeout: () => void;
+  readonly onClose: () => void;
+  readonly onEnd: () => void;
+
+  constructor(readonly socket: Socket, front: RawFront) {
+    this.onData = (d) => front.data(this, d);
+    this.onTimeout = () => front.timeout(this);
+    this.onClose = () => front.closed(this);
+    this.onEnd = () => front.ended(this);
+  }
+
+  get cancelled(): boolean {
+    return this.closed || this.ending;
+  }
+
+  onCancel(fn: () => void): () => void {
+    this.#cancels.push(fn);
+    return () => {
+      const i = this.#cancels.indexOf(fn);
+      if (i >= 0) this.#cancels.splice(i, 1);
+    };
+  }
+
+  fireCancels(): void {
+    const fns = this.#cancels;
+    this.#cancels = [];
+    for (const fn of fns) fn();
+  }
+}
+
+export class RawFront {
+  readonly #o: RawFrontOptions;
+  /** Node's own connection handling, which this front takes the place of and hands connections to. */
+  readonly #toNode: (socket: Socket) => void;
+  readonly #conns = new Set<Conn>();
+  /** Reused for every parse: parsing is synchronous and what is needed is taken before the next one. */
+  readonly #head = new Head(128);
+  #dateSecond = -1;
+  #date = '';
+  readonly #keepAlive: string;
+
+  constructor(o: RawFrontOptions) {
+    this.#o = o;
+    this.#keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
+    // Node's server still listens, so its connection tracking (headers timeout, closeAllConnections)
+    // covers every connection handed to it; only its 'connection' handler moves behind this front.
+    const node = o.node;
+    const handlers = node.listeners('connection') as ((socket: Socket) => void)[];
+    node.removeAllListeners('connection');
+    node.on('connection', (socket: Socket) => this.#accept(socket));
+    this.#toNode = (socket) => {
+      for (const h of handlers) h.call(node, socket);
+    };
+  }
+
+  /** Ends every connection this front still serves (Node's closeAllConnections ends the ones it was handed). */
+  closeAll(): void {
+    for (const c of this.#conns) c.socket.destroy();
+  }
+
+  #accept(socket: Socket): void {
+    const c = new Conn(socket, this);
+    this.#conns.add(c);
+    socket.on('data', c.onData);
+    socket.on('timeout', c.onTimeout);
+    socket.on('close', c.onClose);
+    socket.on('end', c.onEnd);
+    // 'close' follows every error; nothing to add here.
+    socket.on('error', noop);
+    socket.setTimeout(this.#o.keepAliveTimeoutMs);
+  }
+
+  data(c: Conn, d: Buffer): void {
+    if (c.ending) return;
+    c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
+    if (c.busy) {
+      if (c.buf.length > MAX_PENDING) c.socket.pause();
+      return;
+    }
+    this.#next(c);
+  }
+
+  timeout(c: Conn): void {
+    if (c.busy || c.closed) return;
+    // A head still arriving after the headers timeout is a Slowloris: answer as Node does.
+    if (c.buf.length > 0) c.socket.end(TIMEOUT_408);
+    c.socket.destroy();
+  }
+
+  /**
+   * The client sent FIN. As Node's server does (allowHalfOpen off): what it asked is abandoned,
+   * parked queries let go now, and our side ends too.
+   */
+  ended(c: Conn): void {
+    c.ending = true;
+    c.socket.end();
+    c.fireCancels();
+  }
+
+  closed(c: Conn): void {
+    c.closed = true;
+    this.#conns.delete(c);
+    c.fireCancels();
+  }
+
+  /** Serves the requests buffered on `c`, one at a time, until one is in flight or more bytes are needed. */
+  #next(c: Conn): void {
+    const o = this.#o;
+    const head = this.#head;
+    while (!c.busy && !c.closed && !c.ending) {
+      const buf = c.buf;
+      if (buf.length === 0) {
+        c.headStartedAt = 0;
+        c.socket.setTimeout(o.keepAliveTimeoutMs);
+        return;
+      }
+      const now = Date.now();
+      if (c.headStartedAt === 0) c.headStartedAt = now;
+      const end = parseRequestHead(buf, 0, buf.length, head, MAX_HEAD);
+      if (end === NEED_MORE) {
+        const left = o.headersTimeoutMs - (now - c.headStartedAt);
+        if (left <= 0) this.timeout(c);
+        else c.socket.setTimeout(left);
+        return;
+      }
+      if (end === PARSE_ERROR || head.versionMinor !== 1 || head.contentLength > 0 || head.chunked || head.upgrade || head.expect
+        || buf[head.targetStart] !== 0x2f || !RAW_METHODS.has(head.method)) {
+        this.#handOff(c);
+        return;
+      }
+      const started = process.hrtime.bigint();
+      const method = head.method;
+      const rawUrl = buf.latin1Slice(head.targetStart, head.targetEnd);
+      const headers = headersOf(buf, head);
+      const close = (head.connection & CONN_CLOSE) !== 0;
+      const p = o.dispatch.prepare(method, rawUrl, headers);
+      if (p.kind === 'outside') {
+        this.#handOff(c);
+        return;
+      }
+      this.#consume(c, end);
+      if (p.kind === 'refused') {
+        this.#respond(c, method, failureWire(p.error), close);
+        o.onRequest?.(p.routeName, method, p.error.status, seconds(started));
+        continue;
+      }
+      if (p.kind === 'answer') {
+        this.#respond(c, method, { status: p.status, headers: p.headers as string[], body: EMPTY, shared: undefined }, close);
+        o.onRequest?.(p.routeName, method, p.status, seconds(started));
+        continue;
+      }
+      c.busy = true;
+      c.socket.setTimeout(0);
+      this.#run(c, p, method, rawUrl, headers, close, started).catch((err: unknown) => {
+        // Only a failure to write the failure itself lands here: drop the connection, keep the agent.
+        o.logger.error({ err, url: rawUrl, method }, 'registry API could not answer');
+        c.socket.destroy();
+      });
+    }
+  }
+
+  async #run(c: Conn, p: Prepared & { kind: 'route' }, method: string, rawUrl: string, headers: IncomingHttpHeaders, close: boolean, started: bigint): Promise<void> {
+    const o = this.#o;
+    let status: number;
+    let reply: Reply | undefined;
+    try {
+      const ctx: Ctx = { headers, method, path: p.path, suffix: p.suffix, query: p.query, cancel: c, body: emptyBody };
+      const r = p.route.handler(ctx);
+      reply = r instanceof Promise ? await r : r;
+      if (c.cancelled) return;
+      const ae = headers['accept-encoding'] as string | undefined;
+      const shared = reply.shared;
+      if (shared !== undefined && !close && method === 'GET') {
+        // Every watcher woken by one change gets the same bytes: the whole response is made once
+        // (per Date second) and written as is, with no per-watcher head or copy.
+        this.#dateHeader();
+        const key = `${reply.indexTime ?? ''}|${ae ?? ''}`;
+        let cache = shared.wire;
+        if (cache === undefined || cache.second !== this.#dateSecond || cache.bytes.size >= 8) shared.wire = cache = { second: this.#dateSecond, bytes: new Map() };
+        let bytes = cache.bytes.get(key);
+        if (bytes === undefined) {
+          const wv = o.dispatch.wire(reply, p.query.has('pretty'), ae);
+          const w = wv instanceof Promise ? await wv : wv;
+          if (c.cancelled) return;
+          bytes = this.#encode(w, method, false);
+          // The gzip above may have crossed into the next second: only the current second's bytes are kept.
+          if (cache.second === this.#dateSecond) cache.bytes.set(key, bytes);
+        }
+        c.socket.write(bytes);
+        status = reply.status ?? 200;
+      } else {
+        const wv = o.dispatch.wire(reply, p.query.has('pretty'), ae);
+        const w = wv instanceof Promise ? await wv : wv;
+        if (c.cancelled) return;
+        this.#respond(c, method, w, close);
+        status = w.status;
+      }
+    } catch (err) {
+      if (c.cancelled) return;
+      reply = undefined;
+      const he = o.dispatch.failure(err, method, rawUrl);
+      this.#respond(c, method, failureWire(he), close);
+      status = he.status;
+    }
+    if (reply?.wokeAt !== undefined) o.onWake?.((performance.now() - reply.wokeAt) / 1000);
+    o.onRequest?.(p.route.path, method, status, seconds(started));
+    c.busy = false;
+    if (c.cancelled) return;
+    if (c.socket.isPaused()) c.socket.resume();
+    // A client that pipelines without reading its answers waits until they drain.
+    if (c.socket.writableNeedDrain) c.socket.once('drain', () => this.#next(c));
+    else this.#next(c);
+  }
+
+  #consume(c: Conn, end: number): void {
+    c.buf = end === c.buf.length ? EMPTY : c.buf.subarray(end);
+    c.headStartedAt = 0;
+  }
+
+  /** Writes a whole response in one write (or one writev for a large body). */
+  #respond(c: Conn, method: string, w: Wire, close: boolean): void {
+    const s = c.socket;
+    if (close) c.ending = true;
+    const body = method === 'HEAD' ? EMPTY : w.body;
+    if (body.length <= COPY_BODY_MAX) {
+      const out = this.#encode(w, method, close);
+      if (close) s.end(out);
+      else s.write(out);
+      return;
+    }
+    s.cork();
+    s.write(this.#headOf(w, close), 'latin1');
+    if (close) s.end(body);
+    else s.write(body);
+    s.uncork();
+  }
+
+  /** The response as one buffer: status line, headers, Date and connection headers, body. */
+  #encode(w: Wire, method: string, close: boolean): Buffer {
+    const head = this.#headOf(w, close);
+    const body = method === 'HEAD' ? EMPTY : w.body;
+    const out = Buffer.allocUnsafe(head.length + body.length);
+    out.latin1Write(head, 0);
+    body.copy(out, head.length);
+    return out;
+  }
+
+  #headOf(w: Wire, close: boolean): string {
+    let head = `HTTP/1.1 ${w.status} ${STATUS_CODES[w.status] ?? 'unknown'}\r\n`;
+    const h = w.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      // Node's writeHead throws on these; stored data must never split a response.
+      if (INVALID_VALUE.test(h[i + 1] as string)) throw new Error(`the reply's ${h[i] as string} header has an invalid character`);
+      head += `${h[i] as string}: ${h[i + 1] as string}\r\n`;
+    }
+    return `${head}Date: ${this.#dateHeader()}\r\n${close ? 'Connection: close\r\n\r\n' : this.#keepAlive}`;
+  }
+
+  #dateHeader(): string {
+    const now = Date.now();
+    const sec = Math.floor(now / 1000);
+    if (sec !== this.#dateSecond) {
+      this.#dateSecond = sec;
+      this.#date = new Date(sec * 1000).toUTCString();
+    }
+    return this.#date;
+  }
+
+  /** Gives the connection, with the bytes not yet served, to Node's http server for good. */
+  #handOff(c: Conn): void {
+    const s = c.socket;
+    s.off('data', c.onData);
+    s.off('timeout', c.onTimeout);
+    s.off('close', c.onClose);
+    s.off('end', c.onEnd);
+    s.off('error', noop);
+    s.setTimeout(0);
+    s.pause();
+    this.#conns.delete(c);
+    if (c.buf.length > 0) s.unshift(c.buf);
+    c.buf = EMPTY;
+    this.#toNode(s);
+    s.resume();
+  }
+}
+
+function noop(): void {}
+
+const emptyBody = (): Promise<Buffer> => Promise.resolve(EMPTY);
+
+const seconds = (started: bigint): number => Number(process.hrtime.bigint() - started) / 1e9;
+
+/** The request's headers as Node's IncomingMessage.headers shows them: lowercase names, repeats joined or dropped alike. */
+function headersOf(buf: Buffer, head: Head): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (let h = 0; h < head.count; h++) {
+    const name = head.name(buf, h);
+    const value = head.value(buf, h);
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else if (!SINGLE_VALUED.has(name)) out[name] = `${prev}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out as IncomingHttpHeaders;
+}
