@@ -15,6 +15,7 @@ import { sleep } from '../../core/sleep.js';
 import type { StoreChange } from '../store/types.js';
 import type { EtcdStore, StoreLease } from '../store/etcd.js';
 import { NODE_CHECK_SERF, keys } from '../server/model.js';
+import { decodeCheck, encodeCheck } from '../server/stored.js';
 import type { CheckRecord } from '../server/model.js';
 import type { Registry } from '../server/registry.js';
 
@@ -221,7 +222,7 @@ export class Membership {
       if (!check) continue;
       let rec: CheckRecord;
       try {
-        rec = JSON.parse(check.value) as CheckRecord;
+        rec = decodeCheck(check.value);
       } catch {
         continue;
       }
@@ -233,7 +234,7 @@ export class Membership {
             { key: ALIVE_PREFIX + node, target: 'exists', equals: false },
             { key: checkKey, target: 'modRevision', equals: check.modRevision },
           ],
-          success: [{ type: 'put', key: checkKey, value: JSON.stringify(dead) }],
+          success: [{ type: 'put', key: checkKey, value: encodeCheck(dead) }],
         });
         if (r.succeeded) this.#o.logger.warn({ node, revision: r.revision }, 'agent lease expired: node marked critical');
       } catch (err) {

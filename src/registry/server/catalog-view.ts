@@ -333,7 +333,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
       case 's/': {
         const [node, id] = splitNodeKey(rest);
         const slot = this.#slot(node);
-        const rec = this.#pool.service(JSON.parse(e.value) as ServiceRecord, slot.name, id);
+        const rec = this.#pool.service(JSON.parse(e.value) as Partial<ServiceRecord>, slot.name, id);
         const ix: Indexed<ServiceRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
         const old = slot.services.get(id);
         const group = old && old.rec.Service === rec.Service ? this.#groups.get(rec.Service) : undefined;
@@ -358,7 +358,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
         const [node, id] = splitNodeKey(rest);
         this.#removeCheck(node, id, touched);
         const slot = this.#slot(node);
-        const raw = JSON.parse(e.value) as CheckRecord;
+        const raw = JSON.parse(e.value) as Partial<CheckRecord>;
         const svc = raw.ServiceID ? slot.services.get(raw.ServiceID) : undefined;
         const rec = this.#pool.check(raw, slot.name, id, svc?.rec.ID);
         const ix: Indexed<CheckRecord> = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };

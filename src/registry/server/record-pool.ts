@@ -74,22 +74,24 @@ export class RecordPool {
   }
 
   /** `node` and `id` are the node's name and the instance's ID as the view already holds them (its map keys). */
-  service(r: ServiceRecord, node: string, id: string): ServiceRecord {
+  service(r: Partial<ServiceRecord>, node: string, id: string): ServiceRecord {
+    // Stored without its default-valued fields (stored.ts): they are filled in here, shared.
     const w = r.Weights;
     return {
-      Node: node, ID: r.ID === id ? id : r.ID, Service: this.str(r.Service), Tags: this.list(r.Tags) as string[], Address: r.Address,
-      TaggedAddresses: this.map(r.TaggedAddresses), Meta: this.map(r.Meta), Port: r.Port,
-      Weights: w && w.Passing === 1 && w.Warning === 1 ? DEFAULT_WEIGHTS : w, EnableTagOverride: r.EnableTagOverride,
-      Kind: this.str(r.Kind), Local: r.Local,
+      Node: node, ID: r.ID === id || r.ID === undefined ? id : r.ID, Service: this.str(r.Service ?? ''), Tags: this.list(r.Tags ?? NO_TAGS) as string[], Address: r.Address ?? '',
+      TaggedAddresses: this.map(r.TaggedAddresses), Meta: this.map(r.Meta), Port: r.Port ?? 0,
+      Weights: w === undefined || (w.Passing === 1 && w.Warning === 1) ? DEFAULT_WEIGHTS : w, EnableTagOverride: r.EnableTagOverride ?? false,
+      Kind: this.str(r.Kind ?? ''), Local: r.Local ?? false,
     };
   }
 
   /** `checkId` and `serviceId` as the view already holds them (its map key; the instance's ID when the service is known). */
-  check(r: CheckRecord, node: string, checkId: string, serviceId: string | undefined): CheckRecord {
+  check(r: Partial<CheckRecord>, node: string, checkId: string, serviceId: string | undefined): CheckRecord {
+    const sid = r.ServiceID ?? '';
     return {
-      Node: node, CheckID: r.CheckID === checkId ? checkId : r.CheckID, Name: this.str(r.Name), Status: this.str(r.Status) as CheckRecord['Status'], Notes: this.str(r.Notes), Output: r.Output,
-      ServiceID: serviceId !== undefined && serviceId === r.ServiceID ? serviceId : r.ServiceID, ServiceName: this.str(r.ServiceName),
-      ServiceTags: this.list(r.ServiceTags) as string[], Type: this.str(r.Type) as CheckRecord['Type'], Definition: this.map(r.Definition),
+      Node: node, CheckID: r.CheckID === checkId || r.CheckID === undefined ? checkId : r.CheckID, Name: this.str(r.Name ?? ''), Status: this.str(r.Status ?? 'critical') as CheckRecord['Status'], Notes: this.str(r.Notes ?? ''), Output: r.Output ?? '',
+      ServiceID: serviceId !== undefined && serviceId === sid ? serviceId : sid, ServiceName: this.str(r.ServiceName ?? ''),
+      ServiceTags: this.list(r.ServiceTags ?? NO_TAGS) as string[], Type: this.str(r.Type ?? '') as CheckRecord['Type'], Definition: this.map(r.Definition),
     };
   }
 

@@ -14,6 +14,7 @@ import {
   NODE_CHECK_SERF, NODE_MAINT_CHECK, SERVICE_MAINT_PREFIX, keys,
 } from './model.js';
 import type { CheckRecord, HealthStatus, KvRecord, NodeRecord, ServiceRecord } from './model.js';
+import { encodeCheck, encodeStored } from './stored.js';
 import { checkDefinition, initialStatus, isStatus, validateMeta, validateServiceAddress, validateWeights } from './validate.js';
 import { checkAddressable } from './ids.js';
 
@@ -217,7 +218,7 @@ export class Registry {
     // more often than registrations.
     await this.#commit({
       compare: [{ key: keys.check(node, checkId), target: 'exists', equals: true }],
-      success: [{ type: 'put', key: keys.check(node, checkId), value: JSON.stringify(rec) }],
+      success: [{ type: 'put', key: keys.check(node, checkId), value: encodeCheck(rec) }],
     });
     return true;
   }
@@ -405,7 +406,7 @@ export class Registry {
 }
 
 function putIfChanged(ops: StoreOp[], store: Store, key: string, rec: object): void {
-  const value = JSON.stringify(rec);
+  const value = encodeStored(key, rec);
   if (store.get(key)?.value === value) return;
   ops.push({ type: 'put', key, value });
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Store, StoreEntry } from '../store/types.js';
 import type { CatalogView } from './catalog-view.js';
 import { keys } from './model.js';
+import { encodeCheck } from './stored.js';
 import type { CheckRecord } from './model.js';
 import type { LocalNode } from './registry.js';
 
@@ -43,7 +44,7 @@ export class StoreHealthCheck {
   /** Records the check (passing) if it is not there yet, then follows the store's writability. */
   async start(): Promise<void> {
     const rec = this.#record('passing', PASSING_OUTPUT);
-    const value = JSON.stringify(rec);
+    const value = encodeCheck(rec);
     if (this.#store.get(this.#key)?.value !== value) {
       const r = await this.#store.txn({ success: [{ type: 'put', key: this.#key, value }] });
       await this.#view.waitForRevision(r.revision);
@@ -72,7 +73,7 @@ export class StoreHealthCheck {
       `${reason ? ` (${reason})` : ''}: writes answer 503 until it can; reads go on`;
     const entry: StoreEntry = {
       key: this.#key,
-      value: JSON.stringify(this.#record('critical', output)),
+      value: encodeCheck(this.#record('critical', output)),
       createRevision: stored?.createRevision ?? this.#view.revision,
       modRevision: stored?.modRevision ?? this.#view.revision,
       version: stored?.version ?? 1,

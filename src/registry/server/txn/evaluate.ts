@@ -8,6 +8,7 @@ import { HttpError } from '../../../core/errors.js';
 import type { Clock } from '../../../core/clock.js';
 import type { Store, StoreEntry, StoreOp } from '../../store/types.js';
 import { keys } from '../model.js';
+import { decodeCheck, decodeService, encodeCheck, encodeService } from '../stored.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from '../model.js';
 import { Reads, optimistic } from '../optimistic.js';
 import { catalogCheckDefinition } from '../registry.js';
@@ -36,10 +37,10 @@ const NODE_NAME = /^[^/\s]+$/;
 
 type Result = { kind: 'KV' | 'Node' | 'Service' | 'Check'; entry: StoreEntry; withValue: boolean };
 
-function parse<T>(e: StoreEntry | undefined): T | undefined {
+function parse<T>(e: StoreEntry | undefined, decode: (json: string) => T = (json) => JSON.parse(json) as T): T | undefined {
   if (!e) return undefined;
   try {
-    return JSON.parse(e.value) as T;
+    return decode(e.value);
   } catch {
     return undefined;
   }
@@ -128,9 +129,9 @@ function render(deps: TxnDeps, r: Result, revision: number): Record<string, unkn
     case 'Node':
       return { Node: renderNode({ rec: parse<NodeRecord>(r.entry) as NodeRecord, ...ix }) };
     case 'Service':
-      return { Service: renderService({ rec: parse<ServiceRecord>(r.entry) as ServiceRecord, ...ix }, deps.datacenter) };
+      return { Service: renderService({ rec: parse(r.entry, decodeService) as ServiceRecord, ...ix }, deps.datacenter) };
     case 'Check':
-      return { Check: renderCheck(parse<CheckRecord>(r.entry) as CheckRecord, ix) };
+      return { Check: renderCheck(parse(r.entry, decodeCheck) as CheckRecord, ix) };
   }
 }
 
@@ -265,7 +266,7 @@ function node(deps: TxnDeps, state: TxnState, op: NodeOp, results: Result[]): st
 
 /** A service's checks on its node (deleted with it). */
 function serviceCheckKeys(state: TxnState, nodeName: string, serviceId: string): string[] {
-  return state.keysUnder(keys.checkPrefix(nodeName)).filter((k) => parse<CheckRecord>(state.get(k))?.ServiceID === serviceId);
+  return state.keysUnder(keys.checkPrefix(nodeName)).filter((k) => parse(state.get(k), decodeCheck)?.ServiceID === serviceId);
 }
 
 function service(state: TxnState, op: ServiceOp, results: Result[]): string | undefined {
@@ -280,14 +281,14 @@ function service(state: TxnState, op: ServiceOp, results: Result[]): string | un
   const set = (): string | undefined => {
     if (op.node === '' || !state.get(keys.node(op.node))) return 'Missing node registration';
     if (id === '') return 'Must provide service name';
-    const prev = parse<ServiceRecord>(cur);
+    const prev = parse(cur, decodeService);
     const rec: ServiceRecord = {
       Node: op.node, ID: id, Service: s.Service || id, Tags: s.Tags, Address: validateServiceAddress(s.Address), TaggedAddresses: prev?.TaggedAddresses ?? {},
       Meta: validateMeta(s.Meta), Port: s.Port, Weights: validateWeights(s.Weights), EnableTagOverride: s.EnableTagOverride, Kind: s.Kind,
       // An agent-registered service stays the agent's (its checks keep running there).
       Local: prev?.Local ?? false,
     };
-    results.push({ kind: 'Service', entry: state.put(key, JSON.stringify(rec)), withValue: true });
+    results.push({ kind: 'Service', entry: state.put(key, encodeService(rec)), withValue: true });
     return undefined;
   };
   switch (op.verb) {
@@ -323,10 +324,10 @@ function check(state: TxnState, op: CheckOp, results: Result[]): string | undefi
     if (!isStatus(status)) return `Invalid check status: '${status}'`;
     let svc: ServiceRecord | undefined;
     if (c.ServiceID !== '') {
-      svc = parse<ServiceRecord>(state.get(keys.service(c.Node, c.ServiceID)));
+      svc = parse(state.get(keys.service(c.Node, c.ServiceID)), decodeService);
       if (!svc) return 'Missing service registration';
     }
-    const prev = parse<CheckRecord>(cur);
+    const prev = parse(cur, decodeCheck);
     const rec: CheckRecord = {
       Node: c.Node, CheckID: c.CheckID, Name: c.Name || c.CheckID, Status: status, Notes: c.Notes, Output: c.Output,
       ServiceID: c.ServiceID, ServiceName: svc?.Service ?? '', ServiceTags: svc?.Tags ?? [],
@@ -334,7 +335,7 @@ function check(state: TxnState, op: CheckOp, results: Result[]): string | undefi
       Type: prev?.Type ?? '',
       Definition: c.Definition ? catalogCheckDefinition(c.Definition, 'Check.Definition') : (prev?.Definition ?? {}),
     };
-    results.push({ kind: 'Check', entry: state.put(key, JSON.stringify(rec)), withValue: true });
+    results.push({ kind: 'Check', entry: state.put(key, encodeCheck(rec)), withValue: true });
     return undefined;
   };
   switch (op.verb) {

@@ -1,0 +1,68 @@
+// Services and checks are stored without their default-valued fields (src/registry/server/stored.ts).
+// Whatever a record holds, reading back what was stored gives the same record, field order included;
+// values written in full (earlier versions, other agents) read the same; the view builds the same record
+// from either form.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { checkWithDefaults, decodeCheck, decodeService, encodeCheck, encodeService, encodeStored, serviceWithDefaults } from '../../src/registry/server/stored.js';
+import type { CheckRecord, ServiceRecord } from '../../src/registry/server/model.js';
+import { RecordPool } from '../../src/registry/server/record-pool.js';
+
+const str = fc.oneof(fc.constant(''), fc.string({ maxLength: 8 }));
+const smap = fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 });
+
+const service: fc.Arbitrary<ServiceRecord> = fc.record({
+  Node: fc.string({ minLength: 1, maxLength: 6 }), ID: fc.string({ minLength: 1, maxLength: 6 }), Service: fc.string({ minLength: 1, maxLength: 6 }),
+  Tags: fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }), Address: str,
+  TaggedAddresses: fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.record({ Address: str, Port: fc.integer({ min: 0, max: 65535 }) }), { maxKeys: 2 }),
+  Meta: smap, Port: fc.integer({ min: 0, max: 65535 }),
+  Weights: fc.oneof(fc.constant({ Passing: 1, Warning: 1 }), fc.record({ Passing: fc.integer({ min: 0, max: 9 }), Warning: fc.integer({ min: 0, max: 9 }) })),
+  EnableTagOverride: fc.boolean(), Kind: fc.oneof(fc.constant(''), fc.constant('connect-proxy')), Local: fc.boolean(),
+});
+
+const check: fc.Arbitrary<CheckRecord> = fc.record({
+  Node: fc.string({ minLength: 1, maxLength: 6 }), CheckID: fc.string({ minLength: 1, maxLength: 6 }), Name: str,
+  Status: fc.constantFrom('passing' as const, 'warning' as const, 'critical' as const), Notes: str, Output: str, ServiceID: str, ServiceName: str,
+  ServiceTags: fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }), Type: fc.constantFrom('' as const, 'ttl' as const, 'http' as const),
+  Definition: fc.oneof(fc.constant({}), fc.record({ HTTP: fc.constant('http://x/'), Interval: fc.constant('10s') })),
+});
+
+/** As JSON.parse gives it (fast-check's records have no prototype). */
+const plain = <T>(r: T): T => JSON.parse(JSON.stringify(r)) as T;
+
+describe('stored service and check records', () => {
+  it('what is stored reads back as the same record, field order included, and never longer than the full JSON', () => {
+    fc.assert(fc.property(service.map(plain), (r) => {
+      const back = decodeService(encodeService(r));
+      assert.deepEqual(back, r);
+      assert.deepEqual(Object.keys(back), Object.keys(r));
+      assert.ok(encodeService(r).length <= JSON.stringify(r).length);
+      assert.deepEqual(decodeService(JSON.stringify(r)), r, 'a value written in full reads the same');
+    }), { numRuns: 500, seed: 20261205 });
+    fc.assert(fc.property(check.map(plain), (r) => {
+      const back = decodeCheck(encodeCheck(r));
+      assert.deepEqual(back, r);
+      assert.deepEqual(Object.keys(back), Object.keys(r));
+      assert.ok(encodeCheck(r).length <= JSON.stringify(r).length);
+      assert.deepEqual(decodeCheck(JSON.stringify(r)), r, 'a value written in full reads the same');
+    }), { numRuns: 500, seed: 20261205 });
+  });
+
+  it('the view\'s record pool builds the same record from the stored and the full form', () => {
+    fc.assert(fc.property(service.map(plain), check.map(plain), (s, c) => {
+      const pool = new RecordPool();
+      assert.deepEqual(pool.service(JSON.parse(encodeService(s)) as Partial<ServiceRecord>, s.Node, s.ID), pool.service(s, s.Node, s.ID));
+      assert.deepEqual(pool.check(JSON.parse(encodeCheck(c)) as Partial<CheckRecord>, c.Node, c.CheckID, undefined), pool.check(c, c.Node, c.CheckID, undefined));
+    }), { numRuns: 300, seed: 20261205 });
+  });
+
+  it('a typical registration is stored in about half the bytes', () => {
+    const s = serviceWithDefaults({ Node: 'n-1', ID: 'i-101', Service: 'svc-101', Tags: ['v1', 'zone-2'], Meta: { version: '1.0.3' }, Port: 8101 });
+    const c = checkWithDefaults({ Node: 'n-1', CheckID: 'c-101', Name: 'alive', Status: 'passing', ServiceID: 'i-101', ServiceName: 'svc-101', ServiceTags: ['v1', 'zone-2'] });
+    assert.equal(encodeStored('s/n-1/i-101', s), '{"Node":"n-1","ID":"i-101","Service":"svc-101","Tags":["v1","zone-2"],"Meta":{"version":"1.0.3"},"Port":8101}');
+    assert.equal(encodeStored('c/n-1/c-101', c), '{"Node":"n-1","CheckID":"c-101","Name":"alive","Status":"passing","ServiceID":"i-101","ServiceName":"svc-101","ServiceTags":["v1","zone-2"]}');
+    assert.ok(encodeService(s).length + encodeCheck(c).length < 0.65 * (JSON.stringify(s).length + JSON.stringify(c).length));
+    assert.equal(encodeStored('n/n-1', { Node: 'n-1' }), '{"Node":"n-1"}', 'other records are stored as they are');
+  });
+});
