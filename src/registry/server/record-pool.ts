@@ -6,11 +6,11 @@
  * The pool forgets everything when it grows past its bound: records keep what they share, later
  * ones share anew, and a catalog with ever-new values cannot grow it without limit.
  */
-import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord, Weights } from './model.js';
+import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
+import { DEFAULT_WEIGHTS } from './stored.js';
 
 const EMPTY: Readonly<Record<string, never>> = Object.freeze({});
 const NO_TAGS: readonly string[] = Object.freeze([]);
-const DEFAULT_WEIGHTS: Readonly<Weights> = Object.freeze({ Passing: 1, Warning: 1 });
 
 const isEmpty = (o: object): boolean => {
   for (const _ in o) return false;

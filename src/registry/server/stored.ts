@@ -7,7 +7,8 @@
  */
 import type { CheckRecord, ServiceRecord, Weights } from './model.js';
 
-const DEFAULT_WEIGHTS: Readonly<Weights> = Object.freeze({ Passing: 1, Warning: 1 });
+/** Consul's default weights; shared (frozen) by every record that has them. */
+export const DEFAULT_WEIGHTS: Readonly<Weights> = Object.freeze({ Passing: 1, Warning: 1 });
 
 const isEmpty = (o: object | undefined | null): boolean => {
   if (o === undefined || o === null) return true;

@@ -57,8 +57,6 @@ export interface Wire {
   readonly status: number;
   readonly headers: string[];
   readonly body: Buffer;
-  /** The reply's shared-answer slot (see Reply.shared), for transports that cache whole responses. */
-  readonly shared: Reply['shared'];
 }
 
 /** Our extension beside X-Consul-Index: when the change at that index was applied (Unix ms); the balancer measures change latency from it. */
@@ -153,7 +151,7 @@ function wireOf(reply: Reply, body: Buffer, type: string | undefined, gzipped: b
   if (type !== undefined && !hasType) h.push('Content-Type', type);
   if (gzipped) h.push('Content-Encoding', 'gzip', 'Vary', 'Accept-Encoding');
   h.push('Content-Length', String(body.length));
-  return { status: reply.status ?? 200, headers: h, body, shared: reply.shared };
+  return { status: reply.status ?? 200, headers: h, body };
 }
 
 /** The plain-text answer to a failure, as a Wire. */
@@ -162,5 +160,5 @@ export function failureWire(he: HttpError): Wire {
   const h: string[] = ['Content-Type', 'text/plain; charset=utf-8'];
   for (const k in he.headers) h.push(k, he.headers[k] as string);
   h.push('Content-Length', String(body.length));
-  return { status: he.status, headers: h, body, shared: undefined };
+  return { status: he.status, headers: h, body };
 }

@@ -209,7 +209,7 @@ export class RawFront {
         continue;
       }
       if (p.kind === 'answer') {
-        this.#respond(c, method, { status: p.status, headers: p.headers as string[], body: EMPTY, shared: undefined }, close);
+        this.#respond(c, method, { status: p.status, headers: p.headers as string[], body: EMPTY }, close);
         o.onRequest?.(p.routeName, method, p.status, seconds(started));
         continue;
       }

@@ -31,8 +31,6 @@ export interface ApiServerOptions {
   headersTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this; default 65 s. */
   keepAliveTimeoutMs?: number;
-  /** Off: every request goes through Node's http server (the raw front is the default). */
-  rawFront?: boolean;
 }
 
 export interface ApiServer {
@@ -154,7 +152,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     }
   }
 
-  const front = opts.rawFront === false ? undefined : new RawFront({
+  const front = new RawFront({
     dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, logger: opts.logger,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     ...(opts.onWake ? { onWake: opts.onWake } : {}),
@@ -164,7 +162,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       // Parked blocking queries would hold close() for minutes: end them now.
-      front?.closeAll();
+      front.closeAll();
       server.closeAllConnections();
     }),
   };
