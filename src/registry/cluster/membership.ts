@@ -222,7 +222,7 @@ export class Membership {
       if (!check) continue;
       let rec: CheckRecord;
       try {
-        rec = decodeCheck(check.value);
+        rec = decodeCheck(check.value, checkKey);
       } catch {
         continue;
       }
@@ -234,7 +234,7 @@ export class Membership {
             { key: ALIVE_PREFIX + node, target: 'exists', equals: false },
             { key: checkKey, target: 'modRevision', equals: check.modRevision },
           ],
-          success: [{ type: 'put', key: checkKey, value: encodeCheck(dead) }],
+          success: [{ type: 'put', key: checkKey, value: encodeCheck(dead, checkKey) }],
         });
         if (r.succeeded) this.#o.logger.warn({ node, revision: r.revision }, 'agent lease expired: node marked critical');
       } catch (err) {

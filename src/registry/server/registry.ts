@@ -218,7 +218,7 @@ export class Registry {
     // more often than registrations.
     await this.#commit({
       compare: [{ key: keys.check(node, checkId), target: 'exists', equals: true }],
-      success: [{ type: 'put', key: keys.check(node, checkId), value: encodeCheck(rec) }],
+      success: [{ type: 'put', key: keys.check(node, checkId), value: encodeCheck(rec, keys.check(node, checkId)) }],
     });
     return true;
   }

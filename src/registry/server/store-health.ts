@@ -44,7 +44,7 @@ export class StoreHealthCheck {
   /** Records the check (passing) if it is not there yet, then follows the store's writability. */
   async start(): Promise<void> {
     const rec = this.#record('passing', PASSING_OUTPUT);
-    const value = encodeCheck(rec);
+    const value = encodeCheck(rec, this.#key);
     if (this.#store.get(this.#key)?.value !== value) {
       const r = await this.#store.txn({ success: [{ type: 'put', key: this.#key, value }] });
       await this.#view.waitForRevision(r.revision);
@@ -73,7 +73,7 @@ export class StoreHealthCheck {
       `${reason ? ` (${reason})` : ''}: writes answer 503 until it can; reads go on`;
     const entry: StoreEntry = {
       key: this.#key,
-      value: encodeCheck(this.#record('critical', output)),
+      value: encodeCheck(this.#record('critical', output), this.#key),
       createRevision: stored?.createRevision ?? this.#view.revision,
       modRevision: stored?.modRevision ?? this.#view.revision,
       version: stored?.version ?? 1,

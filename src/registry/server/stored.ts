@@ -5,6 +5,7 @@
  * and the JSON parsed again at every restart. Readers fill the defaults back in, so values written
  * in full (by earlier versions) read the same.
  */
+import { keys, splitNodeKey } from './model.js';
 import type { CheckRecord, ServiceRecord, Weights } from './model.js';
 
 /** Consul's default weights; shared (frozen) by every record that has them. */
@@ -16,9 +17,16 @@ const isEmpty = (o: object | undefined | null): boolean => {
   return true;
 };
 
-/** A service record's stored JSON: only the fields that differ from their defaults (Node, ID, Service and Port always). */
-export function encodeService(r: ServiceRecord): string {
-  const out: Partial<ServiceRecord> = { Node: r.Node, ID: r.ID, Service: r.Service };
+/** Whether `key` is `expected` and reads back as the same node (names with '/' would not: the key splits at the first one). */
+const saysNodeAndId = (key: string, node: string, expected: string): boolean => key === expected && !node.includes('/');
+
+/**
+ * A service record's stored JSON under `key`: only the fields that differ from their defaults
+ * (Service and Port always). Node and ID are left out when the key already says them, which it does
+ * for every record the registry writes; they are kept for any other key, so nothing is ever lost.
+ */
+export function encodeService(r: ServiceRecord, key: string): string {
+  const out: Partial<ServiceRecord> = saysNodeAndId(key, r.Node, keys.service(r.Node, r.ID)) ? { Service: r.Service } : { Node: r.Node, ID: r.ID, Service: r.Service };
   if (r.Tags.length > 0) out.Tags = r.Tags;
   if (r.Address !== '') out.Address = r.Address;
   if (!isEmpty(r.TaggedAddresses)) out.TaggedAddresses = r.TaggedAddresses;
@@ -31,9 +39,9 @@ export function encodeService(r: ServiceRecord): string {
   return JSON.stringify(out);
 }
 
-/** A check record's stored JSON: only the fields that differ from their defaults (Node, CheckID, Name and Status always). */
-export function encodeCheck(r: CheckRecord): string {
-  const out: Partial<CheckRecord> = { Node: r.Node, CheckID: r.CheckID, Name: r.Name, Status: r.Status };
+/** A check record's stored JSON under `key`: as for services, Node and CheckID only when the key does not say them (Name and Status always). */
+export function encodeCheck(r: CheckRecord, key: string): string {
+  const out: Partial<CheckRecord> = saysNodeAndId(key, r.Node, keys.check(r.Node, r.CheckID)) ? { Name: r.Name, Status: r.Status } : { Node: r.Node, CheckID: r.CheckID, Name: r.Name, Status: r.Status };
   if (r.Notes !== '') out.Notes = r.Notes;
   if (r.Output !== '') out.Output = r.Output;
   if (r.ServiceID !== '') out.ServiceID = r.ServiceID;
@@ -64,10 +72,24 @@ export function checkWithDefaults(r: Partial<CheckRecord>): CheckRecord {
 
 /** The stored value for a record under `key`: services and checks without their defaults, anything else as JSON. */
 export function encodeStored(key: string, rec: object): string {
-  if (key.startsWith('s/')) return encodeService(rec as ServiceRecord);
-  if (key.startsWith('c/')) return encodeCheck(rec as CheckRecord);
+  if (key.startsWith('s/')) return encodeService(rec as ServiceRecord, key);
+  if (key.startsWith('c/')) return encodeCheck(rec as CheckRecord, key);
   return JSON.stringify(rec);
 }
 
-export const decodeService = (json: string): ServiceRecord => serviceWithDefaults(JSON.parse(json) as Partial<ServiceRecord>);
-export const decodeCheck = (json: string): CheckRecord => checkWithDefaults(JSON.parse(json) as Partial<CheckRecord>);
+/** The node and ID a service or check key names (`s/<node>/<id>`, `c/<node>/<id>`): what the stored value may leave out. */
+const named = (key: string): [node: string, id: string] => splitNodeKey(key.slice(2));
+
+/** The service stored under `key`, defaults filled in, Node and ID from the key when the value leaves them out. */
+export function decodeService(json: string, key: string): ServiceRecord {
+  const r = JSON.parse(json) as Partial<ServiceRecord>;
+  if (r.Node === undefined || r.ID === undefined) [r.Node, r.ID] = [r.Node ?? named(key)[0], r.ID ?? named(key)[1]];
+  return serviceWithDefaults(r);
+}
+
+/** The check stored under `key`, as decodeService. */
+export function decodeCheck(json: string, key: string): CheckRecord {
+  const r = JSON.parse(json) as Partial<CheckRecord>;
+  if (r.Node === undefined || r.CheckID === undefined) [r.Node, r.CheckID] = [r.Node ?? named(key)[0], r.CheckID ?? named(key)[1]];
+  return checkWithDefaults(r);
+}

@@ -37,10 +37,10 @@ const NODE_NAME = /^[^/\s]+$/;
 
 type Result = { kind: 'KV' | 'Node' | 'Service' | 'Check'; entry: StoreEntry; withValue: boolean };
 
-function parse<T>(e: StoreEntry | undefined, decode: (json: string) => T = (json) => JSON.parse(json) as T): T | undefined {
+function parse<T>(e: StoreEntry | undefined, decode: (json: string, key: string) => T = (json) => JSON.parse(json) as T): T | undefined {
   if (!e) return undefined;
   try {
-    return decode(e.value);
+    return decode(e.value, e.key);
   } catch {
     return undefined;
   }
@@ -288,7 +288,7 @@ function service(state: TxnState, op: ServiceOp, results: Result[]): string | un
       // An agent-registered service stays the agent's (its checks keep running there).
       Local: prev?.Local ?? false,
     };
-    results.push({ kind: 'Service', entry: state.put(key, encodeService(rec)), withValue: true });
+    results.push({ kind: 'Service', entry: state.put(key, encodeService(rec, key)), withValue: true });
     return undefined;
   };
   switch (op.verb) {
@@ -335,7 +335,7 @@ function check(state: TxnState, op: CheckOp, results: Result[]): string | undefi
       Type: prev?.Type ?? '',
       Definition: c.Definition ? catalogCheckDefinition(c.Definition, 'Check.Definition') : (prev?.Definition ?? {}),
     };
-    results.push({ kind: 'Check', entry: state.put(key, encodeCheck(rec)), withValue: true });
+    results.push({ kind: 'Check', entry: state.put(key, encodeCheck(rec, key)), withValue: true });
     return undefined;
   };
   switch (op.verb) {
