@@ -36,4 +36,22 @@ describe('SortedKeys', () => {
       assert.deepEqual(keys.all(), [...live].sort());
     }), { numRuns: 2000, seed: 20261205 });
   });
+
+  it('a few keys added among many are placed as a full merge would place them', () => {
+    // Few additions into a long list take the copying path (fewer than one per 64 listed keys).
+    const word = fc.stringMatching(/^[a-d]{1,6}$/);
+    fc.assert(fc.property(fc.uniqueArray(word, { minLength: 200, maxLength: 600 }), fc.array(fc.array(word, { maxLength: 4 }), { maxLength: 5 }), (initial, batches) => {
+      const live = new Set(initial);
+      const keys = new SortedKeys((k) => live.has(k), [...initial].sort());
+      for (const batch of batches) {
+        for (const k of batch) {
+          if (!live.has(k)) {
+            live.add(k);
+            keys.added(k);
+          }
+        }
+        assert.deepEqual(keys.all(), [...live].sort());
+      }
+    }), { numRuns: 300, seed: 20261205 });
+  });
 });

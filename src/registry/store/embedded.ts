@@ -3,6 +3,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SwitchyardError, errorMessage } from '../../core/errors.js';
 import { MemoryState, applyEvents, applyTxn, validateTxn } from './memory-state.js';
+import type { EntrySource } from './memory-state.js';
 import { OverlayState } from './overlay-state.js';
 import type { Store, StoreChange, StoreEntry, StoreEvent, StoreListener, StoreStats, TxnRequest, TxnResult } from './types.js';
 import { WalWriter, encodeFrames, encodeRecord, fsyncDir, parseSegmentFileName } from './wal.js';
@@ -439,12 +440,14 @@ export class EmbeddedStore implements Store {
     const old = this.wal as WalWriter;
     const revision = this.publishedRevision;
     if (old.firstRevision > revision) return;
-    const entries = this.published.entries();
+    // Read chunk by chunk while the snapshot is written: new writes go on meanwhile.
+    const entries = this.published.pin();
     let next: WalWriter | undefined;
     try {
       next = await WalWriter.open(this.dir, revision + 1);
       await fsyncDir(this.dir);
     } catch (err) {
+      entries.release();
       await next?.close().catch(() => undefined);
       this.rotateRetryAt = old.size + this.snapshotEveryBytes;
       this.logger.warn({ dir: this.dir, err: errorMessage(err) }, 'could not start a new WAL segment; snapshot postponed');
@@ -453,11 +456,12 @@ export class EmbeddedStore implements Store {
     this.wal = next;
     this.rotateRetryAt = 0;
     this.snapshotTask = this.snapshot(old, revision, entries).finally(() => {
+      entries.release();
       this.snapshotTask = undefined;
     });
   }
 
-  private async snapshot(old: WalWriter, revision: number, entries: readonly StoreEntry[]): Promise<void> {
+  private async snapshot(old: WalWriter, revision: number, entries: EntrySource): Promise<void> {
     try {
       await old.close();
       const name = await writeSnapshotFile(this.dir, revision, entries);

@@ -18,9 +18,25 @@ export interface TxnState {
   keysWithPrefix(prefix: string): string[];
 }
 
+/**
+ * Every entry of a state as of one moment, read later in pieces while the state goes on changing
+ * (`MemoryState.pin`). `slice` has an array's meaning, so an array of entries is one too.
+ */
+export interface EntrySource {
+  readonly length: number;
+  slice(start: number, end: number): readonly StoreEntry[];
+}
+
+export interface PinnedEntries extends EntrySource {
+  /** Stops keeping what changes after the pin; the state's writes cost nothing extra again. */
+  release(): void;
+}
+
 export class MemoryState implements TxnState {
   private readonly map: Map<string, StoreEntry>;
   private readonly keys: SortedKeys;
+  /** Open pins: each keeps the entry a key held at its pin before the key's first change since. */
+  private readonly pins = new Set<Map<string, StoreEntry | null>>();
 
   constructor(map?: Map<string, StoreEntry>, sortedKeys?: string[]) {
     const m = map ?? new Map<string, StoreEntry>();
@@ -53,6 +69,7 @@ export class MemoryState implements TxnState {
   }
 
   set(entry: StoreEntry): void {
+    if (this.pins.size > 0) this.keep(entry.key);
     const existed = this.map.has(entry.key);
     this.map.set(entry.key, entry);
     if (!existed) this.keys.added(entry.key);
@@ -61,6 +78,7 @@ export class MemoryState implements TxnState {
   delete(key: string): StoreEntry | undefined {
     const prev = this.map.get(key);
     if (prev === undefined) return undefined;
+    if (this.pins.size > 0) this.keep(key);
     this.map.delete(key);
     this.keys.removed();
     return prev;
@@ -78,6 +96,40 @@ export class MemoryState implements TxnState {
   /** Every entry, sorted by key. */
   entries(): StoreEntry[] {
     return this.range('');
+  }
+
+  /**
+   * Every entry as of now, sorted by key, without building the list now: a snapshot of a million
+   * instances read `entries()` in one piece, about a second of the event loop at 2 M keys. The key
+   * order is the index's own array (merges build a new one, so it never changes under the pin), and
+   * a key changed after the pin reads as it was. Until `release`, each write keeps one old entry.
+   */
+  pin(): PinnedEntries {
+    const keys = this.keys.all();
+    const kept = new Map<string, StoreEntry | null>();
+    this.pins.add(kept);
+    const map = this.map;
+    return {
+      length: keys.length,
+      slice: (start, end) => {
+        const out: StoreEntry[] = [];
+        for (let i = start; i < Math.min(end, keys.length); i++) {
+          const k = keys[i] as string;
+          const old = kept.get(k);
+          // Every listed key existed at the pin: either it is unchanged, or `kept` has what it held.
+          out.push(old ?? (map.get(k) as StoreEntry));
+        }
+        return out;
+      },
+      release: () => {
+        this.pins.delete(kept);
+      },
+    };
+  }
+
+  private keep(key: string): void {
+    const cur = this.map.get(key) ?? null;
+    for (const kept of this.pins) if (!kept.has(key)) kept.set(key, cur);
   }
 }
 

@@ -2,6 +2,7 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreEntry } from './types.js';
+import type { EntrySource } from './memory-state.js';
 import { encodeFrames, fsyncDir, scanFrames, writeAll } from './wal.js';
 
 export const SNAPSHOT_PATTERN = /^snapshot-(\d{16})\.snap$/;
@@ -15,7 +16,8 @@ export function snapshotFileName(revision: number): string {
   return `snapshot-${String(revision).padStart(16, '0')}.snap`;
 }
 
-export async function writeSnapshotFile(dir: string, revision: number, entries: readonly StoreEntry[]): Promise<string> {
+/** `entries` in key order: an array, or a pinned state read chunk by chunk between writes. */
+export async function writeSnapshotFile(dir: string, revision: number, entries: EntrySource): Promise<string> {
   const name = snapshotFileName(revision);
   const tmp = join(dir, `${name}.tmp`);
   const fh = await open(tmp, 'w');
