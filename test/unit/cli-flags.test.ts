@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { flagsToConfig, registerAsFlag } from '../../src/cli/flags.js';
-import { agentConfigSchema } from '../../src/config/agent.js';
+import { agentConfigSchema, resolveAgentConfig } from '../../src/config/agent.js';
 import { lbConfigSchema } from '../../src/config/lb.js';
 
 describe('flagsToConfig', () => {
@@ -21,6 +21,15 @@ describe('flagsToConfig', () => {
   it('refuses a bad flag through the schema, naming the key', () => {
     assert.throws(() => flagsToConfig(lbConfigSchema, { workers: 'many' }), (e: Error) => /workers/.test(JSON.stringify(e)));
     assert.throws(() => flagsToConfig(agentConfigSchema, { dnsUdpMaxSize: '100' }), (e: Error) => /dns-udp-max-size/.test(JSON.stringify(e)));
+  });
+
+  it('--heap-growth takes a whole percent from 0 to 400, default 40', () => {
+    assert.equal(resolveAgentConfig({}, flagsToConfig(agentConfigSchema, { heapGrowth: '25' })).heapGrowthPercent, 25);
+    assert.equal(resolveAgentConfig({}, {}).heapGrowthPercent, 40);
+    assert.equal(resolveAgentConfig({ 'heap-growth': 0 }, {}).heapGrowthPercent, 0);
+    for (const bad of ['-1', '401', '2.5', 'lots']) {
+      assert.throws(() => flagsToConfig(agentConfigSchema, { heapGrowth: bad }), (e: Error) => /heap-growth/.test(JSON.stringify(e)), bad);
+    }
   });
 
   it('--register-as alone means the default name', () => {

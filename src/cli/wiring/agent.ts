@@ -40,6 +40,7 @@ import { listen } from './listen.js';
 import { startDns } from './dns.js';
 import type { RunningDns } from './dns.js';
 import { VERSION } from './version.js';
+import { applyHeapGrowth } from './heap-growth.js';
 import { RuntimeStats } from '../../core/runtime-stats.js';
 
 export interface RunningAgent {
@@ -69,9 +70,17 @@ function nodeId(dataDir: string): string {
   }
 }
 
+/**
+ * The API's accept queue. Watchers reconnect together (a fleet of consul-template or balancers after
+ * an agent restart or a network blip): with Node's 511, a storm of 15,000 blocking queries overflowed
+ * it 16,000 times on this machine, and each dropped SYN costs the client a one-second retransmit.
+ */
+const API_BACKLOG = 4096;
+
 /** `clock` drives session TTLs and lock-delays (tests move it by hand). */
 export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
+  applyHeapGrowth(cfg.heapGrowthPercent, logger);
   const etcd = opts.store === undefined && cfg.store !== 'embedded'
     ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
     : undefined;
@@ -212,7 +221,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   let address: { host: string; port: number };
   let dns: RunningDns | undefined;
   try {
-    address = await listen(api.listener, listenAt.host, listenAt.port, '--http-addr');
+    address = await listen(api.listener, listenAt.host, listenAt.port, '--http-addr', API_BACKLOG);
     if (cfg.dnsAddr) {
       dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
       extra.push(dns.metrics);

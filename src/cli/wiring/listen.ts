@@ -41,7 +41,8 @@ export function whoListens(port: number): string | undefined {
   return undefined;
 }
 
-export function listen(server: Server, host: string, port: number, flag: string): Promise<{ host: string; port: number }> {
+/** `backlog`: the accept queue's length (the kernel caps it at net.core.somaxconn); Node's default is 511. */
+export function listen(server: Server, host: string, port: number, flag: string, backlog?: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
@@ -60,6 +61,6 @@ export function listen(server: Server, host: string, port: number, flag: string)
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port, host);
+    server.listen(backlog === undefined ? { port, host } : { port, host, backlog });
   });
 }
