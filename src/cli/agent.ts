@@ -52,7 +52,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')
     .option('--check-reap-interval <duration>', 'how often DeregisterCriticalServiceAfter is enforced (default 30s)')
     .option('--check-deregister-min <duration>', 'smallest DeregisterCriticalServiceAfter honoured (default 1m, as Consul)')
-    .option('--heap-growth <percent>', 'how far the JS heap may grow past what the last full GC kept before the next one (default 40; 0: V8\'s own choice, faster to grow, higher RSS)')
+    .option('--heap-growth <percent>', 'how far the JS heap may grow past what the last full GC kept before the next one (default 30; 0: V8\'s own choice, faster to grow, higher RSS)')
     .action(async (flags: AgentFlags) => {
       const fromFile: AgentConfigInput = flags.config ? loadConfigFile(flags.config, agentConfigSchema) : {};
       const fromFlags = flagsToConfig(agentConfigSchema, flags);

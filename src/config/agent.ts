@@ -33,7 +33,7 @@ export const agentConfigSchema = z.strictObject({
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
   /** Largest DNS answer over UDP in bytes, whatever the client's EDNS0 size says (default 1232). */
   'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
-  /** Percent the JS heap may grow past what the last full collection kept (0: V8's own choice; default 40). */
+  /** Percent the JS heap may grow past what the last full collection kept (0: V8's own choice; default 30). */
   'heap-growth': z.number().int().min(0).max(400).optional(),
 });
 
@@ -85,7 +85,7 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     dnsAddr: c['dns-addr'],
     sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
     dnsUdpMaxSize: c['dns-udp-max-size'],
-    heapGrowthPercent: c['heap-growth'] ?? 40,
+    heapGrowthPercent: c['heap-growth'] ?? 30,
   });
 }
 

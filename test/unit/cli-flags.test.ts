@@ -23,9 +23,9 @@ describe('flagsToConfig', () => {
     assert.throws(() => flagsToConfig(agentConfigSchema, { dnsUdpMaxSize: '100' }), (e: Error) => /dns-udp-max-size/.test(JSON.stringify(e)));
   });
 
-  it('--heap-growth takes a whole percent from 0 to 400, default 40', () => {
+  it('--heap-growth takes a whole percent from 0 to 400, default 30', () => {
     assert.equal(resolveAgentConfig({}, flagsToConfig(agentConfigSchema, { heapGrowth: '25' })).heapGrowthPercent, 25);
-    assert.equal(resolveAgentConfig({}, {}).heapGrowthPercent, 40);
+    assert.equal(resolveAgentConfig({}, {}).heapGrowthPercent, 30);
     assert.equal(resolveAgentConfig({ 'heap-growth': 0 }, {}).heapGrowthPercent, 0);
     for (const bad of ['-1', '401', '2.5', 'lots']) {
       assert.throws(() => flagsToConfig(agentConfigSchema, { heapGrowth: bad }), (e: Error) => /heap-growth/.test(JSON.stringify(e)), bad);
