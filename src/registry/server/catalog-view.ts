@@ -414,7 +414,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
       }
       case 'k/':
         if (this.#kv.delete(rest)) {
-          this.#kvSorted.removed();
+          this.#kvSorted.removed(rest);
           if (this.#tombstones.size >= TOMBSTONE_LIMIT) {
             // Forget individual tombstones but keep their highest revision as a floor for every KV index.
             this.#tombstoneFloor = revision;
@@ -465,7 +465,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
       this.#countTags(g, old.rec.Tags, -1, touched);
       if (g.instances.size === 0) {
         this.#groups.delete(g.name);
-        this.#names.removed();
+        this.#names.removed(g.name);
         touched.add(topics.SERVICE_NAMES);
       }
     }

@@ -80,7 +80,7 @@ export class MemoryState implements TxnState {
     if (prev === undefined) return undefined;
     if (this.pins.size > 0) this.keep(key);
     this.map.delete(key);
-    this.keys.removed();
+    this.keys.removed(key);
     return prev;
   }
 
