@@ -1,7 +1,15 @@
 /**
- * A sorted view of a changing key set, kept lazily: inserts and deletes are O(1) and the order is
- * restored by one merge when a range is asked for. Keeping an array sorted on every insert costs a
- * memmove of the whole array, which dominated registration cost at tens of thousands of keys.
+ * A sorted set of keys that changes one key at a time and is read by prefix: the store's key index
+ * (two million keys at a million instances), the KV keys and the service names of the catalog view.
+ *
+ * The keys live in sorted chunks of at most CHUNK_MAX keys. Adding or removing a key costs a binary
+ * search and a copy within one chunk; a prefix read costs a binary search and the keys it returns.
+ * One flat sorted array, kept lazily and merged on the next read, made that read cost two copies of
+ * two million pointers after any change (about 30 ms), and after a removal a map lookup per listed
+ * key (about a second, on the event loop, at the first read after every deregistration).
+ *
+ * `frozen()` gives the keys of this moment for a snapshot to read later, in pieces, while the set
+ * goes on changing: chunks are shared with it and copied by the set before their first change after.
  */
 
 /** Index of the first key >= `key` (UTF-16 code unit order, the order of `<`). */
@@ -16,112 +24,157 @@ export function lowerBound(keys: readonly string[], key: string, from = 0): numb
   return lo;
 }
 
-export class SortedKeys {
-  #sorted: string[];
-  #added: string[] = [];
-  /**
-   * Keys removed since the last merge: only these can be listed and gone (or gone and back). A
-   * merge asks the authority about them alone, not about each of two million listed keys (about
-   * half a second, on the event loop, at the first read after every deregistration).
-   */
-  #removed = new Set<string>();
-  #dirty = false;
-  /** The authority on which keys exist; deleted keys are dropped from #sorted at the next merge. */
-  readonly #has: (key: string) => boolean;
+/** Keys per chunk at most; a full chunk splits in two. Small enough that a copy is cheap (~1 µs). */
+const CHUNK_MAX = 512;
 
-  constructor(has: (key: string) => boolean, initial: string[] = []) {
-    this.#has = has;
-    this.#sorted = initial;
+interface Chunk {
+  /** Sorted, never empty. */
+  keys: string[];
+  /** The set's generation when this chunk was made: older chunks may be shared with a frozen view. */
+  gen: number;
+}
+
+/** The keys of one moment, read by position. */
+export interface FrozenKeys {
+  readonly length: number;
+  slice(start: number, end: number): string[];
+}
+
+export class SortedKeys {
+  #chunks: Chunk[] = [];
+  #size = 0;
+  /** Bumped by `frozen()`: chunks of an older generation are shared and copied before a change. */
+  #gen = 0;
+  /** The flat list `all()` returns, until the next change. */
+  #flat: string[] | undefined;
+  readonly #chunkMax: number;
+
+  /** `initial`: sorted, without duplicates (a snapshot's keys, in its order). `chunkMax`: tests use tiny chunks. */
+  constructor(initial: readonly string[] = [], chunkMax = CHUNK_MAX) {
+    this.#chunkMax = Math.max(2, chunkMax);
+    const fill = Math.max(1, this.#chunkMax >>> 1);
+    for (let i = 0; i < initial.length; i += fill) {
+      this.#chunks.push({ keys: initial.slice(i, i + fill), gen: this.#gen });
+    }
+    this.#size = initial.length;
+  }
+
+  get size(): number {
+    return this.#size;
   }
 
   /** Call after a key that did not exist was added. */
   added(key: string): void {
-    this.#added.push(key);
-    this.#dirty = true;
+    this.#flat = undefined;
+    this.#size++;
+    if (this.#chunks.length === 0) {
+      this.#chunks.push({ keys: [key], gen: this.#gen });
+      return;
+    }
+    // The first chunk whose last key is >= key; past the end, the last chunk takes it.
+    const ci = Math.min(this.#chunkAt(key), this.#chunks.length - 1);
+    const c = this.#own(ci);
+    c.keys.splice(lowerBound(c.keys, key), 0, key);
+    if (c.keys.length > this.#chunkMax) {
+      const half = c.keys.length >>> 1;
+      this.#chunks.splice(ci + 1, 0, { keys: c.keys.slice(half), gen: this.#gen });
+      c.keys.length = half;
+    }
   }
 
   /** Call after `key` was removed. */
   removed(key: string): void {
-    this.#removed.add(key);
-    this.#dirty = true;
+    const ci = this.#chunkAt(key);
+    const c = this.#chunks[ci];
+    if (c === undefined) return;
+    const at = lowerBound(c.keys, key);
+    if (c.keys[at] !== key) return;
+    this.#flat = undefined;
+    this.#size--;
+    if (c.keys.length === 1) {
+      this.#chunks.splice(ci, 1);
+      return;
+    }
+    this.#own(ci).keys.splice(at, 1);
   }
 
   /** The keys starting with `prefix`, sorted. */
   withPrefix(prefix: string): string[] {
-    const keys = this.#ordered();
     const out: string[] = [];
-    for (let i = lowerBound(keys, prefix); i < keys.length; i++) {
-      const k = keys[i] as string;
-      if (!k.startsWith(prefix)) break;
-      out.push(k);
+    for (let ci = this.#chunkAt(prefix); ci < this.#chunks.length; ci++) {
+      const keys = (this.#chunks[ci] as Chunk).keys;
+      for (let i = lowerBound(keys, prefix); i < keys.length; i++) {
+        const k = keys[i] as string;
+        if (!k.startsWith(prefix)) return out;
+        out.push(k);
+      }
     }
     return out;
   }
 
+  /** Every key, sorted (one flat array, kept until the next change). */
   all(): readonly string[] {
-    return this.#ordered();
-  }
-
-  #ordered(): string[] {
-    if (!this.#dirty) return this.#sorted;
-    const add = this.#added.sort();
-    const old = this.#sorted;
-    const removed = this.#removed;
-    if ((add.length + removed.size) * 64 < old.length) return this.#settle(spliced(old, add, removed, this.#has));
-    // Many changes: one merge of two sorted lists, dropping keys that no longer exist and
-    // duplicates (deleted then re-added). A key never removed since the last merge still exists.
-    const out: string[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < old.length || j < add.length) {
-      let k: string;
-      if (j >= add.length || (i < old.length && (old[i] as string) <= (add[j] as string))) k = old[i++] as string;
-      else k = add[j++] as string;
-      if (out[out.length - 1] !== k && (removed.size === 0 || !removed.has(k) || this.#has(k))) out.push(k);
+    if (this.#flat === undefined) {
+      const flat: string[] = [];
+      for (const c of this.#chunks) for (const k of c.keys) flat.push(k);
+      this.#flat = flat;
     }
-    return this.#settle(out);
+    return this.#flat;
   }
 
-  #settle(sorted: string[]): string[] {
-    this.#sorted = sorted;
-    this.#added = [];
-    this.#removed = new Set();
-    this.#dirty = false;
-    return sorted;
+  /** The keys as they are now, to read later while the set changes. Costs one pointer per chunk. */
+  frozen(): FrozenKeys {
+    const chunks = this.#chunks.map((c) => c.keys);
+    this.#gen++;
+    // starts[i]: position of chunks[i]'s first key.
+    const starts: number[] = [];
+    let n = 0;
+    for (const keys of chunks) {
+      starts.push(n);
+      n += keys.length;
+    }
+    return {
+      length: n,
+      slice(start, end) {
+        const out: string[] = [];
+        const stop = Math.min(end, n);
+        if (start >= stop) return out;
+        // The chunk holding position `start`: the last one starting at or before it.
+        let ci = 0;
+        let hi = starts.length - 1;
+        while (ci < hi) {
+          const mid = (ci + hi + 1) >>> 1;
+          if ((starts[mid] as number) <= start) ci = mid;
+          else hi = mid - 1;
+        }
+        for (let pos = start; pos < stop; ci++) {
+          const keys = chunks[ci] as string[];
+          for (let i = pos - (starts[ci] as number); i < keys.length && pos < stop; i++, pos++) out.push(keys[i] as string);
+        }
+        return out;
+      },
+    };
   }
-}
 
-const isAt = (keys: readonly string[], i: number, key: string): boolean => i < keys.length && keys[i] === key;
+  /** Index of the first chunk whose last key is >= key (the chunk count when there is none). */
+  #chunkAt(key: string): number {
+    let lo = 0;
+    let hi = this.#chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const keys = (this.#chunks[mid] as Chunk).keys;
+      if ((keys[keys.length - 1] as string) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 
-/**
- * Few changes among many keys: the listed keys that are gone are cut out and the new ones put in
- * by copying the runs of `old` between them, two array copies instead of two million string
- * compares (about 70 ms at 2 M keys, at every read after a change).
- */
-function spliced(old: readonly string[], add: readonly string[], removed: ReadonlySet<string>, has: (key: string) => boolean): string[] {
-  // [position in old, key to insert there, or undefined to drop the key at that position]
-  const edits: [number, string | undefined][] = [];
-  for (const k of removed) {
-    const at = lowerBound(old, k);
-    if (isAt(old, at, k) && !has(k)) edits.push([at, undefined]);
+  /** The chunk at `ci`, copied first if a frozen view may share it. */
+  #own(ci: number): Chunk {
+    const c = this.#chunks[ci] as Chunk;
+    if (c.gen === this.#gen) return c;
+    const mine = { keys: c.keys.slice(), gen: this.#gen };
+    this.#chunks[ci] = mine;
+    return mine;
   }
-  let prev: string | undefined;
-  for (const k of add) {
-    if (k === prev) continue; // added, removed and added again
-    prev = k;
-    const at = lowerBound(old, k);
-    if (!isAt(old, at, k) && has(k)) edits.push([at, k]);
-  }
-  // At one position an insert (of a smaller key) comes before the drop of the listed key there.
-  edits.sort((a, b) => a[0] - b[0] || (a[1] === undefined ? 1 : 0) - (b[1] === undefined ? 1 : 0));
-  const parts: (readonly string[])[] = [];
-  let from = 0;
-  for (const [at, k] of edits) {
-    parts.push(old.slice(from, at));
-    from = at;
-    if (k === undefined) from = at + 1;
-    else parts.push([k]);
-  }
-  parts.push(old.slice(from));
-  return ([] as string[]).concat(...parts);
 }

@@ -55,13 +55,13 @@ const kvPrefixKey = (prefix: string): string => `p${prefix}`;
 export class CatalogView implements CatalogReader, CatalogWatch {
   readonly #nodes = new Map<string, NodeSlot>();
   readonly #groups = new Map<string, ServiceGroup>();
-  readonly #names = new SortedKeys((k) => this.#groups.has(k));
+  readonly #names = new SortedKeys();
   #instances = 0;
   readonly #pool = new RecordPool();
 
   readonly #kv = new Map<string, Indexed<KvRecord>>();
   /** KV keys in order, for recurse/keys queries. */
-  readonly #kvSorted = new SortedKeys((k) => this.#kv.has(k));
+  readonly #kvSorted = new SortedKeys();
   readonly #tombstones = new Map<string, number>();
   #tombstoneFloor = 0;
 

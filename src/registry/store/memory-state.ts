@@ -41,7 +41,7 @@ export class MemoryState implements TxnState {
   constructor(map?: Map<string, StoreEntry>, sortedKeys?: string[]) {
     const m = map ?? new Map<string, StoreEntry>();
     this.map = m;
-    this.keys = new SortedKeys((k) => m.has(k), sortedKeys ?? (map ? [...map.keys()].sort() : []));
+    this.keys = new SortedKeys(sortedKeys ?? (map ? [...map.keys()].sort() : []));
   }
 
   /**
@@ -105,22 +105,14 @@ export class MemoryState implements TxnState {
    * a key changed after the pin reads as it was. Until `release`, each write keeps one old entry.
    */
   pin(): PinnedEntries {
-    const keys = this.keys.all();
+    const keys = this.keys.frozen();
     const kept = new Map<string, StoreEntry | null>();
     this.pins.add(kept);
     const map = this.map;
     return {
       length: keys.length,
-      slice: (start, end) => {
-        const out: StoreEntry[] = [];
-        for (let i = start; i < Math.min(end, keys.length); i++) {
-          const k = keys[i] as string;
-          const old = kept.get(k);
-          // Every listed key existed at the pin: either it is unchanged, or `kept` has what it held.
-          out.push(old ?? (map.get(k) as StoreEntry));
-        }
-        return out;
-      },
+      // Every listed key existed at the pin: either it is unchanged, or `kept` has what it held.
+      slice: (start, end) => keys.slice(start, end).map((k) => kept.get(k) ?? (map.get(k) as StoreEntry)),
       release: () => {
         this.pins.delete(kept);
       },
