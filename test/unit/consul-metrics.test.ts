@@ -46,3 +46,25 @@ it('reports the interval in progress first, then always the last finished 10 s i
 it("formats timestamps as Go's time.Time.String() in UTC", () => {
   assert.equal(goTimestamp(Date.UTC(2017, 7, 8, 2, 55, 10, 400)), '2017-08-08 02:55:10 +0000 UTC');
 });
+
+it('collects gauges only when the summary is asked for, not at every interval edge', async () => {
+  // Some gauges cost as much as what they count (open fds, active handles); the 10 s edges need only counters and samples.
+  const reg = new Registry();
+  const clock = manualClock(Date.UTC(2030, 0, 1, 12, 0, 0));
+  let collected = 0;
+  new Gauge({ name: 'costly', help: 'h', registers: [reg], collect() { collected++; this.set(collected); } });
+  const requests = new Counter({ name: 'requests_total', help: 'h', registers: [reg] });
+  const m = new ConsulMetrics({ registries: () => [reg], clock });
+  await m.start();
+  for (let i = 0; i < 5; i++) {
+    requests.inc();
+    clock.advance(10_000);
+    await settle();
+  }
+  assert.equal(collected, 0, 'no gauge collected at the six edges');
+  const s = await m.summary();
+  assert.equal(collected, 1);
+  assert.deepEqual(s.Gauges, [{ Name: 'costly', Value: 1, Labels: {} }]);
+  assert.deepEqual(s.Counters.map((c) => c.Sum), [1], 'counters still per interval');
+  m.close();
+});
