@@ -83,13 +83,21 @@ const named = (key: string): [node: string, id: string] => splitNodeKey(key.slic
 /** The service stored under `key`, defaults filled in, Node and ID from the key when the value leaves them out. */
 export function decodeService(json: string, key: string): ServiceRecord {
   const r = JSON.parse(json) as Partial<ServiceRecord>;
-  if (r.Node === undefined || r.ID === undefined) [r.Node, r.ID] = [r.Node ?? named(key)[0], r.ID ?? named(key)[1]];
+  if (r.Node === undefined || r.ID === undefined) {
+    const [node, id] = named(key);
+    r.Node ??= node;
+    r.ID ??= id;
+  }
   return serviceWithDefaults(r);
 }
 
 /** The check stored under `key`, as decodeService. */
 export function decodeCheck(json: string, key: string): CheckRecord {
   const r = JSON.parse(json) as Partial<CheckRecord>;
-  if (r.Node === undefined || r.CheckID === undefined) [r.Node, r.CheckID] = [r.Node ?? named(key)[0], r.CheckID ?? named(key)[1]];
+  if (r.Node === undefined || r.CheckID === undefined) {
+    const [node, id] = named(key);
+    r.Node ??= node;
+    r.CheckID ??= id;
+  }
   return checkWithDefaults(r);
 }
