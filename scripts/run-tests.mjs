@@ -3,7 +3,8 @@
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 // Without filters, a second pass runs the registry suites again with every test agent on a real
 // etcd (SY_TEST_STORE=etcd): one suite, two stores. It needs /usr/bin/etcd (Debian etcd-server).
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -27,22 +28,36 @@ if (files.length === 0) {
 }
 // Integration tests start real servers; two files at a time keeps a 2-core machine responsive.
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const run = (list, env = {}) => new Promise((resolve) => {
-  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', ...list];
+// TAP goes to stdout as before; a second reporter (spec) writes to a file whose "failing tests" section is
+// repeated at the very end, so a log that keeps only its tail (a CI summary) still names what failed.
+const specDir = mkdtempSync(join(tmpdir(), 'sy-tests-'));
+const failures = [];
+const run = (list, label, env = {}) => new Promise((resolve) => {
+  const spec = join(specDir, `${failures.length}-${label}.txt`);
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000',
+    '--test-reporter=tap', '--test-reporter-destination=stdout', '--test-reporter=spec', `--test-reporter-destination=${spec}`, ...list];
   const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ...env } });
-  child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  child.on('exit', (code, signal) => {
+    const c = code ?? (signal ? 1 : 0);
+    if (c !== 0) {
+      const text = existsSync(spec) ? readFileSync(spec, 'utf8') : '';
+      const at = text.indexOf('✖ failing tests:');
+      failures.push(`## ${label}: exit ${c}${signal ? ` (${signal})` : ''}\n${at >= 0 ? text.slice(at) : '(no failing-tests summary: the runner stopped before writing one)'}`);
+    }
+    resolve(c);
+  });
 });
 
 // The registry's behaviour suites: everything that drives test agents through the Consul API.
 const REGISTRY_SUITES = ['agent-api', 'bad-input', 'blocking', 'consul-client', 'health', 'dns', 'sources', 'register-py', 'register', 'template', 'sessions', 'python-consul']
   .map((n) => join('test', 'integration', `${n}.test.ts`));
 
-let code = await run(files);
+let code = await run(files, 'main pass');
 const etcdBin = process.env.SY_ETCD ?? '/usr/bin/etcd';
 if (filters.length === 0 && process.env.SY_TEST_STORE === undefined) {
   if (existsSync(etcdBin)) {
     console.log(`\n# second pass: the registry suites on the etcd store (${REGISTRY_SUITES.length} files, SY_TEST_STORE=etcd)`);
-    code = (await run(REGISTRY_SUITES, { SY_TEST_STORE: 'etcd' })) || code;
+    code = (await run(REGISTRY_SUITES, 'etcd pass', { SY_TEST_STORE: 'etcd' })) || code;
   } else if (process.env.CI === 'true') {
     // Outside CI a missing system part skips; under CI it fails.
     console.error(`\n# the etcd pass needs ${etcdBin} (Debian etcd-server), which is missing under CI=true`);
@@ -51,4 +66,6 @@ if (filters.length === 0 && process.env.SY_TEST_STORE === undefined) {
     console.log(`\n# skipped: the registry suites on the etcd store (${etcdBin} is not installed: apt-get install etcd-server)`);
   }
 }
+if (failures.length > 0) console.log(`\n# what failed, repeated from each pass's spec report:\n${failures.join('\n')}`);
+rmSync(specDir, { recursive: true, force: true });
 process.exit(code);
