@@ -25,7 +25,7 @@ STOPSIGNAL SIGTERM
 # Probes what the running subcommand serves (docker/healthcheck.mjs); SWITCHYARD_HEALTHCHECK_URL overrides.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "/app/docker/healthcheck.mjs"]
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "/app/dist/cli/main.js"]
 # Without arguments: everything in one process, reachable through published ports.
 CMD ["up", "--http-addr", "0.0.0.0:8500", "--dns-addr", "0.0.0.0:8600", "--listen", "0.0.0.0:9080", "--data-dir", "/data"]
 

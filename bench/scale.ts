@@ -9,6 +9,7 @@
 //   BENCH_LOAD_WORKERS=2 BENCH_LOAD_CONNS=32  BENCH_HOT=1000,10000 BENCH_SPREAD=20000 BENCH_PER_SPREAD_SERVICE=10
 //   BENCH_CHURN_RATE=200 BENCH_CHURN_SECONDS=60 BENCH_HOT_RATE=2 BENCH_GZIP=1
 //   BENCH_ETCD_INSTANCES=100000 BENCH_ETCD_SECONDS=10 BENCH_ETCD_CONNS=64  SY_MAIN=<another build's dist/cli/main.js>
+//   BENCH_AGENT_CPUS=0 BENCH_LOAD_CPUS=1 (taskset lists; unset = all cores shared)
 // Every process it starts is stopped by PID (SIGKILL if the harness dies); temp dirs are removed at exit.
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import type { Phase, ScaleContext } from './scale/context.js';
 import { loadPhase, restartPhase } from './scale/load.js';
 import { watchPhase } from './scale/watch.js';
 import { etcdPhase } from './scale/etcd.js';
-import { SY_MAIN, stopAgent } from './scale/procs.js';
+import { AGENT_CPUS, LOAD_CPUS, SY_MAIN, stopAgent } from './scale/procs.js';
 
 const PHASES: readonly Phase[] = [loadPhase, restartPhase, watchPhase, etcdPhase];
 
@@ -49,13 +50,13 @@ const ctx: ScaleContext = {
   },
   record(row) {
     mkdirSync('bench/results', { recursive: true });
-    appendFileSync(jsonl, `${JSON.stringify({ run: runId, commit, agent: SY_MAIN, ...row })}\n`);
+    appendFileSync(jsonl, `${JSON.stringify({ run: runId, commit, agent: SY_MAIN, agentCpus: AGENT_CPUS ?? 'any', loadCpus: LOAD_CPUS ?? 'any', ...row })}\n`);
   },
 };
 
 ctx.line(`# Scale benchmark`);
 ctx.line();
-ctx.line(`Run ${runId}, commit ${commit}, agent \`${SY_MAIN}\`; ${machineLine()}. Phases: ${wanted.join(', ')}. Everything on 127.0.0.1; the machine's 2 cores are shared by the agent, the load processes and other people's work, so CPU seconds are steadier than rates.`);
+ctx.line(`Run ${runId}, commit ${commit}, agent \`${SY_MAIN}\`; ${machineLine()}. Phases: ${wanted.join(', ')}. CPUs: agent ${AGENT_CPUS ?? 'any'}, load workers ${LOAD_CPUS ?? 'any'} (BENCH_AGENT_CPUS / BENCH_LOAD_CPUS). Everything on 127.0.0.1; the machine's 2 cores are shared by the agent, the load processes and other people's work, so CPU seconds are steadier than rates.`);
 ctx.line();
 try {
   for (const p of PHASES) if (wanted.includes(p.name)) await p.run(ctx);

@@ -1,7 +1,7 @@
 // Processes of bench:scale: agents (the built CLI, on a data dir the harness keeps across restarts), load workers
 // (forked with IPC, see worker.ts), and /proc readings of their CPU time and memory. Every process is started here,
 // remembered, and stopped by PID (SIGKILL on an abnormal exit of the harness).
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { freePort, startOwned, stopOwned } from '../lib/proc.js';
@@ -10,6 +10,26 @@ import type { WorkerCommand, WorkerReport } from './worker.js';
 
 /** The agent binary: dist/ of this tree, or SY_MAIN (e.g. a build of an older commit, for before/after runs). */
 export const SY_MAIN = process.env.SY_MAIN ?? 'dist/cli/main.js';
+
+/**
+ * CPU placement (taskset lists such as "0" or "0-1"): BENCH_AGENT_CPUS for agents, BENCH_LOAD_CPUS for the load
+ * workers. Unset (the default) shares every core, as the recorded runs did; "0" / "1" gives the agent a core of its
+ * own, as when its clients run on other machines.
+ */
+export const AGENT_CPUS = process.env.BENCH_AGENT_CPUS;
+export const LOAD_CPUS = process.env.BENCH_LOAD_CPUS;
+
+/** The node flags the file's own `#!/usr/bin/env -S node …` line gives it: the agent runs as the `switchyard` command would. */
+function launcherFlags(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
+
+/** Pins every thread of a running process (threads it starts later inherit it). */
+function pin(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
 
 export interface AgentProc {
   readonly name: string;
@@ -33,7 +53,9 @@ export async function startAgent(o: { name: string; dataDir: string; store?: str
   // Large heaps: a million instances are past Node's default old-space limit on some machines.
   // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile a phase).
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = startOwned(process.execPath, ['--max-old-space-size=6144', ...nodeArgs, ...args]);
+  const nodeCmd = [process.execPath, '--max-old-space-size=6144', ...launcherFlags(SY_MAIN), ...nodeArgs, ...args];
+  // taskset execs node in place: the PID is the agent's, and every thread it starts is on AGENT_CPUS.
+  const child = AGENT_CPUS === undefined ? startOwned(nodeCmd[0] as string, nodeCmd.slice(1)) : startOwned('taskset', ['-c', AGENT_CPUS, ...nodeCmd]);
   const url = `http://127.0.0.1:${port}`;
   const deadline = spawnedAt + (o.timeoutMs ?? 120_000);
   for (;;) {
@@ -119,6 +141,7 @@ export function startWorker(): Worker {
   const child = fork(new URL('./worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   workers.add(child);
   child.on('exit', () => workers.delete(child));
+  if (LOAD_CPUS !== undefined) pin(child.pid as number, LOAD_CPUS);
   const progress: ((m: Extract<WorkerReport, { type: 'progress' }>) => void)[] = [];
   const waiters: { type: string; resolve: (m: WorkerReport) => void }[] = [];
   child.on('message', (m: WorkerReport) => {

@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
+// A 64 MiB young generation (V8's default here is 16): a loaded agent allocates tens of MB/s per thousand blocking
+// queries, and the default made it scavenge four times a second (docs/scale.md, "The young generation"). V8 grows
+// the young generation only on demand, so small commands pay nothing. `npm start` and the Dockerfile pass the same.
 /** The `switchyard` command: one binary, one subcommand per role of the seeds' system. */
 import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
