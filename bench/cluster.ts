@@ -19,7 +19,7 @@ import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { Etcd3 } from 'etcd3';
 import { Agent, Pool, request } from 'undici';
-import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { freePort, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { CLK_TCK, coresBetween, cpuSample, snapshot, treeTicks } from './lib/procfs.js';
 import type { CpuSample } from './lib/procfs.js';
 // Real etcd members come from the test helper (the same one the cluster tests use), imported rather than duplicated.
@@ -71,7 +71,7 @@ function fileSize(path: string): number {
 async function startAgent(name: string, store: string, sync?: 'always' | 'none'): Promise<AgentProc> {
   const dir = mkdtempSync(join(tmpRoot, `agent-${name}-`));
   const port = await freePort();
-  const args = [SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${port}`, '--data-dir', dir, '--node', name, '--log-level', 'warn', '--store', store];
+  const args = switchyardArgs(SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${port}`, '--data-dir', dir, '--node', name, '--log-level', 'warn', '--store', store);
   if (sync) args.push('--sync', sync);
   const child = startOwned(process.execPath, args);
   const url = `http://127.0.0.1:${port}`;
@@ -567,7 +567,7 @@ try {
       const startLb = async (registry: string): Promise<{ url: string; admin: string }> => {
         const port = await freePort();
         const admin = await freePort();
-        lbs.push(startOwned(process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', registry, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn']));
+        lbs.push(startOwned(process.execPath, switchyardArgs(SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', registry, '--service', 'web', '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn')));
         return { url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${admin}` };
       };
       const emb = await startAgent('prop-embedded', 'embedded', 'always');

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'undici';
-import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { freePort, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { CLK_TCK, snapshot, treeTicks } from './lib/procfs.js';
 import { envNum, findBin, firstLine, fmt, median, sleep } from './lib/util.js';
 
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     // The registry: web (HTTP/1.1) on /, echo (gRPC, by tag) on /test.Echo.
     const agentPort = await freePort();
     const agentUrl = `http://127.0.0.1:${agentPort}`;
-    own(process.execPath, [SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, 'agent'), '--node', 'bench', '--log-level', 'warn']);
+    own(process.execPath, switchyardArgs(SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, 'agent'), '--node', 'bench', '--log-level', 'warn'));
     await waitHttp(`${agentUrl}/v1/status/leader`);
     const reg = async (body: object): Promise<void> => {
       const r = await request(`${agentUrl}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(body) });
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     // Switchyard, 1 worker (its default: no --workers).
     const syPort = await freePort();
     const syAdmin = await freePort();
-    own(process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${syPort}`, '--admin-addr', `127.0.0.1:${syAdmin}`, '--registry', agentUrl, '--service', 'web', '--log-level', 'warn']);
+    own(process.execPath, switchyardArgs(SY_MAIN, 'lb', '--listen', `127.0.0.1:${syPort}`, '--admin-addr', `127.0.0.1:${syAdmin}`, '--registry', agentUrl, '--service', 'web', '--log-level', 'warn'));
     await waitHttp(`http://127.0.0.1:${syAdmin}/health`);
     // nginx, 1 worker, h2c.
     const ngPort = await freePort();

@@ -28,7 +28,7 @@ import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { Pool, request } from 'undici';
-import { freePort, percentile, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { freePort, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { barChartSvg, svgToPng } from './lib/chart.js';
 import type { Bar } from './lib/chart.js';
 import { CLK_TCK, coresBetween, cpuSample, killTrackedLeftovers, readStat, snapshot, splitCpu, trackDescendants, treeTicks } from './lib/procfs.js';
@@ -523,7 +523,7 @@ try {
   const agentPort = await freePort();
   const agentDir = join(tmpRoot, 'agent');
   mkdirSync(agentDir);
-  const agent = own('agent', 'agent', process.execPath, [SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', agentDir, '--node', 'bench', '--log-level', 'warn']);
+  const agent = own('agent', 'agent', process.execPath, switchyardArgs(SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', agentDir, '--node', 'bench', '--log-level', 'warn'));
   const agentUrl = `http://127.0.0.1:${agentPort}`;
   await waitHttp(`${agentUrl}/v1/status/leader`);
   const webId = (p: number): string => `web-${p}`;
@@ -575,7 +575,7 @@ try {
     const admin = await freePort();
     // The harness's own environment must not choose the scheduling for the default target.
     const env = { SWITCHYARD_LB_SCHED: sched === 'rr' ? 'rr' : undefined };
-    const child = own('target', name, process.execPath, [SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
+    const child = own('target', name, process.execPath, switchyardArgs(SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane), env);
     targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, workers, concs: CONCS });
   };
   await addNginx('nginx-w1', '1', 'w1');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
-import { freePort, percentile, rssMiB, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { freePort, percentile, rssMiB, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { runWrkJson } from './lib/util.js';
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 5);
@@ -17,7 +17,7 @@ const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10_000);
 async function withAgent<T>(sync: 'always' | 'none', fn: (url: string, pid: number) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'));
   const port = await freePort();
-  const child = startOwned(process.execPath, ['dist/cli/main.js', 'agent', '--http-addr', `127.0.0.1:${port}`, '--data-dir', dir, '--node', 'bench', '--log-level', 'warn', '--sync', sync]);
+  const child = startOwned(process.execPath, switchyardArgs('dist/cli/main.js', 'agent', '--http-addr', `127.0.0.1:${port}`, '--data-dir', dir, '--node', 'bench', '--log-level', 'warn', '--sync', sync));
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHttp(`${url}/v1/status/leader`);

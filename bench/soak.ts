@@ -22,7 +22,7 @@ import { request } from 'undici';
 import type { RuntimeReport } from '../src/core/runtime-stats.js';
 import { fdKinds } from './lib/fds.js';
 import type { FdKinds } from './lib/fds.js';
-import { fdCount, freePort, rssMiB, startOwned, stopOwned, waitHttp } from './lib/proc.js';
+import { fdCount, freePort, rssMiB, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { killTrackedLeftovers, trackDescendants } from './lib/procfs.js';
 import { gcTotals, readRuntime } from './lib/runtime.js';
 import { envNum, findBin, firstLine, fmt, runWrkJson, sleep, wrkErrors } from './lib/util.js';
@@ -200,7 +200,7 @@ try {
   const agentPort = await freePort();
   const agentDir = join(tmpRoot, 'agent');
   mkdirSync(agentDir);
-  const agent = own([SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', agentDir, '--node', 'soak', '--log-level', 'warn']);
+  const agent = own(switchyardArgs(SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', agentDir, '--node', 'soak', '--log-level', 'warn'));
   agentPid = agent.pid;
   const agentUrl = `http://127.0.0.1:${agentPort}`;
   await waitHttp(`${agentUrl}/v1/status/leader`);
@@ -208,7 +208,7 @@ try {
 
   const lbPort = await freePort();
   const adminPort = await freePort();
-  const lb = own([SY_MAIN, 'lb', '--listen', `127.0.0.1:${lbPort}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${adminPort}`, '--log-level', 'warn', '--workers', '1', '--data-plane', 'fast']);
+  const lb = own(switchyardArgs(SY_MAIN, 'lb', '--listen', `127.0.0.1:${lbPort}`, '--registry', agentUrl, '--service', 'web', '--admin-addr', `127.0.0.1:${adminPort}`, '--log-level', 'warn', '--workers', '1', '--data-plane', 'fast'));
   lbPid = lb.pid;
   const lbUrl = `http://127.0.0.1:${lbPort}/`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;

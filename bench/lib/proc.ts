@@ -24,6 +24,18 @@ export function startOwned(cmd: string, args: string[], opts: { env?: NodeJS.Pro
   return c;
 }
 
+/** The node flags a script's own `#!/usr/bin/env -S node …` line gives it (none for a plain `#!/usr/bin/env node`). */
+export function launcherFlags(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
+
+/** Node's arguments to run the switchyard CLI at `main` as the `switchyard` command would (its #! flags first). */
+export function switchyardArgs(main: string, ...args: string[]): string[] {
+  return [...launcherFlags(main), main, ...args];
+}
+
 export async function stopOwned(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null) return;
   const done = new Promise((r) => c.once('exit', r));

@@ -4,7 +4,7 @@
 import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { freePort, startOwned, stopOwned } from '../lib/proc.js';
+import { freePort, launcherFlags, startOwned, stopOwned } from '../lib/proc.js';
 import { CLK_TCK, readStat } from '../lib/procfs.js';
 import type { WorkerCommand, WorkerReport } from './worker.js';
 
@@ -18,13 +18,6 @@ export const SY_MAIN = process.env.SY_MAIN ?? 'dist/cli/main.js';
  */
 export const AGENT_CPUS = process.env.BENCH_AGENT_CPUS;
 export const LOAD_CPUS = process.env.BENCH_LOAD_CPUS;
-
-/** The node flags the file's own `#!/usr/bin/env -S node …` line gives it: the agent runs as the `switchyard` command would. */
-function launcherFlags(file: string): string[] {
-  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
-  return m?.[1] ? m[1].trim().split(/\s+/) : [];
-}
 
 /** Pins every thread of a running process (threads it starts later inherit it). */
 function pin(pid: number, cpus: string): void {
