@@ -241,3 +241,109 @@ describe('registry API raw front timeouts and header safety', () => {
     assert.equal(rs[1]?.body, 'ok', 'the connection keeps serving');
   });
 });
+
+describe('registry API raw front: a woken watcher re-parks after the fan-out', () => {
+  let api: ApiServer;
+  let port: number;
+  // The fan-out gate as the view exposes it, driven by the test: busy while it says so.
+  let busy = false;
+  let idle: (() => void)[] = [];
+  const endFanOut = (): void => {
+    busy = false;
+    const fns = idle;
+    idle = [];
+    for (const fn of fns) fn();
+  };
+  before(async () => {
+    api = createApiServer({
+      logger: pino({ level: 'silent' }),
+      routes: [
+        // What a blocking query answers once a change woke it.
+        { path: '/v1/woken', methods: ['GET'], handler: () => ({ text: 'woken', wokeAt: performance.now() }) },
+        { path: '/v1/ok', methods: ['GET'], handler: () => ({ text: 'ok' }) },
+      ],
+      fanOut: {
+        fanOutBusy: () => busy,
+        whenFanOutIdle: (fn) => (busy ? idle.push(fn) : fn()),
+      },
+    });
+    await new Promise<void>((r) => api.listener.listen(0, '127.0.0.1', r));
+    port = (api.listener.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  /** One keep-alive connection: send a request, read its answer (bodies here are short: one read each). */
+  function client(): { ask(path: string, waitMs?: number): Promise<string | undefined>; close(): void } {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    let wake: (() => void) | undefined;
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      wake?.();
+    });
+    return {
+      async ask(path, waitMs = 5000) {
+        got = '';
+        s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const deadline = Date.now() + waitMs;
+        while (responses(got).length === 0 && Date.now() < deadline) {
+          await new Promise<void>((r) => {
+            wake = r;
+            setTimeout(r, 20);
+          });
+        }
+        return responses(got)[0]?.body;
+      },
+      close: () => s.destroy(),
+    };
+  }
+
+  it('holds a woken connection\'s next request while the fan-out runs, serves everyone else meanwhile, then serves it', async () => {
+    const watcher = client();
+    const writer = client();
+    try {
+      assert.equal(await watcher.ask('/v1/woken'), 'woken');
+      busy = true;
+      const held = watcher.ask('/v1/ok', 10_000);
+      // Not answered while the fan-out runs (bounded wait: what a hold looks like from outside)…
+      assert.equal(await Promise.race([held, new Promise((r) => setTimeout(() => r('still held'), 300))]), 'still held');
+      // …while a connection that was not woken is answered at once, fan-out or not.
+      assert.equal(await writer.ask('/v1/ok'), 'ok');
+      endFanOut();
+      assert.equal(await held, 'ok', 'served once the fan-out is over');
+      // Its last answer was not a wake: the next request is not held, though a fan-out runs again.
+      busy = true;
+      assert.equal(await watcher.ask('/v1/ok'), 'ok');
+      endFanOut();
+    } finally {
+      watcher.close();
+      writer.close();
+      endFanOut();
+    }
+  });
+
+  it('with no fan-out running, a woken connection\'s next request is served at once; one closed while held is dropped', async () => {
+    const a = client();
+    const b = client();
+    try {
+      assert.equal(await a.ask('/v1/woken'), 'woken');
+      assert.equal(await a.ask('/v1/ok'), 'ok');
+      assert.equal(await b.ask('/v1/woken'), 'woken');
+      busy = true;
+      void b.ask('/v1/ok', 200);
+      await new Promise((r) => setTimeout(r, 50));
+      b.close();
+      await new Promise((r) => setTimeout(r, 50));
+      endFanOut();
+      // The front goes on serving: the held connection that went away was forgotten, not served.
+      assert.equal(await a.ask('/v1/woken'), 'woken');
+      assert.equal(await a.ask('/v1/ok'), 'ok');
+    } finally {
+      a.close();
+      b.close();
+      endFanOut();
+    }
+  });
+});

@@ -58,6 +58,42 @@ describe('blocking queries', () => {
     await dispatcher.close();
   });
 
+  // A woken watcher's next request waits while the fan-out still answers others (raw-front.ts): nothing may
+  // be lost by that. Each watcher re-parks at once with the index it got, five changes in a row.
+  it('300 watchers re-parking after every answer see each of five changes of A, with writes to B in between', async () => {
+    const n = 300;
+    const dispatcher = new Agent({ connections: n + 10 });
+    const start = Number((await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index'));
+    const seen: number[][] = Array.from({ length: n }, () => []);
+    let stop = false;
+    const loops = seen.map(async (mine) => {
+      let idx = start;
+      while (!stop) {
+        const res = await request(`${a.url}/v1/health/service/A?index=${idx}&wait=30s`, { dispatcher });
+        await res.body.text();
+        const next = Number(res.headers['x-consul-index']);
+        if (next > idx) mine.push(next);
+        idx = next;
+      }
+    });
+    const parked = (): boolean => a.view.waiterCount() >= n;
+    await waitFor(parked, () => `every watcher parked (${a.view.waiterCount()} of ${n})`, 20_000, 20);
+    const changes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'A', ID: 'a-loop', Port: 5000 + i });
+      assert.equal(r.status, 200);
+      // A write elsewhere while the fan-out runs is answered, not held.
+      assert.equal((await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'B', ID: 'b1', Port: 300 + i })).status, 200);
+      changes.push(Number((await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index')));
+      await waitFor(() => seen.every((m) => m.at(-1) === changes.at(-1)) && parked(), () => `change ${i + 1}: ${seen.filter((m) => m.at(-1) === changes.at(-1)).length} of ${n} watchers saw it, ${a.view.waiterCount()} parked`, 20_000, 20);
+    }
+    for (const m of seen) assert.deepEqual(m, changes);
+    stop = true;
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/a-loop');
+    await Promise.all(loops);
+    await dispatcher.close();
+  });
+
   it('a client that goes away releases its parked query', async () => {
     const idx = (await http(a.url, 'GET', '/v1/kv/nothing')).headers.get('x-consul-index');
     const ac = new AbortController();

@@ -43,3 +43,32 @@ it('a query parked after that still ends on its deadline, and one still parked k
   assert.equal(r.status, 0, r.out);
   assert.match(r.out, /false true/);
 });
+
+it('busy while woken waiters are being answered; whenIdle runs once the last slice is done, or at once when idle', async () => {
+  const { Waiters } = await import('../../src/registry/server/waiters.js');
+  const w = new Waiters();
+  const order: string[] = [];
+  let idleAtOnce = false;
+  w.whenIdle(() => (idleAtOnce = true));
+  assert.ok(idleAtOnce, 'nothing pending: at once');
+  // More than a slice's worth, so the fan-out spans several turns of the event loop.
+  const answered = Array.from({ length: 5000 }, (_, i) => w.park(['k'], 60_000).then((changed) => {
+    if (i === 4999) order.push('last answered');
+    return changed;
+  }));
+  assert.equal(w.busy, false);
+  w.wake('k');
+  assert.equal(w.busy, true);
+  let calls = 0;
+  w.whenIdle(() => {
+    calls++;
+    order.push('idle');
+    assert.equal(w.busy, false);
+  });
+  assert.equal(calls, 0, 'not while the fan-out runs');
+  assert.deepEqual(new Set(await Promise.all(answered)), new Set([true]));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls, 1);
+  // Called back at the end of the last slice: that slice's answers follow in its microtasks.
+  assert.deepEqual(order, ['idle', 'last answered']);
+});

@@ -194,6 +194,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     maxBodyBytes: cfg.maxBodyBytes,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
     onWake: (seconds) => wakeLatency.observe(seconds),
+    fanOut: view,
     onRequest: (route, method, status, seconds) => {
       // Label lookups hash their label object; cache the children, this runs for every request.
       const k = `${route} ${method} ${status}`;

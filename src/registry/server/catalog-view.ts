@@ -240,6 +240,18 @@ export class CatalogView implements CatalogReader, CatalogWatch {
   // -------------------------------------------------------------------------------------------
   // Write side (fed by the store)
 
+  /** Woken blocking queries are still being answered. */
+  fanOutBusy(): boolean {
+    return this.#waiters.busy || this.#kvWaiters.busy;
+  }
+
+  /** Runs `fn` once no woken blocking query waits for its answer (at once when none does). */
+  whenFanOutIdle(fn: () => void): void {
+    const w = this.#waiters.busy ? this.#waiters : this.#kvWaiters.busy ? this.#kvWaiters : undefined;
+    if (w === undefined) fn();
+    else w.whenIdle(() => this.whenFanOutIdle(fn));
+  }
+
   /** Number of parked blocking queries (a gauge for /metrics). */
   waiterCount(): number {
     return this.#waiters.count + this.#kvWaiters.count;

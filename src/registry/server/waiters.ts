@@ -80,6 +80,7 @@ export class Waiters {
   #scheduled = false;
   #slice = 256;
   #sliceStarted = 0;
+  #idle: (() => void)[] = [];
 
   /** Parked queries (woken but not yet answered ones included). */
   get count(): number {
@@ -127,6 +128,17 @@ export class Waiters {
     }
   }
 
+  /** Woken waiters are still being answered (a fan-out is in progress). */
+  get busy(): boolean {
+    return this.#scheduled;
+  }
+
+  /** Runs `fn` once every woken waiter has been answered: at once when none is pending. */
+  whenIdle(fn: () => void): void {
+    if (this.#scheduled) this.#idle.push(fn);
+    else fn();
+  }
+
   /** True when at least one waiter parks on `key` (cheap test before building a wake). */
   has(key: string): boolean {
     return this.#byKey.has(key);
@@ -159,6 +171,11 @@ export class Waiters {
     this.#pending = [];
     this.#pendingAt = 0;
     this.#scheduled = false;
+    const idle = this.#idle;
+    if (idle.length > 0) {
+      this.#idle = [];
+      for (const fn of idle) fn();
+    }
   };
 
   #finish(w: Waiter, changed: boolean): void {

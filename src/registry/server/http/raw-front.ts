@@ -35,6 +35,8 @@ const SINGLE_VALUED = new Set([
 ]);
 /** What Node's writeHead refuses in a header value (its checkInvalidHeaderChar). */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** Connections whose held-back requests are served per turn of the event loop once a fan-out is over (~2 ms). */
+const RESUME_SLICE = 64;
 const EMPTY = Buffer.alloc(0);
 const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 
@@ -47,6 +49,19 @@ export interface RawFrontOptions {
   readonly logger: Logger;
   readonly onRequest?: (route: string, method: string, status: number, seconds: number) => void;
   readonly onWake?: (seconds: number) => void;
+  readonly fanOut?: FanOutGate;
+}
+
+/**
+ * The view's fan-out of woken blocking queries. While it runs, the next request of a connection whose
+ * blocking query it just answered is held back: a watcher answered early re-parks after the last one
+ * is answered instead of in between, so a thousand-way fan-out is not stretched by the re-parks of the
+ * watchers it already answered. Writers and other clients are not held back. A held-back query misses
+ * nothing: it carries the index it last saw, so a change in the meantime answers it at once.
+ */
+export interface FanOutGate {
+  fanOutBusy(): boolean;
+  whenFanOutIdle(fn: () => void): void;
 }
 
 /** One client connection while this front serves it; it is also the Cancel of its request in flight. */
@@ -60,6 +75,8 @@ class Conn implements Cancel {
   ending = false;
   /** Date.now() when the head being received started (0: none). */
   headStartedAt = 0;
+  /** Its last answer was a woken blocking query: its next request waits for the fan-out to end. */
+  woken = false;
   #cancels: (() => void)[] = [];
   readonly onData: (d: Buffer) => void;
   readonly onTimeout: () => void;
@@ -102,6 +119,9 @@ export class RawFront {
   #dateSecond = -1;
   #date = '';
   readonly #keepAlive: string;
+  /** Woken watchers' connections with a request held back until the fan-out is over. */
+  readonly #held = new Set<Conn>();
+  #resumeArmed = false;
 
   constructor(o: RawFrontOptions) {
     this.#o = o;
@@ -141,8 +161,49 @@ export class RawFront {
       if (c.buf.length > MAX_PENDING) c.socket.pause();
       return;
     }
+    this.#serve(c);
+  }
+
+  /** Serves what `c` has buffered, unless it is a woken watcher re-parking while the fan-out goes on. */
+  #serve(c: Conn): void {
+    const gate = this.#o.fanOut;
+    if (c.woken && c.buf.length > 0) {
+      if (gate?.fanOutBusy() === true) {
+        if (c.buf.length > MAX_PENDING) c.socket.pause();
+        this.#held.add(c);
+        this.#armResume(gate);
+        return;
+      }
+      c.woken = false;
+    }
     this.#next(c);
   }
+
+  #armResume(gate: FanOutGate): void {
+    if (this.#resumeArmed) return;
+    this.#resumeArmed = true;
+    // Called back at the end of the fan-out's last slice, before that slice's answers are written.
+    gate.whenFanOutIdle(() => setImmediate(this.#resume));
+  }
+
+  /** Serves held-back connections a slice per turn, and waits again if another fan-out has started. */
+  readonly #resume = (): void => {
+    const gate = this.#o.fanOut;
+    if (gate?.fanOutBusy() === true) {
+      gate.whenFanOutIdle(() => setImmediate(this.#resume));
+      return;
+    }
+    let n = 0;
+    for (const c of this.#held) {
+      if (n++ >= RESUME_SLICE) break;
+      this.#held.delete(c);
+      c.woken = false;
+      if (c.socket.isPaused() && !c.busy) c.socket.resume();
+      if (!c.busy) this.#next(c);
+    }
+    if (this.#held.size > 0) setImmediate(this.#resume);
+    else this.#resumeArmed = false;
+  };
 
   timeout(c: Conn): void {
     if (c.busy || c.closed) return;
@@ -164,6 +225,7 @@ export class RawFront {
   closed(c: Conn): void {
     c.closed = true;
     this.#conns.delete(c);
+    this.#held.delete(c);
     c.fireCancels();
   }
 
@@ -266,14 +328,17 @@ export class RawFront {
       this.#respond(c, method, failureWire(he), close);
       status = he.status;
     }
-    if (reply?.wokeAt !== undefined) o.onWake?.((performance.now() - reply.wokeAt) / 1000);
+    if (reply?.wokeAt !== undefined) {
+      o.onWake?.((performance.now() - reply.wokeAt) / 1000);
+      c.woken = true;
+    }
     o.onRequest?.(p.route.path, method, status, seconds(started));
     c.busy = false;
     if (c.cancelled) return;
     if (c.socket.isPaused()) c.socket.resume();
     // A client that pipelines without reading its answers waits until they drain.
-    if (c.socket.writableNeedDrain) c.socket.once('drain', () => this.#next(c));
-    else this.#next(c);
+    if (c.socket.writableNeedDrain) c.socket.once('drain', () => this.#serve(c));
+    else this.#serve(c);
   }
 
   #consume(c: Conn, end: number): void {

@@ -12,6 +12,7 @@ import type { Wire } from './dispatch.js';
 import type { Ctx, Reply, Route } from './context.js';
 import type { Cancel } from '../catalog-reader.js';
 import { RawFront } from './raw-front.js';
+import type { FanOutGate } from './raw-front.js';
 
 export { INDEX_TIME_HEADER } from './dispatch.js';
 
@@ -27,6 +28,8 @@ export interface ApiServerOptions {
   onRequest?: (route: string, method: string, status: number, seconds: number) => void;
   /** Seconds from the change that woke a blocking query to its response being handed to the kernel. */
   onWake?: (seconds: number) => void;
+  /** The view's fan-out: while it answers woken queries, their next requests wait (raw-front.ts). */
+  fanOut?: FanOutGate;
   /** A request head must arrive within this (Slowloris); default 30 s. */
   headersTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this; default 65 s. */
@@ -156,6 +159,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, logger: opts.logger,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     ...(opts.onWake ? { onWake: opts.onWake } : {}),
+    ...(opts.fanOut ? { fanOut: opts.fanOut } : {}),
   });
   return {
     listener: server,
