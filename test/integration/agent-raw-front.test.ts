@@ -324,6 +324,28 @@ describe('registry API raw front: a woken watcher re-parks after the fan-out', (
     }
   });
 
+  it('fan-outs that never pause hold a request about a second at most (MAX_HOLD_MS), not for ever', async () => {
+    const watcher = client();
+    try {
+      assert.equal(await watcher.ask('/v1/woken'), 'woken');
+      busy = true;
+      const t0 = Date.now();
+      // The gate says busy throughout, and is told idle only once: the request waits for that one round…
+      const held = watcher.ask('/v1/ok', 10_000);
+      await new Promise((r) => setTimeout(r, 50));
+      const fns = idle;
+      idle = [];
+      for (const fn of fns) fn();
+      // …and is then served after the hold's bound though the gate still says busy.
+      assert.equal(await held, 'ok');
+      const waited = Date.now() - t0;
+      assert.ok(waited >= 900, `served after ${waited} ms, not before the bound`);
+    } finally {
+      watcher.close();
+      endFanOut();
+    }
+  });
+
   it('with no fan-out running, a woken connection\'s next request is served at once; one closed while held is dropped', async () => {
     const a = client();
     const b = client();

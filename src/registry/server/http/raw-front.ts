@@ -37,6 +37,8 @@ const SINGLE_VALUED = new Set([
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Connections whose held-back requests are served per turn of the event loop once a fan-out is over (~2 ms). */
 const RESUME_SLICE = 64;
+/** Held-back requests wait for one fan-out after another at most this long (fan-outs that never pause). */
+const MAX_HOLD_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 
@@ -122,6 +124,10 @@ export class RawFront {
   /** Woken watchers' connections with a request held back until the fan-out is over. */
   readonly #held = new Set<Conn>();
   #resumeArmed = false;
+  #resumeQueued = false;
+  /** performance.now() when the current batch of held-back requests began to wait. */
+  #heldSince = 0;
+  #holdTimer: NodeJS.Timeout | undefined;
 
   constructor(o: RawFrontOptions) {
     this.#o = o;
@@ -182,15 +188,26 @@ export class RawFront {
   #armResume(gate: FanOutGate): void {
     if (this.#resumeArmed) return;
     this.#resumeArmed = true;
+    this.#heldSince = performance.now();
     // Called back at the end of the fan-out's last slice, before that slice's answers are written.
-    gate.whenFanOutIdle(() => setImmediate(this.#resume));
+    gate.whenFanOutIdle(this.#resumeSoon);
+    // Fan-outs that follow each other without a pause never call back: the bound does.
+    this.#holdTimer = setTimeout(this.#resumeSoon, MAX_HOLD_MS);
+    this.#holdTimer.unref();
   }
+
+  readonly #resumeSoon = (): void => {
+    if (this.#resumeQueued) return;
+    this.#resumeQueued = true;
+    setImmediate(this.#resume);
+  };
 
   /** Serves held-back connections a slice per turn, and waits again if another fan-out has started. */
   readonly #resume = (): void => {
+    this.#resumeQueued = false;
     const gate = this.#o.fanOut;
-    if (gate?.fanOutBusy() === true) {
-      gate.whenFanOutIdle(() => setImmediate(this.#resume));
+    if (this.#held.size > 0 && gate?.fanOutBusy() === true && performance.now() - this.#heldSince < MAX_HOLD_MS) {
+      gate.whenFanOutIdle(this.#resumeSoon);
       return;
     }
     let n = 0;
@@ -201,8 +218,12 @@ export class RawFront {
       if (c.socket.isPaused() && !c.busy) c.socket.resume();
       if (!c.busy) this.#next(c);
     }
-    if (this.#held.size > 0) setImmediate(this.#resume);
-    else this.#resumeArmed = false;
+    if (this.#held.size > 0) {
+      this.#resumeSoon();
+      return;
+    }
+    this.#resumeArmed = false;
+    clearTimeout(this.#holdTimer);
   };
 
   timeout(c: Conn): void {
