@@ -206,8 +206,14 @@ export class RawFront {
   readonly #resume = (): void => {
     this.#resumeQueued = false;
     const gate = this.#o.fanOut;
-    if (this.#held.size > 0 && gate?.fanOutBusy() === true && performance.now() - this.#heldSince < MAX_HOLD_MS) {
+    const waited = performance.now() - this.#heldSince;
+    if (this.#held.size > 0 && gate?.fanOutBusy() === true && waited < MAX_HOLD_MS) {
       gate.whenFanOutIdle(this.#resumeSoon);
+      // The bound's timer counts from the loop's cached clock and can fire a little early by this one:
+      // it is armed again for what is left, or a busy gate that never calls back would hold for ever.
+      clearTimeout(this.#holdTimer);
+      this.#holdTimer = setTimeout(this.#resumeSoon, Math.ceil(MAX_HOLD_MS - waited) + 1);
+      this.#holdTimer.unref();
       return;
     }
     let n = 0;
