@@ -123,10 +123,10 @@ export class RawFront {
   readonly #keepAlive: string;
   /** Woken watchers' connections with a request held back until the fan-out is over. */
   readonly #held = new Set<Conn>();
-  #resumeArmed = false;
   #resumeQueued = false;
   /** performance.now() when the current batch of held-back requests began to wait. */
   #heldSince = 0;
+  /** The bound on the current batch's wait; set while a batch is held. */
   #holdTimer: NodeJS.Timeout | undefined;
 
   constructor(o: RawFrontOptions) {
@@ -186,14 +186,12 @@ export class RawFront {
   }
 
   #armResume(gate: FanOutGate): void {
-    if (this.#resumeArmed) return;
-    this.#resumeArmed = true;
+    if (this.#holdTimer !== undefined) return;
     this.#heldSince = performance.now();
     // Called back at the end of the fan-out's last slice, before that slice's answers are written.
     gate.whenFanOutIdle(this.#resumeSoon);
     // Fan-outs that follow each other without a pause never call back: the bound does.
-    this.#holdTimer = setTimeout(this.#resumeSoon, MAX_HOLD_MS);
-    this.#holdTimer.unref();
+    this.#holdTimer = setTimeout(this.#resumeSoon, MAX_HOLD_MS).unref();
   }
 
   readonly #resumeSoon = (): void => {
@@ -209,11 +207,10 @@ export class RawFront {
     const waited = performance.now() - this.#heldSince;
     if (this.#held.size > 0 && gate?.fanOutBusy() === true && waited < MAX_HOLD_MS) {
       gate.whenFanOutIdle(this.#resumeSoon);
-      // The bound's timer counts from the loop's cached clock and can fire a little early by this one:
+      // The bound's timer counts libuv's whole milliseconds and can fire a little before it by this clock:
       // it is armed again for what is left, or a busy gate that never calls back would hold for ever.
       clearTimeout(this.#holdTimer);
-      this.#holdTimer = setTimeout(this.#resumeSoon, Math.ceil(MAX_HOLD_MS - waited) + 1);
-      this.#holdTimer.unref();
+      this.#holdTimer = setTimeout(this.#resumeSoon, Math.ceil(MAX_HOLD_MS - waited) + 1).unref();
       return;
     }
     let n = 0;
@@ -221,15 +218,16 @@ export class RawFront {
       if (n++ >= RESUME_SLICE) break;
       this.#held.delete(c);
       c.woken = false;
-      if (c.socket.isPaused() && !c.busy) c.socket.resume();
-      if (!c.busy) this.#next(c);
+      // Nothing runs on a held connection, so it is not busy; #next skips one that closed meanwhile.
+      if (c.socket.isPaused()) c.socket.resume();
+      this.#next(c);
     }
     if (this.#held.size > 0) {
       this.#resumeSoon();
       return;
     }
-    this.#resumeArmed = false;
     clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
   };
 
   timeout(c: Conn): void {
