@@ -18,6 +18,10 @@
 //   BENCH_MIRROR_PERCENT=10   the share of switchyard-w1-mirror's requests copied to a shadow service
 //   BENCH_TARGETS=switchyard,fastify   only targets whose name contains one of these (direct and nginx-w1, the
 //                                      references of the ratios, always run)
+//   BENCH_VARIANT_NODE_ARGS="--single-threaded-gc"   adds switchyard-w1-x and switchyard-wN-x: the same balancers
+//                                      with these extra node flags (workers inherit them), interleaved with the others,
+//                                      so an experiment is an A/B within one run (this machine's noise between runs is
+//                                      larger than most effects)
 // Needs wrk and nginx (Debian: apt-get install -y wrk nginx); without nginx the backends are a Node process and
 // the nginx rows are skipped. Everything listens on 127.0.0.1 (ephemeral ports); every process it starts is
 // stopped by PID at the end, and killed by PID if the harness dies.
@@ -28,7 +32,7 @@ import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { Pool, request } from 'undici';
-import { freePort, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
+import { freePort, launcherFlags, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { barChartSvg, svgToPng } from './lib/chart.js';
 import type { Bar } from './lib/chart.js';
 import { CLK_TCK, coresBetween, cpuSample, killTrackedLeftovers, readStat, snapshot, splitCpu, trackDescendants, treeTicks } from './lib/procfs.js';
@@ -74,6 +78,7 @@ const TARGET_CONCS = [64, 256];
 /** The mirrored target: switchyard-w1 with its route copied to another service at this share. */
 const SY_MIRROR = 'switchyard-w1-mirror';
 const MIRROR_PERCENT = envNum('BENCH_MIRROR_PERCENT', 10);
+const VARIANT_NODE_ARGS = (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const TARGET_FILTER = (process.env.BENCH_TARGETS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 const wanted = (name: string): boolean => TARGET_FILTER.length === 0 || name === 'nginx-w1' || name.startsWith('direct') || TARGET_FILTER.some((f) => name.includes(f));
 
@@ -565,7 +570,7 @@ try {
   // sched (with workers > 1): how accepts reach the workers — 'kernel' (the balancer's default, cluster.SCHED_NONE:
   // every worker accepts on the shared socket) or 'rr' (SWITCHYARD_LB_SCHED=rr: node:cluster's round-robin hand-off,
   // the primary accepts and passes each connection over IPC).
-  const addSwitchyard = async (name: string, workers: number, group: Target['group'], plane: 'fast' | 'node' = 'fast', sched: 'kernel' | 'rr' = 'kernel', routes: string[] = ['--service', 'web']): Promise<void> => {
+  const addSwitchyard = async (name: string, workers: number, group: Target['group'], plane: 'fast' | 'node' = 'fast', sched: 'kernel' | 'rr' = 'kernel', routes: string[] = ['--service', 'web'], nodeArgs: readonly string[] = []): Promise<void> => {
     if (!wanted(name)) return;
     if (!haveLb) {
       targets.push({ name, kind: 'switchyard', group, url: '', skip: 'switchyard lb not built yet', concs: CONCS });
@@ -575,7 +580,7 @@ try {
     const admin = await freePort();
     // The harness's own environment must not choose the scheduling for the default target.
     const env = { SWITCHYARD_LB_SCHED: sched === 'rr' ? 'rr' : undefined };
-    const child = own('target', name, process.execPath, switchyardArgs(SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane), env);
+    const child = own('target', name, process.execPath, [...launcherFlags(SY_MAIN), ...nodeArgs, SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
     targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, workers, concs: CONCS });
   };
   await addNginx('nginx-w1', '1', 'w1');
@@ -597,6 +602,10 @@ try {
   await addNode(`fastify-c${NCPU}`, 'fastify', 'fastify-proxy.ts', NCPU, 'all');
   await addSwitchyard(`switchyard-w${SY_WORKERS}`, SY_WORKERS, 'all');
   await addSwitchyard(`switchyard-w${SY_WORKERS}-rr`, SY_WORKERS, 'all', 'fast', 'rr');
+  if (VARIANT_NODE_ARGS.length > 0) {
+    await addSwitchyard('switchyard-w1-x', 1, 'w1', 'fast', 'kernel', undefined, VARIANT_NODE_ARGS);
+    await addSwitchyard(`switchyard-w${SY_WORKERS}-x`, SY_WORKERS, 'all', 'fast', 'kernel', undefined, VARIANT_NODE_ARGS);
+  }
 
   for (const t of targets) {
     if (t.skip) continue;
@@ -763,7 +772,7 @@ const md: string[] = [];
 const line = (s = ''): void => void md.push(s);
 line('# Load balancer benchmark');
 line();
-line(`Run ${startedAt.toISOString()} on ${machine}.`);
+line(`Run ${startedAt.toISOString()} on ${machine}.${VARIANT_NODE_ARGS.length > 0 ? ` Targets ending in -x: the same balancer with the extra node flags \`${VARIANT_NODE_ARGS.join(' ')}\` (BENCH_VARIANT_NODE_ARGS).` : ''}`);
 line();
 line(
   `Everything on 127.0.0.1. Backends: ${backendsKind}, three ports, registered in a \`switchyard agent\` as service \`web\`. Every balancer does round-robin over the same three backends with keep-alive upstream connections. Load: \`wrk -t1 -c<C> -d${DUR}s --latency -s bench/conf/wrk-report.lua\` at C = ${CONCS.join(', ')}, ${WARM_S} s of warm-up (same C) before every run; within each of the ${REPS} repetition(s) every target runs at every concurrency, interleaved${PEERS_ALL ? '' : ` — except the Node peers (http-proxy, fastify), which run at c${CONC0} only to save time (5-7× slower than the balancers under test, no target refers to them; BENCH_PEERS=all runs them everywhere)`}. The tables show medians (errors: sum over the runs). Before each run the harness waits (≤ ${QUIET_WAIT_S} s) until processes it did not start use < ${QUIET_CORES} cores. CPU: utime+stime of the proxy's process tree from /proc (master + workers, all threads); box cores: the whole machine's busy cores during the run (/proc/stat), where wrk, the backends and the proxy share ${NCPU} cores.`,
