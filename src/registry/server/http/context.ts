@@ -39,6 +39,9 @@ export interface Ctx {
   body(limit?: number, tooLarge?: (size: number, max: number) => string): Promise<Buffer>;
 }
 
+/** Consul's words for a body over the limit (413), whichever front read it. */
+export const tooLargeMessage = (size: number, max: number): string => `Request body(${size} bytes) too large, max size: ${max} bytes`;
+
 export type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
 
 export interface Route {

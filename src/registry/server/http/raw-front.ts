@@ -1,12 +1,15 @@
 /**
  * The registry API's raw-socket front. A thousand watchers of one service are answered and
  * re-park within milliseconds of each other; through Node's http server each of those costs an
- * IncomingMessage, a ServerResponse, their streams and events. Here a request without a body is
- * parsed in place with the balancer's strict HTTP/1.1 parser and answered with one write.
+ * IncomingMessage, a ServerResponse, their streams and events. Here a request is parsed in place
+ * with the balancer's strict HTTP/1.1 parser and answered with one write; so is a write whose
+ * body has a Content-Length of at most RAW_BODY_MAX (a registration, a KV put, a txn), taken from
+ * the same buffer once it is all there.
  *
  * Everything else is handed, with the bytes already read, to Node's http server for the rest of
- * the connection's life: requests with a body, HTTP/1.0, Upgrade, Expect, methods outside the
- * common ones, paths outside /v1/ (UI, /metrics), and any head our parser refuses (Node's parser
+ * the connection's life: chunked and larger bodies, HTTP/1.0, Upgrade, Expect, methods outside the
+ * common ones, paths outside /v1/ (UI, /metrics), a body still incomplete when the head's deadline
+ * passes (Node waits for bodies without a deadline), and any head our parser refuses (Node's parser
  * then gives its own answer, so the agent's edge cases stay exactly Node's).
  */
 import type { Socket } from 'node:net';
@@ -18,6 +21,8 @@ import type { Cancel } from '../catalog-reader.js';
 import type { ApiDispatch, Prepared, Wire } from './dispatch.js';
 import { failureWire } from './dispatch.js';
 import type { Ctx, Reply } from './context.js';
+import { tooLargeMessage } from './context.js';
+import { HttpError } from '../../../core/errors.js';
 
 /** Node's default --max-http-header-size, so a head too large for one path is too large for both. */
 const MAX_HEAD = 16 * 1024;
@@ -25,6 +30,12 @@ const MAX_HEAD = 16 * 1024;
 const MAX_PENDING = 64 * 1024;
 /** Up to this size the head and body are copied into one buffer: one write instead of two. */
 const COPY_BODY_MAX = 16 * 1024;
+/**
+ * Request bodies up to this size are read here, whole, before the handler runs. Registrations, KV
+ * puts and txns are far smaller; a larger body goes to Node's server, which streams it against the
+ * route's own limit.
+ */
+export const RAW_BODY_MAX = 64 * 1024;
 /** The methods Node's parser knows that a bodiless API request uses; any other goes to Node (it refuses most). */
 const RAW_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH']);
 /** Node keeps the first of these when a request repeats them (IncomingMessage's matchKnownFields). */
@@ -48,6 +59,8 @@ export interface RawFrontOptions {
   readonly node: HttpServer;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** ctx.body()'s limit when a route gives none (ApiServerOptions.maxBodyBytes). */
+  readonly maxBodyBytes: number;
   readonly logger: Logger;
   readonly onRequest?: (route: string, method: string, status: number, seconds: number) => void;
   readonly onWake?: (seconds: number) => void;
@@ -77,6 +90,8 @@ class Conn implements Cancel {
   ending = false;
   /** Date.now() when the head being received started (0: none). */
   headStartedAt = 0;
+  /** The head is parsed and its body is still arriving (a timeout then hands the connection to Node). */
+  bodyWait = false;
   /** Its last answer was a woken blocking query: its next request waits for the fan-out to end. */
   woken = false;
   #cancels: (() => void)[] = [];
@@ -232,6 +247,11 @@ export class RawFront {
 
   timeout(c: Conn): void {
     if (c.busy || c.closed) return;
+    if (c.bodyWait) {
+      // Node's server waits for a body as long as its client sends it: so does the agent, there.
+      this.#handOff(c);
+      return;
+    }
     // A head still arriving after the headers timeout is a Slowloris: answer as Node does.
     if (c.buf.length > 0) c.socket.end(TIMEOUT_408);
     c.socket.destroy();
@@ -268,13 +288,15 @@ export class RawFront {
       const now = Date.now();
       if (c.headStartedAt === 0) c.headStartedAt = now;
       const end = parseRequestHead(buf, 0, buf.length, head, MAX_HEAD);
-      if (end === NEED_MORE) {
+      // A body still arriving is waited for within the head's deadline (the head is parsed again then: it is cheap).
+      c.bodyWait = end >= 0 && head.contentLength > 0 && head.contentLength <= RAW_BODY_MAX && buf.length < end + head.contentLength;
+      if (end === NEED_MORE || c.bodyWait) {
         const left = o.headersTimeoutMs - (now - c.headStartedAt);
         if (left <= 0) this.timeout(c);
         else c.socket.setTimeout(left);
         return;
       }
-      if (end === PARSE_ERROR || head.versionMinor !== 1 || head.contentLength > 0 || head.chunked || head.upgrade || head.expect
+      if (end === PARSE_ERROR || head.versionMinor !== 1 || head.contentLength > RAW_BODY_MAX || head.chunked || head.upgrade || head.expect
         || buf[head.targetStart] !== 0x2f || !RAW_METHODS.has(head.method)) {
         this.#handOff(c);
         return;
@@ -289,7 +311,9 @@ export class RawFront {
         this.#handOff(c);
         return;
       }
-      this.#consume(c, end);
+      // The socket gives every read a buffer of its own, so the body can be a view of it.
+      const body = head.contentLength > 0 ? buf.subarray(end, end + head.contentLength) : EMPTY;
+      this.#consume(c, end + body.length);
       if (p.kind === 'refused') {
         this.#respond(c, method, failureWire(p.error), close);
         o.onRequest?.(p.routeName, method, p.error.status, seconds(started));
@@ -302,7 +326,7 @@ export class RawFront {
       }
       c.busy = true;
       c.socket.setTimeout(0);
-      this.#run(c, p, method, rawUrl, headers, close, started).catch((err: unknown) => {
+      this.#run(c, p, method, rawUrl, headers, body, close, started).catch((err: unknown) => {
         // Only a failure to write the failure itself lands here: drop the connection, keep the agent.
         o.logger.error({ err, url: rawUrl, method }, 'registry API could not answer');
         c.socket.destroy();
@@ -310,12 +334,17 @@ export class RawFront {
     }
   }
 
-  async #run(c: Conn, p: Prepared & { kind: 'route' }, method: string, rawUrl: string, headers: IncomingHttpHeaders, close: boolean, started: bigint): Promise<void> {
+  async #run(c: Conn, p: Prepared & { kind: 'route' }, method: string, rawUrl: string, headers: IncomingHttpHeaders, body: Buffer, close: boolean, started: bigint): Promise<void> {
     const o = this.#o;
     let status: number;
     let reply: Reply | undefined;
     try {
-      const ctx: Ctx = { headers, method, path: p.path, suffix: p.suffix, query: p.query, cancel: c, body: emptyBody };
+      const ctx: Ctx = {
+        headers, method, path: p.path, suffix: p.suffix, query: p.query, cancel: c,
+        body: (limit = o.maxBodyBytes, tooLarge = tooLargeMessage) => (body.length > limit
+          ? Promise.reject(new HttpError(413, tooLarge(body.length, limit)))
+          : Promise.resolve(body)),
+      };
       const r = p.route.handler(ctx);
       reply = r instanceof Promise ? await r : r;
       if (c.cancelled) return;
@@ -350,7 +379,10 @@ export class RawFront {
       if (c.cancelled) return;
       reply = undefined;
       const he = o.dispatch.failure(err, method, rawUrl);
-      this.#respond(c, method, failureWire(he), close);
+      const w = failureWire(he);
+      // As through Node's server (server.ts): a body too large ends the connection after the answer.
+      if (he.status === 413) w.headers.push('Connection', 'close');
+      this.#respond(c, method, w, close || he.status === 413);
       status = he.status;
     }
     if (reply?.wokeAt !== undefined) {
@@ -402,12 +434,15 @@ export class RawFront {
   #headOf(w: Wire, close: boolean): string {
     let head = `HTTP/1.1 ${w.status} ${STATUS_CODES[w.status] ?? 'unknown'}\r\n`;
     const h = w.headers;
+    // As Node does: a Connection header in the reply is written where it stands, instead of ours.
+    let connection = false;
     for (let i = 0; i < h.length; i += 2) {
       // Node's writeHead throws on these; stored data must never split a response.
       if (INVALID_VALUE.test(h[i + 1] as string)) throw new Error(`the reply's ${h[i] as string} header has an invalid character`);
       head += `${h[i] as string}: ${h[i + 1] as string}\r\n`;
+      if ((h[i] as string).length === 10 && (h[i] as string).toLowerCase() === 'connection') connection = true;
     }
-    return `${head}Date: ${this.#dateHeader()}\r\n${close ? 'Connection: close\r\n\r\n' : this.#keepAlive}`;
+    return `${head}Date: ${this.#dateHeader()}\r\n${connection ? '\r\n' : close ? 'Connection: close\r\n\r\n' : this.#keepAlive}`;
   }
 
   #dateHeader(): string {
@@ -440,7 +475,6 @@ export class RawFront {
 
 function noop(): void {}
 
-const emptyBody = (): Promise<Buffer> => Promise.resolve(EMPTY);
 
 const seconds = (started: bigint): number => Number(process.hrtime.bigint() - started) / 1e9;
 

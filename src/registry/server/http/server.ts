@@ -1,7 +1,8 @@
 /**
- * The registry's HTTP front. Requests without a body (every read, blocking queries included) are
- * read and answered on the raw socket (raw-front.ts); the rest (bodies, HTTP/1.0, Upgrade, the UI and
- * /metrics) go to Node's http server below. Both answer through ApiDispatch.
+ * The registry's HTTP front. API requests (every read, blocking queries included, and writes with a
+ * body of up to RAW_BODY_MAX) are read and answered on the raw socket (raw-front.ts); the rest
+ * (larger or chunked bodies, HTTP/1.0, Upgrade, the UI and /metrics) go to Node's http server below.
+ * Both answer through ApiDispatch.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -10,6 +11,7 @@ import { HttpError } from '../../../core/errors.js';
 import { ApiDispatch, failureWire } from './dispatch.js';
 import type { Wire } from './dispatch.js';
 import type { Ctx, Reply, Route } from './context.js';
+import { tooLargeMessage } from './context.js';
 import type { Cancel } from '../catalog-reader.js';
 import { RawFront } from './raw-front.js';
 import type { FanOutGate } from './raw-front.js';
@@ -43,9 +45,7 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-const defaultTooLarge = (size: number, max: number): string => `Request body(${size} bytes) too large, max size: ${max} bytes`;
-
-function readBody(req: IncomingMessage, limit: number, tooLarge = defaultTooLarge): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number, tooLarge = tooLargeMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -156,7 +156,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   }
 
   const front = new RawFront({
-    dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, logger: opts.logger,
+    dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, maxBodyBytes: maxBody, logger: opts.logger,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     ...(opts.onWake ? { onWake: opts.onWake } : {}),
     ...(opts.fanOut ? { fanOut: opts.fanOut } : {}),
