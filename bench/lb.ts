@@ -1047,7 +1047,7 @@ if (notes.length > 0) {
   for (const n of notes) line(`- ${n}`);
   line();
 }
-line(`Raw runs: bench/results/lb-runs.jsonl. Rerun: \`npm run bench:lb\` (env BENCH_REPS, BENCH_DUR, BENCH_CHURN_DUR, BENCH_CONCURRENCY, BENCH_PEERS, BENCH_C2T_ROUNDS, BENCH_PHASES, BENCH_TARGETS).`);
+line(`Raw runs: bench/results/lb-runs.jsonl. Rerun: \`npm run bench:lb\` (env BENCH_REPS, BENCH_DUR, BENCH_CHURN_DUR, BENCH_CONCURRENCY, BENCH_PEERS, BENCH_C2T_ROUNDS, BENCH_PHASES, BENCH_TARGETS, BENCH_VARIANT_NODE_ARGS).`);
 
 console.log(`\n${md.join('\n')}\n`);
 if (exitCode === 0) {
