@@ -32,7 +32,7 @@ import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { Pool, request } from 'undici';
-import { freePort, launcherFlags, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
+import { freePort, percentile, startOwned, stopOwned, switchyardArgs, switchyardArgsWith, waitHttp } from './lib/proc.js';
 import { barChartSvg, svgToPng } from './lib/chart.js';
 import type { Bar } from './lib/chart.js';
 import { CLK_TCK, coresBetween, cpuSample, killTrackedLeftovers, readStat, snapshot, splitCpu, trackDescendants, treeTicks } from './lib/procfs.js';
@@ -580,7 +580,7 @@ try {
     const admin = await freePort();
     // The harness's own environment must not choose the scheduling for the default target.
     const env = { SWITCHYARD_LB_SCHED: sched === 'rr' ? 'rr' : undefined };
-    const child = own('target', name, process.execPath, [...launcherFlags(SY_MAIN), ...nodeArgs, SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane], env);
+    const child = own('target', name, process.execPath, switchyardArgsWith(nodeArgs, SY_MAIN, 'lb', '--listen', `127.0.0.1:${port}`, '--registry', agentUrl, ...routes, '--admin-addr', `127.0.0.1:${admin}`, '--log-level', 'warn', '--workers', String(workers), '--data-plane', plane), env);
     targets.push({ name, kind: 'switchyard', group, url: `http://127.0.0.1:${port}/`, child, admin: `http://127.0.0.1:${admin}`, workers, concs: CONCS });
   };
   await addNginx('nginx-w1', '1', 'w1');

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { execSync } from 'node:child_process';
 import { Pool } from 'undici';
 import { pino } from 'pino';
-import { freePort, percentile, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
+import { freePort, percentile, startOwned, stopOwned, switchyardArgs, switchyardArgsWith, waitHttp } from './lib/proc.js';
 import { CLK_TCK, readStat } from './lib/procfs.js';
 import { envIntList, envNum, fmt, sleep } from './lib/util.js';
 import { UpstreamStates } from '../src/balancer/index.js';
@@ -201,7 +201,7 @@ async function e2e(n: number, dir: string): Promise<E2eRow> {
     const t0 = performance.now();
     // BENCH_LB_NODE_ARGS: extra node flags for the balancer (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
     const nodeArgs = (process.env.BENCH_LB_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    lb = startOwned(process.execPath, [...nodeArgs, ...switchyardArgs(SY_MAIN, 'lb', '--listen', `127.0.0.1:${lbPort}`, '--registry', agentUrl, '--admin-addr', `127.0.0.1:${adminPort}`, '--log-level', 'warn')]);
+    lb = startOwned(process.execPath, switchyardArgsWith(nodeArgs, SY_MAIN, 'lb', '--listen', `127.0.0.1:${lbPort}`, '--registry', agentUrl, '--admin-addr', `127.0.0.1:${adminPort}`, '--log-level', 'warn'));
     const lastRoute = `/${name(n - 1)}`;
     for (const deadline = Date.now() + 120_000; ;) {
       try {

@@ -25,7 +25,7 @@ export function startOwned(cmd: string, args: string[], opts: { env?: NodeJS.Pro
 }
 
 /** The node flags a script's own `#!/usr/bin/env -S node …` line gives it (none for a plain `#!/usr/bin/env node`). */
-export function launcherFlags(file: string): string[] {
+function launcherFlags(file: string): string[] {
   const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
   const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
   return m?.[1] ? m[1].trim().split(/\s+/) : [];
@@ -33,7 +33,12 @@ export function launcherFlags(file: string): string[] {
 
 /** Node's arguments to run the switchyard CLI at `main` as the `switchyard` command would (its #! flags first). */
 export function switchyardArgs(main: string, ...args: string[]): string[] {
-  return [...launcherFlags(main), main, ...args];
+  return switchyardArgsWith([], main, ...args);
+}
+
+/** As switchyardArgs, with extra node flags after the #! ones (so an experiment's flag wins over the launcher's). */
+export function switchyardArgsWith(nodeArgs: readonly string[], main: string, ...args: string[]): string[] {
+  return [...launcherFlags(main), ...nodeArgs, main, ...args];
 }
 
 export async function stopOwned(c: ChildProcess): Promise<void> {

@@ -4,7 +4,7 @@
 import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { freePort, launcherFlags, startOwned, stopOwned } from '../lib/proc.js';
+import { freePort, startOwned, stopOwned, switchyardArgsWith } from '../lib/proc.js';
 import { CLK_TCK, readStat } from '../lib/procfs.js';
 import type { WorkerCommand, WorkerReport } from './worker.js';
 
@@ -38,7 +38,7 @@ export interface AgentProc {
 /** Starts an agent and resolves once it answers (bounded: `timeoutMs`). */
 export async function startAgent(o: { name: string; dataDir: string; store?: string; sync?: 'always' | 'none'; timeoutMs?: number; extra?: string[] }): Promise<AgentProc> {
   const port = await freePort();
-  const args = [SY_MAIN, 'agent', '--http-addr', `127.0.0.1:${port}`, '--data-dir', o.dataDir, '--node', o.name, '--log-level', 'warn'];
+  const args = ['agent', '--http-addr', `127.0.0.1:${port}`, '--data-dir', o.dataDir, '--node', o.name, '--log-level', 'warn'];
   if (o.store) args.push('--store', o.store);
   if (o.sync) args.push('--sync', o.sync);
   args.push(...(o.extra ?? []));
@@ -46,7 +46,7 @@ export async function startAgent(o: { name: string; dataDir: string; store?: str
   // Large heaps: a million instances are past Node's default old-space limit on some machines.
   // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile a phase).
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const nodeCmd = [process.execPath, '--max-old-space-size=6144', ...launcherFlags(SY_MAIN), ...nodeArgs, ...args];
+  const nodeCmd = [process.execPath, ...switchyardArgsWith(['--max-old-space-size=6144', ...nodeArgs], SY_MAIN, ...args)];
   // taskset execs node in place: the PID is the agent's, and every thread it starts is on AGENT_CPUS.
   const child = AGENT_CPUS === undefined ? startOwned(nodeCmd[0] as string, nodeCmd.slice(1)) : startOwned('taskset', ['-c', AGENT_CPUS, ...nodeCmd]);
   const url = `http://127.0.0.1:${port}`;

@@ -339,9 +339,10 @@ export class RawFront {
     let status: number;
     let reply: Reply | undefined;
     try {
+      // Most requests (every re-parking watcher) have no body: they share one function, not a closure each.
       const ctx: Ctx = {
         headers, method, path: p.path, suffix: p.suffix, query: p.query, cancel: c,
-        body: (limit = o.maxBodyBytes, tooLarge = tooLargeMessage) => (body.length > limit
+        body: body.length === 0 ? emptyBody : (limit = o.maxBodyBytes, tooLarge = tooLargeMessage) => (body.length > limit
           ? Promise.reject(new HttpError(413, tooLarge(body.length, limit)))
           : Promise.resolve(body)),
       };
@@ -379,10 +380,8 @@ export class RawFront {
       if (c.cancelled) return;
       reply = undefined;
       const he = o.dispatch.failure(err, method, rawUrl);
-      const w = failureWire(he);
       // As through Node's server (server.ts): a body too large ends the connection after the answer.
-      if (he.status === 413) w.headers.push('Connection', 'close');
-      this.#respond(c, method, w, close || he.status === 413);
+      this.#respond(c, method, failureWire(he), close || he.status === 413);
       status = he.status;
     }
     if (reply?.wokeAt !== undefined) {
@@ -434,15 +433,12 @@ export class RawFront {
   #headOf(w: Wire, close: boolean): string {
     let head = `HTTP/1.1 ${w.status} ${STATUS_CODES[w.status] ?? 'unknown'}\r\n`;
     const h = w.headers;
-    // As Node does: a Connection header in the reply is written where it stands, instead of ours.
-    let connection = false;
     for (let i = 0; i < h.length; i += 2) {
       // Node's writeHead throws on these; stored data must never split a response.
       if (INVALID_VALUE.test(h[i + 1] as string)) throw new Error(`the reply's ${h[i] as string} header has an invalid character`);
       head += `${h[i] as string}: ${h[i + 1] as string}\r\n`;
-      if ((h[i] as string).length === 10 && (h[i] as string).toLowerCase() === 'connection') connection = true;
     }
-    return `${head}Date: ${this.#dateHeader()}\r\n${connection ? '\r\n' : close ? 'Connection: close\r\n\r\n' : this.#keepAlive}`;
+    return `${head}Date: ${this.#dateHeader()}\r\n${close ? 'Connection: close\r\n\r\n' : this.#keepAlive}`;
   }
 
   #dateHeader(): string {
@@ -475,6 +471,7 @@ export class RawFront {
 
 function noop(): void {}
 
+const emptyBody = (): Promise<Buffer> => Promise.resolve(EMPTY);
 
 const seconds = (started: bigint): number => Number(process.hrtime.bigint() - started) / 1e9;
 

@@ -147,7 +147,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         const w = failureWire(he);
         // An oversized or unread body cannot be drained cheaply: close the connection after answering.
         const close = he.status === 413 || (!bodyConsumed && hasBody(req) && req.readable && !req.complete);
-        if (close) w.headers.push('Connection', 'close');
+        // Node then writes its own `Connection: close` (after Date, as the raw front does) and ends the socket.
+        if (close) res.shouldKeepAlive = false;
         write(res, method, w);
         if (close) res.once('finish', () => req.socket.destroy());
       }
