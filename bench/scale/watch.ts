@@ -55,13 +55,15 @@ function churnPlan(ctx: ScaleContext, p: WatchPlan): number[] {
   return out;
 }
 
+type Quantiles = { count: number; p50: number; p99: number };
+
 export interface WatchRun {
   groups: GroupResult[];
   writer: ReturnType<typeof stats>;
   writes: number;
   writeErrors: number;
   late: number;
-  agents: { name: string; cores: number; cpuS: number; rssBeforeMiB: number; rssParkedMiB: number; maxRssMiB: number; parked: number; serverWake: { count: number; p50: number; p99: number }; runtime: RuntimeReport | undefined }[];
+  agents: { name: string; cores: number; cpuS: number; rssBeforeMiB: number; rssParkedMiB: number; maxRssMiB: number; parked: number; serverWake: Quantiles; txnAtAgent: Quantiles; storeTxn: Quantiles; storeCommit: Quantiles; runtime: RuntimeReport | undefined }[];
   watcherErrors: number;
   firstError: string;
   clientCpuS: number;
@@ -181,6 +183,11 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
       agents: agents.map((a, i) => ({
         name: a.name, cores: agentStats[i]?.cores ?? NaN, cpuS: agentStats[i]?.cpuS ?? NaN, rssBeforeMiB: rssBefore[i] ?? NaN, rssParkedMiB: rssParked[i] ?? NaN,
         maxRssMiB: agentStats[i]?.maxRssMiB ?? NaN, parked: parked[i] ?? 0, serverWake: histogramQuantiles(before[i] ?? '', after[i] ?? '', 'switchyard_registry_blocking_wake_seconds'),
+        // Where the writer's time goes: the agent's view of each PUT /v1/txn (head parsed → answer written), the
+        // store's (submitted → acknowledged) and the disk's (one group commit); the rest is before the agent read it.
+        txnAtAgent: histogramQuantiles(before[i] ?? '', after[i] ?? '', 'switchyard_registry_http_request_seconds', { route: '/v1/txn' }),
+        storeTxn: histogramQuantiles(before[i] ?? '', after[i] ?? '', 'switchyard_store_txn_seconds'),
+        storeCommit: histogramQuantiles(before[i] ?? '', after[i] ?? '', 'switchyard_store_commit_seconds'),
         runtime: runtime[i],
       })),
       watcherErrors,
@@ -209,6 +216,10 @@ export function reportWatch(ctx: ScaleContext, r: WatchRun, title: string): void
   for (const a of r.agents) {
     const perWatcher = ((a.rssParkedMiB - a.rssBeforeMiB) * 2 ** 20) / Math.max(1, a.parked);
     ctx.line(`Agent ${a.name}: ${fmt(a.cores)} cores during the churn (${fmt(a.cpuS, 1)} CPU s), RSS ${fmt(a.rssBeforeMiB, 0)} MiB before the watchers, ${fmt(a.rssParkedMiB, 0)} MiB with ${a.parked} parked (${fmt(perWatcher / 1024, 1)} KiB per parked watcher), max ${fmt(a.maxRssMiB, 0)} MiB during the churn; its own wake histogram (change applied → response written, bucket bounds): ${a.serverWake.count} wakes, p50 ≤ ${a.serverWake.p50} ms, p99 ≤ ${a.serverWake.p99} ms.`);
+    if (a.txnAtAgent.count > 0) {
+      const q = (x: Quantiles): string => `p50 ≤ ${x.p50} / p99 ≤ ${x.p99} ms`;
+      ctx.line(`Agent ${a.name}, the writer's side (bucket bounds): ${a.txnAtAgent.count} PUT /v1/txn from head parsed to answer written ${q(a.txnAtAgent)}; in the store, submitted to acknowledged ${q(a.storeTxn)}${a.storeCommit.count > 0 ? `; ${a.storeCommit.count} group commits on disk ${q(a.storeCommit)}` : ' (no embedded store)'}.`);
+    }
     if (a.runtime !== undefined) {
       // Where the agent's stalls come from: its own GC pauses and event-loop delay over the churn window.
       const gc = gcTotals(a.runtime);

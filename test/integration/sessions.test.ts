@@ -416,6 +416,23 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     assert.match((await http(a.url, 'GET', '/metrics')).text, /^# TYPE switchyard_registry_http_requests_total counter$/m);
   });
 
+  it('/metrics times each write where it waits: the API route, and with the embedded store its group commits', async () => {
+    const { a } = p;
+    assert.equal((await http(a.url, 'PUT', '/v1/kv/metrics/probe', 'x')).status, 200);
+    const text = (await http(a.url, 'GET', '/metrics')).text;
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    // Fine enough to read a writer's 5 ms target: 2, 20 and 200 ms bounds.
+    assert.ok(value(/^switchyard_registry_http_request_seconds_bucket\{le="0\.002",route="\/v1\/kv\/"\} (\d+)$/m) >= 0, text.slice(0, 600));
+    assert.ok(value(/^switchyard_registry_http_request_seconds_count\{route="\/v1\/kv\/"\} (\d+)$/m) >= 1);
+    if (testStore === 'embedded') {
+      const commits = value(/^switchyard_store_commit_seconds_count (\d+)$/m);
+      const txns = value(/^switchyard_store_txn_seconds_count (\d+)$/m);
+      assert.ok(commits >= 1 && txns >= commits, `every group commit holds at least one write: ${commits} commits, ${txns} writes`);
+    } else {
+      assert.doesNotMatch(text, /^switchyard_store_commit_seconds/m, 'the etcd store has no group commit of its own');
+    }
+  });
+
   it('/debug/runtime reports event-loop delay and GC pauses; ?reset=1 starts a new window', async () => {
     const { a } = p;
     type Report = { seconds: number; gc: Record<string, { count: number; maxMs: number }>; eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number }; heapUsedBytes: number; rssBytes: number };

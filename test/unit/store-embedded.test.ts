@@ -10,7 +10,7 @@ import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SwitchyardError } from '../../src/core/errors.js';
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
-import type { EmbeddedStoreLogger, EmbeddedStoreOptions } from '../../src/registry/store/embedded.js';
+import type { CommitTiming, EmbeddedStoreLogger, EmbeddedStoreOptions } from '../../src/registry/store/embedded.js';
 import type { StoreEntry, StoreOp, TxnRequest, TxnResult } from '../../src/registry/store/types.js';
 import { FRAME_HEADER_BYTES, scanFrames } from '../../src/registry/store/wal.js';
 import { runStoreContract } from '../contract/store.contract.js';
@@ -99,6 +99,34 @@ describe('EmbeddedStore', () => {
   };
   const put = (store: EmbeddedStore, key: string, value: string): Promise<TxnResult> => store.txn({ success: [{ type: 'put', key, value }] });
 
+
+  describe('commit timing (onCommit)', () => {
+    it('reports each group commit once: its disk time, and every write of it, none shorter than the disk work it waited for', async () => {
+      const timings: CommitTiming[] = [];
+      const { store } = await reopen({ dir: await newDir(), sync: 'always', onCommit: (t) => timings.push(t) });
+      await put(store, 'a', '1');
+      // Issued in one turn: one group commit (or two: the first may already be on its way when the others queue).
+      await Promise.all([put(store, 'b', '1'), put(store, 'c', '1'), store.txn({ success: [{ type: 'delete', key: 'a' }] })]);
+      // A no-op behind nothing pending is answered at once, not in a batch.
+      await store.txn({ success: [{ type: 'delete', key: 'nope' }] });
+      assert.equal(timings.reduce((n, t) => n + t.txnSeconds.length, 0), 4, JSON.stringify(timings));
+      for (const t of timings) {
+        assert.ok(t.diskSeconds > 0, `a synced commit takes time: ${t.diskSeconds}`);
+        for (const w of t.txnSeconds) assert.ok(w >= t.diskSeconds, `a write waits at least for its batch's disk work: ${w} < ${t.diskSeconds}`);
+      }
+    });
+
+    it('an observer that throws costs a warning, not a write', async () => {
+      const { logger, warns } = captureLogger();
+      const { store } = await reopen({ dir: await newDir(), sync: 'none', logger, onCommit: () => {
+        throw new Error('observer broke');
+      } });
+      assert.equal((await put(store, 'a', '1')).revision, 1);
+      assert.equal((await put(store, 'b', '1')).revision, 2);
+      assert.equal(store.get('b')?.value, '1');
+      assert.deepEqual(warns.map((w) => [w.msg, w.obj.err]), [['store commit observer failed', 'observer broke'], ['store commit observer failed', 'observer broke']]);
+    });
+  });
 
   describe('writes decided on top of writes not yet durable', () => {
     it('a delete, put and delete of one key in flight at once: later writes see the last, and nothing stale remains once durable', async () => {

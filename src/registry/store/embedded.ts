@@ -29,6 +29,19 @@ export interface EmbeddedStoreOptions {
   readonly sync?: 'always' | 'none';
   /** Size of the current WAL segment that triggers a snapshot and a fresh segment. Default 64 MiB. */
   readonly snapshotEveryBytes?: number;
+  /**
+   * Told after each group commit: how long its disk work took (append, and fdatasync with sync
+   * 'always') and how long each of its writes waited in the store, from txn() to acknowledged.
+   * What a writer waits for is then visible apart from what it waits for outside the store.
+   */
+  readonly onCommit?: (timing: CommitTiming) => void;
+}
+
+export interface CommitTiming {
+  /** Seconds from the batch's append to its durability. */
+  readonly diskSeconds: number;
+  /** Seconds each transaction of the batch spent from txn() to acknowledged, in batch order. */
+  readonly txnSeconds: readonly number[];
 }
 
 /** Told when the store stops or starts accepting writes again; `reason` says why it stopped. */
@@ -43,6 +56,8 @@ interface PendingTxn {
   readonly result: TxnResult;
   readonly resolve: (result: TxnResult) => void;
   readonly reject: (err: unknown) => void;
+  /** performance.now() at txn(), for onCommit. */
+  readonly queuedAt: number;
 }
 
 type Phase = 'new' | 'opening' | 'open' | 'closing' | 'closed';
@@ -63,6 +78,7 @@ export class EmbeddedStore implements Store {
   private readonly logger: EmbeddedStoreLogger;
   private readonly syncAlways: boolean;
   private readonly snapshotEveryBytes: number;
+  private readonly onCommit: ((timing: CommitTiming) => void) | undefined;
   private readonly lock: DirLock;
 
   private phase: Phase = 'new';
@@ -116,6 +132,7 @@ export class EmbeddedStore implements Store {
     this.logger = opts.logger ?? stderrLogger;
     this.syncAlways = (opts.sync ?? 'always') === 'always';
     this.snapshotEveryBytes = every;
+    this.onCommit = opts.onCommit;
     this.lock = new DirLock(this.dir, this.logger);
   }
 
@@ -184,7 +201,7 @@ export class EmbeddedStore implements Store {
     // A no-op decided on top of writes not yet durable must not be acknowledged before them.
     if (change === undefined && this.queue.length === 0 && !this.flushing && !this.flushScheduled) return Promise.resolve(result);
     return new Promise<TxnResult>((resolve, reject) => {
-      this.queue.push({ payload, change, result, resolve, reject });
+      this.queue.push({ payload, change, result, resolve, reject, queuedAt: this.onCommit === undefined ? 0 : performance.now() });
       this.scheduleFlush();
     });
   }
@@ -298,13 +315,16 @@ export class EmbeddedStore implements Store {
       while (this.queue.length > 0 && this.fault === undefined) {
         const batch = this.queue;
         this.queue = [];
+        const started = this.onCommit === undefined ? 0 : performance.now();
         try {
           await this.writeBatch(batch);
         } catch (err) {
           this.fail(err, batch);
           break;
         }
+        const durable = this.onCommit === undefined ? 0 : performance.now();
         this.publish(batch);
+        if (this.onCommit !== undefined) this.reportCommit(batch, started, durable);
         const wal = this.wal as WalWriter;
         if (wal.size >= Math.max(this.snapshotEveryBytes, this.rotateRetryAt) && this.snapshotTask === undefined) await this.rotate();
       }
@@ -328,6 +348,15 @@ export class EmbeddedStore implements Store {
     if (this.syncAlways) await wal.sync();
     this.commits++;
     this.repairAttempt = 0;
+  }
+
+  private reportCommit(batch: readonly PendingTxn[], started: number, durable: number): void {
+    const now = performance.now();
+    try {
+      (this.onCommit as (timing: CommitTiming) => void)({ diskSeconds: (durable - started) / 1000, txnSeconds: batch.map((t) => (now - t.queuedAt) / 1000) });
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'store commit observer failed');
+    }
   }
 
   private publish(batch: readonly PendingTxn[]): void {
