@@ -175,7 +175,7 @@ export class EmbeddedStore implements Store {
     }
     this.phase = 'open';
     this.logger.info({ dir: this.dir, revision: this.publishedRevision, keys: this.published.size, wal: this.wal?.name }, 'store opened');
-    return { revision: this.publishedRevision, entries: this.published.entries() };
+    return { revision: this.publishedRevision, entries: this.published.entriesUnordered() };
   }
 
   txn(req: TxnRequest): Promise<TxnResult> {

@@ -173,7 +173,7 @@ export class EtcdStore implements Store {
     this.#state = state;
     this.#revision = revision;
     this.#watch(revision);
-    return { revision, entries: state.entries() };
+    return { revision, entries: state.entriesUnordered() };
   }
 
   /** Reads the whole prefix at one revision. */

@@ -88,8 +88,9 @@ export interface StoreStats {
 
 export interface Store {
   /**
-   * Loads durable state (or connects). Resolves with every live entry and the current revision,
-   * so a consumer can build its view before subscribing. Calling it twice is an error.
+   * Loads durable state (or connects). Resolves with every live entry (in no particular order) and
+   * the current revision, so a consumer can build its view before subscribing. Calling it twice is
+   * an error.
    */
   open(): Promise<{ readonly revision: number; readonly entries: readonly StoreEntry[] }>;
   /**
