@@ -9,6 +9,8 @@ import { analyze, readWakes, readWrites, stats } from './analyze.js';
 import type { GroupResult, Wake, Write } from './analyze.js';
 import type { Phase, ScaleContext } from './context.js';
 import { histogramQuantiles, memory, metricValue, metricsText, sampler, startWorker } from './procs.js';
+import { counterDelta, listenCounters } from '../lib/netstat.js';
+import type { ListenCounters } from '../lib/netstat.js';
 import type { AgentProc, Worker } from './procs.js';
 import { loadPhase, restartPhase } from './load.js';
 
@@ -57,6 +59,10 @@ function churnPlan(ctx: ScaleContext, p: WatchPlan): number[] {
 
 type Quantiles = { count: number; p50: number; p99: number };
 
+function queueLine(q: ListenCounters): string {
+  return `ListenOverflows ${q.ListenOverflows}, ListenDrops ${q.ListenDrops}, SYN retransmits ${q.TCPSynRetrans}, SYN cookies sent ${q.TCPReqQFullDoCookies}`;
+}
+
 export interface WatchRun {
   groups: GroupResult[];
   writer: ReturnType<typeof stats>;
@@ -65,6 +71,8 @@ export interface WatchRun {
   late: number;
   agents: { name: string; cores: number; cpuS: number; rssBeforeMiB: number; rssParkedMiB: number; maxRssMiB: number; parked: number; serverWake: Quantiles; txnAtAgent: Quantiles; storeTxn: Quantiles; storeCommit: Quantiles; runtime: RuntimeReport | undefined }[];
   watcherErrors: number;
+  /** TcpExt listen-queue counters over the watchers' connecting (this network namespace, every socket). */
+  parkingQueues: ListenCounters;
   firstError: string;
   clientCpuS: number;
 }
@@ -96,6 +104,9 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
   let firstError = '';
   let clientCpuS = 0;
   const rssBefore = agents.map((a) => memory(a.pid).rssMiB);
+  // Thousands of watchers connect at once: a full accept queue shows here (a dropped SYN costs its watcher a
+  // second; a connection made with a SYN cookie while the queue stays full can end in a reset).
+  const queuesBefore = listenCounters();
   try {
     let nextId = 0;
     const parkedReports: Promise<unknown>[] = [];
@@ -140,7 +151,8 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
       if (parked.every((n, i) => n >= (want[i] ?? 0) - watcherErrors) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    console.log(`[${label}] parked at the agents: ${parked.join(' + ')} (wanted ${want.join(' + ')}), watcher errors ${watcherErrors}${firstError ? `: ${firstError}` : ''}`);
+    const parkingQueues = counterDelta(queuesBefore, listenCounters());
+    console.log(`[${label}] parked at the agents: ${parked.join(' + ')} (wanted ${want.join(' + ')}), watcher errors ${watcherErrors}${firstError ? `: ${firstError}` : ''}; listen queues while connecting: ${queueLine(parkingQueues)}`);
     const rssParked = agents.map((a) => memory(a.pid).rssMiB);
     const before = await Promise.all(agents.map((a) => metricsText(a.url)));
     // The agents' GC pauses and event-loop delay over the churn window (src/core/runtime-stats.ts).
@@ -192,6 +204,7 @@ export async function runWatch(ctx: ScaleContext, agents: AgentProc[], writeTo: 
       })),
       watcherErrors,
       firstError,
+      parkingQueues,
       clientCpuS,
     };
   } finally {
@@ -229,6 +242,7 @@ export function reportWatch(ctx: ScaleContext, r: WatchRun, title: string): void
   }
   ctx.line();
   if (r.watcherErrors > 0) ctx.line(`Watcher errors: ${r.watcherErrors} (first: ${r.firstError}).`);
+  ctx.line(`Listen queues while the watchers connected (/proc/net/netstat): ${queueLine(r.parkingQueues)}.`);
   ctx.line(`Load processes' CPU (watchers + writer): ${fmt(r.clientCpuS, 1)} s.`);
   ctx.line();
 }
