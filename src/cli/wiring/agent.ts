@@ -170,7 +170,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     const commitDisk = new Histogram({ name: 'switchyard_store_commit_seconds', help: 'Embedded store: disk time of each group commit (WAL append, and fdatasync with --sync always)', buckets: commitBuckets, registers: [metrics] });
     const commitTxn = new Histogram({ name: 'switchyard_store_txn_seconds', help: 'Embedded store: each write from submitted to acknowledged (its wait for the group commit ahead of it, the disk, and applying it)', buckets: commitBuckets, registers: [metrics] });
     observeCommit = (t) => {
-      commitDisk.observe(t.diskSeconds);
+      if (t.diskSeconds !== undefined) commitDisk.observe(t.diskSeconds);
       for (const s of t.txnSeconds) commitTxn.observe(s);
     };
     new Gauge({ name: 'switchyard_store_writable', help: 'Embedded store: 1 while the write-ahead log takes writes, 0 while it cannot be written (full disk, I/O errors; writes answer 503)', registers: [metrics], collect() { this.set(store.writable() ? 1 : 0); } });

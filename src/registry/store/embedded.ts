@@ -38,8 +38,8 @@ export interface EmbeddedStoreOptions {
 }
 
 export interface CommitTiming {
-  /** Seconds from the batch's append to its durability. */
-  readonly diskSeconds: number;
+  /** Seconds from the batch's append to its durability; undefined when it wrote nothing (only no-ops waiting their turn). */
+  readonly diskSeconds: number | undefined;
   /** Seconds each transaction of the batch spent from txn() to acknowledged, in batch order. */
   readonly txnSeconds: readonly number[];
 }
@@ -316,15 +316,16 @@ export class EmbeddedStore implements Store {
         const batch = this.queue;
         this.queue = [];
         const started = this.onCommit === undefined ? 0 : performance.now();
+        let wrote = false;
         try {
-          await this.writeBatch(batch);
+          wrote = await this.writeBatch(batch);
         } catch (err) {
           this.fail(err, batch);
           break;
         }
         const durable = this.onCommit === undefined ? 0 : performance.now();
         this.publish(batch);
-        if (this.onCommit !== undefined) this.reportCommit(batch, started, durable);
+        if (this.onCommit !== undefined) this.reportCommit(batch, wrote ? (durable - started) / 1000 : undefined);
         const wal = this.wal as WalWriter;
         if (wal.size >= Math.max(this.snapshotEveryBytes, this.rotateRetryAt) && this.snapshotTask === undefined) await this.rotate();
       }
@@ -338,22 +339,24 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  private async writeBatch(batch: readonly PendingTxn[]): Promise<void> {
+  /** Appends the batch's records (and syncs them); false when it had none. */
+  private async writeBatch(batch: readonly PendingTxn[]): Promise<boolean> {
     const payloads: string[] = [];
     for (const item of batch) if (item.payload !== undefined) payloads.push(item.payload);
-    if (payloads.length === 0) return;
+    if (payloads.length === 0) return false;
     const wal = this.wal as WalWriter;
     this.walGoodSize = wal.size;
     await wal.append(encodeFrames(payloads));
     if (this.syncAlways) await wal.sync();
     this.commits++;
     this.repairAttempt = 0;
+    return true;
   }
 
-  private reportCommit(batch: readonly PendingTxn[], started: number, durable: number): void {
+  private reportCommit(batch: readonly PendingTxn[], diskSeconds: number | undefined): void {
     const now = performance.now();
     try {
-      (this.onCommit as (timing: CommitTiming) => void)({ diskSeconds: (durable - started) / 1000, txnSeconds: batch.map((t) => (now - t.queuedAt) / 1000) });
+      (this.onCommit as (timing: CommitTiming) => void)({ diskSeconds, txnSeconds: batch.map((t) => (now - t.queuedAt) / 1000) });
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, 'store commit observer failed');
     }
