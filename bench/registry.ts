@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
 import { freePort, percentile, rssMiB, startOwned, stopOwned, switchyardArgs, waitHttp } from './lib/proc.js';
 import { runWrkJson } from './lib/util.js';
+import { histogramQuantiles } from './lib/prom.js';
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -108,20 +109,8 @@ async function wakeLatency(url: string): Promise<WakeResult> {
     for (const t of arrivals) fan.push(t - writeStart);
   }
   await dispatcher.close();
-  const server = histogramQuantiles(await (await fetch(`${url}/metrics`)).text(), 'switchyard_registry_blocking_wake_seconds', metricsBefore);
+  const server = histogramQuantiles(metricsBefore, await (await fetch(`${url}/metrics`)).text(), 'switchyard_registry_blocking_wake_seconds');
   return { spread: stats(spread), fanout: { ...stats(fan), serverP50: server.p50, serverP99: server.p99 } };
-}
-
-/** Upper bounds of the p50 and p99 buckets of a Prometheus histogram, in ms. */
-function histogramQuantiles(text: string, name: string, before = ''): { count: number; p50: number; p99: number } {
-  const read = (t: string): [number, number][] => [...t.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))]
-    .map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
-  const base = read(before);
-  // Counts since `before`, so one agent can serve several measurements.
-  const buckets = read(text).map(([le, c], i) => [le, c - (base[i]?.[1] ?? 0)] as [number, number]);
-  const count = buckets[buckets.length - 1]?.[1] ?? 0;
-  const q = (p: number): number => buckets.find(([, c]) => c >= p * count)?.[0] ?? NaN;
-  return { count, p50: q(0.5), p99: q(0.99) };
 }
 
 async function rssWithInstances(url: string, pid: number): Promise<{ idle: number; loaded: number }> {

@@ -78,15 +78,25 @@ function nodeId(dataDir: string): string {
  */
 const API_BACKLOG = 4096;
 
+/** The embedded store's write timings as histograms: what a writer waits for inside the store. */
+function commitObserver(metrics: PromRegistry): (timing: CommitTiming) => void {
+  const buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5];
+  const disk = new Histogram({ name: 'switchyard_store_commit_seconds', help: 'Embedded store: disk time of each group commit (WAL append, and fdatasync with --sync always)', buckets, registers: [metrics] });
+  const txn = new Histogram({ name: 'switchyard_store_txn_seconds', help: 'Embedded store: each write from submitted to acknowledged (its wait for the group commit ahead of it, the disk, and applying it)', buckets, registers: [metrics] });
+  return (t) => {
+    if (t.diskSeconds !== undefined) disk.observe(t.diskSeconds);
+    for (const s of t.txnSeconds) txn.observe(s);
+  };
+}
+
 /** `clock` drives session TTLs and lock-delays (tests move it by hand). */
 export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const etcd = opts.store === undefined && cfg.store !== 'embedded'
     ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
     : undefined;
-  // The commit histograms are registered with the other metrics below; the store exists first.
-  let observeCommit: ((timing: CommitTiming) => void) | undefined;
-  const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync, onCommit: (t) => observeCommit?.(t) });
+  const metrics = new PromRegistry();
+  const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync, onCommit: commitObserver(metrics) });
   // The data dir holds this agent's node ID (and in cluster mode its anti-entropy journal): two agents
   // on one dir would be one node twice. The embedded store locks it itself; any other store, here.
   const dirLock = store instanceof EmbeddedStore ? undefined : new DirLock(cfg.dataDir, logger);
@@ -150,7 +160,6 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     throw err;
   }
 
-  const metrics = new PromRegistry();
   collectDefaultMetrics({ register: metrics, prefix: 'switchyard_' });
   const httpRequests = new Counter({ name: 'switchyard_registry_http_requests_total', help: 'Registry API requests', labelNames: ['route', 'method', 'status'], registers: [metrics] });
   // 2, 20 and 200 ms too: the scale targets put a writer's p99 at 5 ms, and "≤ 50 ms" said little about 6 or 49.
@@ -166,13 +175,6 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     new Gauge({ name: 'switchyard_cluster_agents_alive', help: 'Cluster mode: agents holding a live etcd lease', registers: [metrics], collect() { this.set(etcd.range(ALIVE_PREFIX).length); } });
   }
   if (store instanceof EmbeddedStore) {
-    const commitBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5];
-    const commitDisk = new Histogram({ name: 'switchyard_store_commit_seconds', help: 'Embedded store: disk time of each group commit (WAL append, and fdatasync with --sync always)', buckets: commitBuckets, registers: [metrics] });
-    const commitTxn = new Histogram({ name: 'switchyard_store_txn_seconds', help: 'Embedded store: each write from submitted to acknowledged (its wait for the group commit ahead of it, the disk, and applying it)', buckets: commitBuckets, registers: [metrics] });
-    observeCommit = (t) => {
-      if (t.diskSeconds !== undefined) commitDisk.observe(t.diskSeconds);
-      for (const s of t.txnSeconds) commitTxn.observe(s);
-    };
     new Gauge({ name: 'switchyard_store_writable', help: 'Embedded store: 1 while the write-ahead log takes writes, 0 while it cannot be written (full disk, I/O errors; writes answer 503)', registers: [metrics], collect() { this.set(store.writable() ? 1 : 0); } });
   }
   new Gauge({ name: 'switchyard_registry_blocking_queries', help: 'Blocking queries parked right now', registers: [metrics], collect() { this.set(view.waiterCount()); } });

@@ -201,7 +201,7 @@ export class EmbeddedStore implements Store {
     // A no-op decided on top of writes not yet durable must not be acknowledged before them.
     if (change === undefined && this.queue.length === 0 && !this.flushing && !this.flushScheduled) return Promise.resolve(result);
     return new Promise<TxnResult>((resolve, reject) => {
-      this.queue.push({ payload, change, result, resolve, reject, queuedAt: this.onCommit === undefined ? 0 : performance.now() });
+      this.queue.push({ payload, change, result, resolve, reject, queuedAt: performance.now() });
       this.scheduleFlush();
     });
   }
@@ -315,17 +315,15 @@ export class EmbeddedStore implements Store {
       while (this.queue.length > 0 && this.fault === undefined) {
         const batch = this.queue;
         this.queue = [];
-        const started = this.onCommit === undefined ? 0 : performance.now();
-        let wrote = false;
+        let diskSeconds: number | undefined;
         try {
-          wrote = await this.writeBatch(batch);
+          diskSeconds = await this.writeBatch(batch);
         } catch (err) {
           this.fail(err, batch);
           break;
         }
-        const durable = this.onCommit === undefined ? 0 : performance.now();
         this.publish(batch);
-        if (this.onCommit !== undefined) this.reportCommit(batch, wrote ? (durable - started) / 1000 : undefined);
+        if (this.onCommit !== undefined) this.reportCommit(batch, diskSeconds);
         const wal = this.wal as WalWriter;
         if (wal.size >= Math.max(this.snapshotEveryBytes, this.rotateRetryAt) && this.snapshotTask === undefined) await this.rotate();
       }
@@ -339,18 +337,19 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  /** Appends the batch's records (and syncs them); false when it had none. */
-  private async writeBatch(batch: readonly PendingTxn[]): Promise<boolean> {
+  /** Appends the batch's records (and syncs them); resolves with the seconds that took, undefined when it had none. */
+  private async writeBatch(batch: readonly PendingTxn[]): Promise<number | undefined> {
     const payloads: string[] = [];
     for (const item of batch) if (item.payload !== undefined) payloads.push(item.payload);
-    if (payloads.length === 0) return false;
+    if (payloads.length === 0) return undefined;
+    const started = performance.now();
     const wal = this.wal as WalWriter;
     this.walGoodSize = wal.size;
     await wal.append(encodeFrames(payloads));
     if (this.syncAlways) await wal.sync();
     this.commits++;
     this.repairAttempt = 0;
-    return true;
+    return (performance.now() - started) / 1000;
   }
 
   private reportCommit(batch: readonly PendingTxn[], diskSeconds: number | undefined): void {
