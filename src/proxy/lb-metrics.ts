@@ -9,8 +9,8 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetr
 import type { Upstream } from '../balancer/index.js';
 import type { CompiledRoute } from '../routing/snapshot.js';
 import type { ProxyMetrics } from './core/request.js';
-import { LatencyHistogram } from './latency-histogram.js';
-import type { LatencyChild } from './latency-histogram.js';
+import { LatencyHistogram } from '../core/latency-histogram.js';
+import type { LatencyChild } from '../core/latency-histogram.js';
 
 /** Request latency buckets (seconds). */
 export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -424,6 +424,15 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     // Fine enough to read a writer's 5 ms target: 2, 20 and 200 ms bounds.
     assert.ok(value(/^switchyard_registry_http_request_seconds_bucket\{le="0\.002",route="\/v1\/kv\/"\} (\d+)$/m) >= 0, text.slice(0, 600));
     assert.ok(value(/^switchyard_registry_http_request_seconds_count\{route="\/v1\/kv\/"\} (\d+)$/m) >= 1);
+    // Requests are counted outside prom-client and handed over when scraped: every one shows, none twice.
+    const puts = (t: string): number => Number(/^switchyard_registry_http_requests_total\{route="\/v1\/kv\/",method="PUT",status="200"\} (\d+)$/m.exec(t)?.[1] ?? NaN);
+    const before = puts(text);
+    assert.ok(before >= 1, text.slice(0, 600));
+    for (let i = 0; i < 3; i++) assert.equal((await http(a.url, 'PUT', `/v1/kv/metrics/probe${i}`, 'x')).status, 200);
+    const again = (await http(a.url, 'GET', '/metrics')).text;
+    assert.equal(puts(again), before + 3);
+    assert.equal(puts((await http(a.url, 'GET', '/metrics')).text), before + 3, 'a scrape with nothing new changes nothing');
+    assert.match(again, /^switchyard_registry_blocking_wake_seconds_count \d+$/m);
     if (testStore === 'embedded') {
       const commits = value(/^switchyard_store_commit_seconds_count (\d+)$/m);
       const txns = value(/^switchyard_store_txn_seconds_count (\d+)$/m);

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AggregatorRegistry, Histogram, Registry } from 'prom-client';
-import { LatencyHistogram } from '../../src/proxy/latency-histogram.js';
+import { LatencyHistogram } from '../../src/core/latency-histogram.js';
 
 const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const samples: [string, string, number][] = [

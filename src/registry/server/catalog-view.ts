@@ -366,7 +366,8 @@ export class CatalogView implements CatalogReader, CatalogWatch {
           this.#countTags(group, old.rec.Tags, -1, touched);
         } else {
           // Unconditional (a no-op when absent): a put that came without its prev must not leave a stale instance behind.
-          this.#removeService(node, id, touched);
+          // The initial load has one entry per key, so there is nothing to remove (two lookups saved per record).
+          if (!this.#loading) this.#removeService(node, id, touched);
           slot.services.set(id, ix);
           this.#addInstance(ix, touched);
         }
@@ -375,7 +376,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
       }
       case 'c/': {
         const [node, id] = splitNodeKey(rest);
-        this.#removeCheck(node, id, touched);
+        if (!this.#loading) this.#removeCheck(node, id, touched);
         const slot = this.#slot(node);
         const raw = JSON.parse(e.value) as Partial<CheckRecord>;
         const svc = raw.ServiceID ? slot.services.get(raw.ServiceID) : undefined;
