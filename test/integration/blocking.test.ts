@@ -19,6 +19,40 @@ describe('blocking queries', () => {
   // Woken by the change, not by its 30 s wait running out. How fast it wakes is a performance
   // figure, measured by bench:registry (wake p50/p99 with 1,000 parked watchers), not asserted here:
   // a wall-clock bound in a test fails whenever the machine is busy.
+  // The read cache shares one answer between requests that ask the same thing. Decoded parameters and
+  // paths may hold '&', '=' and '?': keyed as joined text, a forged request cached its empty answer for
+  // every other client asking `?tag=v1&x=1` (a balancer watching it would have dropped every instance).
+  it('a request whose decoded parameters or path hold separators never answers for another (cache poisoning)', async () => {
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'P', ID: 'p1', Port: 4, Tags: ['v1'] });
+    // [forged, legit, instances each must answer]: under the old key each pair was one entry.
+    const cases = [
+      ['/v1/health/service/P?tag=v1%26x=1', 0, '/v1/health/service/P?tag=v1&x=1', 1],
+      ['/v1/health/service/P?a=1%26tag%3Dv2', 1, '/v1/health/service/P?a=1&tag=v2', 0],
+      ['/v1/health/service/P%3Ftag=v1', 0, '/v1/health/service/P?tag=v1', 1],
+      ['/v1/catalog/service/P?tag=v1%26y=2', 0, '/v1/catalog/service/P?tag=v1&y=2', 1],
+    ] as const;
+    for (const [bad, badCount, good, goodCount] of cases) {
+      const b = await http(a.url, 'GET', bad);
+      assert.equal((b.json as unknown[]).length, badCount, `${bad}: ${b.text.slice(0, 200)}`);
+      const g = await http(a.url, 'GET', good);
+      assert.equal(g.status, 200);
+      assert.equal((g.json as unknown[]).length, goodCount, `${good} after ${bad}: ${g.text.slice(0, 200)}`);
+    }
+  });
+
+  // Records share their tag lists and meta maps, found by a key joined with NUL: a tag holding a NUL
+  // registered first used to become the tags of every later registration whose tags joined the same.
+  it('a registration whose tags or meta hold a NUL does not set the tags or meta of another', async () => {
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'Q', ID: 'q-forged', Port: 5, Tags: ['v1\u0000canary'], Meta: { a: '1\u0000b\u00002' } });
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'Q', ID: 'q-real', Port: 6, Tags: ['v1', 'canary'], Meta: { a: '1', b: '2' } });
+    const all = (await http(a.url, 'GET', '/v1/catalog/service/Q')).json as { ServiceID: string; ServiceTags: string[]; ServiceMeta: Record<string, string> }[];
+    const real = all.find((s) => s.ServiceID === 'q-real');
+    assert.deepEqual(real?.ServiceTags, ['v1', 'canary']);
+    assert.deepEqual(real?.ServiceMeta, { a: '1', b: '2' });
+    const v1 = (await http(a.url, 'GET', '/v1/health/service/Q?tag=v1')).json as { Service: { ID: string } }[];
+    assert.deepEqual(v1.map((e) => e.Service.ID), ['q-real']);
+  });
+
   it('a watcher of A wakes when A changes, long before its wait runs out', async () => {
     const idx = (await http(a.url, 'GET', '/v1/health/service/A')).headers.get('x-consul-index');
     const parked = a.view.waiterCount();

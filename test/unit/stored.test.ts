@@ -88,3 +88,30 @@ describe('stored service and check records', () => {
     assert.equal(encodeStored('n/n-1', { Node: 'n-1' }), '{"Node":"n-1"}', 'other records are stored as they are');
   });
 });
+
+describe('RecordPool', () => {
+  // Shared lists and maps are found by a key joined with NUL; a NUL inside a tag or a meta value must not
+  // let one registration's tags or meta stand in for another's (whoever came first would set both).
+  it('never hands a list or map to a record whose content differs (property, NUL and separators included)', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '\u0000', '=', ''), maxLength: 4 });
+    fc.assert(fc.property(fc.array(fc.oneof(
+      fc.array(text, { maxLength: 3 }).map((tags) => ({ tags })),
+      fc.dictionary(text, text, { maxKeys: 3 }).map((meta) => ({ meta })),
+    ), { maxLength: 12 }), (inputs) => {
+      const pool = new RecordPool();
+      for (const x of inputs) {
+        if ('tags' in x) assert.deepEqual(pool.list(x.tags), x.tags);
+        else assert.deepEqual({ ...pool.map(x.meta) }, { ...x.meta });
+      }
+    }), { numRuns: 2000 });
+  });
+
+  it('keeps ["a\\0b"] and ["a", "b"] apart in either order, and still shares lists without NUL', () => {
+    const pool = new RecordPool();
+    assert.deepEqual(pool.list(['v1\u0000canary']), ['v1\u0000canary']);
+    assert.deepEqual(pool.list(['v1', 'canary']), ['v1', 'canary']);
+    assert.deepEqual(pool.map({ a: '1\u0000b\u00002' }), { a: '1\u0000b\u00002' });
+    assert.deepEqual(pool.map({ a: '1', b: '2' }), { a: '1', b: '2' });
+    assert.equal(pool.list(['x', 'y']), pool.list(['x', 'y']), 'one shared list');
+  });
+});

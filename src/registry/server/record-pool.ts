@@ -39,6 +39,9 @@ export class RecordPool {
 
   list(xs: readonly string[]): readonly string[] {
     if (xs.length === 0) return NO_TAGS;
+    // The key joins with NUL, which a tag may hold: ["a\0b"] and ["a", "b"] would share one list, and
+    // whoever registered first would set the other's tags. Such a list is not shared.
+    for (const x of xs) if (x.includes('\u0000')) return Object.freeze(xs.map((t) => this.str(t)));
     const key = xs.join('\u0000');
     const hit = this.#lists.get(key);
     if (hit !== undefined) return hit;
@@ -53,7 +56,8 @@ export class RecordPool {
     if (o === null || o === undefined || isEmpty(o)) return EMPTY as T;
     let key = '';
     for (const [k, v] of Object.entries(o)) {
-      if (typeof v !== 'string') return o;
+      // Not shared either: a NUL in a name or value would make the key ambiguous (see list).
+      if (typeof v !== 'string' || k.includes('\u0000') || v.includes('\u0000')) return o;
       key += `${k}\u0000${v}\u0000`;
     }
     const hit = this.#maps.get(key);

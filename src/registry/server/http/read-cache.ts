@@ -18,10 +18,22 @@ export class ReadCache {
     this.#max = max;
   }
 
+  /**
+   * Two requests share an entry only if they ask the same thing. Names and values are decoded, so
+   * they may hold '&', '=' or '?': joined as text, `?tag=v1%26x=1` (one tag "v1&x=1") keyed like
+   * `?tag=v1&x=1` and cached an empty answer for the watchers of the other, until the next change.
+   * The parameters go into JSON instead, which keeps every boundary; without any, the key is the path
+   * (a path starts with '/', a key with parameters with '[').
+   */
   static key(path: string, query: URLSearchParams): string {
-    const parts: string[] = [];
-    for (const [k, v] of query) if (!IGNORED.has(k)) parts.push(`${k}=${v}`);
-    return `${path}?${parts.sort().join('&')}`;
+    let pairs: [string, string][] | undefined;
+    query.forEach((v, k) => {
+      if (!IGNORED.has(k)) (pairs ??= []).push([k, v]);
+    });
+    if (pairs === undefined) return path;
+    // Order does not change an answer (a repeated tag filters the same either way): sorted, so it is one entry.
+    pairs.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+    return JSON.stringify([path, pairs]);
   }
 
   /** Returns the cached reply for this version, or runs `run`, encodes its JSON once and caches it. */
