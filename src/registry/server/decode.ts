@@ -71,7 +71,20 @@ const canonService = (v: unknown): unknown =>
 // Shapes
 
 const str = z.string();
-const strMap = z.record(z.string(), z.string());
+/**
+ * A JSON object of `value`s. zod drops a "__proto__" key from a record without a word (assigning it
+ * would set the prototype of the object it builds), so a meta key or header by that name was lost.
+ * Consul keeps it like any other key; here it is refused with a clear message instead.
+ */
+export function strictRecord<V extends z.ZodType>(value: V) {
+  return z
+    .custom<unknown>((v) => v === null || typeof v !== 'object' || !Object.hasOwn(v, '__proto__'), {
+      message: 'the key "__proto__" is not supported (in JavaScript it names an object\'s prototype)',
+    })
+    .pipe(z.record(z.string(), value));
+}
+
+const strMap = strictRecord(z.string());
 const duration = z.union([z.string(), z.number()]);
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -85,7 +98,7 @@ const checkShape = z.object({
   Timeout: duration.optional(),
   TTL: duration.optional(),
   HTTP: str.optional(),
-  Header: z.record(z.string(), z.array(z.string())).optional(),
+  Header: strictRecord(z.array(z.string())).optional(),
   Method: str.optional(),
   Body: str.optional(),
   TLSSkipVerify: z.boolean().optional(),
@@ -108,7 +121,7 @@ const checkShape = z.object({
   H2PING: str.optional(),
   UDP: str.optional(),
   OSService: str.optional(),
-  Definition: z.record(z.string(), z.unknown()).optional(),
+  Definition: strictRecord(z.unknown()).optional(),
   Node: str.optional(),
 });
 export type CheckInput = z.infer<typeof checkShape>;
@@ -121,7 +134,7 @@ const serviceShape = z.object({
   Service: str.optional(),
   Tags: z.array(z.string()).nullable().optional(),
   Address: str.optional(),
-  TaggedAddresses: z.record(z.string(), taggedAddress).nullable().optional(),
+  TaggedAddresses: strictRecord(taggedAddress).nullable().optional(),
   Meta: strMap.nullable().optional(),
   Port: int(0, 65535).optional(),
   Kind: str.optional(),

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { HttpError, badRequest } from '../../../core/errors.js';
-import { canon, dictionary } from '../decode.js';
+import { canon, dictionary, strictRecord } from '../decode.js';
 
 export interface KvOp {
   readonly kind: 'KV';
@@ -62,7 +62,7 @@ const CHECK_FIELDS = dictionary(['Node', 'CheckID', 'Name', 'Status', 'Notes', '
 
 const str = z.string().optional();
 const index = z.number().int().min(0).optional();
-const strMap = z.record(z.string(), z.string()).nullable().optional();
+const strMap = strictRecord(z.string()).nullable().optional();
 
 const kvShape = z.object({ Verb: str, Key: str, Value: z.string().nullable().optional(), Flags: z.number().int().min(0).optional(), Index: index, Session: str });
 const nodeShape = z.object({
@@ -82,7 +82,7 @@ const checkShape = z.object({
   Verb: str,
   Check: z.object({
     Node: str, CheckID: str, Name: str, Status: str, Notes: str, Output: str, ServiceID: str, ServiceName: str,
-    ServiceTags: z.array(z.string()).nullable().optional(), Definition: z.record(z.string(), z.unknown()).nullable().optional(), ModifyIndex: index,
+    ServiceTags: z.array(z.string()).nullable().optional(), Definition: strictRecord(z.unknown()).nullable().optional(), ModifyIndex: index,
   }).nullable().optional(),
 });
 
