@@ -1,5 +1,5 @@
 // Snapshot files: framed like the WAL, a header frame {v, r, n} then frames of {e: [[key, value, create, mod, version], ...]}.
-import { open, rename, stat } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreEntry } from './types.js';
 import type { EntrySource } from './memory-state.js';
@@ -76,8 +76,7 @@ export async function readSnapshotFile(path: string): Promise<{ revision: number
   let header: { r: number; n: number } | undefined;
   let entries: StoreEntry[] = [];
   let count = 0;
-  const { size } = await stat(path);
-  const scan = await forEachFrame(path, (frame) => {
+  const scan = await forEachFrame(path, (frame, size) => {
     if (header === undefined) {
       const h = JSON.parse(frame.payload.toString('utf8')) as { v?: unknown; r?: unknown; n?: unknown };
       if (h.v !== 1 || !Number.isSafeInteger(h.r) || !Number.isSafeInteger(h.n) || (h.n as number) < 0) throw new Error('bad header');

@@ -105,11 +105,11 @@ const FRAME_READ_BYTES = 1 << 20;
 
 /**
  * `scanFrames` for a file too large to hold at once (a snapshot of a million instances is 300 MB):
- * reads it in pieces through one reused buffer and hands each intact frame to `onFrame`, whose
- * payload is valid only during the call. Reading such a file whole made every page of it a first
- * touch, which costs 0.8 s per 300 MB where page faults are expensive (virtual machines).
+ * reads it in pieces through one reused buffer and hands each intact frame (and the file's size) to
+ * `onFrame`; the payload is valid only during the call. Reading such a file whole made every page
+ * of it a first touch, which costs 0.8 s per 300 MB where page faults are expensive (virtual machines).
  */
-export async function forEachFrame(path: string, onFrame: (frame: Frame) => void, readBytes = FRAME_READ_BYTES): Promise<Omit<FrameScan, 'frames'>> {
+export async function forEachFrame(path: string, onFrame: (frame: Frame, fileBytes: number) => void, readBytes = FRAME_READ_BYTES): Promise<Omit<FrameScan, 'frames'>> {
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -145,10 +145,11 @@ export async function forEachFrame(path: string, onFrame: (frame: Frame) => void
       const length = frameLength(buf, at, held - at >= FRAME_HEADER_BYTES ? size - offset : held - at);
       if (typeof length === 'string') return { end: offset, badReason: length };
       await ensure(FRAME_HEADER_BYTES + length);
-      if (held - at < FRAME_HEADER_BYTES + length) return { end: offset, badReason: `truncated record (header says ${length} payload bytes, ${held - at - FRAME_HEADER_BYTES} present)` };
+      // Fewer bytes than the size said: the file shrank under us, and the frame reads as truncated.
+      if (held - at < FRAME_HEADER_BYTES + length) return { end: offset, badReason: frameLength(buf, at, held - at) as string };
       const payload = checkedPayload(buf, at, length);
       if (payload === undefined) return { end: offset, badReason: 'checksum mismatch' };
-      onFrame({ offset, payload });
+      onFrame({ offset, payload }, size);
       at += FRAME_HEADER_BYTES + length;
     }
   } finally {
