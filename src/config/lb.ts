@@ -125,6 +125,8 @@ export const lbConfigSchema = z.strictObject({
     'max-session-memory': z.number().int().min(1).max(1024).optional(),
     'max-resets-per-second': z.number().int().min(1).optional(),
     'max-control-frames-per-second': z.number().int().min(1).optional(),
+    'keepalive-time': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "5s"').optional(),
+    'keepalive-timeout': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "10s"').optional(),
   }).optional(),
   tcp: z.array(z.strictObject({ listen: hostPort, service: z.string().min(1), balance: strategy.optional() })).optional(),
   tls: z.strictObject({
@@ -179,6 +181,10 @@ export interface H2Settings {
   readonly maxResetsPerSecond: number;
   /** SETTINGS + PING frames from a client per second (over a 10 s window) before GOAWAY. */
   readonly maxControlFramesPerSecond: number;
+  /** A connection with streams open and no frames for this long is sent a PING. */
+  readonly keepaliveTimeMs: number;
+  /** A PING not acknowledged within this: the connection is destroyed. */
+  readonly keepaliveTimeoutMs: number;
 }
 
 const ms = msFrom;
@@ -266,6 +272,8 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       maxSessionMemoryMb: c.http2?.['max-session-memory'] ?? 32,
       maxResetsPerSecond: c.http2?.['max-resets-per-second'] ?? 50,
       maxControlFramesPerSecond: c.http2?.['max-control-frames-per-second'] ?? 100,
+      keepaliveTimeMs: ms(c.http2?.['keepalive-time'], 5000),
+      keepaliveTimeoutMs: ms(c.http2?.['keepalive-timeout'], 10_000),
     },
   });
 }

@@ -484,6 +484,43 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     assert.ok(rr.socket.destroyed || (await Promise.race([rr.closed.then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))])), 'the rapid-reset connection was closed');
   });
 
+  it('a connection nghttp2 ends for a protocol error while one of its streams is being answered is closed, not kept; a slow stream on a live connection is not', async () => {
+    // DATA after END_STREAM, or a stream made to depend on itself, while its answer is on the way:
+    // nghttp2 sends GOAWAY and Node 20 stops reading the connection. Nothing then noticed the client
+    // closing it: every such connection kept its socket, session and stream for good.
+    const b = await backend('zombie');
+    b.handler = (req, res) => void setTimeout(() => res.end('late'), req.url === '/slow' ? 1500 : 300);
+    const lb = await staticLb({ service: 'web', http2: { 'keepalive-time': '200ms', 'keepalive-timeout': '300ms' } }, { web: [{ port: b.port }] });
+    const port = lb.address.port;
+    const auth = `127.0.0.1:${port}`;
+    const sessions = (): Promise<number> => metric(lb, 'switchyard_lb_h2_sessions');
+    const live = h2connect(`http://${auth}`);
+    closers.push(() => void live.close());
+    const slow = h2req(live, { ':method': 'GET', ':path': '/slow' });
+    const priority = (stream: number): Buffer => {
+      const p = Buffer.alloc(5);
+      p.writeUInt32BE(stream);
+      p[4] = 15;
+      return frame(2, 0, stream, p);
+    };
+    for (const evil of [(n: number) => frame(FRAME.DATA, 0, n, Buffer.from('x')), priority]) {
+      for (let i = 0; i < 5; i++) {
+        const c = await rawH2(port);
+        // Many streams, each followed by the frame that errs (MadeYouReset's shape, CVE-2025-8671):
+        // the first error ends the connection, so no more than its first request reaches an instance.
+        c.write(Buffer.concat(Array.from({ length: 100 }, (_, k) => Buffer.concat([getRequest(1 + 2 * k, '/', auth), evil(1 + 2 * k)]))));
+        assert.ok(await c.until((f) => f.some((x) => x.type === FRAME.GOAWAY)), 'GOAWAY for the protocol error');
+        c.socket.destroy();
+      }
+    }
+    await pollUntil('only the live connection left', async () => (await sessions()) === 1);
+    assert.ok(b.hits <= 11, `${b.hits} requests reached the instance from 10 connections and the live one`);
+    assert.ok(await metric(lb, 'switchyard_lb_h2_refused_total', { reason: 'unresponsive' }) >= 10);
+    const r = await slow;
+    assert.equal(r.body.toString(), 'late', 'a stream slower than keepalive-time + keepalive-timeout on a connection that answers its PINGs');
+    assert.equal(await sessions(), 1);
+  });
+
   it('a gRPC health check going critical removes the instance from the balancer', async () => {
     const g1 = await grpcBackend('hc1');
     const g2 = await grpcBackend('hc2');

@@ -17,7 +17,7 @@ describe('resolveLbConfig', () => {
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
       tcp: [], tls: undefined, explainFrom: [],
       guard: { maxDropPercent: 50, holdMs: 30_000 }, watch: { waitMs: 60_000, staleMarginMs: 5000 },
-      http2: { enabled: true, maxConcurrentStreams: 128, initialWindowSize: 1024 * 1024, maxSessionMemoryMb: 32, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100 },
+      http2: { enabled: true, maxConcurrentStreams: 128, initialWindowSize: 1024 * 1024, maxSessionMemoryMb: 32, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100, keepaliveTimeMs: 5000, keepaliveTimeoutMs: 10_000 },
     });
     assert.ok(Object.isFrozen(c), 'the result is frozen');
     assert.ok(Object.isFrozen(c.timeouts) && Object.isFrozen(c.routes) && Object.isFrozen(c.passiveHealth), 'deeply: nothing downstream can change a setting in place');
@@ -96,6 +96,8 @@ describe('lbConfigSchema: what reaches resolveLbConfig', () => {
     assert.match(problem({ routes: [{ path: 'api', service: 'x' }] }), /^routes\.0\.path: must start with "\/"/);
     assert.match(problem({ routes: [{ path: '/' }] }), /^routes\.0\.service: /);
     assert.match(problem({ retries: { attempts: 11 } }), /^retries\.attempts: /);
+    assert.match(problem({ http2: { 'keepalive-time': '10ms' } }), /^http2\.keepalive-time: must be a Go duration from 100ms to 1h/);
+    assert.match(problem({ http2: { 'keepalive-timeout': 'soon' } }), /^http2\.keepalive-timeout: must be a Go duration/);
   });
 
   it('refuses bad rollout settings with the key named: split weights, mirror share, limits, explain addresses', () => {

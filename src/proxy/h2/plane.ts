@@ -46,15 +46,34 @@ const WINDOW_MS = 10_000;
 /** Idle client sessions (no frames) are closed after this, as the HTTP/1 listener's keep-alive. */
 const SESSION_IDLE_MS = 65_000;
 
-/** Per-session abuse accounting: resets of unanswered streams and control frames in the current window. */
+/**
+ * Per-session accounting: resets of unanswered streams and control frames in the current window
+ * (abuse), and the streams still open with the time one last opened or closed (idle and liveness).
+ */
 class SessionGuard {
   windowStart: number;
   resets = 0;
   control = 0;
   closed = false;
+  open = 0;
+  lastStreamAt: number;
+  /** A liveness PING is out and not yet acknowledged. */
+  probing = false;
   constructor(now: number) {
     this.windowStart = now;
+    this.lastStreamAt = now;
   }
+}
+
+const kGuard = Symbol('switchyard.h2.guard');
+type GuardedStream = ServerHttp2Stream & { [kGuard]?: SessionGuard };
+
+/** Shared by every stream (no closure per stream): the session's open-stream count. */
+function onGuardedStreamClose(this: GuardedStream): void {
+  const g = this[kGuard];
+  if (g === undefined) return;
+  g.open--;
+  g.lastStreamAt = Date.now();
 }
 
 /** RFC 9113 §6.5.2's size of a field list: each name and value plus 32 bytes. */
@@ -140,7 +159,9 @@ export class H2Plane {
     const ip = socket?.remoteAddress ?? '';
     // One listener per session, shared by its streams.
     const onAborted = (): void => this.#count(s, g, 'resets');
-    s.setTimeout(SESSION_IDLE_MS, () => s.close());
+    // Node's session timer fires after this long without frames either way; #quiet decides.
+    s.setTimeout(this.d.h2.keepaliveTimeMs);
+    s.on('timeout', () => this.#quiet(s, g));
     // The connection window too (SETTINGS only sets the streams'): one slow stream must not stall the others.
     s.once('localSettings', () => {
       if (!s.destroyed) s.setLocalWindowSize(this.d.h2.initialWindowSize);
@@ -153,6 +174,10 @@ export class H2Plane {
     });
     s.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
       stream.on('error', () => undefined);
+      g.open++;
+      g.lastStreamAt = this.now;
+      (stream as GuardedStream)[kGuard] = g;
+      stream.once('close', onGuardedStreamClose);
       if (g.closed) {
         // Frames already read from a connection being closed for abuse start nothing.
         stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -173,6 +198,41 @@ export class H2Plane {
     s.on('remoteSettings', () => this.#count(s, g, 'control'));
     s.on('ping', () => this.#count(s, g, 'control'));
     s.on('goaway', () => undefined);
+  }
+
+  /**
+   * A session quiet for `keepalive-time`. Without open streams it closes once idle as long as an
+   * HTTP/1 keep-alive. With streams open the client is sent a PING, and a session that does not
+   * answer within `keepalive-timeout` is destroyed: besides a peer that vanished, this is how a
+   * session nghttp2 ended for a protocol error while one of its streams was still being answered
+   * goes away. Node 20 stops reading such a connection and keeps it (its socket, the session and
+   * the stream) even after the client has closed it; nothing else ever notices it.
+   */
+  #quiet(s: ServerHttp2Session, g: SessionGuard): void {
+    if (s.destroyed) return;
+    if (g.open === 0) {
+      if (Date.now() - g.lastStreamAt >= SESSION_IDLE_MS) {
+        s.close();
+        return;
+      }
+    } else if (!g.probing) {
+      g.probing = true;
+      try {
+        s.ping((err) => {
+          if (err === null) g.probing = false;
+        });
+      } catch {
+        // Already closing: the timer below still ends it if it never goes.
+      }
+      setTimeout(() => {
+        if (!g.probing || s.destroyed) return;
+        this.refused('unresponsive');
+        this.d.logger.info({ client: s.socket?.remoteAddress, openStreams: g.open }, 'HTTP/2 connection did not answer a PING; closed');
+        s.destroy();
+      }, this.d.h2.keepaliveTimeoutMs).unref();
+    }
+    // The timer is not re-armed by itself once it fired on a silent connection.
+    s.setTimeout(this.d.h2.keepaliveTimeMs);
   }
 
   #count(s: Http2Session, g: SessionGuard, what: 'resets' | 'control'): void {
