@@ -3,10 +3,10 @@
  * (floods, resets right after HEADERS, a zero window, oversized header lists), which well-behaved
  * clients refuse to do, and reads back the frames the server sends (RST_STREAM, GOAWAY, …).
  */
-import { connect } from 'node:net';
-import type { Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
-export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
 export const FLAG = { END_STREAM: 1, ACK: 1, END_HEADERS: 4 } as const;
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -143,4 +143,59 @@ export function getRequest(stream: number, path: string, authority: string, extr
   const parts = [frame(FRAME.HEADERS, FLAG.END_STREAM, stream, block.subarray(0, max))];
   for (let o = max; o < block.length; o += max) parts.push(frame(FRAME.CONTINUATION, o + max >= block.length ? FLAG.END_HEADERS : 0, stream, block.subarray(o, o + max)));
   return Buffer.concat(parts);
+}
+
+export interface ProtocolBreaker {
+  readonly port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  close(): void;
+}
+
+/**
+ * An "instance" that speaks HTTP/2 until a request arrives, then answers it with a PRIORITY frame
+ * making the stream depend on itself: a protocol error that makes nghttp2 end the session.
+ */
+export function startProtocolBreaker(): Promise<ProtocolBreaker> {
+  let connections = 0;
+  const server = createServer((sock) => {
+    connections++;
+    let buf = Buffer.alloc(0);
+    let preface = false;
+    sock.on('error', () => undefined);
+    sock.write(settings());
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!preface) {
+        if (buf.length < PREFACE.length) return;
+        buf = buf.subarray(PREFACE.length);
+        preface = true;
+      }
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) break;
+        const type = buf[3];
+        const flags = buf[4] as number;
+        const stream = buf.readUInt32BE(5) & 0x7fffffff;
+        buf = buf.subarray(9 + len);
+        if (type === FRAME.SETTINGS && (flags & FLAG.ACK) === 0) sock.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+        if (type === FRAME.HEADERS) sock.write(selfPriority(stream));
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    port: (server.address() as AddressInfo).port,
+    connections: () => connections,
+    close: () => {
+      server.close();
+    },
+  })));
+}
+
+/** A PRIORITY frame making `stream` depend on itself (RFC 9113 §5.3.1: a PROTOCOL_ERROR). */
+export function selfPriority(stream: number): Buffer {
+  const p = Buffer.alloc(5);
+  p.writeUInt32BE(stream);
+  p[4] = 15;
+  return frame(FRAME.PRIORITY, 0, stream, p);
 }

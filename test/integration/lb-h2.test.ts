@@ -18,7 +18,7 @@ import { startBackend, startStaticLb, startTestLb, waitUpstreams } from '../help
 import type { Backend, TestLb } from '../helpers/lb.js';
 import { NOT_SERVING, echoClient, grpc, startGrpcBackend, unary } from '../helpers/grpc.js';
 import type { EchoClient, GrpcBackend, Msg } from '../helpers/grpc.js';
-import { FLAG, FRAME, frame, getRequest, ping, rawH2, rstStream, settings } from '../helpers/h2-raw.js';
+import { FLAG, FRAME, frame, getRequest, ping, rawH2, rstStream, selfPriority, settings, startProtocolBreaker } from '../helpers/h2-raw.js';
 
 const run = promisify(execFile);
 const CI = process.env.CI === 'true';
@@ -497,13 +497,7 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     const live = h2connect(`http://${auth}`);
     closers.push(() => void live.close());
     const slow = h2req(live, { ':method': 'GET', ':path': '/slow' });
-    const priority = (stream: number): Buffer => {
-      const p = Buffer.alloc(5);
-      p.writeUInt32BE(stream);
-      p[4] = 15;
-      return frame(2, 0, stream, p);
-    };
-    for (const evil of [(n: number) => frame(FRAME.DATA, 0, n, Buffer.from('x')), priority]) {
+    for (const evil of [(n: number) => frame(FRAME.DATA, 0, n, Buffer.from('x')), selfPriority]) {
       for (let i = 0; i < 5; i++) {
         const c = await rawH2(port);
         // Many streams, each followed by the frame that errs (MadeYouReset's shape, CVE-2025-8671):
@@ -519,6 +513,28 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     const r = await slow;
     assert.equal(r.body.toString(), 'late', 'a stream slower than keepalive-time + keepalive-timeout on a connection that answers its PINGs');
     assert.equal(await sessions(), 1);
+  });
+
+  it('an h2c instance that breaks the protocol mid-stream: its requests fail within keepalive-time + keepalive-timeout, not the response-header timeout, and the balancer lives on', async () => {
+    const evil = await startProtocolBreaker();
+    closers.push(() => evil.close());
+    const good = await backend('beside-breaker');
+    const lb = await staticLb({
+      routes: [{ path: '/evil', service: 'evil', protocol: 'h2c' }, { path: '/', service: 'good' }],
+      timeouts: { header: '30s' }, retries: { attempts: 1 }, http2: { 'keepalive-time': '200ms', 'keepalive-timeout': '300ms' },
+    }, { evil: [{ port: evil.port }], good: [{ port: good.port }] });
+    const c = h2connect(`http://127.0.0.1:${lb.address.port}`);
+    closers.push(() => void c.close());
+    for (let i = 0; i < 4; i++) {
+      const t = Date.now();
+      const r = await h2req(c, { ':method': 'GET', ':path': '/evil' });
+      assert.equal(r.head[':status'], 502);
+      assert.match(r.body.toString(), /did not answer a PING within 300 ms/);
+      assert.ok(Date.now() - t < 5000, `answered after ${Date.now() - t} ms`);
+      const ok = await h2req(c, { ':method': 'GET', ':path': '/' });
+      assert.equal(ok.head[':status'], 200);
+    }
+    assert.ok(evil.connections() >= 2, 'a new session after each dead one');
   });
 
   it('a gRPC health check going critical removes the instance from the balancer', async () => {

@@ -109,7 +109,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const poolOptions = { connectTimeoutMs: cfg.timeouts.connectMs, drainTimeoutMs: cfg.timeouts.drainMs, logger };
   const pools = new UpstreamPools(poolOptions);
   const fastPools = cfg.dataPlane === 'fast' ? new FastPools(poolOptions) : undefined;
-  const h2Pools = new H2Pools(poolOptions);
+  const h2Pools = new H2Pools({ ...poolOptions, liveness: { timeMs: cfg.http2.keepaliveTimeMs, timeoutMs: cfg.http2.keepaliveTimeoutMs } });
 
   const accessLog = cfg.accessLog ? logger.child({ log: 'access' }) : undefined;
   // Every plane draws on one retry budget.

@@ -16,6 +16,8 @@ import { AddressPools } from '../address-pools.js';
 import { CONNECT_ERRORS } from '../core/request.js';
 import type { CallSink, UpstreamCall } from './call.js';
 import { h2ResponseFromH2 } from './headers.js';
+import { watchLiveness } from './liveness.js';
+import type { LivenessOptions } from './liveness.js';
 
 export interface H2PoolOptions {
   connectTimeoutMs: number;
@@ -25,6 +27,8 @@ export interface H2PoolOptions {
   idleTimeoutMs?: number;
   /** At most this many sessions per address and flavour (beyond: streams queue in the busiest-allowed session). */
   maxSessions?: number;
+  /** Keep-alive PINGs to instances (see liveness.ts); default 5 s quiet, 10 s for the ack. */
+  liveness?: LivenessOptions;
 }
 
 /** Until the instance's SETTINGS arrive, assume RFC 9113's recommended minimum of 100 concurrent streams. */
@@ -86,6 +90,22 @@ class H2Conn {
       clearTimeout(this.#connectTimer);
       pool.forget(this);
     });
+    // An instance that broke the protocol mid-stream leaves a session that sends nothing more:
+    // without this, every stream given to it waited out the response-header timeout, for good.
+    watchLiveness(s, pool.liveness, {
+      busy: () => this.active > 0,
+      idle: () => undefined,
+      dead: () => {
+        this.closing = true;
+        pool.logger.warn({ upstream: pool.key, streams: this.active }, 'upstream HTTP/2 session did not answer a PING; closed');
+        s.destroy(new Error(`the instance did not answer a PING within ${pool.liveness.timeoutMs} ms`));
+      },
+    });
+  }
+
+  /** Takes new streams: not closing, and not closed under us (close() on an idle session by the sweep). */
+  get usable(): boolean {
+    return !this.closing && !this.session.closed && !this.session.destroyed;
   }
 
   streamDone(): void {
@@ -105,6 +125,7 @@ export class H2Pool {
   readonly idleTimeoutMs: number;
   readonly maxSessions: number;
   readonly logger: Logger;
+  readonly liveness: LivenessOptions;
   readonly conns = new Set<H2Conn>();
   draining = false;
   readonly #onEmpty: (() => void)[] = [];
@@ -117,6 +138,7 @@ export class H2Pool {
     this.idleTimeoutMs = o.idleTimeoutMs ?? 60_000;
     this.maxSessions = o.maxSessions ?? 8;
     this.logger = o.logger;
+    this.liveness = o.liveness ?? { timeMs: 5000, timeoutMs: 10_000 };
   }
 
   /** The session for a new stream: the least busy one below its stream limit, else a new one (while allowed). */
@@ -125,7 +147,7 @@ export class H2Pool {
     let best: H2Conn | undefined;
     let count = 0;
     for (const c of this.conns) {
-      if (c.flavour !== flavour || c.closing) continue;
+      if (c.flavour !== flavour || !c.usable) continue;
       count++;
       if (best === undefined || c.active < best.active) best = c;
     }
@@ -138,7 +160,19 @@ export class H2Pool {
   /** Opens a stream to this instance for one attempt. */
   request(headers: OutgoingHttpHeaders, o: { endStream: boolean; tls: boolean; skipVerify: boolean; trailers: boolean }, sink: CallSink): UpstreamCall {
     const conn = this.#session(o.tls, o.skipVerify);
-    return new H2Call(conn, headers, o.endStream, o.trailers, sink);
+    try {
+      return new H2Call(conn, headers, o.endStream, o.trailers, sink);
+    } catch (err) {
+      // Node refuses new streams on a session that is going away (ERR_HTTP2_GOAWAY_SESSION,
+      // ERR_HTTP2_INVALID_SESSION) by throwing: never again this one, and once more on a new one.
+      conn.closing = true;
+      this.logger.debug({ upstream: this.key, err: (err as Error).message }, 'upstream HTTP/2 session refused a stream; opening another');
+    }
+    try {
+      return new H2Call(this.#session(o.tls, o.skipVerify), headers, o.endStream, o.trailers, sink);
+    } catch (err) {
+      return new RefusedCall(sink, (err as NodeJS.ErrnoException).code ?? 'ERR_HTTP2_REQUEST', (err as Error).message);
+    }
   }
 
   forget(c: H2Conn): void {
@@ -148,7 +182,11 @@ export class H2Pool {
 
   /** Closes sessions idle for longer than the idle timeout. */
   sweep(now: number): void {
-    for (const c of this.conns) if (c.active === 0 && now - c.idleSince > this.idleTimeoutMs) c.session.close();
+    for (const c of this.conns) {
+      if (c.active !== 0 || now - c.idleSince <= this.idleTimeoutMs) continue;
+      c.closing = true;
+      c.session.close();
+    }
   }
 
   drain(onEmpty: () => void): void {
@@ -202,6 +240,25 @@ function onClose(this: CallStream): void {
   this[kCall]?.closed();
 }
 
+/** A stream Node would not open even on a fresh session: failed as not sent, after the caller has its call. */
+class RefusedCall implements UpstreamCall {
+  readonly ownTimeouts = true;
+  #sink: CallSink | undefined;
+  constructor(sink: CallSink, code: string, message: string) {
+    this.#sink = sink;
+    queueMicrotask(() => this.#sink?.callFailed(code, message, true));
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): void {}
+  pause(): void {}
+  resume(): void {}
+  abort(): void {
+    this.#sink = undefined;
+  }
+}
+
 /** One stream to an instance. */
 class H2Call implements UpstreamCall {
   readonly ownTimeouts = false;
@@ -216,8 +273,8 @@ class H2Call implements UpstreamCall {
   constructor(conn: H2Conn, headers: OutgoingHttpHeaders, endStream: boolean, trailers: boolean, sink: CallSink) {
     this.#conn = conn;
     this.#sink = sink;
-    conn.active++;
     const req: CallStream = conn.session.request(headers, { endStream, waitForTrailers: trailers });
+    conn.active++;
     req[kCall] = this;
     this.#req = req;
     req.on('response', onResponse);

@@ -28,6 +28,7 @@ import type { CallSink, H1CallOptions, UpstreamCall } from './call.js';
 import { H2Exchange } from './exchange.js';
 import type { H2Pools } from './h2-pool.js';
 import { h1UpstreamHeaders, h2UpstreamHeaders } from './headers.js';
+import { watchLiveness } from './liveness.js';
 import type { ForwardInfo } from './headers.js';
 
 export interface H2PlaneDeps extends RequestDeps {
@@ -57,8 +58,6 @@ class SessionGuard {
   closed = false;
   open = 0;
   lastStreamAt: number;
-  /** A liveness PING is out and not yet acknowledged. */
-  probing = false;
   constructor(now: number) {
     this.windowStart = now;
     this.lastStreamAt = now;
@@ -159,9 +158,18 @@ export class H2Plane {
     const ip = socket?.remoteAddress ?? '';
     // One listener per session, shared by its streams.
     const onAborted = (): void => this.#count(s, g, 'resets');
-    // Node's session timer fires after this long without frames either way; #quiet decides.
-    s.setTimeout(this.d.h2.keepaliveTimeMs);
-    s.on('timeout', () => this.#quiet(s, g));
+    watchLiveness(s, { timeMs: this.d.h2.keepaliveTimeMs, timeoutMs: this.d.h2.keepaliveTimeoutMs }, {
+      busy: () => g.open > 0,
+      // Idle as long as an HTTP/1 keep-alive: closed (a client's own PINGs do not keep it).
+      idle: () => {
+        if (Date.now() - g.lastStreamAt >= SESSION_IDLE_MS) s.close();
+      },
+      dead: () => {
+        this.refused('unresponsive');
+        this.d.logger.info({ client: ip, openStreams: g.open }, 'HTTP/2 connection did not answer a PING; closed');
+        s.destroy();
+      },
+    });
     // The connection window too (SETTINGS only sets the streams'): one slow stream must not stall the others.
     s.once('localSettings', () => {
       if (!s.destroyed) s.setLocalWindowSize(this.d.h2.initialWindowSize);
@@ -198,41 +206,6 @@ export class H2Plane {
     s.on('remoteSettings', () => this.#count(s, g, 'control'));
     s.on('ping', () => this.#count(s, g, 'control'));
     s.on('goaway', () => undefined);
-  }
-
-  /**
-   * A session quiet for `keepalive-time`. Without open streams it closes once idle as long as an
-   * HTTP/1 keep-alive. With streams open the client is sent a PING, and a session that does not
-   * answer within `keepalive-timeout` is destroyed: besides a peer that vanished, this is how a
-   * session nghttp2 ended for a protocol error while one of its streams was still being answered
-   * goes away. Node 20 stops reading such a connection and keeps it (its socket, the session and
-   * the stream) even after the client has closed it; nothing else ever notices it.
-   */
-  #quiet(s: ServerHttp2Session, g: SessionGuard): void {
-    if (s.destroyed) return;
-    if (g.open === 0) {
-      if (Date.now() - g.lastStreamAt >= SESSION_IDLE_MS) {
-        s.close();
-        return;
-      }
-    } else if (!g.probing) {
-      g.probing = true;
-      try {
-        s.ping((err) => {
-          if (err === null) g.probing = false;
-        });
-      } catch {
-        // Already closing: the timer below still ends it if it never goes.
-      }
-      setTimeout(() => {
-        if (!g.probing || s.destroyed) return;
-        this.refused('unresponsive');
-        this.d.logger.info({ client: s.socket?.remoteAddress, openStreams: g.open }, 'HTTP/2 connection did not answer a PING; closed');
-        s.destroy();
-      }, this.d.h2.keepaliveTimeoutMs).unref();
-    }
-    // The timer is not re-armed by itself once it fired on a silent connection.
-    s.setTimeout(this.d.h2.keepaliveTimeMs);
   }
 
   #count(s: Http2Session, g: SessionGuard, what: 'resets' | 'control'): void {
