@@ -138,7 +138,7 @@ export class LbMetrics implements LbStatsReader {
       for (const [service, n] of counts) this.set({ service }, n);
     } });
     new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: all, collect() { this.set(f.drainingPools()); } });
-    this.#h2Refused = new Counter({ name: 'switchyard_lb_h2_refused_total', help: 'HTTP/2 client connections closed or streams reset for abuse or a limit (rapid_reset, control_flood, stalled_stream)', labelNames: ['reason'], registers: all });
+    this.#h2Refused = new Counter({ name: 'switchyard_lb_h2_refused_total', help: 'HTTP/2 client connections closed or streams reset for abuse or a limit (rapid_reset, control_flood, flood, oversized_headers, stalled_stream, unresponsive)', labelNames: ['reason'], registers: all });
     new Gauge({ name: 'switchyard_lb_h2_sessions', help: 'HTTP/2 client connections open', registers: all, collect() { this.set(f.h2Sessions()); } });
     this.#tcp = new Counter({ name: 'switchyard_lb_tcp_connections_total', help: 'TCP route connections by listener and outcome', labelNames: ['listen', 'service', 'outcome'], registers: all });
 

@@ -93,8 +93,7 @@ class H2Conn {
     // An instance that broke the protocol mid-stream leaves a session that sends nothing more:
     // without this, every stream given to it waited out the response-header timeout, for good.
     watchLiveness(s, pool.liveness, {
-      busy: () => this.active > 0,
-      idle: () => undefined,
+      idle: () => false,
       dead: () => {
         this.closing = true;
         pool.logger.warn({ upstream: pool.key, streams: this.active }, 'upstream HTTP/2 session did not answer a PING; closed');

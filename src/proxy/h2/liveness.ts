@@ -1,24 +1,22 @@
 /**
  * Keep-alive PINGs for HTTP/2 sessions, client-facing and instance-facing alike. Node 20 stops
  * reading a connection once nghttp2 has ended it for a protocol error, and keeps the session (its
- * socket and its open streams) for as long as one of those streams is open, even after the peer
- * closed the connection: nothing on it is ever read again, so no event says so. Such a session does
- * not answer a PING either, and that is how it is found.
+ * socket, and its streams if any are open) even after the peer closed the connection: nothing on it
+ * is ever read again, so no event says so. Such a session does not answer a PING either, and that is
+ * how it is found.
  */
 import type { Http2Session } from 'node:http2';
 
 export interface LivenessOptions {
-  /** A session with streams open and no frames either way for this long is sent a PING. */
+  /** A session without frames either way for this long is sent a PING. */
   readonly timeMs: number;
   /** A PING not acknowledged within this: `dead` is called. */
   readonly timeoutMs: number;
 }
 
 export interface LivenessHooks {
-  /** Streams are open: a silence is worth a PING. */
-  busy(): boolean;
-  /** A silence without streams open (the caller's idle policy). */
-  idle(): void;
+  /** The caller's idle policy, asked at each silence: true when it closed the session (no PING then). */
+  idle(): boolean;
   /** The PING went unanswered. */
   dead(): void;
 }
@@ -33,9 +31,8 @@ export function watchLiveness(s: Http2Session, o: LivenessOptions, h: LivenessHo
   };
   s.setTimeout(o.timeMs);
   s.on('timeout', () => {
-    if (s.destroyed) return;
-    if (!h.busy()) h.idle();
-    else if (!probing) {
+    if (s.destroyed || h.idle()) return;
+    if (!probing) {
       probing = true;
       try {
         s.ping(acked);

@@ -159,10 +159,11 @@ export class H2Plane {
     // One listener per session, shared by its streams.
     const onAborted = (): void => this.#count(s, g, 'resets');
     watchLiveness(s, { timeMs: this.d.h2.keepaliveTimeMs, timeoutMs: this.d.h2.keepaliveTimeoutMs }, {
-      busy: () => g.open > 0,
       // Idle as long as an HTTP/1 keep-alive: closed (a client's own PINGs do not keep it).
       idle: () => {
-        if (Date.now() - g.lastStreamAt >= SESSION_IDLE_MS) s.close();
+        if (g.open > 0 || Date.now() - g.lastStreamAt < SESSION_IDLE_MS) return false;
+        s.close();
+        return true;
       },
       dead: () => {
         this.refused('unresponsive');
