@@ -28,6 +28,7 @@ interface AgentFlags {
   sessionTtlMin?: string;
   dnsUdpMaxSize?: string;
   heapGrowth?: string;
+  httpMaxConnsPerClient?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -47,6 +48,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
     .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
+    .option('--http-max-conns-per-client <n>', 'connections one client address may hold open to the HTTP API; more get 429 (default 200 as Consul; 0: no limit; loopback clients are never limited)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')

@@ -1,6 +1,7 @@
 /** The agent's static configuration: flags and the same keys in a YAML/JSON file, validated and frozen. */
 import { deepFreeze } from '../core/freeze.js';
 import { hostname } from 'node:os';
+import { IP_OR_CIDR_MESSAGE, LOOPBACK, isIpOrCidr } from '../core/ip-list.js';
 import { z } from 'zod';
 import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 
@@ -21,6 +22,10 @@ export const agentConfigSchema = z.strictObject({
   'check-reap-interval': duration.optional(),
   'check-deregister-min': duration.optional(),
   'max-body-bytes': z.number().int().positive().optional(),
+  /** Consul's limits.http_max_conns_per_client: connections one client address may hold (0: no limit). */
+  'http-max-conns-per-client': z.number().int().min(0).optional(),
+  /** Addresses and CIDR blocks that limit does not apply to (default: loopback, the agent's own host). */
+  'http-max-conns-exempt': z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).optional(),
   /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
   store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
   /** etcd lease TTL: how soon a dead agent's node goes critical (cluster mode). */
@@ -52,6 +57,8 @@ export interface AgentConfig {
   readonly checkReapIntervalMs: number;
   readonly checkDeregisterMinMs: number;
   readonly maxBodyBytes: number;
+  readonly httpMaxConnsPerClient: number;
+  readonly httpMaxConnsExempt: readonly string[];
   readonly store: string;
   readonly leaseTtlSeconds: number;
   readonly storeTimeoutMs: number;
@@ -79,6 +86,8 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     checkReapIntervalMs: ms(c['check-reap-interval'], 30_000),
     checkDeregisterMinMs: ms(c['check-deregister-min'], 60_000),
     maxBodyBytes: c['max-body-bytes'] ?? 1024 * 1024,
+    httpMaxConnsPerClient: c['http-max-conns-per-client'] ?? 200,
+    httpMaxConnsExempt: c['http-max-conns-exempt'] ?? LOOPBACK,
     store: c.store ?? 'embedded',
     leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
     storeTimeoutMs: ms(c['store-timeout'], 5000),

@@ -1,7 +1,7 @@
 /** The load balancer's static configuration: flags and a YAML file with the same keys, validated and frozen. */
-import { isIP } from 'node:net';
 import { deepFreeze } from '../core/freeze.js';
 import { z } from 'zod';
+import { IP_OR_CIDR_MESSAGE, isIpOrCidr } from '../core/ip-list.js';
 import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 import { STRATEGY_NAMES, UPSTREAM_PROTOCOLS } from './route-spec.js';
 import type { HashBy, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
@@ -14,15 +14,6 @@ const hashBy = z.union([
   z.strictObject({ header: z.string().min(1) }),
   z.strictObject({ cookie: z.string().min(1) }),
 ]);
-
-function isIpOrCidr(s: string): boolean {
-  const [addr = '', bits, extra] = s.split('/');
-  const family = isIP(addr);
-  if (family === 0 || extra !== undefined) return false;
-  if (bits === undefined) return true;
-  const n = Number(bits);
-  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
-}
 
 const splitSchema = z.strictObject({
   tags: z.array(z.string()).optional(),
@@ -78,7 +69,7 @@ export const lbConfigSchema = z.strictObject({
   'hash-by': hashBy.optional(),
   'data-plane': z.enum(['fast', 'node']).optional(),
   /** Requests from these addresses (CIDR or plain IPs) may ask for X-Switchyard-Explain: 1. */
-  explain: z.strictObject({ from: z.array(z.string().refine(isIpOrCidr, { message: 'must be an IP address or a CIDR block, e.g. 127.0.0.1 or 10.0.0.0/8' })).min(1) }).optional(),
+  explain: z.strictObject({ from: z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).min(1) }).optional(),
   timeouts: z.strictObject({
     connect: duration.optional(),
     header: duration.optional(),

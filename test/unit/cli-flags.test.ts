@@ -32,6 +32,19 @@ describe('flagsToConfig', () => {
     }
   });
 
+  it('--http-max-conns-per-client: default 200, 0 for none, loopback exempt unless the config file lists other addresses', () => {
+    assert.equal(resolveAgentConfig({}, {}).httpMaxConnsPerClient, 200);
+    assert.deepEqual(resolveAgentConfig({}, {}).httpMaxConnsExempt, ['127.0.0.0/8', '::1']);
+    assert.equal(resolveAgentConfig({}, flagsToConfig(agentConfigSchema, { httpMaxConnsPerClient: '0' })).httpMaxConnsPerClient, 0);
+    assert.deepEqual(resolveAgentConfig({ 'http-max-conns-exempt': ['10.0.0.0/8'] }, {}).httpMaxConnsExempt, ['10.0.0.0/8']);
+    for (const bad of ['-1', '2.5', 'many']) {
+      assert.throws(() => flagsToConfig(agentConfigSchema, { httpMaxConnsPerClient: bad }), (e: Error) => /http-max-conns-per-client/.test(JSON.stringify(e)), bad);
+    }
+    const r = agentConfigSchema.safeParse({ 'http-max-conns-exempt': ['10.0.0.0/33'] });
+    assert.equal(r.success, false);
+    assert.match(r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') ?? '', /^http-max-conns-exempt\.0: must be an IP address or a CIDR block/);
+  });
+
   it('--register-as alone means the default name', () => {
     assert.equal(registerAsFlag(true), 'switchyard-lb');
     assert.equal(registerAsFlag('edge'), 'edge');

@@ -221,6 +221,8 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
+    maxConnsPerClient: cfg.httpMaxConnsPerClient,
+    maxConnsExempt: cfg.httpMaxConnsExempt,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
     onWake: (seconds) => wakeLatency.observe(wakeAll, seconds),
     fanOut: view,

@@ -19,7 +19,7 @@ import { LiveUpstreams } from '../../routing/live-upstreams.js';
 import { HttpProxy } from '../../proxy/node/proxy.js';
 import { RequestCounters, RequestIds } from '../../proxy/core/request.js';
 import { RouteAdmission } from '../../proxy/core/limits.js';
-import { explainAllowList } from '../../proxy/core/explain.js';
+import { ipMatcher } from '../../core/ip-list.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/node/pools.js';
 import { FastHttpProxy } from '../../proxy/fast/proxy.js';
@@ -116,7 +116,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const counters = new RequestCounters();
   const ids = new RequestIds();
   const admission = new RouteAdmission(() => states.now());
-  const explainFrom = cfg.explainFrom.length > 0 ? explainAllowList(cfg.explainFrom) : undefined;
+  const explainFrom = cfg.explainFrom.length > 0 ? ipMatcher(cfg.explainFrom) : undefined;
   const core = { states, health, config: cfg, metrics: m.proxy, logger, accessLog, counters, ids, random: systemRandom, admission, explainFrom };
   const proxy = new HttpProxy({ ...core, snapshots, pools });
   // The fast plane serves HTTP/1.x on every listener by itself; the Node plane only with --data-plane node.

@@ -4,7 +4,6 @@
  * the subset a split drew, every candidate with its state, the algorithm's pick and each attempt —
  * and what the access log records at debug level.
  */
-import { BlockList, isIP } from 'node:net';
 import type { Upstream, UpstreamStates } from '../../balancer/index.js';
 import type { CompiledRoute, UpstreamGroup } from '../../routing/snapshot.js';
 
@@ -72,24 +71,4 @@ export class ExplainTrace {
   record(): Record<string, unknown> {
     return { route: this.route, table: this.table, subset: this.subset ?? null, strategy: this.strategy, candidates: this.candidates, attempts: this.attempts };
   }
-}
-
-/**
- * Which clients may ask for explanations: IPs and CIDR blocks (`127.0.0.1`, `10.0.0.0/8`,
- * `::1`); an IPv4 client reached over IPv6 (`::ffff:10.0.0.1`) is matched as IPv4.
- */
-export function explainAllowList(from: readonly string[]): (ip: string) => boolean {
-  if (from.length === 0) return () => false;
-  const list = new BlockList();
-  for (const entry of from) {
-    const [addr = '', bits] = entry.split('/');
-    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, family);
-    else list.addSubnet(addr, Number(bits), family);
-  }
-  return (ip) => {
-    const v4 = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-    const family = isIP(v4) === 6 ? 'ipv6' : 'ipv4';
-    return isIP(v4) !== 0 && list.check(v4, family);
-  };
 }

@@ -13,6 +13,8 @@ import type { Wire } from './dispatch.js';
 import type { Ctx, Reply, Route } from './context.js';
 import { tooLargeMessage } from './context.js';
 import type { Cancel } from '../catalog-reader.js';
+import { LOOPBACK } from '../../../core/ip-list.js';
+import { ClientConnLimit, limitConnections } from './conn-limit.js';
 import { RawFront } from './raw-front.js';
 import type { FanOutGate } from './raw-front.js';
 
@@ -36,6 +38,10 @@ export interface ApiServerOptions {
   headersTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this; default 65 s. */
   keepAliveTimeoutMs?: number;
+  /** Connections one client address may hold open; 0 or absent: no limit (conn-limit.ts). */
+  maxConnsPerClient?: number;
+  /** Addresses and CIDR blocks the limit does not apply to (default: loopback). */
+  maxConnsExempt?: readonly string[];
 }
 
 export interface ApiServer {
@@ -162,6 +168,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     ...(opts.onWake ? { onWake: opts.onWake } : {}),
     ...(opts.fanOut ? { fanOut: opts.fanOut } : {}),
   });
+  if (opts.maxConnsPerClient !== undefined && opts.maxConnsPerClient > 0) limitConnections(server, new ClientConnLimit(opts.maxConnsPerClient, opts.maxConnsExempt ?? LOOPBACK, opts.logger));
   return {
     listener: server,
     close: () => new Promise<void>((resolve) => {
