@@ -102,7 +102,7 @@ class H2Conn {
     });
   }
 
-  /** Takes new streams: not closing, and not closed under us (close() on an idle session by the sweep). */
+  /** Takes new streams: not closing, and not closed under us (Node closes a session itself after a frame error). */
   get usable(): boolean {
     return !this.closing && !this.session.closed && !this.session.destroyed;
   }
