@@ -172,7 +172,7 @@ export interface H2Settings {
   readonly maxResetsPerSecond: number;
   /** SETTINGS + PING frames from a client per second (over a 10 s window) before GOAWAY. */
   readonly maxControlFramesPerSecond: number;
-  /** A connection with streams open and no frames for this long is sent a PING. */
+  /** A connection without frames either way for this long is sent a PING (client and instance side). */
   readonly keepaliveTimeMs: number;
   /** A PING not acknowledged within this: the connection is destroyed. */
   readonly keepaliveTimeoutMs: number;

@@ -186,7 +186,8 @@ export class H2Plane {
       g.open++;
       g.lastStreamAt = this.now;
       (stream as GuardedStream)[kGuard] = g;
-      stream.once('close', onGuardedStreamClose);
+      // 'close' comes once; on() adds no wrapper as once() would.
+      stream.on('close', onGuardedStreamClose);
       if (g.closed) {
         // Frames already read from a connection being closed for abuse start nothing.
         stream.close(constants.NGHTTP2_REFUSED_STREAM);

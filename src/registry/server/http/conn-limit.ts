@@ -9,7 +9,6 @@
  * balancer, consul-template and registrator, which hold one connection per watched service (a
  * balancer following 5,000 services holds 5,000).
  */
-import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ipMatcher } from '../../../core/ip-list.js';
@@ -33,11 +32,6 @@ export class ClientConnLimit {
     this.#max = max;
     this.#exempt = ipMatcher(exempt);
     this.#logger = logger;
-  }
-
-  /** Connections refused so far. */
-  get refused(): number {
-    return this.#refused;
   }
 
   /** Counts the connection and returns true, or answers 429, closes it and returns false. */
@@ -71,14 +65,4 @@ export class ClientConnLimit {
       this.#logger.warn({ client: ip, limit: this.#max, refusedSoFar: this.#refused }, 'connection refused: this client already holds http-max-conns-per-client connections');
     }
   }
-}
-
-/** Puts the limit in front of every 'connection' listener `server` has now. */
-export function limitConnections(server: Server, limit: ClientConnLimit): void {
-  const handlers = server.listeners('connection') as ((socket: Socket) => void)[];
-  server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => {
-    if (!limit.admit(socket)) return;
-    for (const h of handlers) h.call(server, socket);
-  });
 }

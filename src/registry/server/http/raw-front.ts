@@ -65,6 +65,8 @@ export interface RawFrontOptions {
   readonly onRequest?: (route: string, method: string, status: number, seconds: number) => void;
   readonly onWake?: (seconds: number) => void;
   readonly fanOut?: FanOutGate;
+  /** Asked first for each new connection; false: it was answered and closed (conn-limit.ts). */
+  readonly admit?: (socket: Socket) => boolean;
 }
 
 /**
@@ -152,7 +154,10 @@ export class RawFront {
     const node = o.node;
     const handlers = node.listeners('connection') as ((socket: Socket) => void)[];
     node.removeAllListeners('connection');
-    node.on('connection', (socket: Socket) => this.#accept(socket));
+    const admit = o.admit;
+    node.on('connection', admit === undefined ? (socket: Socket) => this.#accept(socket) : (socket: Socket) => {
+      if (admit(socket)) this.#accept(socket);
+    });
     this.#toNode = (socket) => {
       for (const h of handlers) h.call(node, socket);
     };

@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { HttpError } from '../../../core/errors.js';
 import { ApiDispatch, failureWire } from './dispatch.js';
@@ -14,7 +15,7 @@ import type { Ctx, Reply, Route } from './context.js';
 import { tooLargeMessage } from './context.js';
 import type { Cancel } from '../catalog-reader.js';
 import { LOOPBACK } from '../../../core/ip-list.js';
-import { ClientConnLimit, limitConnections } from './conn-limit.js';
+import { ClientConnLimit } from './conn-limit.js';
 import { RawFront } from './raw-front.js';
 import type { FanOutGate } from './raw-front.js';
 
@@ -162,13 +163,16 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     }
   }
 
+  const limit = opts.maxConnsPerClient !== undefined && opts.maxConnsPerClient > 0
+    ? new ClientConnLimit(opts.maxConnsPerClient, opts.maxConnsExempt ?? LOOPBACK, opts.logger)
+    : undefined;
   const front = new RawFront({
     dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, maxBodyBytes: maxBody, logger: opts.logger,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     ...(opts.onWake ? { onWake: opts.onWake } : {}),
     ...(opts.fanOut ? { fanOut: opts.fanOut } : {}),
+    ...(limit ? { admit: (socket: Socket) => limit.admit(socket) } : {}),
   });
-  if (opts.maxConnsPerClient !== undefined && opts.maxConnsPerClient > 0) limitConnections(server, new ClientConnLimit(opts.maxConnsPerClient, opts.maxConnsExempt ?? LOOPBACK, opts.logger));
   return {
     listener: server,
     close: () => new Promise<void>((resolve) => {
