@@ -77,6 +77,8 @@ export const lbConfigSchema = z.strictObject({
     total: duration.optional(),
     'client-header': duration.optional(),
     'drain': duration.optional(),
+    /** An Upgrade tunnel or TCP route connection with no byte either way for this long is closed; 0s: never. */
+    tunnel: duration.optional(),
   }).optional(),
   limits: z.strictObject({
     'max-header-size': z.number().int().min(1024).max(1 << 20).optional(),
@@ -144,7 +146,7 @@ export interface LbConfig {
   readonly defaultHashBy: HashBy | undefined;
   /** fast: our own HTTP/1.1 parser over raw sockets (src/proxy/fast/); node: Node's http server + undici. */
   readonly dataPlane: 'fast' | 'node';
-  readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number };
+  readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number; tunnelMs: number };
   readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number };
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
@@ -244,6 +246,9 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     timeouts: {
       connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
       clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
+      // HAProxy's documented `timeout tunnel`: long enough for any WebSocket that pings, short enough
+      // that a peer gone without a FIN (a laptop closed, a NAT entry dropped) does not hold two sockets for good.
+      tunnelMs: ms(t.tunnel, 3_600_000),
     },
     limits: { maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxHeaderCount: c.limits?.['max-header-count'] ?? 1000, maxBody: c.limits?.['max-body'] ?? 0 },
     retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 10 },

@@ -90,6 +90,7 @@ export class LbMetrics implements LbStatsReader {
   readonly #guardHolds: Counter<string>;
   readonly #h2Refused: Counter<string>;
   readonly #tcp: Counter<string>;
+  readonly #idleTunnels: Counter<string>;
   /**
    * route → instance id → status key → label children; cleared on every swap (after a flush).
    * Requests are counted in plain fields and handed to prom-client when scraped: its per-call label
@@ -140,6 +141,8 @@ export class LbMetrics implements LbStatsReader {
     new Gauge({ name: 'switchyard_lb_draining_pools', help: 'Upstream pools draining after removal', registers: all, collect() { this.set(f.drainingPools()); } });
     this.#h2Refused = new Counter({ name: 'switchyard_lb_h2_refused_total', help: 'HTTP/2 client connections closed or streams reset for abuse or a limit (rapid_reset, control_flood, flood, oversized_headers, stalled_stream, unresponsive)', labelNames: ['reason'], registers: all });
     new Gauge({ name: 'switchyard_lb_h2_sessions', help: 'HTTP/2 client connections open', registers: all, collect() { this.set(f.h2Sessions()); } });
+    const idle = new Counter({ name: 'switchyard_lb_idle_tunnels_closed_total', help: 'Upgrade tunnels (kind="upgrade", by route) and TCP route connections (kind="tcp", by listener) closed after timeouts.tunnel without a byte either way', labelNames: ['kind', 'route'], registers: all });
+    this.#idleTunnels = idle;
     this.#tcp = new Counter({ name: 'switchyard_lb_tcp_connections_total', help: 'TCP route connections by listener and outcome', labelNames: ['listen', 'service', 'outcome'], registers: all });
 
     const children = this.#children;
@@ -174,6 +177,9 @@ export class LbMetrics implements LbStatsReader {
       },
       mirrored(route, outcome) {
         mirrored.inc({ route: route.spec.origin, service: route.spec.mirror?.service ?? '', outcome });
+      },
+      tunnelIdle(route) {
+        idle.inc({ kind: 'upgrade', route: route.spec.origin });
       },
     };
   }
@@ -214,6 +220,10 @@ export class LbMetrics implements LbStatsReader {
 
   tcpConnection(listen: string, service: string, connected: boolean): void {
     this.#tcp.inc({ listen, service, outcome: connected ? 'connected' : 'failed' });
+  }
+
+  tcpIdleClosed(listen: string): void {
+    this.#idleTunnels.inc({ kind: 'tcp', route: listen });
   }
 
   async read(): Promise<LbStatsSample> {

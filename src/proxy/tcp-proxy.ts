@@ -19,9 +19,12 @@ export interface TcpProxyOptions {
   health: PassiveHealth;
   logger: Logger;
   connectTimeoutMs: number;
+  /** A connection with no byte either way for this long is closed (HAProxy's `timeout tunnel`); 0: never. */
+  idleTimeoutMs: number;
   attempts: number;
   hashByClientIp: boolean;
   onConnection?: (upstream: Upstream | undefined, ok: boolean) => void;
+  onIdleClose?: () => void;
 }
 
 export class TcpProxy {
@@ -83,6 +86,13 @@ export class TcpProxy {
       };
       upstream.once('close', done);
       client.once('close', done);
+      // The client socket's timer restarts on its reads and its writes: the two directions of the pipe.
+      if (this.#o.idleTimeoutMs > 0) {
+        client.setTimeout(this.#o.idleTimeoutMs, () => {
+          this.#o.onIdleClose?.();
+          done();
+        });
+      }
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);

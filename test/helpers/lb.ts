@@ -68,6 +68,15 @@ export async function startTestLb(registry: string, cfg: LbConfigInput = {}): Pr
   };
 }
 
+/** A metric of the balancer's registry, summed over the series whose labels include these. */
+export async function lbMetric(lb: TestLb, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = lb.metrics.getSingleMetric(name);
+  if (m === undefined) return 0;
+  let n = 0;
+  for (const v of (await m.get()).values) if (Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x)) n += v.value;
+  return n;
+}
+
 /** Waits until the LB's table has exactly these backends for `service`. */
 export async function waitUpstreams(lb: RunningLb, service: string, ports: number[], timeoutMs = 5000): Promise<void> {
   const want = [...ports].sort().join(',');

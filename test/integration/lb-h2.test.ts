@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { http, startTestAgent, tempDir } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { startBackend, startStaticLb, startTestLb, waitUpstreams } from '../helpers/lb.js';
+import { lbMetric, startBackend, startStaticLb, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
 import { NOT_SERVING, echoClient, grpc, startGrpcBackend, unary } from '../helpers/grpc.js';
 import type { EchoClient, GrpcBackend, Msg } from '../helpers/grpc.js';
@@ -61,13 +61,7 @@ const grpcFrame = (m: Msg): Buffer => {
   return Buffer.concat([p, b]);
 };
 
-async function metric(lb: TestLb, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = lb.metrics.getSingleMetric(name);
-  if (m === undefined) return 0;
-  let n = 0;
-  for (const v of (await m.get()).values) if (Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x)) n += v.value;
-  return n;
-}
+const metric = lbMetric;
 
 async function pollUntil(what: string, f: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

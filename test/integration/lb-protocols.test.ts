@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startTestAgent, tempDir } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { deregisterBackend, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
+import { deregisterBackend, lbMetric, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
 import { switchyard } from '../helpers/process.js';
 
@@ -141,6 +141,87 @@ describe('load balancer protocols', () => {
     ws.close();
     wss.close();
   });
+
+  for (const plane of ['fast', 'node'] as const) {
+    it(`${plane} plane: closes a WebSocket tunnel and a TCP connection idle for timeouts.tunnel, keeps those moving either way`, async () => {
+      // The WebSocket server echoes on /echo, pushes on /push (upstream → client only), swallows on /sink (client → upstream only).
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      await new Promise<void>((r) => wss.once('listening', () => r()));
+      const timers: NodeJS.Timeout[] = [];
+      wss.on('connection', (ws, req) => {
+        if (req.url === '/push') timers.push(setInterval(() => ws.send('tick'), 150));
+        else if (req.url === '/echo') ws.on('message', (m) => ws.send(`echo:${m.toString()}`));
+      });
+      const tcpEcho = createNetServer((c) => c.on('data', (d) => c.write(d)));
+      await new Promise<void>((r) => tcpEcho.listen(0, '127.0.0.1', r));
+      const wsPort = (wss.address() as AddressInfo).port;
+      const tcpPort = (tcpEcho.address() as AddressInfo).port;
+      const svc = `tun-${plane}`;
+      await fetch(`${agent.url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: svc, ID: svc, Address: '127.0.0.1', Port: wsPort }) });
+      await fetch(`${agent.url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: `${svc}-tcp`, ID: `${svc}-tcp`, Address: '127.0.0.1', Port: tcpPort }) });
+      const lb = await startTestLb(agent.url, { service: svc, 'data-plane': plane, timeouts: { tunnel: '800ms' }, tcp: [{ listen: '127.0.0.1:0', service: `${svc}-tcp` }] });
+      lbs.push(lb);
+      await waitUpstreams(lb, svc, [wsPort]);
+      await waitUpstreams(lb, `${svc}-tcp`, [tcpPort]);
+
+      type Watched = { closedAt: number; lastActivity: number; got: number };
+      const openWs = async (path: string): Promise<{ ws: WebSocket; w: Watched }> => {
+        const ws = new WebSocket(`ws://127.0.0.1:${lb.address.port}${path}`);
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        });
+        const w: Watched = { closedAt: 0, lastActivity: Date.now(), got: 0 };
+        ws.on('message', () => {
+          w.got++;
+          w.lastActivity = Date.now();
+        });
+        ws.on('close', () => (w.closedAt = Date.now()));
+        return { ws, w };
+      };
+      const idle = await openWs('/echo');
+      const pushed = await openWs('/push');
+      const sink = await openWs('/sink');
+      const echo = await openWs('/echo');
+      const sending = setInterval(() => {
+        for (const x of [sink, echo]) {
+          x.ws.send('x');
+          if (x === sink) x.w.lastActivity = Date.now();
+        }
+      }, 150);
+      const tcpIdle = { closedAt: 0, openedAt: 0 };
+      const tcpBusy = { closedAt: 0, echoed: 0 };
+      const tcpPortLb = lb.tcpAddresses[0]!.port;
+      const c1 = connect(tcpPortLb, '127.0.0.1', () => (tcpIdle.openedAt = Date.now()));
+      c1.on('close', () => (tcpIdle.closedAt = Date.now())).on('error', () => undefined);
+      const c2 = connect(tcpPortLb, '127.0.0.1');
+      c2.on('data', () => tcpBusy.echoed++).on('close', () => (tcpBusy.closedAt = Date.now())).on('error', () => undefined);
+      const tcpSending = setInterval(() => c2.write('y'), 150);
+      try {
+        await new Promise((r) => setTimeout(r, 2500));
+        assert.ok(idle.w.closedAt > 0, 'the idle WebSocket was closed');
+        assert.ok(idle.w.closedAt - idle.w.lastActivity >= 700, `not before its idle time (${idle.w.closedAt - idle.w.lastActivity} ms)`);
+        for (const [name, x] of [['pushed', pushed], ['sink', sink], ['echo', echo]] as const) {
+          assert.equal(x.w.closedAt, 0, `the ${name} WebSocket is still open`);
+        }
+        assert.ok(pushed.w.got >= 10 && echo.w.got >= 10, 'and still carries messages');
+        assert.ok(tcpIdle.closedAt > 0 && tcpIdle.closedAt - tcpIdle.openedAt >= 700, 'the idle TCP connection was closed, not before its idle time');
+        assert.equal(tcpBusy.closedAt, 0, 'the busy TCP connection is still open');
+        assert.ok(tcpBusy.echoed >= 10);
+        assert.equal(await lbMetric(lb, 'switchyard_lb_idle_tunnels_closed_total', { kind: 'upgrade', route: '--service' }), 1);
+        assert.equal(await lbMetric(lb, 'switchyard_lb_idle_tunnels_closed_total', { kind: 'tcp' }), 1);
+      } finally {
+        clearInterval(sending);
+        clearInterval(tcpSending);
+        for (const t of timers) clearInterval(t);
+        for (const x of [idle, pushed, sink, echo]) x.ws.terminate();
+        c1.destroy();
+        c2.destroy();
+        wss.close();
+        tcpEcho.close();
+      }
+    });
+  }
 
   it('cuts slow-header clients and refuses oversized headers', async () => {
     const b = await startBackend('limits');

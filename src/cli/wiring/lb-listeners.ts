@@ -39,6 +39,7 @@ export interface TcpDeps {
   readonly states: UpstreamStates;
   readonly health: PassiveHealth;
   onConnection(listen: string, service: string, connected: boolean): void;
+  onIdleClose(listen: string): void;
 }
 
 export interface Listeners {
@@ -108,8 +109,9 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
   for (const t of cfg.tcp) {
     const tp = new TcpProxy({
       groupKey: tcpGroupKey(t.service, t.balance), snapshots: tcpDeps.snapshots, states: tcpDeps.states, health: tcpDeps.health, logger,
-      connectTimeoutMs: cfg.timeouts.connectMs, attempts: cfg.retries.attempts, hashByClientIp: t.balance === 'hash',
+      connectTimeoutMs: cfg.timeouts.connectMs, idleTimeoutMs: cfg.timeouts.tunnelMs, attempts: cfg.retries.attempts, hashByClientIp: t.balance === 'hash',
       onConnection: (_u, ok) => tcpDeps.onConnection(t.listen, t.service, ok),
+      onIdleClose: () => tcpDeps.onIdleClose(t.listen),
     });
     const l = splitHostPort(t.listen);
     tcp.push({ proxy: tp, address: await listen(tp.server, l.host, l.port, `tcp listen ${t.listen}`) });

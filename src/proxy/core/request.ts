@@ -30,6 +30,8 @@ export interface ProxyMetrics {
   limited(route: CompiledRoute, reason: string): void;
   /** A copy sent to the route's mirror (outcome: sent, dropped, failed, skipped). */
   mirrored(route: CompiledRoute, outcome: string): void;
+  /** An Upgrade tunnel closed after `timeouts.tunnel` without a byte either way. */
+  tunnelIdle(route: CompiledRoute): void;
 }
 
 /** What a client spoke to the balancer. */

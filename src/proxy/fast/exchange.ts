@@ -558,6 +558,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
   tunnelData(d: Buffer): void {
     const uc = this.uc;
     if (uc === undefined) return;
+    this.lastClientActivity = this.x.now;
     if (!uc.socket.write(d)) this.c.pauseReading();
     if (uc.socket.writableLength > 0) this.c.retained = true;
   }
@@ -707,8 +708,16 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
   }
 
   check(now: number, slack: number): void {
-    if (this.finished || this.rs === R_TUNNEL) return;
+    if (this.finished) return;
     const t = this.core.config.timeouts;
+    if (this.rs === R_TUNNEL) {
+      // Either direction moving keeps a tunnel open; a slow reader's drains count as movement too.
+      if (t.tunnelMs > 0 && now - Math.max(this.lastActivity, this.lastClientActivity) > t.tunnelMs + slack) {
+        this.core.metrics.tunnelIdle(this.route);
+        this.tunnelClosed();
+      }
+      return;
+    }
     const uc = this.uc;
     if (this.rs === R_HEAD && uc !== undefined && uc.connected && now - this.sentAt > t.headerMs + slack) {
       this.abortUpstream();

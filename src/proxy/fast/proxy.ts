@@ -34,7 +34,7 @@ export class FastHttpProxy implements ConnOwner {
     this.x = new FastContext(deps);
     const t = deps.config.timeouts;
     // Fine enough for the shortest timeout configured, never busier than 20 ticks a second.
-    this.tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(t.clientHeaderMs, t.headerMs, t.idleMs, 4000) / 4)));
+    this.tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(t.clientHeaderMs, t.headerMs, t.idleMs, t.tunnelMs > 0 ? t.tunnelMs : 4000, 4000) / 4)));
   }
 
   /** Starts the timeout ticker; connections come through accept(). */

@@ -293,6 +293,14 @@ class Tunnel extends ProxyRequest {
     };
     upstream.on('error', done).on('close', done);
     this.socket.on('close', done);
+    // A socket's timeout restarts on every read and write, so the client socket alone sees both directions.
+    const idleMs = this.core.config.timeouts.tunnelMs;
+    if (idleMs > 0) {
+      (this.socket as Socket).setTimeout(idleMs, () => {
+        this.core.metrics.tunnelIdle(this.route);
+        done();
+      });
+    }
   }
 
   onError(err: Error & { code?: string }): void {
