@@ -85,6 +85,10 @@ export const lbConfigSchema = z.strictObject({
     /** Header fields in one request or response head (both directions); beyond it: 431 / 502. */
     'max-header-count': z.number().int().min(16).max(10_000).optional(),
     'max-body': z.number().int().min(0).optional(),
+    /** Connections one client address may hold open on all listeners together (per worker); 0: no limit. */
+    'max-conns-per-client': z.number().int().min(0).optional(),
+    /** Addresses (IPs, CIDR blocks) the per-client limit does not apply to: a proxy or NAT in front. */
+    'max-conns-exempt': z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).optional(),
   }).optional(),
   retries: z.strictObject({
     attempts: z.number().int().min(1).max(10).optional(),
@@ -147,7 +151,7 @@ export interface LbConfig {
   /** fast: our own HTTP/1.1 parser over raw sockets (src/proxy/fast/); node: Node's http server + undici. */
   readonly dataPlane: 'fast' | 'node';
   readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number; tunnelMs: number };
-  readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number };
+  readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number; maxConnsPerClient: number; maxConnsExempt: readonly string[] };
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
   readonly tcp: readonly { listen: string; service: string; balance: StrategyName }[];
@@ -250,7 +254,11 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       // that a peer gone without a FIN (a laptop closed, a NAT entry dropped) does not hold two sockets for good.
       tunnelMs: ms(t.tunnel, 3_600_000),
     },
-    limits: { maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxHeaderCount: c.limits?.['max-header-count'] ?? 1000, maxBody: c.limits?.['max-body'] ?? 0 },
+    limits: {
+      maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxHeaderCount: c.limits?.['max-header-count'] ?? 1000, maxBody: c.limits?.['max-body'] ?? 0,
+      // Off by default: behind a CDN, another proxy or a NAT every client has the same address.
+      maxConnsPerClient: c.limits?.['max-conns-per-client'] ?? 0, maxConnsExempt: c.limits?.['max-conns-exempt'] ?? [],
+    },
     retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 10 },
     passiveHealth: {
       maxFails: ph['max-fails'] ?? 3, failTimeoutMs: ms(ph['fail-timeout'], 10_000), consecutive5xx: ph['consecutive-5xx'] ?? 5,

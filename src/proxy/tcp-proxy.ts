@@ -25,6 +25,8 @@ export interface TcpProxyOptions {
   hashByClientIp: boolean;
   onConnection?: (upstream: Upstream | undefined, ok: boolean) => void;
   onIdleClose?: () => void;
+  /** Asked first for each new connection; false: it was refused and closed (the per-client limit). */
+  admit?: (client: Socket) => boolean;
 }
 
 export class TcpProxy {
@@ -44,6 +46,7 @@ export class TcpProxy {
   }
 
   #accept(client: Socket): void {
+    if (this.#o.admit !== undefined && !this.#o.admit(client)) return;
     this.#open.add(client);
     client.on('close', () => this.#open.delete(client));
     client.on('error', () => client.destroy());

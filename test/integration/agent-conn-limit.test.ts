@@ -1,4 +1,4 @@
-// Consul's limits.http_max_conns_per_client on the agent's HTTP API (src/registry/server/http/conn-limit.ts):
+// Consul's limits.http_max_conns_per_client on the agent's HTTP API (src/core/conn-limit.ts):
 // one client address cannot hold more connections than the limit; loopback is exempt unless configured.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,14 +3,13 @@
 // HTTP/2 abuse shapes; a gRPC health check removing an instance.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect as h2connect, createServer as createH2Server } from 'node:http2';
 import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { createServer as createHttpServer } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { http, startTestAgent, tempDir } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
@@ -18,20 +17,13 @@ import { lbMetric, startBackend, startStaticLb, startTestLb, waitUpstreams } fro
 import type { Backend, TestLb } from '../helpers/lb.js';
 import { NOT_SERVING, echoClient, grpc, startGrpcBackend, unary } from '../helpers/grpc.js';
 import type { EchoClient, GrpcBackend, Msg } from '../helpers/grpc.js';
+import { selfSigned } from '../helpers/tls.js';
 import { FLAG, FRAME, frame, getRequest, ping, rawH2, rstStream, selfPriority, settings, startProtocolBreaker } from '../helpers/h2-raw.js';
 
 const run = promisify(execFile);
 const CI = process.env.CI === 'true';
 const haveCurl = existsSync('/usr/bin/curl');
 const haveNghttp = existsSync('/usr/bin/nghttp');
-
-function selfSigned(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'lb.crt');
-  const key = join(dir, 'lb.key');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { cert, key };
-}
 
 /** One request over an HTTP/2 session: head, body, trailers. */
 function h2req(s: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer): Promise<{ head: IncomingHttpHeaders; body: Buffer; trailers: IncomingHttpHeaders | undefined; endStreamHead: boolean }> {
@@ -109,7 +101,7 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     };
     // An instance that would switch to h2c if asked: the balancer must never let it.
     b.server.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n'));
-    const tls = selfSigned(tempDir('sy-h2-tls-'));
+    const tls = selfSigned(tempDir('sy-h2-tls-'), 'lb', ['localhost', '127.0.0.1']);
     for (const plane of ['fast', 'node'] as const) {
       seen.length = 0;
       const lb = await staticLb({ service: 'web', 'data-plane': plane, tls: { listen: '127.0.0.1:0', certs: [tls] } }, { web: [{ port: b.port }] });
@@ -132,7 +124,7 @@ describe('HTTP/2 and gRPC through the balancer', () => {
   it('nghttp: several streams on one h2c connection and over TLS', { skip: !haveNghttp && !CI && 'nghttp2-client not installed' }, async () => {
     const b = await backend('ng');
     b.handler = (req, res) => res.end(`path ${req.url}`);
-    const tls = selfSigned(tempDir('sy-h2-ng-'));
+    const tls = selfSigned(tempDir('sy-h2-ng-'), 'lb', ['localhost', '127.0.0.1']);
     const lb = await staticLb({ service: 'web', tls: { listen: '127.0.0.1:0', certs: [tls] } }, { web: [{ port: b.port }] });
     for (const base of [`http://127.0.0.1:${lb.address.port}`, `https://127.0.0.1:${lb.tlsAddress!.port}`]) {
       const out = (await run('nghttp', ['-v', `${base}/a`, `${base}/b`, `${base}/c`])).stdout;

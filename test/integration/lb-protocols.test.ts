@@ -2,7 +2,6 @@
 // client limits, and configuration errors.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { request as httpsRequest } from 'node:https';
@@ -14,14 +13,7 @@ import type { TestAgent } from '../helpers/agent.js';
 import { deregisterBackend, lbMetric, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
 import { switchyard } from '../helpers/process.js';
-
-function selfSigned(dir: string, name: string, sans: string[]): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${sans[0]}`,
-    '-addext', `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { cert, key };
-}
+import { selfSigned } from '../helpers/tls.js';
 
 function httpsGet(port: number, servername: string): Promise<{ status: number; body: string; subject: string }> {
   return new Promise((resolve, reject) => {

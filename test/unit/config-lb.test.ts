@@ -12,7 +12,7 @@ describe('resolveLbConfig', () => {
       advertiseAddr: undefined, workers: 1, stateFile: undefined, logLevel: 'info', accessLog: false, routes: [],
       defaultBalance: 'round_robin', defaultHashBy: undefined, dataPlane: 'fast',
       timeouts: { connectMs: 2000, headerMs: 60_000, idleMs: 60_000, totalMs: 0, clientHeaderMs: 10_000, drainMs: 30_000, tunnelMs: 3_600_000 },
-      limits: { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0 },
+      limits: { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 0, maxConnsExempt: [] },
       retries: { attempts: 3, budgetPercent: 20, minConcurrency: 10 },
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
       tcp: [], tls: undefined, explainFrom: [],
@@ -98,6 +98,10 @@ describe('lbConfigSchema: what reaches resolveLbConfig', () => {
     assert.match(problem({ retries: { attempts: 11 } }), /^retries\.attempts: /);
     assert.match(problem({ http2: { 'keepalive-time': '10ms' } }), /^http2\.keepalive-time: must be a Go duration from 100ms to 1h/);
     assert.match(problem({ http2: { 'keepalive-timeout': 'soon' } }), /^http2\.keepalive-timeout: must be a Go duration/);
+    assert.match(problem({ limits: { 'max-conns-per-client': -1 } }), /^limits\.max-conns-per-client: /);
+    assert.match(problem({ limits: { 'max-conns-exempt': ['10.0.0.0/8', 'proxy.local'] } }), /^limits\.max-conns-exempt\.1: must be an IP address or a CIDR block/);
+    assert.deepEqual(resolveLbConfig({ limits: { 'max-conns-per-client': 50, 'max-conns-exempt': ['10.0.0.0/8'] } }, {}).limits,
+      { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 50, maxConnsExempt: ['10.0.0.0/8'] });
   });
 
   it('refuses bad rollout settings with the key named: split weights, mirror share, limits, explain addresses', () => {

@@ -22,6 +22,7 @@ import type { PassiveHealth } from '../../proxy/passive-health.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
 import { listen } from './listen.js';
+import { ClientConnLimit } from '../../core/conn-limit.js';
 
 type Address = { host: string; port: number };
 
@@ -34,13 +35,20 @@ export interface Planes {
   readonly h2: H2Plane | undefined;
 }
 
-export interface TcpDeps {
+/** What TCP routes pick from, and the events listeners report (metrics). */
+export interface ListenerDeps {
   readonly snapshots: SnapshotStore;
   readonly states: UpstreamStates;
   readonly health: PassiveHealth;
   onConnection(listen: string, service: string, connected: boolean): void;
   onIdleClose(listen: string): void;
+  /** A connection refused by limits.max-conns-per-client (listener: http, tls or tcp). */
+  onConnRefused(listener: string): void;
 }
+
+const TOO_MANY_TEXT = 'switchyard: this client address already holds limits.max-conns-per-client connections\n';
+/** The plain listener's refusal: an HTTP/1.1 answer, before anything reads the connection. */
+const TOO_MANY = Buffer.from(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${TOO_MANY_TEXT.length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${TOO_MANY_TEXT}`, 'latin1');
 
 export interface Listeners {
   readonly address: Address;
@@ -50,8 +58,19 @@ export interface Listeners {
   close(drainMs: number): Promise<void>;
 }
 
-export async function openListeners(cfg: LbConfig, logger: Logger, planes: Planes, tcpDeps: TcpDeps): Promise<Listeners> {
+export async function openListeners(cfg: LbConfig, logger: Logger, planes: Planes, deps: ListenerDeps): Promise<Listeners> {
   const { fast, node, h2 } = planes;
+  // One count per client address over every listener of this process (nginx's limit_conn per $binary_remote_addr).
+  const limit = cfg.limits.maxConnsPerClient > 0
+    ? new ClientConnLimit({ max: cfg.limits.maxConnsPerClient, exempt: cfg.limits.maxConnsExempt, logger, setting: 'limits.max-conns-per-client' })
+    : undefined;
+  /** A plain connection is answered 429; TLS (before its handshake) and TCP are closed without a word. */
+  const admit = (listener: 'http' | 'tls' | 'tcp') => (socket: Socket): boolean => {
+    if (limit === undefined || limit.admit(socket, listener === 'http' ? TOO_MANY : undefined)) return true;
+    deps.onConnRefused(listener);
+    return false;
+  };
+  const admitHttp = admit('http');
   // Node checks header deadlines on a timer (30s by default): tick often enough to honour the limit.
   const connectionsCheckingInterval = Math.max(100, Math.min(1000, cfg.timeouts.clientHeaderMs / 2));
   const nodeOptions = {
@@ -74,12 +93,19 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
   // Accepted paused: the fast plane starts reading once its reader is in place.
   const nodePlain = fast ? undefined : nodePlane(createServer(nodeOptions), 'http');
   // The Node plane's plain listener looks at the first bytes for the HTTP/2 preface (h2c prior knowledge) before Node's parser does.
+  const toNode = (s: Socket): void => {
+    nodePlain?.emit('connection', s);
+    s.resume();
+  };
   const server: NetServer = fast
-    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => fast.accept(socket, 'http'))
-    : h2 ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => sniffPreface(socket, (s, b) => h2.accept(s, b), (s) => {
-      nodePlain?.emit('connection', s);
-      s.resume();
-    })) : (nodePlain as Server);
+    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
+      if (admitHttp(socket)) fast.accept(socket, 'http');
+    })
+    : h2 || limit ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
+      if (!admitHttp(socket)) return;
+      if (h2) sniffPreface(socket, (s, b) => h2.accept(s, b), toNode);
+      else toNode(socket);
+    }) : (nodePlain as Server);
   const at = splitHostPort(cfg.listen);
   const address = await listen(server, at.host, at.port, '--listen');
 
@@ -93,13 +119,18 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     const alpn = h2 ? ['h2', 'http/1.1'] : ['http/1.1'];
     nodeTls = fast ? undefined : nodePlane(createServer(nodeOptions), 'https');
     const nodeTlsServer = nodeTls;
-    tlsServer = createTlsServer({ ...tlsOptions, ALPNProtocols: alpn }, (socket: TLSSocket) => {
+    const tls = createTlsServer({ ...tlsOptions, ALPNProtocols: alpn }, (socket: TLSSocket) => {
       if (h2 && socket.alpnProtocol === 'h2') h2.accept(socket);
       else if (fast) fast.accept(socket, 'https');
       else nodeTlsServer?.emit('connection', socket);
     });
     // A handshake that fails is the client's problem: it must not take the listener down.
-    tlsServer.on('tlsClientError', (err: Error) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+    tls.on('tlsClientError', (err: Error) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+    // Over the per-client limit a connection is closed before its handshake costs anything: a front counts it first.
+    const admitTls = admit('tls');
+    tlsServer = limit === undefined ? tls : createNetServer({ noDelay: true }, (socket) => {
+      if (admitTls(socket)) tls.emit('connection', socket);
+    });
     const t = splitHostPort(cfg.tls.listen);
     tlsAddress = await listen(tlsServer, t.host, t.port, 'tls.listen');
     logger.info({ listen: `${tlsAddress.host}:${tlsAddress.port}`, names: ctx.names }, 'TLS listener ready');
@@ -108,10 +139,11 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
   const tcp: { proxy: TcpProxy; address: Address }[] = [];
   for (const t of cfg.tcp) {
     const tp = new TcpProxy({
-      groupKey: tcpGroupKey(t.service, t.balance), snapshots: tcpDeps.snapshots, states: tcpDeps.states, health: tcpDeps.health, logger,
+      groupKey: tcpGroupKey(t.service, t.balance), snapshots: deps.snapshots, states: deps.states, health: deps.health, logger,
       connectTimeoutMs: cfg.timeouts.connectMs, idleTimeoutMs: cfg.timeouts.tunnelMs, attempts: cfg.retries.attempts, hashByClientIp: t.balance === 'hash',
-      onConnection: (_u, ok) => tcpDeps.onConnection(t.listen, t.service, ok),
-      onIdleClose: () => tcpDeps.onIdleClose(t.listen),
+      onConnection: (_u, ok) => deps.onConnection(t.listen, t.service, ok),
+      onIdleClose: () => deps.onIdleClose(t.listen),
+      ...(limit ? { admit: admit('tcp') } : {}),
     });
     const l = splitHostPort(t.listen);
     tcp.push({ proxy: tp, address: await listen(tp.server, l.host, l.port, `tcp listen ${t.listen}`) });

@@ -15,9 +15,13 @@ import type { Ctx, Reply, Route } from './context.js';
 import { tooLargeMessage } from './context.js';
 import type { Cancel } from '../catalog-reader.js';
 import { LOOPBACK } from '../../../core/ip-list.js';
-import { ClientConnLimit } from './conn-limit.js';
+import { ClientConnLimit } from '../../../core/conn-limit.js';
 import { RawFront } from './raw-front.js';
 import type { FanOutGate } from './raw-front.js';
+
+/** Consul's answer to a connection over http_max_conns_per_client, byte for byte (hashicorp/go-connlimit). */
+const CONSUL_TOO_MANY_TEXT = 'Your IP is issuing too many concurrent connections, please rate limit your calls\n';
+const CONSUL_TOO_MANY = Buffer.from(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nContent-Length: ${CONSUL_TOO_MANY_TEXT.length}\r\nConnection: close\r\n\r\n${CONSUL_TOO_MANY_TEXT}`, 'latin1');
 
 export { INDEX_TIME_HEADER } from './dispatch.js';
 
@@ -164,14 +168,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   }
 
   const limit = opts.maxConnsPerClient !== undefined && opts.maxConnsPerClient > 0
-    ? new ClientConnLimit(opts.maxConnsPerClient, opts.maxConnsExempt ?? LOOPBACK, opts.logger)
+    ? new ClientConnLimit({ max: opts.maxConnsPerClient, exempt: opts.maxConnsExempt ?? LOOPBACK, logger: opts.logger, setting: 'http-max-conns-per-client' })
     : undefined;
   const front = new RawFront({
     dispatch, node: server, headersTimeoutMs: headersTimeout, keepAliveTimeoutMs: keepAliveTimeout, maxBodyBytes: maxBody, logger: opts.logger,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     ...(opts.onWake ? { onWake: opts.onWake } : {}),
     ...(opts.fanOut ? { fanOut: opts.fanOut } : {}),
-    ...(limit ? { admit: (socket: Socket) => limit.admit(socket) } : {}),
+    ...(limit ? { admit: (socket: Socket) => limit.admit(socket, CONSUL_TOO_MANY) } : {}),
   });
   return {
     listener: server,
