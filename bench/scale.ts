@@ -31,7 +31,9 @@ if (unknown.length > 0) throw new Error(`BENCH_PHASES: unknown phase(s) ${unknow
 const out = process.env.BENCH_OUT ?? 'bench/results/scale.md';
 const jsonl = out.replace(/\.md$/, '-runs.jsonl');
 const tmp = mkdtempSync(join(tmpdir(), 'sy-scale-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+// BENCH_KEEP=1 leaves the data dirs for a closer look (a profiled restart, a second build on the same data).
+if (process.env.BENCH_KEEP !== '1') process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+else console.log(`data kept under ${tmp}`);
 
 const lines: string[] = [];
 const runId = new Date().toISOString();

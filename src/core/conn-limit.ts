@@ -10,6 +10,7 @@
  * own host runs the balancer, which holds one per watched service; a balancer behind another
  * proxy sees every client as that proxy's address).
  */
+import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ipMatcher } from './ip-list.js';
@@ -43,7 +44,9 @@ export class ClientConnLimit {
 
   /** Counts the connection and returns true, or refuses it (writing `answer` first, if any) and returns false. */
   admit(socket: Socket, answer?: Buffer): boolean {
-    const ip = socket.remoteAddress ?? '';
+    const raw = socket.remoteAddress ?? '';
+    // One client, one count: an IPv4 client reached on a dual-stack listener shows as ::ffff:a.b.c.d.
+    const ip = raw.startsWith('::ffff:') && isIP(raw.slice(7)) === 4 ? raw.slice(7) : raw;
     if (this.#exempt(ip)) return true;
     const n = this.#open.get(ip) ?? 0;
     if (n >= this.#o.max) {

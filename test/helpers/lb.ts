@@ -57,7 +57,7 @@ export interface TestLb extends RunningLb {
 }
 
 export async function startTestLb(registry: string, cfg: LbConfigInput = {}): Promise<TestLb> {
-  const config = resolveLbConfig(cfg, { listen: '127.0.0.1:0', 'admin-addr': '127.0.0.1:0', registry, 'log-level': 'silent' });
+  const config = resolveLbConfig(cfg, { listen: cfg.listen ?? '127.0.0.1:0', 'admin-addr': '127.0.0.1:0', registry, 'log-level': 'silent' });
   const logger = pino({ level: process.env.SY_TEST_LOG ?? 'silent' });
   const source = new RemoteSource({ address: registry, follow: followPredicate(config.routes, config.tcp.map((t) => t.service)), logger, waitMs: 10_000 });
   const lb = await startLb(config, logger, { source });

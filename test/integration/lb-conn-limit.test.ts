@@ -1,7 +1,8 @@
 // limits.max-conns-per-client on the balancer (src/core/conn-limit.ts, wired in src/cli/wiring/lb-listeners.ts):
 // one client address holds at most N connections over the plain, TLS and TCP listeners together; the one over
 // it is refused before anything reads it (429 on the plain listener, closed on TLS and TCP), and reaches no
-// instance; other addresses and exempt ones are not affected; a freed slot is taken again.
+// instance; other addresses and exempt ones are not affected; a freed slot is taken again; an IPv4 client counts
+// once whether a listener sees it as a.b.c.d or ::ffff:a.b.c.d.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer as createNetServer } from 'node:net';
@@ -73,7 +74,8 @@ describe('limits.max-conns-per-client on the balancer', () => {
       const dir = tempDir('sy-lb-limit-');
       const tls = selfSigned(dir, 'lb', ['localhost', '127.0.0.1']);
       const lb = await startTestLb(agent.url, {
-        service: 'limited', 'data-plane': plane,
+        // The plain listener sees IPv4 clients as ::ffff:a.b.c.d (as a dual-stack listener does), TLS and TCP as a.b.c.d: one count.
+        listen: '[::ffff:127.0.0.1]:0', service: 'limited', 'data-plane': plane,
         limits: { 'max-conns-per-client': 3, 'max-conns-exempt': ['127.0.0.2'] },
         tls: { listen: '127.0.0.1:0', certs: [tls] },
         tcp: [{ listen: '127.0.0.1:0', service: 'limited-tcp' }],
@@ -102,7 +104,7 @@ describe('limits.max-conns-per-client on the balancer', () => {
 
       // The TLS and TCP listeners count against the same limit: closed before a handshake or a byte.
       const tlsErr = await new Promise<string>((resolve) => {
-        const s = tlsConnect({ port: lb.tlsAddress!.port, host: '127.0.0.1', localAddress: '127.0.0.1', rejectUnauthorized: false }, () => resolve('handshake'));
+        const s = tlsConnect({ port: lb.tlsAddress!.port, host: '127.0.0.1', rejectUnauthorized: false }, () => resolve('handshake'));
         s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
       });
       assert.notEqual(tlsErr, 'handshake', 'no TLS handshake over the limit');
