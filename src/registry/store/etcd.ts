@@ -7,11 +7,13 @@
 import { CompareResult, CompareTarget, Etcd3, EtcdError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import type { IBackoff } from 'cockatiel';
-import type { IKeyValue, IRequestOp, ITxnRequest, ITxnResponse, IWatchResponse, Lease, Watcher } from 'etcd3';
+import type { IKeyValue, ITxnRequest, ITxnResponse, IWatchResponse, Lease, Watcher } from 'etcd3';
 import { SwitchyardError } from '../../core/errors.js';
 import { MemoryState, validateTxn } from './memory-state.js';
 import type { Store, StoreChange, StoreCompare, StoreEntry, StoreEvent, StoreListener, StoreOp, StoreStats, TxnRequest, TxnResult } from './types.js';
 import { StoreOutcomeUnknownError } from './types.js';
+import { EtcdTxnChannel, encodeTxn } from './etcd-txn.js';
+import type { TxnAnswer, TxnCompare, TxnOp } from './etcd-txn.js';
 
 export interface EtcdStoreLogger {
   warn(obj: object, msg: string): void;
@@ -108,12 +110,21 @@ function unavailable(message: string, cause?: unknown): SwitchyardError {
   return new SwitchyardError('SY_ERR_STORE_UNAVAILABLE', message, { cause });
 }
 
+/** A transaction as the store builds it: what etcd3 takes, and what etcd-txn.ts encodes. */
+interface EtcdTxn extends ITxnRequest {
+  readonly compare: TxnCompare[];
+  readonly success: TxnOp[];
+  readonly failure: TxnOp[];
+}
+
 export class EtcdStore implements Store {
   readonly #opts: EtcdStoreOptions;
   readonly #prefix: string;
   readonly #prefixBuf: Buffer;
   readonly #timeoutMs: number;
   readonly #client: Etcd3;
+  /** Transactions over plain HTTP/2 (etcd-txn.ts); undefined for TLS members, which etcd3 serves. */
+  readonly #txnChannel: EtcdTxnChannel | undefined;
   #state = new MemoryState();
   #revision = 0;
   #opened = false;
@@ -132,8 +143,10 @@ export class EtcdStore implements Store {
     this.#prefix = opts.prefix ?? DEFAULT_ETCD_PREFIX;
     this.#prefixBuf = Buffer.from(this.#prefix);
     this.#timeoutMs = opts.requestTimeoutMs ?? 5000;
+    const hosts = opts.endpoints.map((h) => (h.includes('://') ? h : `http://${h}`));
+    this.#txnChannel = hosts.every((h) => h.startsWith('http://')) ? new EtcdTxnChannel(hosts, memberUnreachable) : undefined;
     this.#client = new Etcd3({
-      hosts: opts.endpoints.map((h) => (h.includes('://') ? h : `http://${h}`)),
+      hosts,
       dialTimeout: Math.min(this.#timeoutMs, 3000),
       // Reconnect a dropped watch fast: writes wait for their own event, and the default backoff
       // (growing to 30 s) would stretch one lost member into seconds of refused writes.
@@ -307,7 +320,7 @@ export class EtcdStore implements Store {
    * deletes; the embedded store applies ops in order. Folding to the same end state keeps both
    * stores interchangeable for every transaction the registry issues.
    */
-  #ops(ops: readonly StoreOp[]): IRequestOp[] {
+  #ops(ops: readonly StoreOp[]): TxnOp[] {
     const puts = new Map<string, StoreOp & { type: 'put' }>();
     const deletes = new Set<string>();
     const prefixes: string[] = [];
@@ -326,7 +339,7 @@ export class EtcdStore implements Store {
         prefixes.push(op.prefix);
       }
     }
-    const out: IRequestOp[] = [];
+    const out: TxnOp[] = [];
     for (const p of prefixes) {
       const key = Buffer.from(this.#prefix + p);
       out.push({ request_delete_range: { key, range_end: prefixEnd(key) } });
@@ -352,7 +365,7 @@ export class EtcdStore implements Store {
     validateTxn(req, { leases: true });
     const success = this.#ops(req.success);
     const failure = this.#ops(req.failure ?? []);
-    const request: ITxnRequest = { compare: (req.compare ?? []).map((c) => this.#compare(c)), success, failure };
+    const request: EtcdTxn = { compare: (req.compare ?? []).map((c) => this.#compare(c)), success, failure };
     const res = await this.#commit(request, (req.compare ?? []).every((c) => c.target === 'exists'));
     const ran = res.succeeded ? success : failure;
     const changed = ran.some((op, i) => op.request_put !== undefined || Number(res.responses[i]?.response_delete_range?.deleted ?? 0) > 0);
@@ -372,13 +385,16 @@ export class EtcdStore implements Store {
    * instead (callers that can plan again on fresh state do), unless it never reached a member at all
    * (every circuit open, no connection), which any transaction can retry.
    */
-  async #commit(request: ITxnRequest, retriable: boolean): Promise<ITxnResponse> {
+  async #commit(request: EtcdTxn, retriable: boolean): Promise<ITxnResponse | TxnAnswer> {
+    const channel = this.#txnChannel;
+    const send = channel === undefined
+      ? (deadline: Date): Promise<ITxnResponse | TxnAnswer> => this.#client.kv.txn(request, { deadline })
+      : ((body: Buffer) => (deadline: Date) => channel.txn(body, deadline))(encodeTxn(request.compare, request.success, request.failure));
     try {
       // Guarded ones get half the budget too: a proposal a follower forwarded to a leader that died is
       // dropped, and etcd says so only after its own request timeout (5 s and more), so waiting longer
       // for that answer gains nothing; the caller learns the outcome is unknown while it can still act.
-      return await this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), this.#attemptMs(),
-        (deadline) => this.#client.kv.txn(request, { deadline }));
+      return await this.#retrying('write', (err) => neverSent(err) || (retriable && transient(err)), this.#attemptMs(), send);
     } catch (err) {
       // A guarded transaction whose answer was lost: say so, so that a caller that can plan again does.
       const cause = err instanceof SwitchyardError ? err.cause : err;
@@ -510,6 +526,7 @@ export class EtcdStore implements Store {
     const w = this.#watcher;
     this.#watcher = undefined;
     if (w) await Promise.race([w.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    this.#txnChannel?.close();
     this.#client.close();
   }
 }
