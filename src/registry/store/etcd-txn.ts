@@ -1,9 +1,9 @@
 /**
  * etcd's KV.Txn over plain HTTP/2, the one call on a registration's path: the request encoded and
  * the answer decoded here, on one session per member. Through etcd3 and grpc-js the same call
- * cost the agent about 480 µs of CPU (interceptors, resolving, load-balancing and retrying call
- * layers, protobufjs objects turned into plain ones), through this about 200 µs (bench/etcd-txn.ts,
- * docs/scale.md, "etcd store"). Everything else (ranges, the watch, leases) stays on etcd3.
+ * cost the agent about 330 µs of CPU (interceptors, resolving, load-balancing and retrying call
+ * layers, protobufjs objects turned into plain ones), through this about 170 µs (`npm run
+ * bench:etcd-txn`, docs/scale.md, "etcd store"). Everything else (ranges, the watch, leases) stays on etcd3.
  *
  * Failures are reported as grpc-js reports them, cast by etcd3's castGrpcError, so the store's
  * rules (neverSent, memberUnreachable, transient) read them unchanged: a call that found no
