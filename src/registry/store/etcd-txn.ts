@@ -48,6 +48,15 @@ function grpcError(code: number, details: string): Error {
   return castGrpcError(Object.assign(new Error(`${code} ${STATUS_NAMES[code] ?? 'UNKNOWN'}: ${details}`), { code, details }));
 }
 
+/** grpc-message is percent-encoded; a malformed escape is kept as sent rather than thrown from a stream event. */
+function percentDecoded(m: string): string {
+  try {
+    return decodeURIComponent(m);
+  } catch {
+    return m;
+  }
+}
+
 // ---- protobuf (proto3 wire format), only what Txn needs ----
 
 class Writer {
@@ -287,7 +296,9 @@ export class EtcdTxnChannel {
     const fresh = connect(m.url);
     m.session = fresh;
     m.connected = false;
-    fresh.once('connect', () => (m.connected = true));
+    // Connected once the member has spoken HTTP/2 (its SETTINGS), not when TCP is up: a hung process's
+    // kernel still completes the handshake, and a call stuck there was never read.
+    fresh.once('remoteSettings', () => (m.connected = true));
     const drop = (): void => {
       if (m.session === fresh) m.session = undefined;
     };
@@ -334,7 +345,7 @@ export class EtcdTxnChannel {
       const takeStatus = (h: Record<string, unknown>): void => {
         if (h['grpc-status'] !== undefined) {
           status = Number(h['grpc-status']);
-          message = h['grpc-message'] === undefined ? '' : decodeURIComponent(String(h['grpc-message']));
+          message = h['grpc-message'] === undefined ? '' : percentDecoded(String(h['grpc-message']));
         }
       };
       stream.on('response', (h) => takeStatus(h as Record<string, unknown>));
