@@ -59,34 +59,39 @@ function percentDecoded(m: string): string {
 
 // ---- protobuf (proto3 wire format), only what Txn needs ----
 
+/** Writes into one growing buffer: a Buffer per varint (and a concat at the end) cost more than the encoding. */
 class Writer {
-  readonly #parts: Buffer[] = [];
-  #scratch: number[] = [];
+  #buf = Buffer.allocUnsafe(256);
+  #pos = 0;
 
+  #room(n: number): void {
+    if (this.#pos + n <= this.#buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n));
+    this.#buf.copy(next, 0, 0, this.#pos);
+    this.#buf = next;
+  }
+
+  /** Any int64 (lease IDs may pass 2^53): as two's complement, ten bytes at most. */
   varint(n: number | bigint): this {
     let v = BigInt.asUintN(64, BigInt(n));
-    const b = this.#scratch;
-    b.length = 0;
+    this.#room(10);
     while (v > 127n) {
-      b.push(Number(v & 127n) | 128);
+      this.#buf[this.#pos++] = Number(v & 127n) | 128;
       v >>= 7n;
     }
-    b.push(Number(v));
-    this.#parts.push(Buffer.from(b));
+    this.#buf[this.#pos++] = Number(v);
     return this;
   }
 
-  /** A small non-negative integer (tags, lengths, revisions below 2^53): no BigInt. */
+  /** A non-negative integer below 2^53 (tags, lengths, revisions): no BigInt. */
   uint(n: number): this {
-    const b = this.#scratch;
-    b.length = 0;
+    this.#room(8);
     let v = n;
     while (v > 127) {
-      b.push((v % 128) | 128);
+      this.#buf[this.#pos++] = (v % 128) | 128;
       v = Math.floor(v / 128);
     }
-    b.push(v);
-    this.#parts.push(Buffer.from(b));
+    this.#buf[this.#pos++] = v;
     return this;
   }
 
@@ -96,16 +101,23 @@ class Writer {
 
   bytes(field: number, b: Buffer): this {
     this.tag(field, 2).uint(b.length);
-    this.#parts.push(b);
+    this.#room(b.length);
+    b.copy(this.#buf, this.#pos);
+    this.#pos += b.length;
     return this;
   }
 
   message(field: number, w: Writer): this {
-    return this.bytes(field, w.finish());
+    return this.bytes(field, w.view());
+  }
+
+  /** The bytes written so far, without a copy (valid until the next write). */
+  view(): Buffer {
+    return this.#buf.subarray(0, this.#pos);
   }
 
   finish(): Buffer {
-    return Buffer.concat(this.#parts);
+    return Buffer.from(this.view());
   }
 }
 
