@@ -24,6 +24,9 @@ interface AgentFlags {
   store?: string;
   leaseTtl?: string;
   storeTimeout?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
   dnsAddr?: string;
   sessionTtlMin?: string;
   dnsUdpMaxSize?: string;
@@ -45,6 +48,9 @@ export function registerAgentCommand(program: Command): void {
     .option('--store <url>', '"embedded" (default) or etcd://host:port[,host:port...][/prefix]: catalog and KV in an etcd v3 cluster shared by any number of agents')
     .option('--lease-ttl <duration>', 'cluster mode: a dead agent\'s node goes critical this long after its last lease renewal (default 10s)')
     .option('--store-timeout <duration>', 'cluster mode: a write waiting longer than this for etcd fails with 503 (default 5s)')
+    .option('--etcd-cacert <file>', 'cluster mode: speak TLS to etcd, trusting this CA (PEM), as etcdctl --cacert')
+    .option('--etcd-cert <file>', 'cluster mode: client certificate for etcd (PEM), with --etcd-key, as etcdctl --cert')
+    .option('--etcd-key <file>', 'cluster mode: the client certificate\'s private key (PEM), as etcdctl --key')
     .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
     .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')

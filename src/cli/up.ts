@@ -41,6 +41,9 @@ interface UpFlags {
   registrator?: boolean;
   store?: string;
   leaseTtl?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
   registerAs?: string | boolean;
   advertiseAddr?: string;
   dataPlane?: string;
@@ -58,7 +61,7 @@ export interface RunningUp {
 export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
   // One flag set, two parts: each part takes its own keys (--advertise-addr is the balancer's here).
   const agentCfg = resolveAgentConfig(file.agent ?? {}, flagsToConfig(agentConfigSchema, flags, [
-    'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'log-level', 'store', 'lease-ttl',
+    'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'log-level', 'store', 'lease-ttl', 'etcd-cacert', 'etcd-cert', 'etcd-key',
   ]));
   const lbCfg = resolveLbConfig(file.lb ?? {}, flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) }, [
     'listen', 'service', 'admin-addr', 'state-file', 'balance', 'access-log', 'log-level', 'register-as', 'advertise-addr', 'data-plane',
@@ -132,6 +135,9 @@ export function registerUpCommand(program: Command): void {
     .option('--data-plane <plane>', 'fast (own HTTP/1.1 parser on raw sockets, the default) or node (Node http server + undici)')
     .option('--store <url>', '"embedded" (default) or etcd://host:port[,host:port...][/prefix] to join a cluster')
     .option('--lease-ttl <duration>', 'cluster mode: a dead node goes critical this long after its last lease renewal (default 10s)')
+    .option('--etcd-cacert <file>', 'cluster mode: speak TLS to etcd, trusting this CA (PEM)')
+    .option('--etcd-cert <file>', 'cluster mode: client certificate for etcd (PEM), with --etcd-key')
+    .option('--etcd-key <file>', 'cluster mode: the client certificate\'s private key (PEM)')
     .option('--register-as [service]', 'register the balancer as this service (default switchyard-lb), health-checked')
     .option('--advertise-addr <ip>', 'address registered for the balancer (default: the listen host)')
     .option('--no-registrator', 'do not follow Docker even when an engine answers')

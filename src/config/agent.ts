@@ -28,6 +28,11 @@ export const agentConfigSchema = z.strictObject({
   'http-max-conns-exempt': z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).optional(),
   /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
   store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
+  /** TLS to etcd (cluster mode): the CA that signed the members' certificates (PEM); with it, members are spoken to over TLS. */
+  'etcd-cacert': z.string().min(1).optional(),
+  /** This agent's client certificate and key for etcd (PEM; members started with --client-cert-auth ask for one). */
+  'etcd-cert': z.string().min(1).optional(),
+  'etcd-key': z.string().min(1).optional(),
   /** etcd lease TTL: how soon a dead agent's node goes critical (cluster mode). */
   'lease-ttl': goDurationBetween(2e9, 3600e9, 'must be between 2s and 1h').optional(),
   /** How long a write waits for etcd before failing with 503 (cluster mode). */
@@ -62,6 +67,8 @@ export interface AgentConfig {
   readonly store: string;
   readonly leaseTtlSeconds: number;
   readonly storeTimeoutMs: number;
+  /** Files for TLS to etcd; undefined: plain HTTP/2. */
+  readonly etcdTls: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
   readonly dnsAddr: string | undefined;
   readonly sessionTtlMinMs: number;
   readonly dnsUdpMaxSize: number | undefined;
@@ -91,6 +98,11 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     store: c.store ?? 'embedded',
     leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
     storeTimeoutMs: ms(c['store-timeout'], 5000),
+    etcdTls: c['etcd-cacert'] === undefined && c['etcd-cert'] === undefined && c['etcd-key'] === undefined ? undefined : {
+      ...(c['etcd-cacert'] !== undefined ? { caFile: c['etcd-cacert'] } : {}),
+      ...(c['etcd-cert'] !== undefined ? { certFile: c['etcd-cert'] } : {}),
+      ...(c['etcd-key'] !== undefined ? { keyFile: c['etcd-key'] } : {}),
+    },
     dnsAddr: c['dns-addr'],
     sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
     dnsUdpMaxSize: c['dns-udp-max-size'],

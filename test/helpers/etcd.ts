@@ -19,9 +19,19 @@ interface Member {
   readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
+  /** Plain-HTTP /health and /metrics, also when the client URLs are TLS. */
+  readonly metricsPort: number;
   readonly dataDir: string;
   child: ChildProcess | undefined;
   log: string;
+}
+
+/** Files for members that serve clients over TLS; with clientCertAuth they also require a client certificate signed by `ca`. */
+export interface EtcdServerTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly clientCertAuth?: boolean;
 }
 
 export interface EtcdCluster {
@@ -61,18 +71,23 @@ async function waitHealthy(endpoint: string, member: Member, timeoutMs: number):
  * For diagnosing: SY_ETCD_LOG_LEVEL=info logs elections, SY_ETCD_LOG_KEEP raises the per-member log
  * kept for log(i) (characters, 20,000 by default).
  */
-export async function startEtcd(n = 1): Promise<EtcdCluster> {
+export async function startEtcd(n = 1, opts: { tls?: EtcdServerTls } = {}): Promise<EtcdCluster> {
   const base = mkdtempSync(join(tmpdir(), 'sy-etcd-'));
   const members: Member[] = [];
   for (let i = 0; i < n; i++) {
-    members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(base, `m${i}`), child: undefined, log: '' });
+    members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), metricsPort: await freePort(), dataDir: join(base, `m${i}`), child: undefined, log: '' });
   }
+  const tls = opts.tls;
+  const clientScheme = tls ? 'https' : 'http';
+  const tlsArgs = tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, ...(tls.clientCertAuth ? ['--client-cert-auth'] : [])] : [];
   const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
   const token = `sy-${process.pid}-${Date.now()}`;
   const launch = (m: Member): void => {
     const child = spawn(ETCD_BIN, [
       '--name', m.name, '--data-dir', m.dataDir,
-      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-client-urls', `${clientScheme}://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `${clientScheme}://127.0.0.1:${m.clientPort}`,
+      // /health in plain HTTP whatever the client URLs speak.
+      '--listen-metrics-urls', `http://127.0.0.1:${m.metricsPort}`, ...tlsArgs,
       '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', process.env['SY_ETCD_LOG_LEVEL'] ?? 'warn',
@@ -104,7 +119,7 @@ export async function startEtcd(n = 1): Promise<EtcdCluster> {
     rmSync(base, { recursive: true, force: true });
   };
   try {
-    await Promise.all(members.map((m) => waitHealthy(endpoint(m), m, 30_000)));
+    await Promise.all(members.map((m) => waitHealthy(`127.0.0.1:${m.metricsPort}`, m, 30_000)));
   } catch (err) {
     await stopAll();
     throw err;

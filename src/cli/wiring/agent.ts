@@ -13,7 +13,7 @@ import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
 import type { CommitTiming } from '../../registry/store/embedded.js';
 import { DirLock } from '../../registry/store/dir-lock.js';
-import { EtcdStore, parseEtcdUrl } from '../../registry/store/etcd.js';
+import { EtcdStore, parseEtcdUrl, readEtcdTls } from '../../registry/store/etcd.js';
 import { ALIVE_PREFIX, Membership } from '../../registry/cluster/membership.js';
 import { AntiEntropy } from '../../registry/cluster/anti-entropy.js';
 import type { Store, StoreOp } from '../../registry/store/types.js';
@@ -95,7 +95,10 @@ function commitObserver(metrics: PromRegistry): (timing: CommitTiming) => void {
 export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const etcd = opts.store === undefined && cfg.store !== 'embedded'
-    ? new EtcdStore({ ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs })
+    ? new EtcdStore({
+      ...parseEtcdUrl(cfg.store), logger: logger.child({ part: 'etcd' }), requestTimeoutMs: cfg.storeTimeoutMs,
+      ...(cfg.etcdTls ? { tls: readEtcdTls(cfg.etcdTls) } : {}),
+    })
     : undefined;
   const metrics = new PromRegistry();
   const store = opts.store ?? etcd ?? new EmbeddedStore({ dir: cfg.dataDir, logger, sync: cfg.sync, onCommit: commitObserver(metrics) });

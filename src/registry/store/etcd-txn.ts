@@ -13,7 +13,8 @@
  * being unreachable sits out for a second, as etcd3's circuit breakers were set to.
  */
 import { connect, constants } from 'node:http2';
-import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, SecureClientSessionOptions } from 'node:http2';
+import { isIP } from 'node:net';
 import { castGrpcError } from 'etcd3';
 import { BrokenCircuitError } from 'cockatiel';
 
@@ -256,13 +257,18 @@ const HEADERS = { [HTTP2_HEADER_METHOD]: 'POST', [HTTP2_HEADER_PATH]: PATH, [HTT
 export class EtcdTxnChannel {
   readonly #members: Member[];
   readonly #unreachable: (err: unknown) => boolean;
+  readonly #tls: SecureClientSessionOptions;
   #next = 0;
   #closed = false;
 
-  /** `endpoints`: http://host:port of each member; `unreachable`: whether a failure counts against its member. */
-  constructor(endpoints: readonly string[], unreachable: (err: unknown) => boolean) {
+  /**
+   * `endpoints`: http:// or https://host:port of each member; `unreachable`: whether a failure counts
+   * against its member; `tls`: the CA (the system's without it) and client certificate for https members.
+   */
+  constructor(endpoints: readonly string[], unreachable: (err: unknown) => boolean, tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer }) {
     this.#members = endpoints.map((url) => ({ url, session: undefined, connected: false, failures: 0, downUntil: 0 }));
     this.#unreachable = unreachable;
+    this.#tls = tls === undefined ? {} : { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) };
   }
 
   /** Sends one Txn to the next member that is not sitting out; rejects with a cast gRPC error. */
@@ -305,7 +311,9 @@ export class EtcdTxnChannel {
   #session(m: Member): ClientHttp2Session {
     const s = m.session;
     if (s !== undefined && !s.closed && !s.destroyed) return s;
-    const fresh = connect(m.url);
+    // No SNI for a member named by its address (RFC 6066; Node warns about it): its certificate is checked against its IP SANs.
+    const host = new URL(m.url).hostname.replace(/^\[|\]$/g, '');
+    const fresh = connect(m.url, m.url.startsWith('https:') && isIP(host) !== 0 ? { ...this.#tls, servername: '' } : this.#tls);
     m.session = fresh;
     m.connected = false;
     // Connected once the member has spoken HTTP/2 (its SETTINGS), not when TCP is up: a hung process's

@@ -8,6 +8,7 @@ import { CompareResult, CompareTarget, Etcd3, EtcdError, GRPCDeadlineExceededErr
 import { ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import type { IBackoff } from 'cockatiel';
 import type { IKeyValue, ITxnRequest, ITxnResponse, IWatchResponse, Lease, Watcher } from 'etcd3';
+import { readFileSync } from 'node:fs';
 import { SwitchyardError } from '../../core/errors.js';
 import { MemoryState, validateTxn } from './memory-state.js';
 import type { Store, StoreChange, StoreCompare, StoreEntry, StoreEvent, StoreListener, StoreOp, StoreStats, TxnRequest, TxnResult } from './types.js';
@@ -31,6 +32,37 @@ export interface EtcdStoreOptions {
    * write during a quorum loss would hang its HTTP client; with it the client gets a clear 503.
    */
   readonly requestTimeoutMs?: number;
+  /** TLS to the members (PEM): with it, every member is spoken to over TLS. */
+  readonly tls?: EtcdTls;
+}
+
+/** PEM contents: the CA that signed the members' certificates (the system's CAs without it), and a client certificate. */
+export interface EtcdTls {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** Reads the files of --etcd-cacert/--etcd-cert/--etcd-key, naming the flag and file of whatever is wrong. */
+export function readEtcdTls(files: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }): EtcdTls {
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    throw new SwitchyardError('SY_ERR_CONFIG', files.certFile === undefined ? '--etcd-key needs --etcd-cert (a key without its certificate)' : '--etcd-cert needs --etcd-key (a certificate without its private key)');
+  }
+  const read = (flag: string, file: string | undefined, label: RegExp): Buffer | undefined => {
+    if (file === undefined) return undefined;
+    let b: Buffer;
+    try {
+      b = readFileSync(file);
+    } catch (err) {
+      throw new SwitchyardError('SY_ERR_CONFIG', `${flag} ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    if (!label.test(b.toString('latin1'))) throw new SwitchyardError('SY_ERR_CONFIG', `${flag} ${file}: not a PEM file (no ${label.source} block)`);
+    return b;
+  };
+  const ca = read('--etcd-cacert', files.caFile, /-----BEGIN CERTIFICATE-----/);
+  const cert = read('--etcd-cert', files.certFile, /-----BEGIN CERTIFICATE-----/);
+  const key = read('--etcd-key', files.keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }
 
 /** A lease whose keys etcd deletes when the holder stops renewing it (agent liveness). */
@@ -123,7 +155,7 @@ export class EtcdStore implements Store {
   readonly #prefixBuf: Buffer;
   readonly #timeoutMs: number;
   readonly #client: Etcd3;
-  /** Transactions over plain HTTP/2 (etcd-txn.ts); undefined for TLS members, which etcd3 serves. */
+  /** Transactions over HTTP/2 (etcd-txn.ts); undefined only for a member list that mixes schemes, which etcd3 refuses anyway. */
   readonly #txnChannel: EtcdTxnChannel | undefined;
   #state = new MemoryState();
   #revision = 0;
@@ -137,16 +169,29 @@ export class EtcdStore implements Store {
   readonly #waiters: { revision: number; resolve: () => void }[] = [];
   readonly #inflight = new Set<Promise<unknown>>();
   #watchConnected = false;
+  /** What the last member that could not be reached said (a refused connection, a certificate that does not verify). */
+  #lastMemberError: string | undefined;
+  /** memberUnreachable, remembering why: once every circuit is open, the error names the last cause, not only the breakers. */
+  readonly #memberFailed = (err: unknown): boolean => {
+    const unreachable = memberUnreachable(err);
+    if (unreachable) this.#lastMemberError = err instanceof Error ? err.message : String(err);
+    return unreachable;
+  };
 
   constructor(opts: EtcdStoreOptions) {
     this.#opts = opts;
     this.#prefix = opts.prefix ?? DEFAULT_ETCD_PREFIX;
     this.#prefixBuf = Buffer.from(this.#prefix);
     this.#timeoutMs = opts.requestTimeoutMs ?? 5000;
-    const hosts = opts.endpoints.map((h) => (h.includes('://') ? h : `http://${h}`));
-    this.#txnChannel = hosts.every((h) => h.startsWith('http://')) ? new EtcdTxnChannel(hosts, memberUnreachable) : undefined;
+    const tls = opts.tls;
+    const hosts = opts.endpoints.map((h) => (h.includes('://') ? h : `${tls ? 'https' : 'http'}://${h}`));
+    this.#txnChannel = hosts.every((h) => h.startsWith('http://')) || (tls && hosts.every((h) => h.startsWith('https://')))
+      ? new EtcdTxnChannel(hosts, this.#memberFailed, tls)
+      : undefined;
     this.#client = new Etcd3({
       hosts,
+      // grpc-js takes no CA as "the system's CAs", as node:tls does.
+      ...(tls ? { credentials: { rootCertificate: tls.ca as Buffer, ...(tls.key ? { privateKey: tls.key } : {}), ...(tls.cert ? { certChain: tls.cert } : {}) } } : {}),
       dialTimeout: Math.min(this.#timeoutMs, 3000),
       // Reconnect a dropped watch fast: writes wait for their own event, and the default backoff
       // (growing to 30 s) would stretch one lost member into seconds of refused writes.
@@ -157,7 +202,7 @@ export class EtcdStore implements Store {
       // committed included; here it resends only what never left (another member is picked).
       faultHandling: {
         watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
-        host: () => circuitBreaker(handleWhen(memberUnreachable), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        host: () => circuitBreaker(handleWhen(this.#memberFailed), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
         global: retry(handleWhen(neverSent), { maxAttempts: 2 * opts.endpoints.length, backoff: new ConstantBackoff(50) }),
       },
     });
@@ -174,7 +219,7 @@ export class EtcdStore implements Store {
   #fail(what: string, err: unknown): SwitchyardError {
     if (err instanceof SwitchyardError) return err;
     const reason = err instanceof GRPCDeadlineExceededError ? `no answer within ${this.#timeoutMs} ms (quorum lost or members unreachable)`
-      : isBrokenCircuitError(err) ? 'every member failed its recent calls (unreachable, or quorum lost)'
+      : isBrokenCircuitError(err) ? `every member failed its recent calls (unreachable, or quorum lost)${this.#lastMemberError === undefined ? '' : `; the last: ${this.#lastMemberError}`}`
         : err instanceof Error ? err.message : String(err);
     return unavailable(`${what} failed on ${this.#describe()}: ${reason}`, err);
   }
