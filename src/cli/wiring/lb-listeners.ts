@@ -90,13 +90,14 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => node.onClientError(err, socket));
     return server;
   }
-  // Accepted paused: the fast plane starts reading once its reader is in place.
   const nodePlain = fast ? undefined : nodePlane(createServer(nodeOptions), 'http');
-  // The Node plane's plain listener looks at the first bytes for the HTTP/2 preface (h2c prior knowledge) before Node's parser does.
   const toNode = (s: Socket): void => {
     nodePlain?.emit('connection', s);
     s.resume();
   };
+  // Accepted paused: the fast plane starts reading once its reader is in place. The Node plane's plain
+  // listener is fronted when the per-client limit counts first, or to look at the first bytes for the
+  // HTTP/2 preface (h2c prior knowledge) before Node's parser does.
   const server: NetServer = fast
     ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       if (admitHttp(socket)) fast.accept(socket, 'http');
