@@ -32,9 +32,14 @@ const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // repeated at the very end, so a log that keeps only its tail (a CI summary) still names what failed.
 const specDir = mkdtempSync(join(tmpdir(), 'sy-tests-'));
 const failures = [];
+// --test-timeout also bounds each test FILE as a whole (node runs every file as one test of its own), so it
+// is the longest file's budget, not a per-test one: compose.test.ts builds images on dockerd's vfs driver
+// (its hooks allow 660 s and 420 s per example) and ran past 180 s beside another file on a slow day.
+// Tests that can wait set their own deadlines; this only ends what hangs.
+const FILE_TIMEOUT_MS = 900_000;
 const run = (list, label, env = {}) => new Promise((resolve) => {
   const spec = join(specDir, `${failures.length}-${label}.txt`);
-  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000',
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${FILE_TIMEOUT_MS}`,
     '--test-reporter=tap', '--test-reporter-destination=stdout', '--test-reporter=spec', `--test-reporter-destination=${spec}`, ...list];
   const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ...env } });
   child.on('exit', (code, signal) => {
