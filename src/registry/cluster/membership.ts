@@ -176,7 +176,11 @@ export class Membership {
         return;
       } catch (err) {
         this.#o.logger.warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'announcing this agent failed; retrying');
-        await sleep(Math.min(5000, 250 * 2 ** attempt), this.#ac.signal).catch(() => undefined);
+        // Never longer than a third of the TTL: etcd3 gives a lease up after 2 × TTL without a renewal,
+        // but across a quorum loss etcd itself keeps it and, once a leader is back, grants it a full TTL
+        // more. Nobody renews it any longer, so the alive key on it goes a TTL after the outage: the new
+        // announce has to land before that, or every agent marks this node critical until it does.
+        await sleep(Math.min(5000, (this.#o.ttlSeconds * 1000) / 3, 250 * 2 ** attempt), this.#ac.signal).catch(() => undefined);
       }
     }
   }
