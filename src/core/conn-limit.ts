@@ -4,16 +4,15 @@
  * `limits.http_max_conns_per_client`; the balancer's listeners: nginx's `limit_conn` on
  * `$binary_remote_addr`, Traefik's `inFlightConn`). A connection over the limit is refused before
  * anything reads it: answered with the listener's refusal when it has one (an HTTP response),
- * closed without a word otherwise (TLS before its handshake, raw TCP), and counted.
+ * closed without a word otherwise (TLS before its handshake, raw TCP).
  *
  * Some addresses can be exempt: the hosts that legitimately hold many connections (the agent's
  * own host runs the balancer, which holds one per watched service; a balancer behind another
  * proxy sees every client as that proxy's address).
  */
-import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ipMatcher } from './ip-list.js';
+import { ipMatcher, unmappedIp } from './ip-list.js';
 
 /** A refused client that does not close its side is cut after this. */
 const LINGER_MS = 1000;
@@ -26,8 +25,6 @@ export interface ConnLimitOptions {
   readonly logger: Logger;
   /** The setting's name, for the warning. */
   readonly setting: string;
-  /** Called for each refused connection (metrics). */
-  readonly onRefused?: (ip: string) => void;
 }
 
 export class ClientConnLimit {
@@ -44,9 +41,8 @@ export class ClientConnLimit {
 
   /** Counts the connection and returns true, or refuses it (writing `answer` first, if any) and returns false. */
   admit(socket: Socket, answer?: Buffer): boolean {
-    const raw = socket.remoteAddress ?? '';
-    // One client, one count: an IPv4 client reached on a dual-stack listener shows as ::ffff:a.b.c.d.
-    const ip = raw.startsWith('::ffff:') && isIP(raw.slice(7)) === 4 ? raw.slice(7) : raw;
+    // One client, one count, whether a listener sees it as a.b.c.d or ::ffff:a.b.c.d.
+    const ip = unmappedIp(socket.remoteAddress ?? '');
     if (this.#exempt(ip)) return true;
     const n = this.#open.get(ip) ?? 0;
     if (n >= this.#o.max) {
@@ -62,14 +58,8 @@ export class ClientConnLimit {
     return true;
   }
 
-  /** Addresses holding connections now (for tests and the admin view). */
-  get clients(): number {
-    return this.#open.size;
-  }
-
   #refuse(socket: Socket, ip: string, answer: Buffer | undefined): void {
     this.#refused++;
-    this.#o.onRefused?.(ip);
     socket.on('error', () => undefined);
     if (answer === undefined) socket.destroy();
     else {

@@ -334,7 +334,6 @@ export class EtcdTxnChannel {
     return new Promise<TxnAnswer>((resolve, reject) => {
       let stream: ClientHttp2Stream | undefined;
       let settled = false;
-      let sent = false;
       const chunks: Buffer[] = [];
       let status: number | undefined;
       let message = '';
@@ -347,7 +346,7 @@ export class EtcdTxnChannel {
       };
       const timer = setTimeout(() => {
         stream?.close(constants.NGHTTP2_CANCEL);
-        finish(grpcError(4, sent && m.connected ? 'Deadline exceeded' : 'Deadline exceeded: Waiting for LB pick (no connection to the member)'));
+        finish(grpcError(4, m.connected ? 'Deadline exceeded' : 'Deadline exceeded: Waiting for LB pick (no connection to the member)'));
       }, Math.max(0, deadline.getTime() - Date.now()));
       try {
         stream = session.request(HEADERS);
@@ -360,7 +359,6 @@ export class EtcdTxnChannel {
       frame.writeUInt32BE(body.length, 1);
       body.copy(frame, 5);
       stream.end(frame);
-      sent = true;
       const st = stream;
       const takeStatus = (h: Record<string, unknown>): void => {
         if (h['grpc-status'] !== undefined) {

@@ -432,9 +432,11 @@ export class EtcdStore implements Store {
    */
   async #commit(request: EtcdTxn, retriable: boolean): Promise<ITxnResponse | TxnAnswer> {
     const channel = this.#txnChannel;
-    const send = channel === undefined
-      ? (deadline: Date): Promise<ITxnResponse | TxnAnswer> => this.#client.kv.txn(request, { deadline })
-      : ((body: Buffer) => (deadline: Date) => channel.txn(body, deadline))(encodeTxn(request.compare, request.success, request.failure));
+    // Encoded once, whatever the number of attempts.
+    const body = channel === undefined ? undefined : encodeTxn(request.compare, request.success, request.failure);
+    const send = (deadline: Date): Promise<ITxnResponse | TxnAnswer> => channel === undefined || body === undefined
+      ? this.#client.kv.txn(request, { deadline })
+      : channel.txn(body, deadline);
     try {
       // Guarded ones get half the budget too: a proposal a follower forwarded to a leader that died is
       // dropped, and etcd says so only after its own request timeout (5 s and more), so waiting longer
