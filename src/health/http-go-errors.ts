@@ -1,16 +1,8 @@
 /** The texts Go's net/http client gives the HTTP check's failures (Consul prints them as the check output): quoting, URLs, TLS and transport errors. */
 import type { ClientRequest } from 'node:http';
-import { isIP } from 'node:net';
+import { NOT_TLS, goTlsErrorText } from './go-tls-errors.js';
 import { dialErrorText, joinHostPort, primaryError } from './tcp-check.js';
 
-const UNKNOWN_AUTHORITY = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'CERT_UNTRUSTED',
-]);
 
 /** Go's %q for the ASCII strings that show up in URLs and header names. */
 export function goQuote(s: string): string {
@@ -51,36 +43,13 @@ export function checkUrl(url: URL, op: string, urlText: string): string | undefi
   return undefined;
 }
 
-function tlsErrorText(e: ReturnType<typeof primaryError> & { host?: string; cert?: { subjectaltname?: string } }): string | undefined {
-  const code = e.code ?? '';
-  if (UNKNOWN_AUTHORITY.has(code)) return 'tls: failed to verify certificate: x509: certificate signed by unknown authority';
-  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
-    return 'tls: failed to verify certificate: x509: certificate has expired or is not yet valid';
-  }
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    const host = e.host ?? '';
-    const sans = (e.cert?.subjectaltname ?? '').split(', ').filter((s) => s !== '');
-    if (isIP(host) !== 0 && !sans.some((s) => s.startsWith('IP Address:'))) {
-      return `tls: failed to verify certificate: x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`;
-    }
-    const names = sans.map((s) => s.replace(/^(DNS|IP Address):/, ''));
-    return `tls: failed to verify certificate: x509: certificate is valid for ${names.join(', ')}, not ${host}`;
-  }
-  // OpenSSL's reading of a plaintext reply; Go recognises the same situation by the "HTTP/" prefix.
-  const message = e.message ?? '';
-  if (
-    code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
-    (code === 'EPROTO' && /wrong version number|packet length too long/.test(message))
-  ) {
-    return 'http: server gave HTTP response to HTTPS client';
-  }
-  return undefined;
-}
 
 /** The part of Go's client error after `Get "url": ` for a failure before response headers arrived. */
 export function transportErrorText(err: unknown, url: URL, req: ClientRequest): string {
   const e = primaryError(err);
-  const tls = tlsErrorText(e);
+  const tls = goTlsErrorText(e);
+  // Go's client says this instead when the reply it read starts like HTTP, as a plaintext server's does.
+  if (tls === NOT_TLS) return 'http: server gave HTTP response to HTTPS client';
   if (tls !== undefined) return tls;
   const code = e.code ?? '';
   // Node's "socket hang up": the peer closed before a response, which Go's transport reports as EOF.

@@ -1,6 +1,11 @@
-/** The Consul TCP check (connect, then close) and the Go-style dial error text the HTTP check shares. */
+/**
+ * The Consul TCP check (connect, then close; with TCPUseTLS, connect and complete a TLS handshake)
+ * and the Go-style dial error text the other checks share.
+ */
 import { connect as netConnect } from 'node:net';
 import type { Socket, TcpNetConnectOpts } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { goTlsErrorText } from './go-tls-errors.js';
 import { effectiveTimeoutMs } from './types.js';
 import type { CheckResult } from './types.js';
 
@@ -8,6 +13,10 @@ export interface TcpCheckDefinition {
   /** `host:port` or `[v6]:port`, as Consul's `TCP` field. */
   address: string;
   timeoutMs: number;
+  /** Consul's TCPUseTLS: the check passes only once a TLS handshake completes (and verifies, unless tlsSkipVerify). */
+  useTls?: boolean | undefined;
+  tlsSkipVerify?: boolean | undefined;
+  tlsServerName?: string | undefined;
 }
 
 /** Opens the connection; injectable because loopback cannot make a connect hang deterministically. */
@@ -131,7 +140,12 @@ export function runTcpCheck(
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      socket?.destroy();
+      if (def.useTls && result.status === 'passing' && socket !== undefined) {
+        // close_notify and FIN, as Go's Close sends, so the server sees a finished handshake, not a reset.
+        const s = socket;
+        s.end();
+        setTimeout(() => s.destroy(), 1000).unref();
+      } else socket?.destroy();
       resolve(result);
     };
     const critical = (output: string): void => finish({ status: 'critical', output });
@@ -147,7 +161,12 @@ export function runTcpCheck(
     signal?.addEventListener('abort', onAbort, { once: true });
 
     try {
-      socket = connect({ host: dialHost, port });
+      socket = def.useTls
+        ? tlsConnect({
+          host: dialHost, port, rejectUnauthorized: def.tlsSkipVerify !== true,
+          ...(def.tlsServerName ? { servername: def.tlsServerName } : {}),
+        })
+        : connect({ host: dialHost, port });
     } catch (err) {
       critical(dialErrorText(err, target, host));
       return;
@@ -156,6 +175,17 @@ export function runTcpCheck(
     socket.on('lookup', (err: Error | null, address: string) => {
       if (err === null && typeof address === 'string') resolvedTarget = joinHostPort(address, port);
     });
+    if (def.useTls) {
+      socket.once('secureConnect', () => finish({ status: 'passing', output: `TCP+TLS connect ${def.address}: Success` }));
+      socket.on('error', (err) => {
+        const e = primaryError(err);
+        const dialing = e.syscall === 'connect' || e.syscall === 'getaddrinfo' || e.code === 'ENOTFOUND' || (e.code ?? '').startsWith('EAI_');
+        critical(dialing ? dialErrorText(err, resolvedTarget, host) : goTlsErrorText(e) ?? (e.message ?? String(e.code)).trim());
+      });
+      // A peer that accepts and closes before the handshake ends: Go's handshake reads EOF.
+      socket.once('close', () => critical('EOF'));
+      return;
+    }
     socket.once('connect', () => finish({ status: 'passing', output: `TCP connect ${def.address}: Success` }));
     socket.on('error', (err) => critical(dialErrorText(err, resolvedTarget, host)));
   });
