@@ -244,12 +244,14 @@ describe('agent API (Consul compatibility)', () => {
   it('catalog register/deregister work for external nodes', async () => {
     const r = await http(u, 'PUT', '/v1/catalog/register', {
       Node: 'ext1', Address: '10.9.9.9', Service: { Service: 'db', Port: 5432, Tags: ['primary'] },
-      Check: { CheckID: 'db-check', Name: 'db', Status: 'passing', ServiceID: 'db' },
+      Check: { CheckID: 'db-check', Name: 'db', Status: 'passing', ServiceID: 'db', Output: 'replica lag 0s' },
     });
     assert.equal(r.text, 'true');
-    const h = (await http(u, 'GET', '/v1/health/service/db?passing')).json as { Node: { Node: string; Address: string } }[];
+    const h = (await http(u, 'GET', '/v1/health/service/db?passing')).json as { Node: { Node: string; Address: string }; Checks: { Output: string }[] }[];
     assert.equal(h.length, 1);
     assert.equal(h[0]!.Node.Address, '10.9.9.9');
+    // An external monitor (consul-esm and the like) reports through the catalog: its output is kept.
+    assert.equal(h[0]!.Checks[0]?.Output, 'replica lag 0s');
     const nodes = ((await http(u, 'GET', '/v1/catalog/nodes')).json as { Node: string }[]).map((n) => n.Node);
     assert.deepEqual(nodes, ['ext1', 'n1']);
     assert.equal((await http(u, 'PUT', '/v1/catalog/deregister', { Node: 'ext1' })).text, 'true');

@@ -1,10 +1,15 @@
-// Agent-run health checks against real backends: HTTP, TCP, TTL, thresholds and DeregisterCriticalServiceAfter.
+// Agent-run health checks against real backends: HTTP, TCP (plain and TLS), UDP, H2PING, TTL, alias, thresholds and DeregisterCriticalServiceAfter.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createH2Server } from 'node:http2';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startTestAgent, http, negativeWindow, sleep, waitFor } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, sleep, tempDir, waitFor } from '../helpers/agent.js';
+import { selfSigned } from '../helpers/tls.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 interface Backend {
@@ -100,6 +105,156 @@ describe('health checks run by the agent', () => {
     await waitFor(async () => (await passingCount(a, 'tcpsvc')) === 0, 'tcp critical after close', 3000);
     assert.match((await checkOf(a, 'service:tcpsvc'))?.Output ?? '', /connection refused/);
     await http(a.url, 'PUT', '/v1/agent/service/deregister/tcpsvc');
+  });
+
+  it('a UDP check: passing while the port answers, critical from the ICMP refusal once it closes', async () => {
+    const u = createSocket('udp4');
+    u.on('message', (_m, from) => u.send('pong', from.port, from.address));
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', r));
+    const port = u.address().port;
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'dns-ish', Port: port, Check: { UDP: `127.0.0.1:${port}`, Interval: '200ms', Timeout: '300ms' } });
+    await waitFor(async () => (await passingCount(a, 'dns-ish')) === 1, 'udp passing', 3000);
+    const rendered = ((await http(a.url, 'GET', '/v1/health/checks/dns-ish')).json as { Type: string; Output: string; Definition: { UDP: string } }[])[0];
+    assert.equal(rendered?.Type, 'udp');
+    assert.equal(rendered?.Definition.UDP, `127.0.0.1:${port}`);
+    assert.equal(rendered?.Output, `UDP connect 127.0.0.1:${port}: Success`);
+    await new Promise<void>((r) => u.close(() => r()));
+    await waitFor(async () => (await passingCount(a, 'dns-ish')) === 0, 'udp critical after close', 3000);
+    assert.match((await checkOf(a, 'service:dns-ish'))?.Output ?? '', new RegExp(`^read udp 127\\.0\\.0\\.1:\\d+->127\\.0\\.0\\.1:${port}: read: connection refused$`));
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/dns-ish');
+  });
+
+  it('an H2PING check pings an h2c server with H2PingUseTLS false; TLS is the default, as in Consul', async () => {
+    const h2 = createH2Server();
+    let pings = 0;
+    h2.on('session', (sess) => sess.on('ping', () => pings++));
+    await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+    const port = (h2.address() as AddressInfo).port;
+    try {
+      await http(a.url, 'PUT', '/v1/agent/service/register', {
+        Name: 'h2svc', Port: port, Checks: [
+          { CheckID: 'h2c', H2PING: `127.0.0.1:${port}`, H2PingUseTLS: false, Interval: '200ms' },
+          { CheckID: 'h2tls', H2PING: `127.0.0.1:${port}`, Interval: '200ms', Timeout: '500ms' },
+        ],
+      });
+      await waitFor(async () => (await checkOf(a, 'h2c'))?.Status === 'passing', 'h2c ping passing', 3000);
+      assert.equal((await checkOf(a, 'h2c'))?.Output, 'HTTP2 ping was successful');
+      assert.ok(pings >= 1);
+      // The default is TLS, which an h2c server cannot complete.
+      await waitFor(async () => /^Failed to dial to /.test((await checkOf(a, 'h2tls'))?.Output ?? ''), 'h2tls tried', 3000);
+      assert.equal((await checkOf(a, 'h2tls'))?.Status, 'critical');
+      const defs = (await http(a.url, 'GET', '/v1/health/checks/h2svc')).json as { CheckID: string; Type: string; Definition: { H2PING: string; H2PingUseTLS: boolean } }[];
+      assert.deepEqual(defs.map((c) => [c.CheckID, c.Type, c.Definition.H2PING, c.Definition.H2PingUseTLS]).sort(),
+        [['h2c', 'h2ping', `127.0.0.1:${port}`, false], ['h2tls', 'h2ping', `127.0.0.1:${port}`, true]]);
+    } finally {
+      await http(a.url, 'PUT', '/v1/agent/service/deregister/h2svc');
+      h2.close();
+    }
+  });
+
+  it('TCPUseTLS makes a TCP check complete a TLS handshake (TLSSkipVerify for a self-signed certificate)', async () => {
+    const dir = tempDir('sy-health-tcptls-');
+    const c = selfSigned(dir, 's', ['localhost']);
+    const server = createTlsServer({ key: readFileSync(c.key), cert: readFileSync(c.cert) }, (sock) => sock.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await http(a.url, 'PUT', '/v1/agent/service/register', {
+        Name: 'tlssvc', Port: port, Checks: [
+          { CheckID: 'skip', TCP: `127.0.0.1:${port}`, TCPUseTLS: true, TLSSkipVerify: true, Interval: '200ms' },
+          { CheckID: 'verify', TCP: `127.0.0.1:${port}`, TCPUseTLS: true, Interval: '200ms' },
+        ],
+      });
+      await waitFor(async () => (await checkOf(a, 'skip'))?.Status === 'passing', 'TCP+TLS passing', 3000);
+      assert.equal((await checkOf(a, 'skip'))?.Output, `TCP+TLS connect 127.0.0.1:${port}: Success`);
+      await waitFor(async () => ((await checkOf(a, 'verify'))?.Output ?? '') !== '', 'verify ran', 3000);
+      assert.deepEqual(await checkOf(a, 'verify').then((x) => [x?.Status, x?.Output]), ['critical', 'tls: failed to verify certificate: x509: certificate signed by unknown authority']);
+      const defs = (await http(a.url, 'GET', '/v1/health/checks/tlssvc')).json as { Definition: { TCPUseTLS: boolean } }[];
+      assert.deepEqual(defs.map((d) => d.Definition.TCPUseTLS), [true, true]);
+    } finally {
+      await http(a.url, 'PUT', '/v1/agent/service/deregister/tlssvc');
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an alias check follows the aliased service at once: critical, warning, passing, and critical once it is gone', async () => {
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'app', Port: 1, Check: { CheckID: 'app-ttl', Name: 'app alive', TTL: '60s' } });
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'app-sidecar', Port: 2, Check: { CheckID: 'sidecar-alias', AliasService: 'app' } });
+    const alias = async (): Promise<[string | undefined, string | undefined]> => {
+      const c = await checkOf(a, 'sidecar-alias');
+      return [c?.Status, c?.Output];
+    };
+    const becomes = async (status: string, output: string): Promise<void> => {
+      const t0 = Date.now();
+      await waitFor(async () => (await alias())[0] === status && (await alias())[1] === output, () => `alias ${status} "${output}"`, 3000, 10);
+      // No interval: it moves with the view, well within Consul's 1 minute refresh.
+      assert.ok(Date.now() - t0 < 1000, `followed in ${Date.now() - t0} ms`);
+    };
+    await becomes('critical', 'Aliased check "app alive" failing: ');
+    await http(a.url, 'PUT', '/v1/agent/check/warn/app-ttl?note=slow');
+    await becomes('warning', 'Aliased check "app alive" failing: slow');
+    await http(a.url, 'PUT', '/v1/agent/check/pass/app-ttl');
+    await becomes('passing', 'All checks passing.');
+    assert.equal(await passingCount(a, 'app-sidecar'), 1);
+    // Maintenance on the aliased service is one of its checks, so the alias goes critical with it.
+    await http(a.url, 'PUT', '/v1/agent/service/maintenance/app?enable=true&reason=deploy');
+    await becomes('critical', 'Aliased check "Service Maintenance Mode" failing: ');
+    await http(a.url, 'PUT', '/v1/agent/service/maintenance/app?enable=false');
+    await becomes('passing', 'All checks passing.');
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/app');
+    await becomes('critical', 'Service app could not be found on node n1');
+    assert.equal(await passingCount(a, 'app-sidecar'), 0);
+    // A service without checks is as healthy as its node (serfHealth here); registering it again brings the alias back.
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'app', Port: 1 });
+    await becomes('passing', 'All checks passing.');
+    const def = ((await http(a.url, 'GET', '/v1/health/checks/app-sidecar')).json as { Type: string; Definition: { AliasService: string } }[])[0];
+    assert.deepEqual([def?.Type, def?.Definition.AliasService], ['alias', 'app']);
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/app-sidecar');
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/app');
+  });
+
+  it('an alias of a node mirrors its node-level checks (serfHealth, node maintenance), and an unknown node is critical', async () => {
+    await http(a.url, 'PUT', '/v1/agent/check/register', { CheckID: 'node-alias', Name: 'node alias', AliasNode: 'n1' });
+    const st = async (id: string): Promise<string> => `${(await checkOf(a, id))?.Status} ${(await checkOf(a, id))?.Output}`;
+    await waitFor(async () => (await st('node-alias')) === 'passing All checks passing.', 'node alias passing', 3000);
+    await http(a.url, 'PUT', '/v1/agent/maintenance?enable=true&reason=kernel');
+    await waitFor(async () => (await st('node-alias')) === 'critical Aliased check "Node Maintenance Mode" failing: ', 'node alias critical in maintenance', 3000);
+    await http(a.url, 'PUT', '/v1/agent/maintenance?enable=false');
+    await waitFor(async () => (await st('node-alias')) === 'passing All checks passing.', 'node alias passing again', 3000);
+    // Another node-level check on n1 is part of n1's health, an alias among them: the ghost alias below
+    // (critical) would turn node-alias critical too. The alias never counts itself.
+    await http(a.url, 'PUT', '/v1/agent/check/register', { CheckID: 'ghost-alias', Name: 'ghost alias', AliasNode: 'ghost' });
+    await waitFor(async () => (await st('ghost-alias')) === 'critical Node ghost could not be found', 'ghost alias critical', 3000);
+    await waitFor(async () => (await st('node-alias')) === 'critical Aliased check "ghost alias" failing: Node ghost could not be found', 'node alias sees the ghost alias', 3000);
+    // The node appears: the ghost alias follows without an interval.
+    await http(a.url, 'PUT', '/v1/catalog/register', { Node: 'ghost', Address: '10.0.0.9', Check: { CheckID: 'ghost-ok', Name: 'ghost ok', Status: 'warning', Output: 'meh' } });
+    await waitFor(async () => (await st('ghost-alias')) === 'warning Aliased check "ghost ok" failing: meh', 'ghost alias follows the new node', 3000);
+    await waitFor(async () => (await st('node-alias')) === 'warning Aliased check "ghost alias" failing: Aliased check "ghost ok" failing: meh', 'and node-alias follows it', 3000);
+    await http(a.url, 'PUT', '/v1/agent/check/deregister/node-alias');
+    await http(a.url, 'PUT', '/v1/agent/check/deregister/ghost-alias');
+    await http(a.url, 'PUT', '/v1/catalog/deregister', { Node: 'ghost' });
+  });
+
+  it('/v1/agent/checks lists every check the agent runs, gRPC included (it used to leave gRPC checks out)', async () => {
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'rpc', Port: 1, Check: { CheckID: 'rpc-health', GRPC: '127.0.0.1:1/pkg.Svc', Interval: '10s' } });
+    const listed = (await http(a.url, 'GET', '/v1/agent/checks')).json as Record<string, { Type: string; ServiceID: string }>;
+    assert.deepEqual([listed['rpc-health']?.Type, listed['rpc-health']?.ServiceID], ['grpc', 'rpc']);
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/rpc');
+  });
+
+  it('bad UDP, H2PING and alias definitions are 400s naming the field; OSService is refused, not stored', async () => {
+    const reg = async (check: unknown): Promise<[number, string]> => {
+      const r = await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'bad', Port: 1, Check: check });
+      return [r.status, r.text];
+    };
+    assert.deepEqual(await reg({ UDP: 'nohost', Interval: '1s' }), [400, 'Invalid check: Check.UDP: "nohost" is not a host:port address']);
+    assert.deepEqual(await reg({ UDP: '127.0.0.1:70000', Interval: '1s' }), [400, 'Invalid check: Check.UDP: "127.0.0.1:70000" is not a host:port address']);
+    assert.deepEqual(await reg({ H2PING: '127.0.0.1:1' }), [400, 'Invalid check: Check: Interval is required for H2PING checks']);
+    assert.deepEqual(await reg({ AliasService: 'x', TTL: '10s' }), [400, 'Invalid check: Check: only one check type may be set, got TTL and Alias']);
+    assert.deepEqual(await reg({ OSService: 'sshd', Interval: '1s' }), [400, 'Invalid check: Check: OSService checks are not supported by this agent (supported: HTTP, TCP, UDP, GRPC, H2PING, TTL, alias)']);
+    assert.deepEqual(await reg({ TCP: '127.0.0.1:1', TCPUseTLS: 'yes', Interval: '1s' }).then(([st]) => st), 400);
+    assert.equal((await http(a.url, 'GET', '/v1/agent/services')).json && 'bad' in ((await http(a.url, 'GET', '/v1/agent/services')).json as object), false);
   });
 
   it('SuccessBeforePassing and FailuresBeforeCritical damp flapping', async () => {

@@ -23,7 +23,7 @@ const CHECK_FIELDS = dictionary(
     'TLSSkipVerify', 'TLSServerName', 'DisableRedirects', 'TCP', 'TCPUseTLS', 'GRPC', 'GRPCUseTLS', 'ScriptArgs', 'Script',
     'DockerContainerID', 'Shell', 'AliasNode', 'AliasService', 'DeregisterCriticalServiceAfter', 'SuccessBeforePassing',
     'FailuresBeforeWarning', 'FailuresBeforeCritical', 'OutputMaxSize', 'H2PING', 'H2PingUseTLS', 'UDP', 'OSService',
-    'Definition', 'Node', 'Type'],
+    'Definition', 'Node', 'Type', 'Output'],
   { ID: 'CheckID', Args: 'ScriptArgs' },
 );
 const WEIGHTS_FIELDS = dictionary(['Passing', 'Warning']);
@@ -105,6 +105,7 @@ const checkShape = z.object({
   TLSServerName: str.optional(),
   DisableRedirects: z.boolean().optional(),
   TCP: str.optional(),
+  TCPUseTLS: z.boolean().optional(),
   GRPC: str.optional(),
   GRPCUseTLS: z.boolean().optional(),
   ScriptArgs: z.array(z.string()).nullable().optional(),
@@ -119,10 +120,13 @@ const checkShape = z.object({
   FailuresBeforeCritical: int(0, 1e6).optional(),
   OutputMaxSize: int(0, 1 << 24).optional(),
   H2PING: str.optional(),
+  H2PingUseTLS: z.boolean().optional(),
   UDP: str.optional(),
   OSService: str.optional(),
   Definition: strictRecord(z.unknown()).optional(),
   Node: str.optional(),
+  /** Catalog registration only: the agent API sets no output (its checks write their own). */
+  Output: str.optional(),
 });
 export type CheckInput = z.infer<typeof checkShape>;
 

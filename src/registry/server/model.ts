@@ -42,6 +42,11 @@ export interface CheckDefinition {
   TLSServerName?: string;
   DisableRedirects?: boolean;
   TCP?: string;
+  TCPUseTLS?: boolean;
+  UDP?: string;
+  H2PING?: string;
+  /** Stored as given or defaulted (true, as in Consul), so the rendered definition says what runs. */
+  H2PingUseTLS?: boolean;
   TTL?: string;
   Interval?: string;
   Timeout?: string;
@@ -58,7 +63,7 @@ export interface CheckDefinition {
   AliasService?: string;
 }
 
-export type CheckType = 'http' | 'tcp' | 'ttl' | 'script' | 'grpc' | 'alias' | 'maintenance' | 'serf' | '';
+export type CheckType = 'http' | 'tcp' | 'udp' | 'h2ping' | 'ttl' | 'script' | 'grpc' | 'alias' | 'maintenance' | 'serf' | '';
 
 export interface CheckRecord {
   Node: string;

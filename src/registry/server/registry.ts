@@ -329,7 +329,7 @@ export class Registry {
         serviceTags = svc.Tags;
       }
       const rec: CheckRecord = {
-        Node: node, CheckID: checkId, Name: c.Name || checkId, Status: status, Notes: c.Notes ?? '', Output: '',
+        Node: node, CheckID: checkId, Name: c.Name || checkId, Status: status, Notes: c.Notes ?? '', Output: c.Output ?? '',
         ServiceID: c.ServiceID ?? '', ServiceName: serviceName, ServiceTags: serviceTags, Type: '',
         Definition: catalogCheckDefinition(c.Definition, `Checks[${i}].Definition`),
       };

@@ -48,7 +48,9 @@ function renderDefinition(d: CheckDefinition): Record<string, unknown> {
   return {
     Interval: d.Interval ?? ZERO, Timeout: d.Timeout ?? ZERO, DeregisterCriticalServiceAfter: d.DeregisterCriticalServiceAfter ?? ZERO,
     HTTP: d.HTTP ?? '', Header: d.Header ?? null, Method: d.Method ?? '', Body: d.Body ?? '', TLSServerName: d.TLSServerName ?? '',
-    TLSSkipVerify: d.TLSSkipVerify ?? false, TCP: d.TCP ?? '', TCPUseTLS: false, UDP: '', GRPC: d.GRPC ?? '', OSService: '', GRPCUseTLS: d.GRPCUseTLS ?? false,
+    TLSSkipVerify: d.TLSSkipVerify ?? false, TCP: d.TCP ?? '', TCPUseTLS: d.TCPUseTLS ?? false, UDP: d.UDP ?? '', GRPC: d.GRPC ?? '', OSService: '', GRPCUseTLS: d.GRPCUseTLS ?? false,
+    // Consul's server-side definition carries these too; its api package leaves them out.
+    H2PING: d.H2PING ?? '', H2PingUseTLS: d.H2PingUseTLS ?? false, AliasNode: d.AliasNode ?? '', AliasService: d.AliasService ?? '',
   };
 }
 

@@ -68,12 +68,23 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
   if (kind === 'ScriptArgs' || kind === 'DockerContainerID') {
     throw badRequest("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true");
   }
-  if (kind !== 'HTTP' && kind !== 'TCP' && kind !== 'GRPC') {
-    throw badRequest(`Invalid check: ${field}: ${kind} checks are not supported by this agent (supported: HTTP, TCP, GRPC, TTL)`);
+  if (kind === 'Alias') {
+    // No interval: an alias follows the aliased checks as they change (Consul: local state, or a
+    // blocking query for another node).
+    if (c.AliasNode) def.AliasNode = c.AliasNode;
+    if (c.AliasService) def.AliasService = c.AliasService;
+    return { type: 'alias', def };
+  }
+  if (kind === 'OSService') {
+    throw badRequest(`Invalid check: ${field}: OSService checks are not supported by this agent (supported: HTTP, TCP, UDP, GRPC, H2PING, TTL, alias)`);
   }
   if (!interval) throw badRequest(`Invalid check: ${field}: Interval is required for ${kind} checks`);
   def.Interval = interval;
   if (timeout) def.Timeout = timeout;
+  const tlsOptions = (): void => {
+    if (c.TLSSkipVerify) def.TLSSkipVerify = true;
+    if (c.TLSServerName) def.TLSServerName = c.TLSServerName;
+  };
   if (kind === 'HTTP') {
     const url = c.HTTP as string;
     let parsed: URL;
@@ -89,30 +100,44 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
     if (c.Method) def.Method = c.Method.toUpperCase();
     if (c.Header && Object.keys(c.Header).length > 0) def.Header = c.Header;
     if (c.Body) def.Body = c.Body;
-    if (c.TLSSkipVerify) def.TLSSkipVerify = true;
-    if (c.TLSServerName) def.TLSServerName = c.TLSServerName;
+    tlsOptions();
     if (c.DisableRedirects) def.DisableRedirects = true;
     return { type: 'http', def };
   }
   if (kind === 'GRPC') {
     // host:port, optionally /service (the name sent in HealthCheckRequest).
     const grpc = c.GRPC as string;
-    const server = grpc.split('/', 1)[0] as string;
-    if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(server) || Number(server.slice(server.lastIndexOf(':') + 1)) > 65535) {
-      throw badRequest(`Invalid check: ${field}.GRPC: ${JSON.stringify(grpc)} is not a host:port[/service] address`);
-    }
+    hostPort(grpc.split('/', 1)[0] as string, `${field}.GRPC`, grpc, 'a host:port[/service] address');
     def.GRPC = grpc;
     if (c.GRPCUseTLS) def.GRPCUseTLS = true;
-    if (c.TLSSkipVerify) def.TLSSkipVerify = true;
-    if (c.TLSServerName) def.TLSServerName = c.TLSServerName;
+    tlsOptions();
     return { type: 'grpc', def };
   }
-  const tcp = c.TCP as string;
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(tcp) || Number(tcp.slice(tcp.lastIndexOf(':') + 1)) > 65535) {
-    throw badRequest(`Invalid check: ${field}.TCP: ${JSON.stringify(tcp)} is not a host:port address`);
+  if (kind === 'H2PING') {
+    def.H2PING = hostPort(c.H2PING as string, `${field}.H2PING`);
+    // Consul's default is TLS; h2c only when asked for.
+    def.H2PingUseTLS = c.H2PingUseTLS ?? true;
+    if (def.H2PingUseTLS) tlsOptions();
+    return { type: 'h2ping', def };
   }
-  def.TCP = tcp;
+  if (kind === 'UDP') {
+    def.UDP = hostPort(c.UDP as string, `${field}.UDP`);
+    return { type: 'udp', def };
+  }
+  def.TCP = hostPort(c.TCP as string, `${field}.TCP`);
+  if (c.TCPUseTLS) {
+    def.TCPUseTLS = true;
+    tlsOptions();
+  }
   return { type: 'tcp', def };
+}
+
+/** `host:port` or `[v6]:port` with a port up to 65535, else a 400 naming the field. */
+function hostPort(address: string, field: string, shown = address, what = 'a host:port address'): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(address) || Number(address.slice(address.lastIndexOf(':') + 1)) > 65535) {
+    throw badRequest(`Invalid check: ${field}: ${JSON.stringify(shown)} is not ${what}`);
+  }
+  return address;
 }
 
 export function initialStatus(status: string | undefined, message: string): HealthStatus {

@@ -1,18 +1,23 @@
 /**
- * Runs the health checks of this agent's node (HTTP, TCP, gRPC, TTL) and writes their results to the
- * registry. It follows the view: a check that appears starts, a changed definition restarts, a
- * removed one stops. Checks never overlap (the next run is scheduled when one finishes) and the
- * first run is spread over the interval, as Consul does.
+ * Runs the health checks of this agent's node (HTTP, TCP, UDP, gRPC, H2PING, TTL, alias) and writes
+ * their results to the registry. It follows the view: a check that appears starts, a changed
+ * definition restarts, a removed one stops. Probes never overlap (the next run is scheduled when one
+ * finishes) and the first run is spread over the interval, as Consul does. Alias checks have no
+ * interval: they re-read the aliased checks whenever the view changes on the aliased node.
  */
 import type { Logger } from 'pino';
 import type { Clock, Random, Timer } from '../../../core/clock.js';
 import { parseGoDuration } from '../../../core/duration.js';
 import { runGrpcCheck } from '../../../health/grpc-check.js';
 import { SwitchyardError } from '../../../core/errors.js';
+import { runH2PingCheck } from '../../../health/h2ping-check.js';
 import { runHttpCheck } from '../../../health/http-check.js';
 import { runTcpCheck } from '../../../health/tcp-check.js';
+import { runUdpCheck } from '../../../health/udp-check.js';
 import type { CheckResult } from '../../../health/types.js';
+import { topics } from '../catalog-reader.js';
 import type { CatalogReader, CheckKey } from '../catalog-reader.js';
+import { aliasHealth } from './alias.js';
 import type { CheckRecord, HealthStatus } from '../model.js';
 import type { Registry } from '../registry.js';
 
@@ -29,7 +34,14 @@ export interface SchedulerOptions {
   /** Smallest DeregisterCriticalServiceAfter honoured (Consul's check_deregister_interval_min: 1m). */
   deregisterMinMs?: number;
   onResult?: (type: string, status: HealthStatus) => void;
+  /**
+   * How often an alias check re-reads its target even without a change there (Consul: 1m). It
+   * makes up for a status write that failed, e.g. while the store was unavailable.
+   */
+  aliasRefreshMs?: number;
 }
+
+const PROBED: ReadonlySet<string> = new Set(['http', 'tcp', 'udp', 'grpc', 'h2ping']);
 
 const ms = (d: string | undefined, fallback: number): number => (d ? parseGoDuration(d) / 1e6 : fallback);
 
@@ -38,24 +50,29 @@ interface Runner {
   stop(): void;
   /** TTL checks: an update arrived, restart the expiry timer. */
   touch?(): void;
+  /** Alias checks: the view changed these topics. */
+  viewChanged?(touched: ReadonlySet<string>): void;
 }
 
 export class CheckScheduler {
   readonly #o: Required<Omit<SchedulerOptions, 'onResult'>> & Pick<SchedulerOptions, 'onResult'>;
   readonly #runners = new Map<string, Runner>();
+  /** The alias runners among #runners: every view change is offered to them alone. */
+  readonly #followers = new Set<Runner>();
   readonly #criticalSince = new Map<string, number>();
   #unsubscribe: (() => void) | undefined;
   #reaper: Timer | undefined;
   #closed = false;
 
   constructor(opts: SchedulerOptions) {
-    this.#o = { minIntervalMs: 1000, reapIntervalMs: 30_000, deregisterMinMs: 60_000, ...opts };
+    this.#o = { minIntervalMs: 1000, reapIntervalMs: 30_000, deregisterMinMs: 60_000, aliasRefreshMs: 60_000, ...opts };
   }
 
   start(): void {
     const node = this.#o.registry.node.name;
-    this.#unsubscribe = this.#o.view.onChange((_t, _r, checks) => {
+    this.#unsubscribe = this.#o.view.onChange((touched, _r, checks) => {
       for (const k of checks) if (k.node === node) this.#reconcile(k);
+      for (const r of this.#followers) r.viewChanged?.(touched);
     });
     for (const c of [...this.#o.view.checksOnNode(node)]) this.#reconcile({ node, checkId: c.rec.CheckID });
     this.#scheduleReap();
@@ -77,6 +94,7 @@ export class CheckScheduler {
     this.#reaper?.cancel();
     for (const r of this.#runners.values()) r.stop();
     this.#runners.clear();
+    this.#followers.clear();
   }
 
   #reconcile(k: CheckKey): void {
@@ -84,16 +102,23 @@ export class CheckScheduler {
     const cur = this.#o.view.findCheck(k.node, k.checkId)?.rec;
     this.#trackCritical(k.checkId, cur);
     const existing = this.#runners.get(k.checkId);
-    const runnable = cur && (cur.Type === 'http' || cur.Type === 'tcp' || cur.Type === 'grpc' || cur.Type === 'ttl');
-    if (!runnable) {
-      existing?.stop();
+    const runnable = cur && (PROBED.has(cur.Type) || cur.Type === 'ttl' || cur.Type === 'alias');
+    const drop = (): void => {
+      if (existing === undefined) return;
+      existing.stop();
       this.#runners.delete(k.checkId);
+      this.#followers.delete(existing);
+    };
+    if (!runnable) {
+      drop();
       return;
     }
     const defKey = `${cur.Type}:${JSON.stringify(cur.Definition)}`;
     if (existing?.defKey === defKey) return;
-    existing?.stop();
-    this.#runners.set(k.checkId, cur.Type === 'ttl' ? this.#ttlRunner(cur, defKey) : this.#probeRunner(cur, defKey));
+    drop();
+    const runner = cur.Type === 'ttl' ? this.#ttlRunner(cur, defKey) : cur.Type === 'alias' ? this.#aliasRunner(cur, defKey) : this.#probeRunner(cur, defKey);
+    this.#runners.set(k.checkId, runner);
+    if (runner.viewChanged) this.#followers.add(runner);
   }
 
   #trackCritical(checkId: string, rec: CheckRecord | undefined): void {
@@ -131,9 +156,9 @@ export class CheckScheduler {
     }
   }
 
-  #write(checkId: string, status: HealthStatus, output: string, type: string): void {
+  #write(checkId: string, status: HealthStatus, output: string, type: string): Promise<void> {
     this.#o.onResult?.(type, status);
-    this.#o.registry.setCheckStatus(checkId, status, output).catch((err: unknown) => {
+    return this.#o.registry.setCheckStatus(checkId, status, output).then(() => undefined, (err: unknown) => {
       if (this.#closed) return;
       // The store logs its own outage once; one stack trace per check run would bury it.
       if (err instanceof SwitchyardError && err.code === 'SY_ERR_STORE_UNAVAILABLE') this.#o.logger.debug({ checkId, err: err.message }, 'could not record check result');
@@ -160,15 +185,16 @@ export class CheckScheduler {
       if (r.status !== 'critical') {
         successes++;
         failures = 0;
-        if (successes >= successBefore) this.#write(checkId, r.status, r.output, rec.Type);
+        if (successes >= successBefore) void this.#write(checkId, r.status, r.output, rec.Type);
         return;
       }
       failures++;
       successes = 0;
-      if (failures >= failuresBeforeCritical) this.#write(checkId, 'critical', r.output, rec.Type);
-      else if (failures >= failuresBeforeWarning) this.#write(checkId, 'warning', r.output, rec.Type);
+      if (failures >= failuresBeforeCritical) void this.#write(checkId, 'critical', r.output, rec.Type);
+      else if (failures >= failuresBeforeWarning) void this.#write(checkId, 'warning', r.output, rec.Type);
     };
 
+    const tls = { tlsSkipVerify: d.TLSSkipVerify, tlsServerName: d.TLSServerName };
     const run = async (): Promise<void> => {
       if (stopped) return;
       let r: CheckResult;
@@ -181,8 +207,12 @@ export class CheckScheduler {
             ...(d.DisableRedirects ? { disableRedirects: true } : {}), ...(d.OutputMaxSize ? { outputMaxSize: d.OutputMaxSize } : {}),
           }, ac.signal)
           : rec.Type === 'grpc'
-            ? await runGrpcCheck({ target: d.GRPC as string, useTls: d.GRPCUseTLS === true, tlsSkipVerify: d.TLSSkipVerify, tlsServerName: d.TLSServerName, timeoutMs }, ac.signal)
-            : await runTcpCheck({ address: d.TCP as string, timeoutMs }, ac.signal);
+            ? await runGrpcCheck({ target: d.GRPC as string, useTls: d.GRPCUseTLS === true, ...tls, timeoutMs }, ac.signal)
+            : rec.Type === 'h2ping'
+              ? await runH2PingCheck({ address: d.H2PING as string, useTls: d.H2PingUseTLS !== false, ...tls, timeoutMs }, ac.signal)
+              : rec.Type === 'udp'
+                ? await runUdpCheck({ address: d.UDP as string, timeoutMs }, ac.signal)
+                : await runTcpCheck({ address: d.TCP as string, timeoutMs, useTls: d.TCPUseTLS === true, ...tls }, ac.signal);
       } catch (err) {
         r = { status: 'critical', output: `check failed: ${(err as Error).message}` };
       }
@@ -201,6 +231,40 @@ export class CheckScheduler {
     };
   }
 
+  #aliasRunner(rec: CheckRecord, defKey: string): Runner {
+    const self = { node: rec.Node, checkId: rec.CheckID };
+    const target = { node: rec.Definition.AliasNode || rec.Node, service: rec.Definition.AliasService ?? '' };
+    const topic = topics.node(target.node);
+    let stopped = false;
+    let refresh: Timer | undefined;
+    // The result being written: a change that lands before the view shows it must not write it twice.
+    let inFlight: string | undefined;
+    const evaluate = (): void => {
+      if (stopped) return;
+      refresh?.cancel();
+      refresh = this.#o.clock.setTimeout(evaluate, this.#o.aliasRefreshMs);
+      const r = aliasHealth(this.#o.view, self, target);
+      const cur = this.#o.view.findCheck(self.node, self.checkId)?.rec;
+      const key = `${r.status}\n${r.output}`;
+      if (!cur || (cur.Status === r.status && cur.Output === r.output) || inFlight === key) return;
+      inFlight = key;
+      void this.#write(self.checkId, r.status, r.output, 'alias').finally(() => {
+        if (inFlight === key) inFlight = undefined;
+      });
+    };
+    evaluate();
+    return {
+      defKey,
+      stop: () => {
+        stopped = true;
+        refresh?.cancel();
+      },
+      viewChanged: (touched) => {
+        if (touched.has(topic)) evaluate();
+      },
+    };
+  }
+
   #ttlRunner(rec: CheckRecord, defKey: string): Runner {
     const ttl = ms(rec.Definition.TTL, 0);
     const checkId = rec.CheckID;
@@ -212,7 +276,7 @@ export class CheckScheduler {
         if (!cur) return;
         const output = cur.Output ? `TTL expired (last output before timeout follows): ${cur.Output}` : 'TTL expired';
         this.#o.logger.info({ checkId }, 'TTL check expired');
-        this.#write(checkId, 'critical', output, 'ttl');
+        void this.#write(checkId, 'critical', output, 'ttl');
       }, ttl);
     };
     arm();

@@ -14,7 +14,7 @@ import { applyFilterToMap, parseBool } from './common.js';
 const EMPTY: Reply = {};
 
 /** Checks this agent owns (registered through /v1/agent/*); serfHealth and catalog-registered checks are not listed. */
-const AGENT_CHECK_TYPES: ReadonlySet<string> = new Set(['http', 'tcp', 'ttl', 'maintenance']);
+const AGENT_CHECK_TYPES: ReadonlySet<string> = new Set(['http', 'tcp', 'udp', 'grpc', 'h2ping', 'ttl', 'alias', 'maintenance']);
 
 function localServices(deps: ApiDeps): ServiceRecord[] {
   return [...deps.view.nodeServices(deps.registry.node.name)].map((s) => s.rec).filter((s) => s.Local).sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
