@@ -277,6 +277,17 @@ describe('health checks run by the agent', () => {
     await http(a.url, 'PUT', '/v1/agent/service/deregister/damped');
   });
 
+  it('SuccessBeforePassing counts from the first run: a healthy new instance passes on its third success, not its first', async () => {
+    const b = await backend();
+    backends.push(b);
+    await http(a.url, 'PUT', '/v1/agent/service/register', {
+      Name: 'fresh', Port: b.port, Check: { HTTP: `http://127.0.0.1:${b.port}/`, Interval: '100ms', SuccessBeforePassing: 3 },
+    });
+    await waitFor(async () => (await checkOf(a, 'service:fresh'))?.Status === 'passing', 'fresh passing', 3000, 5);
+    assert.ok(b.hits >= 3, `passing after ${b.hits} probe(s)`);
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/fresh');
+  });
+
   it('a TTL check expires to critical with Consul\'s output, and an update pushes the deadline out', async () => {
     // The agent's check timers run on the wall clock, so this test is about elapsed time; it reads the
     // status once the first pass's deadline is surely past and the second's surely not (1.2 s margin).
