@@ -254,6 +254,15 @@ describe('agent API (Consul compatibility)', () => {
     assert.equal(h[0]!.Checks[0]?.Output, 'replica lag 0s');
     const nodes = ((await http(u, 'GET', '/v1/catalog/nodes')).json as { Node: string }[]).map((n) => n.Node);
     assert.deepEqual(nodes, ['ext1', 'n1']);
+    // Consul 1.7+'s list form, filterable and blocking like catalog/node; Consul's nulls for nothing.
+    const ns = await http(u, 'GET', '/v1/catalog/node-services/ext1');
+    const body = ns.json as { Node: { Node: string; Address: string }; Services: { ID: string; Service: string; Port: number; Tags: string[] }[] };
+    assert.deepEqual([body.Node.Node, body.Node.Address], ['ext1', '10.9.9.9']);
+    assert.deepEqual(body.Services.map((x) => [x.ID, x.Service, x.Port, x.Tags]), [['db', 'db', 5432, ['primary']]]);
+    assert.equal(ns.headers.get('x-consul-index'), (await http(u, 'GET', '/v1/catalog/node/ext1')).headers.get('x-consul-index'));
+    assert.deepEqual((await http(u, 'GET', `/v1/catalog/node-services/ext1?filter=${encodeURIComponent('Port == 1')}`)).json, { ...body, Services: [] });
+    assert.deepEqual((await http(u, 'GET', '/v1/catalog/node-services/nope')).json, { Node: null, Services: null });
+    assert.equal((await http(u, 'GET', '/v1/catalog/node-services/')).status, 400);
     assert.equal((await http(u, 'PUT', '/v1/catalog/deregister', { Node: 'ext1' })).text, 'true');
     assert.deepEqual((await http(u, 'GET', '/v1/health/service/db')).json, []);
     assert.equal((await http(u, 'GET', '/v1/catalog/node/ext1')).text, 'null');

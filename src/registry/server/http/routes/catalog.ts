@@ -128,6 +128,21 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
       },
     },
     {
+      // Consul 1.7+: the same as catalog/node with Services as a list. Consul's nil lists stay null
+      // (an unknown node, a node without services), so clients decode what they get from Consul.
+      path: '/v1/catalog/node-services/', prefix: true, methods: ['GET'],
+      handler: (ctx) => {
+        const node = requireName(ctx.suffix, 'Missing node name');
+        const t = [topics.node(node)];
+        return blockingRead(deps, ctx, { topics: t }, () => {
+          const n = view.node(node);
+          if (!n) return { index: view.topicIndex(t), json: { Node: null, Services: null } };
+          const list = [...view.nodeServices(node)].sort((x, y) => cmp(x.rec.ID, y.rec.ID)).map((s) => renderService(s, dc()));
+          return { index: view.topicIndex(t), json: { Node: renderNode(n), Services: list.length > 0 ? applyFilter(ctx.query, list) : null } };
+        });
+      },
+    },
+    {
       path: '/v1/health/service/', prefix: true, methods: ['GET'],
       handler: (ctx) => {
         const name = requireName(ctx.suffix, 'Missing service name');
