@@ -68,6 +68,11 @@ export const lbConfigSchema = z.strictObject({
   balance: strategy.optional(),
   'hash-by': hashBy.optional(),
   'data-plane': z.enum(['fast', 'node']).optional(),
+  /**
+   * Connections from these addresses (a load balancer in front) must begin with a PROXY protocol
+   * header (v1 or v2), whose client address then stands for the connection; from others none is read.
+   */
+  'proxy-protocol': z.strictObject({ trusted: z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).min(1) }).optional(),
   /** Requests from these addresses (CIDR or plain IPs) may ask for X-Switchyard-Explain: 1. */
   explain: z.strictObject({ from: z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).min(1) }).optional(),
   timeouts: z.strictObject({
@@ -125,7 +130,11 @@ export const lbConfigSchema = z.strictObject({
     'keepalive-time': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "5s"').optional(),
     'keepalive-timeout': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "10s"').optional(),
   }).optional(),
-  tcp: z.array(z.strictObject({ listen: hostPort, service: z.string().min(1), balance: strategy.optional() })).optional(),
+  tcp: z.array(z.strictObject({
+    listen: hostPort, service: z.string().min(1), balance: strategy.optional(),
+    /** Write a PROXY protocol header (v1 or v2) to the instance first, naming the client (HAProxy's send-proxy). */
+    'send-proxy': z.enum(['v1', 'v2']).optional(),
+  })).optional(),
   tls: z.strictObject({
     listen: hostPort,
     certs: z.array(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).min(1),
@@ -154,10 +163,12 @@ export interface LbConfig {
   readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number; maxConnsPerClient: number; maxConnsExempt: readonly string[] };
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
-  readonly tcp: readonly { listen: string; service: string; balance: StrategyName }[];
+  readonly tcp: readonly { listen: string; service: string; balance: StrategyName; sendProxy?: 'v1' | 'v2' }[];
   readonly tls: { listen: string; certs: readonly { cert: string; key: string }[] } | undefined;
   /** Client addresses allowed to ask for explanations (empty: nobody). */
   readonly explainFrom: readonly string[];
+  /** Senders whose connections start with a PROXY protocol header (undefined: off). */
+  readonly proxyProtocol: { readonly trusted: readonly string[] } | undefined;
   /** Mass-loss guard (maxDropPercent 100: off). */
   readonly guard: { readonly maxDropPercent: number; readonly holdMs: number };
   /** Registry watches: blocking wait and stale margin. */
@@ -264,9 +275,10 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       maxFails: ph['max-fails'] ?? 3, failTimeoutMs: ms(ph['fail-timeout'], 10_000), consecutive5xx: ph['consecutive-5xx'] ?? 5,
       baseEjectionMs: ms(ph['base-ejection'], 10_000), maxEjectionMs: ms(ph['max-ejection'], 300_000), panicThreshold: ph['panic-threshold'] ?? 50,
     },
-    tcp: (c.tcp ?? []).map((x) => ({ listen: x.listen, service: x.service, balance: x.balance ?? balance })),
+    tcp: (c.tcp ?? []).map((x) => ({ listen: x.listen, service: x.service, balance: x.balance ?? balance, ...(x['send-proxy'] ? { sendProxy: x['send-proxy'] } : {}) })),
     tls: c.tls,
     explainFrom: c.explain?.from ?? [],
+    proxyProtocol: c['proxy-protocol'],
     guard: { maxDropPercent: c.guard?.['max-drop'] ?? 50, holdMs: ms(c.guard?.hold, 30_000) },
     watch: { waitMs: ms(c.watch?.wait, 60_000), staleMarginMs: ms(c.watch?.['stale-margin'], 5000) },
     http2: {

@@ -12,6 +12,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { clientIp } from './client-peer.js';
 import { ipMatcher, unmappedIp } from './ip-list.js';
 
 /** A refused client that does not close its side is cut after this. */
@@ -42,7 +43,7 @@ export class ClientConnLimit {
   /** Counts the connection and returns true, or refuses it (writing `answer` first, if any) and returns false. */
   admit(socket: Socket, answer?: Buffer): boolean {
     // One client, one count, whether a listener sees it as a.b.c.d or ::ffff:a.b.c.d.
-    const ip = unmappedIp(socket.remoteAddress ?? '');
+    const ip = unmappedIp(clientIp(socket));
     if (this.#exempt(ip)) return true;
     const n = this.#open.get(ip) ?? 0;
     if (n >= this.#o.max) {

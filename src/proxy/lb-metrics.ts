@@ -92,6 +92,7 @@ export class LbMetrics implements LbStatsReader {
   readonly #tcp: Counter<string>;
   readonly #idleTunnels: Counter<string>;
   readonly #connRefused: Counter<string>;
+  readonly #proxyRefused: Counter<string>;
   /**
    * route → instance id → status key → label children; cleared on every swap (after a flush).
    * Requests are counted in plain fields and handed to prom-client when scraped: its per-call label
@@ -144,6 +145,11 @@ export class LbMetrics implements LbStatsReader {
     new Gauge({ name: 'switchyard_lb_h2_sessions', help: 'HTTP/2 client connections open', registers: all, collect() { this.set(f.h2Sessions()); } });
     const idle = new Counter({ name: 'switchyard_lb_idle_tunnels_closed_total', help: 'Upgrade tunnels (kind="upgrade", by route) and TCP route connections (kind="tcp", by listener) closed after timeouts.tunnel without a byte either way', labelNames: ['kind', 'route'], registers: all });
     this.#idleTunnels = idle;
+    this.#proxyRefused = new Counter({
+      name: 'switchyard_lb_proxy_protocol_refused_total',
+      help: 'Connections from a proxy-protocol.trusted sender closed for their PROXY protocol header, by listener and reason (missing, malformed, timeout, closed)',
+      labelNames: ['listener', 'reason'], registers: all,
+    });
     this.#connRefused = new Counter({ name: 'switchyard_lb_client_conns_refused_total', help: 'Client connections refused by limits.max-conns-per-client, by listener (http: answered 429; tls, tcp: closed)', labelNames: ['listener'], registers: all });
     this.#tcp = new Counter({ name: 'switchyard_lb_tcp_connections_total', help: 'TCP route connections by listener and outcome', labelNames: ['listen', 'service', 'outcome'], registers: all });
 
@@ -226,6 +232,10 @@ export class LbMetrics implements LbStatsReader {
 
   tcpIdleClosed(listen: string): void {
     this.#idleTunnels.inc({ kind: 'tcp', route: listen });
+  }
+
+  proxyProtocolRefused(listener: string, reason: string): void {
+    this.#proxyRefused.inc({ listener, reason });
   }
 
   connRefused(listener: string): void {

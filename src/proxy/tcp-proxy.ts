@@ -10,6 +10,8 @@ import type { Upstream, UpstreamStates } from '../balancer/index.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { PassiveHealth } from './passive-health.js';
 import { RESOURCE_ERRORS } from './core/request.js';
+import { clientIp, clientPort } from '../core/client-peer.js';
+import { encodeProxyHeader } from './proxy-protocol.js';
 
 export interface TcpProxyOptions {
   /** Key of the upstream group in the routing snapshot (see tcpGroupKey). */
@@ -23,10 +25,15 @@ export interface TcpProxyOptions {
   idleTimeoutMs: number;
   attempts: number;
   hashByClientIp: boolean;
+  /** A PROXY protocol header to write to the instance before the client's bytes (HAProxy's send-proxy). */
+  sendProxy?: 'v1' | 'v2' | undefined;
   onConnection?: (upstream: Upstream | undefined, ok: boolean) => void;
   onIdleClose?: () => void;
-  /** Asked first for each new connection; false: it was refused and closed (the per-client limit). */
-  admit?: (client: Socket) => boolean;
+  /**
+   * Runs first for each new (paused) connection: the PROXY protocol header and the per-client
+   * limit. It calls `proceed` with the bytes it read past its own, or closes the connection.
+   */
+  intake?: (client: Socket, proceed: (initial: Buffer) => void) => void;
 }
 
 export class TcpProxy {
@@ -46,7 +53,19 @@ export class TcpProxy {
   }
 
   #accept(client: Socket): void {
-    if (this.#o.admit !== undefined && !this.#o.admit(client)) return;
+    if (this.#o.intake === undefined) this.#admitted(client);
+    else {
+      // A refused client may close before intake is done with it; its error must not go unhandled.
+      client.on('error', () => client.destroy());
+      this.#o.intake(client, (initial) => {
+        // Handed to the instance before anything the client sends next.
+        if (initial.length > 0) client.unshift(initial);
+        this.#admitted(client);
+      });
+    }
+  }
+
+  #admitted(client: Socket): void {
     this.#open.add(client);
     client.on('close', () => this.#open.delete(client));
     client.on('error', () => client.destroy());
@@ -56,7 +75,7 @@ export class TcpProxy {
   #attempt(client: Socket, tried: Set<string> | undefined, n: number): void {
     if (client.destroyed) return;
     const group = this.#o.snapshots.current?.groups.get(this.#o.groupKey);
-    const key = this.#o.hashByClientIp ? client.remoteAddress : undefined;
+    const key = this.#o.hashByClientIp ? clientIp(client) : undefined;
     const up = group?.strategy.pick({ ...(key ? { hashKey: key } : {}), ...(tried ? { exclude: tried } : {}) });
     if (!up) {
       this.#o.onConnection?.(undefined, false);
@@ -80,6 +99,10 @@ export class TcpProxy {
       connected = true;
       clearTimeout(timer);
       this.#o.onConnection?.(up, true);
+      if (this.#o.sendProxy !== undefined) {
+        upstream.write(encodeProxyHeader(this.#o.sendProxy,
+          { address: clientIp(client), port: clientPort(client) }, { address: client.localAddress ?? '', port: client.localPort ?? 0 }));
+      }
       client.pipe(upstream).pipe(client);
       client.resume();
       const done = (): void => {

@@ -15,7 +15,7 @@ describe('resolveLbConfig', () => {
       limits: { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 0, maxConnsExempt: [] },
       retries: { attempts: 3, budgetPercent: 20, minConcurrency: 10 },
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
-      tcp: [], tls: undefined, explainFrom: [],
+      tcp: [], tls: undefined, explainFrom: [], proxyProtocol: undefined,
       guard: { maxDropPercent: 50, holdMs: 30_000 }, watch: { waitMs: 60_000, staleMarginMs: 5000 },
       http2: { enabled: true, maxConcurrentStreams: 128, initialWindowSize: 1024 * 1024, maxSessionMemoryMb: 32, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100, keepaliveTimeMs: 5000, keepaliveTimeoutMs: 10_000 },
     });
@@ -102,6 +102,12 @@ describe('lbConfigSchema: what reaches resolveLbConfig', () => {
     assert.match(problem({ limits: { 'max-conns-exempt': ['10.0.0.0/8', 'proxy.local'] } }), /^limits\.max-conns-exempt\.1: must be an IP address or a CIDR block/);
     assert.deepEqual(resolveLbConfig({ limits: { 'max-conns-per-client': 50, 'max-conns-exempt': ['10.0.0.0/8'] } }, {}).limits,
       { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 50, maxConnsExempt: ['10.0.0.0/8'] });
+    assert.match(problem({ 'proxy-protocol': { trusted: [] } }), /^proxy-protocol\.trusted: /);
+    assert.match(problem({ 'proxy-protocol': { trusted: ['lb.local'] } }), /^proxy-protocol\.trusted\.0: must be an IP address or a CIDR block/);
+    assert.match(problem({ 'proxy-protocol': { trusted: ['10.0.0.1'], version: 2 } }), /^proxy-protocol: .*version/);
+    assert.deepEqual(resolveLbConfig({ 'proxy-protocol': { trusted: ['10.0.0.0/8', '::1'] } }, {}).proxyProtocol, { trusted: ['10.0.0.0/8', '::1'] });
+    assert.match(problem({ tcp: [{ listen: '127.0.0.1:1', service: 'db', 'send-proxy': 'v3' }] }), /^tcp\.0\.send-proxy: /);
+    assert.equal(resolveLbConfig({ tcp: [{ listen: '127.0.0.1:1', service: 'db', 'send-proxy': 'v2' }] }, {}).tcp[0]?.sendProxy, 'v2');
   });
 
   it('refuses bad rollout settings with the key named: split weights, mirror share, limits, explain addresses', () => {

@@ -23,6 +23,8 @@ import { TcpProxy } from '../../proxy/tcp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
 import { listen } from './listen.js';
 import { ClientConnLimit } from '../../core/conn-limit.js';
+import { ipMatcher } from '../../core/ip-list.js';
+import { readProxyHeader } from '../../proxy/proxy-protocol.js';
 
 type Address = { host: string; port: number };
 
@@ -44,6 +46,8 @@ export interface ListenerDeps {
   onIdleClose(listen: string): void;
   /** A connection refused by limits.max-conns-per-client (listener: http, tls or tcp). */
   onConnRefused(listener: string): void;
+  /** A trusted sender's connection closed for its PROXY protocol header (missing, malformed, timeout, closed). */
+  onProxyProtocolRefused(listener: string, reason: string): void;
 }
 
 const TOO_MANY_TEXT = 'switchyard: this client address already holds limits.max-conns-per-client connections\n';
@@ -70,7 +74,30 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     deps.onConnRefused(listener);
     return false;
   };
-  const admitHttp = admit('http');
+  const trusted = cfg.proxyProtocol ? ipMatcher(cfg.proxyProtocol.trusted) : undefined;
+  const NOTHING = Buffer.alloc(0);
+  /**
+   * What every accepted connection goes through before a plane sees it: from a trusted sender, its
+   * PROXY protocol header (required; it names the client), then the per-client limit, counted on
+   * that client. `proceed` gets the bytes read past the header; a refused connection is closed.
+   */
+  const intake = (listener: 'http' | 'tls' | 'tcp') => {
+    const admitted = admit(listener);
+    return (socket: Socket, proceed: (rest: Buffer) => void): void => {
+      if (trusted === undefined || !trusted(socket.remoteAddress ?? '')) {
+        if (admitted(socket)) proceed(NOTHING);
+        return;
+      }
+      readProxyHeader(socket, cfg.timeouts.clientHeaderMs, ({ rest }) => {
+        if (admitted(socket)) proceed(rest);
+      }, (kind, reason) => {
+        deps.onProxyProtocolRefused(listener, kind);
+        logger.debug({ client: socket.remoteAddress, listener, reason }, 'connection from a proxy-protocol.trusted sender closed');
+        socket.destroy();
+      });
+    };
+  };
+  const intakeHttp = intake('http');
   // Node checks header deadlines on a timer (30s by default): tick often enough to honour the limit.
   const connectionsCheckingInterval = Math.max(100, Math.min(1000, cfg.timeouts.clientHeaderMs / 2));
   const nodeOptions = {
@@ -99,14 +126,12 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
   // listener is fronted when the per-client limit counts first, or to look at the first bytes for the
   // HTTP/2 preface (h2c prior knowledge) before Node's parser does.
   const server: NetServer = fast
-    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
-      if (admitHttp(socket)) fast.accept(socket, 'http');
-    })
-    : h2 || limit ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
-      if (!admitHttp(socket)) return;
+    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeHttp(socket, (rest) => fast.accept(socket, 'http', rest)))
+    : h2 || limit || trusted ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeHttp(socket, (rest) => {
+      if (rest.length > 0) socket.unshift(rest);
       if (h2) sniffPreface(socket, (s, b) => h2.accept(s, b), toNode);
       else toNode(socket);
-    }) : (nodePlain as Server);
+    })) : (nodePlain as Server);
   const at = splitHostPort(cfg.listen);
   const address = await listen(server, at.host, at.port, '--listen');
 
@@ -127,11 +152,14 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     });
     // A handshake that fails is the client's problem: it must not take the listener down.
     tls.on('tlsClientError', (err: Error) => logger.debug({ err: err.message }, 'TLS handshake failed'));
-    // Over the per-client limit a connection is closed before its handshake costs anything: a front counts it first.
-    const admitTls = admit('tls');
-    tlsServer = limit === undefined ? tls : createNetServer({ noDelay: true }, (socket) => {
-      if (admitTls(socket)) tls.emit('connection', socket);
-    });
+    // A front reads a PROXY header before the handshake, and closes a connection over the per-client
+    // limit before its handshake costs anything.
+    const intakeTls = intake('tls');
+    tlsServer = limit === undefined && trusted === undefined ? tls : createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeTls(socket, (rest) => {
+      // The TLS socket reads what is buffered here first (its ClientHello, when it came with the header).
+      if (rest.length > 0) socket.unshift(rest);
+      tls.emit('connection', socket);
+    }));
     const t = splitHostPort(cfg.tls.listen);
     tlsAddress = await listen(tlsServer, t.host, t.port, 'tls.listen');
     logger.info({ listen: `${tlsAddress.host}:${tlsAddress.port}`, names: ctx.names }, 'TLS listener ready');
@@ -142,9 +170,10 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     const tp = new TcpProxy({
       groupKey: tcpGroupKey(t.service, t.balance), snapshots: deps.snapshots, states: deps.states, health: deps.health, logger,
       connectTimeoutMs: cfg.timeouts.connectMs, idleTimeoutMs: cfg.timeouts.tunnelMs, attempts: cfg.retries.attempts, hashByClientIp: t.balance === 'hash',
+      sendProxy: t.sendProxy,
       onConnection: (_u, ok) => deps.onConnection(t.listen, t.service, ok),
       onIdleClose: () => deps.onIdleClose(t.listen),
-      ...(limit ? { admit: admit('tcp') } : {}),
+      ...(limit || trusted ? { intake: intake('tcp') } : {}),
     });
     const l = splitHostPort(t.listen);
     tcp.push({ proxy: tp, address: await listen(tp.server, l.host, l.port, `tcp listen ${t.listen}`) });

@@ -156,6 +156,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
 
   const listeners = await openListeners(cfg, logger, { fast, node: proxy, h2 }, {
     snapshots, states, health, onConnection: (l, service, ok) => m.tcpConnection(l, service, ok), onIdleClose: (l) => m.tcpIdleClosed(l), onConnRefused: (l) => m.connRefused(l),
+    onProxyProtocolRefused: (l, reason) => m.proxyProtocolRefused(l, reason),
   });
   let admin: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;

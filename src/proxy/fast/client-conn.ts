@@ -15,6 +15,7 @@ import { Exchange, PENDING_LIMIT } from './exchange.js';
 import { plainResponse } from './head-rewrite.js';
 import { prefaceState } from '../h2/preface.js';
 import { readIntoUserBuffer } from './user-buffer.js';
+import { clientIp } from '../../core/client-peer.js';
 
 /** Idle client connections (between requests) are closed after this, as the Node plane's keepAliveTimeout. */
 const CLIENT_KEEP_ALIVE_MS = 65_000;
@@ -83,12 +84,13 @@ export class ClientConn {
   /** The last finished exchange, reused for the next request. */
   #spare: Exchange | undefined;
 
-  constructor(owner: ConnOwner, socket: Socket, proto: 'http' | 'https') {
+  /** `initial`: bytes already read from the socket (after a PROXY protocol header), served first. */
+  constructor(owner: ConnOwner, socket: Socket, proto: 'http' | 'https', initial?: Buffer) {
     this.owner = owner;
     this.x = owner.x;
     this.socket = socket;
     this.proto = proto;
-    this.ip = socket.remoteAddress ?? '';
+    this.ip = clientIp(socket);
     this.idleSince = this.x.now;
     if (owner.closing) this.closeAfter = true;
     if (!readIntoUserBuffer(socket, () => this.#nextBuffer(), (n, buf) => this.#onRead(n, buf))) {
@@ -101,6 +103,7 @@ export class ClientConn {
     this.#on('close', () => this.onClose());
     this.#on('error', () => void socket.destroy());
     this.#on('drain', () => this.ex?.clientDrain());
+    if (initial !== undefined && initial.length > 0) this.onData(initial, initial.length);
     // Accepted paused (pauseOnConnect): reading starts once the reader is in place.
     socket.resume();
   }

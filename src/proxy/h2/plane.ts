@@ -16,6 +16,7 @@
 import { constants, createServer } from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { clientIp } from '../../core/client-peer.js';
 import type { Upstream } from '../../balancer/index.js';
 import type { H2Settings } from '../../config/lb.js';
 import type { RequestDeps } from '../core/request.js';
@@ -147,7 +148,12 @@ export class H2Plane {
     // After the session exists: it reads what is buffered on the socket on its next tick, before
     // anything else arrives. (Unshifted before, the bytes would flow to no listener and be lost.)
     if (already !== undefined && already.length > 0) socket.unshift(already);
-    if (socket.isPaused()) socket.resume();
+    // Not now: called from a 'data' handler inside a stream's flow loop (bytes that were put back on
+    // the socket, after a PROXY protocol header), a resume here lets the loop go on and read those
+    // bytes away from the session before its next tick.
+    process.nextTick(() => {
+      if (socket.isPaused()) socket.resume();
+    });
   }
 
   #session(s: ServerHttp2Session): void {
@@ -155,7 +161,7 @@ export class H2Plane {
     const g = new SessionGuard(this.now);
     const socket = s.socket as Socket | undefined;
     const proto: 'http' | 'https' = s.encrypted === true ? 'https' : 'http';
-    const ip = socket?.remoteAddress ?? '';
+    const ip = socket ? clientIp(socket) : '';
     // One listener per session, shared by its streams.
     const onAborted = (): void => this.#count(s, g, 'resets');
     watchLiveness(s, { timeMs: this.d.h2.keepaliveTimeMs, timeoutMs: this.d.h2.keepaliveTimeoutMs }, {
@@ -224,7 +230,7 @@ export class H2Plane {
     g.closed = true;
     const reason = what === 'resets' ? 'rapid_reset' : 'control_flood';
     this.refused(reason);
-    this.d.logger.warn({ client: s.socket?.remoteAddress, reason, limitPerSecond: limit / (WINDOW_MS / 1000) }, 'HTTP/2 connection closed for abuse');
+    this.d.logger.warn({ client: s.socket ? clientIp(s.socket as Socket) : undefined, reason, limitPerSecond: limit / (WINDOW_MS / 1000) }, 'HTTP/2 connection closed for abuse');
     // GOAWAY with ENHANCE_YOUR_CALM, then the connection goes: its streams are cancelled. Not from
     // inside this callback: nghttp2 is still reading the batch that raised it (destroying the
     // session there trips an assertion in Node's HTTP/2 memory accounting and aborts the process).

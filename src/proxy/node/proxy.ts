@@ -20,6 +20,7 @@ import { parseRequestTarget } from '../core/target.js';
 import { isH2cUpgrade } from '../h2/preface.js';
 import { clientResponseHeaders, strictnessProblem, upstreamRequestHeaders } from './headers.js';
 import type { UpstreamPools } from './pools.js';
+import { clientIp } from '../../core/client-peer.js';
 
 export interface ProxyDeps extends RequestDeps {
   readonly pools: UpstreamPools;
@@ -271,7 +272,7 @@ class Tunnel extends ProxyRequest {
     this.head = head;
     this.method = req.method ?? 'GET';
     this.url = req.url ?? '/';
-    this.clientIp = req.socket.remoteAddress ?? '';
+    this.clientIp = clientIp(req.socket);
   }
 
   onConnect(): void {
@@ -365,7 +366,7 @@ class Exchange extends ProxyRequest {
     this.proto = proto;
     this.method = req.method ?? 'GET';
     this.url = req.url ?? '/';
-    this.clientIp = req.socket.remoteAddress ?? '';
+    this.clientIp = clientIp(req.socket);
   }
 
   start(): void {
