@@ -1,7 +1,7 @@
 /** `switchyard lb`: the balancer that follows the registry live (no template, no reload). */
 import cluster from 'node:cluster';
 import type { Command } from 'commander';
-import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
+import { l4Routes, lbConfigSchema, resolveLbConfig } from '../config/lb.js';
 import type { LbConfig, LbConfigInput } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { RemoteSource } from '../discovery/remote-source.js';
@@ -32,7 +32,7 @@ interface LbFlags {
   advertiseAddr?: string;
 }
 
-const follow = (cfg: LbConfig): FollowPredicate => followPredicate(cfg.routes, cfg.tcp.map((t) => t.service));
+const follow = (cfg: LbConfig): FollowPredicate => followPredicate(cfg.routes, l4Routes(cfg).map((t) => t.service));
 
 function loadConfig(flags: LbFlags): LbConfig {
   const fromFile: LbConfigInput = flags.config ? loadConfigFile(flags.config, lbConfigSchema) : {};

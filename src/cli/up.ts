@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { agentConfigSchema, resolveAgentConfig } from '../config/agent.js';
-import { lbConfigSchema, resolveLbConfig } from '../config/lb.js';
+import { l4Routes, lbConfigSchema, resolveLbConfig } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { upConfigSchema } from '../config/up.js';
 import type { DnsConfigInput, UpConfigInput } from '../config/up.js';
@@ -68,7 +68,7 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   ]));
   const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }));
   // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
-  const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, lbCfg.tcp.map((t) => t.service)));
+  const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, l4Routes(lbCfg).map((t) => t.service)));
   let lb: RunningLb | undefined;
   let dns: RunningDns | undefined;
   let registrator: RunningUpRegistrator | undefined;

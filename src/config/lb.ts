@@ -135,6 +135,13 @@ export const lbConfigSchema = z.strictObject({
     /** Write a PROXY protocol header (v1 or v2) to the instance first, naming the client (HAProxy's send-proxy). */
     'send-proxy': z.enum(['v1', 'v2']).optional(),
   })).optional(),
+  udp: z.array(z.strictObject({
+    listen: hostPort, service: z.string().min(1), balance: strategy.optional(),
+    /** A client's session (its socket to the instance) ends after this long without a datagram either way. */
+    'idle-timeout': goDurationBetween(100e6, 3600e9, 'must be a Go duration from 100ms to 1h, e.g. "30s"').optional(),
+    /** Sessions (one socket each) this route holds at most; datagrams from new clients beyond it are dropped. */
+    'max-sessions': z.number().int().min(1).max(1_000_000).optional(),
+  })).optional(),
   tls: z.strictObject({
     listen: hostPort,
     certs: z.array(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })).min(1),
@@ -164,6 +171,7 @@ export interface LbConfig {
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
   readonly tcp: readonly { listen: string; service: string; balance: StrategyName; sendProxy?: 'v1' | 'v2' }[];
+  readonly udp: readonly { listen: string; service: string; balance: StrategyName; idleTimeoutMs: number; maxSessions: number }[];
   readonly tls: { listen: string; certs: readonly { cert: string; key: string }[] } | undefined;
   /** Client addresses allowed to ask for explanations (empty: nobody). */
   readonly explainFrom: readonly string[];
@@ -276,6 +284,10 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       baseEjectionMs: ms(ph['base-ejection'], 10_000), maxEjectionMs: ms(ph['max-ejection'], 300_000), panicThreshold: ph['panic-threshold'] ?? 50,
     },
     tcp: (c.tcp ?? []).map((x) => ({ listen: x.listen, service: x.service, balance: x.balance ?? balance, ...(x['send-proxy'] ? { sendProxy: x['send-proxy'] } : {}) })),
+    // Idle 30 s: longer than a DNS or syslog exchange, short enough that clients do not pile up sockets.
+    udp: (c.udp ?? []).map((x) => ({
+      listen: x.listen, service: x.service, balance: x.balance ?? balance, idleTimeoutMs: ms(x['idle-timeout'], 30_000), maxSessions: x['max-sessions'] ?? 1024,
+    })),
     tls: c.tls,
     explainFrom: c.explain?.from ?? [],
     proxyProtocol: c['proxy-protocol'],
@@ -292,4 +304,9 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       keepaliveTimeoutMs: ms(c.http2?.['keepalive-timeout'], 10_000),
     },
   });
+}
+
+/** The L4 routes (TCP and UDP): each has a group in the routing table (tcpGroupKey) and a service to follow. */
+export function l4Routes(cfg: LbConfig): readonly { readonly service: string; readonly balance: StrategyName }[] {
+  return [...cfg.tcp, ...cfg.udp];
 }

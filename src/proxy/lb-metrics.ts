@@ -93,6 +93,9 @@ export class LbMetrics implements LbStatsReader {
   readonly #idleTunnels: Counter<string>;
   readonly #connRefused: Counter<string>;
   readonly #proxyRefused: Counter<string>;
+  readonly #udpSessions: Counter<string>;
+  readonly #udpDatagrams: Counter<string>;
+  readonly #udpBytes: Counter<string>;
   /**
    * route → instance id → status key → label children; cleared on every swap (after a flush).
    * Requests are counted in plain fields and handed to prom-client when scraped: its per-call label
@@ -145,6 +148,13 @@ export class LbMetrics implements LbStatsReader {
     new Gauge({ name: 'switchyard_lb_h2_sessions', help: 'HTTP/2 client connections open', registers: all, collect() { this.set(f.h2Sessions()); } });
     const idle = new Counter({ name: 'switchyard_lb_idle_tunnels_closed_total', help: 'Upgrade tunnels (kind="upgrade", by route) and TCP route connections (kind="tcp", by listener) closed after timeouts.tunnel without a byte either way', labelNames: ['kind', 'route'], registers: all });
     this.#idleTunnels = idle;
+    this.#udpSessions = new Counter({
+      name: 'switchyard_lb_udp_sessions_total',
+      help: 'UDP route sessions opened, and datagrams from new clients dropped (no_instance, too_many: the route holds max-sessions), by listener',
+      labelNames: ['listen', 'service', 'outcome'], registers: all,
+    });
+    this.#udpDatagrams = new Counter({ name: 'switchyard_lb_udp_datagrams_total', help: 'UDP route datagrams, in (from clients) and out (to clients)', labelNames: ['listen', 'direction'], registers: all });
+    this.#udpBytes = new Counter({ name: 'switchyard_lb_udp_bytes_total', help: 'UDP route payload bytes, in (from clients) and out (to clients)', labelNames: ['listen', 'direction'], registers: all });
     this.#proxyRefused = new Counter({
       name: 'switchyard_lb_proxy_protocol_refused_total',
       help: 'Connections from a proxy-protocol.trusted sender closed for their PROXY protocol header, by listener and reason (missing, malformed, timeout, closed)',
@@ -232,6 +242,15 @@ export class LbMetrics implements LbStatsReader {
 
   tcpIdleClosed(listen: string): void {
     this.#idleTunnels.inc({ kind: 'tcp', route: listen });
+  }
+
+  udpSession(listen: string, service: string, outcome: string): void {
+    this.#udpSessions.inc({ listen, service, outcome });
+  }
+
+  udpDatagram(listen: string, direction: 'in' | 'out', bytes: number): void {
+    this.#udpDatagrams.inc({ listen, direction });
+    this.#udpBytes.inc({ listen, direction }, bytes);
   }
 
   proxyProtocolRefused(listener: string, reason: string): void {

@@ -4,7 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Pool } from 'undici';
-import { resolveLbConfig } from '../../src/config/lb.js';
+import { l4Routes, resolveLbConfig } from '../../src/config/lb.js';
 import type { LbConfigInput } from '../../src/config/lb.js';
 import { RemoteSource } from '../../src/discovery/remote-source.js';
 import { startLb } from '../../src/cli/wiring/lb.js';
@@ -59,7 +59,7 @@ export interface TestLb extends RunningLb {
 export async function startTestLb(registry: string, cfg: LbConfigInput = {}): Promise<TestLb> {
   const config = resolveLbConfig(cfg, { listen: cfg.listen ?? '127.0.0.1:0', 'admin-addr': '127.0.0.1:0', registry, 'log-level': 'silent' });
   const logger = pino({ level: process.env.SY_TEST_LOG ?? 'silent' });
-  const source = new RemoteSource({ address: registry, follow: followPredicate(config.routes, config.tcp.map((t) => t.service)), logger, waitMs: 10_000 });
+  const source = new RemoteSource({ address: registry, follow: followPredicate(config.routes, l4Routes(config).map((t) => t.service)), logger, waitMs: 10_000 });
   const lb = await startLb(config, logger, { source });
   return {
     ...lb,

@@ -15,7 +15,7 @@ describe('resolveLbConfig', () => {
       limits: { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 0, maxConnsExempt: [] },
       retries: { attempts: 3, budgetPercent: 20, minConcurrency: 10 },
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
-      tcp: [], tls: undefined, explainFrom: [], proxyProtocol: undefined,
+      tcp: [], tls: undefined, explainFrom: [], proxyProtocol: undefined, udp: [],
       guard: { maxDropPercent: 50, holdMs: 30_000 }, watch: { waitMs: 60_000, staleMarginMs: 5000 },
       http2: { enabled: true, maxConcurrentStreams: 128, initialWindowSize: 1024 * 1024, maxSessionMemoryMb: 32, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100, keepaliveTimeMs: 5000, keepaliveTimeoutMs: 10_000 },
     });
@@ -107,6 +107,11 @@ describe('lbConfigSchema: what reaches resolveLbConfig', () => {
     assert.match(problem({ 'proxy-protocol': { trusted: ['10.0.0.1'], version: 2 } }), /^proxy-protocol: .*version/);
     assert.deepEqual(resolveLbConfig({ 'proxy-protocol': { trusted: ['10.0.0.0/8', '::1'] } }, {}).proxyProtocol, { trusted: ['10.0.0.0/8', '::1'] });
     assert.match(problem({ tcp: [{ listen: '127.0.0.1:1', service: 'db', 'send-proxy': 'v3' }] }), /^tcp\.0\.send-proxy: /);
+    assert.match(problem({ udp: [{ listen: '127.0.0.1:53', service: 'dns', 'idle-timeout': '10ms' }] }), /^udp\.0\.idle-timeout: must be a Go duration from 100ms to 1h/);
+    assert.match(problem({ udp: [{ listen: '127.0.0.1:53', service: 'dns', 'max-sessions': 0 }] }), /^udp\.0\.max-sessions: /);
+    assert.match(problem({ udp: [{ listen: 'nowhere', service: 'dns' }] }), /^udp\.0\.listen: /);
+    assert.deepEqual(resolveLbConfig({ udp: [{ listen: '127.0.0.1:53', service: 'dns' }] }, {}).udp,
+      [{ listen: '127.0.0.1:53', service: 'dns', balance: 'round_robin', idleTimeoutMs: 30_000, maxSessions: 1024 }]);
     assert.equal(resolveLbConfig({ tcp: [{ listen: '127.0.0.1:1', service: 'db', 'send-proxy': 'v2' }] }, {}).tcp[0]?.sendProxy, 'v2');
   });
 

@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { createServer as createNetServer, isIPv6 } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
@@ -20,6 +20,7 @@ import type { H2Plane } from '../../proxy/h2/plane.js';
 import { sniffPreface } from '../../proxy/h2/preface.js';
 import type { PassiveHealth } from '../../proxy/passive-health.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
+import { UdpProxy } from '../../proxy/udp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
 import { listen } from './listen.js';
 import { ClientConnLimit } from '../../core/conn-limit.js';
@@ -48,6 +49,9 @@ export interface ListenerDeps {
   onConnRefused(listener: string): void;
   /** A trusted sender's connection closed for its PROXY protocol header (missing, malformed, timeout, closed). */
   onProxyProtocolRefused(listener: string, reason: string): void;
+  /** A UDP route's session opened, or a datagram from a new client dropped (no_instance, too_many). */
+  onUdpSession(listen: string, service: string, outcome: string): void;
+  onUdpDatagram(listen: string, direction: 'in' | 'out', bytes: number): void;
 }
 
 const TOO_MANY_TEXT = 'switchyard: this client address already holds limits.max-conns-per-client connections\n';
@@ -58,6 +62,7 @@ export interface Listeners {
   readonly address: Address;
   readonly tlsAddress: Address | undefined;
   readonly tcpAddresses: readonly Address[];
+  readonly udpAddresses: readonly Address[];
   /** Stops accepting, lets open requests finish for up to drainMs, then cuts what is left. */
   close(drainMs: number): Promise<void>;
 }
@@ -179,8 +184,20 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     tcp.push({ proxy: tp, address: await listen(tp.server, l.host, l.port, `tcp listen ${t.listen}`) });
   }
 
+  const udp: { proxy: UdpProxy; address: Address }[] = [];
+  for (const u of cfg.udp) {
+    const l = splitHostPort(u.listen);
+    const up = new UdpProxy(isIPv6(l.host.replace(/^\[|\]$/g, '')) ? 'udp6' : 'udp4', {
+      groupKey: tcpGroupKey(u.service, u.balance), snapshots: deps.snapshots, states: deps.states, health: deps.health, logger,
+      idleTimeoutMs: u.idleTimeoutMs, maxSessions: u.maxSessions, hashByClientIp: u.balance === 'hash',
+      onSession: (_up, outcome) => deps.onUdpSession(u.listen, u.service, outcome),
+      onDatagram: (direction, bytes) => deps.onUdpDatagram(u.listen, direction, bytes),
+    });
+    udp.push({ proxy: up, address: await up.listen(l.host, l.port, `udp listen ${u.listen}`) });
+  }
+
   return {
-    address, tlsAddress, tcpAddresses: tcp.map((t) => t.address),
+    address, tlsAddress, tcpAddresses: tcp.map((t) => t.address), udpAddresses: udp.map((u) => u.address),
     async close(drainMs) {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
@@ -199,7 +216,7 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
         h2?.destroyAll();
       }, drainMs);
       timer.unref();
-      await Promise.all([drained, tlsDrained, ...tcp.map((t) => t.proxy.close(drainMs))]);
+      await Promise.all([drained, tlsDrained, ...tcp.map((t) => t.proxy.close(drainMs)), ...udp.map((u) => u.proxy.close())]);
       clearTimeout(timer);
     },
   };

@@ -10,6 +10,7 @@ import { RuntimeStats } from '../../core/runtime-stats.js';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import { systemRandom } from '../../core/clock.js';
 import { UpstreamStates } from '../../balancer/index.js';
+import { l4Routes } from '../../config/lb.js';
 import type { LbConfig } from '../../config/lb.js';
 import { splitHostPort } from '../../config/fields.js';
 import type { ServiceSet, Source } from '../../discovery/types.js';
@@ -42,6 +43,7 @@ export interface RunningLb {
   readonly address: { host: string; port: number };
   readonly tlsAddress: { host: string; port: number } | undefined;
   readonly tcpAddresses: readonly { host: string; port: number }[];
+  readonly udpAddresses: readonly { host: string; port: number }[];
   readonly adminAddress: { host: string; port: number } | undefined;
   readonly snapshots: SnapshotStore;
   readonly states: UpstreamStates;
@@ -98,7 +100,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     logger.warn({ instance: id, reason, ejectedForMs: ms }, 'instance ejected by passive health');
   });
   const snapshots = new SnapshotStore({
-    specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: cfg.tcp,
+    specs: cfg.routes, states, random: systemRandom, panicThreshold: ph.panicThreshold, defaultBalance: cfg.defaultBalance, logger, tcp: l4Routes(cfg),
     // The guard runs where the registry is followed; workers get tables their primary already guarded.
     ...(parts.source ? { guard: cfg.guard } : {}),
     onGuardEvent: (e) => {
@@ -157,6 +159,8 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const listeners = await openListeners(cfg, logger, { fast, node: proxy, h2 }, {
     snapshots, states, health, onConnection: (l, service, ok) => m.tcpConnection(l, service, ok), onIdleClose: (l) => m.tcpIdleClosed(l), onConnRefused: (l) => m.connRefused(l),
     onProxyProtocolRefused: (l, reason) => m.proxyProtocolRefused(l, reason),
+    onUdpSession: (l, service, outcome) => m.udpSession(l, service, outcome),
+    onUdpDatagram: (l, direction, bytes) => m.udpDatagram(l, direction, bytes),
   });
   let admin: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
@@ -172,7 +176,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
 
   let closed = false;
   return {
-    address, adminAddress, snapshots, states, metrics: m.registry, stats: m, runtime, tlsAddress: listeners.tlsAddress, tcpAddresses: listeners.tcpAddresses,
+    address, adminAddress, snapshots, states, metrics: m.registry, stats: m, runtime, tlsAddress: listeners.tlsAddress, tcpAddresses: listeners.tcpAddresses, udpAddresses: listeners.udpAddresses,
     apply: (set) => void snapshots.update(set),
     async close() {
       if (closed) return;
