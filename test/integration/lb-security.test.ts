@@ -106,6 +106,18 @@ for (const plane of ['fast', 'node'] as const) {
       return { status, body: out.slice(out.indexOf('\r\n\r\n') + 4) };
     }
 
+    it('answers 502 for a status outside 100-599 (RFC 9110: invalid), the same on both planes', async () => {
+      const odd = await rawBackend((head) => (head.startsWith('GET /600') ? 'HTTP/1.1 600 Custom\r\nContent-Length: 2\r\n\r\nok' : 'HTTP/1.1 999 Beyond\r\nContent-Length: 2\r\n\r\nok'));
+      servers.push(odd.server);
+      const l = await startStaticLb({ 'data-plane': plane, service: 'odd', retries: { attempts: 1 } }, { odd: [{ port: odd.port }] });
+      lbs.push(l);
+      for (const path of ['/600', '/999']) {
+        const out = await raw(l.address.port, [`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+        assert.deepEqual(statuses(out), ['502'], out);
+        assert.match(out, /bad response \(invalid status code\)/, out);
+      }
+    });
+
     it('refuses Connection naming Content-Length, Transfer-Encoding or Host (the smuggled request never reaches a backend)', async () => {
       const before = seen.length;
       const smuggled = 'DELETE /admin/users/42 HTTP/1.1\r\nHost: internal\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n';

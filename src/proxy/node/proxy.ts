@@ -450,6 +450,12 @@ class Exchange extends ProxyRequest {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode > 599) {
+      // RFC 9110 §15: codes past 599 are invalid (some libraries use them for their own errors). Node's
+      // server would pass them on; the fast plane's parser refuses them: both answer 502 the same way.
+      this.abortUpstream?.(Object.assign(new Error('invalid status code'), { code: 'BAD_RESPONSE' }));
+      return false;
+    }
     if (statusCode < 200) return true; // 1xx informational: wait for the final response.
     const up = this.up as Upstream;
     this.core.health.response(up.id, statusCode);
