@@ -3,8 +3,10 @@
  * passing and anything else critical, with the output texts Consul (grpc-go) writes. The two
  * messages are one field each, encoded here by hand rather than with a gRPC library.
  */
-import { connect, constants } from 'node:http2';
-import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
+import { constants } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
+import { dialH2 } from './h2-dial.js';
+import { oneShot } from './one-shot.js';
 import { dialErrorText, joinHostPort, splitHostPort } from './tcp-check.js';
 import { effectiveTimeoutMs } from './types.js';
 import type { CheckResult } from './types.js';
@@ -107,34 +109,15 @@ export function runGrpcCheck(def: GrpcCheckDefinition, signal?: AbortSignal): Pr
   if ('error' in parsed) return Promise.resolve({ status: 'critical', output: rpcError(14, `connection error: desc = "transport: Error while dialing: dial tcp: ${parsed.error}"`) });
   const { host, port } = parsed;
   const addr = joinHostPort(host, port);
-  return new Promise<CheckResult>((resolve) => {
-    let settled = false;
-    // Declared before it is assigned: finish() may run (abort, timeout) before the connect starts.
-    // eslint-disable-next-line prefer-const
-    let session: ClientHttp2Session | undefined;
-    let connected = false;
-    const finish = (r: CheckResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      session?.destroy();
-      resolve(r);
-    };
-    const critical = (output: string): void => finish({ status: 'critical', output });
-    function onAbort(): void {
-      critical(rpcError(1, 'context canceled'));
-    }
-    const timer = setTimeout(() => critical(rpcError(4, 'context deadline exceeded')), effectiveTimeoutMs(def.timeoutMs));
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const dialHost = host === '' ? 'localhost' : host;
-    session = connect(`${def.useTls ? 'https' : 'http'}://${joinHostPort(dialHost, port)}`, {
-      ...(def.useTls ? { rejectUnauthorized: def.tlsSkipVerify !== true, ALPNProtocols: ['h2'], ...(def.tlsServerName ? { servername: def.tlsServerName } : {}) } : {}),
-    });
+  let connected = false;
+  const critical = (output: string): CheckResult => ({ status: 'critical', output });
+  return oneShot({
+    signal, timeoutMs: def.timeoutMs,
+    expired: () => critical(rpcError(4, 'context deadline exceeded')),
+    aborted: () => critical(rpcError(1, 'context canceled')),
+  }, (settle, done) => {
+    const session = dialH2(host, port, def);
+    const fail = (output: string): void => settle(critical(output));
     session.once('connect', () => {
       connected = true;
     });
@@ -142,9 +125,9 @@ export function runGrpcCheck(def: GrpcCheckDefinition, signal?: AbortSignal): Pr
       // A stream queued on a session that failed to connect reports the session's error as its cause.
       const err = ((e as Error & { cause?: unknown }).cause as Error | undefined) ?? e;
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (connected) critical(rpcError(14, `connection error: ${err.message}`));
-      else if (def.useTls && !/^E[A-Z]+$/.test(code)) critical(rpcError(14, `connection error: desc = "transport: authentication handshake failed: ${err.message}"`));
-      else critical(rpcError(14, `connection error: desc = "transport: Error while dialing: ${dialErrorText(err, addr, host)}"`));
+      if (connected) fail(rpcError(14, `connection error: ${err.message}`));
+      else if (def.useTls && !/^E[A-Z]+$/.test(code)) fail(rpcError(14, `connection error: desc = "transport: authentication handshake failed: ${err.message}"`));
+      else fail(rpcError(14, `connection error: desc = "transport: Error while dialing: ${dialErrorText(err, addr, host)}"`));
     };
     session.on('error', transportError);
     const req = session.request({
@@ -160,34 +143,35 @@ export function runGrpcCheck(def: GrpcCheckDefinition, signal?: AbortSignal): Pr
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', transportError);
     req.on('close', () => {
-      if (settled) return;
+      if (done()) return;
       if (head === undefined) {
-        critical(rpcError(14, req.rstCode === constants.NGHTTP2_REFUSED_STREAM ? 'the server refused the stream' : 'the connection closed before a response'));
+        fail(rpcError(14, req.rstCode === constants.NGHTTP2_REFUSED_STREAM ? 'the server refused the stream' : 'the connection closed before a response'));
         return;
       }
       const httpStatus = Number(head[':status']);
       const st = trailers ?? head;
       if (httpStatus !== 200 && st['grpc-status'] === undefined) {
-        critical(rpcError(httpStatus === 404 ? 12 : 14, `unexpected HTTP status code received from server: ${httpStatus}`));
+        fail(rpcError(httpStatus === 404 ? 12 : 14, `unexpected HTTP status code received from server: ${httpStatus}`));
         return;
       }
       const gs = Number(st['grpc-status'] ?? NaN);
       if (!Number.isInteger(gs)) {
-        critical(rpcError(13, 'server closed the stream without sending trailers'));
+        fail(rpcError(13, 'server closed the stream without sending trailers'));
         return;
       }
       if (gs !== 0) {
-        critical(rpcError(gs, grpcMessage(st['grpc-message'])));
+        fail(rpcError(gs, grpcMessage(st['grpc-message'])));
         return;
       }
       const status = decodeHealthResponse(Buffer.concat(chunks));
       if (typeof status !== 'number') {
-        critical(rpcError(13, `grpc: failed to unmarshal the received message: ${status.error}`));
+        fail(rpcError(13, `grpc: failed to unmarshal the received message: ${status.error}`));
         return;
       }
-      if (status === 1) finish({ status: 'passing', output: `gRPC check ${def.target}: success` });
-      else critical(`gRPC ${def.target} serving status: ${SERVING_NAMES[status] ?? String(status)}`);
+      if (status === 1) settle({ status: 'passing', output: `gRPC check ${def.target}: success` });
+      else fail(`gRPC ${def.target} serving status: ${SERVING_NAMES[status] ?? String(status)}`);
     });
     req.end(encodeHealthRequest(service));
+    return () => session.destroy();
   });
 }

@@ -4,11 +4,10 @@
  * the peer's HTTP/2 stack answers, which a TCP connect does not, without asking anything of the
  * application (no request, no path).
  */
-import { connect } from 'node:http2';
-import type { ClientHttp2Session } from 'node:http2';
-import { dialErrorText, joinHostPort, primaryError, splitHostPort } from './tcp-check.js';
 import { goTlsErrorText } from './go-tls-errors.js';
-import { effectiveTimeoutMs } from './types.js';
+import { dialH2 } from './h2-dial.js';
+import { oneShot } from './one-shot.js';
+import { dialErrorText, isDialError, joinHostPort, primaryError, splitHostPort } from './tcp-check.js';
 import type { CheckResult } from './types.js';
 
 export interface H2PingCheckDefinition {
@@ -26,59 +25,34 @@ export function runH2PingCheck(def: H2PingCheckDefinition, signal?: AbortSignal)
   if ('error' in parsed) return Promise.resolve({ status: 'critical', output: `Failed to dial to ${def.address}: dial tcp: ${parsed.error}` });
   const { host, port } = parsed;
   const addr = joinHostPort(host, port);
-  return new Promise<CheckResult>((resolve) => {
-    let settled = false;
-    // Declared before it is assigned: finish() may run (abort, timeout) before the connect starts.
-    // eslint-disable-next-line prefer-const
-    let session: ClientHttp2Session | undefined;
-    let connected = false;
-    const finish = (r: CheckResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      // GOAWAY, then close: the peer sees an orderly end, as Consul's Shutdown gives it.
-      if (r.status === 'passing') session?.close();
-      else session?.destroy();
-      resolve(r);
-    };
-    const critical = (output: string): void => finish({ status: 'critical', output });
-    const failure = (why: string): void => critical(connected ? `HTTP2 ping failed: ${why}` : `Failed to dial to ${def.address}: ${why}`);
-    function onAbort(): void {
-      failure('context canceled');
-    }
-    const timer = setTimeout(() => failure(connected ? 'context deadline exceeded' : `dial tcp ${addr}: i/o timeout`), effectiveTimeoutMs(def.timeoutMs));
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const dialHost = host === '' ? 'localhost' : host;
-    session = connect(`${def.useTls ? 'https' : 'http'}://${joinHostPort(dialHost, port)}`, {
-      ...(def.useTls ? { rejectUnauthorized: def.tlsSkipVerify !== true, ALPNProtocols: ['h2'], ...(def.tlsServerName ? { servername: def.tlsServerName } : {}) } : {}),
-    });
+  let connected = false;
+  const critical = (output: string): CheckResult => ({ status: 'critical', output });
+  const failure = (why: string): CheckResult => critical(connected ? `HTTP2 ping failed: ${why}` : `Failed to dial to ${def.address}: ${why}`);
+  return oneShot({
+    signal, timeoutMs: def.timeoutMs,
+    expired: () => failure(connected ? 'context deadline exceeded' : `dial tcp ${addr}: i/o timeout`),
+    aborted: () => failure('context canceled'),
+  }, (settle) => {
+    const session = dialH2(host, port, def);
     session.on('error', (err: Error) => {
-      if (connected) {
-        failure(err.message);
-        return;
-      }
       const e = primaryError(err);
-      const code = e.code ?? '';
-      if (e.syscall === 'connect' || e.syscall === 'getaddrinfo' || code === 'ENOTFOUND' || code.startsWith('EAI_')) failure(dialErrorText(err, addr, host));
-      else failure(goTlsErrorText(e) ?? (e.message ?? code).trim());
+      if (connected) settle(failure(err.message));
+      else if (isDialError(e)) settle(failure(dialErrorText(err, addr, host)));
+      else settle(failure(goTlsErrorText(e) ?? (e.message ?? String(e.code)).trim()));
     });
     // A peer that closes without an error (an HTTP/1.1 server answering the preface with a 400 and a FIN).
-    session.on('close', () => failure('unexpected EOF'));
+    session.on('close', () => settle(failure('unexpected EOF')));
     session.once('connect', () => {
       connected = true;
-      if (settled) return;
-      session?.ping((err) => {
+      session.ping((err) => {
         // Node cancels the PING when the peer closes first, as an HTTP/1.1 server does after its 400.
         if ((err as NodeJS.ErrnoException | null)?.code === 'ERR_HTTP2_PING_CANCEL') {
-          failure(`the connection closed before the PING was acknowledged (not an HTTP/2 ${def.useTls ? 'server' : 'cleartext (h2c) server'}?)`);
-        } else if (err) failure(err.message);
-        else finish({ status: 'passing', output: 'HTTP2 ping was successful' });
+          settle(failure(`the connection closed before the PING was acknowledged (not an HTTP/2 ${def.useTls ? 'server' : 'cleartext (h2c) server'}?)`));
+        } else if (err) settle(failure(err.message));
+        else settle({ status: 'passing', output: 'HTTP2 ping was successful' });
       });
     });
+    // GOAWAY, then close: the peer sees an orderly end, as Consul's Shutdown gives it.
+    return (r) => (r.status === 'passing' ? session.close() : session.destroy());
   });
 }

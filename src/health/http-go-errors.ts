@@ -1,7 +1,7 @@
 /** The texts Go's net/http client gives the HTTP check's failures (Consul prints them as the check output): quoting, URLs, TLS and transport errors. */
 import type { ClientRequest } from 'node:http';
 import { NOT_TLS, goTlsErrorText } from './go-tls-errors.js';
-import { dialErrorText, joinHostPort, primaryError } from './tcp-check.js';
+import { dialErrorText, isDialError, joinHostPort, primaryError } from './tcp-check.js';
 
 
 /** Go's %q for the ASCII strings that show up in URLs and header names. */
@@ -57,7 +57,7 @@ export function transportErrorText(err: unknown, url: URL, req: ClientRequest): 
   if (code.startsWith('HPE_')) return 'net/http: HTTP/1.x transport connection broken: malformed HTTP response';
   const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
   const hostname = stripBrackets(url.hostname);
-  if (e.syscall === 'connect' || e.syscall === 'getaddrinfo' || code.startsWith('EAI_') || code === 'ENOTFOUND') {
+  if (isDialError(e)) {
     return dialErrorText(err, joinHostPort(hostname, port), hostname);
   }
   if (code === 'ECONNRESET' || code === 'EPIPE') {

@@ -6,7 +6,7 @@ import { connect as netConnect } from 'node:net';
 import type { Socket, TcpNetConnectOpts } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { goTlsErrorText } from './go-tls-errors.js';
-import { effectiveTimeoutMs } from './types.js';
+import { oneShot } from './one-shot.js';
 import type { CheckResult } from './types.js';
 
 export interface TcpCheckDefinition {
@@ -57,6 +57,12 @@ export function primaryError(err: unknown): NodeNetError {
   if (err instanceof AggregateError && err.errors.length > 0) return primaryError(err.errors[0]);
   if (typeof err === 'object' && err !== null) return err as NodeNetError;
   return { message: String(err) };
+}
+
+/** Whether a failure happened while dialling (resolving or connecting), as opposed to after it (a TLS handshake, a protocol). */
+export function isDialError(e: NodeNetError): boolean {
+  const code = e.code ?? '';
+  return e.syscall === 'connect' || e.syscall === 'getaddrinfo' || code === 'ENOTFOUND' || code.startsWith('EAI_');
 }
 
 /** Go's net.JoinHostPort: brackets an IPv6 literal. */
@@ -130,36 +136,14 @@ export function runTcpCheck(
   const dialHost = host === '' ? 'localhost' : host;
   const target = joinHostPort(host, port);
 
-  return new Promise<CheckResult>((resolve) => {
-    let settled = false;
-    let socket: Socket | undefined;
-    let resolvedTarget = target;
-
-    const finish = (result: CheckResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (def.useTls && result.status === 'passing' && socket !== undefined) {
-        // close_notify and FIN, as Go's Close sends, so the server sees a finished handshake, not a reset.
-        const s = socket;
-        s.end();
-        setTimeout(() => s.destroy(), 1000).unref();
-      } else socket?.destroy();
-      resolve(result);
-    };
-    const critical = (output: string): void => finish({ status: 'critical', output });
-    function onAbort(): void {
-      critical(`dial tcp ${resolvedTarget}: operation was canceled`);
-    }
-
-    const timer = setTimeout(() => critical(`dial tcp ${resolvedTarget}: i/o timeout`), effectiveTimeoutMs(def.timeoutMs));
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-
+  let resolvedTarget = target;
+  const critical = (output: string): CheckResult => ({ status: 'critical', output });
+  return oneShot({
+    signal, timeoutMs: def.timeoutMs,
+    expired: () => critical(`dial tcp ${resolvedTarget}: i/o timeout`),
+    aborted: () => critical(`dial tcp ${resolvedTarget}: operation was canceled`),
+  }, (settle) => {
+    let socket: Socket;
     try {
       socket = def.useTls
         ? tlsConnect({
@@ -168,25 +152,31 @@ export function runTcpCheck(
         })
         : connect({ host: dialHost, port });
     } catch (err) {
-      critical(dialErrorText(err, target, host));
-      return;
+      settle(critical(dialErrorText(err, target, host)));
+      return undefined;
     }
     // Go names the resolved address in its timeout text, not the host name.
     socket.on('lookup', (err: Error | null, address: string) => {
       if (err === null && typeof address === 'string') resolvedTarget = joinHostPort(address, port);
     });
     if (def.useTls) {
-      socket.once('secureConnect', () => finish({ status: 'passing', output: `TCP+TLS connect ${def.address}: Success` }));
+      socket.once('secureConnect', () => settle({ status: 'passing', output: `TCP+TLS connect ${def.address}: Success` }));
       socket.on('error', (err) => {
         const e = primaryError(err);
-        const dialing = e.syscall === 'connect' || e.syscall === 'getaddrinfo' || e.code === 'ENOTFOUND' || (e.code ?? '').startsWith('EAI_');
-        critical(dialing ? dialErrorText(err, resolvedTarget, host) : goTlsErrorText(e) ?? (e.message ?? String(e.code)).trim());
+        settle(critical(isDialError(e) ? dialErrorText(err, resolvedTarget, host) : goTlsErrorText(e) ?? (e.message ?? String(e.code)).trim()));
       });
       // A peer that accepts and closes before the handshake ends: Go's handshake reads EOF.
-      socket.once('close', () => critical('EOF'));
-      return;
+      socket.once('close', () => settle(critical('EOF')));
+    } else {
+      socket.once('connect', () => settle({ status: 'passing', output: `TCP connect ${def.address}: Success` }));
+      socket.on('error', (err) => settle(critical(dialErrorText(err, resolvedTarget, host))));
     }
-    socket.once('connect', () => finish({ status: 'passing', output: `TCP connect ${def.address}: Success` }));
-    socket.on('error', (err) => critical(dialErrorText(err, resolvedTarget, host)));
+    return (r) => {
+      if (def.useTls && r.status === 'passing') {
+        // close_notify and FIN, as Go's Close sends, so the server sees a finished handshake, not a reset.
+        socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
+      } else socket.destroy();
+    };
   });
 }

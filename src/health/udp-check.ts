@@ -10,7 +10,7 @@ import type { Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { joinHostPort, primaryError, splitHostPort } from './tcp-check.js';
-import { effectiveTimeoutMs } from './types.js';
+import { oneShot } from './one-shot.js';
 import type { CheckResult } from './types.js';
 
 export interface UdpCheckDefinition {
@@ -34,43 +34,24 @@ export function runUdpCheck(def: UdpCheckDefinition, signal?: AbortSignal): Prom
   if ('error' in parsed) return Promise.resolve({ status: 'critical', output: `dial udp: ${parsed.error.replace('lookup tcp/', 'lookup udp/')}` });
   const { host, port } = parsed;
   const passing: CheckResult = { status: 'passing', output: `UDP connect ${def.address}: Success` };
-  return new Promise<CheckResult>((resolve) => {
-    let settled = false;
-    let socket: Socket | undefined;
-    let ends = '';
-    const finish = (r: CheckResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      try {
-        socket?.close();
-      } catch {
-        // already closed
-      }
-      resolve(r);
-    };
-    const critical = (output: string): void => finish({ status: 'critical', output });
-    function onAbort(): void {
-      critical(`dial udp ${def.address}: operation was canceled`);
-    }
+  const critical = (output: string): CheckResult => ({ status: 'critical', output });
+  let remote = def.address;
+  let ends = remote;
+  return oneShot({
+    signal, timeoutMs: def.timeoutMs,
     // Silence for the whole timeout is the usual passing case, as in Consul (its read times out).
-    const timer = setTimeout(() => finish(passing), effectiveTimeoutMs(def.timeoutMs));
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    let remote = def.address;
+    expired: () => passing,
+    aborted: () => critical(`dial udp ${def.address}: operation was canceled`),
+  }, (settle, done) => {
+    let socket: Socket | undefined;
     // Go's wording: `dial udp <remote>: connect: …`, `write|read udp <local>-><remote>: read: …`.
     const failed = (err: unknown): void => {
       const e = primaryError(err);
       const text = ERRNO_TEXT[e.code ?? ''] ?? (e.message ?? String(e.code));
-      if (e.syscall === 'connect') critical(`dial udp ${remote}: connect: ${text}`);
+      if (e.syscall === 'connect') settle(critical(`dial udp ${remote}: connect: ${text}`));
       else {
         const op = e.syscall === 'send' ? 'write' : 'read';
-        critical(`${op} udp ${ends}: ${op}: ${text}`);
+        settle(critical(`${op} udp ${ends}: ${op}: ${text}`));
       }
     };
     void (async () => {
@@ -83,19 +64,19 @@ export function runUdpCheck(def: UdpCheckDefinition, signal?: AbortSignal): Prom
         address = found.address;
         family = found.family;
       } catch {
-        critical(`dial udp: lookup ${host}: no such host`);
+        settle(critical(`dial udp: lookup ${host}: no such host`));
         return;
       }
-      if (settled) return;
+      if (done()) return;
       const s = createSocket(family === 6 ? 'udp6' : 'udp4');
       socket = s;
       remote = joinHostPort(address, port);
       ends = remote;
-      s.on('message', () => finish(passing));
+      s.on('message', () => settle(passing));
       // A connected UDP socket reports the ICMP error of an earlier datagram on its next receive.
       s.on('error', failed);
       s.connect(port, address, () => {
-        if (settled) return;
+        if (done()) return;
         const local = s.address();
         ends = `${joinHostPort(local.address, local.port)}->${remote}`;
         s.send(Buffer.alloc(0), (err) => {
@@ -103,5 +84,12 @@ export function runUdpCheck(def: UdpCheckDefinition, signal?: AbortSignal): Prom
         });
       });
     })();
+    return () => {
+      try {
+        socket?.close();
+      } catch {
+        // already closed
+      }
+    };
   });
 }

@@ -1,7 +1,7 @@
 // The DNS server end to end: real UDP and TCP sockets against a real agent, queried with dig (Debian dnsutils) and Node's resolver.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { promises as dnsPromises } from 'node:dns';
 import { connect, createServer } from 'node:net';
@@ -15,21 +15,12 @@ import { seededRandom } from '../../src/core/clock.js';
 import type { DnsAddresses } from '../../src/dns/server.js';
 import { startTestAgent, http, sleep, tempDir } from '../helpers/agent.js';
 import { switchyard } from '../helpers/process.js';
+import { digSkip } from '../helpers/dig.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
 
-function digInstalled(): boolean {
-  try {
-    execFileSync('dig', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-// In CI dig must be there (the Debian package is dnsutils); on a workstation without it these tests skip.
-const digSkip = !digInstalled() && process.env.CI !== 'true' ? 'dig not installed (apt-get install dnsutils)' : false;
 const digIt = (name: string, fn: () => Promise<void>): void => {
   it(name, { skip: digSkip }, fn);
 };

@@ -5,7 +5,7 @@
 // without instances drop datagrams and count them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { promisify } from 'node:util';
@@ -13,18 +13,10 @@ import { http, startTestAgent, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { lbMetric, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { TestLb } from '../helpers/lb.js';
+import { digSkip } from '../helpers/dig.js';
 
 const run = promisify(execFile);
 
-function digInstalled(): boolean {
-  try {
-    execFileSync('dig', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const digSkip = !digInstalled() && process.env.CI !== 'true' ? 'dig not installed (apt-get install dnsutils)' : false;
 
 interface Instance {
   readonly name: string;
