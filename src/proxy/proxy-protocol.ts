@@ -163,6 +163,7 @@ export function readProxyHeader(
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('close', onEnd);
+    socket.off('error', onError);
   };
   const refuse = (kind: ProxyRefusal, reason: string): void => {
     if (settled) return;
@@ -188,9 +189,14 @@ export function readProxyHeader(
   function onEnd(): void {
     refuse('closed', 'closed before a complete PROXY protocol header');
   }
+  // A reset while the header is read: without a listener the error would take the process down.
+  function onError(err: Error): void {
+    refuse('closed', `connection error before a complete PROXY protocol header: ${err.message}`);
+  }
   const timer = setTimeout(() => refuse('timeout', `no complete PROXY protocol header within ${timeoutMs} ms`), timeoutMs);
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onEnd);
+  socket.on('error', onError);
   socket.resume();
 }

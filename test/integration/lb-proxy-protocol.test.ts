@@ -238,6 +238,22 @@ describe('PROXY protocol from trusted senders', { skip: HAPROXY === undefined &&
       assert.equal(backend.hits, hits, 'no refused or forged connection reached the instance');
       // And a request from it without a header is served as from itself.
       assert.deepEqual(await get(lb.address.port, '127.0.0.2'), { status: 200, xff: '127.0.0.2' });
+      // A trusted sender's connection reset halfway through its header (an error, not an end) is
+      // dropped, and the balancer goes on serving.
+      for (const port of [lb.address.port, lb.tlsAddress?.port ?? 0]) {
+        await new Promise<void>((resolve) => {
+          const s = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1' }, () => {
+            s.write('PROXY TCP4 1.2.');
+            setTimeout(() => {
+              s.resetAndDestroy();
+              resolve();
+            }, 50);
+          });
+          s.on('error', () => undefined);
+        });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await get(lb.address.port, '127.0.0.2'), { status: 200, xff: '127.0.0.2' });
     });
   }
 
