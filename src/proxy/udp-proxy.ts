@@ -126,7 +126,14 @@ export class UdpProxy {
       this.#o.logger.debug({ upstream: `${up.address}:${up.port}`, err: err.code ?? err.message }, 'udp session to instance failed');
       this.#end(s);
     });
-    socket.connect(up.port, up.address, () => {
+    socket.connect(up.port, up.address, (err?: Error) => {
+      if (this.#sessions.get(key) !== s) return; // ended meanwhile (its socket is closed)
+      // A failed connect leaves the socket unconnected, where a send without an address throws.
+      if (err) {
+        this.#o.logger.debug({ upstream: `${up.address}:${up.port}`, err: err.message }, 'udp session to instance could not connect');
+        this.#end(s);
+        return;
+      }
       const queued = s.pending ?? [];
       s.pending = undefined;
       for (const m of queued) socket.send(m);

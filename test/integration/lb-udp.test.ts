@@ -69,12 +69,14 @@ describe('UDP routes', () => {
     for (const i of instances) await register('echo', i);
     await http(agent.url, 'PUT', '/v1/agent/service/register', { Name: 'dns', Address: '127.0.0.1', Port: agent.dns!.udp.port });
     await http(agent.url, 'PUT', '/v1/agent/service/register', { Name: 'web', Address: '10.1.2.3', Port: 80 });
+    await http(agent.url, 'PUT', '/v1/agent/service/register', { Name: 'ghost', Address: 'no-such-host.invalid', Port: 53 });
     lb = await startTestLb(agent.url, {
       udp: [
         { listen: '127.0.0.1:0', service: 'echo', 'idle-timeout': '400ms' },
         { listen: '127.0.0.1:0', service: 'dns' },
         { listen: '127.0.0.1:0', service: 'echo', 'max-sessions': 2, balance: 'hash' },
         { listen: '127.0.0.1:0', service: 'nobody' },
+        { listen: '127.0.0.1:0', service: 'ghost' },
       ],
     });
     await waitUpstreams(lb, 'echo', instances.map((i) => i.port));
@@ -136,6 +138,15 @@ describe('UDP routes', () => {
     assert.equal(await cs[0]!.ask(port(3), 'anyone?', 500), undefined);
     assert.equal(await lbMetric(lb, 'switchyard_lb_udp_sessions_total', { outcome: 'no_instance' }), 1);
     assert.equal(await lbMetric(lb, 'switchyard_lb_udp_datagrams_total', { direction: 'in' }) > await lbMetric(lb, 'switchyard_lb_udp_datagrams_total', { direction: 'out' }), true);
+  });
+
+  it('an instance whose address does not resolve: the session ends without taking the balancer down', async () => {
+    await waitUpstreams(lb, 'ghost', [53]);
+    const c = await client();
+    sockets.push(c.socket);
+    for (let i = 0; i < 3; i++) assert.equal(await c.ask(port(4), `into the void ${i}`, 300), undefined);
+    // Still serving.
+    assert.match((await c.ask(port(0), 'still here', 2000)) ?? '', /^[ab]:still here$/);
   });
 
   it('an instance whose port closes is charged, its session ends, and the client\'s next datagram goes to another instance', async () => {
