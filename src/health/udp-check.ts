@@ -75,12 +75,17 @@ export function runUdpCheck(def: UdpCheckDefinition, signal?: AbortSignal): Prom
       s.on('message', () => settle(passing));
       // A connected UDP socket reports the ICMP error of an earlier datagram on its next receive.
       s.on('error', failed);
-      s.connect(port, address, () => {
+      s.connect(port, address, (err?: Error) => {
         if (done()) return;
+        // Unconnected, the socket could not send without an address: a throw here would reach the agent's top.
+        if (err) {
+          failed(err);
+          return;
+        }
         const local = s.address();
         ends = `${joinHostPort(local.address, local.port)}->${remote}`;
-        s.send(Buffer.alloc(0), (err) => {
-          if (err) failed(err);
+        s.send(Buffer.alloc(0), (sendErr) => {
+          if (sendErr) failed(sendErr);
         });
       });
     })();
