@@ -106,6 +106,32 @@ describe('agents sharing one etcd', { skip: !available && 'etcd not installed' }
     }
   });
 
+  it("an alias check at B follows a service on A's node through etcd: passing, failing, and critical once A is gone", async () => {
+    const [a, b] = await pair();
+    try {
+      assert.equal((await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'api', ID: 'api-1', Port: 9, Check: { CheckID: 'api-ttl', Name: 'api alive', TTL: '30s', Status: 'passing' } })).status, 200);
+      assert.equal((await http(b.url, 'PUT', '/v1/agent/service/register', {
+        Name: 'api-proxy', Port: 10, Check: { CheckID: 'follows-api', AliasNode: 'node-a', AliasService: 'api-1' },
+      })).status, 200);
+      const alias = async (): Promise<string> => {
+        const c = (JSON.parse((await http(b.url, 'GET', '/v1/agent/checks')).text) as Record<string, { Status: string; Output: string }>)['follows-api'];
+        return `${c?.Status} ${c?.Output}`;
+      };
+      await waitFor(async () => (await alias()) === 'passing All checks passing.', 'alias passing', 5000);
+      // A's TTL check fails at A; the alias at B follows the change that etcd brings it.
+      assert.equal((await http(a.url, 'PUT', '/v1/agent/check/fail/api-ttl?note=down')).status, 200);
+      await waitFor(async () => (await alias()) === 'critical Aliased check "api alive" failing: down', 'alias critical at B', 5000);
+      assert.equal((await http(a.url, 'PUT', '/v1/agent/check/pass/api-ttl')).status, 200);
+      await waitFor(async () => (await alias()) === 'passing All checks passing.', 'alias passing again', 5000);
+      // A leaves: its node's serfHealth goes critical, and so does everything on it, the alias included.
+      await a.close();
+      await waitFor(async () => (await alias()).startsWith('critical Aliased check "Serf Health Status" failing: '), 'alias critical after A left', 10_000);
+    } finally {
+      await a.stop().catch(() => undefined);
+      await b.stop();
+    }
+  });
+
   it('`up --store etcd://… --register-as` joins the cluster: its balancer is in DNS while it runs, gone after Ctrl-C', async () => {
     const store = url();
     const b = await startTestAgent({ store, node: 'node-b', 'lease-ttl': '2s' });
