@@ -23,7 +23,7 @@ export interface TcpCheckDefinition {
 export type TcpConnector = (opts: TcpNetConnectOpts) => Socket;
 
 // Go's strerror spellings (syscall.Errno.Error()), which Consul copies into check output verbatim.
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
+export const GO_ERRNO_TEXT: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset by peer',
   EHOSTUNREACH: 'no route to host',
@@ -35,6 +35,7 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
   EPERM: 'operation not permitted',
   EINVAL: 'invalid argument',
   EPIPE: 'broken pipe',
+  EMSGSIZE: 'message too long',
 };
 
 // Go resolves these service names without /etc/services (net/lookup.go), so Consul accepts them as ports.
@@ -115,7 +116,7 @@ export function dialErrorText(err: unknown, target: string, host?: string): stri
   }
   if (code === 'EAI_AGAIN') return `dial tcp: lookup ${e.hostname ?? host ?? target}: server misbehaving`;
   const addr = e.address !== undefined && e.port !== undefined ? joinHostPort(e.address, e.port) : target;
-  const text = ERRNO_TEXT[code];
+  const text = GO_ERRNO_TEXT[code];
   if (text !== undefined) return `dial tcp ${addr}: ${e.syscall ?? 'connect'}: ${text}`;
   return `dial tcp ${addr}: ${e.message ?? code}`;
 }

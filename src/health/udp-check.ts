@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
-import { joinHostPort, primaryError, splitHostPort } from './tcp-check.js';
+import { GO_ERRNO_TEXT, joinHostPort, primaryError, splitHostPort } from './tcp-check.js';
 import { oneShot } from './one-shot.js';
 import type { CheckResult } from './types.js';
 
@@ -18,15 +18,6 @@ export interface UdpCheckDefinition {
   address: string;
   timeoutMs: number;
 }
-
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  EHOSTUNREACH: 'no route to host',
-  ENETUNREACH: 'network is unreachable',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EMSGSIZE: 'message too long',
-};
 
 /** Never rejects; see the module comment for what is passing. */
 export function runUdpCheck(def: UdpCheckDefinition, signal?: AbortSignal): Promise<CheckResult> {
@@ -47,7 +38,7 @@ export function runUdpCheck(def: UdpCheckDefinition, signal?: AbortSignal): Prom
     // Go's wording: `dial udp <remote>: connect: …`, `write|read udp <local>-><remote>: read: …`.
     const failed = (err: unknown): void => {
       const e = primaryError(err);
-      const text = ERRNO_TEXT[e.code ?? ''] ?? (e.message ?? String(e.code));
+      const text = GO_ERRNO_TEXT[e.code ?? ''] ?? (e.message ?? String(e.code));
       if (e.syscall === 'connect') settle(critical(`dial udp ${remote}: connect: ${text}`));
       else {
         const op = e.syscall === 'send' ? 'write' : 'read';

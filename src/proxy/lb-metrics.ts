@@ -96,6 +96,7 @@ export class LbMetrics implements LbStatsReader {
   readonly #udpSessions: Counter<string>;
   readonly #udpDatagrams: Counter<string>;
   readonly #udpBytes: Counter<string>;
+  readonly #udpChildren = new Map<string, { datagrams: Counter.Internal; bytes: Counter.Internal }>();
   /**
    * route → instance id → status key → label children; cleared on every swap (after a flush).
    * Requests are counted in plain fields and handed to prom-client when scraped: its per-call label
@@ -248,9 +249,16 @@ export class LbMetrics implements LbStatsReader {
     this.#udpSessions.inc({ listen, service, outcome });
   }
 
+  /** Per datagram: the labelled series are looked up once per listener and direction. */
   udpDatagram(listen: string, direction: 'in' | 'out', bytes: number): void {
-    this.#udpDatagrams.inc({ listen, direction });
-    this.#udpBytes.inc({ listen, direction }, bytes);
+    const key = `${listen}\0${direction}`;
+    let c = this.#udpChildren.get(key);
+    if (c === undefined) {
+      c = { datagrams: this.#udpDatagrams.labels(listen, direction), bytes: this.#udpBytes.labels(listen, direction) };
+      this.#udpChildren.set(key, c);
+    }
+    c.datagrams.inc();
+    c.bytes.inc(bytes);
   }
 
   proxyProtocolRefused(listener: string, reason: string): void {

@@ -8,6 +8,7 @@
 import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
 import type { Socket } from 'node:net';
 import { setClientPeer } from '../core/client-peer.js';
+import { unmappedIp } from '../core/ip-list.js';
 import type { ClientPeer } from '../core/client-peer.js';
 
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
@@ -96,9 +97,8 @@ const V2_PROXY_TCP = 0x21;
  * (::ffff:a.b.c.d) is written as IPv4, and a pair of mixed families as v1 UNKNOWN / v2 LOCAL.
  */
 export function encodeProxyHeader(version: 'v1' | 'v2', src: ClientPeer, dst: ClientPeer): Buffer {
-  const unmap = (a: string): string => (a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a);
-  const s = unmap(src.address);
-  const d = unmap(dst.address);
+  const s = unmappedIp(src.address);
+  const d = unmappedIp(dst.address);
   const family = isIPv4(s) && isIPv4(d) ? 4 : isIPv6(s) && isIPv6(d) ? 6 : 0;
   if (version === 'v1') {
     if (family === 0) return Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
@@ -138,22 +138,17 @@ function ipv6Bytes(text: string): Buffer {
   return out;
 }
 
-export interface ProxyHeaderRead {
-  /** The bytes after the header, already read: they belong to the connection's own protocol. */
-  readonly rest: Buffer;
-  readonly version: 1 | 2;
-}
-
 /**
- * Reads the header from an accepted socket that has not been read yet, then pauses it and calls
- * `done` with whatever followed the header (the client address is set on the socket, see
- * client-peer.ts), or `fail` with why the connection is refused. The caller closes the socket on
- * failure; nothing of the connection's own protocol has been answered by then.
+ * Reads the header from an accepted socket that has not been read yet, then pauses it, puts back
+ * whatever followed the header (it belongs to the connection's own protocol, and is read first by
+ * whoever reads the socket next), sets the client address on it (client-peer.ts) and calls `done`;
+ * or calls `fail` with why the connection is refused. The caller closes the socket on failure;
+ * nothing of the connection's own protocol has been answered by then.
  */
 export type ProxyRefusal = 'missing' | 'malformed' | 'timeout' | 'closed';
 
 export function readProxyHeader(
-  socket: Socket, timeoutMs: number, done: (r: ProxyHeaderRead) => void, fail: (kind: ProxyRefusal, reason: string) => void,
+  socket: Socket, timeoutMs: number, done: () => void, fail: (kind: ProxyRefusal, reason: string) => void,
 ): void {
   let got: Buffer = Buffer.alloc(0);
   let settled = false;
@@ -180,11 +175,10 @@ export function readProxyHeader(
     }
     finish();
     socket.pause();
-    // Paused, the socket may still have read more into its buffer: all of it follows the header.
-    const pieces: Buffer[] = [got.subarray(h.length)];
-    for (let b = socket.read() as Buffer | null; b !== null; b = socket.read() as Buffer | null) pieces.push(b);
+    // In front of anything the socket buffered meanwhile, which came after it.
+    if (got.length > h.length) socket.unshift(got.subarray(h.length));
     if (h.peer) setClientPeer(socket, h.peer);
-    done({ rest: pieces.length === 1 ? pieces[0] as Buffer : Buffer.concat(pieces), version: h.version });
+    done();
   };
   function onEnd(): void {
     refuse('closed', 'closed before a complete PROXY protocol header');

@@ -31,9 +31,9 @@ export interface TcpProxyOptions {
   onIdleClose?: () => void;
   /**
    * Runs first for each new (paused) connection: the PROXY protocol header and the per-client
-   * limit. It calls `proceed` with the bytes it read past its own, or closes the connection.
+   * limit. It calls `proceed` (bytes it read past its own are back on the socket), or closes the connection.
    */
-  intake?: (client: Socket, proceed: (initial: Buffer) => void) => void;
+  intake?: (client: Socket, proceed: () => void) => void;
 }
 
 export class TcpProxy {
@@ -53,22 +53,15 @@ export class TcpProxy {
   }
 
   #accept(client: Socket): void {
+    // From the start: a client may fail while intake still reads it, and its error must not go unhandled.
+    client.on('error', () => client.destroy());
     if (this.#o.intake === undefined) this.#admitted(client);
-    else {
-      // A refused client may close before intake is done with it; its error must not go unhandled.
-      client.on('error', () => client.destroy());
-      this.#o.intake(client, (initial) => {
-        // Handed to the instance before anything the client sends next.
-        if (initial.length > 0) client.unshift(initial);
-        this.#admitted(client);
-      });
-    }
+    else this.#o.intake(client, () => this.#admitted(client));
   }
 
   #admitted(client: Socket): void {
     this.#open.add(client);
     client.on('close', () => this.#open.delete(client));
-    client.on('error', () => client.destroy());
     this.#attempt(client, undefined, 0);
   }
 

@@ -80,21 +80,20 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     return false;
   };
   const trusted = cfg.proxyProtocol ? ipMatcher(cfg.proxyProtocol.trusted) : undefined;
-  const NOTHING = Buffer.alloc(0);
   /**
    * What every accepted connection goes through before a plane sees it: from a trusted sender, its
    * PROXY protocol header (required; it names the client), then the per-client limit, counted on
-   * that client. `proceed` gets the bytes read past the header; a refused connection is closed.
+   * that client. Bytes read past the header are back on the socket; a refused connection is closed.
    */
   const intake = (listener: 'http' | 'tls' | 'tcp') => {
     const admitted = admit(listener);
-    return (socket: Socket, proceed: (rest: Buffer) => void): void => {
+    return (socket: Socket, proceed: () => void): void => {
       if (trusted === undefined || !trusted(socket.remoteAddress ?? '')) {
-        if (admitted(socket)) proceed(NOTHING);
+        if (admitted(socket)) proceed();
         return;
       }
-      readProxyHeader(socket, cfg.timeouts.clientHeaderMs, ({ rest }) => {
-        if (admitted(socket)) proceed(rest);
+      readProxyHeader(socket, cfg.timeouts.clientHeaderMs, () => {
+        if (admitted(socket)) proceed();
       }, (kind, reason) => {
         deps.onProxyProtocolRefused(listener, kind);
         logger.debug({ client: socket.remoteAddress, listener, reason }, 'connection from a proxy-protocol.trusted sender closed');
@@ -131,9 +130,8 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
   // listener is fronted when the per-client limit counts first, or to look at the first bytes for the
   // HTTP/2 preface (h2c prior knowledge) before Node's parser does.
   const server: NetServer = fast
-    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeHttp(socket, (rest) => fast.accept(socket, 'http', rest)))
-    : h2 || limit || trusted ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeHttp(socket, (rest) => {
-      if (rest.length > 0) socket.unshift(rest);
+    ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeHttp(socket, () => fast.accept(socket, 'http')))
+    : h2 || limit || trusted ? createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeHttp(socket, () => {
       if (h2) sniffPreface(socket, (s, b) => h2.accept(s, b), toNode);
       else toNode(socket);
     })) : (nodePlain as Server);
@@ -160,9 +158,8 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     // A front reads a PROXY header before the handshake, and closes a connection over the per-client
     // limit before its handshake costs anything.
     const intakeTls = intake('tls');
-    tlsServer = limit === undefined && trusted === undefined ? tls : createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeTls(socket, (rest) => {
+    tlsServer = limit === undefined && trusted === undefined ? tls : createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => intakeTls(socket, () => {
       // The TLS socket reads what is buffered here first (its ClientHello, when it came with the header).
-      if (rest.length > 0) socket.unshift(rest);
       tls.emit('connection', socket);
     }));
     const t = splitHostPort(cfg.tls.listen);

@@ -47,6 +47,13 @@ export interface ConnOwner {
   readonly h2c?: ((socket: Socket, already: Buffer) => void) | undefined;
 }
 
+/** Everything in a paused socket's read buffer, as one Buffer. */
+function takeBuffered(socket: Socket): Buffer {
+  const pieces: Buffer[] = [];
+  for (let b = socket.read() as Buffer | null; b !== null; b = socket.read() as Buffer | null) pieces.push(b);
+  return pieces.length === 1 ? pieces[0] as Buffer : Buffer.concat(pieces);
+}
+
 export class ClientConn {
   readonly owner: ConnOwner;
   readonly x: FastContext;
@@ -84,8 +91,7 @@ export class ClientConn {
   /** The last finished exchange, reused for the next request. */
   #spare: Exchange | undefined;
 
-  /** `initial`: bytes already read from the socket (after a PROXY protocol header), served first. */
-  constructor(owner: ConnOwner, socket: Socket, proto: 'http' | 'https', initial?: Buffer) {
+  constructor(owner: ConnOwner, socket: Socket, proto: 'http' | 'https') {
     this.owner = owner;
     this.x = owner.x;
     this.socket = socket;
@@ -93,6 +99,9 @@ export class ClientConn {
     this.ip = clientIp(socket);
     this.idleSince = this.x.now;
     if (owner.closing) this.closeAfter = true;
+    // Bytes another reader put back on the socket (after a PROXY protocol header) come first; taken
+    // before the reads below begin. A fresh socket has none, and this costs it one property read.
+    const buffered = socket.readableLength > 0 ? takeBuffered(socket) : undefined;
     if (!readIntoUserBuffer(socket, () => this.#nextBuffer(), (n, buf) => this.#onRead(n, buf))) {
       this.#on('data', (d: Buffer) => {
         this.onData(d, d.length);
@@ -103,10 +112,14 @@ export class ClientConn {
     this.#on('close', () => this.onClose());
     this.#on('error', () => void socket.destroy());
     this.#on('drain', () => this.ex?.clientDrain());
-    if (initial !== undefined && initial.length > 0) this.onData(initial, initial.length);
-    // Accepted paused (pauseOnConnect): reading starts once the reader is in place.
-    socket.resume();
+    if (buffered !== undefined && buffered.length > 0) this.onData(buffered, buffered.length);
+    // Accepted paused (pauseOnConnect): reading starts once the reader is in place; unless those
+    // bytes already handed the socket to the HTTP/2 plane, which starts its own reading.
+    if (!this.#handedOver) socket.resume();
   }
+
+  /** The socket went to the HTTP/2 plane (h2c prior knowledge). */
+  #handedOver = false;
 
   /** Our listeners on the socket, removed if the connection is handed to the HTTP/2 plane. */
   readonly #listeners: [string, Listener][] = [];
@@ -136,6 +149,7 @@ export class ClientConn {
       return true;
     }
     this.closed = true;
+    this.#handedOver = true;
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
     this.owner.forget(this);
     h2c(this.socket, Buffer.from(d.subarray(0, end)));

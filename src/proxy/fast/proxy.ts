@@ -44,10 +44,10 @@ export class FastHttpProxy implements ConnOwner {
     this.#ticker.unref();
   }
 
-  /** A new client connection (plain TCP, or TLS already negotiated); `initial`: bytes already read from it. */
-  accept(socket: Socket, proto: 'http' | 'https' = 'http', initial?: Buffer): void {
+  /** A new client connection (plain TCP, or TLS already negotiated). */
+  accept(socket: Socket, proto: 'http' | 'https' = 'http'): void {
     socket.setNoDelay(true);
-    this.conns.add(new ClientConn(this, socket, proto, initial));
+    this.conns.add(new ClientConn(this, socket, proto));
   }
 
   forget(c: ClientConn): void {

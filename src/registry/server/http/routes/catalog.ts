@@ -4,8 +4,9 @@ import { decodeCatalogDeregister, decodeCatalogRegister, parseJsonBody } from '.
 import { topics } from '../../catalog-reader.js';
 import { renderCatalogService, renderCheck, renderNode, renderService } from '../../render.js';
 import { checksInState, cmp, healthEntries, serviceInstances, serviceTagsIndex } from '../../queries.js';
-import type { ServiceRecord } from '../../model.js';
-import type { Route } from '../context.js';
+import type { NodeRecord, ServiceRecord } from '../../model.js';
+import type { Indexed } from '../../catalog-reader.js';
+import type { Ctx, Reply, Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
 import { applyFilter, applyFilterToMap, blockingRead, checkReadParams, parsePassing, serviceFilter } from './common.js';
 
@@ -25,6 +26,17 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
    * shape of /v1/catalog/service/:name (ServiceName, ServiceTags, NodeMeta, ...), and the answer
    * lists the names of the instances left with the union of their tags.
    */
+  /** catalog/node and catalog/node-services: a node and its services in ID order, blocking on that node. */
+  const nodeRead = (ctx: Ctx, shape: (n: Indexed<NodeRecord> | undefined, services: Indexed<ServiceRecord>[]) => unknown): Promise<Reply> | Reply => {
+    const node = requireName(ctx.suffix, 'Missing node name');
+    const t = [topics.node(node)];
+    return blockingRead(deps, ctx, { topics: t }, () => {
+      const n = view.node(node);
+      const list = n ? [...view.nodeServices(node)].sort((x, y) => cmp(x.rec.ID, y.rec.ID)) : [];
+      return { index: view.topicIndex(t), json: shape(n, list) };
+    });
+  };
+
   const filteredServiceTags = (q: URLSearchParams): Record<string, string[]> => {
     const records = new Map<Record<string, unknown>, ServiceRecord>();
     for (const name of view.serviceNames()) for (const s of view.instances(name)) records.set(renderCatalogService(s, view.node(s.rec.Node)), s.rec);
@@ -114,33 +126,20 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
     },
     {
       path: '/v1/catalog/node/', prefix: true, methods: ['GET'],
-      handler: (ctx) => {
-        const node = requireName(ctx.suffix, 'Missing node name');
-        const t = [topics.node(node)];
-        return blockingRead(deps, ctx, { topics: t }, () => {
-          const n = view.node(node);
-          if (!n) return { index: view.topicIndex(t), json: null };
-          const services: Record<string, unknown> = {};
-          const list = [...view.nodeServices(node)].sort((x, y) => cmp(x.rec.ID, y.rec.ID));
-          for (const s of list) services[s.rec.ID] = renderService(s, dc());
-          return { index: view.topicIndex(t), json: { Node: renderNode(n), Services: applyFilterToMap(ctx.query, services) } };
-        });
-      },
+      handler: (ctx) => nodeRead(ctx, (n, list) => {
+        if (!n) return null;
+        const services: Record<string, unknown> = {};
+        for (const s of list) services[s.rec.ID] = renderService(s, dc());
+        return { Node: renderNode(n), Services: applyFilterToMap(ctx.query, services) };
+      }),
     },
     {
       // Consul 1.7+: the same as catalog/node with Services as a list. Consul's nil lists stay null
       // (an unknown node, a node without services), so clients decode what they get from Consul.
       path: '/v1/catalog/node-services/', prefix: true, methods: ['GET'],
-      handler: (ctx) => {
-        const node = requireName(ctx.suffix, 'Missing node name');
-        const t = [topics.node(node)];
-        return blockingRead(deps, ctx, { topics: t }, () => {
-          const n = view.node(node);
-          if (!n) return { index: view.topicIndex(t), json: { Node: null, Services: null } };
-          const list = [...view.nodeServices(node)].sort((x, y) => cmp(x.rec.ID, y.rec.ID)).map((s) => renderService(s, dc()));
-          return { index: view.topicIndex(t), json: { Node: renderNode(n), Services: list.length > 0 ? applyFilter(ctx.query, list) : null } };
-        });
-      },
+      handler: (ctx) => nodeRead(ctx, (n, list) => (n
+        ? { Node: renderNode(n), Services: list.length > 0 ? applyFilter(ctx.query, list.map((s) => renderService(s, dc()))) : null }
+        : { Node: null, Services: null })),
     },
     {
       path: '/v1/health/service/', prefix: true, methods: ['GET'],
