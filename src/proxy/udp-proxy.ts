@@ -14,7 +14,6 @@ import { createSocket } from 'node:dgram';
 import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
-import { SwitchyardError } from '../core/errors.js';
 import type { Upstream, UpstreamStates } from '../balancer/index.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { PassiveHealth } from './passive-health.js';
@@ -29,8 +28,8 @@ export interface UdpProxyOptions {
   idleTimeoutMs: number;
   maxSessions: number;
   hashByClientIp: boolean;
-  /** A session opened (to `upstream`) or refused (undefined: no healthy instance, or the session bound). */
-  onSession?: (upstream: Upstream | undefined, outcome: 'opened' | 'no_instance' | 'too_many') => void;
+  /** A session opened, or a new client's datagram dropped (no healthy instance, or the session bound). */
+  onSession?: (outcome: 'opened' | 'no_instance' | 'too_many') => void;
   onDatagram?: (direction: 'in' | 'out', bytes: number) => void;
 }
 
@@ -62,29 +61,6 @@ export class UdpProxy {
     this.#sweeper.unref();
   }
 
-  /** Binds the listen address; resolves with the bound address. `setting` names the config key in errors. */
-  listen(host: string, port: number, setting: string): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        if (err.code === 'EADDRINUSE') {
-          reject(new SwitchyardError('SY_ERR_ADDR_IN_USE', `cannot listen on UDP ${host}:${port}: address already in use; stop that process or choose another address with ${setting}`));
-        } else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') {
-          reject(new SwitchyardError('SY_ERR_CONFIG', `cannot listen on UDP ${host}:${port}: ${err.code} (${err.message}); choose another address with ${setting}`));
-        } else reject(err);
-      };
-      this.socket.once('error', onError);
-      this.socket.bind(port, host, () => {
-        this.socket.off('error', onError);
-        const a = this.socket.address();
-        resolve({ host: a.address, port: a.port });
-      });
-    });
-  }
-
-  sessionCount(): number {
-    return this.#sessions.size;
-  }
-
   #fromClient(msg: Buffer, client: RemoteInfo): void {
     this.#o.onDatagram?.('in', msg.length);
     const key = `${client.address}|${client.port}`;
@@ -97,7 +73,7 @@ export class UdpProxy {
 
   #open(key: string, client: RemoteInfo): Session | undefined {
     if (this.#sessions.size >= this.#o.maxSessions) {
-      this.#o.onSession?.(undefined, 'too_many');
+      this.#o.onSession?.('too_many');
       const now = Date.now();
       if (now - this.#tooManyLoggedAt >= 10_000) {
         this.#tooManyLoggedAt = now;
@@ -108,7 +84,7 @@ export class UdpProxy {
     const group = this.#o.snapshots.current?.groups.get(this.#o.groupKey);
     const up = group?.strategy.pick(this.#o.hashByClientIp ? { hashKey: client.address } : {});
     if (up === undefined) {
-      this.#o.onSession?.(undefined, 'no_instance');
+      this.#o.onSession?.('no_instance');
       return undefined;
     }
     const socket = createSocket(isIPv6(up.address) ? 'udp6' : 'udp4');
@@ -138,7 +114,7 @@ export class UdpProxy {
       s.pending = undefined;
       for (const m of queued) socket.send(m);
     });
-    this.#o.onSession?.(up, 'opened');
+    this.#o.onSession?.('opened');
     return s;
   }
 
@@ -158,7 +134,7 @@ export class UdpProxy {
     for (const s of this.#sessions.values()) if (s.lastActive <= cutoff) this.#end(s);
   }
 
-  /** Stops listening and ends every session. */
+  /** Stops listening and ends every session. The socket is bound by the caller (wiring/listen.ts bindUdp). */
   close(): Promise<void> {
     clearInterval(this.#sweeper);
     for (const s of [...this.#sessions.values()]) this.#end(s);

@@ -22,7 +22,7 @@ import type { PassiveHealth } from '../../proxy/passive-health.js';
 import { TcpProxy } from '../../proxy/tcp-proxy.js';
 import { UdpProxy } from '../../proxy/udp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
-import { listen } from './listen.js';
+import { bindUdp, listen } from './listen.js';
 import { ClientConnLimit } from '../../core/conn-limit.js';
 import { ipMatcher } from '../../core/ip-list.js';
 import { readProxyHeader } from '../../proxy/proxy-protocol.js';
@@ -187,10 +187,10 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     const up = new UdpProxy(isIPv6(l.host.replace(/^\[|\]$/g, '')) ? 'udp6' : 'udp4', {
       groupKey: tcpGroupKey(u.service, u.balance), snapshots: deps.snapshots, states: deps.states, health: deps.health, logger,
       idleTimeoutMs: u.idleTimeoutMs, maxSessions: u.maxSessions, hashByClientIp: u.balance === 'hash',
-      onSession: (_up, outcome) => deps.onUdpSession(u.listen, u.service, outcome),
+      onSession: (outcome) => deps.onUdpSession(u.listen, u.service, outcome),
       onDatagram: (direction, bytes) => deps.onUdpDatagram(u.listen, direction, bytes),
     });
-    udp.push({ proxy: up, address: await up.listen(l.host, l.port, `udp listen ${u.listen}`) });
+    udp.push({ proxy: up, address: await bindUdp(up.socket, l.host, l.port, `udp listen ${u.listen}`) });
   }
 
   return {

@@ -1,4 +1,5 @@
 /** Listening with a clear error when the address is taken (which address, who holds it, which flag changes it). */
+import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server } from 'node:net';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { SwitchyardError } from '../../core/errors.js';
@@ -41,18 +42,25 @@ export function whoListens(port: number): string | undefined {
   return undefined;
 }
 
+/** The error for a failed bind: which address, who holds it (TCP), which setting changes it. */
+function bindFailure(err: NodeJS.ErrnoException, where: string, flag: string, who: () => string | undefined): Error {
+  if (err.code === 'EADDRINUSE') {
+    const holder = who();
+    return new SwitchyardError('SY_ERR_ADDR_IN_USE',
+      `cannot listen on ${where}: address already in use${holder ? ` by ${holder}` : ''}; stop that process or choose another address with ${flag}`);
+  }
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') {
+    return new SwitchyardError('SY_ERR_CONFIG', `cannot listen on ${where}: ${err.code} (${err.message}); choose another address with ${flag}`);
+  }
+  return err;
+}
+
 /** `backlog`: the accept queue's length (the kernel caps it at net.core.somaxconn); Node's default is 511. */
 export function listen(server: Server, host: string, port: number, flag: string, backlog?: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
-      if (err.code === 'EADDRINUSE') {
-        const who = whoListens(port);
-        reject(new SwitchyardError('SY_ERR_ADDR_IN_USE',
-          `cannot listen on ${host}:${port}: address already in use${who ? ` by ${who}` : ''}; stop that process or choose another address with ${flag}`));
-      } else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') {
-        reject(new SwitchyardError('SY_ERR_CONFIG', `cannot listen on ${host}:${port}: ${err.code} (${err.message}); choose another address with ${flag}`));
-      } else reject(err);
+      reject(bindFailure(err, `${host}:${port}`, flag, () => whoListens(port)));
     };
     const onListening = (): void => {
       server.off('error', onError);
@@ -62,5 +70,18 @@ export function listen(server: Server, host: string, port: number, flag: string,
     server.once('error', onError);
     server.once('listening', onListening);
     server.listen(backlog === undefined ? { port, host } : { port, host, backlog });
+  });
+}
+
+/** Binds a UDP socket, with the same errors as listen(). */
+export function bindUdp(socket: UdpSocket, host: string, port: number, flag: string): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => reject(bindFailure(err, `UDP ${host}:${port}`, flag, () => undefined));
+    socket.once('error', onError);
+    socket.bind(port, host, () => {
+      socket.off('error', onError);
+      const a = socket.address();
+      resolve({ host: a.address, port: a.port });
+    });
   });
 }
