@@ -221,12 +221,17 @@ describe(`python-consul against ${onEtcd ? 'two agents on etcd' : 'the agent'}: 
     assert.equal(swapped.ok?.Errors, null);
   });
 
-  it('events: fire, list, and a blocking list woken by the next event', async () => {
+  it('events: fired at A, listed at B, and a blocking list at B woken by the next event fired at A', async () => {
     const fired = await py1.ok<{ ID: string; Name: string }>('event.fire', { name: 'py-deploy', body: 'v42' });
     assert.equal(fired.Name, 'py-deploy');
-    const [index, events] = await py1.ok<[string, { ID: string; Payload: string }[]]>('event.list', { name: 'py-deploy' });
+    const [, atA] = await py1.ok<[string, { ID: string; Payload: string }[]]>('event.list', { name: 'py-deploy' });
+    assert.deepEqual(atA.map((e) => [e.ID, e.Payload]), [[fired.ID, 'v42']]);
+    const [index, events] = (await waitFor(async () => {
+      const r = await py2.ok<[string, { ID: string; Payload: string }[]]>('event.list', { name: 'py-deploy' });
+      return r[1].length > 0 ? r : undefined;
+    }, 'the event listed at B'))!;
     assert.deepEqual(events.map((e) => [e.ID, e.Payload]), [[fired.ID, 'v42']]);
-    const watcher = new PyConsul(a);
+    const watcher = new PyConsul(b);
     extra.push(watcher);
     const parked = watcher.ok<[string, { ID: string }[]]>('event.list', { name: 'py-deploy', index, wait: '30s' });
     // Not a wait for an outcome: the agent exposes no count of parked event lists (view.waiterCount()

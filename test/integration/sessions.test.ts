@@ -352,31 +352,46 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     assert.equal(json<unknown[]>(await http(a.url, 'GET', '/v1/health/checks/txdb')).length, 0);
   });
 
-  it('events: fire and list with Consul\'s shapes; the list blocks on its UUID-derived index; filters and bad input', async () => {
-    const { a } = p;
+  it('events: fired at A, listed at B with Consul\'s shapes; the list blocks on its UUID-derived index; filters and bad input', async () => {
+    const { a, b } = p;
+    const nodeOf = async (agent: TestAgent): Promise<string> => json<{ Config: { NodeName: string } }>(await http(agent.url, 'GET', '/v1/agent/self')).Config.NodeName;
     const fired = await http(a.url, 'PUT', '/v1/event/fire/deploy', 'v1.2.3');
     assert.equal(fired.status, 200, fired.text);
     const ev = json<Record<string, unknown>>(fired);
     assert.deepEqual(Object.keys(ev), ['ID', 'Name', 'Payload', 'NodeFilter', 'ServiceFilter', 'TagFilter', 'Version', 'LTime']);
     assert.deepEqual([ev.Name, ev.Payload, ev.Version, ev.LTime], ['deploy', Buffer.from('v1.2.3').toString('base64'), 1, 0]);
-    const listed = await http(a.url, 'GET', '/v1/event/list?name=deploy');
+    // At the agent it was fired at, the list shows it as soon as the fire has answered; elsewhere once
+    // that agent has followed the store (as gossip reaches a Consul agent a moment later).
+    const atA = json<{ ID: string; LTime: number }[]>(await http(a.url, 'GET', '/v1/event/list?name=deploy'));
+    assert.equal(atA.at(-1)?.ID, ev.ID);
+    await waitFor(async () => json<{ ID: string }[]>(await http(b.url, 'GET', '/v1/event/list?name=deploy')).at(-1)?.ID === ev.ID, 'the event listed at B');
+    const listed = await http(b.url, 'GET', '/v1/event/list?name=deploy');
     const events = json<{ ID: string; LTime: number; Payload: string | null }[]>(listed);
-    assert.equal(events.at(-1)?.ID, ev.ID);
     assert.ok(events.at(-1)!.LTime >= 1);
+    assert.equal(events.at(-1)!.LTime, atA.at(-1)!.LTime, 'one Lamport time for the event on every agent');
     const hex = (ev.ID as string).replace(/-/g, '');
     assert.equal(listed.headers.get('x-consul-index'), (BigInt(`0x${hex.slice(0, 16)}`) ^ BigInt(`0x${hex.slice(16)}`)).toString());
-    // A blocking list wakes on the next event.
-    const parked = http(a.url, 'GET', `/v1/event/list?name=deploy&index=${listed.headers.get('x-consul-index')}&wait=30s`);
+    // A blocking list at B wakes on the next event, fired at A.
+    const parked = http(b.url, 'GET', `/v1/event/list?name=deploy&index=${listed.headers.get('x-consul-index')}&wait=30s`);
     // Not a wait for an outcome: the agent exposes no count of parked event lists (view.waiterCount()
     // covers catalog, health and KV watches only). If the fire came first, the list would answer at
     // once with the new event and the same assertions hold; the pause makes the woken path the usual one.
     await sleep(50);
     const second = json<{ ID: string }>(await http(a.url, 'PUT', '/v1/event/fire/deploy'));
-    const woke = json<{ ID: string; Payload: string | null }[]>(await parked);
+    const woke = json<{ ID: string; Payload: string | null; LTime: number }[]>(await parked);
     assert.deepEqual(woke.at(-1), { ...woke.at(-1), ID: second.ID, Payload: null });
-    // An event whose node filter does not match this agent is answered but not kept here.
+    assert.ok(woke.at(-1)!.LTime > events.at(-1)!.LTime, 'the clock moves forward');
+    // The filters are applied by each agent to itself: an event for B's node only is kept by B, not by A
+    // (on the embedded store A and B are one agent); one for no node is kept by nobody.
+    const forB = json<{ ID: string }>(await http(a.url, 'PUT', `/v1/event/fire/deploy?node=^${await nodeOf(b)}$`));
     const elsewhere = json<{ ID: string }>(await http(a.url, 'PUT', '/v1/event/fire/deploy?node=^no-such-node$'));
-    assert.ok(!json<{ ID: string }[]>(await http(a.url, 'GET', '/v1/event/list')).some((e) => e.ID === elsewhere.ID));
+    const marker = json<{ ID: string }>(await http(a.url, 'PUT', '/v1/event/fire/marker'));
+    for (const agent of [a, b]) {
+      await waitFor(async () => json<{ ID: string }[]>(await http(agent.url, 'GET', '/v1/event/list')).at(-1)?.ID === marker.ID, 'the marker event listed');
+      const ids = json<{ ID: string }[]>(await http(agent.url, 'GET', '/v1/event/list')).map((e) => e.ID);
+      assert.ok(!ids.includes(elsewhere.ID));
+      assert.equal(ids.includes(forB.ID), agent === b, agent === b ? 'kept by B' : 'not kept by A');
+    }
     assert.deepEqual(json(await http(a.url, 'GET', '/v1/event/list?name=never')), []);
     assert.equal((await http(a.url, 'GET', '/v1/event/list?name=never')).headers.get('x-consul-index'), '1');
     for (const [path, status, text] of [
@@ -392,6 +407,10 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     const big = await http(a.url, 'PUT', '/v1/event/fire/big', 'x'.repeat(600));
     assert.equal(big.status, 413);
     assert.equal((await http(a.url, 'GET', '/v1/event/list?index=abc')).status, 400);
+    // None of the refused fires was written: the next event's clock follows the marker's.
+    const markerLTime = json<{ ID: string; LTime: number }[]>(await http(a.url, 'GET', '/v1/event/list?name=marker')).at(-1)!.LTime;
+    const next = json<{ ID: string }>(await http(a.url, 'PUT', '/v1/event/fire/next'));
+    assert.deepEqual(json<{ ID: string; LTime: number }[]>(await http(a.url, 'GET', '/v1/event/list?name=next')).map((e) => [e.ID, e.LTime]), [[next.ID, markerLTime + 1]]);
   });
 
   it("/v1/agent/metrics answers Consul's JSON shape, Prometheus text with ?format=prometheus; /metrics is unchanged", async () => {

@@ -120,11 +120,16 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   // restart down (a million instances: 12 s with 40 %, 14.6 s with 30 %, 11.2 s with V8's own growth).
   applyHeapGrowth(cfg.heapGrowthPercent, logger);
   const sessionView = new SessionView(opened);
-  const unsubscribeView = store.subscribe((c) => view.apply(c));
-  const unsubscribeSessions = store.subscribe((c) => sessionView.apply(c));
+  // User events travel through the store, so every agent on it sees them (Consul gossips them).
+  const events = new EventBuffer({
+    node: cfg.node, initial: opened.entries,
+    localServices: () => [...view.nodeServices(cfg.node)].map((s) => s.rec).filter((s) => s.Local),
+    commit: (req) => store.txn(req), applied: (rev) => view.waitForRevision(rev),
+    onUnreadable: (reason) => logger.warn({ reason }, 'skipped a stored user event this agent cannot read'),
+  });
+  const unsubscribers = [store.subscribe((c) => view.apply(c)), store.subscribe((c) => sessionView.apply(c)), store.subscribe((c) => events.apply(c))];
   const unsubscribe = (): void => {
-    unsubscribeView();
-    unsubscribeSessions();
+    for (const u of unsubscribers) u();
   };
   logger.info({ revision: opened.revision, entries: opened.entries.length, store: etcd ? cfg.store : 'embedded', dataDir: cfg.dataDir }, 'store opened');
 
@@ -212,7 +217,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const runtimeStats = new RuntimeStats();
   const deps: ApiDeps = {
     registry, view, sessions, store, clock,
-    events: new EventBuffer({ node: cfg.node, localServices: () => [...view.nodeServices(cfg.node)].map((s) => s.rec).filter((s) => s.Local) }), sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
+    events, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),

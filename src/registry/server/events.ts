@@ -1,13 +1,18 @@
 /**
- * User events (/v1/event/fire, /v1/event/list): an agent-local ring buffer of the last 256 events,
- * as a Consul agent keeps. Consul spreads events by gossip to every agent; Switchyard has no
- * gossip, so an event is seen by the agent it was fired at (documented in docs/registry.md). The
- * node, service and tag filters decide, as in Consul, whether this agent keeps it at all.
+ * User events (/v1/event/fire, /v1/event/list). Consul gossips an event to every agent and each
+ * keeps the last 256 that its node, service and tag filters let through. Here the store is the
+ * gossip: firing overwrites one key (EVENT_KEY), every agent on the store sees that write in its
+ * change stream, applies the filters against itself and keeps the event in its own ring. The key's
+ * version is the event's LTime: one counter for the whole cluster, as Serf's Lamport clock is, and
+ * it survives restarts as Serf's snapshot keeps the clock. Only the newest event is stored, so an
+ * agent sees the events fired while it was following the store (as a Consul agent sees the gossip
+ * of its time in the cluster), and the stored bytes stay one event whatever the rate.
  */
 import { randomUUID } from 'node:crypto';
 import { HttpError, badRequest } from '../../core/errors.js';
 import { RE2JS } from 're2js';
 import type { Cancel } from './catalog-reader.js';
+import type { StoreChange, StoreEntry, TxnRequest, TxnResult } from '../store/types.js';
 
 export interface UserEvent {
   ID: string;
@@ -34,9 +39,20 @@ export interface EventBufferOptions {
   readonly node: string;
   /** This agent's own services (the service and tag filters match them; Consul matches the service ID). */
   readonly localServices: () => Iterable<{ readonly ID: string; readonly Tags: readonly string[] }>;
+  /** Writes the event to the store every agent follows (Store.txn). */
+  readonly commit: (req: TxnRequest) => Promise<TxnResult>;
+  /** Resolves once this agent has applied `revision` (so a list right after a fire shows it). */
+  readonly applied: (revision: number) => Promise<void>;
+  /** The stored entries at open: the event key's version is where the clock resumes. */
+  readonly initial: readonly StoreEntry[];
+  /** Told about a stored event this agent cannot read (written by something else): it is skipped. */
+  readonly onUnreadable?: (reason: string) => void;
   /** Consul keeps 256. */
   readonly size?: number;
 }
+
+/** The one store key that carries the newest event (outside every other subsystem's prefixes). */
+export const EVENT_KEY = 'ev/last';
 
 /** Serf's UserEventSizeLimit, counted on name plus payload. */
 export const USER_EVENT_SIZE_LIMIT = 512;
@@ -59,25 +75,52 @@ export function eventIndex(events: readonly UserEvent[]): bigint {
   return BigInt(`0x${hex.slice(0, 16)}`) ^ BigInt(`0x${hex.slice(16, 32)}`);
 }
 
+const STRING_FIELDS = ['ID', 'Name', 'NodeFilter', 'ServiceFilter', 'TagFilter'] as const;
+
+/** A stored event as this agent reads it, or why it cannot (a value some other writer put under the key). */
+function decodeStored(value: string): UserEvent | string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not an object';
+  const r = raw as Record<string, unknown>;
+  for (const f of STRING_FIELDS) if (typeof r[f] !== 'string') return `${f} is not a string`;
+  if (r.Payload !== null && typeof r.Payload !== 'string') return 'Payload is neither null nor a string';
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(r.ID as string)) return 'ID is not a UUID';
+  return {
+    ID: r.ID as string, Name: r.Name as string, Payload: r.Payload as string | null, NodeFilter: r.NodeFilter as string,
+    ServiceFilter: r.ServiceFilter as string, TagFilter: r.TagFilter as string, Version: typeof r.Version === 'number' ? r.Version : USER_EVENT_VERSION, LTime: 0,
+  };
+}
+
 export class EventBuffer {
   readonly #o: EventBufferOptions;
   readonly #size: number;
   #events: UserEvent[] = [];
-  #ltime = 0;
+  /** The newest event's LTime seen (kept or not): a re-delivered write (an etcd resync) is not a new event. */
+  #ltime: number;
   #waiters = new Set<() => void>();
 
   constructor(opts: EventBufferOptions) {
     this.#o = opts;
     this.#size = opts.size ?? 256;
+    this.#ltime = opts.initial.find((e) => e.key === EVENT_KEY)?.version ?? 0;
   }
 
-  /** Validates and records an event; returns it as Consul's fire answer shows it (LTime 0: gossip assigns it later). */
-  fire(input: FireInput): UserEvent {
+  /**
+   * Validates and stores an event; every agent following the store (this one included, before this
+   * resolves) then decides whether to keep it. Answers it as Consul's fire does (LTime 0: the clock
+   * is assigned on delivery). Nothing is written when the input is refused.
+   */
+  async fire(input: FireInput): Promise<UserEvent> {
     if (input.name === '') throw badRequest('Missing name');
     if (input.tag !== '' && input.service === '') throw badRequest('Cannot provide tag filter without service filter');
-    const nodeRe = input.node === '' ? undefined : regexp('node', input.node);
-    const serviceRe = input.service === '' ? undefined : regexp('service', input.service);
-    const tagRe = input.tag === '' ? undefined : regexp('tag', input.tag);
+    if (input.node !== '') regexp('node', input.node);
+    if (input.service !== '') regexp('service', input.service);
+    if (input.tag !== '') regexp('tag', input.tag);
     const size = Buffer.byteLength(input.name) + input.payload.length;
     if (size > USER_EVENT_SIZE_LIMIT) {
       throw new HttpError(413, `user event exceeds configured limit of ${USER_EVENT_SIZE_LIMIT} bytes before encoding (name and payload: ${size} bytes)`);
@@ -86,14 +129,29 @@ export class EventBuffer {
       ID: randomUUID(), Name: input.name, Payload: input.payload.length === 0 ? null : input.payload.toString('base64'),
       NodeFilter: input.node, ServiceFilter: input.service, TagFilter: input.tag, Version: USER_EVENT_VERSION, LTime: 0,
     };
-    if (this.#mine(nodeRe, serviceRe, tagRe)) {
-      this.#events.push({ ...event, LTime: ++this.#ltime });
+    const { LTime: _, ...stored } = event;
+    const r = await this.#o.commit({ success: [{ type: 'put', key: EVENT_KEY, value: JSON.stringify(stored) }] });
+    await this.#o.applied(r.revision);
+    return event;
+  }
+
+  /** A store change, as every agent sees it: a write of the event key is an event for this agent to keep or not. */
+  apply(change: StoreChange): void {
+    for (const ev of change.events) {
+      if (ev.key !== EVENT_KEY || ev.type !== 'put' || !ev.entry || ev.entry.version <= this.#ltime) continue;
+      this.#ltime = ev.entry.version;
+      const event = decodeStored(ev.entry.value);
+      if (typeof event === 'string') {
+        this.#o.onUnreadable?.(`${EVENT_KEY} at revision ${ev.entry.modRevision}: ${event}`);
+        continue;
+      }
+      if (!this.#mine(event)) continue;
+      this.#events.push({ ...event, LTime: ev.entry.version });
       if (this.#events.length > this.#size) this.#events = this.#events.slice(-this.#size);
       const waiters = this.#waiters;
       this.#waiters = new Set();
       for (const w of waiters) w();
     }
-    return event;
   }
 
   /** Oldest first, optionally only one name. */
@@ -121,8 +179,23 @@ export class EventBuffer {
     });
   }
 
-  /** Consul's shouldProcessUserEvent: the node name, then a local service ID (and one of its tags). */
-  #mine(nodeRe: RE2JS | undefined, serviceRe: RE2JS | undefined, tagRe: RE2JS | undefined): boolean {
+  /**
+   * Consul's shouldProcessUserEvent: the node name, then a local service ID (and one of its tags).
+   * A filter that does not compile here (the firing agent checked it) matches nothing.
+   */
+  #mine(e: UserEvent): boolean {
+    const compiled = (src: string): RE2JS | undefined | null => {
+      if (src === '') return undefined;
+      try {
+        return RE2JS.compile(src);
+      } catch {
+        return null;
+      }
+    };
+    const nodeRe = compiled(e.NodeFilter);
+    const serviceRe = compiled(e.ServiceFilter);
+    const tagRe = compiled(e.TagFilter);
+    if (nodeRe === null || serviceRe === null || tagRe === null) return false;
     if (nodeRe && !nodeRe.test(this.#o.node)) return false;
     if (!serviceRe) return true;
     for (const s of this.#o.localServices()) {

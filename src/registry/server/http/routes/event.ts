@@ -1,4 +1,4 @@
-/** /v1/event/fire/:name and /v1/event/list: Consul's user events on this agent's ring buffer, with the list's UUID-derived index and blocking. */
+/** /v1/event/fire/:name and /v1/event/list: Consul's user events, fired through the store to every agent and listed from this agent's ring buffer, with the list's UUID-derived index and blocking. */
 import { HttpError, badRequest } from '../../../../core/errors.js';
 import { eventIndex } from '../../events.js';
 import { parseQueryParams } from '../blocking.js';
@@ -20,7 +20,7 @@ export function eventRoutes(deps: ApiDeps): Route[] {
         if (dc && dc !== registry.node.datacenter) throw new HttpError(500, 'No path to datacenter');
         const payload = await ctx.body();
         const q = ctx.query;
-        return { json: events.fire({ name: ctx.suffix, payload, node: q.get('node') ?? '', service: q.get('service') ?? '', tag: q.get('tag') ?? '' }) };
+        return { json: await events.fire({ name: ctx.suffix, payload, node: q.get('node') ?? '', service: q.get('service') ?? '', tag: q.get('tag') ?? '' }) };
       },
     },
     {
