@@ -337,7 +337,7 @@ async function measure(
   const attribution = runtime?.dump ? ` | ${runtimeLine(runtime.dump)}` : runtime?.error ? ` | runtime: ${runtime.error}` : '';
   const ovf = run.listen.ListenOverflows + run.listen.ListenDrops + run.listen.TCPSynRetrans;
   console.log(
-    `[${phase} ${rep}/${REPS} c${conc}] ${(scenario ? `${t.name} ${scenario.name}` : t.name).padEnd(30)} ${w.rps.toFixed(0).padStart(7)} req/s p50 ${fmt(w.p50_ms)} p99 ${fmt(w.p99_ms)} p99.9 ${fmt(w.p999_ms)} max ${fmt(w.max_ms)} ms, errors ${wrkErrors(w)}${us}, others ${fmt(c.others)} cores${q.waitedS > 0.5 ? ` (waited ${q.waitedS.toFixed(0)} s for a quiet box)` : ''}${scenario ? `, ${changes} changes` : ''}${ovf > 0 ? `, listen overflows/drops/SYN retransmits ${run.listen.ListenOverflows}/${run.listen.ListenDrops}/${run.listen.TCPSynRetrans}` : ''}${attribution}`,
+    `[${phase} ${rep}/${REPS} c${conc}] ${(scenario ? `${t.name} ${scenario.name}` : t.name).padEnd(30)} ${w.rps.toFixed(0).padStart(7)} req/s p50 ${fmt(w.p50_ms)} p99 ${fmt(w.p99_ms)} p99.9 ${fmt(w.p999_ms)} max ${fmt(w.max_ms)} ms, errors ${wrkErrors(w)}${us}, others ${fmt(c.others)} cores${q.waitedS > 0.5 ? ` (waited ${q.waitedS.toFixed(0)} s for a quiet box)` : ''}${scenario ? `, ${changes} changes` : ''}${ovf > 0 ? `, listen overflows/drops/SYN retransmits ${run.listen.ListenOverflows}/${run.listen.ListenDrops}/${run.listen.TCPSynRetrans}` : ''}${run.listen.RetransSegs + run.listen.SoftnetDrops > 0 ? `, retransmitted ${run.listen.RetransSegs} (RTO expiries ${run.listen.TCPTimeouts}), backlog drops ${run.listen.SoftnetDrops}` : ''}${attribution}`,
   );
   return run;
 }

@@ -4,8 +4,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** TcpExt counters that show a connection waiting on a full queue or a retransmitted SYN. */
-export const LISTEN_COUNTERS = ['ListenOverflows', 'ListenDrops', 'TCPSynRetrans', 'TCPReqQFullDrop', 'TCPReqQFullDoCookies'] as const;
+/**
+ * TcpExt counters that show a connection waiting on a full queue or a retransmitted SYN; then what costs an
+ * established connection a retransmission: RetransSegs (Tcp, /proc/net/snmp), TCPTimeouts (retransmission timer
+ * expiries: at least 200 ms each, the minimum RTO, on loopback too) and SoftnetDrops (packets the kernel dropped
+ * because a CPU's input backlog, net.core.netdev_max_backlog, was full: on loopback every sent packet goes through
+ * it, and a drop there is only recovered by a retransmission).
+ */
+export const LISTEN_COUNTERS = ['ListenOverflows', 'ListenDrops', 'TCPSynRetrans', 'TCPReqQFullDrop', 'TCPReqQFullDoCookies', 'RetransSegs', 'TCPTimeouts', 'SoftnetDrops'] as const;
 export type ListenCounter = (typeof LISTEN_COUNTERS)[number];
 export type ListenCounters = Record<ListenCounter, number>;
 
@@ -23,6 +29,23 @@ export function listenCounters(): ListenCounters {
     }
   } catch {
     // No /proc/net/netstat (not Linux): every counter stays NaN and the report says "–".
+  }
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Tcp:'));
+    const names = (lines[0] ?? '').trim().split(/\s+/);
+    const values = (lines[1] ?? '').trim().split(/\s+/);
+    const i = names.indexOf('RetransSegs');
+    if (i > 0) all.set('RetransSegs', Number(values[i]));
+  } catch {
+    // Not Linux.
+  }
+  try {
+    // One line per CPU, hexadecimal columns; the second is the packets dropped on a full input backlog.
+    let drops = 0;
+    for (const line of readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n')) drops += parseInt(line.trim().split(/\s+/)[1] ?? 'x', 16);
+    all.set('SoftnetDrops', drops);
+  } catch {
+    // Not Linux.
   }
   return Object.fromEntries(LISTEN_COUNTERS.map((n) => [n, all.get(n) ?? NaN])) as ListenCounters;
 }

@@ -22,6 +22,7 @@ interface LbFlags {
   service?: string;
   adminAddr?: string;
   workers?: string;
+  acceptBatch?: string;
   stateFile?: string;
   logLevel?: string;
   accessLog?: boolean;
@@ -50,6 +51,7 @@ export function registerLbCommand(program: Command): void {
     .option('--service <name>', 'send all traffic to this service (the seeds\' setup)')
     .option('--admin-addr <host:port>', 'serve /metrics, /routes and /health here')
     .option('--workers <n>', 'worker processes sharing the listen port (one registry watch for all; default 1)')
+    .option('--accept-batch <n>', 'connections each listener may accept per event-loop turn (default 16; 1 accepts one per turn, as libuv does)')
     .option('--state-file <file>', 'keep the last table here (rewritten at most once a second, and at shutdown); a restarted balancer serves it before the registry answers')
     .option('--balance <strategy>', 'round_robin (default), least_conn, p2c, random or hash')
     .option('--data-plane <plane>', 'fast (own HTTP/1.1 parser on raw sockets) or node (Node http server + undici)')

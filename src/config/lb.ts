@@ -62,6 +62,8 @@ export const lbConfigSchema = z.strictObject({
   /** The address registered for this balancer (default: the listen host, or 127.0.0.1 for a wildcard). */
   'advertise-addr': z.string().regex(/^[^\s/]+$/, { message: 'must be an IP address or host name' }).optional(),
   workers: z.number().int().min(1).max(64).optional(),
+  /** Connections each listener may accept per event-loop turn (nginx's multi_accept; 1: libuv's one). */
+  'accept-batch': z.number().int().min(1).max(256).optional(),
   'state-file': z.string().min(1).optional(),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
   'access-log': z.boolean().optional(),
@@ -158,6 +160,8 @@ export interface LbConfig {
   readonly registerAs: string | undefined;
   readonly advertiseAddr: string | undefined;
   readonly workers: number;
+  /** Connections each listener may accept per event-loop turn (src/cli/wiring/accept-batch.ts). */
+  readonly acceptBatch: number;
   readonly stateFile: string | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly accessLog: boolean;
@@ -259,6 +263,8 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     registerAs: c['register-as'],
     advertiseAddr: c['advertise-addr'],
     workers: c.workers ?? 1,
+    // Enough for a burst of new connections to be taken in a few turns; idle, the extra descriptors cost nothing.
+    acceptBatch: c['accept-batch'] ?? 16,
     stateFile: c['state-file'],
     logLevel: c['log-level'] ?? 'info',
     accessLog: c['access-log'] ?? false,

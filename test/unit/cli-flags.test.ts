@@ -20,6 +20,10 @@ describe('flagsToConfig', () => {
 
   it('refuses a bad flag through the schema, naming the key', () => {
     assert.throws(() => flagsToConfig(lbConfigSchema, { workers: 'many' }), (e: Error) => /workers/.test(JSON.stringify(e)));
+    assert.deepEqual(flagsToConfig(lbConfigSchema, { acceptBatch: '4' }), { 'accept-batch': 4 });
+    for (const bad of ['0', '257', '1.5', 'lots']) {
+      assert.throws(() => flagsToConfig(lbConfigSchema, { acceptBatch: bad }), (e: Error) => /accept-batch/.test(JSON.stringify(e)), `--accept-batch ${bad}`);
+    }
     assert.throws(() => flagsToConfig(agentConfigSchema, { dnsUdpMaxSize: '100' }), (e: Error) => /dns-udp-max-size/.test(JSON.stringify(e)));
   });
 

@@ -9,7 +9,7 @@ describe('resolveLbConfig', () => {
     const c = resolveLbConfig({}, {});
     assert.deepEqual({ ...c }, {
       listen: '127.0.0.1:9080', registry: 'http://127.0.0.1:8500', token: undefined, adminAddr: undefined, registerAs: undefined,
-      advertiseAddr: undefined, workers: 1, stateFile: undefined, logLevel: 'info', accessLog: false, routes: [],
+      advertiseAddr: undefined, workers: 1, acceptBatch: 16, stateFile: undefined, logLevel: 'info', accessLog: false, routes: [],
       defaultBalance: 'round_robin', defaultHashBy: undefined, dataPlane: 'fast',
       timeouts: { connectMs: 2000, headerMs: 60_000, idleMs: 60_000, totalMs: 0, clientHeaderMs: 10_000, drainMs: 30_000, tunnelMs: 3_600_000 },
       limits: { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 0, maxConnsExempt: [] },

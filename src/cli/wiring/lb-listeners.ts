@@ -23,6 +23,7 @@ import { TcpProxy } from '../../proxy/tcp-proxy.js';
 import { UdpProxy } from '../../proxy/udp-proxy.js';
 import { loadTlsContexts } from '../../proxy/tls.js';
 import { bindUdp, listen } from './listen.js';
+import { addAcceptors, closeAcceptors } from './accept-batch.js';
 import { ClientConnLimit } from '../../core/conn-limit.js';
 import { ipMatcher } from '../../core/ip-list.js';
 import { readProxyHeader } from '../../proxy/proxy-protocol.js';
@@ -193,9 +194,13 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     udp.push({ proxy: up, address: await bindUdp(up.socket, l.host, l.port, `udp listen ${u.listen}`) });
   }
 
+  // Every TCP listener takes a burst of new connections in a few event-loop turns, not one per turn.
+  const acceptors = await addAcceptors([server, ...(tlsServer ? [tlsServer] : []), ...tcp.map((t) => t.proxy.server)], cfg.acceptBatch, { logger });
+
   return {
     address, tlsAddress, tcpAddresses: tcp.map((t) => t.address), udpAddresses: udp.map((u) => u.address),
     async close(drainMs) {
+      const acceptorsClosed = closeAcceptors(acceptors);
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       const tlsDrained = tlsServer ? new Promise<void>((resolve) => tlsServer.close(() => resolve())) : Promise.resolve();
       if (fast) fast.closeIdle();
@@ -213,7 +218,7 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
         h2?.destroyAll();
       }, drainMs);
       timer.unref();
-      await Promise.all([drained, tlsDrained, ...tcp.map((t) => t.proxy.close(drainMs)), ...udp.map((u) => u.proxy.close())]);
+      await Promise.all([acceptorsClosed, drained, tlsDrained, ...tcp.map((t) => t.proxy.close(drainMs)), ...udp.map((u) => u.proxy.close())]);
       clearTimeout(timer);
     },
   };

@@ -147,8 +147,8 @@ export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source
     metrics: () => ask<MetricJson>('metrics').then((l) => l.filter((r) => r.length > 0)),
     runtime: (reset) => ask<RuntimeReport>('runtime', reset),
   };
-  // The primary does not proxy: its own listener is on a throwaway port.
-  const admin = await startLb({ ...cfg, listen: '127.0.0.1:0' }, logger, { source, workers: gather });
+  // The primary does not proxy: its own listener is on a throwaway port, with nothing to accept quickly.
+  const admin = await startLb({ ...cfg, listen: '127.0.0.1:0', acceptBatch: 1 }, logger, { source, workers: gather });
   // Each swap goes out as the services it changed (one service's entry for a change to one service).
   admin.snapshots.onSwap((_n, _p, set) => {
     const msg = wire(set, ++seq, current === undefined ? undefined : seq - 1);
