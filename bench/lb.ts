@@ -39,7 +39,7 @@ import { CLK_TCK, coresBetween, cpuSample, killTrackedLeftovers, readStat, snaps
 import type { CpuSample } from './lib/procfs.js';
 import { LISTEN_COUNTERS, counterDelta, listenCounters, listenSockets, listenSysctls } from './lib/netstat.js';
 import type { ListenCounters, ListenSocket } from './lib/netstat.js';
-import { gcTotals, readRuntime } from './lib/runtime.js';
+import { gcTotals, inProxyBounds, readInProxyHistogram, readRuntime } from './lib/runtime.js';
 import type { RuntimeDump } from './lib/runtime.js';
 import { envIntList, envNum, findBin, firstLine, fmt, makeQuietGate, median, runWrkJson, sleep, wrkErrors } from './lib/util.js';
 import type { WrkReport } from './lib/util.js';
@@ -253,6 +253,8 @@ interface Run {
   listen: ListenCounters;
   /** Switchyard only. */
   runtime?: RunRuntime;
+  /** Switchyard only: where the window's p99.9 and slowest request fell in the balancer's own histogram (bucket bounds, ms). */
+  inProxy?: { p999LeMs: number; maxLeMs: number; count: number };
   /** CPU cores of the proxy's own process and of each direct child (cluster workers, nginx workers), by PID. */
   cpuSplit?: { selfCores: number; childCores: number[] };
 }
@@ -279,6 +281,7 @@ async function measure(
   // The attribution window starts after the warm-up (JIT, pools, first GCs), as the measured run does.
   let runtimeError: string | undefined;
   if (t.admin) await readRuntime(t.admin, true).catch((err: unknown) => void (runtimeError = `reset failed: ${err instanceof Error ? err.message : String(err)}`));
+  const hist0 = t.admin ? await readInProxyHistogram(t.admin).catch(() => undefined) : undefined;
   const n0 = listenCounters();
   const a = sample();
   const wrkDone = runWrk(t.url, seconds, conc);
@@ -307,6 +310,7 @@ async function measure(
     if (runtimeError !== undefined) runtime = { error: runtimeError };
     else runtime = await readRuntime(t.admin, false).then((dump) => ({ dump }), (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }));
   }
+  const hist1 = t.admin && hist0 ? await readInProxyHistogram(t.admin).catch(() => undefined) : undefined;
   trackAll(b.snap);
   if (scenario?.restore) await scenario.restore();
   const c = cores(a, b);
@@ -330,11 +334,13 @@ async function measure(
     changes,
     listen: counterDelta(n0, n1),
     ...(runtime ? { runtime } : {}),
+    ...(hist0 && hist1 ? { inProxy: inProxyBounds(hist0, hist1) } : {}),
     ...(split ? { cpuSplit: { selfCores: split.selfS / wall, childCores: split.childrenS.map((x) => x.s / wall) } } : {}),
   };
   runs.push(run);
   const us = run.proxyCpuS === null ? '' : ` ${fmt((run.proxyCpuS * 1e6) / w.requests, 1)} µs/req`;
-  const attribution = runtime?.dump ? ` | ${runtimeLine(runtime.dump)}` : runtime?.error ? ` | runtime: ${runtime.error}` : '';
+  const inside = run.inProxy ? `, in-balancer p99.9 ≤ ${fmt(run.inProxy.p999LeMs, 1)} max ≤ ${fmt(run.inProxy.maxLeMs, 1)} ms` : '';
+  const attribution = `${inside}${runtime?.dump ? ` | ${runtimeLine(runtime.dump)}` : runtime?.error ? ` | runtime: ${runtime.error}` : ''}`;
   const ovf = run.listen.ListenOverflows + run.listen.ListenDrops + run.listen.TCPSynRetrans;
   console.log(
     `[${phase} ${rep}/${REPS} c${conc}] ${(scenario ? `${t.name} ${scenario.name}` : t.name).padEnd(30)} ${w.rps.toFixed(0).padStart(7)} req/s p50 ${fmt(w.p50_ms)} p99 ${fmt(w.p99_ms)} p99.9 ${fmt(w.p999_ms)} max ${fmt(w.max_ms)} ms, errors ${wrkErrors(w)}${us}, others ${fmt(c.others)} cores${q.waitedS > 0.5 ? ` (waited ${q.waitedS.toFixed(0)} s for a quiet box)` : ''}${scenario ? `, ${changes} changes` : ''}${ovf > 0 ? `, listen overflows/drops/SYN retransmits ${run.listen.ListenOverflows}/${run.listen.ListenDrops}/${run.listen.TCPSynRetrans}` : ''}${run.listen.RetransSegs + run.listen.SoftnetDrops > 0 ? `, retransmitted ${run.listen.RetransSegs} (RTO expiries ${run.listen.TCPTimeouts}), backlog drops ${run.listen.SoftnetDrops}` : ''}${attribution}`,
@@ -767,6 +773,8 @@ const SY_WN_RR = `switchyard-w${SY_WORKERS}-rr`;
 /** a / b as "1.23", or – when either is missing. */
 const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '–' : fmt(a / b));
 const lo = (c: ListenCounters): string => `${c.ListenOverflows}/${c.ListenDrops}/${c.TCPSynRetrans}`;
+/** Retransmitted segments / retransmission-timer expiries / softnet backlog drops. */
+const rto = (c: ListenCounters): string => `${c.RetransSegs}/${c.TCPTimeouts}/${c.SoftnetDrops}`;
 
 const md: string[] = [];
 const line = (s = ''): void => void md.push(s);
@@ -779,7 +787,7 @@ line(
 );
 line();
 line(
-  `Attribution (Switchyard rows): right after the warm-up the harness calls \`GET <admin>/debug/runtime?reset=1\` and right after the run \`GET <admin>/debug/runtime\`, which reports, per process, every GC pause (perf_hooks GC entries) and the event-loop delay (monitorEventLoopDelay, 1 ms resolution) of that window. Listen queues: the TcpExt counters ListenOverflows, ListenDrops and TCPSynRetrans (/proc/net/netstat) are read before and after every measured run; a SYN or handshake-completing ACK dropped on a full queue costs the client a retransmission (1 s for a SYN), which is what a max latency above 1 s points to.`,
+  `Attribution (Switchyard rows): right after the warm-up the harness calls \`GET <admin>/debug/runtime?reset=1\` and right after the run \`GET <admin>/debug/runtime\`, which reports, per process, every GC pause (perf_hooks GC entries) and the event-loop delay (monitorEventLoopDelay, 1 ms resolution) of that window. Listen queues: the TcpExt counters ListenOverflows, ListenDrops and TCPSynRetrans (/proc/net/netstat) are read before and after every measured run; a SYN or handshake-completing ACK dropped on a full queue costs the client a retransmission (1 s for a SYN), which is what a max latency above 1 s points to; RetransSegs, TCPTimeouts (retransmission timer expiries, ≥ 200 ms each) and the softnet backlog drops are read the same way. In-balancer columns: the balancer's own request histogram (switchyard_lb_request_seconds, from the request head parsed to the last byte written) read before and after the run; a wrk tail far above them was spent outside the balancer's request handling — in the kernel's accept queue or a socket buffer.`,
 );
 line();
 
@@ -881,8 +889,8 @@ function mainTable(c: number): void {
 function attributionTable(c: number): void {
   const sy = (rowsByConc.get(c) ?? []).filter((r) => r.t.kind === 'switchyard' && r.n > 0);
   if (sy.length === 0) return;
-  line(`| target | process | wrk p99 ms | wrk p99.9 ms | wrk max ms | GC pauses | GC total ms | GC % of run | GC max ms | major GCs | ELD p99 ms | ELD p99.9 ms | ELD max ms | RSS MiB | CPU cores (own; workers by PID) |`);
-  line('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  line(`| target | process | wrk p99 ms | wrk p99.9 ms | wrk max ms | in-balancer p99.9 ≤ ms | in-balancer max ≤ ms | GC pauses | GC total ms | GC % of run | GC max ms | major GCs | ELD p99 ms | ELD p99.9 ms | ELD max ms | RSS MiB | CPU cores (own; workers by PID) |`);
+  line('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of sy) {
     const rs = mainRuns(r.t.name, c);
     const dumps = rs.map((x) => x.runtime?.dump).filter((d): d is RuntimeDump => d !== undefined);
@@ -892,9 +900,10 @@ function attributionTable(c: number): void {
     const cpuText = cpu.length === 0 ? '–' : nChildren === 0 || dumps.every((d) => d.workers.length === 0)
       ? fmt(median(cpu.map((x) => x.selfCores + x.childCores.reduce((s, v) => s + v, 0))))
       : `primary ${fmt(median(cpu.map((x) => x.selfCores)))}; workers ${Array.from({ length: nChildren }, (_, i) => fmt(median(cpu.map((x) => x.childCores[i] ?? NaN)))).join(', ')}`;
-    const lat = `${fmt(r.p99)} | ${fmt(r.p999)} | ${fmt(r.max)}`;
+    const inside = rs.map((x) => x.inProxy).filter((x): x is NonNullable<Run['inProxy']> => x !== undefined);
+    const lat = `${fmt(r.p99)} | ${fmt(r.p999)} | ${fmt(r.max)} | ${inside.length === 0 ? '–' : fmt(median(inside.map((x) => x.p999LeMs)), 1)} | ${inside.length === 0 ? '–' : fmt(Math.max(...inside.map((x) => x.maxLeMs)), 1)}`;
     if (dumps.length === 0) {
-      // 15 columns: name, process, 3 latencies, the reason across the 9 runtime columns, CPU.
+      // 17 columns: name, process, 5 latencies, the reason across the 9 runtime columns, CPU.
       line(`| ${r.t.name} | – | ${lat} | not read: ${(failures[0] ?? 'no admin address').replace(/\|/g, '/')} |${' |'.repeat(8)} ${cpuText} |`);
       continue;
     }
@@ -911,7 +920,7 @@ function attributionTable(c: number): void {
       const g = reps.map(gcTotals);
       const m = (f: (i: number) => number): number => median(reps.map((_, i) => f(i)));
       line(
-        `| ${k === 0 ? r.t.name : ''} | ${p.label} | ${k === 0 ? lat : '| |'} | ${fmt(m((i) => g[i]?.count ?? NaN), 0)} | ${fmt(m((i) => g[i]?.totalMs ?? NaN), 1)} | ${fmt(m((i) => ((g[i]?.totalMs ?? NaN) / ((reps[i]?.seconds ?? NaN) * 1000)) * 100), 2)} | ${fmt(m((i) => g[i]?.maxMs ?? NaN), 2)} | ${fmt(m((i) => g[i]?.major ?? NaN), 0)} | ${fmt(m((i) => reps[i]?.eventLoopDelay.p99Ms ?? NaN))} | ${fmt(m((i) => reps[i]?.eventLoopDelay.p999Ms ?? NaN))} | ${fmt(m((i) => reps[i]?.eventLoopDelay.maxMs ?? NaN))} | ${fmt(m((i) => (reps[i]?.rssBytes ?? NaN) / 2 ** 20), 0)} | ${k === 0 ? cpuText : ''} |`,
+        `| ${k === 0 ? r.t.name : ''} | ${p.label} | ${k === 0 ? lat : '| | | |'} | ${fmt(m((i) => g[i]?.count ?? NaN), 0)} | ${fmt(m((i) => g[i]?.totalMs ?? NaN), 1)} | ${fmt(m((i) => ((g[i]?.totalMs ?? NaN) / ((reps[i]?.seconds ?? NaN) * 1000)) * 100), 2)} | ${fmt(m((i) => g[i]?.maxMs ?? NaN), 2)} | ${fmt(m((i) => g[i]?.major ?? NaN), 0)} | ${fmt(m((i) => reps[i]?.eventLoopDelay.p99Ms ?? NaN))} | ${fmt(m((i) => reps[i]?.eventLoopDelay.p999Ms ?? NaN))} | ${fmt(m((i) => reps[i]?.eventLoopDelay.maxMs ?? NaN))} | ${fmt(m((i) => (reps[i]?.rssBytes ?? NaN) / 2 ** 20), 0)} | ${k === 0 ? cpuText : ''} |`,
       );
     });
     if (failures.length > 0) notes.push(`${r.t.name} c${c}: /debug/runtime could not be read in ${failures.length} run(s): ${failures[0] ?? ''}`);
@@ -945,7 +954,7 @@ if (PHASES.has('main')) {
   line();
   for (const t of targets.filter((x) => !x.skip)) line(`- ${t.name}: ${socketsText(t.sockets)}`);
   line();
-  line('Counter deltas per measured run, as ListenOverflows / ListenDrops / TCPSynRetrans (the counters cover the whole network namespace, so processes of other users of this machine count too; on loopback a retransmitted SYN-ACK counts as well):');
+  line('Counter deltas per measured run, as ListenOverflows / ListenDrops / TCPSynRetrans, then RetransSegs / TCPTimeouts / softnet backlog drops (the counters cover the whole network namespace, so processes of other users of this machine count too; on loopback a retransmitted SYN-ACK counts as well):');
   line();
   line(`| target | c | ${Array.from({ length: REPS }, (_, i) => `rep ${i + 1}`).join(' | ')} | max latency ms per rep |`);
   line(`|---|---:|${Array.from({ length: REPS }, () => '---:|').join('')}---|`);
@@ -953,7 +962,7 @@ if (PHASES.has('main')) {
     for (const t of targets.filter((x) => !x.skip && x.concs.includes(c))) {
       const rs = mainRuns(t.name, c);
       if (rs.length === 0) continue;
-      line(`| ${t.name} | ${c} | ${Array.from({ length: REPS }, (_, i) => { const r = rs.find((x) => x.rep === i + 1); return r ? lo(r.listen) : '–'; }).join(' | ')} | ${rs.map((r) => fmt(r.wrk.max_ms, 0)).join(', ')} |`);
+      line(`| ${t.name} | ${c} | ${Array.from({ length: REPS }, (_, i) => { const r = rs.find((x) => x.rep === i + 1); return r ? `${lo(r.listen)}; ${rto(r.listen)}` : '–'; }).join(' | ')} | ${rs.map((r) => fmt(r.wrk.max_ms, 0)).join(', ')} |`);
     }
   }
   line();

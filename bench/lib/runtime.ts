@@ -74,3 +74,32 @@ export function gcTotals(r: RuntimeReport): GcTotals {
     major: r.gc.major?.count ?? 0,
   };
 }
+
+/** The balancer's own request-latency histogram (switchyard_lb_request_seconds), summed over its series: le (seconds) → cumulative count. */
+export async function readInProxyHistogram(adminUrl: string): Promise<Map<number, number>> {
+  const url = `${adminUrl}/metrics`;
+  const r = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${r.statusCode}: ${text.slice(0, 200)}`);
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^switchyard_lb_request_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+(?:\.\d+)?(?:e\+?\d+)?)$/gm)) {
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  if (out.size === 0) throw new Error(`GET ${url}: no switchyard_lb_request_seconds_bucket series`);
+  return out;
+}
+
+/**
+ * From two histogram readings: the bucket bounds (ms) under which the window's p99.9 and its slowest
+ * request fell, as the balancer itself timed them (from the request head to the last byte written).
+ * Against wrk's figures this tells time spent inside the balancer from time spent before it (the accept
+ * queue, the client's socket) or after it.
+ */
+export function inProxyBounds(before: Map<number, number>, after: Map<number, number>): { p999LeMs: number; maxLeMs: number; count: number } {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const delta = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const count = delta[delta.length - 1] ?? 0;
+  const first = (target: number): number => les[delta.findIndex((d) => d >= target)] ?? NaN;
+  return { p999LeMs: first(count * 0.999) * 1000, maxLeMs: first(count) * 1000, count };
+}
