@@ -46,15 +46,24 @@ export interface AcceptBatchOptions {
  * (a cluster worker under round-robin scheduling) is left alone.
  */
 export async function addAcceptors(servers: readonly Server[], batch: number, opts: AcceptBatchOptions): Promise<Server[]> {
-  const eligible = servers.filter((s) => typeof (s as unknown as ServerInternals)._handle?.fd === 'number' && ((s as unknown as ServerInternals)._handle?.fd ?? -1) >= 0);
+  const fd = (s: Server): number => (s as unknown as ServerInternals)._handle?.fd ?? -1;
+  const eligible = servers.filter((s) => fd(s) >= 0);
   if (batch <= 1 || eligible.length === 0) return [];
   const added: Server[] = [];
   const timeoutMs = opts.timeoutMs ?? 5000;
   let helper: ChildProcess | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** The one handle being waited for; a handle that comes back after we gave up is closed (it would hold the port). */
+  let waiting: ((handle: object) => void) | undefined;
   try {
     // No NODE_OPTIONS (a test's --import tsx would slow the start ten-fold) and nothing inherited.
     const h = (helper = spawn(opts.execPath ?? process.execPath, ['-e', MIRROR], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: {}, serialization: 'json' }));
+    h.on('message', (_m: unknown, back: { close?: () => void } | undefined) => {
+      const w = waiting;
+      waiting = undefined;
+      if (back && w) w(back);
+      else back?.close?.();
+    });
     const gone = new Promise<never>((_, reject) => {
       // 'on', not 'once': a failed spawn is followed by a failed send, and an unheard 'error' would throw.
       h.on('error', (err) => reject(err));
@@ -63,9 +72,7 @@ export async function addAcceptors(servers: readonly Server[], batch: number, op
     });
     gone.catch(() => undefined); // it also ends that way once the work is done
     const mirrored = (handle: object): Promise<object> => Promise.race([gone, new Promise<object>((resolve) => {
-      h.once('message', (_m: unknown, back: object | undefined) => {
-        if (back) resolve(back);
-      });
+      waiting = resolve;
       h.send('dup', handle as never);
     })]);
     for (const server of eligible) {
@@ -84,6 +91,7 @@ export async function addAcceptors(servers: readonly Server[], batch: number, op
     opts.logger.warn({ err: err instanceof Error ? err.message : String(err), descriptorsAdded: added.length },
       'could not add accept descriptors (accept-batch): new connections are accepted one per event-loop turn on the listeners without them');
   } finally {
+    waiting = undefined;
     clearTimeout(timer);
     try {
       if (helper?.connected) helper.disconnect();
