@@ -6,8 +6,11 @@
  * Accepts are distributed by the kernel (cluster.SCHED_NONE: every worker accepts on the shared
  * listening socket) unless SWITCHYARD_LB_SCHED=rr asks for node:cluster's round-robin hand-off,
  * where the primary accepts and passes each connection to a worker over IPC. bench:lb measures both:
- * the hand-off puts the primary and an IPC message on every new connection's path, which is what a
- * connection burst waits behind (see bench/results/lb.md).
+ * the hand-off puts the primary and an IPC message on every new connection's path, and node:cluster
+ * waits for a worker's reply before handing it the next connection, so a burst reaches a busy worker
+ * one connection per turn of its loop (c256: p99.9 ~220 ms while no request took over 25–50 ms
+ * inside; bench/results/lb.md). Under the kernel's scheduling each worker takes bursts with its
+ * own accept batch (accept-batch.ts), which is why that stays the default.
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
