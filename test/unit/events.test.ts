@@ -22,7 +22,7 @@ interface Service { readonly ID: string; readonly Tags: readonly string[] }
 
 function buffer(store: EmbeddedStore, initial: readonly StoreEntry[], node: string, services: Service[] = [], unreadable: string[] = []): EventBuffer {
   const b = new EventBuffer({
-    node, initial, localServices: () => services, commit: (req) => store.txn(req), applied: async () => undefined,
+    node, initial, localServices: () => services, commit: async (req) => void (await store.txn(req)),
     onUnreadable: (r) => unreadable.push(r),
   });
   store.subscribe((c) => b.apply(c));

@@ -124,7 +124,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const events = new EventBuffer({
     node: cfg.node, initial: opened.entries,
     localServices: () => [...view.nodeServices(cfg.node)].map((s) => s.rec).filter((s) => s.Local),
-    commit: (req) => store.txn(req), applied: (rev) => view.waitForRevision(rev),
+    commit: async (req) => view.waitForRevision((await store.txn(req)).revision),
     onUnreadable: (reason) => logger.warn({ reason }, 'skipped a stored user event this agent cannot read'),
   });
   const unsubscribers = [store.subscribe((c) => view.apply(c)), store.subscribe((c) => sessionView.apply(c)), store.subscribe((c) => events.apply(c))];

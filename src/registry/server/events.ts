@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { HttpError, badRequest } from '../../core/errors.js';
 import { RE2JS } from 're2js';
 import type { Cancel } from './catalog-reader.js';
-import type { StoreChange, StoreEntry, TxnRequest, TxnResult } from '../store/types.js';
+import type { StoreChange, StoreEntry, TxnRequest } from '../store/types.js';
 
 export interface UserEvent {
   ID: string;
@@ -39,10 +39,8 @@ export interface EventBufferOptions {
   readonly node: string;
   /** This agent's own services (the service and tag filters match them; Consul matches the service ID). */
   readonly localServices: () => Iterable<{ readonly ID: string; readonly Tags: readonly string[] }>;
-  /** Writes the event to the store every agent follows (Store.txn). */
-  readonly commit: (req: TxnRequest) => Promise<TxnResult>;
-  /** Resolves once this agent has applied `revision` (so a list right after a fire shows it). */
-  readonly applied: (revision: number) => Promise<void>;
+  /** Writes the event to the store every agent follows; resolves once this agent has applied the write (so a list right after a fire shows it). */
+  readonly commit: (req: TxnRequest) => Promise<void>;
   /** The stored entries at open: the event key's version is where the clock resumes. */
   readonly initial: readonly StoreEntry[];
   /** Told about a stored event this agent cannot read (written by something else): it is skipped. */
@@ -59,12 +57,18 @@ export const USER_EVENT_SIZE_LIMIT = 512;
 const USER_EVENT_VERSION = 1;
 
 /** Go's regexp (RE2) through a linear-time engine, as the ?filter matcher: no filter can make a match backtrack. */
-function regexp(what: string, src: string): RE2JS {
+function regexp(what: string, src: string): RE2JS | undefined {
+  if (src === '') return undefined;
   try {
     return RE2JS.compile(src);
   } catch (err) {
     throw badRequest(`Invalid ${what} filter: ${(err as Error).message}`);
   }
+}
+
+/** An event's node, service and tag filters, compiled (undefined: no filter); a filter that does not compile throws a 400. */
+function filters(f: { readonly node: string; readonly service: string; readonly tag: string }): { node: RE2JS | undefined; service: RE2JS | undefined; tag: RE2JS | undefined } {
+  return { node: regexp('node', f.node), service: regexp('service', f.service), tag: regexp('tag', f.tag) };
 }
 
 /** Consul's uuidToUint64: the two 64-bit halves of the newest event's ID XORed, as the list's index. */
@@ -118,9 +122,7 @@ export class EventBuffer {
   async fire(input: FireInput): Promise<UserEvent> {
     if (input.name === '') throw badRequest('Missing name');
     if (input.tag !== '' && input.service === '') throw badRequest('Cannot provide tag filter without service filter');
-    if (input.node !== '') regexp('node', input.node);
-    if (input.service !== '') regexp('service', input.service);
-    if (input.tag !== '') regexp('tag', input.tag);
+    filters(input);
     const size = Buffer.byteLength(input.name) + input.payload.length;
     if (size > USER_EVENT_SIZE_LIMIT) {
       throw new HttpError(413, `user event exceeds configured limit of ${USER_EVENT_SIZE_LIMIT} bytes before encoding (name and payload: ${size} bytes)`);
@@ -130,8 +132,7 @@ export class EventBuffer {
       NodeFilter: input.node, ServiceFilter: input.service, TagFilter: input.tag, Version: USER_EVENT_VERSION, LTime: 0,
     };
     const { LTime: _, ...stored } = event;
-    const r = await this.#o.commit({ success: [{ type: 'put', key: EVENT_KEY, value: JSON.stringify(stored) }] });
-    await this.#o.applied(r.revision);
+    await this.#o.commit({ success: [{ type: 'put', key: EVENT_KEY, value: JSON.stringify(stored) }] });
     return event;
   }
 
@@ -184,18 +185,13 @@ export class EventBuffer {
    * A filter that does not compile here (the firing agent checked it) matches nothing.
    */
   #mine(e: UserEvent): boolean {
-    const compiled = (src: string): RE2JS | undefined | null => {
-      if (src === '') return undefined;
-      try {
-        return RE2JS.compile(src);
-      } catch {
-        return null;
-      }
-    };
-    const nodeRe = compiled(e.NodeFilter);
-    const serviceRe = compiled(e.ServiceFilter);
-    const tagRe = compiled(e.TagFilter);
-    if (nodeRe === null || serviceRe === null || tagRe === null) return false;
+    let f: ReturnType<typeof filters>;
+    try {
+      f = filters({ node: e.NodeFilter, service: e.ServiceFilter, tag: e.TagFilter });
+    } catch {
+      return false;
+    }
+    const { node: nodeRe, service: serviceRe, tag: tagRe } = f;
     if (nodeRe && !nodeRe.test(this.#o.node)) return false;
     if (!serviceRe) return true;
     for (const s of this.#o.localServices()) {
