@@ -367,7 +367,9 @@ export class CatalogView implements CatalogReader, CatalogWatch {
         } else {
           // Unconditional (a no-op when absent): a put that came without its prev must not leave a stale instance behind.
           // The initial load has one entry per key, so there is nothing to remove (two lookups saved per record).
-          if (!this.#loading) this.#removeService(node, id, touched);
+          // The slot stays even if that empties it: it is about to hold this instance, and a dropped slot would
+          // hold it where no read or later removal finds it.
+          if (!this.#loading) this.#removeService(node, id, touched, false);
           slot.services.set(id, ix);
           this.#addInstance(ix, touched);
         }
@@ -467,7 +469,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
     }
   }
 
-  #removeService(node: string, id: string, touched: Set<string>): void {
+  #removeService(node: string, id: string, touched: Set<string>, dropEmptySlot = true): void {
     const slot = this.#nodes.get(node);
     const old = slot?.services.get(id);
     if (!slot || !old) return;
@@ -483,7 +485,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
       }
     }
     touched.add(topics.SERVICES).add(topics.node(slot.name)).add(topics.service(old.rec.Service));
-    this.#dropIfEmpty(slot);
+    if (dropEmptySlot) this.#dropIfEmpty(slot);
   }
 
   #removeCheck(node: string, id: string, touched: Set<string>): void {
