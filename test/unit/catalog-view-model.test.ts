@@ -17,6 +17,8 @@ import type { CheckRecord, HealthStatus, NodeRecord } from '../../src/registry/s
 import { checksInState, healthEntries, serviceTagsIndex } from '../../src/registry/server/queries.js';
 import { checkWithDefaults, encodeCheck, encodeService, serviceWithDefaults } from '../../src/registry/server/stored.js';
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
+import { LocalSource } from '../../src/discovery/local-source.js';
+import type { ServiceSet } from '../../src/discovery/types.js';
 import type { StoreOp } from '../../src/registry/store/types.js';
 
 const silent = { warn: () => undefined, info: () => undefined };
@@ -133,11 +135,55 @@ function everything(v: CatalogReader): unknown {
   return { answers, instances: v.instanceCount() };
 }
 
+/**
+ * A ServiceSet as data: tags sorted (their order is first-seen order), maps as sorted entries. `critical`
+ * only with `withCritical`: a change to it alone is not emitted (it matters only beside a change to the
+ * instances, and every set carries the source's current list).
+ */
+function plainSet(s: ServiceSet, withCritical: boolean): unknown {
+  const sorted = <V>(m: ReadonlyMap<string, V> | undefined, f: (v: V) => unknown = (v) => v): unknown => [...(m ?? new Map<string, V>())].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, f(v)]);
+  return { catalog: sorted(s.catalog, (t) => [...t].sort()), instances: sorted(s.instances), ...(withCritical ? { critical: sorted(s.critical) } : {}) };
+}
+
+/** What the balancer follows inside `switchyard up`: the in-process source on this view, every set it emits kept. */
+class Follower {
+  readonly sets: ServiceSet[] = [];
+  readonly #source: LocalSource;
+
+  constructor(view: CatalogView) {
+    this.#source = new LocalSource(view, () => true);
+    this.#source.start((set) => this.sets.push(set));
+  }
+
+  /** The sets emitted since `from`: the last must equal a source started now, and their `changed` must name every service that moved. */
+  check(view: CatalogView, from: number, why: string): void {
+    const last = this.sets.at(-1) as ServiceSet;
+    let now: ServiceSet | undefined;
+    const fresh = new LocalSource(view, () => true);
+    fresh.start((set) => (now ??= set));
+    void fresh.close();
+    const emitted = this.sets.length > from;
+    assert.deepEqual(plainSet(last, emitted), plainSet(now as ServiceSet, emitted), `${why}: the balancer's source holds another set than a source started now`);
+    const before = this.sets[from - 1];
+    if (before === undefined) return;
+    const named = new Set(this.sets.slice(from).flatMap((x) => [...(x.changed ?? [])]));
+    for (const name of new Set([...before.catalog.keys(), ...last.catalog.keys(), ...before.instances.keys(), ...last.instances.keys()])) {
+      const moved = JSON.stringify([before.catalog.get(name), before.instances.get(name)]) !== JSON.stringify([last.catalog.get(name), last.instances.get(name)]);
+      assert.ok(!moved || named.has(name), `${why}: service ${name} changed but no set named it (an incremental table would keep the old one)`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#source.close();
+  }
+}
+
 /** The index a blocking query on `spec` reports. */
 const indexOf = (v: CatalogView, spec: WatchSpec): number => ('topics' in spec ? v.topicIndex(spec.topics) : v.kvIndex(spec.kv, spec.prefix));
 
 /** Commits `ops` with a query parked on every read; each read whose answer changed must have a higher index, a new version, and its query woken. */
-async function writeAndCheck(store: EmbeddedStore, view: CatalogView, ops: StoreOp[], step: number): Promise<void> {
+async function writeAndCheck(store: EmbeddedStore, view: CatalogView, follower: Follower, ops: StoreOp[], step: number): Promise<void> {
+  const emitted = follower.sets.length;
   const before = READS.map((r) => ({ answer: JSON.stringify(r.answer(view)), index: indexOf(view, r.spec), version: view.version(r.spec) }));
   const cancel = parkedUntilChecked();
   const woken = READS.map((r) => {
@@ -158,6 +204,9 @@ async function writeAndCheck(store: EmbeddedStore, view: CatalogView, ops: Store
       assert.ok(view.version(r.spec) !== was.version, `${why}, but its version did not move (a cached answer would be served)`);
       assert.ok((woken[i] as () => boolean)(), `${why}, but a query parked on it was not woken`);
     }
+    // The source builds on the turn after the change (setImmediate).
+    await new Promise((r) => setImmediate(r));
+    follower.check(view, emitted, `step ${step}, after ${JSON.stringify(ops)}`);
   } finally {
     cancel.fire();
   }
@@ -176,12 +225,14 @@ describe('catalog view: kept write by write, it serves what a fresh load serves 
           await store.txn({ success: [{ type: 'put', key: keys.node('agent'), value: JSON.stringify({ ID: '', Node: 'agent', Address: '127.0.0.1', Datacenter: 'dc1', TaggedAddresses: {}, Meta: {} }) }] });
           const view = new CatalogView({ revision: store.revision(), entries: store.range('') });
           const unsubscribe = store.subscribe((c) => view.apply(c));
+          const follower = new Follower(view);
           try {
-            for (const [step, ops] of txns.entries()) await writeAndCheck(store, view, ops, step);
+            for (const [step, ops] of txns.entries()) await writeAndCheck(store, view, follower, ops, step);
             // The oracle: the store's entries now, loaded in one go, as a restarted agent would.
             const fresh = new CatalogView({ revision: store.revision(), entries: store.range('') });
             assert.deepEqual(everything(view), everything(fresh), `after ${txns.length} transactions the view differs from a fresh load of the same store`);
           } finally {
+            await follower.close();
             unsubscribe();
           }
         } finally {
