@@ -9,6 +9,7 @@ import { freePort } from '../helpers/process.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { LocalSource } from '../../src/discovery/local-source.js';
 import { RemoteSource } from '../../src/discovery/remote-source.js';
+import { RegistryClient, watch } from '../../src/registry/api/client.js';
 import { followPredicate } from '../../src/discovery/follow.js';
 import type { ServiceSet, Source } from '../../src/discovery/types.js';
 
@@ -144,5 +145,22 @@ describe('discovery sources', () => {
     await a.stop();
     await waitFor(() => some.lines.length > 0, 'the warning after the agent went away', 5000);
     assert.equal(some.lines[0]?.msg, 'registry unreachable: serving the last known table');
+  });
+
+  it('a watch aborted after its answer arrived hands nothing on, and asks nothing more', async () => {
+    const ac = new AbortController();
+    const changes: unknown[] = [];
+    let answers = 0;
+    // The abort lands between the answer's arrival and its hand-off, as a source's reconcile does when a
+    // catalog answer stops a service's watch while that watch's own answer is coming in.
+    await watch(new RegistryClient({ address: agent.url }), '/v1/catalog/services', (v) => changes.push(v), ac.signal, {
+      waitMs: 5000,
+      onAnswer: () => {
+        answers++;
+        ac.abort();
+      },
+    });
+    assert.equal(answers, 1);
+    assert.deepEqual(changes, [], 'onChange ran for an aborted watch');
   });
 });

@@ -203,6 +203,9 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
       const r = await client.blockingGet<T>(path, index, waitMs, signal, opts.parse);
       attempt = 0;
       opts.onAnswer?.();
+      // Aborted while the answer was on its way in (a source that stopped following this service): it
+      // must not reach onChange, which would put back what its owner has just let go.
+      if (signal.aborted) return;
       if (r.index < index) {
         index = 0;
         continue;
