@@ -6,7 +6,7 @@
  * maps: emitting after a change to one service costs that service, not the catalog.
  */
 import type { Logger } from 'pino';
-import { RegistryClient, watch } from '../registry/api/client.js';
+import { RegistryClient, RegistryClientError, watch } from '../registry/api/client.js';
 import type { WatchAnswer } from '../registry/api/client.js';
 import type { ApiHealthEntry } from '../registry/api/types.js';
 import { PersistentMap } from '../core/persistent-map.js';
@@ -121,13 +121,26 @@ export class RemoteSource implements Source {
     }, this.#ac.signal, this.#watchOpts('catalog/services'));
   }
 
-  #watchOpts(what: string): Parameters<typeof watch>[4] {
+  #watchOpts(what: string, service?: string): Parameters<typeof watch>[4] {
     return {
       waitMs: this.#opts.waitMs ?? 60_000,
       onAnswer: () => this.#stale.heard(what),
       onError: (err, attempt) => {
-        this.#status = { ...this.#status, connected: false, lastError: (err as Error).message };
+        // An answer with an error status is a reachable registry refusing one watch, not a lost connection.
+        const refused = err instanceof RegistryClientError && err.status !== undefined;
+        this.#status = { ...this.#status, ...(refused ? {} : { connected: false }), lastError: (err as Error).message };
+        if (service !== undefined && this.#pending.delete(service)) {
+          // One service the registry cannot answer for (real Consul redirects a name such as "..") must not
+          // hold back every other service's changes: the table goes on without it until it answers.
+          this.#opts.logger.warn({ service, err: (err as Error).message }, 'no first answer for a followed service: the table goes on without its instances until the registry answers for it');
+          this.#schedule();
+          return;
+        }
         if (attempt !== 1 && attempt % 10 !== 0) return;
+        if (refused) {
+          this.#opts.logger.warn({ what, attempt, err: (err as Error).message }, 'the registry refused a watch: retrying it with backoff');
+          return;
+        }
         // Say what traffic gets: the last table this source emitted, or, before its first one, nothing from it.
         const msg = this.#emitted
           ? 'registry unreachable: serving the last known table'
@@ -206,7 +219,7 @@ export class RemoteSource implements Source {
       if (!sameStrings(this.#critical.get(name), critical)) this.#critical = this.#critical.set(name, critical);
       this.#pending.delete(name);
       this.#schedule();
-    }, ac.signal, this.#watchOpts(`health/service/${name}`));
+    }, ac.signal, this.#watchOpts(`health/service/${name}`, name));
   }
 
   /** Coalesces a burst of watch answers into one emission (latest state wins). */

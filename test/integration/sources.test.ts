@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { Writable } from 'node:stream';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startTestAgent, http, waitFor } from '../helpers/agent.js';
 import { freePort } from '../helpers/process.js';
 import type { TestAgent } from '../helpers/agent.js';
@@ -162,5 +164,42 @@ describe('discovery sources', () => {
     });
     assert.equal(answers, 1);
     assert.deepEqual(changes, [], 'onChange ran for an aborted watch');
+  });
+
+  it('a followed service the registry refuses to answer for does not hold back the table: the others still arrive', async () => {
+    // Real Consul redirects /v1/health/service/.. (Go's path cleaning); here a proxy in front of the agent
+    // refuses one service's health reads with 500 and passes everything else through.
+    const proxy = createServer((req, res) => {
+      if ((req.url ?? '').startsWith('/v1/health/service/refused')) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('refused by the test proxy\n');
+        return;
+      }
+      void fetch(`${agent.url}${req.url ?? '/'}`, { method: req.method ?? 'GET' }).then(async (r) => {
+        res.writeHead(r.status, Object.fromEntries([...r.headers].filter(([k]) => k !== 'content-encoding' && k !== 'content-length'))).end(Buffer.from(await r.arrayBuffer()));
+      }, () => res.writeHead(502).end());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    let r: RemoteSource | undefined;
+    try {
+      const { port } = proxy.address() as AddressInfo;
+      const reg = (body: unknown) => http(agent.url, 'PUT', '/v1/agent/service/register', body);
+      await reg({ Name: 'refused', ID: 'refused-1', Port: 70, Tags: ['urlprefix-/refused'] });
+      await reg({ Name: 'routed', ID: 'routed-1', Port: 71, Tags: ['urlprefix-/routed'] });
+      const log = capture();
+      let set: ServiceSet | undefined;
+      r = new RemoteSource({ address: `127.0.0.1:${port}`, follow: webOnly, logger: log.logger, waitMs: 2000 });
+      r.start((s) => (set = s));
+      await waitFor(() => set?.instances.get('routed')?.length === 1, 'a first table with the services the registry answers for', 5000);
+      assert.equal(set?.instances.has('refused'), false, 'no instances for the refused service');
+      assert.ok(log.lines.some((l) => l.msg.startsWith('no first answer for a followed service')), JSON.stringify(log.lines));
+      // Later changes still arrive while the refused watch keeps retrying.
+      await reg({ Name: 'routed', ID: 'routed-2', Port: 72, Tags: ['urlprefix-/routed'] });
+      await waitFor(() => set?.instances.get('routed')?.length === 2, 'the second instance of routed', 5000);
+      assert.equal(r.status().connected, true, 'a registry that answers is connected, whatever it answers for one service');
+    } finally {
+      await r?.close();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
