@@ -198,8 +198,9 @@ export class RemoteSource implements Source {
   }
 
   #startWatch(name: string): void {
+    // Not linked to #ac by a listener (one per watch ever started, never removed while the source lives):
+    // close() aborts the watches it holds.
     const ac = new AbortController();
-    this.#ac.signal.addEventListener('abort', () => ac.abort(), { once: true });
     this.#watches.set(name, ac);
     this.#pending.add(name);
     this.#stale.started(`health/service/${name}`);
@@ -244,6 +245,7 @@ export class RemoteSource implements Source {
   async close(): Promise<void> {
     this.#stale.close();
     this.#ac.abort();
+    for (const ac of this.#watches.values()) ac.abort();
     await Promise.all([this.#client.close(), ...this.#pool.map((c) => c.client.close())]);
   }
 }

@@ -202,4 +202,27 @@ describe('discovery sources', () => {
       await new Promise((resolve) => proxy.close(resolve));
     }
   });
+
+  it('a source that starts and stops many watches over its life keeps no listener per watch it stopped', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    const r = new RemoteSource({ address: agent.url, follow: webOnly, logger: pino({ level: 'silent' }), waitMs: 2000 });
+    try {
+      let set: ServiceSet | undefined;
+      r.start((s) => (set = s));
+      // A routed service that comes and goes: each arrival starts a watch, each departure stops it.
+      for (let i = 0; i < 15; i++) {
+        await http(agent.url, 'PUT', '/v1/agent/service/register', { Name: 'comes-and-goes', ID: 'cg-1', Port: 60, Tags: ['urlprefix-/cg'] });
+        await waitFor(() => set?.instances.get('comes-and-goes')?.length === 1, `arrival ${i}`, 5000);
+        await http(agent.url, 'PUT', '/v1/agent/service/deregister/cg-1');
+        await waitFor(() => set !== undefined && !set.instances.has('comes-and-goes'), `departure ${i}`, 5000);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+    } finally {
+      process.off('warning', onWarning);
+      await r.close();
+    }
+  });
 });
