@@ -102,6 +102,7 @@ export class TemplateRunner {
 
   stop(): void {
     this.#ac.abort();
+    for (const ac of this.#watches.values()) ac.abort();
     clearTimeout(this.#quiet);
     clearTimeout(this.#maxTimer);
   }
@@ -129,9 +130,10 @@ export class TemplateRunner {
 
   /** Starts a blocking-query watch for a dependency the first time a template reads it. */
   #ensureWatch(dep: Dependency): void {
-    if (this.#watches.has(dep.id) || dep.type === 'file') return;
+    if (this.#watches.has(dep.id) || dep.type === 'file' || this.#ac.signal.aborted) return;
+    // Not linked to #ac by a listener per watch (past ten, Node warns of a leak on every template that reads
+    // more than ten dependencies): stop() aborts the watches it holds.
     const ac = new AbortController();
-    this.#ac.signal.addEventListener('abort', () => ac.abort(), { once: true });
     this.#watches.set(dep.id, ac);
     const store = (value: unknown): void => {
       this.#brain.set(dep.id, value);

@@ -50,6 +50,22 @@ describe('switchyard template', () => {
     for (const id of ['web1', 'web2', 'web3']) await dereg(id);
   });
 
+  it('a template reading more than ten dependencies says nothing but its own log lines (no leak warning from Node)', async () => {
+    const dir = tempDir('sy-tpl-');
+    // The seeds' shape, one upstream per service: twelve services, so thirteen watches (services + each service).
+    writeFileSync(join(dir, 'all.ctmpl'), '{{range services}}{{$n := .Name}}{{range service $n}}{{$n}} {{.Address}}:{{.Port}}\n{{end}}{{end}}');
+    for (let i = 0; i < 12; i++) await reg(`many${i}`, 41000 + i, `many${i}`);
+    try {
+      const p = switchyard(['template', '-once', '-consul-addr', agent.url, '-template', `${dir}/all.ctmpl:${dir}/all.out`]);
+      assert.equal((await p.exited).code, 0, p.stderr());
+      assert.equal(readFileSync(join(dir, 'all.out'), 'utf8').split('\n').filter((l) => l.startsWith('many')).length, 12);
+      const foreign = p.stderr().split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
+      assert.deepEqual(foreign, [], 'stderr holds only JSON log lines');
+    } finally {
+      for (let i = 0; i < 12; i++) await dereg(`many${i}`);
+    }
+  });
+
   it('re-renders on change only, keeps the file mode, runs the command only when the content changed, and retries a failed command', async () => {
     const dir = tempDir('sy-tpl-');
     writeFileSync(join(dir, 't.ctmpl'), '{{range service "svc"}}{{.Port}} {{end}}\n');
