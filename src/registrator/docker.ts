@@ -89,9 +89,12 @@ export class DockerodeSource implements DockerSource {
     } as Docker.GetEventsOptions);
     let buf = '';
     let ended = false;
+    const destroy = (): void => (stream as unknown as { destroy?: () => void }).destroy?.();
     const end = (err?: Error): void => {
       if (ended) return;
       ended = true;
+      // The signal outlives this stream (the next subscription uses it too).
+      signal.removeEventListener('abort', destroy);
       if (!signal.aborted) onEnd(err);
     };
     stream.on('data', (chunk: Buffer | string) => {
@@ -109,7 +112,7 @@ export class DockerodeSource implements DockerSource {
     stream.on('end', () => end());
     stream.on('close', () => end());
     stream.on('error', (err: Error) => end(err));
-    signal.addEventListener('abort', () => (stream as unknown as { destroy?: () => void }).destroy?.(), { once: true });
+    signal.addEventListener('abort', destroy, { once: true });
   }
 }
 

@@ -95,7 +95,9 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
   const follow = async (): Promise<void> => {
     let failures = 0;
     while (!signal.aborted) {
+      let stopped = (): void => undefined;
       const ended = new Promise<Error | undefined>((resolve) => {
+        stopped = () => resolve(undefined);
         docker.subscribe(
           (e) => {
             logger.debug({ action: e.action, container: e.id.slice(0, 12), exitCode: e.exitCode }, 'docker event');
@@ -115,9 +117,10 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
           },
           (err: unknown) => resolve(err as Error),
         );
-        signal.addEventListener('abort', () => resolve(undefined), { once: true });
+        signal.addEventListener('abort', stopped, { once: true });
       });
-      const err = await ended;
+      // One listener per subscription, removed with it: a daemon that drops the stream again and again must not pile them up.
+      const err = await ended.finally(() => signal.removeEventListener('abort', stopped));
       if (signal.aborted) return;
       failures++;
       const delay = Math.min(deps.retryMaxMs ?? 15_000, (deps.retryBaseMs ?? 500) * 2 ** Math.min(failures - 1, 16));

@@ -86,9 +86,11 @@ class FakeDocker implements DockerSource {
 
   async subscribe(onEvent: (e: DockerEvent) => void, onEnd: (err?: Error) => void, signal: AbortSignal): Promise<void> {
     this.#refuse('connect ENOENT');
-    const sub = { onEvent, onEnd };
+    const gone = (): void => void (this.#subs = this.#subs.filter((s) => s !== sub));
+    // As the real client does: the abort listener goes with the stream.
+    const sub = { onEvent, onEnd: (err?: Error) => { signal.removeEventListener('abort', gone); onEnd(err); } };
     this.#subs.push(sub);
-    signal.addEventListener('abort', () => (this.#subs = this.#subs.filter((s) => s !== sub)), { once: true });
+    signal.addEventListener('abort', gone, { once: true });
   }
 }
 
@@ -360,6 +362,27 @@ describe('registrator process (startRegistrator)', () => {
       await running.stop();
     }
     assert.deepEqual(registry.ids(), ['h1:pre:80', 'h1:while-disconnected:80'], 'stopping deregisters nothing');
+  });
+
+  it('a Docker daemon that drops the event stream again and again leaves no listener behind per lost stream', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    const docker = new FakeDocker();
+    const registry = new FakeRegistry();
+    const running = await startRegistrator(opts(), { docker, registry, logger: silent, hostname: 'h1', retryBaseMs: 1, retryMaxMs: 2 });
+    try {
+      for (let i = 0; i < 15; i++) {
+        await until(() => docker.subscribers === 1, `subscription ${i}`);
+        docker.dropStreams();
+      }
+      await until(() => docker.subscribers === 1, 'the last subscription');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+    } finally {
+      process.off('warning', onWarning);
+      await running.stop();
+    }
   });
 
   it('-retry-attempts: keeps pinging the registry, then gives up with a StartupError', async () => {
