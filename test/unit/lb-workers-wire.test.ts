@@ -2,6 +2,7 @@
 // a worker that missed a set does not apply a delta on top of the wrong one.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { WorkerSet, wire } from '../../src/cli/wiring/lb-workers.js';
 import type { Instance, ServiceSet } from '../../src/discovery/types.js';
 
@@ -30,4 +31,37 @@ it('a worker that missed a set refuses a delta on it (and asks for the whole set
   w.take(payload(wire(setOf({ a: 1 }), 5)));
   assert.equal(w.take(payload(wire(setOf({ a: 2 }, ['a']), 7, 6))), undefined, 'set 6 was missed');
   assert.deepEqual(plain(w.take(payload(wire(setOf({ a: 3, b: 4 }), 7)))), plain(setOf({ a: 3, b: 4 })));
+});
+
+it('through any sequence of sets, with some lost on the way, a worker holds its primary\'s set or asks for the whole one', () => {
+  const names = ['a', 'b', 'c', 'd'];
+  const step = fc.record({
+    ports: fc.array(fc.option(fc.constantFrom(1, 2, 3), { nil: undefined }), { minLength: names.length, maxLength: names.length }),
+    extra: fc.subarray(names), // `changed` may name services that did not change (a source that cannot tell)
+    whole: fc.boolean(), // a set without `changed` (a failed build, a source's first set)
+    lost: fc.boolean(), // this set never reaches the worker
+  });
+  fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 30 }), (steps) => {
+    const w = new WorkerSet();
+    let seq = 0;
+    let prev: Record<string, number> | undefined;
+    let asked = 0;
+    for (const s of steps) {
+      const now = Object.fromEntries(names.flatMap((n, i) => (s.ports[i] === undefined ? [] : [[n, s.ports[i] as number]])));
+      const moved = names.filter((n) => now[n] !== prev?.[n]);
+      const set = setOf(now, s.whole ? undefined : [...new Set([...moved, ...s.extra])]);
+      const msg = wire(set, ++seq, prev === undefined ? undefined : seq - 1);
+      prev = now;
+      if (s.lost) continue;
+      let got = w.take(payload(msg));
+      if (got === undefined) {
+        // The worker's 'ready': the primary answers with its current set, whole.
+        asked++;
+        got = w.take(payload(wire(set, seq)));
+      }
+      assert.deepEqual(plain(got && { catalog: got.catalog, instances: got.instances }), plain({ catalog: set.catalog, instances: set.instances }));
+    }
+    // A worker that lost a set asks at most once per set it receives.
+    assert.ok(asked <= steps.filter((s) => !s.lost).length);
+  }), { numRuns: 300 });
 });
