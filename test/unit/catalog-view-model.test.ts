@@ -11,13 +11,14 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CatalogView } from '../../src/registry/server/catalog-view.js';
 import { topics } from '../../src/registry/server/catalog-reader.js';
-import type { Cancel, CatalogReader, Indexed, WatchSpec } from '../../src/registry/server/catalog-reader.js';
+import type { CatalogReader, Indexed, WatchSpec } from '../../src/registry/server/catalog-reader.js';
 import { keys } from '../../src/registry/server/model.js';
 import type { CheckRecord, HealthStatus, NodeRecord } from '../../src/registry/server/model.js';
 import { checksInState, healthEntries, serviceTagsIndex } from '../../src/registry/server/queries.js';
 import { checkWithDefaults, encodeCheck, encodeService, serviceWithDefaults } from '../../src/registry/server/stored.js';
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
 import { LocalSource } from '../../src/discovery/local-source.js';
+import { manualCancel } from '../helpers/cancel.js';
 import type { ServiceSet } from '../../src/discovery/types.js';
 import type { StoreOp } from '../../src/registry/store/types.js';
 
@@ -67,24 +68,6 @@ const txn = fc.array(op, { minLength: 1, maxLength: 4 }).map((ops) => [...new Ma
 const plain = (x: Indexed<unknown> | undefined): unknown => (x === undefined ? null : { rec: x.rec, c: x.createIndex, m: x.modifyIndex });
 const byCheck = (a: Indexed<CheckRecord>, b: Indexed<CheckRecord>): number => (a.rec.CheckID < b.rec.CheckID ? -1 : a.rec.CheckID > b.rec.CheckID ? 1 : 0);
 
-/** Lets go of the step's parked queries once they have been checked (a query left parked holds the process 60 s). */
-function parkedUntilChecked(): Cancel & { fire(): void } {
-  const fns = new Set<() => void>();
-  let cancelled = false;
-  return {
-    get cancelled() {
-      return cancelled;
-    },
-    onCancel(fn) {
-      fns.add(fn);
-      return () => fns.delete(fn);
-    },
-    fire() {
-      cancelled = true;
-      for (const fn of fns) fn();
-    },
-  };
-}
 
 interface Read {
   readonly name: string;
@@ -185,7 +168,8 @@ const indexOf = (v: CatalogView, spec: WatchSpec): number => ('topics' in spec ?
 async function writeAndCheck(store: EmbeddedStore, view: CatalogView, follower: Follower, ops: StoreOp[], step: number): Promise<void> {
   const emitted = follower.sets.length;
   const before = READS.map((r) => ({ answer: JSON.stringify(r.answer(view)), index: indexOf(view, r.spec), version: view.version(r.spec) }));
-  const cancel = parkedUntilChecked();
+  // Lets go of the step's parked queries once they have been checked (one left parked holds the process 60 s).
+  const cancel = manualCancel();
   const woken = READS.map((r) => {
     let fired = false;
     void view.wait(r.spec, 60_000, cancel).then((w) => (fired = w));

@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { CatalogView, topics } from '../../src/registry/server/catalog-view.js';
-import type { CatalogReader, Cancel, Indexed } from '../../src/registry/server/catalog-reader.js';
+import type { CatalogReader, Indexed } from '../../src/registry/server/catalog-reader.js';
 import { keys } from '../../src/registry/server/model.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from '../../src/registry/server/model.js';
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
+import { manualCancel } from '../helpers/cancel.js';
 import type { StoreOp } from '../../src/registry/store/types.js';
 
 const silent = { warn: () => undefined, info: () => undefined };
@@ -56,24 +57,6 @@ class Fixture {
 const ids = (xs: Iterable<Indexed<{ ID: string }>>): string[] => [...xs].map((x) => x.rec.ID).sort();
 const checkIds = (xs: Iterable<Indexed<CheckRecord>>): string[] => [...xs].map((x) => x.rec.CheckID).sort();
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-function manualCancel(): Cancel & { fire(): void } {
-  let cancelled = false;
-  const fns = new Set<() => void>();
-  return {
-    get cancelled() {
-      return cancelled;
-    },
-    onCancel(fn) {
-      fns.add(fn);
-      return () => fns.delete(fn);
-    },
-    fire() {
-      cancelled = true;
-      for (const fn of [...fns]) fn();
-    },
-  };
-}
 
 describe('CatalogView as a CatalogReader', () => {
   const f = new Fixture();
