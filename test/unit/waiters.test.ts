@@ -44,6 +44,20 @@ it('a query parked after that still ends on its deadline, and one still parked k
   assert.match(r.out, /false true/);
 });
 
+it('a query woken before its deadline leaves no timer behind when a shorter one expires after it', () => {
+  // The deadline of the woken query (10 minutes off) stayed queued; the expiry of the short one armed the
+  // shared timer for it, which kept a process with nothing parked alive until then.
+  const r = run(`
+    const woken = w.park(['svc:a'], 600_000);
+    const short = w.park(['svc:b'], 200);
+    w.wake('svc:a');
+    console.log(await woken, await short, w.count);
+  `);
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /true false 0/);
+  assert.ok(r.ms < 15_000, `exited after ${r.ms} ms (the woken query's deadline was 10 minutes off)`);
+});
+
 it('busy while woken waiters are being answered; whenIdle runs once the last slice is done, or at once when idle', async () => {
   const { Waiters } = await import('../../src/registry/server/waiters.js');
   const w = new Waiters();

@@ -212,6 +212,12 @@ export class Waiters {
     for (;;) {
       const t = this.#heap.peek();
       if (t === undefined) return;
+      if (!this.#buckets.has(t)) {
+        // Every waiter of this deadline finished early (woken, cancelled): no timer for it, which would keep
+        // the process alive until then with nothing to do.
+        this.#heap.pop();
+        continue;
+      }
       if (t > now) {
         this.#arm(t);
         return;
