@@ -85,9 +85,11 @@ describe('web UI: rollouts on the balancer page', { skip }, () => {
       const r = await http(agent, 'PUT', '/v1/agent/service/register', { Name: service, ID: `${service}-${b.name}`, Address: '127.0.0.1', Port: b.port, Meta: meta });
       assert.equal(r.status, 200, r.text);
     };
-    const view = async (): Promise<{ groups: { service: string; upstreams: unknown[] }[]; rollouts: { held: unknown[]; slowStart: { address: string }[] } }> =>
+    // `up` starts its agent (which answers at once) before the balancer it then attaches: until then the view
+    // says `attached: false` and has no groups.
+    const view = async (): Promise<{ groups?: { service: string; upstreams: unknown[] }[]; rollouts: { held: unknown[]; slowStart: { address: string }[] } }> =>
       (await http(agent, 'GET', '/ui/api/lb')).json as never;
-    const count = (v: Awaited<ReturnType<typeof view>>, service: string): number => v.groups.filter((g) => g.service === service).reduce((n, g) => n + g.upstreams.length, 0);
+    const count = (v: Awaited<ReturnType<typeof view>>, service: string): number => (v.groups ?? []).filter((g) => g.service === service).reduce((n, g) => n + g.upstreams.length, 0);
 
     for (const n of ['v1-a', 'v1-b']) await register('shop', await backend(n), { version: 'v1' });
     await register('shop', await backend('v2-a'), { version: 'v2' });
