@@ -66,7 +66,7 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   const lbCfg = resolveLbConfig(file.lb ?? {}, flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) }, [
     'listen', 'service', 'admin-addr', 'state-file', 'balance', 'access-log', 'log-level', 'register-as', 'advertise-addr', 'data-plane',
   ]));
-  const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }));
+  const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }), { lbStarting: true });
   // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
   const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, l4Routes(lbCfg).map((t) => t.service)));
   let lb: RunningLb | undefined;

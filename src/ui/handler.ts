@@ -14,6 +14,11 @@ export interface UiOptions {
   dir?: string;
   /** How often SSE clients get a fresh view without a table swap. */
   pushEveryMs?: number;
+  /**
+   * A balancer will be attached (`switchyard up` starts its agent first): until then the view says it is
+   * starting, not that there is none, and browsers come back within a second instead of a minute.
+   */
+  lbStarting?: boolean;
 }
 
 export interface UiHandler {
@@ -28,6 +33,7 @@ const NO_LB: LbPayload = {
   attached: false,
   reason: 'This agent runs without a load balancer. Run `switchyard up` to see the live balancer view here.',
 };
+const LB_STARTING: LbPayload = { attached: false, reason: 'The load balancer is starting.', starting: true };
 
 function json(res: ServerResponse, status: number, body: unknown, method: string): void {
   const buf = Buffer.from(JSON.stringify(body));
@@ -38,6 +44,7 @@ function json(res: ServerResponse, status: number, body: unknown, method: string
 export function createUiHandler(opts: UiOptions): UiHandler {
   const serveStatic = createStaticHandler(opts.dir !== undefined ? { dir: opts.dir } : {});
   const log = opts.logger;
+  const absent = opts.lbStarting === true ? LB_STARTING : NO_LB;
   let live: LbLive | undefined;
   let unsubscribe: (() => void) | undefined;
   const streams = new Set<ServerResponse>();
@@ -64,8 +71,8 @@ export function createUiHandler(opts: UiOptions): UiHandler {
     res.flushHeaders();
     req.socket.setNoDelay(true);
     if (!live) {
-      // Nothing will ever change here: say so once and ask the browser not to come back soon.
-      res.end(`retry: 60000\nevent: lb\ndata: ${JSON.stringify(NO_LB)}\n\n`);
+      // Say so once; with no balancer coming nothing will change, so the browser need not come back soon.
+      res.end(`retry: ${absent === NO_LB ? 60_000 : 1000}\nevent: lb\ndata: ${JSON.stringify(absent)}\n\n`);
       return;
     }
     res.write('retry: 2000\n\n');
@@ -96,7 +103,7 @@ export function createUiHandler(opts: UiOptions): UiHandler {
     }
     if (path === '/ui/api/lb') {
       if (!live) {
-        json(res, 200, NO_LB, method);
+        json(res, 200, absent, method);
         return;
       }
       live.view().then((v) => json(res, 200, v, method), (err: unknown) => {

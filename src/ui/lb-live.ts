@@ -79,7 +79,8 @@ export interface LbView {
   rollouts: RolloutsView;
 }
 
-export type LbPayload = LbView | { attached: false; reason: string };
+/** `starting`: a balancer is on its way (`switchyard up` before it attached one); ask again shortly. */
+export type LbPayload = LbView | { attached: false; reason: string; starting?: true };
 
 const HISTORY_POINTS = 60;
 /** gRPC statuses that speak of the instance, not the application: counted as errors like a 5xx. */

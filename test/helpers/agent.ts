@@ -24,13 +24,13 @@ export function tempDir(prefix = 'sy-test-'): string {
 export const testStore = process.env['SY_TEST_STORE'] === 'etcd' ? 'etcd' : 'embedded';
 
 /** `opts.clock` drives the agent's session TTLs and lock-delays (see helpers/clock.ts). */
-export async function startTestAgent(overrides: AgentConfigInput = {}, dataDir = tempDir(), opts: { clock?: Clock } = {}): Promise<TestAgent> {
+export async function startTestAgent(overrides: AgentConfigInput = {}, dataDir = tempDir(), opts: { clock?: Clock; lbStarting?: boolean } = {}): Promise<TestAgent> {
   const onEtcd = testStore === 'etcd' && overrides.store === undefined ? { store: await sharedEtcdStoreUrl() } : {};
   const cfg = resolveAgentConfig({}, {
     'http-addr': '127.0.0.1:0', 'data-dir': dataDir, node: 'n1', 'log-level': 'silent', sync: 'none', ...onEtcd, ...overrides,
   });
   const logger = pino({ level: process.env.SY_TEST_LOG ?? 'silent' });
-  const agent = await startAgent(cfg, logger, opts.clock ? { clock: opts.clock } : {});
+  const agent = await startAgent(cfg, logger, { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.lbStarting ? { lbStarting: true } : {}) });
   return {
     ...agent,
     dataDir,

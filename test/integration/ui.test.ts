@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { http, sleep, tempDir, waitFor } from '../helpers/agent.js';
+import { http, sleep, startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
 import { REPO, freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
 import type { Proc } from '../helpers/process.js';
 
@@ -280,6 +280,29 @@ describe('web UI', { skip }, () => {
       await context?.close();
       const r = await stop(p, 'SIGINT');
       assert.equal(r.code, 0, p.stderr());
+    }
+  });
+
+  it('while `up` has not attached its balancer yet, the page says it is starting and keeps asking', async () => {
+    // An agent as `up` starts it, before the balancer is attached (which never happens here).
+    const agent = await startTestAgent({}, tempDir('sy-ui-starting-'), { lbStarting: true });
+    let context: BrowserContext | undefined;
+    try {
+      assert.deepEqual(await (await fetch(`${agent.url}/ui/api/lb`)).json(), { attached: false, reason: 'The load balancer is starting.', starting: true });
+      const sse = await (await fetch(`${agent.url}/ui/api/lb/events`)).text();
+      assert.match(sse, /^retry: 1000\n/, 'browsers come back within a second, not a minute');
+      context = await browser.newContext({ viewport: { width: 1280, height: 600 } });
+      const page = await context.newPage();
+      const problems = watchConsole(page);
+      let asked = 0;
+      page.on('request', (r) => void (new URL(r.url()).pathname === '/ui/api/lb' && asked++));
+      await page.goto(`${agent.url}/ui/lb`);
+      await page.getByText('The load balancer is starting.').waitFor();
+      await until(async () => asked >= 3 || undefined, 'the page asking again while the balancer starts');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context?.close();
+      await agent.stop();
     }
   });
 });

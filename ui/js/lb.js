@@ -132,8 +132,8 @@ export function renderLb(root, _params, { signal }) {
 
   const show = (v) => {
     if (!v.attached) {
-      live.set('off', 'No balancer');
-      header.querySelector('.subtitle').textContent = 'Not running in this process.';
+      live.set('off', v.starting ? 'Starting' : 'No balancer');
+      header.querySelector('.subtitle').textContent = v.starting ? 'Starting in this process.' : 'Not running in this process.';
       routes.hidden = true;
       groups.hidden = true;
       rollouts.hidden = true;
@@ -186,10 +186,16 @@ export function renderLb(root, _params, { signal }) {
 
   void (async () => {
     try {
-      const { data } = await apiJson('/ui/api/lb', { signal });
-      if (signal.aborted) return;
-      show(data);
-      if (!data.attached) return;
+      // `switchyard up` answers before its balancer is attached: a starting one is asked for again each second.
+      for (;;) {
+        const { data } = await apiJson('/ui/api/lb', { signal });
+        if (signal.aborted) return;
+        show(data);
+        if (data.attached) break;
+        if (!data.starting) return;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        if (signal.aborted) return;
+      }
     } catch (err) {
       if (signal.aborted) return;
       live.set('error', 'Unavailable');

@@ -92,7 +92,7 @@ function commitObserver(metrics: PromRegistry): (timing: CommitTiming) => void {
 }
 
 /** `clock` drives session TTLs and lock-delays (tests move it by hand). */
-export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock } = {}): Promise<RunningAgent> {
+export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store?: Store; clock?: Clock; lbStarting?: boolean } = {}): Promise<RunningAgent> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const etcd = opts.store === undefined && cfg.store !== 'embedded'
     ? new EtcdStore({
@@ -224,7 +224,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
     metricsJson: () => consulMetrics.summary(),
   };
-  const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}) });
+  const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}), ...(opts.lbStarting ? { lbStarting: true } : {}) });
   const api = createApiServer({
     routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
     logger,
