@@ -13,7 +13,8 @@ import type { TestAgent } from '../helpers/agent.js';
 import { LocalSource } from '../../src/discovery/local-source.js';
 import { RemoteSource } from '../../src/discovery/remote-source.js';
 import { followPredicate } from '../../src/discovery/follow.js';
-import type { Instance, ServiceSet, Source } from '../../src/discovery/types.js';
+import type { ServiceSet } from '../../src/discovery/types.js';
+import { Followed, plainSet } from '../helpers/followed.js';
 
 const RUNS = Number(process.env.SY_FC_RUNS ?? 25);
 const NAMES = ['web', 'api', 'db'];
@@ -53,34 +54,7 @@ const act: fc.Arbitrary<Act> = fc.oneof(
   fc.record({ node: fc.constantFrom(...EXT_NODES), id: fc.constantFrom(...IDS) }).map(({ node, id }): Act => ({ method: 'PUT', path: '/v1/catalog/deregister', body: { Node: node, ServiceID: id } })),
 );
 
-const plain = (s: ServiceSet | undefined): unknown => (s ? { catalog: [...s.catalog].sort(), instances: [...s.instances].sort(([a], [b]) => (a < b ? -1 : 1)) } : undefined);
-
-/** A source as the balancer keeps it: its latest set, and a table that takes from each set only the services it names as changed. */
-class Followed {
-  latest: ServiceSet | undefined;
-  readonly table = new Map<string, readonly Instance[]>();
-  readonly catalog = new Map<string, readonly string[]>();
-
-  constructor(readonly source: Source) {
-    source.start((set) => {
-      const names = this.latest === undefined || set.changed === undefined ? new Set([...set.catalog.keys(), ...set.instances.keys(), ...this.table.keys(), ...this.catalog.keys()]) : set.changed;
-      for (const n of names) {
-        const list = set.instances.get(n);
-        if (list === undefined) this.table.delete(n);
-        else this.table.set(n, list);
-        const tags = set.catalog.get(n);
-        if (tags === undefined) this.catalog.delete(n);
-        else this.catalog.set(n, tags);
-      }
-      this.latest = set;
-    });
-  }
-
-  /** What the table kept from the `changed` lists, in the shape of plain(). */
-  kept(): unknown {
-    return { catalog: [...this.catalog].sort(), instances: [...this.table].sort(([a], [b]) => (a < b ? -1 : 1)) };
-  }
-}
+const plain = (s: ServiceSet | undefined): unknown => (s ? plainSet(s) : undefined);
 
 describe('discovery sources through random registrations', () => {
   let agent: TestAgent;

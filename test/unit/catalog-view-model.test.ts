@@ -19,6 +19,7 @@ import { checkWithDefaults, encodeCheck, encodeService, serviceWithDefaults } fr
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
 import { LocalSource } from '../../src/discovery/local-source.js';
 import { manualCancel } from '../helpers/cancel.js';
+import { Followed, plainSet } from '../helpers/followed.js';
 import type { ServiceSet } from '../../src/discovery/types.js';
 import type { StoreOp } from '../../src/registry/store/types.js';
 
@@ -67,7 +68,6 @@ const txn = fc.array(op, { minLength: 1, maxLength: 4 }).map((ops) => [...new Ma
 
 const plain = (x: Indexed<unknown> | undefined): unknown => (x === undefined ? null : { rec: x.rec, c: x.createIndex, m: x.modifyIndex });
 const byCheck = (a: Indexed<CheckRecord>, b: Indexed<CheckRecord>): number => (a.rec.CheckID < b.rec.CheckID ? -1 : a.rec.CheckID > b.rec.CheckID ? 1 : 0);
-
 
 interface Read {
   readonly name: string;
@@ -118,46 +118,29 @@ function everything(v: CatalogReader): unknown {
   return { answers, instances: v.instanceCount() };
 }
 
-/**
- * A ServiceSet as data: tags sorted (their order is first-seen order), maps as sorted entries. `critical`
- * only with `withCritical`: a change to it alone is not emitted (it matters only beside a change to the
- * instances, and every set carries the source's current list).
- */
-function plainSet(s: ServiceSet, withCritical: boolean): unknown {
-  const sorted = <V>(m: ReadonlyMap<string, V> | undefined, f: (v: V) => unknown = (v) => v): unknown => [...(m ?? new Map<string, V>())].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, f(v)]);
-  return { catalog: sorted(s.catalog, (t) => [...t].sort()), instances: sorted(s.instances), ...(withCritical ? { critical: sorted(s.critical) } : {}) };
-}
-
-/** What the balancer follows inside `switchyard up`: the in-process source on this view, every set it emits kept. */
-class Follower {
-  readonly sets: ServiceSet[] = [];
-  readonly #source: LocalSource;
-
+/** What the balancer follows inside `switchyard up`: the in-process source on this view. */
+class Follower extends Followed {
   constructor(view: CatalogView) {
-    this.#source = new LocalSource(view, () => true);
-    this.#source.start((set) => this.sets.push(set));
+    super(new LocalSource(view, () => true));
   }
 
-  /** The sets emitted since `from`: the last must equal a source started now, and their `changed` must name every service that moved. */
+  /**
+   * After a write: the latest set equals a source started now (`critical` only if a set was emitted since
+   * `from`), and the table kept from the `changed` lists equals it (a service left unnamed keeps its old entry).
+   */
   check(view: CatalogView, from: number, why: string): void {
-    const last = this.sets.at(-1) as ServiceSet;
+    const last = this.latest as ServiceSet;
     let now: ServiceSet | undefined;
     const fresh = new LocalSource(view, () => true);
     fresh.start((set) => (now ??= set));
     void fresh.close();
-    const emitted = this.sets.length > from;
-    assert.deepEqual(plainSet(last, emitted), plainSet(now as ServiceSet, emitted), `${why}: the balancer's source holds another set than a source started now`);
-    const before = this.sets[from - 1];
-    if (before === undefined) return;
-    const named = new Set(this.sets.slice(from).flatMap((x) => [...(x.changed ?? [])]));
-    for (const name of new Set([...before.catalog.keys(), ...last.catalog.keys(), ...before.instances.keys(), ...last.instances.keys()])) {
-      const moved = JSON.stringify([before.catalog.get(name), before.instances.get(name)]) !== JSON.stringify([last.catalog.get(name), last.instances.get(name)]);
-      assert.ok(!moved || named.has(name), `${why}: service ${name} changed but no set named it (an incremental table would keep the old one)`);
-    }
+    const critical = this.sets.length > from;
+    assert.deepEqual(plainSet(last, { sortTags: true, critical }), plainSet(now as ServiceSet, { sortTags: true, critical }), `${why}: the balancer's source holds another set than a source started now`);
+    assert.deepEqual(this.kept(), plainSet(last), `${why}: a service changed but no set named it (an incremental table would keep the old one)`);
   }
 
   close(): Promise<void> {
-    return this.#source.close();
+    return this.source.close();
   }
 }
 
