@@ -95,9 +95,14 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
   const follow = async (): Promise<void> => {
     let failures = 0;
     while (!signal.aborted) {
-      let stopped = (): void => undefined;
-      const ended = new Promise<Error | undefined>((resolve) => {
-        stopped = () => resolve(undefined);
+      const ended = new Promise<Error | undefined>((settle) => {
+        // One abort listener per subscription, removed with it: a daemon that drops the stream again and again
+        // must not pile them up on the run's signal.
+        const stopped = (): void => resolve(undefined);
+        const resolve = (err: Error | undefined): void => {
+          signal.removeEventListener('abort', stopped);
+          settle(err);
+        };
         docker.subscribe(
           (e) => {
             logger.debug({ action: e.action, container: e.id.slice(0, 12), exitCode: e.exitCode }, 'docker event');
@@ -119,8 +124,7 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
         );
         signal.addEventListener('abort', stopped, { once: true });
       });
-      // One listener per subscription, removed with it: a daemon that drops the stream again and again must not pile them up.
-      const err = await ended.finally(() => signal.removeEventListener('abort', stopped));
+      const err = await ended;
       if (signal.aborted) return;
       failures++;
       const delay = Math.min(deps.retryMaxMs ?? 15_000, (deps.retryBaseMs ?? 500) * 2 ** Math.min(failures - 1, 16));

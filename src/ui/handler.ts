@@ -72,7 +72,7 @@ export function createUiHandler(opts: UiOptions): UiHandler {
     req.socket.setNoDelay(true);
     if (!live) {
       // Say so once; with no balancer coming nothing will change, so the browser need not come back soon.
-      res.end(`retry: ${absent === NO_LB ? 60_000 : 1000}\nevent: lb\ndata: ${JSON.stringify(absent)}\n\n`);
+      res.end(`retry: ${opts.lbStarting === true ? 1000 : 60_000}\nevent: lb\ndata: ${JSON.stringify(absent)}\n\n`);
       return;
     }
     res.write('retry: 2000\n\n');
