@@ -2,13 +2,21 @@
 import { z } from 'zod';
 import { parseGoDuration } from '../core/duration.js';
 
+/** The longest duration a static config takes: every one ends up as a timer (see MAX_TIMER_MS). */
+export const MAX_CONFIG_DURATION = '596h';
+const MAX_CONFIG_DURATION_NS = parseGoDuration(MAX_CONFIG_DURATION);
+
 export const goDuration = z.string().refine((s) => {
   try {
     return parseGoDuration(s) >= 0;
   } catch {
     return false;
   }
-}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"' });
+}, { message: 'must be a Go duration such as "10s", "1m30s" or "250ms"', abort: true })
+  .refine((s) => parseGoDuration(s) <= MAX_CONFIG_DURATION_NS, {
+    message: `must be at most ${MAX_CONFIG_DURATION} (a Node.js timer holds about 24.8 days; a longer one would fire at once)`,
+    abort: true,
+  });
 
 export const hostPort = (example: string) => z.string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, { message: `must be host:port, e.g. ${example}` })

@@ -9,13 +9,31 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): Timer;
 }
 
+/**
+ * The longest delay one Node.js timer holds (2^31 - 1 ms, about 24.8 days). Node arms a longer one
+ * for 1 ms instead, with only a warning: a check with TTL "720h" would expire at once.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timer for any delay: one longer than MAX_TIMER_MS waits in steps (Consul takes check TTLs and
+ * intervals of any Go duration). `unref`: it never keeps the process alive on its own; `stepMs`
+ * exists for tests. A non-finite delay never fires.
+ */
+export function longTimeout(fn: () => void, ms: number, opts: { unref?: boolean; stepMs?: number } = {}): Timer {
+  const step = opts.stepMs ?? MAX_TIMER_MS;
+  let t: NodeJS.Timeout | undefined;
+  const arm = (left: number): void => {
+    t = left > step ? setTimeout(() => arm(left - step), step) : setTimeout(fn, left);
+    if (opts.unref) t.unref();
+  };
+  arm(ms === Infinity ? Number.MAX_VALUE : ms);
+  return { cancel: () => clearTimeout(t) };
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return { cancel: () => clearTimeout(t) };
-  },
+  setTimeout: (fn, ms) => longTimeout(fn, ms, { unref: true }),
 };
 
 export interface Random {

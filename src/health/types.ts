@@ -1,4 +1,5 @@
 /** Result types shared by the one-shot health check runners (HTTP, TCP, TTL output handling). */
+import { MAX_TIMER_MS } from '../core/clock.js';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
@@ -13,8 +14,8 @@ export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 /** Consul's default cap on a check's captured output (agent `check_output_max_size`). */
 export const DEFAULT_OUTPUT_MAX_SIZE = 4096;
 
-/** A positive, timer-safe timeout: setTimeout treats values above 2^31-1 as 1 ms. */
+/** A positive, timer-safe timeout (see MAX_TIMER_MS). */
 export function effectiveTimeoutMs(timeoutMs: number): number {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return DEFAULT_CHECK_TIMEOUT_MS;
-  return Math.min(timeoutMs, 2_147_483_647);
+  return Math.min(timeoutMs, MAX_TIMER_MS);
 }

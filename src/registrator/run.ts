@@ -12,6 +12,8 @@ import { describeDockerError } from './docker.js';
 import type { DockerSource } from './docker.js';
 import type { RegistratorOptions } from './options.js';
 import { Reconciler } from './sync.js';
+import { longTimeout } from '../core/clock.js';
+import type { Timer } from '../core/clock.js';
 import { sleep } from '../core/sleep.js';
 
 export interface RunDeps {
@@ -141,15 +143,21 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
 
   reconciler.request({ full: true, cleanup: true, reason: 'startup' });
 
-  let resync: NodeJS.Timeout | undefined;
-  if (opts.resyncSec > 0) {
-    resync = setInterval(() => reconciler.request({ full: true, cleanup: true, reason: 'resync' }), opts.resyncSec * 1000);
-  }
+  // Re-armed after each round rather than setInterval: -resync takes any number of seconds, and an
+  // interval above 2^31 - 1 ms would have run every millisecond.
+  let resync: Timer | undefined;
+  const armResync = (): void => {
+    resync = longTimeout(() => {
+      reconciler.request({ full: true, cleanup: true, reason: 'resync' });
+      armResync();
+    }, opts.resyncSec * 1000);
+  };
+  if (opts.resyncSec > 0) armResync();
 
   return {
     reconciler,
     async stop() {
-      if (resync) clearInterval(resync);
+      resync?.cancel();
       stopper.abort();
       await reconciler.stop();
       await following;

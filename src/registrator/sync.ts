@@ -16,6 +16,8 @@ import type { DockerSource } from './docker.js';
 import { mapContainer, parseServiceId, registrationBody } from './mapping.js';
 import { checkFromHealth } from './health.js';
 import type { ContainerInspect, HostContext, MappingConfig, Service } from './types.js';
+import { longTimeout } from '../core/clock.js';
+import type { Timer } from '../core/clock.js';
 import { sleep } from '../core/sleep.js';
 
 export type DeregisterPolicy = 'always' | 'on-success';
@@ -71,7 +73,7 @@ export class Reconciler {
   readonly #healthPushed = new Map<string, { key: string; at: number }>();
   /** Containers with a health_status event since their last push. */
   readonly #healthDirty = new Set<string>();
-  #healthTimer: NodeJS.Timeout | undefined;
+  #healthTimer: Timer | undefined;
 
   #pending: PassRequest | undefined;
   readonly #died = new Set<string>();
@@ -134,7 +136,7 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     this.#stop.abort();
-    if (this.#healthTimer) clearTimeout(this.#healthTimer);
+    this.#healthTimer?.cancel();
     await this.#running;
   }
 
@@ -355,11 +357,10 @@ export class Reconciler {
         next = Math.min(next, Date.now() + spec.refreshMs);
       }
     }
-    if (this.#healthTimer) clearTimeout(this.#healthTimer);
+    this.#healthTimer?.cancel();
     this.#healthTimer = undefined;
     if (next !== Infinity && !signal.aborted) {
-      this.#healthTimer = setTimeout(() => this.request({ reason: 'health refresh' }), Math.max(100, next - Date.now()));
-      this.#healthTimer.unref();
+      this.#healthTimer = longTimeout(() => this.request({ reason: 'health refresh' }), Math.max(100, next - Date.now()), { unref: true });
     }
   }
 

@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync, chmodSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { longTimeout } from '../core/clock.js';
+import type { Timer } from '../core/clock.js';
 import { watch } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
 import type { ApiHealthEntry, ApiNode } from '../registry/api/types.js';
@@ -67,8 +69,8 @@ export class TemplateRunner {
   readonly #brain = new Map<string, unknown>();
   readonly #watches = new Map<string, AbortController>();
   readonly #ac = new AbortController();
-  #quiet: NodeJS.Timeout | undefined;
-  #maxTimer: NodeJS.Timeout | undefined;
+  #quiet: Timer | undefined;
+  #maxTimer: Timer | undefined;
   #allRendered = false;
   #done: ((code: number) => void) | undefined;
   #renderQueued = false;
@@ -103,8 +105,8 @@ export class TemplateRunner {
   stop(): void {
     this.#ac.abort();
     for (const ac of this.#watches.values()) ac.abort();
-    clearTimeout(this.#quiet);
-    clearTimeout(this.#maxTimer);
+    this.#quiet?.cancel();
+    this.#maxTimer?.cancel();
   }
 
   #data(): TemplateData {
@@ -194,14 +196,15 @@ export class TemplateRunner {
       }
       return;
     }
-    clearTimeout(this.#quiet);
-    this.#quiet = setTimeout(() => this.#fire(), w.minMs);
-    this.#maxTimer ??= setTimeout(() => this.#fire(), w.maxMs);
+    // Any -wait works (see longTimeout): a plain timer above 2^31 - 1 ms would fire at once.
+    this.#quiet?.cancel();
+    this.#quiet = longTimeout(() => this.#fire(), w.minMs);
+    this.#maxTimer ??= longTimeout(() => this.#fire(), w.maxMs);
   }
 
   #fire(): void {
-    clearTimeout(this.#quiet);
-    clearTimeout(this.#maxTimer);
+    this.#quiet?.cancel();
+    this.#maxTimer?.cancel();
     this.#maxTimer = undefined;
     this.#renderInBackground();
   }

@@ -307,6 +307,25 @@ describe('health checks run by the agent', () => {
     await http(a.url, 'PUT', '/v1/agent/check/deregister/t');
   });
 
+  it('a TTL longer than a Node.js timer holds (720h) keeps its check passing, with no timer warning', async () => {
+    // Node arms a timer above 2^31 - 1 ms (24.8 days) for 1 ms: this check used to expire at once.
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 'month', TTL: '720h', Status: 'passing' });
+      await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'monthly', Port: 1, Check: { TTL: '720h', Status: 'passing', DeregisterCriticalServiceAfter: '720h' } });
+      await negativeWindow(500, 'a 720h TTL expiring');
+      assert.equal((await checkOf(a, 'month'))?.Status, 'passing');
+      assert.equal((await checkOf(a, 'service:monthly'))?.Status, 'passing');
+      assert.deepEqual(warnings.filter((n) => n === 'TimeoutOverflowWarning'), []);
+    } finally {
+      process.off('warning', onWarning);
+      await http(a.url, 'PUT', '/v1/agent/check/deregister/month');
+      await http(a.url, 'PUT', '/v1/agent/service/deregister/monthly');
+    }
+  });
+
   it('DeregisterCriticalServiceAfter removes a service whose check stays critical', async () => {
     await http(a.url, 'PUT', '/v1/agent/service/register', {
       Name: 'doomed', Port: 1, Check: { TTL: '30s', DeregisterCriticalServiceAfter: '600ms' },

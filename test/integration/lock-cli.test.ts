@@ -164,6 +164,16 @@ describe('switchyard lock', () => {
     const timeout = lock(['-timeout=1s', 'busy', '--', 'true']);
     assert.equal((await timeout.exited).code, 1);
     assert.match(timeout.stderr(), /Shutdown triggered or timeout during lock acquisition/);
+    // A -timeout longer than one Node.js timer holds (about 24.8 days) waits: it used to give up at once.
+    const sessions = async (): Promise<number> => ((await http(agent.url, 'GET', '/v1/session/list')).json as unknown[]).length;
+    const before = await sessions();
+    const long = lock(['-timeout=800h', 'busy', '--', 'true']);
+    // Its session exists once it contends; the read that follows used to time out within a millisecond.
+    await waitFor(async () => (await sessions()) > before || (await Promise.race([long.exited.then(() => true), Promise.resolve(false)])), 'the -timeout=800h run contending', 30_000);
+    const gaveUp = await Promise.race([long.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]);
+    assert.equal(gaveUp, false, `-timeout=800h gave up at once: ${long.stderr()}`);
+    assert.doesNotMatch(long.stderr(), /TimeoutOverflowWarning/);
+    await stop(long, 'SIGTERM');
     const sem = lock(['-n', '3', 'busy', '--', 'true']);
     assert.equal((await sem.exited).code, 1);
     assert.match(sem.stderr(), /Lock acquisition failed: Existing key does not match semaphore use/);

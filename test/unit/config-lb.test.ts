@@ -91,6 +91,11 @@ describe('lbConfigSchema: what reaches resolveLbConfig', () => {
     assert.match(problem({ lsiten: '127.0.0.1:1' }), /lsiten|Unrecognized key/);
     assert.match(problem({ balance: 'fastest' }), /^balance: /);
     assert.match(problem({ timeouts: { connect: '10 seconds' } }), /^timeouts\.connect: must be a Go duration/);
+    // Every duration becomes a timer, and Node arms one above 2^31 - 1 ms for 1 ms: a 700h total timeout
+    // would have ended every request at once.
+    assert.equal(problem({ timeouts: { total: '700h' } }), 'timeouts.total: must be at most 596h (a Node.js timer holds about 24.8 days; a longer one would fire at once)');
+    assert.match(problem({ 'passive-health': { 'max-ejection': '9999h' } }), /^passive-health\.max-ejection: must be at most 596h/);
+    assert.equal(resolveLbConfig({ timeouts: { total: '596h' } }, {}).timeouts.totalMs, 596 * 3600e3);
     assert.match(problem({ listen: 'localhost' }), /^listen: must be host:port/);
     assert.match(problem({ listen: '127.0.0.1:70000' }), /^listen: port must be 0-65535/);
     assert.match(problem({ routes: [{ path: 'api', service: 'x' }] }), /^routes\.0\.path: must start with "\/"/);

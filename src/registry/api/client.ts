@@ -5,6 +5,7 @@
  */
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
+import { longTimeout } from '../../core/clock.js';
 import { SwitchyardError } from '../../core/errors.js';
 import { sleep } from '../../core/sleep.js';
 
@@ -87,7 +88,8 @@ export class RegistryClient {
 
   async #call(method: 'GET' | 'PUT' | 'DELETE', path: string, opts: { body?: string | Buffer; signal?: AbortSignal; timeoutMs?: number; allow404?: boolean } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error(`timed out after ${opts.timeoutMs ?? this.#timeoutMs} ms`)), opts.timeoutMs ?? this.#timeoutMs);
+    // A blocking read's timeout follows its wait, which a caller may set to any length (lock -timeout).
+    const timer = longTimeout(() => ac.abort(new Error(`timed out after ${opts.timeoutMs ?? this.#timeoutMs} ms`)), opts.timeoutMs ?? this.#timeoutMs);
     const onAbort = (): void => ac.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const base = this.base;
@@ -108,7 +110,7 @@ export class RegistryClient {
       if (!opts.signal?.aborted && this.#bases.length > 1 && this.base === base) this.#current = (this.#current + 1) % this.#bases.length;
       throw new RegistryClientError(`${method} ${base}${path}: ${reason}`, undefined, err);
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       opts.signal?.removeEventListener('abort', onAbort);
     }
   }
