@@ -208,6 +208,11 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     // Within the lock-delay nobody gets the keys, from either agent; after it, they do.
     assert.equal(await put(b, `/v1/kv/d/one?acquire=${other}`, 'x'), false);
     assert.equal(await put(a, `/v1/kv/d/two?acquire=${other}`, 'x'), false);
+    // Consul judges the lock-delay first: inside it even the destroyed session's acquisition is a plain
+    // false, not an error; the same request is refused as an invalid session elsewhere.
+    assert.equal(await put(a, `/v1/kv/d/one?acquire=${holder}`, 'x'), false);
+    const elsewhere = await http(a.url, 'PUT', `/v1/kv/d/free?acquire=${holder}`, 'x');
+    assert.deepEqual([elsewhere.status, elsewhere.text], [400, `invalid session "${holder}"`]);
     clock.advance(9_000);
     assert.equal(await put(b, `/v1/kv/d/one?acquire=${other}`, 'x'), false);
     clock.advance(1_001);

@@ -145,12 +145,14 @@ export class Sessions {
 
   /** `PUT /v1/kv/<key>?acquire=<session>`: true when the session holds the lock afterwards. */
   async acquire(kvKey: string, session: string, w: KvWrite): Promise<boolean> {
-    if (session === '') throw badRequest('missing session');
     const store = this.#o.store;
     return optimistic(store, () => {
       const reads = new Reads(store);
-      if (!liveSession(reads, session)) throw badRequest(`invalid session ${JSON.stringify(session)}`);
+      // Consul's order: the lock-delay is judged before the session (kvsPreApply runs before the
+      // state store looks the session up), so inside it every acquisition is false, even a bad one.
       if (lockDelayed(reads, kvKey, this.#o.clock.now())) return { done: () => false };
+      if (session === '') throw badRequest('missing session');
+      if (!liveSession(reads, session)) throw badRequest(`invalid session ${JSON.stringify(session)}`);
       const prev = reads.get(keys.kv(kvKey));
       const rec = lockedRecord(prev ? parse<KvRecord>(prev.value) : undefined, session, w);
       if (!rec) return { done: () => false };
