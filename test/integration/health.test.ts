@@ -307,6 +307,25 @@ describe('health checks run by the agent', () => {
     await http(a.url, 'PUT', '/v1/agent/check/deregister/t');
   });
 
+  it('re-registering a TTL check (alone or with its service) starts its TTL again, as Consul does', async () => {
+    // Wall-clock timers again: the old deadline passes 1.5 s before the status is read, the new one
+    // 1.5 s after (unless the machine stalls, which the last assertion reports).
+    await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 'again', TTL: '3s', Status: 'passing' });
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'again-svc', Port: 1, Check: { TTL: '3s', Status: 'passing' } });
+    const registered = Date.now();
+    await sleep(1500);
+    const again = Date.now();
+    await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 'again', TTL: '3s', Status: 'passing' });
+    await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'again-svc', Port: 1, Check: { TTL: '3s', Status: 'passing' } });
+    await negativeWindow(Math.max(0, registered + 3000 + 500 - Date.now()), 'the first TTL expiring after the re-registration');
+    const [alone, withService] = [(await checkOf(a, 'again'))?.Status, (await checkOf(a, 'service:again-svc'))?.Status];
+    assert.ok(Date.now() < again + 3000, `read ${Date.now() - again} ms after the re-registration: the machine stalled too long to judge`);
+    assert.deepEqual([alone, withService], ['passing', 'passing']);
+    await waitFor(async () => (await checkOf(a, 'again'))?.Status === 'critical', 'the new TTL expiring', 5000);
+    await http(a.url, 'PUT', '/v1/agent/check/deregister/again');
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/again-svc');
+  });
+
   it('a TTL longer than a Node.js timer holds (720h) keeps its check passing, with no timer warning', async () => {
     // Node arms a timer above 2^31 - 1 ms (24.8 days) for 1 ms: this check used to expire at once.
     const warnings: string[] = [];

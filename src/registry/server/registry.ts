@@ -94,7 +94,8 @@ export class Registry {
   // -------------------------------------------------------------------------------------------
   // Agent endpoints (services and checks owned by this node)
 
-  async registerService(input: ServiceInput, opts: { replaceExistingChecks: boolean }): Promise<void> {
+  /** Returns the IDs of the service's checks: each was registered anew (a TTL check's timer starts again, as in Consul). */
+  async registerService(input: ServiceInput, opts: { replaceExistingChecks: boolean }): Promise<string[]> {
     const name = input.Name ?? '';
     if (name === '') throw badRequest('Missing service name');
     const id = input.ID || name;
@@ -158,6 +159,7 @@ export class Registry {
       }
     }
     if (ops.length > 0) await this.#commitLocal({ success: ops });
+    return [...kept];
   }
 
   async deregisterService(id: string): Promise<void> {
@@ -170,7 +172,8 @@ export class Registry {
     await this.#commitLocal({ success: ops });
   }
 
-  async registerCheck(c: CheckInput): Promise<void> {
+  /** Returns the check's ID (its TTL, if it has one, starts again: see registerService). */
+  async registerCheck(c: CheckInput): Promise<string> {
     const name = c.Name ?? '';
     if (name === '') throw badRequest('Missing check name');
     const node = this.node.name;
@@ -197,6 +200,7 @@ export class Registry {
     const ops: StoreOp[] = [];
     putIfChanged(ops, this.#store, keys.check(node, id), rec);
     if (ops.length > 0) await this.#commitLocal({ success: ops });
+    return id;
   }
 
   async deregisterCheck(id: string): Promise<void> {

@@ -102,7 +102,9 @@ export function agentRoutes(deps: ApiDeps): Route[] {
       handler: async (ctx) => {
         const def = decodeService(parseJsonBody(await ctx.body()));
         const r = ctx.query.get('replace-existing-checks');
-        await registry.registerService(def, { replaceExistingChecks: r !== null && r !== 'false' && r !== '0' });
+        const checkIds = await registry.registerService(def, { replaceExistingChecks: r !== null && r !== 'false' && r !== '0' });
+        // Consul starts a re-registered TTL check's timer again, even when nothing in it changed.
+        for (const id of checkIds) deps.onTtlUpdate(id);
         return EMPTY;
       },
     },
@@ -176,7 +178,7 @@ export function agentRoutes(deps: ApiDeps): Route[] {
     {
       path: '/v1/agent/check/register', methods: ['PUT'],
       handler: async (ctx) => {
-        await registry.registerCheck(decodeCheck(parseJsonBody(await ctx.body())));
+        deps.onTtlUpdate(await registry.registerCheck(decodeCheck(parseJsonBody(await ctx.body()))));
         return EMPTY;
       },
     },
