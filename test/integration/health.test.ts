@@ -251,6 +251,11 @@ describe('health checks run by the agent', () => {
     assert.deepEqual(await reg({ UDP: 'nohost', Interval: '1s' }), [400, 'Invalid check: Check.UDP: "nohost" is not a host:port address']);
     assert.deepEqual(await reg({ UDP: '127.0.0.1:70000', Interval: '1s' }), [400, 'Invalid check: Check.UDP: "127.0.0.1:70000" is not a host:port address']);
     assert.deepEqual(await reg({ H2PING: '127.0.0.1:1' }), [400, 'Invalid check: Check: Interval is required for H2PING checks']);
+    // Zero would run the check back to back or expire it at once; Consul refuses both.
+    assert.deepEqual(await reg({ HTTP: 'http://127.0.0.1:1/', Interval: '0s' }), [400, 'Invalid check: Check: Interval must be greater than 0 for HTTP checks']);
+    assert.deepEqual(await reg({ TCP: '127.0.0.1:1', Interval: 0 }), [400, 'Invalid check: Check: Interval must be greater than 0 for TCP checks']);
+    assert.deepEqual(await reg({ TTL: '0s' }), [400, 'Invalid check: Check: TTL must be greater than 0 for TTL checks']);
+    assert.deepEqual((await http(a.url, 'PUT', '/v1/agent/check/register', { Name: 'zero', TTL: '0s' })).status, 400);
     assert.deepEqual(await reg({ AliasService: 'x', TTL: '10s' }), [400, 'Invalid check: Check: only one check type may be set, got TTL and Alias']);
     assert.deepEqual(await reg({ OSService: 'sshd', Interval: '1s' }), [400, 'Invalid check: Check: OSService checks are not supported by this agent (supported: HTTP, TCP, UDP, GRPC, H2PING, TTL, alias)']);
     assert.deepEqual(await reg({ TCP: '127.0.0.1:1', TCPUseTLS: 'yes', Interval: '1s' }).then(([st]) => st), 400);

@@ -1,4 +1,5 @@
 /** Semantic validation of decoded registrations, with Consul's messages where Consul has one. */
+import { parseGoDuration } from '../../core/duration.js';
 import { badRequest } from '../../core/errors.js';
 import type { CheckInput, ServiceInput } from './decode.js';
 import { normalizeDuration } from './decode.js';
@@ -53,10 +54,13 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
   if (c.FailuresBeforeWarning) def.FailuresBeforeWarning = c.FailuresBeforeWarning;
   if (c.OutputMaxSize) def.OutputMaxSize = c.OutputMaxSize;
 
-  const kinds = [c.HTTP && 'HTTP', c.TCP && 'TCP', ttl && 'TTL', c.GRPC && 'GRPC', (c.ScriptArgs?.length || c.Script) && 'ScriptArgs',
+  // A zero TTL or interval would expire or run at once; Consul refuses both ("must be > 0").
+  const zero = (d: string | undefined): boolean => d !== undefined && parseGoDuration(d) === 0;
+  const kinds = [c.HTTP && 'HTTP', c.TCP && 'TCP', ttl && !zero(ttl) && 'TTL', c.GRPC && 'GRPC', (c.ScriptArgs?.length || c.Script) && 'ScriptArgs',
     c.DockerContainerID && 'DockerContainerID', c.H2PING && 'H2PING', c.UDP && 'UDP', c.OSService && 'OSService',
     (c.AliasService || c.AliasNode) && 'Alias'].filter(Boolean) as string[];
   if (kinds.length === 0) {
+    if (zero(ttl)) throw badRequest(`Invalid check: ${field}: TTL must be greater than 0 for TTL checks`);
     throw badRequest(`Invalid check: ${field}: Must provide TTL or HTTP/TCP and Interval`);
   }
   if (kinds.length > 1) throw badRequest(`Invalid check: ${field}: only one check type may be set, got ${kinds.join(' and ')}`);
@@ -79,6 +83,7 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
     throw badRequest(`Invalid check: ${field}: OSService checks are not supported by this agent (supported: HTTP, TCP, UDP, GRPC, H2PING, TTL, alias)`);
   }
   if (!interval) throw badRequest(`Invalid check: ${field}: Interval is required for ${kind} checks`);
+  if (zero(interval)) throw badRequest(`Invalid check: ${field}: Interval must be greater than 0 for ${kind} checks`);
   def.Interval = interval;
   if (timeout) def.Timeout = timeout;
   const tlsOptions = (): void => {
