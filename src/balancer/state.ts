@@ -1,5 +1,5 @@
 /** UpstreamStates: the mutable per-upstream facts (in-flight, ejection, draining) that outlive routing snapshots. */
-import { systemClock } from '../core/clock.js';
+import { monotonicClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
 import type { UpstreamState } from './types.js';
 
@@ -38,7 +38,7 @@ export class UpstreamStates {
   readonly #lingering = new Set<string>();
   #version = 0;
 
-  constructor(clock: Clock = systemClock) {
+  constructor(clock: Clock = monotonicClock) {
     this.#clock = clock;
   }
 

@@ -36,6 +36,17 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => longTimeout(fn, ms, { unref: true }),
 };
 
+/**
+ * Deadlines inside one process: the wall time at start plus monotonic elapsed time, so a system clock
+ * stepped back (NTP, a resumed VM) cannot keep an instance ejected or a connection open that much
+ * longer. Its readings stay close to Date.now() and are logged as such; for anything stored or
+ * shared between processes (session TTLs, lock-delays), use the wall clock.
+ */
+export const monotonicClock: Clock = {
+  now: () => performance.timeOrigin + performance.now(),
+  setTimeout: systemClock.setTimeout,
+};
+
 export interface Random {
   /** A float in [0, 1). */
   next(): number;

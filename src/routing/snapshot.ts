@@ -183,7 +183,7 @@ export class RoutingSnapshot {
             id: u.id, address: `${u.address}:${u.port}`, weight: u.weight, ...(u.protocol !== undefined ? { protocol: u.protocol } : {}), ...(ramp !== undefined && ramp < 1 ? { slowStart: Math.round(ramp * 100) / 100 } : {}),
             status: inst?.status,
             ...(inst?.held ? { heldUntil: new Date(inst.held.until).toISOString() } : {}),
-            inFlight: s?.inFlight ?? 0, ejectedUntil: s && s.ejectedUntil > Date.now() ? new Date(s.ejectedUntil).toISOString() : null,
+            inFlight: s?.inFlight ?? 0, ejectedUntil: s && states && s.ejectedUntil > states.now() ? new Date(s.ejectedUntil).toISOString() : null,
             draining: s?.draining ?? false,
           };
         }),

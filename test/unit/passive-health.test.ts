@@ -118,3 +118,19 @@ describe('outlier ejection on consecutive 5xx', () => {
     assert.equal(ejections.length, 0);
   });
 });
+
+describe('the default clock', () => {
+  it('an ejection ends on time although the wall clock was stepped back an hour', async (t) => {
+    const states = new UpstreamStates();
+    const health = new PassiveHealth(states, { ...OPTS, maxFails: 1, failTimeoutMs: 50 }, () => undefined);
+    health.failure('a');
+    const wall = Date.now;
+    Date.now = () => wall() - 3_600_000;
+    t.after(() => {
+      Date.now = wall;
+    });
+    assert.ok(states.get('a').ejectedUntil > states.now(), 'ejected at first');
+    await new Promise((r) => setTimeout(r, 120));
+    assert.ok(states.get('a').ejectedUntil <= states.now(), 'still ejected 120 ms into a 50 ms ejection: the balancer followed the stepped wall clock');
+  });
+});

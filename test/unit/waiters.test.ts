@@ -86,3 +86,18 @@ it('busy while woken waiters are being answered; whenIdle runs once the last sli
   // Called back at the end of the last slice: that slice's answers follow in its microtasks.
   assert.deepEqual(order, ['idle', 'last answered']);
 });
+
+it('a wall clock stepped back an hour (NTP, a resumed VM) does not hold a parked query past its wait', () => {
+  const r = run(`
+    const wall = Date.now;
+    const t0 = performance.now();
+    const p = w.park(['svc:a'], 300);
+    Date.now = () => wall() - 3_600_000;
+    const ended = await p;
+    console.log('ended', ended, Math.round(performance.now() - t0));
+  `);
+  assert.equal(r.status, 0, `the process did not end: ${r.out}`);
+  const m = /ended false (\d+)/.exec(r.out);
+  assert.ok(m, r.out);
+  assert.ok(Number(m[1]) < 5000, `the 300 ms wait took ${m[1]} ms`);
+});

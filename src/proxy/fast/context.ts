@@ -3,6 +3,7 @@
  * the two reusable head parsers, and the dependencies every connection and exchange reads.
  */
 import type { UpstreamStates } from '../../balancer/index.js';
+import { monotonicClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
 import type { RequestDeps } from '../core/request.js';
@@ -51,15 +52,15 @@ export class FastContext {
   }
 
   readClock(): number {
-    return this.clock === undefined ? Date.now() : this.clock.now();
+    return (this.clock ?? monotonicClock).now();
   }
 
-  /** The Date header value, recomputed at most once a second (on the coarse clock). */
+  /** The Date header value, recomputed once a second of the coarse clock, from the wall clock. */
   httpDate(): string {
     const s = Math.floor(this.now / 1000);
     if (s !== this.#dateSecond) {
       this.#dateSecond = s;
-      this.#dateString = new Date(s * 1000).toUTCString();
+      this.#dateString = new Date(this.clock === undefined ? Date.now() : this.now).toUTCString();
     }
     return this.#dateString;
   }

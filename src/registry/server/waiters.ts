@@ -90,7 +90,8 @@ export class Waiters {
   /** Parks until `wake` is called for one of `keys` (→ true), `timeoutMs` passes or `cancel` fires (→ false). */
   park(keys: readonly string[], timeoutMs: number, cancel?: Cancel): Promise<boolean> {
     if (cancel?.cancelled) return Promise.resolve(false);
-    const bucket = Math.ceil((Date.now() + Math.max(0, timeoutMs)) / TICK_MS) * TICK_MS;
+    // Monotonic time: a wall clock stepped back (NTP, a resumed VM) would hold every parked query that much longer.
+    const bucket = Math.ceil((performance.now() + Math.max(0, timeoutMs)) / TICK_MS) * TICK_MS;
     let resolve!: (changed: boolean) => void;
     const p = new Promise<boolean>((r) => (resolve = r));
     const w = new Waiter(keys, bucket, resolve);
@@ -202,13 +203,13 @@ export class Waiters {
   #arm(at: number): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#expire, Math.max(0, at - Date.now()));
+    this.#timer = setTimeout(this.#expire, Math.max(0, at - performance.now()));
   }
 
   readonly #expire = (): void => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     for (;;) {
       const t = this.#heap.peek();
       if (t === undefined) return;

@@ -90,7 +90,7 @@ class Conn implements Cancel {
   closed = false;
   /** Answered a `Connection: close` request: nothing more is read or served. */
   ending = false;
-  /** Date.now() when the head being received started (0: none). */
+  /** performance.now() when the head being received started (0: none); monotonic, so a clock step cannot stretch the deadline. */
   headStartedAt = 0;
   /** The head is parsed and its body is still arriving (a timeout then hands the connection to Node). */
   bodyWait = false;
@@ -290,7 +290,7 @@ export class RawFront {
         c.socket.setTimeout(o.keepAliveTimeoutMs);
         return;
       }
-      const now = Date.now();
+      const now = performance.now();
       if (c.headStartedAt === 0) c.headStartedAt = now;
       const end = parseRequestHead(buf, 0, buf.length, head, MAX_HEAD);
       // A body still arriving is waited for within the head's deadline (the head is parsed again then: it is cheap).
