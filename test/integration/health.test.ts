@@ -359,6 +359,22 @@ describe('health checks run by the agent', () => {
     assert.deepEqual((await http(a.url, 'GET', '/v1/catalog/service/doomed')).json, []);
   });
 
+  it('a wall clock stepped forward two hours does not count as time a check has been critical', async () => {
+    await http(a.url, 'PUT', '/v1/agent/service/register', {
+      Name: 'stepped', Port: 1, Check: { TTL: '30s', DeregisterCriticalServiceAfter: '30s' },
+    });
+    const wall = Date.now;
+    Date.now = () => wall() + 7_200_000;
+    try {
+      // The reaper runs every 100 ms here: it would have deregistered the service within this window.
+      await negativeWindow(800, 'the critical service being reaped after a clock step');
+    } finally {
+      Date.now = wall;
+    }
+    assert.ok('stepped' in ((await http(a.url, 'GET', '/v1/agent/services')).json as object), 'reaped after 0.8 s of a 30 s DeregisterCriticalServiceAfter');
+    await http(a.url, 'PUT', '/v1/agent/service/deregister/stepped');
+  });
+
   it('a passing service with DeregisterCriticalServiceAfter stays', async () => {
     await http(a.url, 'PUT', '/v1/agent/service/register', {
       Name: 'kept', Port: 1, Check: { TTL: '30s', Status: 'passing', DeregisterCriticalServiceAfter: '300ms' },

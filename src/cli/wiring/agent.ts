@@ -8,7 +8,7 @@ import { LatencyHistogram } from '../../core/latency-histogram.js';
 import type { LatencyChild } from '../../core/latency-histogram.js';
 import type { AgentConfig } from '../../config/agent.js';
 import { splitHostPort } from '../../config/fields.js';
-import { systemClock, systemRandom } from '../../core/clock.js';
+import { monotonicClock, systemClock, systemRandom } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
 import type { CommitTiming } from '../../registry/store/embedded.js';
@@ -208,7 +208,8 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   await consulMetrics.start();
 
   const scheduler = new CheckScheduler({
-    registry, view, logger, clock: systemClock, random: systemRandom,
+    // Monotonic: a wall clock stepped forward must not count as time a check has been critical.
+    registry, view, logger, clock: monotonicClock, random: systemRandom,
     minIntervalMs: cfg.checkMinIntervalMs, reapIntervalMs: cfg.checkReapIntervalMs, deregisterMinMs: cfg.checkDeregisterMinMs,
     onResult: (type, status) => checkResults.inc({ type, status }),
   });
