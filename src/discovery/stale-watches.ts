@@ -5,6 +5,7 @@
  * otherwise: the table would silently stop following changes.
  */
 import type { Logger } from 'pino';
+import { monotonicClock } from '../core/clock.js';
 
 export interface StaleWatchesOptions {
   /** The blocking wait the watches ask for (ms). */
@@ -18,14 +19,15 @@ export interface StaleWatchesOptions {
 export class StaleWatches {
   readonly #o: StaleWatchesOptions;
   readonly #now: () => number;
-  /** watch name → Date.now() of its last answer (or of its start). */
+  /** watch name → when it last heard an answer (or started), on the monotonic clock. */
   readonly #heard = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
   #stale: string[] = [];
 
   constructor(opts: StaleWatchesOptions) {
     this.#o = opts;
-    this.#now = opts.now ?? Date.now;
+    // Monotonic: a wall clock stepped forward would call every watch stale, stepped back none.
+    this.#now = opts.now ?? monotonicClock.now;
     // A quarter of the margin keeps detection within the margin's slack, never busier than 4 checks a second.
     this.#timer = setInterval(() => this.check(), Math.max(250, Math.min(5000, opts.marginMs / 4)));
     this.#timer.unref();

@@ -42,10 +42,10 @@ export const lockError = (message: string): SwitchyardError => new SwitchyardErr
  * of `waitMs` since the first read (undefined once it has run out).
  */
 export function waitBudget(o: AcquireOptions): (attempt: number) => number | undefined {
-  const started = Date.now();
+  const started = performance.now();
   return (attempt) => {
     if (!o.tryOnce || attempt === 0) return o.waitMs;
-    const left = o.waitMs - (Date.now() - started);
+    const left = o.waitMs - (performance.now() - started);
     return left < 0 ? undefined : left;
   };
 }

@@ -41,16 +41,17 @@ export class LockSession {
   async #renew(initialTtlMs: number): Promise<void> {
     let ttlMs = initialTtlMs;
     let waitMs = ttlMs / 2;
-    let last = Date.now();
+    // Monotonic: a wall clock stepped forward past the TTL would end the renewals and lose the lock.
+    let last = performance.now();
     const signal = this.#stop.signal;
-    while (!signal.aborted && Date.now() - last <= ttlMs) {
+    while (!signal.aborted && performance.now() - last <= ttlMs) {
       await sleep(waitMs, signal);
       if (signal.aborted) return;
       try {
         const [s] = JSON.parse(await this.#client.put(`/v1/session/renew/${this.id}`, undefined, signal)) as { TTL: string }[];
         ttlMs = s?.TTL ? parseGoDuration(s.TTL) / 1e6 : ttlMs;
         waitMs = ttlMs / 2;
-        last = Date.now();
+        last = performance.now();
       } catch (err) {
         if (err instanceof RegistryClientError && err.status === 404) return;
         waitMs = 1000;

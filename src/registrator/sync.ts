@@ -69,7 +69,7 @@ export class Reconciler {
   /** serviceId → container ID: deregistrations still to do (survive registry outages). */
   readonly #pendingDeregister = new Map<string, string>();
   readonly #inspectCache = new Map<string, ContainerInspect>();
-  /** -healthcheck: check ID → what was last pushed and when (Date.now()). */
+  /** -healthcheck: check ID → what was last pushed and when (performance.now(): a wall clock stepped back must not hold refreshes, and TTLs, for that long). */
   readonly #healthPushed = new Map<string, { key: string; at: number }>();
   /** Containers with a health_status event since their last push. */
   readonly #healthDirty = new Set<string>();
@@ -317,7 +317,7 @@ export class Reconciler {
    * arms a timer for the next refresh.
    */
   async #pushHealth(dockerErrors: string[], signal: AbortSignal): Promise<void> {
-    const now = Date.now();
+    const now = performance.now();
     let next = Infinity;
     for (const [cid, owned] of this.#owned) {
       const withHealth = owned.services.filter((s) => s.health !== undefined && this.#registered.has(s.id));
@@ -353,14 +353,14 @@ export class Reconciler {
           throw new SyncError(`health check ${spec.checkId}: ${(err as Error).message}`, { cause: err });
         }
         if (before?.key !== key) this.#log.info({ container: short(cid), check: spec.checkId, status, docker: info.State?.Health?.Status ?? 'none' }, 'docker health pushed');
-        this.#healthPushed.set(spec.checkId, { key, at: Date.now() });
-        next = Math.min(next, Date.now() + spec.refreshMs);
+        this.#healthPushed.set(spec.checkId, { key, at: performance.now() });
+        next = Math.min(next, performance.now() + spec.refreshMs);
       }
     }
     this.#healthTimer?.cancel();
     this.#healthTimer = undefined;
     if (next !== Infinity && !signal.aborted) {
-      this.#healthTimer = longTimeout(() => this.request({ reason: 'health refresh' }), Math.max(100, next - Date.now()), { unref: true });
+      this.#healthTimer = longTimeout(() => this.request({ reason: 'health refresh' }), Math.max(100, next - performance.now()), { unref: true });
     }
   }
 

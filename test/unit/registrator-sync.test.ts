@@ -200,6 +200,32 @@ describe('registrator sync loop', () => {
     await r.stop();
   });
 
+  it('-healthcheck: the refresh goes on when the wall clock steps back an hour (the TTL checks would expire meanwhile)', async (t) => {
+    const docker = new FakeDocker();
+    const registry = new FakeRegistry();
+    const r = new Reconciler({
+      docker, registry, logger: silent, deregister: 'always', cleanup: false, host: { hostname: 'h1', hostnameIp: '192.0.2.1' },
+      mapping: { hostIp: '127.0.0.1', internal: false, explicit: false, useIpFromLabel: '', forceTags: () => '', healthcheck: true },
+      retryBaseMs: 5, retryMaxMs: 20,
+    });
+    const id = docker.run('api-1', 1);
+    const c = docker.containers.get(id);
+    assert.ok(c);
+    c.Config.Healthcheck = { Test: ['CMD', 'true'], Interval: 3e8 };
+    c.State = { Running: true, Health: { Status: 'healthy', Log: [{ ExitCode: 0, Output: 'ok' }] } };
+    await r.pass({ full: true });
+    const check = 'check service:h1:api-1:80:docker-health';
+    assert.ok(registry.calls.includes(`${check} passing`));
+    const wall = Date.now;
+    Date.now = () => wall() - 3_600_000;
+    t.after(() => {
+      Date.now = wall;
+    });
+    registry.calls.length = 0;
+    await until(() => registry.calls.includes(`${check} passing`), 'a refresh within the 0.3 s probe interval after the step', 3000);
+    await r.stop();
+  });
+
   it('registers running containers, deregisters on die (item 20: one PUT deregister per service)', async () => {
     const { docker, registry, r } = setup();
     const a = docker.run('web-1', 32768);
