@@ -73,6 +73,8 @@ export interface GrpcBackend {
   unavailable: boolean;
   /** Calls the client (or the balancer) cancelled. */
   cancelled: number;
+  /** The deadline of each unary call as the server read it from grpc-timeout (ms since the epoch; Infinity: none). */
+  deadlines: number[];
   /** Health status per service name ('' = the whole server); absent: NOT_FOUND. */
   health: Map<string, number>;
   close(): Promise<void>;
@@ -82,7 +84,7 @@ export interface GrpcBackend {
 export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
   const server = new grpc.Server();
   const b: GrpcBackend = {
-    name, port: 0, server, calls: 0, unavailable: false, cancelled: 0, health: new Map([['', SERVING]]),
+    name, port: 0, server, calls: 0, unavailable: false, cancelled: 0, deadlines: [], health: new Map([['', SERVING]]),
     close: () => new Promise<void>((resolve) => {
       server.forceShutdown();
       resolve();
@@ -93,6 +95,8 @@ export async function startGrpcBackend(name: string): Promise<GrpcBackend> {
     Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       b.calls++;
       const m = call.request;
+      const d = call.getDeadline();
+      b.deadlines.push(d instanceof Date ? d.getTime() : d);
       call.on('cancelled', () => b.cancelled++);
       const answer = (): void => {
         if (b.unavailable) {

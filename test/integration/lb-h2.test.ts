@@ -323,6 +323,37 @@ describe('HTTP/2 and gRPC through the balancer', () => {
     await pollUntil('the instance to see its call cancelled', () => g.cancelled >= 1);
   });
 
+  it('gRPC: far deadlines pass through: 48H reaches a grpc-js instance intact, 720H is not exceeded at once', async () => {
+    const g = await grpcBackend('far');
+    const lb = await staticLb({ routes: [{ path: '/', service: 'echo', protocol: 'grpc' }] }, { echo: [{ port: g.port }] });
+    const s = h2connect(`http://127.0.0.1:${lb.address.port}`);
+    closers.push(() => void s.close());
+    // 48 hours is 172,800,000 ms: nine digits, which the header does not allow, so it goes on in seconds.
+    const r = await h2req(s, { ':method': 'POST', ':path': '/test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '48H' }, grpcFrame({}));
+    assert.equal((r.trailers ?? r.head)['grpc-status'], '0', JSON.stringify(r));
+    assert.ok(g.deadlines.length === 1 && g.deadlines[0]! > Date.now() + 47 * 3_600_000, `the instance's deadline: ${JSON.stringify(g.deadlines)}`);
+
+    // Past one Node timer (24.8 days), which grpc-js itself cannot arm: an instance that answers plainly.
+    const seen: (string | undefined)[] = [];
+    const raw = createH2Server((req, res) => {
+      seen.push(req.headers['grpc-timeout'] as string | undefined);
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/grpc' });
+        res.addTrailers({ 'grpc-status': '0' });
+        res.end();
+      }, 100);
+    });
+    await new Promise<void>((res) => raw.listen(0, '127.0.0.1', res));
+    closers.push(() => void raw.close());
+    const lb2 = await staticLb({ routes: [{ path: '/', service: 'far', protocol: 'grpc' }] }, { far: [{ port: (raw.address() as AddressInfo).port }] });
+    const s2 = h2connect(`http://127.0.0.1:${lb2.address.port}`);
+    closers.push(() => void s2.close());
+    // A timer above 2^31 - 1 ms fires after 1 ms: the call used to end DEADLINE_EXCEEDED before its answer.
+    const r2 = await h2req(s2, { ':method': 'POST', ':path': '/test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '720H' }, grpcFrame({}));
+    assert.equal((r2.trailers ?? r2.head)['grpc-status'], '0', JSON.stringify(r2));
+    assert.match(String(seen[0]), /^(259199[0-9]|2592000)S$/);
+  });
+
   it('gRPC: no healthy instance is a trailers-only UNAVAILABLE, not an HTML 503; no route is UNIMPLEMENTED', async () => {
     const b = await backend('plain');
     const lb = await staticLb({ routes: [{ path: '/test.Echo', service: 'nobody', protocol: 'grpc' }, { path: '/web', service: 'web' }] }, { web: [{ port: b.port }] });

@@ -8,6 +8,7 @@
 import { constants } from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Upstream } from '../../balancer/index.js';
+import { MAX_TIMER_MS } from '../../core/clock.js';
 import { forwardedPath, upstreamProtocol } from '../../routing/snapshot.js';
 import type { UpstreamProtocol } from '../../config/route-spec.js';
 import { GONE_ERRORS, HEADERS_TIMEOUT, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
@@ -170,7 +171,9 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     const total = d.config.timeouts.totalMs;
     const deadline = this.deadlineAt > 0 ? this.deadlineAt - Date.now() : Infinity;
     const limit = Math.min(deadline, total > 0 ? total : Infinity);
-    if (limit !== Infinity) this.deadlineTimer = setTimeout(onDeadline, Math.max(0, limit), this);
+    // A deadline past one Node timer (24.8 days; grpc-timeout takes up to 8 digits of hours) would fire at
+    // once: that far out it is left to the instance and the client, which both have it.
+    if (limit <= MAX_TIMER_MS) this.deadlineTimer = setTimeout(onDeadline, Math.max(0, limit), this);
     this.lastActivity = this.plane.now;
     this.plane.active.add(this);
     if (this.hasBody) {

@@ -42,9 +42,18 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
   return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
 }
 
-/** The grpc-timeout value for `ms` left (rounded up to whole ms, never 0). */
+/**
+ * The grpc-timeout value for `ms` left: from milliseconds up, the first unit whose value fits the 8 digits the header
+ * allows (rounded up, never 0), as grpc-go encodes it. Milliseconds alone stop at 27.7 hours, and a
+ * longer value is a header the instance refuses.
+ */
 export function formatGrpcTimeout(ms: number): string {
-  return `${Math.max(1, Math.ceil(ms))}m`;
+  const left = Math.max(1, Math.ceil(ms));
+  for (const [unit, per] of [['m', 1], ['S', 1000], ['M', 60_000]] as const) {
+    const v = Math.ceil(left / per);
+    if (v <= 99_999_999) return `${v}${unit}`;
+  }
+  return `${Math.min(99_999_999, Math.ceil(left / 3_600_000))}H`;
 }
 
 /** The gRPC status for a balancer answer that would have had this HTTP status (gRPC's HTTP-to-gRPC mapping, refined). */
