@@ -322,7 +322,8 @@ export function runCommand(cmd: string, timeoutMs: number): Promise<{ ok: boolea
     child.stdout?.on('data', add);
     child.stderr?.on('data', add);
     let timedOut = false;
-    const timer = setTimeout(() => {
+    // Any command_timeout (see longTimeout): "1000h" used to kill the command after a millisecond.
+    const timer = longTimeout(() => {
       timedOut = true;
       try {
         process.kill(-(child.pid as number), 'SIGKILL');
@@ -331,11 +332,11 @@ export function runCommand(cmd: string, timeoutMs: number): Promise<{ ok: boolea
       }
     }, timeoutMs);
     child.on('error', (err) => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve({ ok: false, code: null, output: err.message, timedOut, ms: Date.now() - started });
     });
     child.on('close', (code) => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve({ ok: code === 0 && !timedOut, code, output, timedOut, ms: Date.now() - started });
     });
   });

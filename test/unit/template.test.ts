@@ -5,6 +5,7 @@ import { SwitchyardError } from '../../src/core/errors.js';
 import type { RenderEnv, TemplateData } from '../../src/template/index.js';
 import { compileTemplate, TemplateError } from '../../src/template/index.js';
 import { check, entry, fakeData } from '../fixtures/templates/fake-data.js';
+import { runCommand } from '../../src/template/runner.js';
 
 /** The catalog of compat-spec 6.7's worked example: `api` without healthy instances, `web` with two. */
 function exampleData(): TemplateData {
@@ -288,5 +289,16 @@ describe('compile once, render many', () => {
     assert.equal(t.render(exampleData()).output, '80 8080 ');
     assert.equal(t.render(fakeData({ health: { web: [entry({ node: 'x', id: 'w', service: 'web', address: '1.1.1.1', port: 1 })] } })).output, '1 ');
     assert.equal(t.render(exampleData()).output, '80 8080 ');
+  });
+});
+
+describe('the reload command (command_timeout)', () => {
+  it('is killed at its timeout, and a timeout past one Node timer (1000h) lets it finish', async () => {
+    const slow = await runCommand('sleep 5', 100);
+    assert.equal(slow.timedOut, true);
+    assert.ok(slow.ms < 3000, `killed after ${slow.ms} ms`);
+    // A timer above 2^31 - 1 ms fires after 1 ms: this command used to be killed at once.
+    const long = await runCommand('sleep 0.3; echo done', 1000 * 3_600_000);
+    assert.deepEqual([long.ok, long.timedOut, long.output.trim()], [true, false, 'done']);
   });
 });
