@@ -145,13 +145,13 @@ class FakeRegistry implements RegistryBackend {
   }
 }
 
-function setup(over: { deregister?: DeregisterPolicy; cleanup?: boolean } = {}): { docker: FakeDocker; registry: FakeRegistry; r: Reconciler } {
+function setup(over: { deregister?: DeregisterPolicy; cleanup?: boolean; healthcheck?: boolean } = {}): { docker: FakeDocker; registry: FakeRegistry; r: Reconciler } {
   const docker = new FakeDocker();
   const registry = new FakeRegistry();
   const r = new Reconciler({
     docker, registry, logger: silent, deregister: over.deregister ?? 'always', cleanup: over.cleanup ?? false,
     host: { hostname: 'h1', hostnameIp: '192.0.2.1' },
-    mapping: { hostIp: '127.0.0.1', internal: false, explicit: false, useIpFromLabel: '', forceTags: () => '' },
+    mapping: { hostIp: '127.0.0.1', internal: false, explicit: false, useIpFromLabel: '', forceTags: () => '', ...(over.healthcheck ? { healthcheck: true } : {}) },
     retryBaseMs: 5, retryMaxMs: 20,
   });
   return { docker, registry, r };
@@ -167,13 +167,7 @@ const until = async (cond: () => boolean, what: string, ms = 3000): Promise<void
 
 describe('registrator sync loop', () => {
   it('-healthcheck: pushes the Docker health status on registration, on health_status events and every probe interval', async () => {
-    const docker = new FakeDocker();
-    const registry = new FakeRegistry();
-    const r = new Reconciler({
-      docker, registry, logger: silent, deregister: 'always', cleanup: false, host: { hostname: 'h1', hostnameIp: '192.0.2.1' },
-      mapping: { hostIp: '127.0.0.1', internal: false, explicit: false, useIpFromLabel: '', forceTags: () => '', healthcheck: true },
-      retryBaseMs: 5, retryMaxMs: 20,
-    });
+    const { docker, registry, r } = setup({ healthcheck: true });
     const id = docker.run('api-1', 1);
     const c = docker.containers.get(id);
     assert.ok(c);
@@ -201,13 +195,7 @@ describe('registrator sync loop', () => {
   });
 
   it('-healthcheck: the refresh goes on when the wall clock steps back an hour (the TTL checks would expire meanwhile)', async (t) => {
-    const docker = new FakeDocker();
-    const registry = new FakeRegistry();
-    const r = new Reconciler({
-      docker, registry, logger: silent, deregister: 'always', cleanup: false, host: { hostname: 'h1', hostnameIp: '192.0.2.1' },
-      mapping: { hostIp: '127.0.0.1', internal: false, explicit: false, useIpFromLabel: '', forceTags: () => '', healthcheck: true },
-      retryBaseMs: 5, retryMaxMs: 20,
-    });
+    const { docker, registry, r } = setup({ healthcheck: true });
     const id = docker.run('api-1', 1);
     const c = docker.containers.get(id);
     assert.ok(c);
