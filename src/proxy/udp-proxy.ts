@@ -66,7 +66,7 @@ export class UdpProxy {
     const key = `${client.address}|${client.port}`;
     const s = this.#sessions.get(key) ?? this.#open(key, client);
     if (s === undefined) return;
-    s.lastActive = Date.now();
+    s.lastActive = performance.now();
     if (s.pending !== undefined) s.pending.push(msg);
     else s.socket.send(msg);
   }
@@ -88,11 +88,11 @@ export class UdpProxy {
       return undefined;
     }
     const socket = createSocket(isIPv6(up.address) ? 'udp6' : 'udp4');
-    const s: Session = { key, client, upstream: up, socket, lastActive: Date.now(), pending: [] };
+    const s: Session = { key, client, upstream: up, socket, lastActive: performance.now(), pending: [] };
     this.#sessions.set(key, s);
     this.#o.states.get(up.id).inFlight++;
     socket.on('message', (reply) => {
-      s.lastActive = Date.now();
+      s.lastActive = performance.now();
       this.#o.onDatagram?.('out', reply.length);
       this.socket.send(reply, client.port, client.address);
     });
@@ -130,7 +130,9 @@ export class UdpProxy {
   }
 
   #sweep(): void {
-    const cutoff = Date.now() - this.#o.idleTimeoutMs;
+    // Monotonic: a wall clock stepped back would keep every session (up to max-sessions, then refusing
+    // new clients) for that long.
+    const cutoff = performance.now() - this.#o.idleTimeoutMs;
     for (const s of this.#sessions.values()) if (s.lastActive <= cutoff) this.#end(s);
   }
 

@@ -121,6 +121,22 @@ describe('UDP routes', () => {
     assert.equal(await lbMetric(lb, 'switchyard_lb_udp_sessions_total', { outcome: 'opened' }), opened + 1);
   });
 
+  it('idle sessions still end when the wall clock steps back an hour (NTP, a resumed VM)', async (t) => {
+    const c = await client();
+    sockets.push(c.socket);
+    await c.ask(port(0), 'x');
+    const opened = await lbMetric(lb, 'switchyard_lb_udp_sessions_total', { outcome: 'opened' });
+    const wall = Date.now;
+    Date.now = () => wall() - 3_600_000;
+    t.after(() => {
+      Date.now = wall;
+    });
+    await new Promise((r) => setTimeout(r, 1200));
+    // A session kept for the hour would answer this datagram itself: no new session would open.
+    assert.match((await c.ask(port(0), 'y')) ?? '', /^[ab]:y$/);
+    assert.equal(await lbMetric(lb, 'switchyard_lb_udp_sessions_total', { outcome: 'opened' }), opened + 1, 'the idle session outlived its 400 ms idle-timeout');
+  });
+
   it('dig resolves through the balancer against the agent\'s DNS interface', { skip: digSkip }, async () => {
     const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port(1)), '+time=2', '+tries=1', '+short', 'web.service.consul', 'A'], { timeout: 15_000 });
     assert.equal(stdout.trim(), '10.1.2.3');

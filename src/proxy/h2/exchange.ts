@@ -8,7 +8,7 @@
 import { constants } from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Upstream } from '../../balancer/index.js';
-import { MAX_TIMER_MS } from '../../core/clock.js';
+import { MAX_TIMER_MS, monotonicClock } from '../../core/clock.js';
 import { forwardedPath, upstreamProtocol } from '../../routing/snapshot.js';
 import type { UpstreamProtocol } from '../../config/route-spec.js';
 import { GONE_ERRORS, HEADERS_TIMEOUT, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
@@ -164,12 +164,12 @@ export class H2Exchange extends ProxyRequest implements CallSink {
         this.early(400, t.error);
         return;
       }
-      if (t !== undefined) this.deadlineAt = Date.now() + t;
+      if (t !== undefined) this.deadlineAt = monotonicClock.now() + t;
     }
     this.path = `${forwardedPath(route, target.path)}${target.query}`;
     this.begin();
     const total = d.config.timeouts.totalMs;
-    const deadline = this.deadlineAt > 0 ? this.deadlineAt - Date.now() : Infinity;
+    const deadline = this.deadlineAt > 0 ? this.deadlineAt - monotonicClock.now() : Infinity;
     const limit = Math.min(deadline, total > 0 ? total : Infinity);
     // A deadline past one Node timer (24.8 days; grpc-timeout takes up to 8 digits of hours) would fire at
     // once: that far out it is left to the instance and the client, which both have it.
@@ -268,7 +268,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       this.requestId = r.requestId;
     }
     // The instance gets what is left of the deadline, so it can give up when we would.
-    if (this.deadlineAt > 0) this.upHeaders['grpc-timeout'] = formatGrpcTimeout(this.deadlineAt - Date.now());
+    if (this.deadlineAt > 0) this.upHeaders['grpc-timeout'] = formatGrpcTimeout(this.deadlineAt - monotonicClock.now());
     const trailers = this.hasBody && this.h.trailer !== undefined;
     return this.plane.h2Call(up, this.upHeaders, { endStream: !this.hasBody, tls, skipVerify: this.route.spec.tlsSkipVerify === true, trailers }, this);
   }

@@ -6,6 +6,7 @@
  * in-flight ones finish, cut at the drain timeout). Each request on them was balanced on its own:
  * multiplexing happens after the pick, per instance, never instead of it.
  */
+import { monotonicClock } from '../../core/clock.js';
 import { connect, constants } from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { connect as netConnect, isIP } from 'node:net';
@@ -51,7 +52,7 @@ class H2Conn {
   constructor(pool: H2Pool, flavour: string, tls: boolean, skipVerify: boolean) {
     this.pool = pool;
     this.flavour = flavour;
-    this.idleSince = Date.now();
+    this.idleSince = monotonicClock.now();
     const host = pool.host.includes(':') ? `[${pool.host}]` : pool.host;
     this.session = connect(`${tls ? 'https' : 'http'}://${host}:${pool.port}`, {
       settings: { enablePush: false, initialWindowSize: WINDOW },
@@ -110,7 +111,7 @@ class H2Conn {
   streamDone(): void {
     this.active--;
     if (this.active === 0) {
-      this.idleSince = Date.now();
+      this.idleSince = monotonicClock.now();
       if (this.closing || this.pool.draining) this.session.close();
     }
   }

@@ -13,6 +13,7 @@
  * idle timeout. Every refusal is counted by reason. One connection's abuse costs only that
  * connection: nothing here is shared between sessions but the counters.
  */
+import { monotonicClock } from '../../core/clock.js';
 import { constants, createServer } from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -73,7 +74,7 @@ function onGuardedStreamClose(this: GuardedStream): void {
   const g = this[kGuard];
   if (g === undefined) return;
   g.open--;
-  g.lastStreamAt = Date.now();
+  g.lastStreamAt = monotonicClock.now();
 }
 
 /** RFC 9113 §6.5.2's size of a field list: each name and value plus 32 bytes. */
@@ -96,7 +97,7 @@ export class H2Plane {
   readonly active = new Set<H2Exchange>();
   readonly newId: () => string;
   /** Coarse time for timeouts, refreshed each tick. */
-  now = Date.now();
+  now = monotonicClock.now();
   readonly tickMs: number;
   #ticker: NodeJS.Timeout | undefined;
   /** Response heads of HTTP/1.1 instances, parsed synchronously one at a time: one parser for the plane. */
@@ -167,7 +168,7 @@ export class H2Plane {
     watchLiveness(s, { timeMs: this.d.h2.keepaliveTimeMs, timeoutMs: this.d.h2.keepaliveTimeoutMs }, {
       // Idle as long as an HTTP/1 keep-alive: closed (a client's own PINGs do not keep it).
       idle: () => {
-        if (g.open > 0 || Date.now() - g.lastStreamAt < SESSION_IDLE_MS) return false;
+        if (g.open > 0 || monotonicClock.now() - g.lastStreamAt < SESSION_IDLE_MS) return false;
         s.close();
         return true;
       },
@@ -218,7 +219,7 @@ export class H2Plane {
 
   #count(s: Http2Session, g: SessionGuard, what: 'resets' | 'control'): void {
     if (g.closed) return;
-    const now = Date.now();
+    const now = monotonicClock.now();
     if (now - g.windowStart > WINDOW_MS) {
       g.windowStart = now;
       g.resets = 0;
@@ -264,7 +265,7 @@ export class H2Plane {
   }
 
   tick(): void {
-    const now = Date.now();
+    const now = monotonicClock.now();
     this.now = now;
     for (const ex of this.active) ex.check(now, this.tickMs);
     this.d.h2Pools.sweep(now);
