@@ -8,8 +8,8 @@
  * HTTP/2 session itself. One difference: trailers of a chunked HTTP/1.1 response are not passed on
  * (the fast plane's chunk decoder checks and skips them); gRPC never runs over HTTP/1.1.
  */
-import { monotonicClock } from '../../core/clock.js';
 import type { OutgoingHttpHeaders } from 'node:http2';
+import { monotonicClock } from '../../core/clock.js';
 import { CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, ChunkedDecoder, HOP_BY_HOP_KIND, NEED_MORE, PARSE_ERROR, keepAliveTimeoutMs, parseResponseHead } from '../../core/http1/h1.js';
 import type { ChunkSink, Head } from '../../core/http1/h1.js';
 import { connectionListed, encodeChunk } from '../fast/head-rewrite.js';

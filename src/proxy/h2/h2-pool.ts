@@ -6,11 +6,11 @@
  * in-flight ones finish, cut at the drain timeout). Each request on them was balanced on its own:
  * multiplexing happens after the pick, per instance, never instead of it.
  */
-import { monotonicClock } from '../../core/clock.js';
 import { connect, constants } from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { monotonicClock } from '../../core/clock.js';
 import type { Logger } from 'pino';
 import type { Upstream } from '../../balancer/index.js';
 import { AddressPools } from '../address-pools.js';

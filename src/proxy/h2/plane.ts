@@ -13,10 +13,10 @@
  * idle timeout. Every refusal is counted by reason. One connection's abuse costs only that
  * connection: nothing here is shared between sessions but the counters.
  */
-import { monotonicClock } from '../../core/clock.js';
 import { constants, createServer } from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { monotonicClock } from '../../core/clock.js';
 import { clientIp } from '../../core/client-peer.js';
 import type { Upstream } from '../../balancer/index.js';
 import type { H2Settings } from '../../config/lb.js';
