@@ -353,8 +353,9 @@ export class Reconciler {
           throw new SyncError(`health check ${spec.checkId}: ${(err as Error).message}`, { cause: err });
         }
         if (before?.key !== key) this.#log.info({ container: short(cid), check: spec.checkId, status, docker: info.State?.Health?.Status ?? 'none' }, 'docker health pushed');
-        this.#healthPushed.set(spec.checkId, { key, at: performance.now() });
-        next = Math.min(next, performance.now() + spec.refreshMs);
+        const at = performance.now();
+        this.#healthPushed.set(spec.checkId, { key, at });
+        next = Math.min(next, at + spec.refreshMs);
       }
     }
     this.#healthTimer?.cancel();

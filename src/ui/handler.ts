@@ -44,7 +44,9 @@ function json(res: ServerResponse, status: number, body: unknown, method: string
 export function createUiHandler(opts: UiOptions): UiHandler {
   const serveStatic = createStaticHandler(opts.dir !== undefined ? { dir: opts.dir } : {});
   const log = opts.logger;
-  const absent = opts.lbStarting === true ? LB_STARTING : NO_LB;
+  // Without a balancer: what the view says, and when a browser's event stream should ask again (a
+  // balancer on its way attaches within a second; with none coming nothing will change).
+  const absent = opts.lbStarting === true ? { payload: LB_STARTING, retryMs: 1000 } : { payload: NO_LB, retryMs: 60_000 };
   let live: LbLive | undefined;
   let unsubscribe: (() => void) | undefined;
   const streams = new Set<ServerResponse>();
@@ -71,8 +73,7 @@ export function createUiHandler(opts: UiOptions): UiHandler {
     res.flushHeaders();
     req.socket.setNoDelay(true);
     if (!live) {
-      // Say so once; with no balancer coming nothing will change, so the browser need not come back soon.
-      res.end(`retry: ${opts.lbStarting === true ? 1000 : 60_000}\nevent: lb\ndata: ${JSON.stringify(absent)}\n\n`);
+      res.end(`retry: ${absent.retryMs}\nevent: lb\ndata: ${JSON.stringify(absent.payload)}\n\n`);
       return;
     }
     res.write('retry: 2000\n\n');
@@ -103,7 +104,7 @@ export function createUiHandler(opts: UiOptions): UiHandler {
     }
     if (path === '/ui/api/lb') {
       if (!live) {
-        json(res, 200, absent, method);
+        json(res, 200, absent.payload, method);
         return;
       }
       live.view().then((v) => json(res, 200, v, method), (err: unknown) => {
