@@ -29,7 +29,7 @@ function readAll(p: PinnedEntries, piece: number): StoreEntry[] {
 describe('MemoryState.pin', () => {
   it('reads the entries of the moment it was taken, while the state goes on changing', () => {
     fc.assert(fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 4 }), (ops, piece) => {
-      const state = new MemoryState();
+      const state = MemoryState.empty();
       let revision = 0;
       const open: { pin: PinnedEntries; expected: StoreEntry[] }[] = [];
       const check = (): void => {
@@ -48,7 +48,7 @@ describe('MemoryState.pin', () => {
   });
 
   it('a released pin keeps no old entries', () => {
-    const state = new MemoryState();
+    const state = MemoryState.empty();
     state.set(makeEntry('a', '1', 1, undefined));
     const pin = state.pin();
     pin.release();

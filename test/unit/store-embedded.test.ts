@@ -257,6 +257,62 @@ describe('EmbeddedStore', () => {
       assert.equal((await put(again.store, 'z', '1')).revision, revision + 1);
     });
 
+    it('reopened on a large snapshot it serves at once, building its key map meanwhile: writes, deletes and reads in that window are exact', async () => {
+      const dir = await newDir();
+      const { store } = await reopen({ dir, snapshotEveryBytes: 256 * 1024 });
+      const model = new Map<string, string>();
+      const writtenAt = new Map<string, number>();
+      for (let b = 0; b < 120; b++) {
+        const success: StoreOp[] = [];
+        for (let i = 0; i < 1000; i++) {
+          const key = `s/n-${i % 97}/i-${b * 1000 + i}`;
+          success.push({ type: 'put', key, value: `v${b}.${i}` });
+          model.set(key, `v${b}.${i}`);
+        }
+        writtenAt.set(`batch ${b}`, (await store.txn({ success })).revision);
+      }
+      await store.close();
+      assert.equal((await snapshotFiles(dir)).length, 1);
+
+      const { store: again } = await reopen({ dir, sync: 'none', snapshotEveryBytes: 256 * 1024 });
+      assert.equal(again.stats()['keyIndex'], 'building', 'the key map is built after open');
+      // Keys the snapshot holds (the log's are in the map from the start), last in key order first: the map
+      // is built in key order, so those are the ones it reaches last.
+      const snapRevision = again.stats()['snapshotRevision'] as number;
+      const inSnapshot = [...model.keys()].filter((k) => (writtenAt.get(`batch ${Math.floor(Number(k.split('/i-')[1]) / 1000)}`) ?? Infinity) <= snapRevision);
+      assert.ok(inSnapshot.length >= 50_000, `${inSnapshot.length} keys in the snapshot`);
+      const keys = inSnapshot.sort().slice(-600).reverse();
+      let duringBuild = 0;
+      for (let i = 0; i < keys.length; i += 6) {
+        if (again.stats()['keyIndex'] === 'building') duringBuild++;
+        await Promise.all(keys.slice(i, i + 6).map(async (key, j) => {
+          const n = i + j;
+          if (n % 3 === 0) {
+            await again.txn({ success: [{ type: 'delete', key }] });
+            model.delete(key);
+          } else if (n % 3 === 1) {
+            // Only if absent: a key of the snapshot must be seen as present while it is not yet in the map.
+            const r = await again.txn({ compare: [{ key, target: 'exists', equals: false }], success: [{ type: 'put', key, value: 'created' }], failure: [{ type: 'put', key, value: `over ${n}` }] });
+            model.set(key, r.succeeded ? 'created' : `over ${n}`);
+          } else {
+            await again.txn({ success: [{ type: 'put', key: `new/${n}`, value: String(n) }, { type: 'put', key, value: `put ${n}` }] });
+            model.set(`new/${n}`, String(n));
+            model.set(key, `put ${n}`);
+          }
+          assert.equal(again.get(key)?.value, model.get(key), `get ${key} after write ${n}`);
+        }));
+      }
+      assert.ok(duringBuild >= 3, `${duringBuild} rounds of writes ran while the key map was being built`);
+      for (let i = 0; i < 500 && again.stats()['keyIndex'] !== 'ready'; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(again.stats()['keyIndex'], 'ready');
+      const expected = [...model].sort(([a], [b]) => (a < b ? -1 : 1));
+      assert.deepEqual(again.range('').map((e) => [e.key, e.value]), expected);
+      assert.equal(again.stats().keys, model.size);
+      await again.close();
+      const third = await reopen({ dir, snapshotEveryBytes: 256 * 1024 });
+      assert.deepEqual(byKey(third.opened.entries).map((e) => [e.key, e.value]), expected);
+    });
+
     it('recovers from a crash at any step of a snapshot (leftover temp file, old segment, old snapshot)', async () => {
       const dir = await newDir();
       const side = await newDir();

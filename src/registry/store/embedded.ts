@@ -48,6 +48,9 @@ export interface CommitTiming {
 export type WritabilityListener = (writable: boolean, reason: string | undefined) => void;
 
 export const DEFAULT_SNAPSHOT_EVERY_BYTES = 64 * 1024 * 1024;
+/** Loaded entries moved into the key map per piece, and the time a turn of the event loop gives to it. */
+const FOLD_PIECE = 4096;
+const FOLD_TURN_MS = 4;
 
 interface PendingTxn {
   /** The WAL record; absent for a transaction that changed nothing but must still wait its turn. */
@@ -97,7 +100,7 @@ export class EmbeddedStore implements Store {
   private repairAttempt = 0;
   private readonly writability = new Set<WritabilityListener>();
 
-  private published = new MemoryState();
+  private published = MemoryState.empty();
   private latest = new OverlayState(this.published);
   private latestRevision = 0;
   private publishedRevision = 0;
@@ -175,7 +178,28 @@ export class EmbeddedStore implements Store {
     }
     this.phase = 'open';
     this.logger.info({ dir: this.dir, revision: this.publishedRevision, keys: this.published.size, wal: this.wal?.name }, 'store opened');
-    return { revision: this.publishedRevision, entries: this.published.entriesUnordered() };
+    const entries = this.published.entriesUnordered();
+    this.foldKeyIndex();
+    return { revision: this.publishedRevision, entries };
+  }
+
+  /**
+   * Builds the key map of a state loaded from a snapshot after open, a few milliseconds per turn of
+   * the event loop, so the agent serves meanwhile (lookups take a binary search until it is done).
+   */
+  private foldKeyIndex(): void {
+    const state = this.published;
+    const turn = (): void => {
+      if (this.phase !== 'open' || state !== this.published) return;
+      const until = performance.now() + FOLD_TURN_MS;
+      while (!state.foldIndex(FOLD_PIECE)) {
+        if (performance.now() >= until) {
+          setImmediate(turn);
+          return;
+        }
+      }
+    };
+    if (!state.indexed) setImmediate(turn);
   }
 
   txn(req: TxnRequest): Promise<TxnResult> {
@@ -249,6 +273,8 @@ export class EmbeddedStore implements Store {
       committedTxns: this.committedTxns,
       sync: this.syncAlways ? 'always' : 'none',
       writable: this.fault === undefined ? 'yes' : 'no',
+      // 'building' for a moment after opening on a snapshot (see foldKeyIndex).
+      keyIndex: this.published.indexed ? 'ready' : 'building',
     };
   }
 

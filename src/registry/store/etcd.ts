@@ -157,7 +157,7 @@ export class EtcdStore implements Store {
   readonly #client: Etcd3;
   /** Transactions over HTTP/2 (etcd-txn.ts); undefined only for a member list that mixes schemes, which etcd3 refuses anyway. */
   readonly #txnChannel: EtcdTxnChannel | undefined;
-  #state = new MemoryState();
+  #state = MemoryState.empty();
   #revision = 0;
   #opened = false;
   #closed = false;
@@ -238,7 +238,7 @@ export class EtcdStore implements Store {
   async #load(): Promise<{ revision: number; state: MemoryState }> {
     const range = { key: this.#prefixBuf, range_end: prefixEnd(this.#prefixBuf) };
     const res = await this.#retrying('reading the registry', transient, this.#attemptMs(), (deadline) => this.#client.kv.range(range, { deadline }));
-    const state = new MemoryState();
+    const state = MemoryState.empty();
     for (const kv of res.kvs) state.set(this.#entry(kv));
     return { revision: Number(res.header.revision), state };
   }

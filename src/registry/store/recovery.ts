@@ -33,7 +33,7 @@ export interface Recovered {
 export async function recover(dir: string, logger: EmbeddedStoreLogger): Promise<Recovered> {
   const names = await readdir(dir);
 
-  let state = new MemoryState();
+  let state = MemoryState.empty();
   let snapshotRevision = 0;
   const snapshots = names
     .map((name) => ({ name, revision: Number(SNAPSHOT_PATTERN.exec(name)?.[1] ?? NaN) }))
