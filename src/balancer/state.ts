@@ -8,6 +8,8 @@ class StateRecord implements UpstreamState {
   readonly id: string;
   inFlight: number;
   consecutiveFailures: number;
+  failWindowFails: number;
+  failWindowSince: number;
   ejectedUntil: number;
   ejections: number;
   draining: boolean;
@@ -18,6 +20,8 @@ class StateRecord implements UpstreamState {
     this.id = id;
     this.inFlight = 0;
     this.consecutiveFailures = 0;
+    this.failWindowFails = 0;
+    this.failWindowSince = 0;
     this.ejectedUntil = 0;
     this.ejections = 0;
     this.draining = false;

@@ -31,6 +31,13 @@ export interface UpstreamState {
   inFlight: number;
   /** Passive-health bookkeeping owned by the proxy; the balancer never reads it. */
   consecutiveFailures: number;
+  /**
+   * Passive health's max_fails window (failures since `failWindowSince`, clock ms), kept here so it
+   * goes with the record when the upstream leaves: a returning id starts clean, and ids of gone
+   * containers leave nothing behind.
+   */
+  failWindowFails: number;
+  failWindowSince: number;
   /** Clock milliseconds until which the upstream is ejected; ejected while `now < ejectedUntil`. */
   readonly ejectedUntil: number;
   /** How many times it has been ejected (outlier detection grows the ejection time with it). */

@@ -12,15 +12,9 @@ export interface PassiveHealthOptions {
   maxEjectionMs: number;
 }
 
-interface Window {
-  fails: number;
-  since: number;
-}
-
 export class PassiveHealth {
   readonly #o: PassiveHealthOptions;
   readonly #states: UpstreamStates;
-  readonly #windows = new Map<string, Window>();
   readonly #onEject: (id: string, reason: string, ms: number) => void;
 
   constructor(states: UpstreamStates, opts: PassiveHealthOptions, onEject: (id: string, reason: string, ms: number) => void) {
@@ -35,12 +29,16 @@ export class PassiveHealth {
     const s = this.#states.get(id);
     s.consecutiveFailures++;
     if (this.#o.maxFails > 0) {
-      let w = this.#windows.get(id);
-      if (!w || now - w.since > this.#o.failTimeoutMs) this.#windows.set(id, (w = { fails: 0, since: now }));
-      w.fails++;
-      if (w.fails >= this.#o.maxFails && s.ejectedUntil <= now) {
-        this.#windows.delete(id);
-        this.#eject(id, `${w.fails} failures within ${this.#o.failTimeoutMs} ms (max_fails)`, this.#o.failTimeoutMs);
+      // The window lives on the upstream's record, so it is forgotten with it (UpstreamStates.forget).
+      if (s.failWindowFails === 0 || now - s.failWindowSince > this.#o.failTimeoutMs) {
+        s.failWindowFails = 0;
+        s.failWindowSince = now;
+      }
+      s.failWindowFails++;
+      if (s.failWindowFails >= this.#o.maxFails && s.ejectedUntil <= now) {
+        const fails = s.failWindowFails;
+        s.failWindowFails = 0;
+        this.#eject(id, `${fails} failures within ${this.#o.failTimeoutMs} ms (max_fails)`, this.#o.failTimeoutMs);
       }
     }
   }

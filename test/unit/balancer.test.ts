@@ -366,7 +366,7 @@ describe('UpstreamStates', () => {
     const states = new UpstreamStates(manualClock());
     const r = states.get('a');
     // since: when the record was made, on the injected clock (slow start ramps from there).
-    assert.deepEqual({ ...r }, { id: 'a', inFlight: 0, consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, draining: false, held: false, since: 1_000_000 });
+    assert.deepEqual({ ...r }, { id: 'a', inFlight: 0, consecutiveFailures: 0, failWindowFails: 0, failWindowSince: 0, ejectedUntil: 0, ejections: 0, draining: false, held: false, since: 1_000_000 });
     assert.equal(states.get('a'), r);
     assert.equal(states.peek('b'), undefined);
   });

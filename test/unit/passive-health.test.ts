@@ -58,6 +58,25 @@ describe('max_fails within fail_timeout (connect errors, resets, timeouts)', () 
     assert.equal(states.get('a').ejections, 2);
   });
 
+  it('an upstream that left the table and came back starts a fresh window; a gone one keeps nothing', () => {
+    const { clock, health, ejections, states } = setup({ consecutive5xx: 0 });
+    health.failure('a');
+    health.failure('a');
+    // The instance is deregistered (its container died: connections refused) and re-registered under its ID.
+    assert.equal(states.forget(['a'], () => false), 1);
+    clock.advance(1000);
+    health.failure('a');
+    assert.equal(ejections.length, 0, 'the failures of its earlier life do not count');
+    health.failure('a');
+    health.failure('a');
+    assert.equal(ejections.length, 1);
+
+    // Containers that each failed a few times and went: nothing of theirs stays with the balancer.
+    for (let i = 0; i < 1000; i++) health.failure(`gone-${i}`);
+    states.forget(Array.from({ length: 1000 }, (_, i) => `gone-${i}`), () => false);
+    assert.equal(states.size, 1, 'only the live upstream has a record');
+  });
+
   it('max_fails 0 turns it off', () => {
     const { health, ejections } = setup({ maxFails: 0, consecutive5xx: 0 });
     for (let i = 0; i < 50; i++) health.failure('a');
