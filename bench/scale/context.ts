@@ -28,6 +28,8 @@ export interface Settings {
   readonly etcdInstances: number;
   readonly etcdSeconds: number;
   readonly etcdConns: number;
+  /** Restarts timed on copies of the crashed data dir (the last one is kept running for later phases). */
+  readonly restarts: number;
 }
 
 export function settings(): Settings {
@@ -49,6 +51,7 @@ export function settings(): Settings {
     etcdInstances: Math.round(envNum('BENCH_ETCD_INSTANCES', 100_000)),
     etcdSeconds: envNum('BENCH_ETCD_SECONDS', 10),
     etcdConns: Math.round(envNum('BENCH_ETCD_CONNS', 64)),
+    restarts: Math.max(1, Math.round(envNum('BENCH_RESTARTS', 3))),
   };
 }
 

@@ -1,11 +1,12 @@
 // bench:scale phases "load" and "restart": the catalog of settings.shape registered through the API into a fresh
 // embedded agent (--sync always) by several worker processes, then the agent killed (SIGKILL: no graceful flush)
 // and started again on the same data dir, timed from spawn until it answers, with its catalog checked complete.
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fmt } from '../lib/util.js';
+import { fmt, median } from '../lib/util.js';
 import type { Phase, ScaleContext } from './context.js';
 import { memory, metricValue, metricsText, sampler, startAgent, startWorker, stopAgent } from './procs.js';
+import type { AgentProc } from './procs.js';
 
 async function catalogInstances(url: string): Promise<number> {
   return metricValue(await metricsText(url), 'switchyard_registry_services');
@@ -101,19 +102,51 @@ export const restartPhase: Phase = {
     if (!ctx.loadedDir) await loadPhase.run(ctx);
     const dir = ctx.loadedDir as string;
     const files = dirBytes(dir);
-    const agent = await startAgent({ name: 'scale', dataDir: dir, sync: 'always', timeoutMs: 600_000 });
-    const seconds = (agent.servingAt - agent.spawnedAt) / 1000;
-    const catalog = await catalogInstances(agent.url);
-    const mem = memory(agent.pid);
-    ctx.record({ phase: 'restart', seconds, catalog, rssMiB: mem.rssMiB, peakRssMiB: mem.peakMiB, ...files });
+    // One restart is not a figure on a shared 2-core machine (the same build has taken 13 to 19 s): the
+    // crashed data dir is copied as it is, restarted on a fresh copy each time, and the median compared.
+    const pristine = mkdtempSync(join(ctx.tmp, 'crashed-'));
+    cpSync(dir, pristine, { recursive: true });
+    const runs: { seconds: number; catalog: number; rssMiB: number; peakRssMiB: number; cpuS: number }[] = [];
+    let agent: AgentProc | undefined;
+    for (let i = 0; i < ctx.settings.restarts; i++) {
+      const last = i === ctx.settings.restarts - 1;
+      const runDir = last ? dir : mkdtempSync(join(ctx.tmp, 'restart-'));
+      if (!last) cpSync(pristine, runDir, { recursive: true });
+      const a = await startAgent({ name: 'scale', dataDir: runDir, sync: 'always', timeoutMs: 600_000 });
+      const cpuS = cpuSeconds(a.pid);
+      const seconds = (a.servingAt - a.spawnedAt) / 1000;
+      const catalog = await catalogInstances(a.url);
+      const mem = memory(a.pid);
+      runs.push({ seconds, catalog, rssMiB: mem.rssMiB, peakRssMiB: mem.peakMiB, cpuS });
+      ctx.record({ phase: 'restart', run: i + 1, of: ctx.settings.restarts, seconds, cpuS, catalog, rssMiB: mem.rssMiB, peakRssMiB: mem.peakMiB, ...files });
+      if (last) {
+        agent = a;
+      } else {
+        await stopAgent(a, 'SIGKILL');
+        rmSync(runDir, { recursive: true, force: true });
+      }
+    }
+    rmSync(pristine, { recursive: true, force: true });
+    const seconds = median(runs.map((r) => r.seconds));
     ctx.line(`## 2. Restart on the loaded data dir`);
     ctx.line();
-    ctx.line(`The loaded agent is killed with SIGKILL (no flush, no final snapshot) and started again on its data dir: snapshot ${fmt(files.snapshots / 2 ** 20, 0)} MiB + WAL ${fmt(files.wal / 2 ** 20, 0)} MiB (${files.files} files). Time from spawning the process to its first answer to \`GET /v1/status/leader\` (it listens only once the store is recovered and the view built).`);
+    ctx.line(`The loaded agent is killed with SIGKILL (no flush, no final snapshot) and started again on its data dir: snapshot ${fmt(files.snapshots / 2 ** 20, 0)} MiB + WAL ${fmt(files.wal / 2 ** 20, 0)} MiB (${files.files} files), ${runs.length} time(s), each on a fresh copy of the dir as the crash left it (the last on the dir itself, kept running for later phases). Time from spawning the process to its first answer to \`GET /v1/status/leader\` (it listens once the store is recovered and the view built; the store's key map is filled after that, in the background); CPU is the agent's user + system time until then.`);
     ctx.line();
-    ctx.line(`| restart to serving s | target < 15 s | catalog instances after | RSS MiB after start (peak) |`);
-    ctx.line(`|---:|---|---:|---|`);
-    ctx.line(`| ${fmt(seconds, 1)} | ${seconds < 15 ? 'met' : 'NOT met'} | ${catalog} (${catalog === (ctx.loadedInstances ?? 0) + 1 ? 'all, plus the agent\'s own `consul`' : 'MISMATCH'}) | ${fmt(mem.rssMiB, 0)} (${fmt(mem.peakMiB, 0)}) |`);
+    ctx.line(`| restart | to serving s | agent CPU s | catalog instances after | RSS MiB after start (peak) |`);
+    ctx.line(`|---:|---:|---:|---:|---|`);
+    const expected = (ctx.loadedInstances ?? 0) + 1;
+    runs.forEach((r, i) => {
+      ctx.line(`| ${i + 1} | ${fmt(r.seconds, 1)} | ${fmt(r.cpuS, 1)} | ${r.catalog} (${r.catalog === expected ? 'all, plus the agent\'s own `consul`' : 'MISMATCH'}) | ${fmt(r.rssMiB, 0)} (${fmt(r.peakRssMiB, 0)}) |`);
+    });
     ctx.line();
-    ctx.agent = agent;
+    ctx.line(`Median restart to serving: **${fmt(seconds, 1)} s** (target < 15 s: ${seconds < 15 ? 'met' : 'NOT met'}).`);
+    ctx.line();
+    if (agent) ctx.agent = agent;
   },
 };
+
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
