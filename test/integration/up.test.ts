@@ -1,13 +1,15 @@
 // `switchyard up`: agent and balancer in one process, reading the in-process catalog; clean shutdown; clear port errors.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Resolver } from 'node:dns/promises';
 import { request } from 'undici';
 import { tempDir, http, waitFor } from '../helpers/agent.js';
 import { startBackend } from '../helpers/lb.js';
-import { freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
+import { REPO, freePort, stop, switchyard, waitHttpOk } from '../helpers/process.js';
 import { Containers, dockerAvailable, ensureTestImage } from '../helpers/docker.js';
+import { whoListens } from '../../src/cli/wiring/listen.js';
 
 describe('switchyard up', () => {
   it('serves the registry and balances to registered instances, with every part\'s metrics on one endpoint', async () => {
@@ -48,6 +50,36 @@ describe('switchyard up', () => {
       const r = await stop(p, 'SIGINT');
       assert.equal(r.code, 0, `Ctrl-C shuts down cleanly: ${p.stderr()}`);
       for (const b of backends) await b.close();
+    }
+  });
+
+  it('`npm start` stopped with SIGTERM (a service manager, a container runtime) stops `up` too', async () => {
+    // npm forwards the signal to the script's process. Through a shell that stayed in between, the shell died
+    // and `up` ran on, orphaned, holding its ports.
+    const [api, lbPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
+    const npm = spawn('npm', ['start', '--', '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--no-registrator',
+      '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', tempDir('sy-up-npm-'), '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    npm.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise((r) => npm.once('exit', r));
+    const agentUrl = `http://127.0.0.1:${api}`;
+    let upPid: number | undefined;
+    try {
+      await waitFor(async () => (await fetch(`${agentUrl}/v1/status/leader`).catch(() => undefined))?.ok === true, `npm start serves on ${api}: ${err}`, 60_000);
+      // The process npm started (through whatever is in between), so that a failure here leaves nothing running.
+      upPid = Number(/^pid (\d+)/.exec(whoListens(api) ?? '')?.[1]) || undefined;
+      assert.ok(upPid !== undefined && upPid !== npm.pid, `found the process serving on ${api}`);
+      npm.kill('SIGTERM');
+      await exited;
+      await waitFor(async () => (await fetch(`${agentUrl}/v1/status/leader`).then(() => 'up', () => 'down')) === 'down', 'the agent stops with npm', 10_000);
+      // Its ports are free again.
+      const probe = createServer().listen(api, '127.0.0.1');
+      await new Promise((res, rej) => probe.once('listening', res).once('error', rej));
+      probe.close();
+    } finally {
+      if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
+      // Only while it still holds our port: once gone, its PID may belong to something else.
+      if (upPid !== undefined && whoListens(api)?.startsWith(`pid ${upPid} `) === true) process.kill(upPid, 'SIGKILL');
     }
   });
 

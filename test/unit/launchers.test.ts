@@ -23,7 +23,8 @@ describe('launchers of the switchyard command', () => {
 
   it('npm start and the Dockerfile entrypoint pass the same flags', () => {
     const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start ?? '';
-    assert.equal(start, `node ${(shebangFlags ?? []).join(' ')} dist/cli/main.js up`);
+    // exec: npm's child is node itself, so the SIGTERM npm forwards reaches it (up.test.ts checks that it stops).
+    assert.equal(start, `exec node ${(shebangFlags ?? []).join(' ')} dist/cli/main.js up`);
     const entry = /^ENTRYPOINT (\[.*\])$/m.exec(read('Dockerfile'))?.[1];
     assert.ok(entry, 'the Dockerfile has an exec-form ENTRYPOINT');
     assert.deepEqual(JSON.parse(entry), ['node', ...(shebangFlags ?? []), '/app/dist/cli/main.js']);
