@@ -1,11 +1,11 @@
 // bench:scale phases "load" and "restart": the catalog of settings.shape registered through the API into a fresh
 // embedded agent (--sync always) by several worker processes, then the agent killed (SIGKILL: no graceful flush)
 // and started again on the same data dir, timed from spawn until it answers, with its catalog checked complete.
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fmt, median } from '../lib/util.js';
 import type { Phase, ScaleContext } from './context.js';
-import { memory, metricValue, metricsText, sampler, startAgent, startWorker, stopAgent } from './procs.js';
+import { cpuSeconds, memory, metricValue, metricsText, sampler, startAgent, startWorker, stopAgent } from './procs.js';
 import type { AgentProc } from './procs.js';
 
 async function catalogInstances(url: string): Promise<number> {
@@ -144,9 +144,3 @@ export const restartPhase: Phase = {
     if (agent) ctx.agent = agent;
   },
 };
-
-/** User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}

@@ -42,8 +42,10 @@ export const systemClock: Clock = {
  * longer. Its readings stay close to Date.now() and are logged as such; for anything stored or
  * shared between processes (session TTLs, lock-delays), use the wall clock.
  */
+const TIME_ORIGIN = performance.timeOrigin;
 export const monotonicClock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
+  // The origin read once: its getter made every reading half again as dear as Date.now() (per request in the HTTP/2 plane).
+  now: () => TIME_ORIGIN + performance.now(),
   setTimeout: systemClock.setTimeout,
 };
 

@@ -261,7 +261,8 @@ describe('EmbeddedStore', () => {
       const dir = await newDir();
       const { store } = await reopen({ dir, snapshotEveryBytes: 256 * 1024 });
       const model = new Map<string, string>();
-      const writtenAt = new Map<string, number>();
+      /** The revision of each batch of 1,000 puts (instance i is in batch i div 1000). */
+      const batchRevision: number[] = [];
       for (let b = 0; b < 120; b++) {
         const success: StoreOp[] = [];
         for (let i = 0; i < 1000; i++) {
@@ -269,7 +270,7 @@ describe('EmbeddedStore', () => {
           success.push({ type: 'put', key, value: `v${b}.${i}` });
           model.set(key, `v${b}.${i}`);
         }
-        writtenAt.set(`batch ${b}`, (await store.txn({ success })).revision);
+        batchRevision[b] = (await store.txn({ success })).revision;
       }
       await store.close();
       assert.equal((await snapshotFiles(dir)).length, 1);
@@ -279,7 +280,7 @@ describe('EmbeddedStore', () => {
       // Keys the snapshot holds (the log's are in the map from the start), last in key order first: the map
       // is built in key order, so those are the ones it reaches last.
       const snapRevision = again.stats()['snapshotRevision'] as number;
-      const inSnapshot = [...model.keys()].filter((k) => (writtenAt.get(`batch ${Math.floor(Number(k.split('/i-')[1]) / 1000)}`) ?? Infinity) <= snapRevision);
+      const inSnapshot = [...model.keys()].filter((k) => (batchRevision[Math.floor(Number(k.split('/i-')[1]) / 1000)] ?? Infinity) <= snapRevision);
       assert.ok(inSnapshot.length >= 50_000, `${inSnapshot.length} keys in the snapshot`);
       const keys = inSnapshot.sort().slice(-600).reverse();
       let duringBuild = 0;

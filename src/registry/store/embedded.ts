@@ -190,7 +190,7 @@ export class EmbeddedStore implements Store {
   private foldKeyIndex(): void {
     const state = this.published;
     const turn = (): void => {
-      if (this.phase !== 'open' || state !== this.published) return;
+      if (this.phase !== 'open') return;
       const until = performance.now() + FOLD_TURN_MS;
       while (!state.foldIndex(FOLD_PIECE)) {
         if (performance.now() >= until) {

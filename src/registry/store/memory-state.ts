@@ -1,7 +1,7 @@
 // The in-memory key space (entries by key plus a sorted key index) and transaction evaluation over it.
 import { SwitchyardError } from '../../core/errors.js';
 import { ShardedMap } from '../../core/sharded-map.js';
-import { SortedKeys } from '../../core/sorted-keys.js';
+import { SortedKeys, lowerBound } from '../../core/sorted-keys.js';
 import type { StoreCompare, StoreEntry, StoreEvent, StoreOp, TxnRequest } from './types.js';
 
 /**
@@ -45,6 +45,8 @@ export class MemoryState implements TxnState {
    * serves while it fills, a few milliseconds at a time (a lookup meanwhile costs a binary search).
    */
   private base: readonly StoreEntry[] | undefined;
+  /** `base`'s keys, in the same order: what the binary search reads. */
+  private baseKeys: readonly string[] = [];
   private folded = 0;
   /** Keys given a `null` in `map`: removed from it once `base` is gone. */
   private readonly deletedFromBase = new Set<string>();
@@ -78,8 +80,12 @@ export class MemoryState implements TxnState {
       state.count = latest.size;
       return state;
     }
-    const state = new MemoryState(entries.map((e) => e.key));
-    if (entries.length > 0) state.base = entries;
+    const keys = entries.map((e) => e.key);
+    const state = new MemoryState(keys);
+    if (entries.length > 0) {
+      state.base = entries;
+      state.baseKeys = keys;
+    }
     state.count = entries.length;
     return state;
   }
@@ -109,6 +115,7 @@ export class MemoryState implements TxnState {
     this.folded = end;
     if (end < base.length) return false;
     this.base = undefined;
+    this.baseKeys = [];
     for (const k of this.deletedFromBase) if (map.get(k) === null) map.delete(k);
     this.deletedFromBase.clear();
     return true;
@@ -215,17 +222,8 @@ export class MemoryState implements TxnState {
 
   /** Where `key` sits in the loaded entries, or -1. */
   private baseIndex(key: string): number {
-    const base = this.base as readonly StoreEntry[];
-    let lo = 0;
-    let hi = base.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const k = (base[mid] as StoreEntry).key;
-      if (k < key) lo = mid + 1;
-      else if (k > key) hi = mid - 1;
-      else return mid;
-    }
-    return -1;
+    const i = lowerBound(this.baseKeys, key);
+    return this.baseKeys[i] === key ? i : -1;
   }
 }
 
