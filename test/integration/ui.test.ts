@@ -218,10 +218,29 @@ describe('web UI', { skip }, () => {
       await until(async () => (await sparkPoints()) >= 3, 'three points in the requests/s sparkline');
       await shot(page, '07-lb-live');
 
+      // The page updates each second without rebuilding what did not change: a user who selected an
+      // instance's address to copy it keeps the selection, and the row stays the same element while its
+      // req/s moves. (A rebuilt table dropped the selection within a second.)
+      const u1 = `127.0.0.1:${backends[0]!.port}`;
+      await page.evaluate(`(() => {
+        const cell = document.querySelector('tr[data-upstream="${u1}"] th');
+        const range = document.createRange();
+        range.selectNodeContents(cell.firstChild);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        window.__u1Row = cell.parentElement;
+        window.__rpsSeen = new Set([document.querySelector('[data-stat="rps"] .stat-value').textContent]);
+        new MutationObserver(() => window.__rpsSeen.add(document.querySelector('[data-stat="rps"] .stat-value')?.textContent)).observe(document.body, { subtree: true, childList: true, characterData: true });
+      })()`);
+      await until(async () => ((await page.evaluate<number>('window.__rpsSeen.size')) >= 3 ? true : undefined), 'two updates of the requests/s figure');
+      assert.equal(await page.evaluate<string>('getSelection().toString()'), u1, 'the selected address survives the live updates');
+      assert.equal(await page.evaluate<boolean>(`window.__u1Row.isConnected && window.__u1Row === document.querySelector('tr[data-upstream="${u1}"]')`), true, 'the row is updated in place');
+
       await http(agent, 'PUT', '/v1/agent/service/deregister/web-u2');
       await until(async () => (await rps(backends[1]!).count()) === 0, 'u2 leaves the live view');
       assert.equal(await page.locator('[data-stat="serving"] .stat-value').textContent(), '2 of 2');
       await until(async () => (await rate(backends[0]!)) > 0 && (await rate(backends[2]!)) > 0, 'u1 and u3 keep taking traffic');
+      assert.equal(await page.evaluate<boolean>(`window.__u1Row.isConnected && window.__u1Row === document.querySelector('tr[data-upstream="${u1}"]')`), true, 'another row leaving leaves u1\'s row in place');
       const left = `127.0.0.1:${backends[1]!.port} left`;
       await until(async () => ((await page.locator('#announcer').textContent()) ?? '').includes(left), 'the departure is announced');
       await shot(page, '08-lb-after-deregister');

@@ -4,6 +4,10 @@
  * h('a', { href: '/ui/kv/' }, 'Key/Value') builds an element. Strings become text nodes, so data
  * from the registry (service names, KV values, check output) can never become markup.
  */
+// Elements h() gave event listeners: their handlers close over the render that built them, so an update
+// replaces them rather than keeping the old element with the old handlers.
+const LISTENED = new WeakSet();
+
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   if (attrs) {
@@ -11,7 +15,10 @@ export function h(tag, attrs, ...children) {
       if (v === undefined || v === null || v === false) continue;
       if (k === 'class') el.className = v;
       else if (k === 'dataset') Object.assign(el.dataset, v);
-      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k.startsWith('on') && typeof v === 'function') {
+        el.addEventListener(k.slice(2), v);
+        LISTENED.add(el);
+      }
       else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'hidden') el[k] = v;
       else el.setAttribute(k, v === true ? '' : String(v));
     }
@@ -29,24 +36,99 @@ function append(el, children) {
 }
 
 /**
- * Replaces a container's children, keeping keyboard focus on the "same" element when it is
- * rebuilt (matched by data-key, id or href): live updates must not throw a keyboard user out.
+ * Brings a container's children to `children`, keeping every node that is still the same: a live page
+ * updated each second must not drop the user's text selection, scroll anchor, keyboard focus or a screen
+ * reader's place, and a test (or a script) holding an element must not find it detached. Elements match
+ * by tag and key (id, data-key or their other data-* attributes), then their attributes and children are
+ * brought over. Form controls, forms, dialogs and elements with listeners are replaced, not updated: their
+ * state and handlers belong to the render that built them. When the focused element was replaced, focus
+ * goes to its successor (matched by data-key, id or href).
  */
 export function patch(container, ...children) {
   const active = document.activeElement;
   let key;
-  if (active && container.contains(active)) key = active.dataset.key ?? (active.id ? `#${active.id}` : active.getAttribute('href'));
-  container.replaceChildren();
-  append(container, children);
-  if (key) {
+  if (active && container.contains(active)) key = focusKey(active);
+  const next = [];
+  append({ append: (n) => next.push(n) }, children);
+  morphChildren(container, next);
+  if (key && !container.contains(active)) {
     for (const el of container.querySelectorAll('[data-key],[id],[href]')) {
-      const k = el.dataset.key ?? (el.id ? `#${el.id}` : el.getAttribute('href'));
-      if (k === key) {
+      if (focusKey(el) === key) {
         el.focus({ preventScroll: true });
         break;
       }
     }
   }
+}
+
+const focusKey = (el) => el.dataset?.key ?? (el.id ? `#${el.id}` : el.getAttribute('href'));
+
+const NEVER_KEPT = new Set(['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON', 'FORM', 'DIALOG', 'OPTION']);
+
+function matchKey(el) {
+  if (el.id) return `#${el.id}`;
+  let k = '';
+  for (const a of el.attributes) if (a.name.startsWith('data-')) k += `${a.name}=${a.value};`;
+  return k;
+}
+
+function keepable(el) {
+  return !NEVER_KEPT.has(el.nodeName.toUpperCase()) && !LISTENED.has(el);
+}
+
+function sameNode(a, b) {
+  if (a.nodeType !== b.nodeType) return false;
+  if (a.nodeType === Node.TEXT_NODE) return true;
+  if (a.nodeType !== Node.ELEMENT_NODE) return false;
+  return a.namespaceURI === b.namespaceURI && a.nodeName === b.nodeName && keepable(a) && keepable(b) && matchKey(a) === matchKey(b);
+}
+
+function morphChildren(parent, next) {
+  // Keyed children may move (a row leaving from the middle); the rest match in order.
+  const keyed = new Map();
+  for (let c = parent.firstChild; c; c = c.nextSibling) {
+    if (c.nodeType === Node.ELEMENT_NODE) {
+      const k = matchKey(c);
+      if (k && !keyed.has(k)) keyed.set(k, c);
+    }
+  }
+  let cursor = parent.firstChild;
+  for (const n of next) {
+    let old = cursor && sameNode(cursor, n) ? cursor : undefined;
+    if (!old && n.nodeType === Node.ELEMENT_NODE) {
+      const k = matchKey(n);
+      const candidate = k ? keyed.get(k) : undefined;
+      if (candidate && candidate.parentNode === parent && sameNode(candidate, n)) old = candidate;
+    }
+    if (old) {
+      if (old.nodeType === Node.ELEMENT_NODE) keyed.delete(matchKey(old));
+      if (old !== cursor) parent.insertBefore(old, cursor);
+      else cursor = cursor.nextSibling;
+      morphNode(old, n);
+    } else {
+      parent.insertBefore(n, cursor);
+    }
+  }
+  while (cursor) {
+    const after = cursor.nextSibling;
+    cursor.remove();
+    cursor = after;
+  }
+}
+
+function morphNode(old, n) {
+  if (old.nodeType === Node.TEXT_NODE) {
+    if (old.nodeValue !== n.nodeValue) old.nodeValue = n.nodeValue;
+    return;
+  }
+  for (const a of [...old.attributes]) if (!n.hasAttribute(a.name)) old.removeAttribute(a.name);
+  for (const a of n.attributes) {
+    if (old.getAttribute(a.name) === a.value) continue;
+    // The CSP (style-src 'self') refuses a style attribute written as markup; the CSSOM is allowed.
+    if (a.name === 'style') old.style.cssText = n.style.cssText;
+    else old.setAttribute(a.name, a.value);
+  }
+  morphChildren(old, [...n.childNodes]);
 }
 
 /** Renders `fn()` into `container` only when `data` differs from what it last rendered. */
