@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { http, sleep, startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
@@ -294,6 +295,56 @@ describe('web UI', { skip }, () => {
       await page.goto(`${agent}/ui/lb`);
       await page.getByText('This agent runs without a load balancer').waitFor();
       await shot(page, '09-lb-absent-dark');
+
+      // The live pages' update (dom.js patch) against a rebuild, on random trees: whatever it keeps, moves
+      // or replaces, the result must be exactly the new tree; an identical tree keeps every node.
+      type Tree = string | { tag: string; attrs: Record<string, string>; width?: number | undefined; children: Tree[] };
+      const tree: fc.Arbitrary<Tree> = fc.letrec<{ node: Tree }>((tie) => ({
+        node: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+          fc.constantFrom('', 'a', 'b', '1.2 ms', 'é'),
+          fc.record({
+            tag: fc.constantFrom('div', 'div', 'span', 'td', 'button', 'svg'),
+            attrs: fc.dictionary(fc.constantFrom('class', 'id', 'data-key', 'data-upstream', 'title', 'hidden'), fc.constantFrom('x', 'y'), { maxKeys: 2 }),
+            width: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
+            children: fc.array(tie('node'), { maxLength: 4 }),
+          })),
+      })).node;
+      const pairs = fc.sample(fc.tuple(fc.array(tree, { maxLength: 5 }), fc.array(tree, { maxLength: 5 })), { numRuns: 1500, seed: 20261207 });
+      const failures = await page.evaluate<string[]>(`(async (pairs) => {
+        const { h, patch } = await import('/ui/js/dom.js');
+        const SVG = 'http://www.w3.org/2000/svg';
+        const build = (t) => {
+          if (typeof t === 'string') return t;
+          const el = t.tag === 'svg' ? document.createElementNS(SVG, 'svg') : h(t.tag, t.attrs);
+          if (t.tag === 'svg') for (const [k, v] of Object.entries(t.attrs)) el.setAttribute(k, v);
+          if (t.width !== undefined) el.style.width = t.width + '%';
+          for (const c of t.children) el.append(typeof c === 'string' ? document.createTextNode(c) : build(c));
+          return el;
+        };
+        // Attribute order is not part of the result (innerHTML would list them in the order they were set).
+        const canon = (n) => n.nodeType === 3 ? JSON.stringify(n.nodeValue)
+          : n.nodeName + '[' + [...n.attributes].map((x) => x.name + '=' + x.value).sort().join(' ') + '](' + [...n.childNodes].map(canon).join(',') + ')';
+        const failures = [];
+        for (const [a, b] of pairs) {
+          const box = document.createElement('div');
+          patch(box, ...a.map(build));
+          const expected = document.createElement('div');
+          expected.append(...b.map(build).map((n) => typeof n === 'string' ? document.createTextNode(n) : n));
+          patch(box, ...b.map(build));
+          if (canon(box) !== canon(expected)) failures.push(JSON.stringify({ a, b, got: canon(box), want: canon(expected) }));
+          const before = [...box.querySelectorAll('*')];
+          patch(box, ...b.map(build));
+          const kept = [...box.querySelectorAll('*')];
+          if (canon(box) !== canon(expected)) failures.push(JSON.stringify({ again: b, got: canon(box) }));
+          else {
+            // Buttons (form controls) are always replaced, with what they hold; everything else stays.
+            const rebuilt = before.find((n, i) => n !== kept[i] && !n.closest('button'));
+            if (rebuilt) failures.push(JSON.stringify({ same: b, rebuilt: rebuilt.outerHTML }));
+          }
+        }
+        return failures;
+      })(${JSON.stringify(pairs)})`);
+      assert.deepEqual(failures.slice(0, 3), [], `${failures.length} of ${pairs.length} updates differ from a rebuild`);
       assert.deepEqual(problems, []);
     } finally {
       await context?.close();

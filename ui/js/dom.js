@@ -86,11 +86,15 @@ function sameNode(a, b) {
 function morphChildren(parent, next) {
   // Keyed children may move (a row leaving from the middle); the rest match in order.
   const keyed = new Map();
-  for (let c = parent.firstChild; c; c = c.nextSibling) {
-    if (c.nodeType === Node.ELEMENT_NODE) {
+  for (let c = parent.firstChild; c; ) {
+    const after = c.nextSibling;
+    // What can never be kept goes first, so that it does not stand between the rest and their successors.
+    if (c.nodeType === Node.ELEMENT_NODE && !keepable(c)) c.remove();
+    else if (c.nodeType === Node.ELEMENT_NODE) {
       const k = matchKey(c);
       if (k && !keyed.has(k)) keyed.set(k, c);
     }
+    c = after;
   }
   let cursor = parent.firstChild;
   for (const n of next) {
