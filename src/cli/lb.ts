@@ -9,10 +9,10 @@ import type { FollowPredicate } from '../discovery/types.js';
 import { followPredicate } from '../discovery/follow.js';
 import { flagsToConfig, registerAsFlag } from './flags.js';
 import { createLogger } from './wiring/logger.js';
-import { startLb } from './wiring/lb.js';
+import { StartStopped, startLb } from './wiring/lb.js';
 import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
 import { selfRegistration } from './wiring/self-registration.js';
-import { runUntilSignal } from './wiring/signals.js';
+import { catchSignals } from './wiring/signals.js';
 import { splitHostPort } from '../config/fields.js';
 
 interface LbFlags {
@@ -41,6 +41,12 @@ function loadConfig(flags: LbFlags): LbConfig {
   return resolveLbConfig(fromFile, fromFlags);
 }
 
+/** A stop during the wait for the first table is a clean exit; anything else goes on up. */
+function stoppedAtStart(err: unknown): undefined {
+  if (err instanceof StartStopped) return undefined;
+  throw err;
+}
+
 export function registerLbCommand(program: Command): void {
   program
     .command('lb')
@@ -67,11 +73,14 @@ export function registerLbCommand(program: Command): void {
         return;
       }
       const logger = createLogger(cfg.logLevel, cluster.isPrimary ? 'lb' : `lb-worker-${cluster.worker?.id ?? 0}`);
+      // From here: the start may wait for the first table, and a stop meanwhile must still be clean.
+      const signals = catchSignals(logger);
       if (cfg.workers <= 1) {
         const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
-        const lb = await startLb(cfg, logger, { source });
+        const lb = await startLb(cfg, logger, { source, stop: signals.stopped }).catch(stoppedAtStart);
+        if (!lb) return;
         const self = selfRegistration(cfg, logger, lb.address.port, lb.adminAddress);
-        await runUntilSignal(logger, async () => {
+        await signals.until(async () => {
           // Leave DNS first, so clients move to another balancer while this one drains.
           await self?.close();
           await lb.close();
@@ -80,14 +89,14 @@ export function registerLbCommand(program: Command): void {
       }
       if (cluster.isWorker) {
         // A worker: no registry watch of its own; the primary sends each new ServiceSet.
-        await runWorker(cfg, logger, (close) => runUntilSignal(logger, close));
+        await runWorker(cfg, logger, signals).catch(stoppedAtStart);
         process.exit(0);
       }
       setSchedulingPolicy();
       const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
       const primary = await startPrimary(cfg, logger, source);
       const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, primary.admin.adminAddress);
-      await runUntilSignal(logger, async () => {
+      await signals.until(async () => {
         await self?.close();
         await primary.close();
       });

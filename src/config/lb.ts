@@ -86,6 +86,8 @@ export const lbConfigSchema = z.strictObject({
     'drain': duration.optional(),
     /** An Upgrade tunnel or TCP route connection with no byte either way for this long is closed; 0s: never. */
     tunnel: duration.optional(),
+    /** At start, the listeners open once the first routing table is built, or after this long without one; 0s: at once. */
+    'first-table': duration.optional(),
   }).optional(),
   limits: z.strictObject({
     'max-header-size': z.number().int().min(1024).max(1 << 20).optional(),
@@ -170,7 +172,7 @@ export interface LbConfig {
   readonly defaultHashBy: HashBy | undefined;
   /** fast: our own HTTP/1.1 parser over raw sockets (src/proxy/fast/); node: Node's http server + undici. */
   readonly dataPlane: 'fast' | 'node';
-  readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number; tunnelMs: number };
+  readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number; tunnelMs: number; firstTableMs: number };
   readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number; maxConnsPerClient: number; maxConnsExempt: readonly string[] };
   readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
@@ -278,6 +280,10 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       // HAProxy's documented `timeout tunnel`: long enough for any WebSocket that pings, short enough
       // that a peer gone without a FIN (a laptop closed, a NAT entry dropped) does not hold two sockets for good.
       tunnelMs: ms(t.tunnel, 3_600_000),
+      // Envoy holds its listeners until the first discovery answers (initial_fetch_timeout, 15 s); a
+      // registry on the same host answers in milliseconds, and one that is down should not keep the
+      // balancer's port closed for long.
+      firstTableMs: ms(t['first-table'], 5_000),
     },
     limits: {
       maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxHeaderCount: c.limits?.['max-header-count'] ?? 1000, maxBody: c.limits?.['max-body'] ?? 0,

@@ -3,10 +3,12 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { startTestAgent, http, negativeWindow, waitFor } from '../helpers/agent.js';
+import { startTestAgent, http, negativeWindow, sleep, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
@@ -256,6 +258,90 @@ describe('load balancer resilience', () => {
       assert.equal(r.code, 0, p.stderr());
     }
   });
+
+  /** Every answer (or refusal) on `url` until `stopWhen` says enough, polling every few ms. */
+  const probe = async (url: string, stopWhen: (seen: string[]) => boolean, ms = 20_000): Promise<string[]> => {
+    const seen: string[] = [];
+    const deadline = Date.now() + ms;
+    while (!stopWhen(seen) && Date.now() < deadline) {
+      try {
+        const r = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 });
+        seen.push(`${r.statusCode}${r.headers['retry-after'] ? ` retry-after ${String(r.headers['retry-after'])}` : ''}`);
+        await r.body.dump();
+      } catch (err) {
+        seen.push((err as { code?: string }).code ?? String(err));
+        await sleep(5);
+      }
+    }
+    return seen;
+  };
+
+  for (const workers of [1, 2]) {
+    it(`--workers ${workers}: started before its registry, the balancer refuses connections until its first table, then answers 200 from the first request (never a 503)`, async () => {
+      const [agentPort, port] = [await freePort(), await freePort()];
+      const file = join(tempDir('sy-lb-first-'), 'lb.yaml');
+      // Long enough for a loaded machine to start the agent below; the default is 5 s.
+      writeFileSync(file, JSON.stringify({ timeouts: { 'first-table': '60s' } }));
+      const p = switchyard(['lb', '--config', file, '--listen', `127.0.0.1:${port}`, '--registry', `http://127.0.0.1:${agentPort}`, '--service', 'early', '--workers', String(workers), '--log-level', 'warn']);
+      let late: TestAgent | undefined;
+      const b = await startBackend('early-a');
+      backends.push(b);
+      try {
+        // A second of connection attempts while no registry answers: each is refused, none is answered.
+        const before = await probe(`http://127.0.0.1:${port}/`, () => false, 1000);
+        assert.ok(before.length > 10, `attempts: ${before.length}`);
+        assert.deepEqual([...new Set(before)], ['ECONNREFUSED'], 'while the balancer has no table its port is closed');
+        late = await startTestAgent({ 'http-addr': `127.0.0.1:${agentPort}` });
+        await registerBackend(late.url, 'early', b);
+        const after = await probe(`http://127.0.0.1:${port}/`, (seen) => seen.filter((s) => s === '200').length >= 20);
+        const answers = after.filter((s) => s !== 'ECONNREFUSED');
+        assert.ok(answers.length >= 20, `answers: ${after.join(', ')}`);
+        assert.deepEqual([...new Set(answers)], ['200'], 'the first answer and every one after it is 200');
+      } finally {
+        const r = await stop(p);
+        assert.equal(r.code, 0, p.stderr());
+        await late?.stop();
+      }
+    });
+  }
+
+  it('with its registry down, the balancer opens its port after timeouts.first-table and answers 503 with Retry-After', async () => {
+    const [nobody, port] = [await freePort(), await freePort()];
+    const file = join(tempDir('sy-lb-first-'), 'lb.yaml');
+    writeFileSync(file, JSON.stringify({ timeouts: { 'first-table': '700ms' } }));
+    const started = Date.now();
+    const p = switchyard(['lb', '--config', file, '--listen', `127.0.0.1:${port}`, '--registry', `http://127.0.0.1:${nobody}`, '--service', 'nowhere', '--log-level', 'warn']);
+    try {
+      const seen = await probe(`http://127.0.0.1:${port}/`, (s) => s.some((x) => x !== 'ECONNREFUSED'));
+      const opened = Date.now() - started;
+      assert.equal(seen.at(-1), '503 retry-after 1');
+      assert.ok(seen.length > 1 && seen.slice(0, -1).every((x) => x === 'ECONNREFUSED'), seen.join(', '));
+      assert.ok(opened >= 700, `the port opened ${opened} ms after the start, before timeouts.first-table`);
+      await waitFor(() => /no routing table yet: listening anyway/.test(p.stderr()), 'the warning in the log', 5000);
+    } finally {
+      const r = await stop(p);
+      assert.equal(r.code, 0, `${String(r.signal)} ${p.stderr()}`);
+    }
+  });
+
+  for (const workers of [1, 2]) {
+    it(`--workers ${workers}: stopped while it waits for its first table, the balancer exits cleanly (0) without opening its port`, async () => {
+      const [nobody, port] = [await freePort(), await freePort()];
+      const file = join(tempDir('sy-lb-first-'), 'lb.yaml');
+      // Far longer than the test may take: the stop, not the timeout, must end the wait.
+      writeFileSync(file, JSON.stringify({ timeouts: { 'first-table': '10m' } }));
+      const p = switchyard(['lb', '--config', file, '--listen', `127.0.0.1:${port}`, '--registry', `http://127.0.0.1:${nobody}`, '--service', 'nowhere', '--workers', String(workers), '--log-level', 'info']);
+      await waitFor(() => /registry unreachable and no table from it yet/.test(p.stderr()), 'the balancer waiting for its registry', 15_000);
+      // Let forked workers come up and wait as well.
+      await sleep(1500);
+      assert.deepEqual([...new Set(await probe(`http://127.0.0.1:${port}/`, () => false, 300))], ['ECONNREFUSED']);
+      const r = await stop(p);
+      assert.equal(r.code, 0, `${String(r.signal)} ${p.stderr()}`);
+      assert.match(p.stderr(), /signal while starting: shutting down|"msg":"shutting down"/);
+      assert.doesNotMatch(p.stderr(), new RegExp(`"listen":"127.0.0.1:${port}"`), 'it never opened its port');
+      if (workers > 1) assert.doesNotMatch(p.stderr(), /worker died/);
+    });
+  }
 
   it('writes a JSON access log line per request', async () => {
     const bs = await two(['al1', 'al2'], 'alog');

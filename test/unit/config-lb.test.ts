@@ -11,7 +11,7 @@ describe('resolveLbConfig', () => {
       listen: '127.0.0.1:9080', registry: 'http://127.0.0.1:8500', token: undefined, adminAddr: undefined, registerAs: undefined,
       advertiseAddr: undefined, workers: 1, acceptBatch: 16, stateFile: undefined, logLevel: 'info', accessLog: false, routes: [],
       defaultBalance: 'round_robin', defaultHashBy: undefined, dataPlane: 'fast',
-      timeouts: { connectMs: 2000, headerMs: 60_000, idleMs: 60_000, totalMs: 0, clientHeaderMs: 10_000, drainMs: 30_000, tunnelMs: 3_600_000 },
+      timeouts: { connectMs: 2000, headerMs: 60_000, idleMs: 60_000, totalMs: 0, clientHeaderMs: 10_000, drainMs: 30_000, tunnelMs: 3_600_000, firstTableMs: 5000 },
       limits: { maxHeaderSize: 16384, maxHeaderCount: 1000, maxBody: 0, maxConnsPerClient: 0, maxConnsExempt: [] },
       retries: { attempts: 3, budgetPercent: 20, minConcurrency: 10 },
       passiveHealth: { maxFails: 3, failTimeoutMs: 10_000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 300_000, panicThreshold: 50 },
@@ -40,7 +40,7 @@ describe('resolveLbConfig', () => {
       timeouts: { connect: '250ms', total: '1m30s', drain: '0s', tunnel: '0s' },
       'passive-health': { 'fail-timeout': '2s', 'max-ejection': '1h', 'max-fails': 0 },
     }, {});
-    assert.deepEqual(c.timeouts, { connectMs: 250, headerMs: 60_000, idleMs: 60_000, totalMs: 90_000, clientHeaderMs: 10_000, drainMs: 0, tunnelMs: 0 });
+    assert.deepEqual(c.timeouts, { connectMs: 250, headerMs: 60_000, idleMs: 60_000, totalMs: 90_000, clientHeaderMs: 10_000, drainMs: 0, tunnelMs: 0, firstTableMs: 5000 });
     assert.deepEqual(c.passiveHealth, { maxFails: 0, failTimeoutMs: 2000, consecutive5xx: 5, baseEjectionMs: 10_000, maxEjectionMs: 3_600_000, panicThreshold: 50 });
   });
 

@@ -15,6 +15,7 @@
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { CaughtSignals } from './signals.js';
 import type { Registry } from 'prom-client';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import type { LbConfig } from '../../config/lb.js';
@@ -78,23 +79,29 @@ export function setSchedulingPolicy(): void {
 }
 
 /** A worker process: proxies with the sets the primary sends, answers its questions, exits on SIGTERM. */
-export async function runWorker(cfg: LbConfig, logger: Logger, until: (close: () => Promise<void>) => Promise<void>): Promise<void> {
-  const lb = await startLb(cfg, logger, { admin: false });
+export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSignals): Promise<void> {
   const mine = new WorkerSet();
-  process.on('message', (m: Msg) => {
-    if (m.type === 'set') {
-      const set = mine.take(m.set);
-      // A delta on a set this worker missed (sent before it was ready): the primary answers 'ready' with the whole set.
-      if (set === undefined) process.send?.({ type: 'ready' } satisfies Msg);
-      else lb.apply(set);
-    }
-    else if (m.type === 'ask') {
-      const answer = m.what === 'metrics' ? lb.metrics.getMetricsAsJSON() : Promise.resolve(lb.runtime(m.reset === true));
-      void answer.then((data) => process.send?.({ type: 'reply', id: m.id, data } satisfies Msg));
-    }
+  // Sets are taken from the start: the worker opens its listeners once the first one is a table.
+  const lb = await startLb(cfg, logger, {
+    admin: false,
+    stop: signals.stopped,
+    feed: (apply) => {
+      process.on('message', (m: Msg) => {
+        if (m.type !== 'set') return;
+        const set = mine.take(m.set);
+        // A delta on a set this worker missed (sent before it was ready): the primary answers 'ready' with the whole set.
+        if (set === undefined) process.send?.({ type: 'ready' } satisfies Msg);
+        else apply(set);
+      });
+      process.send?.({ type: 'ready' } satisfies Msg);
+    },
   });
-  process.send?.({ type: 'ready' } satisfies Msg);
-  await until(() => lb.close());
+  process.on('message', (m: Msg) => {
+    if (m.type !== 'ask') return;
+    const answer = m.what === 'metrics' ? lb.metrics.getMetricsAsJSON() : Promise.resolve(lb.runtime(m.reset === true));
+    void answer.then((data) => process.send?.({ type: 'reply', id: m.id, data } satisfies Msg));
+  });
+  await signals.until(() => lb.close());
 }
 
 export interface Primary {

@@ -67,6 +67,18 @@ export interface LbParts {
   processMetrics?: boolean;
   /** A primary's view of its workers: their metrics and runtime reports join its own on the admin endpoints. */
   workers?: WorkerGather;
+  /** Where tables come from without a source (a worker: its primary); called before the listeners open. */
+  feed?: (apply: (set: ServiceSet) => void) => void;
+  /** Aborted when the process is told to stop: a start still waiting for its first table gives up (StartStopped). */
+  stop?: AbortSignal;
+}
+
+/** startLb was stopped before its listeners opened; everything it had started is closed again. */
+export class StartStopped extends Error {
+  constructor() {
+    super('stopped before the first routing table');
+    this.name = 'StartStopped';
+  }
 }
 
 export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Promise<RunningLb> {
@@ -156,12 +168,6 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     }
   }
 
-  const listeners = await openListeners(cfg, logger, { fast, node: proxy, h2 }, {
-    snapshots, states, health, onConnection: (l, service, ok) => m.tcpConnection(l, service, ok), onIdleClose: (l) => m.tcpIdleClosed(l), onConnRefused: (l) => m.connRefused(l),
-    onProxyProtocolRefused: (l, reason) => m.proxyProtocolRefused(l, reason),
-    onUdpSession: (l, service, outcome) => m.udpSession(l, service, outcome),
-    onUdpDatagram: (l, direction, bytes) => m.udpDatagram(l, direction, bytes),
-  });
   let admin: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
   if (parts.admin !== false && cfg.adminAddr) {
@@ -169,8 +175,31 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     const a = splitHostPort(cfg.adminAddr);
     adminAddress = await listen(admin, a.host, a.port, '--admin-addr');
   }
+  const closeAdmin = (): Promise<void> => new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
 
   parts.source?.start((set) => snapshots.update(set));
+  parts.feed?.((set) => snapshots.update(set));
+  let listeners: Awaited<ReturnType<typeof openListeners>>;
+  try {
+    // A balancer that accepts before it knows any instance can only refuse what it accepted (every
+    // restart would cost its first clients a 503): the listeners open with the first table.
+    if (serving) await firstTable(snapshots, cfg.timeouts.firstTableMs, logger, parts.stop);
+    if (parts.stop?.aborted) throw new StartStopped();
+    listeners = await openListeners(cfg, logger, { fast, node: proxy, h2 }, {
+      snapshots, states, health, onConnection: (l, service, ok) => m.tcpConnection(l, service, ok), onIdleClose: (l) => m.tcpIdleClosed(l), onConnRefused: (l) => m.connRefused(l),
+      onProxyProtocolRefused: (l, reason) => m.proxyProtocolRefused(l, reason),
+      onUdpSession: (l, service, outcome) => m.udpSession(l, service, outcome),
+      onUdpDatagram: (l, direction, bytes) => m.udpDatagram(l, direction, bytes),
+    });
+  } catch (err) {
+    await parts.source?.close();
+    snapshots.close();
+    await closeAdmin();
+    fast?.stop();
+    h2?.stop();
+    runtimeStats.close();
+    throw err;
+  }
   const { address } = listeners;
   logger.info({ listen: `${address.host}:${address.port}`, admin: adminAddress ? `${adminAddress.host}:${adminAddress.port}` : null, routes: cfg.routes.length }, 'load balancer listening');
 
@@ -186,7 +215,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       await stateWriter?.close();
       // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
       await listeners.close(cfg.timeouts.drainMs);
-      await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
+      await closeAdmin();
       fast?.stop();
       h2?.stop();
       await Promise.all([pools.close(), fastPools?.close(), h2Pools.close()]);
@@ -194,4 +223,23 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       logger.info('load balancer stopped');
     },
   };
+}
+
+/** Resolves once `snapshots` holds a table, after `ms` without one (then requests get 503 until one comes), or when stopped. */
+function firstTable(snapshots: SnapshotStore, ms: number, logger: Logger, stop: AbortSignal | undefined): Promise<void> {
+  if (snapshots.current !== undefined || ms <= 0 || stop?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      off();
+      stop?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      logger.warn({ waitedMs: ms }, 'no routing table yet: listening anyway, requests get 503 until the registry answers');
+      done();
+    }, ms);
+    const off = snapshots.onSwap(done);
+    stop?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -1,30 +1,61 @@
 /** Runs until SIGINT/SIGTERM, then shuts down cleanly once (a second signal forces exit 1). */
 import type { Logger } from 'pino';
 
+export interface CaughtSignals {
+  /** Aborted at the first signal: a start that waits gives up its wait. */
+  readonly stopped: AbortSignal;
+  /** Shuts down with `shutdown` at the first signal, or at once if one came while starting. */
+  until(shutdown: () => Promise<void>): Promise<void>;
+}
+
+/**
+ * Catches SIGINT/SIGTERM from now on. A start that waits (a balancer holding its port closed until its
+ * first table) may be stopped meanwhile: `stopped` ends the wait, and a start that completes anyway is
+ * shut down at once, so a service manager's stop still ends in a clean exit 0.
+ */
+export function catchSignals(logger: Logger): CaughtSignals {
+  let stopping = false;
+  let early: NodeJS.Signals | undefined;
+  let onStop: ((sig: NodeJS.Signals) => void) | undefined;
+  const stopped = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopping || early) {
+      logger.warn({ signal: sig }, 'second signal: exiting without a clean shutdown');
+      process.exit(1);
+    }
+    if (onStop) onStop(sig);
+    else {
+      early = sig;
+      logger.info({ signal: sig }, 'signal while starting: shutting down');
+    }
+    stopped.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    stopped: stopped.signal,
+    until: (shutdown) => new Promise((resolve) => {
+      onStop = (sig) => {
+        stopping = true;
+        logger.info({ signal: sig }, 'shutting down');
+        shutdown().then(
+          () => {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+            resolve();
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exitCode = 1;
+            resolve();
+          },
+        );
+      };
+      if (early) onStop(early);
+    }),
+  };
+}
+
 export function runUntilSignal(logger: Logger, shutdown: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (stopping) {
-        logger.warn({ signal: sig }, 'second signal: exiting without a clean shutdown');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal: sig }, 'shutting down');
-      shutdown().then(
-        () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          resolve();
-        },
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exitCode = 1;
-          resolve();
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  return catchSignals(logger).until(shutdown);
 }
