@@ -15,7 +15,6 @@
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { CaughtSignals } from './signals.js';
 import type { Registry } from 'prom-client';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import type { LbConfig } from '../../config/lb.js';
@@ -23,6 +22,7 @@ import type { ChangeStamp, Instance, ServiceSet, Source } from '../../discovery/
 import { PersistentMap } from '../../core/persistent-map.js';
 import { startLb } from './lb.js';
 import type { RunningLb, WorkerGather } from './lb.js';
+import type { CaughtSignals } from './signals.js';
 
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 /** A table's set on the wire: whole (`base` absent), or the services changed since set `base` (null: gone). */

@@ -194,6 +194,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   } catch (err) {
     await parts.source?.close();
     snapshots.close();
+    await stateWriter?.close();
     await closeAdmin();
     fast?.stop();
     h2?.stop();
