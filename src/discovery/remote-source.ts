@@ -58,6 +58,8 @@ export function toInstances(service: string, entries: readonly ApiHealthEntry[])
  * at 5,000: bench/results/scale-lb.md). So the health watches are spread over clients of this many.
  */
 const WATCHES_PER_CLIENT = 60;
+/** Retry cap of a watch that has not had its first answer (then the usual 10 s). */
+const FIRST_ANSWER_MAX_BACKOFF_MS = 1000;
 
 export class RemoteSource implements Source {
   readonly #client: RegistryClient;
@@ -124,6 +126,8 @@ export class RemoteSource implements Source {
   #watchOpts(what: string, service?: string): Parameters<typeof watch>[4] {
     return {
       waitMs: this.#opts.waitMs ?? 60_000,
+      // Until the registry first answers there is no table to serve: retry often (one read per watch).
+      firstAnswerMaxBackoffMs: FIRST_ANSWER_MAX_BACKOFF_MS,
       onAnswer: () => this.#stale.heard(what),
       onError: (err, attempt) => {
         // An answer with an error status is a reachable registry refusing one watch, not a lost connection.

@@ -149,6 +149,31 @@ describe('discovery sources', () => {
     assert.equal(some.lines[0]?.msg, 'registry unreachable: serving the last known table');
   });
 
+  it('until the registry first answers, a balancer\'s source retries at least every second (not the 10 s backoff of a watch that had answers)', async () => {
+    // A registry that refuses every read, recording when each arrives.
+    const asked: number[] = [];
+    const refusing = createServer((req, res) => {
+      if (req.url?.startsWith('/v1/catalog/services')) asked.push(Date.now());
+      res.writeHead(500, { 'Content-Type': 'text/plain' }).end('not yet');
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const r = new RemoteSource({ address: `127.0.0.1:${(refusing.address() as AddressInfo).port}`, follow: webOnly, logger: capture().logger });
+    try {
+      r.start(() => undefined);
+      // Ten seconds: at most a second between reads makes at least 10 of them (about 19 on average); the
+      // usual backoff (full jitter, doubling from 250 ms to 10 s) makes about 6.
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+    } finally {
+      await r.close();
+      refusing.closeAllConnections();
+      await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    }
+    const gaps = asked.slice(1).map((t, i) => t - (asked[i] as number));
+    assert.ok(asked.length >= 10, `reads in 10 s: ${asked.length} (gaps, ms: ${gaps.join(', ')})`);
+    // A second of backoff at most, plus the request itself on a loaded machine.
+    assert.ok(Math.max(...gaps) <= 2500, `gaps between reads, ms: ${gaps.join(', ')}`);
+  });
+
   it('a watch aborted after its answer arrived hands nothing on, and asks nothing more', async () => {
     const ac = new AbortController();
     const changes: unknown[] = [];

@@ -160,6 +160,12 @@ export interface WatchOptions {
   /** Backoff on errors: base and cap. */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * The cap until the watch's first answer (default: maxBackoffMs). A balancer started with its
+   * registry (a reboot, `compose up`) retries its first read every second or so, so it has its first
+   * table about a second after the registry answers, not up to maxBackoffMs later.
+   */
+  firstAnswerMaxBackoffMs?: number;
   onError?: (err: unknown, attempt: number) => void;
   /** Parses an answer's body (default JSON.parse; KV readers keep uint64 flags exact). */
   parse?: (text: string) => unknown;
@@ -190,6 +196,7 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
   const minInterval = opts.minIntervalMs ?? 100;
   const base = opts.backoffMs ?? 250;
   const cap = opts.maxBackoffMs ?? 10_000;
+  let answered = false;
   let index = 0;
   let attempt = 0;
   let last = 0;
@@ -204,6 +211,7 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
     try {
       const r = await client.blockingGet<T>(path, index, waitMs, signal, opts.parse);
       attempt = 0;
+      answered = true;
       opts.onAnswer?.();
       // Aborted while the answer was on its way in (a source that stopped following this service): it
       // must not reach onChange, which would put back what its owner has just let go.
@@ -221,7 +229,8 @@ export async function watch<T>(client: RegistryClient, path: string, onChange: (
       attempt++;
       opts.onError?.(err, attempt);
       // Full jitter so that many watchers do not retry in lockstep after an outage.
-      await sleep(Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 16)), signal);
+      const capNow = answered ? cap : Math.min(cap, opts.firstAnswerMaxBackoffMs ?? cap);
+      await sleep(Math.random() * Math.min(capNow, base * 2 ** Math.min(attempt, 16)), signal);
     }
   }
 }
