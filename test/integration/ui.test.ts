@@ -237,8 +237,24 @@ describe('web UI', { skip }, () => {
       assert.equal(await page.evaluate<string>('getSelection().toString()'), u1, 'the selected address survives the live updates');
       assert.equal(await page.evaluate<boolean>(`window.__u1Row.isConnected && window.__u1Row === document.querySelector('tr[data-upstream="${u1}"]')`), true, 'the row is updated in place');
 
+      // The row after u2's (rows follow the table's order), with its address selected: when u2 leaves, it
+      // must keep its node and the selection, not be moved up (a moved node loses both).
+      const u2 = `127.0.0.1:${backends[1]!.port}`;
+      const afterU2 = await page.evaluate<string>(`(() => {
+        const row = document.querySelector('tr[data-upstream="${u2}"]')?.nextElementSibling;
+        if (!row) return '';
+        const range = document.createRange();
+        range.selectNodeContents(row.querySelector('th').firstChild);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        window.__afterU2 = row;
+        return row.dataset.upstream;
+      })()`);
+      assert.notEqual(afterU2, '', 'u2 is not the last row (instances are listed by ID)');
       await http(agent, 'PUT', '/v1/agent/service/deregister/web-u2');
       await until(async () => (await rps(backends[1]!).count()) === 0, 'u2 leaves the live view');
+      assert.equal(await page.evaluate<string>('getSelection().toString()'), afterU2, 'the selection in the row after the one that left survives');
+      assert.equal(await page.evaluate<boolean>(`window.__afterU2.isConnected && window.__afterU2 === document.querySelector('tr[data-upstream="${afterU2}"]')`), true);
       assert.equal(await page.locator('[data-stat="serving"] .stat-value').textContent(), '2 of 2');
       await until(async () => (await rate(backends[0]!)) > 0 && (await rate(backends[2]!)) > 0, 'u1 and u3 keep taking traffic');
       assert.equal(await page.evaluate<boolean>(`window.__u1Row.isConnected && window.__u1Row === document.querySelector('tr[data-upstream="${u1}"]')`), true, 'another row leaving leaves u1\'s row in place');

@@ -51,7 +51,10 @@ export function patch(container, ...children) {
   const next = [];
   append({ append: (n) => next.push(n) }, children);
   morphChildren(container, next);
-  if (key && !container.contains(active)) {
+  // A kept element that moved (rows reordered) lost focus in the move: give it back.
+  if (key && container.contains(active)) {
+    if (document.activeElement !== active) active.focus({ preventScroll: true });
+  } else if (key) {
     for (const el of container.querySelectorAll('[data-key],[id],[href]')) {
       if (focusKey(el) === key) {
         el.focus({ preventScroll: true });
@@ -96,13 +99,24 @@ function morphChildren(parent, next) {
     }
     c = after;
   }
+  const wanted = new Set();
+  for (const n of next) if (n.nodeType === Node.ELEMENT_NODE) wanted.add(matchKey(n));
   let cursor = parent.firstChild;
   for (const n of next) {
     let old = cursor && sameNode(cursor, n) ? cursor : undefined;
     if (!old && n.nodeType === Node.ELEMENT_NODE) {
       const k = matchKey(n);
       const candidate = k ? keyed.get(k) : undefined;
-      if (candidate && candidate.parentNode === parent && sameNode(candidate, n)) old = candidate;
+      if (candidate && candidate.parentNode === parent && sameNode(candidate, n)) {
+        old = candidate;
+        // Old nodes before it that no new one names (a row that left) go now, so that it need not move:
+        // a moved node loses the selection and focus inside it.
+        while (cursor && cursor !== candidate && !(cursor.nodeType === Node.ELEMENT_NODE && wanted.has(matchKey(cursor)))) {
+          const after = cursor.nextSibling;
+          cursor.remove();
+          cursor = after;
+        }
+      }
     }
     if (old) {
       if (old.nodeType === Node.ELEMENT_NODE) keyed.delete(matchKey(old));
