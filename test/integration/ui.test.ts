@@ -222,14 +222,20 @@ describe('web UI', { skip }, () => {
       // The page updates each second without rebuilding what did not change: a user who selected an
       // instance's address to copy it keeps the selection, and the row stays the same element while its
       // req/s moves. (A rebuilt table dropped the selection within a second.)
-      const u1 = `127.0.0.1:${backends[0]!.port}`;
-      await page.evaluate(`(() => {
-        const cell = document.querySelector('tr[data-upstream="${u1}"] th');
+      /** Selects the address (the row header's text) of the row `rowExpr` finds, keeps the row as window[name]; '' without one. */
+      const selectAddress = (rowExpr: string, name: string): Promise<string> => page.evaluate<string>(`(() => {
+        const row = ${rowExpr};
+        if (!row) return '';
         const range = document.createRange();
-        range.selectNodeContents(cell.firstChild);
+        range.selectNodeContents(row.querySelector('th').firstChild);
         getSelection().removeAllRanges();
         getSelection().addRange(range);
-        window.__u1Row = cell.parentElement;
+        window.${name} = row;
+        return row.dataset.upstream;
+      })()`);
+      const u1 = `127.0.0.1:${backends[0]!.port}`;
+      assert.equal(await selectAddress(`document.querySelector('tr[data-upstream="${u1}"]')`, '__u1Row'), u1);
+      await page.evaluate(`(() => {
         window.__rpsSeen = new Set([document.querySelector('[data-stat="rps"] .stat-value').textContent]);
         new MutationObserver(() => window.__rpsSeen.add(document.querySelector('[data-stat="rps"] .stat-value')?.textContent)).observe(document.body, { subtree: true, childList: true, characterData: true });
       })()`);
@@ -240,16 +246,7 @@ describe('web UI', { skip }, () => {
       // The row after u2's (rows follow the table's order), with its address selected: when u2 leaves, it
       // must keep its node and the selection, not be moved up (a moved node loses both).
       const u2 = `127.0.0.1:${backends[1]!.port}`;
-      const afterU2 = await page.evaluate<string>(`(() => {
-        const row = document.querySelector('tr[data-upstream="${u2}"]')?.nextElementSibling;
-        if (!row) return '';
-        const range = document.createRange();
-        range.selectNodeContents(row.querySelector('th').firstChild);
-        getSelection().removeAllRanges();
-        getSelection().addRange(range);
-        window.__afterU2 = row;
-        return row.dataset.upstream;
-      })()`);
+      const afterU2 = await selectAddress(`document.querySelector('tr[data-upstream="${u2}"]')?.nextElementSibling`, '__afterU2');
       assert.notEqual(afterU2, '', 'u2 is not the last row (instances are listed by ID)');
       await http(agent, 'PUT', '/v1/agent/service/deregister/web-u2');
       await until(async () => (await rps(backends[1]!).count()) === 0, 'u2 leaves the live view');

@@ -175,7 +175,19 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     const a = splitHostPort(cfg.adminAddr);
     adminAddress = await listen(admin, a.host, a.port, '--admin-addr');
   }
-  const closeAdmin = (): Promise<void> => new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
+  /** Stops everything started so far: on close, and when the start is given up before the listeners open. */
+  const stopParts = async (opened: Awaited<ReturnType<typeof openListeners>> | undefined): Promise<void> => {
+    await parts.source?.close();
+    snapshots.close();
+    await stateWriter?.close();
+    // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
+    await opened?.close(cfg.timeouts.drainMs);
+    await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
+    fast?.stop();
+    h2?.stop();
+    await Promise.all([pools.close(), fastPools?.close(), h2Pools.close()]);
+    runtimeStats.close();
+  };
 
   parts.source?.start((set) => snapshots.update(set));
   parts.feed?.((set) => snapshots.update(set));
@@ -192,13 +204,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       onUdpDatagram: (l, direction, bytes) => m.udpDatagram(l, direction, bytes),
     });
   } catch (err) {
-    await parts.source?.close();
-    snapshots.close();
-    await stateWriter?.close();
-    await closeAdmin();
-    fast?.stop();
-    h2?.stop();
-    runtimeStats.close();
+    await stopParts(undefined);
     throw err;
   }
   const { address } = listeners;
@@ -211,16 +217,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
     async close() {
       if (closed) return;
       closed = true;
-      await parts.source?.close();
-      snapshots.close();
-      await stateWriter?.close();
-      // Stop accepting, let in-flight requests finish (up to the drain timeout), then close pools.
-      await listeners.close(cfg.timeouts.drainMs);
-      await closeAdmin();
-      fast?.stop();
-      h2?.stop();
-      await Promise.all([pools.close(), fastPools?.close(), h2Pools.close()]);
-      runtimeStats.close();
+      await stopParts(listeners);
       logger.info('load balancer stopped');
     },
   };

@@ -14,21 +14,19 @@ export interface CaughtSignals {
  * shut down at once, so a service manager's stop still ends in a clean exit 0.
  */
 export function catchSignals(logger: Logger): CaughtSignals {
-  let stopping = false;
-  let early: NodeJS.Signals | undefined;
+  /** The first signal; `stopped` is aborted with it. */
+  let first: NodeJS.Signals | undefined;
   let onStop: ((sig: NodeJS.Signals) => void) | undefined;
   const stopped = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (stopping || early) {
+    if (first) {
       logger.warn({ signal: sig }, 'second signal: exiting without a clean shutdown');
       process.exit(1);
     }
-    if (onStop) onStop(sig);
-    else {
-      early = sig;
-      logger.info({ signal: sig }, 'signal while starting: shutting down');
-    }
+    first = sig;
     stopped.abort();
+    if (onStop) onStop(sig);
+    else logger.info({ signal: sig }, 'signal while starting: shutting down');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -36,7 +34,6 @@ export function catchSignals(logger: Logger): CaughtSignals {
     stopped: stopped.signal,
     until: (shutdown) => new Promise((resolve) => {
       onStop = (sig) => {
-        stopping = true;
         logger.info({ signal: sig }, 'shutting down');
         shutdown().then(
           () => {
@@ -51,7 +48,7 @@ export function catchSignals(logger: Logger): CaughtSignals {
           },
         );
       };
-      if (early) onStop(early);
+      if (first) onStop(first);
     }),
   };
 }
