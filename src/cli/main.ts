@@ -13,6 +13,7 @@ import { REGISTER_GO_FLAGS, registerRegisterCommand } from './register.js';
 import { REGISTRATOR_GO_FLAGS, registerRegistratorCommand } from './registrator.js';
 import { TEMPLATE_GO_FLAGS, registerTemplateCommand } from './template.js';
 import { LOCK_GO_BOOLEANS, LOCK_GO_FLAGS, registerLockCommand } from './lock.js';
+import { registerSnapshotCommand } from './snapshot.js';
 import { normalizeGoFlags } from './go-flags.js';
 import { VERSION } from './wiring/version.js';
 
@@ -31,6 +32,7 @@ registerRegisterCommand(program);
 registerRegistratorCommand(program);
 registerTemplateCommand(program);
 registerLockCommand(program);
+registerSnapshotCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {

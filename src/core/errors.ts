@@ -22,6 +22,7 @@ export const ErrorCodes = {
   SY_ERR_ADDR_IN_USE: 'a listen address is already taken by another process',
   SY_ERR_TEMPLATE: 'a template cannot be parsed or executed (Go text/template semantics)',
   SY_ERR_FILTER_LIMIT: 'a ?filter expression exceeds a limit: length, nesting, regex size or evaluation budget (400)',
+  SY_ERR_SNAPSHOT: 'a snapshot file is not a snapshot, is truncated or altered, or holds a record this registry would not write (400)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -31,6 +31,7 @@ import { kvRoutes } from '../../registry/server/http/routes/kv.js';
 import { statusRoutes } from '../../registry/server/http/routes/status.js';
 import { sessionRoutes } from '../../registry/server/http/routes/session.js';
 import { txnRoutes } from '../../registry/server/http/routes/txn.js';
+import { snapshotRoutes } from '../../registry/server/http/routes/snapshot.js';
 import { eventRoutes } from '../../registry/server/http/routes/event.js';
 import { unknownRoutes } from '../../registry/server/http/routes/unknown.js';
 import { EventBuffer } from '../../registry/server/events.js';
@@ -217,7 +218,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
 
   const runtimeStats = new RuntimeStats();
   const deps: ApiDeps = {
-    registry, view, sessions, store, clock,
+    registry, view, sessions, store, clock, storeKind: store instanceof EtcdStore ? 'etcd' : 'embedded',
     events, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
@@ -227,7 +228,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   };
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}), ...(opts.lbStarting ? { lbStarting: true } : {}) });
   const api = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...unknownRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...snapshotRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     maxConnsPerClient: cfg.httpMaxConnsPerClient,

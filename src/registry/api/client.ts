@@ -49,6 +49,15 @@ export function normalizeAddress(addr: string): string {
   return /^https?:\/\//.test(a) ? a : `http://${a}`;
 }
 
+interface CallOptions {
+  body?: string | Buffer;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  allow404?: boolean;
+  /** Read the answer as bytes (an error's body is still read as text for its message). */
+  binary?: boolean;
+}
+
 export class RegistryClient {
   readonly #bases: readonly string[];
   #current = 0;
@@ -86,7 +95,7 @@ export class RegistryClient {
     return this.#token ? { 'X-Consul-Token': this.#token } : {};
   }
 
-  async #call(method: 'GET' | 'PUT' | 'DELETE', path: string, opts: { body?: string | Buffer; signal?: AbortSignal; timeoutMs?: number; allow404?: boolean } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  async #call(method: 'GET' | 'PUT' | 'DELETE', path: string, opts: CallOptions = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; bytes?: Buffer }> {
     const ac = new AbortController();
     // A blocking read's timeout follows its wait, which a caller may set to any length (lock -timeout).
     const timer = longTimeout(() => ac.abort(new Error(`timed out after ${opts.timeoutMs ?? this.#timeoutMs} ms`)), opts.timeoutMs ?? this.#timeoutMs);
@@ -98,11 +107,12 @@ export class RegistryClient {
         method, headers: this.#headers(), signal: ac.signal, dispatcher: this.#dispatcher,
         ...(opts.body !== undefined ? { body: opts.body } : {}),
       });
-      const text = await res.body.text();
+      const bytes = opts.binary ? Buffer.from(await res.body.arrayBuffer()) : undefined;
+      const text = bytes === undefined ? await res.body.text() : res.statusCode >= 400 ? bytes.toString() : '';
       if (res.statusCode >= 400 && !(opts.allow404 && res.statusCode === 404)) {
         throw new RegistryClientError(`${method} ${path}: Unexpected response code: ${res.statusCode} (${text.trim()})`, res.statusCode);
       }
-      return { status: res.statusCode, headers: res.headers, text };
+      return { status: res.statusCode, headers: res.headers, text, ...(bytes !== undefined ? { bytes } : {}) };
     } catch (err) {
       if (err instanceof RegistryClientError) throw err;
       const reason = opts.signal?.aborted ? 'aborted' : (err as Error).message;
@@ -126,6 +136,14 @@ export class RegistryClient {
       ...(signal ? { signal } : {}),
     });
     return r.text;
+  }
+
+  /** A call whose answer is bytes (a snapshot file), with its own timeout: large bodies take longer than the default. */
+  async bytes(method: 'GET' | 'PUT', path: string, opts: { body?: Buffer; timeoutMs?: number } = {}): Promise<{ body: Buffer; index: number | undefined }> {
+    const r = await this.#call(method, path, { ...opts, binary: true });
+    const raw = r.headers['x-consul-index'];
+    const index = Number(Array.isArray(raw) ? raw[0] : raw);
+    return { body: r.bytes ?? Buffer.alloc(0), index: Number.isFinite(index) && raw !== undefined ? index : undefined };
   }
 
   async delete(path: string, signal?: AbortSignal): Promise<string> {

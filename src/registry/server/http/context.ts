@@ -10,6 +10,8 @@ export interface Reply {
   text?: string;
   /** Raw bytes (KV ?raw, and every cached read: see ReadCache). */
   raw?: Buffer;
+  /** The raw bytes are already compressed (a snapshot file): never gzipped again for a client that asks for gzip. */
+  encoded?: boolean;
   /**
    * Set on answers shared by many requests: their gzipped body, made once when a client first asks
    * for it, and whole responses as written by the raw front (per second of the Date header).

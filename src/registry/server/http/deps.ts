@@ -15,6 +15,8 @@ export interface ApiDeps {
   readonly events: EventBuffer;
   /** For /v1/txn, which plans over the raw store; the clock decides lock-delays. */
   readonly store: Store;
+  /** Which store is under the registry: a snapshot restore is one transaction, which only the embedded store can take whole. */
+  readonly storeKind: 'embedded' | 'etcd';
   readonly clock: Clock;
   /** Shortest session TTL accepted (Consul's session_ttl_min). */
   readonly sessionTtlMinNs: number;

@@ -126,7 +126,7 @@ export class ApiDispatch {
       type = 'application/json';
     } else buf = EMPTY_BODY;
     // Consul gzips when asked (gziphandler's 1400-byte minimum); a shared answer is gzipped once for all.
-    if (buf.length >= 1400 && acceptEncoding !== undefined && /\bgzip\b/.test(acceptEncoding)) {
+    if (reply.encoded !== true && buf.length >= 1400 && acceptEncoding !== undefined && /\bgzip\b/.test(acceptEncoding)) {
       const z = reply.shared ? (reply.shared.gzipped ??= gzipAsync(buf)) : gzipAsync(buf);
       return z.then((zbuf) => wireOf(reply, zbuf, type, true));
     }

@@ -14,7 +14,7 @@ const CONSUL_ONLY = [
   '/v1/catalog/connect/', '/v1/catalog/gateway-services/', '/v1/catalog/node-services/', '/v1/config', '/v1/connect/',
   '/v1/coordinate/', '/v1/discovery-chain/', '/v1/exported-services', '/v1/imported-services', '/v1/health/connect/',
   '/v1/health/ingress/', '/v1/internal/', '/v1/namespace', '/v1/operator/', '/v1/partition', '/v1/peering', '/v1/query',
-  '/v1/snapshot', '/v1/status/', '/v1/session/', '/v1/event/',
+  '/v1/status/', '/v1/session/', '/v1/event/',
 ];
 
 export function unknownRoutes(deps: ApiDeps): Route[] {

@@ -1,0 +1,109 @@
+/**
+ * Restoring a snapshot: the store is made equal to it in ONE guarded transaction, so readers see
+ * either the old catalog or the restored one, never a mix, and a write racing the restore makes it
+ * plan again instead of being lost under it. Only what differs is written: a key whose value is
+ * the same keeps its indexes, so blocking queries on the parts the restore does not change stay
+ * parked. Revisions keep going up (the restored keys get the restore's revision): a client's
+ * blocking index never has to go backwards, unlike Consul's restore.
+ */
+import { HttpError } from '../../../core/errors.js';
+import type { Store, StoreCompare, StoreEntry, StoreOp } from '../../store/types.js';
+import { optimistic, unchanged } from '../optimistic.js';
+import { MEMBERSHIP_PREFIXES, storedValueProblem } from '../stored-schema.js';
+import { SESSION_TTL_MULTIPLIER, sessionKeys, sessionTtlNs } from '../sessions/model.js';
+import type { SessionRecord, SessionTtlRecord } from '../sessions/model.js';
+import { SnapshotError } from './format.js';
+
+/**
+ * The most one restore writes (keys and values of its writes). The embedded store logs a
+ * transaction as one record, and one record must stay well inside a JavaScript string; this is
+ * about a million keys of the usual size (500,000 instances with one check each).
+ */
+export const MAX_RESTORE_BYTES = 256 * 1024 * 1024;
+
+export interface RestoreSummary {
+  /** The revision the restore committed at (the current one when nothing differed). */
+  readonly revision: number;
+  readonly written: number;
+  readonly deleted: number;
+  readonly unchanged: number;
+  /** Cluster membership keys in the snapshot, not restored (they belong to the agents alive when it was taken). */
+  readonly skipped: number;
+}
+
+const isMembership = (key: string): boolean => MEMBERSHIP_PREFIXES.some((p) => key.startsWith(p));
+
+/** Checks every entry against the shapes the registry writes, before anything is planned. */
+export function checkEntries(entries: readonly StoreEntry[]): void {
+  for (const e of entries) {
+    if (isMembership(e.key)) continue;
+    const problem = storedValueProblem(e.key, e.value);
+    if (problem !== undefined) throw new SnapshotError(`key ${JSON.stringify(e.key)}: ${problem}`);
+  }
+}
+
+/**
+ * A restored session's TTL deadline becomes at least 2×TTL from now, as Consul's leader gives every
+ * session after a restore: the snapshot's deadlines have mostly passed, and the holders of those
+ * sessions may still be renewing them.
+ */
+function freshDeadlines(want: Map<string, string>, nowMs: number): void {
+  for (const [key, value] of want) {
+    if (!key.startsWith(sessionKeys.TTL_PREFIX)) continue;
+    const session = want.get(sessionKeys.session(key.slice(sessionKeys.TTL_PREFIX.length)));
+    if (session === undefined) continue;
+    const due = nowMs + (sessionTtlNs(JSON.parse(session) as SessionRecord) / 1e6) * SESSION_TTL_MULTIPLIER;
+    const rec = JSON.parse(value) as SessionTtlRecord;
+    if (rec.Expires < due) want.set(key, JSON.stringify({ ...rec, Expires: due }));
+  }
+}
+
+export interface RestoreOptions {
+  /** Wall clock (ms) for the restored sessions' fresh deadlines. */
+  readonly nowMs: number;
+  /** Gives up planning again after this long when writes keep racing it. */
+  readonly timeoutMs?: number;
+}
+
+export async function restoreEntries(store: Store, entries: readonly StoreEntry[], opts: RestoreOptions): Promise<RestoreSummary> {
+  checkEntries(entries);
+  const want = new Map<string, string>();
+  let skipped = 0;
+  for (const e of entries) {
+    if (isMembership(e.key)) skipped++;
+    else want.set(e.key, e.value);
+  }
+  freshDeadlines(want, opts.nowMs);
+  return optimistic(store, () => {
+    const compare: StoreCompare[] = [];
+    const success: StoreOp[] = [];
+    let bytes = 0;
+    let same = 0;
+    let deleted = 0;
+    for (const e of store.range('')) {
+      if (isMembership(e.key)) continue;
+      compare.push(unchanged(e.key, e));
+      const v = want.get(e.key);
+      if (v === undefined) {
+        success.push({ type: 'delete', key: e.key });
+        bytes += e.key.length;
+        deleted++;
+      } else if (v !== e.value) {
+        success.push({ type: 'put', key: e.key, value: v });
+        bytes += e.key.length + v.length;
+      } else same++;
+    }
+    for (const [key, value] of want) {
+      if (store.get(key) !== undefined) continue;
+      compare.push(unchanged(key, undefined));
+      success.push({ type: 'put', key, value });
+      bytes += key.length + value.length;
+    }
+    if (bytes > MAX_RESTORE_BYTES) {
+      throw new HttpError(413, `the restore would write ${Math.ceil(bytes / 2 ** 20)} MiB of keys and values in one transaction; the most is ${MAX_RESTORE_BYTES / 2 ** 20} MiB`);
+    }
+    const summary = (revision: number): RestoreSummary => ({ revision, written: success.length - deleted, deleted, unchanged: same, skipped });
+    if (success.length === 0) return { done: summary };
+    return { txn: { compare, success }, done: summary };
+  }, { what: 'snapshot restore', timeoutMs: opts.timeoutMs ?? 30_000 });
+}
