@@ -90,7 +90,7 @@ export function registerSnapshotCommand(program: Command): void {
       const { bytes, snap } = await readSnapshot(file);
       // The agent checks again; checking here says what is wrong without a round trip and names the file.
       try {
-        checkEntries(snap.entries);
+        await checkEntries(snap.entries);
       } catch (err) {
         if (err instanceof SwitchyardError) throw new SwitchyardError(err.code, `${file}: ${err.message}`);
         throw err;

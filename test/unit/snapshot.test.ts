@@ -111,7 +111,7 @@ describe('stored-value shapes', () => {
     assert.equal(storedValueProblem('ev/last', JSON.stringify({ ID: 'x' })), undefined);
   });
 
-  it('refuses a value that would break a reader, naming the field', () => {
+  it('refuses a value that would break a reader, naming the field', async () => {
     const cases: [string, string, RegExp][] = [
       ['s/n1/web-1', JSON.stringify({ Service: 'web', Port: 80, Tags: 'a' }), /^Tags: /],
       ['s/n1/web-1', JSON.stringify({ Service: 'web', Port: 70000 }), /^Port: /],
@@ -128,7 +128,7 @@ describe('stored-value shapes', () => {
       ['ev/last', '[]', /not a JSON object/],
     ];
     for (const [key, value, pattern] of cases) assert.match(storedValueProblem(key, value) ?? 'accepted', pattern, `${key} ${value}`);
-    assert.throws(() => checkEntries([entry('s/n1/web-1', JSON.stringify({ Service: 'web', Port: 1, Tags: 'a' }))]), /key "s\/n1\/web-1": Tags: /);
+    await assert.rejects(checkEntries([entry('s/n1/web-1', JSON.stringify({ Service: 'web', Port: 1, Tags: 'a' }))]), /key "s\/n1\/web-1": Tags: /);
   });
 });
 

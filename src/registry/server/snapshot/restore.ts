@@ -33,12 +33,25 @@ export interface RestoreSummary {
 
 const isMembership = (key: string): boolean => MEMBERSHIP_PREFIXES.some((p) => key.startsWith(p));
 
-/** Checks every entry against the shapes the registry writes, before anything is planned. */
-export function checkEntries(entries: readonly StoreEntry[]): void {
-  for (const e of entries) {
-    if (isMembership(e.key)) continue;
-    const problem = storedValueProblem(e.key, e.value);
-    if (problem !== undefined) throw new SnapshotError(`key ${JSON.stringify(e.key)}: ${problem}`);
+/** How long the shape check runs before it lets the agent's other requests through (it costs about 2.5 µs a key). */
+const CHECK_SLICE_MS = 10;
+
+/**
+ * Checks every entry against the shapes the registry writes, before anything is planned, in slices
+ * of about 10 ms: 200,000 keys held the agent's event loop for 0.5–0.7 s in one piece.
+ */
+export async function checkEntries(entries: readonly StoreEntry[]): Promise<void> {
+  let sliceStart = performance.now();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as StoreEntry;
+    if (!isMembership(e.key)) {
+      const problem = storedValueProblem(e.key, e.value);
+      if (problem !== undefined) throw new SnapshotError(`key ${JSON.stringify(e.key)}: ${problem}`);
+    }
+    if ((i & 255) === 255 && performance.now() - sliceStart > CHECK_SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
   }
 }
 
@@ -66,7 +79,7 @@ export interface RestoreOptions {
 }
 
 export async function restoreEntries(store: Store, entries: readonly StoreEntry[], opts: RestoreOptions): Promise<RestoreSummary> {
-  checkEntries(entries);
+  await checkEntries(entries);
   const want = new Map<string, string>();
   let skipped = 0;
   for (const e of entries) {
