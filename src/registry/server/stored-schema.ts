@@ -106,6 +106,8 @@ export function storedValueProblem(key: string, value: string): string | undefin
   if (kind === undefined && key !== EVENT_KEY) return 'not a key this registry writes';
   const rest = kind === undefined ? '' : key.slice(kind.prefix.length);
   if (kind !== undefined && rest === '') return 'the key names nothing after its prefix';
+  // Node names never hold '/' (the API refuses them): service and check keys split at the first one.
+  if (kind?.prefix === 'n/' && rest.includes('/')) return 'a node name must not contain "/"';
   if (kind?.nodeAndId) {
     const [n, id] = splitNodeKey(rest);
     if (!rest.includes('/') || n === '' || id === '') return 'the key must name a node and an ID';
@@ -120,7 +122,7 @@ export function storedValueProblem(key: string, value: string): string | undefin
   if (proto !== undefined) return `${proto.length > 0 ? `${proto.join('.')}: ` : ''}the key "__proto__" is not supported`;
   if (kind === undefined) return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? undefined : 'the value is not a JSON object';
   const r = kind.shape.safeParse(parsed);
-  if (r.success) return undefined;
+  if (r.success) return kind.prefix === 'n/' && (parsed as { Node: string }).Node !== rest ? `the record names node ${JSON.stringify((parsed as { Node: string }).Node)}, its key ${JSON.stringify(rest)}` : undefined;
   const issue = r.error.issues[0];
   return `${issue?.path.length ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'invalid value'}`;
 }

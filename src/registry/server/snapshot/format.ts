@@ -44,6 +44,9 @@ export class SnapshotError extends SwitchyardError {
   }
 }
 
+/** The longest line read: far above any record (a KV value is at most 512 KiB by default), far below the string limit. */
+export const MAX_LINE_CHARS = 64 * 1024 * 1024;
+
 /** Lines per compression step: large enough to amortize the stream, small enough to yield the event loop between steps. */
 const LINES_PER_STEP = 4096;
 
@@ -122,6 +125,11 @@ class Reader {
   #hash = createHash('sha256');
   #done = false;
 
+  /** Lines read so far. */
+  get lines(): number {
+    return this.#line;
+  }
+
   feed(line: string): void {
     this.#line++;
     if (this.#done) {
@@ -173,7 +181,11 @@ export function decodeSnapshot(file: Buffer, limits: DecodeLimits): Promise<Snap
     const gunzip: Gunzip = createGunzip();
     const decoder = new StringDecoder('utf8');
     const reader = new Reader();
-    let carry = '';
+    // The start of a line still being read, in pieces: joined once its end comes, so a long line costs
+    // its length once (appending each piece and searching the whole of it again was quadratic: a
+    // 64 MiB line without a newline took over two minutes).
+    let pending: string[] = [];
+    let pendingChars = 0;
     let size = 0;
     let failed = false;
     const fail = (err: unknown): void => {
@@ -186,23 +198,30 @@ export function decodeSnapshot(file: Buffer, limits: DecodeLimits): Promise<Snap
       if (failed) return;
       size += chunk.length;
       if (size > limits.maxBytes) return fail(new SnapshotError(`the snapshot expands to more than ${limits.maxBytes} bytes, the most this agent reads`));
-      const text = carry + decoder.write(chunk);
+      const text = decoder.write(chunk);
       let start = 0;
       try {
         for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-          reader.feed(text.slice(start, nl));
+          const piece = text.slice(start, nl);
+          reader.feed(pending.length === 0 ? piece : pending.join('') + piece);
+          pending = [];
+          pendingChars = 0;
           start = nl + 1;
+        }
+        if (start < text.length) {
+          pending.push(text.slice(start));
+          pendingChars += text.length - start;
+          if (pendingChars > MAX_LINE_CHARS) throw new SnapshotError(`line ${reader.lines + 1} is longer than ${MAX_LINE_CHARS} characters: not a snapshot line`);
         }
       } catch (err) {
         return fail(err);
       }
-      carry = text.slice(start);
     });
     gunzip.on('error', (err) => fail(/unexpected end/i.test(err.message) ? new SnapshotError('the compressed stream is truncated') : err));
     gunzip.on('end', () => {
       if (failed) return;
       try {
-        const rest = carry + decoder.end();
+        const rest = pending.join('') + decoder.end();
         if (rest !== '') reader.feed(rest);
         resolve(reader.finish());
       } catch (err) {
