@@ -197,7 +197,7 @@ export function decodeSnapshot(file: Buffer, limits: DecodeLimits): Promise<Snap
     gunzip.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
-      if (size > limits.maxBytes) return fail(new SnapshotError(`the snapshot expands to more than ${limits.maxBytes} bytes, the most this agent reads`));
+      if (size > limits.maxBytes) return fail(new SnapshotError(`the snapshot expands to more than ${limits.maxBytes} bytes, the most Switchyard reads`));
       const text = decoder.write(chunk);
       let start = 0;
       try {
