@@ -5,12 +5,67 @@ import { SwitchyardError } from '../core/errors.js';
 import { RegistryClient } from '../registry/api/client.js';
 import { decodeSnapshot } from '../registry/server/snapshot/format.js';
 import type { Snapshot } from '../registry/server/snapshot/format.js';
-import { checkEntries } from '../registry/server/snapshot/restore.js';
+import { pino } from 'pino';
+import { checkEntries, restoreEntries, restoreInBatches } from '../registry/server/snapshot/restore.js';
+import { ALIVE_PREFIX } from '../registry/cluster/membership.js';
+import { EmbeddedStore } from '../registry/store/embedded.js';
+import { EtcdStore, parseEtcdUrl, readEtcdTls } from '../registry/store/etcd.js';
 import { MAX_SNAPSHOT_EXPANDED } from '../registry/server/http/routes/snapshot.js';
 
 interface Flags {
   httpAddr?: string;
   token?: string;
+}
+
+interface RestoreFlags extends Flags {
+  store?: string;
+  dataDir?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+}
+
+/** What one etcd transaction of a restore holds: under etcd's defaults (--max-txn-ops 128: a compare and an op per key; 1.5 MiB a request). */
+const ETCD_BATCH = { maxOps: 64, maxBytes: 1024 * 1024 };
+
+type Summary = { revision: number; written: number; deleted: number; unchanged: number; skipped: number; transactions?: number };
+
+const restored = (snap: Snapshot, r: Summary): string =>
+  `Restored snapshot of index ${snap.header.revision} at index ${r.revision}: ${r.written} keys written, ${r.deleted} deleted, ${r.unchanged} unchanged`
+  + `${r.skipped > 0 ? `, ${r.skipped} cluster membership keys left out` : ''}${r.transactions !== undefined ? ` (${r.transactions} transactions)` : ''}\n`;
+
+/**
+ * Restores straight into a store no agent is running on: an embedded data dir (its lock says whether an
+ * agent holds it), or an etcd prefix (its liveness keys say whether agents are up). On etcd the restore
+ * takes several transactions, which is why no agent may be serving from it meanwhile.
+ */
+async function restoreOffline(flags: RestoreFlags, snap: Snapshot): Promise<Summary> {
+  const logger = pino({ level: 'warn' }, pino.destination(2));
+  if (flags.store === 'embedded') {
+    if (flags.dataDir === undefined) throw new SwitchyardError('SY_ERR_INVALID_ARGUMENT', '--store embedded needs --data-dir: the agent\'s data directory to restore into');
+    const store = new EmbeddedStore({ dir: flags.dataDir, logger, sync: 'always' });
+    await store.open();
+    try {
+      return await restoreEntries(store, snap.entries, { nowMs: Date.now() });
+    } finally {
+      await store.close();
+    }
+  }
+  const tls = flags.etcdCacert ?? flags.etcdCert ?? flags.etcdKey;
+  const store = new EtcdStore({
+    ...parseEtcdUrl(flags.store as string), logger,
+    ...(tls !== undefined ? { tls: readEtcdTls({ ...(flags.etcdCacert ? { caFile: flags.etcdCacert } : {}), ...(flags.etcdCert ? { certFile: flags.etcdCert } : {}), ...(flags.etcdKey ? { keyFile: flags.etcdKey } : {}) }) } : {}),
+  });
+  await store.open();
+  try {
+    const alive = store.range(ALIVE_PREFIX).map((e) => e.key.slice(ALIVE_PREFIX.length));
+    if (alive.length > 0) {
+      throw new SwitchyardError('SY_ERR_INVALID_ARGUMENT', `${alive.length} agent(s) are running on ${flags.store} (${alive.slice(0, 5).join(', ')}${alive.length > 5 ? ', …' : ''}): stop them first. On etcd a restore takes several transactions, and a running agent would serve the catalog half restored`);
+    }
+    return await restoreInBatches(store, snap.entries, { nowMs: Date.now(), ...ETCD_BATCH });
+  } finally {
+    await store.close();
+  }
 }
 
 /** Saving or restoring a million instances takes a while; the client's default 10 s would give up on it. */
@@ -85,8 +140,13 @@ export function registerSnapshotCommand(program: Command): void {
       }
     });
 
-  withAgent(cmd.command('restore').description('Make the registry equal to a saved snapshot, in one transaction (embedded store)').argument('<file>'))
-    .action(async (file: string, flags: Flags) => {
+  withAgent(cmd.command('restore').description('Make the registry equal to a saved snapshot: through a running agent (embedded store, one transaction), or straight into a store no agent runs on (--store)').argument('<file>'))
+    .option('--store <url>', 'restore into this store with no agent running: "embedded" (with --data-dir) or etcd://host:port[,host:port...][/prefix]')
+    .option('--data-dir <dir>', 'with --store embedded: the stopped agent\'s data directory')
+    .option('--etcd-cacert <file>', 'with --store etcd://: CA certificate of the members (PEM)')
+    .option('--etcd-cert <file>', 'with --store etcd://: client certificate (PEM)')
+    .option('--etcd-key <file>', 'with --store etcd://: client private key (PEM)')
+    .action(async (file: string, flags: RestoreFlags) => {
       const { bytes, snap } = await readSnapshot(file);
       // The agent checks again; checking here says what is wrong without a round trip and names the file.
       try {
@@ -95,11 +155,14 @@ export function registerSnapshotCommand(program: Command): void {
         if (err instanceof SwitchyardError) throw new SwitchyardError(err.code, `${file}: ${err.message}`);
         throw err;
       }
+      if (flags.store !== undefined) {
+        process.stdout.write(restored(snap, await restoreOffline(flags, snap)));
+        return;
+      }
       const client = clientOf(flags);
       try {
         const { body } = await client.bytes('PUT', '/v1/snapshot', { body: bytes, timeoutMs: TIMEOUT_MS });
-        const r = JSON.parse(body.toString()) as { revision: number; written: number; deleted: number; unchanged: number; skipped: number };
-        process.stdout.write(`Restored snapshot of index ${snap.header.revision} at index ${r.revision}: ${r.written} keys written, ${r.deleted} deleted, ${r.unchanged} unchanged${r.skipped > 0 ? `, ${r.skipped} cluster membership keys left out` : ''}\n`);
+        process.stdout.write(restored(snap, JSON.parse(body.toString()) as Summary));
       } finally {
         await client.close();
       }

@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { http, negativeWindow, startTestAgent, tempDir, testStore, waitFor, waitParked } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { switchyard } from '../helpers/process.js';
+import { etcdAvailable, startEtcd } from '../helpers/etcd.js';
+import type { EtcdCluster } from '../helpers/etcd.js';
 
 const onEtcd = testStore === 'etcd';
 
@@ -195,7 +197,7 @@ describe('snapshot save and restore (real agent, real CLI)', () => {
   it('on the etcd store, restore answers 501 and says why', { skip: onEtcd ? false : 'the etcd pass runs it' }, async () => {
     const r = await cli(['restore', file, '-http-addr', agent.url]);
     assert.equal(r.code, 2);
-    assert.match(r.err, /Unexpected response code: 501 \(snapshot restore needs the embedded store/);
+    assert.match(r.err, /Unexpected response code: 501 \(snapshot restore needs the embedded store: .*\(with the agents stopped, `switchyard snapshot restore FILE --store etcd:\/\/…` restores in batches\)\)/);
   });
 
   it('save fails cleanly: an agent that is not there, a path that cannot be written (no file left behind)', async () => {
@@ -264,5 +266,80 @@ describe('snapshot larger than the raw front reads (Node\'s http server reads it
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /: 3000 keys written, 0 deleted, \d+ unchanged\n$/);
     assert.ok((await kvOf()) === before, 'the 3,000 keys hold what was saved');
+  });
+});
+
+describe('restore straight into a store no agent runs on (--store): moving to etcd, rebuilding a data dir', () => {
+  const available = etcdAvailable();
+  let source: TestAgent;
+  let etcd: EtcdCluster | undefined;
+  const dir = tempDir('sy-snap-move-');
+  const file = join(dir, 'move.snap');
+  let saved: unknown;
+
+  before(async () => {
+    source = await startTestAgent({ store: 'embedded' });
+    await http(source.url, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'web-1', Port: 8001, Check: { TTL: '10m', CheckID: 'web-ttl' } });
+    await http(source.url, 'PUT', '/v1/catalog/register', { Node: 'ext', Address: '10.1.1.1', Service: { Service: 'db', ID: 'db-1', Port: 5432 } });
+    // More keys than one etcd transaction takes: the restore there comes in batches.
+    for (let i = 0; i < 200; i += 50) {
+      const ops = Array.from({ length: 50 }, (_, j) => ({ KV: { Verb: 'set', Key: `conf/${i + j}`, Value: Buffer.from(`v${i + j}`).toString('base64') } }));
+      assert.equal((await http(source.url, 'PUT', '/v1/txn', ops)).status, 200);
+    }
+    saved = await stateOf(source.url);
+    assert.equal((await cli(['save', file, '-http-addr', source.url])).code, 0);
+    if (available) etcd = await startEtcd(1);
+  });
+  after(async () => {
+    await source?.stop();
+    await etcd?.stop();
+  });
+
+  it('moves an embedded registry to etcd: refused while an agent runs there, then the agents on etcd serve it', { skip: !available && 'etcd not installed' }, async () => {
+    const url = etcd!.url('moved');
+    const running = await startTestAgent({ store: url, node: 'n1' });
+    const refused = await cli(['restore', file, '--store', url]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /1 agent\(s\) are running on etcd:\/\/[^ ]+ \(n1\): stop them first\. On etcd a restore takes several transactions/);
+    await running.stop();
+
+    const r = await cli(['restore', file, '--store', url]);
+    assert.equal(r.code, 0, r.err);
+    const m = /^Restored snapshot of index \d+ at index \d+: (\d+) keys written, 0 deleted, \d+ unchanged \((\d+) transactions\)\n$/.exec(r.out);
+    assert.ok(m, r.out);
+    assert.ok(Number(m[2]) >= 4, `${m[2]} transactions for ${m[1]} keys: etcd takes at most 64 per transaction here`);
+    // Again: nothing left to write.
+    const again = await cli(['restore', file, '--store', url]);
+    assert.match(again.out, /: 0 keys written, 0 deleted, \d+ unchanged \(0 transactions\)\n$/);
+
+    const moved = await startTestAgent({ store: url, node: 'n1' });
+    try {
+      await waitFor(async () => JSON.stringify(await stateOf(moved.url)) === JSON.stringify(saved), () => 'the agent on etcd to serve the restored catalog');
+    } finally {
+      await moved.stop();
+    }
+  });
+
+  it('rebuilds a stopped agent\'s data dir (--store embedded): refused while the agent holds it', async () => {
+    const target = await startTestAgent({ store: 'embedded' });
+    const refused = await cli(['restore', file, '--store', 'embedded', '--data-dir', target.dataDir]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /data directory .+ is locked by process \d+ .*two processes cannot share one data directory/);
+    await target.close();
+    const r = await cli(['restore', file, '--store', 'embedded', '--data-dir', target.dataDir]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^Restored snapshot of index \d+ at index \d+: \d+ keys written, \d+ deleted, \d+ unchanged\n$/);
+    const back = await startTestAgent({ store: 'embedded' }, target.dataDir);
+    try {
+      assert.deepEqual(await stateOf(back.url), saved);
+    } finally {
+      await back.stop();
+    }
+    const noDir = await cli(['restore', file, '--store', 'embedded']);
+    assert.equal(noDir.code, 2);
+    assert.match(noDir.err, /--store embedded needs --data-dir/);
+    const badStore = await cli(['restore', file, '--store', 'consul://x']);
+    assert.equal(badStore.code, 2);
+    assert.match(badStore.err, /store URL "consul:\/\/x" is not etcd:\/\/host:port/);
   });
 });

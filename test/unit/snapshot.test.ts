@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { SnapshotError, decodeSnapshot, encodeSnapshot } from '../../src/registry/server/snapshot/format.js';
-import { checkEntries, restoreEntries } from '../../src/registry/server/snapshot/restore.js';
+import { checkEntries, restoreEntries, restoreInBatches } from '../../src/registry/server/snapshot/restore.js';
 import { storedValueProblem } from '../../src/registry/server/stored-schema.js';
 import { encodeCheck, encodeService } from '../../src/registry/server/stored.js';
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
@@ -158,6 +158,33 @@ describe('restore into an embedded store', () => {
       // A refused snapshot leaves the store as it was.
       await assert.rejects(restoreEntries(store, [entry('k/x', '{')], { nowMs: Date.now() }), /key "k\/x": the value is not JSON/);
       assert.equal(store.revision(), r.revision);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('in batches: a write that beats a batch makes the rest plan again, and the end state is the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-snap-'));
+    const store = new EmbeddedStore({ dir, logger: pino({ level: 'silent' }), sync: 'none' });
+    try {
+      await store.open();
+      const kv = (v: string): string => JSON.stringify({ Flags: '0', Value: Buffer.from(v).toString('base64'), LockIndex: 0 });
+      await store.txn({ success: Array.from({ length: 10 }, (_, i) => ({ type: 'put' as const, key: `k/${i}`, value: kv('old') })) });
+      let intruded = false;
+      const unsubscribe = store.subscribe(() => {
+        if (intruded) return;
+        intruded = true;
+        // Lands between the first batch and the last, on a key the last one writes.
+        void store.txn({ success: [{ type: 'put', key: 'k/9', value: kv('intruder') }, { type: 'put', key: 'k/extra', value: kv('x') }] });
+      });
+      const r = await restoreInBatches(store, Array.from({ length: 10 }, (_, i) => entry(`k/${i}`, kv('new'))), { nowMs: Date.now(), maxOps: 3, maxBytes: 1 << 20 });
+      unsubscribe();
+      assert.ok(intruded);
+      assert.deepEqual(store.range('').map((e) => [e.key, e.value]), Array.from({ length: 10 }, (_, i) => [`k/${i}`, kv('new')]));
+      assert.equal(r.deleted, 1, 'the key written meanwhile is not in the snapshot: deleted');
+      assert.equal(r.written, 10);
+      assert.ok(r.transactions >= 5, `${r.transactions} transactions: 4 batches of at most 3, one lost, then the rest again`);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

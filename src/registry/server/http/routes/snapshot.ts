@@ -28,7 +28,7 @@ export function snapshotRoutes(deps: ApiDeps): Route[] {
         return { raw, encoded: true, index: revision, headers: { 'Content-Type': 'application/gzip', 'Content-Disposition': `attachment; filename="switchyard-${revision}.snap"` } };
       }
       if (deps.storeKind !== 'embedded') {
-        throw new HttpError(501, 'snapshot restore needs the embedded store: on etcd it would take many transactions, and a reader could see a half-restored catalog (back up etcd itself with etcdctl snapshot save)');
+        throw new HttpError(501, 'snapshot restore needs the embedded store: on etcd it would take many transactions, and a reader could see a half-restored catalog (with the agents stopped, `switchyard snapshot restore FILE --store etcd://…` restores in batches)');
       }
       const file = await ctx.body(MAX_SNAPSHOT_FILE, (size, max) => `snapshot file too large (${size} bytes), max size: ${max} bytes`);
       try {
