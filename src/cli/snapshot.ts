@@ -1,11 +1,11 @@
 /** `switchyard snapshot save|restore|inspect`: consul snapshot's verbs, on Switchyard's snapshot file (docs/registry.md, "Snapshots"). */
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { pino } from 'pino';
 import { SwitchyardError } from '../core/errors.js';
 import { RegistryClient } from '../registry/api/client.js';
 import { decodeSnapshot } from '../registry/server/snapshot/format.js';
 import type { Snapshot } from '../registry/server/snapshot/format.js';
-import { pino } from 'pino';
 import { checkEntries, restoreEntries, restoreInBatches } from '../registry/server/snapshot/restore.js';
 import { ALIVE_PREFIX } from '../registry/cluster/membership.js';
 import { EmbeddedStore } from '../registry/store/embedded.js';

@@ -1,10 +1,11 @@
 /**
- * Restoring a snapshot: the store is made equal to it in ONE guarded transaction, so readers see
- * either the old catalog or the restored one, never a mix, and a write racing the restore makes it
- * plan again instead of being lost under it. Only what differs is written: a key whose value is
- * the same keeps its indexes, so blocking queries on the parts the restore does not change stay
- * parked. Revisions keep going up (the restored keys get the restore's revision): a client's
- * blocking index never has to go backwards, unlike Consul's restore.
+ * Restoring a snapshot: the store is made equal to it. Through an agent that is ONE guarded
+ * transaction, so readers see either the old catalog or the restored one, never a mix, and a write
+ * racing the restore makes it plan again instead of being overwritten unseen. Into a store no agent
+ * serves (etcd, whose transactions are small) it is a series of guarded batches. Only what differs
+ * is written: a key whose value is the same keeps its indexes, so blocking queries on the parts the
+ * restore does not change stay parked. Revisions keep going up (the restored keys get the restore's
+ * revision): a client's blocking index never has to go backwards, unlike Consul's restore.
  */
 import { HttpError, SwitchyardError } from '../../../core/errors.js';
 import type { Store, StoreCompare, StoreEntry, StoreOp } from '../../store/types.js';
