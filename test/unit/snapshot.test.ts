@@ -136,13 +136,25 @@ describe('stored-value shapes', () => {
   });
 });
 
+/** A stored KV record holding `v`. */
+const kv = (v: string): string => JSON.stringify({ Flags: '0', Value: Buffer.from(v).toString('base64'), LockIndex: 0 });
+
+/** A real embedded store in a temp dir for the length of `fn`. */
+async function withStore(fn: (store: EmbeddedStore) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-snap-'));
+  const store = new EmbeddedStore({ dir, logger: pino({ level: 'silent' }), sync: 'none' });
+  try {
+    await store.open();
+    await fn(store);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('restore into an embedded store', () => {
   it('makes the store equal to the snapshot in one revision; equal keys keep their indexes; membership keys stay out', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sy-snap-'));
-    const store = new EmbeddedStore({ dir, logger: pino({ level: 'silent' }), sync: 'none' });
-    try {
-      await store.open();
-      const kv = (v: string): string => JSON.stringify({ Flags: '0', Value: Buffer.from(v).toString('base64'), LockIndex: 0 });
+    await withStore(async (store) => {
       await store.txn({ success: [{ type: 'put', key: 'k/same', value: kv('s') }, { type: 'put', key: 'k/changed', value: kv('old') }, { type: 'put', key: 'k/gone', value: kv('g') }] });
       const sameBefore = store.get('k/same')!;
       const snapshot = [entry('k/same', kv('s')), entry('k/changed', kv('new')), entry('k/added', kv('a')), entry('a/n9', '{}'), entry('m/n9', '{}')];
@@ -158,18 +170,11 @@ describe('restore into an embedded store', () => {
       // A refused snapshot leaves the store as it was.
       await assert.rejects(restoreEntries(store, [entry('k/x', '{')], { nowMs: Date.now() }), /key "k\/x": the value is not JSON/);
       assert.equal(store.revision(), r.revision);
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('in batches: a write that beats a batch makes the rest plan again, and the end state is the snapshot', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sy-snap-'));
-    const store = new EmbeddedStore({ dir, logger: pino({ level: 'silent' }), sync: 'none' });
-    try {
-      await store.open();
-      const kv = (v: string): string => JSON.stringify({ Flags: '0', Value: Buffer.from(v).toString('base64'), LockIndex: 0 });
+    await withStore(async (store) => {
       await store.txn({ success: Array.from({ length: 10 }, (_, i) => ({ type: 'put' as const, key: `k/${i}`, value: kv('old') })) });
       let intruded = false;
       const unsubscribe = store.subscribe(() => {
@@ -185,17 +190,11 @@ describe('restore into an embedded store', () => {
       assert.equal(r.deleted, 1, 'the key written meanwhile is not in the snapshot: deleted');
       assert.equal(r.written, 10);
       assert.ok(r.transactions >= 5, `${r.transactions} transactions: 4 batches of at most 3, one lost, then the rest again`);
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('gives restored sessions a fresh TTL deadline (2×TTL from now), never an earlier one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sy-snap-'));
-    const store = new EmbeddedStore({ dir, logger: pino({ level: 'silent' }), sync: 'none' });
-    try {
-      await store.open();
+    await withStore(async (store) => {
       const session = (id: string, ttl: string): string => JSON.stringify({ ID: id, Name: '', Node: 'n1', LockDelay: 15e9, Behavior: 'release', TTL: ttl, NodeChecks: ['serfHealth'], ServiceChecks: null });
       const now = 1_800_000_000_000;
       await restoreEntries(store, [
@@ -204,9 +203,6 @@ describe('restore into an embedded store', () => {
       ], { nowMs: now });
       assert.deepEqual(JSON.parse(store.get('sttl/old')!.value), { Expires: now + 20_000 });
       assert.deepEqual(JSON.parse(store.get('sttl/later')!.value), { Expires: now + 3_600_000 });
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
