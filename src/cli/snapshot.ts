@@ -130,7 +130,7 @@ export function registerSnapshotCommand(program: Command): void {
     .action(async (file: string, flags: Flags) => {
       const client = clientOf(flags);
       try {
-        const { body } = await client.bytes('GET', '/v1/snapshot', { timeoutMs: TIMEOUT_MS });
+        const body = await client.bytes('GET', '/v1/snapshot', { timeoutMs: TIMEOUT_MS });
         // Verified before it replaces anything at the path: a backup that cannot be restored is worse than none.
         const snap = await decodeSnapshot(body, { maxBytes: MAX_SNAPSHOT_EXPANDED });
         await writeAtomically(file, body);
@@ -161,7 +161,7 @@ export function registerSnapshotCommand(program: Command): void {
       }
       const client = clientOf(flags);
       try {
-        const { body } = await client.bytes('PUT', '/v1/snapshot', { body: bytes, timeoutMs: TIMEOUT_MS });
+        const body = await client.bytes('PUT', '/v1/snapshot', { body: bytes, timeoutMs: TIMEOUT_MS });
         process.stdout.write(restored(snap, JSON.parse(body.toString()) as Summary));
       } finally {
         await client.close();

@@ -139,11 +139,9 @@ export class RegistryClient {
   }
 
   /** A call whose answer is bytes (a snapshot file), with its own timeout: large bodies take longer than the default. */
-  async bytes(method: 'GET' | 'PUT', path: string, opts: { body?: Buffer; timeoutMs?: number } = {}): Promise<{ body: Buffer; index: number | undefined }> {
+  async bytes(method: 'GET' | 'PUT', path: string, opts: { body?: Buffer; timeoutMs?: number } = {}): Promise<Buffer> {
     const r = await this.#call(method, path, { ...opts, binary: true });
-    const raw = r.headers['x-consul-index'];
-    const index = Number(Array.isArray(raw) ? raw[0] : raw);
-    return { body: r.bytes ?? Buffer.alloc(0), index: Number.isFinite(index) && raw !== undefined ? index : undefined };
+    return r.bytes ?? Buffer.alloc(0);
   }
 
   async delete(path: string, signal?: AbortSignal): Promise<string> {

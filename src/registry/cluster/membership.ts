@@ -19,8 +19,7 @@ import { decodeCheck, encodeCheck } from '../server/stored.js';
 import type { CheckRecord } from '../server/model.js';
 import type { Registry } from '../server/registry.js';
 
-export const ALIVE_PREFIX = 'a/';
-export const MEMBER_PREFIX = 'm/';
+export const { ALIVE_PREFIX, MEMBER_PREFIX } = keys;
 
 export interface MembershipOptions {
   readonly store: EtcdStore;

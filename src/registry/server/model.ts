@@ -101,6 +101,9 @@ export const keys = {
   checkPrefix: (node: string) => `c/${node}/`,
   kv: (key: string) => `k/${key}`,
   KV_PREFIX: 'k/',
+  /** Cluster membership (etcd mode, registry/cluster/membership.ts): `a/<node>` under the agent's lease, `m/<node>` without. */
+  ALIVE_PREFIX: 'a/',
+  MEMBER_PREFIX: 'm/',
 } as const;
 
 export function splitNodeKey(rest: string): [node: string, id: string] {

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { parseGoDuration } from '../../core/duration.js';
-import { splitNodeKey } from './model.js';
+import { keys, splitNodeKey } from './model.js';
 import type { CheckType } from './model.js';
 import { sessionKeys } from './sessions/model.js';
 import { EVENT_KEY } from './events.js';
@@ -83,7 +83,7 @@ const KINDS: readonly { prefix: string; shape: z.ZodType; nodeAndId?: boolean }[
 ];
 
 /** Keys of the cluster membership (etcd mode): bound to the leases of the agents alive when they were written. */
-export const MEMBERSHIP_PREFIXES: readonly string[] = ['a/', 'm/'];
+export const MEMBERSHIP_PREFIXES: readonly string[] = [keys.ALIVE_PREFIX, keys.MEMBER_PREFIX];
 
 /**
  * Where a parsed value holds a "__proto__" key, at any depth. The API refuses the name (docs/registry.md):
