@@ -70,7 +70,7 @@ export async function memoryBudget(instances: number, waiters: number): Promise<
     const empty = new CatalogView({ revision: 0, entries: [] });
     const before = await heap();
     const cancel = { cancelled: false, onCancel: () => () => undefined };
-    const parked: Promise<boolean>[] = [];
+    const parked: Promise<unknown>[] = [];
     for (let i = 0; i < waiters; i++) parked.push(empty.wait({ topics: [`svc:svc-${i % 50_000}`] }, 600_000, cancel));
     const withWaiters = await heap();
     await store.close();

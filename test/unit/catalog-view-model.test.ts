@@ -155,7 +155,7 @@ async function writeAndCheck(store: EmbeddedStore, view: CatalogView, follower: 
   const cancel = manualCancel();
   const woken = READS.map((r) => {
     let fired = false;
-    void view.wait(r.spec, 60_000, cancel).then((w) => (fired = w));
+    void view.wait(r.spec, 60_000, cancel).then((w) => (fired = w !== false));
     return () => fired;
   });
   try {

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { CatalogView, topics } from '../../src/registry/server/catalog-view.js';
-import type { CatalogReader, Indexed } from '../../src/registry/server/catalog-reader.js';
+import type { CatalogReader, Indexed, WaitEnd } from '../../src/registry/server/catalog-reader.js';
+import { blocking } from '../../src/registry/server/http/blocking.js';
+import type { Ctx } from '../../src/registry/server/http/context.js';
 import { keys } from '../../src/registry/server/model.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from '../../src/registry/server/model.js';
 import { EmbeddedStore } from '../../src/registry/store/embedded.js';
@@ -57,6 +59,8 @@ class Fixture {
 const ids = (xs: Iterable<Indexed<{ ID: string }>>): string[] => [...xs].map((x) => x.rec.ID).sort();
 const checkIds = (xs: Iterable<Indexed<CheckRecord>>): string[] => [...xs].map((x) => x.rec.CheckID).sort();
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** A wait ended by a change carries the time that change was applied (a positive performance.now()). */
+const woke = (end: WaitEnd): boolean => end !== false && end > 0;
 
 describe('CatalogView as a CatalogReader', () => {
   const f = new Fixture();
@@ -250,16 +254,44 @@ describe('CatalogView as a CatalogWatch', () => {
     const onA = w.wait({ topics: [topics.service('a')] }, 60_000);
     const onB = w.wait({ topics: [topics.service('b')] }, 200);
     await f.write(put(keys.check('n1', 'serfHealth'), checkRec('n1', 'serfHealth', '', 'critical')));
-    assert.equal(await onA, true);
+    assert.equal(woke(await onA), true);
     assert.equal(await onB, false, 'n2\'s service b sleeps through n1\'s node check');
     const again = w.wait({ topics: [topics.service('a')] }, 60_000);
     await f.write(put(keys.node('n1'), nodeRec('n1', { rack: 'r2' })));
-    assert.equal(await again, true);
+    assert.equal(woke(await again), true);
+  });
+
+  it('a woken blocking query counts its wake from its own change, not from one applied while the fan-out runs', async () => {
+    // The agent's wake histogram (switchyard_registry_blocking_wake_seconds) reads this wokeAt. It was the time of
+    // the view's latest change when the answer was made; under churn, a later change applied between two slices of a
+    // large fan-out made the slow tail of that fan-out look fast.
+    const A = { topics: [topics.service('a')] };
+    const minIndex = w.topicIndex(A.topics);
+    const cancel = manualCancel();
+    const ctx = { cancel } as unknown as Ctx;
+    const opts = { defaultWaitMs: 60_000, maxWaitMs: 60_000, random: { next: () => 0 } };
+    const query = (): { index: number; json: unknown } => ({ index: w.topicIndex(A.topics), json: [] });
+    const n = 20_000;
+    const answers = Array.from({ length: n }, () => blocking(ctx, w, { minIndex, waitMs: 60_000 }, opts, A, query));
+    const before = performance.now();
+    await f.write(put(keys.service('n1', 'a1'), svcRec('n1', 'a1', 'a', ['x'], 84)));
+    const applied = performance.now();
+    // Answered before the watchers (see the next test): this change lands while the fan-out is under way.
+    await f.write(put(keys.service('n2', 'b1'), svcRec('n2', 'b1', 'b', [], 85)));
+    const later = performance.now();
+    const replies = await Promise.all(answers);
+    const done = performance.now();
+    assert.ok(done > later, 'the fan-out outlived the second write');
+    const at = new Set(replies.map((r) => r.wokeAt));
+    assert.equal(at.size, 1, `one change woke them all, at one time; saw ${at.size} different times`);
+    const t = [...at][0] as number;
+    assert.ok(t >= before && t <= applied, `wokeAt ${t.toFixed(3)} is the first change's apply, in [${before.toFixed(3)}, ${applied.toFixed(3)}]`);
+    cancel.fire();
   });
 
   it('answers the writer before the watchers its change wakes', async () => {
     const order: string[] = [];
-    const parked = Array.from({ length: 50 }, () => w.wait({ topics: [topics.service('a')] }, 60_000).then((c) => void order.push(`watcher:${String(c)}`)));
+    const parked = Array.from({ length: 50 }, () => w.wait({ topics: [topics.service('a')] }, 60_000).then((c) => void order.push(`watcher:${String(woke(c))}`)));
     assert.equal(w.waiterCount(), 50);
     await f.write(put(keys.service('n1', 'a1'), svcRec('n1', 'a1', 'a', ['x'], 82))).then(() => void order.push('writer'));
     assert.deepEqual(order, ['writer'], 'no watcher answered before the write was');
@@ -289,7 +321,7 @@ describe('CatalogView as a CatalogWatch', () => {
     // The view applies the change synchronously; the wake is delivered on a later turn. Cancel in between.
     f.view.apply({ revision: f.view.revision + 1, events: [{ type: 'put', key: keys.service('n1', 'a1'), entry: { key: keys.service('n1', 'a1'), value: JSON.stringify(svcRec('n1', 'a1', 'a', ['x'], 83)), createRevision: 1, modRevision: f.view.revision + 1, version: 2 } }] });
     c.fire();
-    assert.equal(await p, true);
+    assert.equal(woke(await p), true);
   });
 
   it('wakes KV waiters on their key and on every prefix of it, and not on other keys', async () => {
@@ -298,7 +330,7 @@ describe('CatalogView as a CatalogWatch', () => {
     const prefix = w.wait({ kv: 'ap', prefix: true }, 60_000);
     const other = w.wait({ kv: 'app/y', prefix: false }, 200);
     await f.write(put(keys.kv('app/x'), kv('1')));
-    assert.deepEqual(await Promise.all([exact, prefix, other]), [true, true, false]);
+    assert.deepEqual((await Promise.all([exact, prefix, other])).map(woke), [true, true, false]);
   });
 
   it('waitForRevision resolves once the revision is applied', async () => {

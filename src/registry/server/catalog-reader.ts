@@ -91,12 +91,16 @@ export interface CatalogReader {
   onChange(listener: ViewListener): () => void;
 }
 
+/**
+ * How a wait ended: performance.now() when the change that ended it was applied (a blocking query's
+ * wake latency counts from there), or false for its deadline or a cancel.
+ */
+export type WaitEnd = number | false;
+
 /** What a blocking query needs beyond reading: parking on a spec, and what its answer may be cached under. */
 export interface CatalogWatch {
-  /** Parks until a change touches `spec` (→ true), the timeout passes or `cancel` fires (→ false). */
-  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<boolean>;
-  /** performance.now() when the last change was applied (blocking queries measure their wake latency from it). */
-  readonly lastAppliedAt: number;
+  /** Parks until a change touches `spec` (→ when it was applied), the timeout passes or `cancel` fires (→ false). */
+  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<WaitEnd>;
   /**
    * Moves whenever something a read on `spec` shows may have changed, transient changes included
    * (which leave indexes alone): one rendered answer per (request, version) can be shared by every

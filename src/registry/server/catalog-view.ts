@@ -10,7 +10,7 @@ import { SortedKeys } from '../../core/sorted-keys.js';
 import { keys, splitNodeKey } from './model.js';
 import type { CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
 import { topics } from './catalog-reader.js';
-import type { Cancel, CatalogReader, CatalogWatch, CheckKey, Indexed, ViewListener, WatchSpec } from './catalog-reader.js';
+import type { Cancel, CatalogReader, CatalogWatch, CheckKey, Indexed, ViewListener, WaitEnd, WatchSpec } from './catalog-reader.js';
 import { RecordPool } from './record-pool.js';
 import { Waiters } from './waiters.js';
 
@@ -76,7 +76,6 @@ export class CatalogView implements CatalogReader, CatalogWatch {
   #revision: number;
   /** Counts every applied change, transient ones included. */
   #version = 0;
-  #lastAppliedAt = 0;
   /** While the constructor loads the store's entries: no topics are marked. */
   #loading = false;
 
@@ -101,10 +100,6 @@ export class CatalogView implements CatalogReader, CatalogWatch {
 
   get revision(): number {
     return this.#revision;
-  }
-
-  get lastAppliedAt(): number {
-    return this.#lastAppliedAt;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -222,7 +217,7 @@ export class CatalogView implements CatalogReader, CatalogWatch {
   // -------------------------------------------------------------------------------------------
   // CatalogWatch
 
-  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<boolean> {
+  wait(spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<WaitEnd> {
     if ('topics' in spec) return this.#waiters.park(spec.topics, timeoutMs, cancel);
     return this.#kvWaiters.park([spec.prefix ? kvPrefixKey(spec.kv) : kvKey(spec.kv)], timeoutMs, cancel);
   }
@@ -290,7 +285,6 @@ export class CatalogView implements CatalogReader, CatalogWatch {
       else this.#delete(ev.key, revision, touched);
     }
     const version = ++this.#version;
-    this.#lastAppliedAt = performance.now();
     if (committed) this.#revision = revision;
     const wall = committed ? Date.now() : 0;
     for (const t of touched) {

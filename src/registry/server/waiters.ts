@@ -5,7 +5,7 @@
  * not hold up the writes, reads and fan-outs that arrive meanwhile. Deadlines sit in coarse
  * buckets under one timer, so a parked query costs one small object, not a timer of its own.
  */
-import type { Cancel } from './catalog-reader.js';
+import type { Cancel, WaitEnd } from './catalog-reader.js';
 
 /** Deadline resolution: a wait ends at most this much after its deadline. */
 const TICK_MS = 20;
@@ -16,13 +16,13 @@ const SLICE_MAX = 4096;
 
 class Waiter {
   done = false;
-  /** Marked by a change: the wait ends with true even if its deadline or cancel comes first. */
-  woken = false;
+  /** performance.now() of the change that marked it (0: not marked); the wait ends with it even if its deadline or cancel comes first. */
+  wokenAt = 0;
   unlisten: (() => void) | undefined = undefined;
   constructor(
     readonly keys: readonly string[],
     readonly bucket: number,
-    readonly resolve: (changed: boolean) => void,
+    readonly resolve: (end: WaitEnd) => void,
   ) {}
 }
 
@@ -87,13 +87,13 @@ export class Waiters {
     return this.#count;
   }
 
-  /** Parks until `wake` is called for one of `keys` (→ true), `timeoutMs` passes or `cancel` fires (→ false). */
-  park(keys: readonly string[], timeoutMs: number, cancel?: Cancel): Promise<boolean> {
+  /** Parks until `wake` is called for one of `keys` (→ when), `timeoutMs` passes or `cancel` fires (→ false). */
+  park(keys: readonly string[], timeoutMs: number, cancel?: Cancel): Promise<WaitEnd> {
     if (cancel?.cancelled) return Promise.resolve(false);
     // Monotonic time: a wall clock stepped back (NTP, a resumed VM) would hold every parked query that much longer.
     const bucket = Math.ceil((performance.now() + Math.max(0, timeoutMs)) / TICK_MS) * TICK_MS;
-    let resolve!: (changed: boolean) => void;
-    const p = new Promise<boolean>((r) => (resolve = r));
+    let resolve!: (end: WaitEnd) => void;
+    const p = new Promise<WaitEnd>((r) => (resolve = r));
     const w = new Waiter(keys, bucket, resolve);
     for (const k of keys) {
       let s = this.#byKey.get(k);
@@ -108,18 +108,23 @@ export class Waiters {
     }
     b.add(w);
     this.#count++;
-    if (cancel) w.unlisten = cancel.onCancel(() => this.#finish(w, false));
+    if (cancel) w.unlisten = cancel.onCancel(() => this.#finish(w));
     return p;
   }
 
-  /** Marks every waiter on `key`; they are answered after the current turn of the event loop. */
+  /**
+   * Marks every waiter on `key`; they are answered after the current turn of the event loop, and
+   * their waits end with now, so a wake's latency counts from this change even when later ones are
+   * applied while the fan-out runs.
+   */
   wake(key: string): void {
     const s = this.#byKey.get(key);
     if (!s) return;
     this.#byKey.delete(key);
+    const at = performance.now();
     for (const w of s) {
-      if (w.woken || w.done) continue;
-      w.woken = true;
+      if (w.wokenAt > 0 || w.done) continue;
+      w.wokenAt = at;
       this.#pending.push(w);
     }
     if (!this.#scheduled && this.#pendingAt < this.#pending.length) {
@@ -162,7 +167,7 @@ export class Waiters {
     while (this.#pendingAt < this.#pending.length && n < this.#slice) {
       const w = this.#pending[this.#pendingAt++] as Waiter;
       if (w.done) continue;
-      this.#finish(w, true);
+      this.#finish(w);
       n++;
     }
     if (this.#pendingAt < this.#pending.length) {
@@ -179,7 +184,7 @@ export class Waiters {
     }
   };
 
-  #finish(w: Waiter, changed: boolean): void {
+  #finish(w: Waiter): void {
     if (w.done) return;
     w.done = true;
     this.#count--;
@@ -197,7 +202,7 @@ export class Waiters {
       this.#timer = undefined;
       this.#timerAt = Infinity;
     }
-    w.resolve(changed || w.woken);
+    w.resolve(w.wokenAt > 0 ? w.wokenAt : false);
   }
 
   #arm(at: number): void {
@@ -227,7 +232,7 @@ export class Waiters {
       const b = this.#buckets.get(t);
       if (!b) continue;
       this.#buckets.delete(t);
-      for (const w of b) this.#finish(w, false);
+      for (const w of b) this.#finish(w);
     }
   };
 }

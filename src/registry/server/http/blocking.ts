@@ -62,7 +62,7 @@ export function parseQueryParams(q: URLSearchParams, opts: Omit<BlockingOptions,
  */
 export async function blocking(
   ctx: Ctx,
-  view: Pick<CatalogWatch, 'wait' | 'lastAppliedAt'> & Partial<Pick<CatalogReader, 'topicAppliedAt'>>,
+  view: Pick<CatalogWatch, 'wait'> & Partial<Pick<CatalogReader, 'topicAppliedAt'>>,
   params: QueryParams,
   opts: BlockingOptions,
   spec: WatchSpec,
@@ -76,10 +76,10 @@ export async function blocking(
     while (res.index <= params.minIndex) {
       const left = deadline - Date.now();
       if (left <= 0 || ctx.cancel.cancelled) break;
-      const changed = await view.wait(spec, left, ctx.cancel);
+      const woke = await view.wait(spec, left, ctx.cancel);
       res = query();
-      if (!changed) break;
-      wokeAt = view.lastAppliedAt;
+      if (woke === false) break;
+      wokeAt = woke;
     }
   }
   // The reply may be a cached object shared by every watcher of this revision: copy, never mutate.

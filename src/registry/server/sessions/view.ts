@@ -4,7 +4,8 @@
  * queries of /v1/session/*. Only session changes move the index; renewals and lock traffic do not.
  */
 import type { StoreChange, StoreEntry } from '../../store/types.js';
-import type { Cancel, WatchSpec } from '../catalog-reader.js';
+import type { Cancel, WaitEnd, WatchSpec } from '../catalog-reader.js';
+import { Broadcast } from '../broadcast.js';
 import { keys } from '../model.js';
 import type { KvRecord } from '../model.js';
 import { sessionCheckIds, sessionKeys } from './model.js';
@@ -13,11 +14,6 @@ import type { LockDelayRecord, SessionRecord, SessionTtlRecord } from './model.j
 export interface IndexedSession {
   readonly rec: SessionRecord;
   readonly createIndex: number;
-}
-
-interface Waiter {
-  done: boolean;
-  resolve(changed: boolean): void;
 }
 
 export const SESSIONS_TOPIC = 'sessions';
@@ -44,8 +40,7 @@ export class SessionView {
   readonly #lockDelays = new Map<string, LockDelayRecord & { modRevision: number }>();
   readonly #floor: number;
   #index = 0;
-  #lastAppliedAt = 0;
-  #waiters = new Set<Waiter>();
+  readonly #changes = new Broadcast();
 
   constructor(initial: { revision: number; entries: readonly StoreEntry[] }) {
     this.#floor = initial.revision;
@@ -55,10 +50,6 @@ export class SessionView {
   /** X-Consul-Index of the session endpoints: never 0, never below the revision the store opened at. */
   get index(): number {
     return Math.max(this.#index, this.#floor, 1);
-  }
-
-  get lastAppliedAt(): number {
-    return this.#lastAppliedAt;
   }
 
   get(id: string): IndexedSession | undefined {
@@ -110,34 +101,12 @@ export class SessionView {
     }
     if (!sessionsChanged) return;
     this.#index = change.revision;
-    this.#lastAppliedAt = performance.now();
-    const waiters = this.#waiters;
-    this.#waiters = new Set();
-    for (const w of waiters) w.resolve(true);
+    this.#changes.fire();
   }
 
-  /** Parks until a session is created or destroyed (→ true), the timeout passes or `cancel` fires (→ false). */
-  wait(_spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<boolean> {
-    return new Promise((resolve) => {
-      let unlisten: (() => void) | undefined;
-      const waiter: Waiter = {
-        done: false,
-        resolve: (changed) => {
-          if (waiter.done) return;
-          waiter.done = true;
-          clearTimeout(timer);
-          unlisten?.();
-          this.#waiters.delete(waiter);
-          resolve(changed);
-        },
-      };
-      const timer = setTimeout(() => waiter.resolve(false), Math.max(0, timeoutMs));
-      this.#waiters.add(waiter);
-      if (cancel) {
-        if (cancel.cancelled) waiter.resolve(false);
-        else unlisten = cancel.onCancel(() => waiter.resolve(false));
-      }
-    });
+  /** Parks until a session is created or destroyed (→ when), the timeout passes or `cancel` fires (→ false). */
+  wait(_spec: WatchSpec, timeoutMs: number, cancel?: Cancel): Promise<WaitEnd> {
+    return this.#changes.wait(timeoutMs, cancel);
   }
 
   #put(e: StoreEntry): void {
