@@ -54,7 +54,7 @@ const run = (list, label, env = {}) => new Promise((resolve) => {
 });
 
 // The registry's behaviour suites: everything that drives test agents through the Consul API.
-const REGISTRY_SUITES = ['agent-api', 'bad-input', 'blocking', 'consul-client', 'health', 'dns', 'sources', 'sources-model', 'register-py', 'register', 'template', 'sessions', 'sessions-model', 'python-consul', 'snapshot']
+const REGISTRY_SUITES = ['agent-api', 'bad-input', 'blocking', 'consul-client', 'health', 'dns', 'sources', 'sources-model', 'register-py', 'register', 'template', 'sessions', 'sessions-model', 'python-consul', 'snapshot', 'prepared-query']
   .map((n) => join('test', 'integration', `${n}.test.ts`));
 
 let code = await run(files, 'main pass');

@@ -81,7 +81,7 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   try {
     lb = await startLb(lbCfg, logger.child({ part: 'lb' }), { source, processMetrics: false });
     if (dnsCfg.enabled !== false) {
-      dns = await startDns(dnsCfg, agent.view, { name: agentCfg.node, datacenter: agentCfg.datacenter }, logger.child({ part: 'dns' }));
+      dns = await startDns(dnsCfg, agent.view, { name: agentCfg.node, datacenter: agentCfg.datacenter }, logger.child({ part: 'dns' }), agent.preparedQuery);
     }
     const regCfg = flags.registrator === false ? { ...file.registrator, enabled: false } : (file.registrator ?? {});
     registrator = await maybeStartRegistrator(regCfg, agent.url, agentCfg.aclToken, logger.child({ part: 'registrator' }));

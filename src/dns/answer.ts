@@ -2,6 +2,9 @@
 import type { Answer, OptAnswer, Packet, Question, SoaAnswer } from 'dns-packet';
 import { AUTHORITATIVE_ANSWER, CHECKING_DISABLED, RECURSION_DESIRED, TRUNCATED_RESPONSE, encodingLength } from 'dns-packet';
 import type { Random } from '../core/clock.js';
+import { shuffle } from '../core/shuffle.js';
+import { parseGoDuration } from '../core/duration.js';
+import type { PreparedLookup } from '../registry/server/prepared/execute.js';
 import type { CatalogReader } from '../registry/server/catalog-reader.js';
 import { aggregateStatus } from '../registry/server/model.js';
 import type { HealthStatus, ServiceRecord } from '../registry/server/model.js';
@@ -55,6 +58,10 @@ export interface AnswerContext {
   readonly transport: 'udp' | 'tcp';
   /** Defaults to scanning the view; the server passes a cached NameIndex. */
   readonly names?: NameLookup | undefined;
+  /** `<query>.query.<domain>`: runs a prepared query (absent: such names do not exist). */
+  readonly preparedQuery?: PreparedLookup | undefined;
+  /** The asking client's address (a prepared query's Near `_ip`). */
+  readonly client?: string | undefined;
 }
 
 export interface AnswerResult {
@@ -156,6 +163,9 @@ function resolve(q: Question, ctx: AnswerContext, reply: Reply): void {
     case 'addr':
       reply.answers.push(...addressRecords(q.name, parsed.ip.text, qtype, o.nodeTtl));
       break;
+    case 'query':
+      preparedQueryLookup(q, parsed.query, ctx, reply);
+      break;
   }
   // NODATA (RFC 2308 §2.2): the name exists but has nothing of this type; the SOA tells caches for how long.
   if (reply.rcode === 'NOERROR' && reply.answers.length === 0) reply.authorities.push(soa(ctx));
@@ -208,15 +218,6 @@ function healthyInstances(ctx: AnswerContext, lowerName: string, tag: string | u
   return out;
 }
 
-function shuffle<T>(list: T[], random: Random): void {
-  for (let i = list.length - 1; i > 0; i--) {
-    const j = Math.floor(random.next() * (i + 1));
-    const t = list[i] as T;
-    list[i] = list[j] as T;
-    list[j] = t;
-  }
-}
-
 function serviceLookup(q: Question, service: string, tag: string | undefined, ctx: AnswerContext, reply: Reply): void {
   const instances = healthyInstances(ctx, service, tag);
   const first = instances[0];
@@ -227,6 +228,23 @@ function serviceLookup(q: Question, service: string, tag: string | undefined, ct
   // Consul ignores weights for ordering: every query gets a fresh random order.
   shuffle(instances, ctx.random);
   const ttl = serviceTtl(ctx.options.serviceTtl, first.entry.service.rec.Service);
+  if (q.type === 'SRV') srvRecords(q, instances, ttl, ctx, reply);
+  else serviceAddressRecords(q, instances, ttl, reply);
+}
+
+/**
+ * A prepared query answers like a service lookup with the query's filters and order; its
+ * DNS.TTL, when set, is the records' TTL (Consul's rule), else the service TTL of its service.
+ */
+function preparedQueryLookup(q: Question, query: string, ctx: AnswerContext, reply: Reply): void {
+  const run = ctx.preparedQuery?.(query, ctx.client);
+  if (!run || run.entries.length === 0) {
+    nxdomain(ctx, reply);
+    return;
+  }
+  // The query's own health rules chose these (its OnlyPassing and IgnoreCheckIDs, not dns only_passing), as in Consul.
+  const instances: Instance[] = run.entries.map((entry) => ({ entry, status: aggregateStatus(entry.checks.map((c) => c.rec)) }));
+  const ttl = run.dnsTtl !== '' ? Math.floor(parseGoDuration(run.dnsTtl) / 1e9) : serviceTtl(ctx.options.serviceTtl, run.service);
   if (q.type === 'SRV') srvRecords(q, instances, ttl, ctx, reply);
   else serviceAddressRecords(q, instances, ttl, reply);
 }

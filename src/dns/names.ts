@@ -6,6 +6,7 @@ export type ParsedName =
   | { readonly kind: 'service'; readonly service: string; readonly tag: string | undefined; readonly datacenter: string | undefined }
   | { readonly kind: 'node'; readonly node: string; readonly datacenter: string | undefined }
   | { readonly kind: 'addr'; readonly ip: ParsedIp; readonly datacenter: string | undefined }
+  | { readonly kind: 'query'; readonly query: string; readonly datacenter: string | undefined }
   | { readonly kind: 'invalid' };
 
 export interface ParsedIp {
@@ -85,8 +86,11 @@ export function parseQueryName(relative: readonly string[], srvQuestion: boolean
       const ip = hexToIp(labels[0] as string);
       return ip ? { kind: 'addr', ip, datacenter } : { kind: 'invalid' };
     }
+    case 'query':
+      // A prepared query's ID or name; names (and template suffixes) may contain dots.
+      return { kind: 'query', query: labels.slice(0, n - 1).join('.'), datacenter };
     default:
-      // Prepared queries and the service-mesh forms are out of scope: they resolve to nothing.
+      // The service-mesh forms are out of scope: they resolve to nothing.
       return { kind: 'invalid' };
   }
 }

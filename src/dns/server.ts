@@ -12,10 +12,13 @@ import type { AnswerOptions, RcodeName } from './answer.js';
 import { handleMessage } from './message.js';
 import type { Outcome } from './message.js';
 import { NameIndex } from './name-index.js';
+import type { PreparedLookup } from '../registry/server/prepared/execute.js';
 import { normalizeDomain } from './names.js';
 
 export interface DnsServerOptions {
   readonly view: CatalogReader;
+  /** Answers `<query>.query.<domain>` (absent: those names do not exist). */
+  readonly preparedQuery?: PreparedLookup | undefined;
   readonly logger: Logger;
   /** Default `consul.`; matched case-insensitively. */
   readonly domain?: string | undefined;
@@ -76,6 +79,7 @@ const PORT_ATTEMPTS = 5;
 
 export class DnsServer {
   readonly #view: CatalogReader;
+  readonly #preparedQuery: PreparedLookup | undefined;
   readonly #log: Logger;
   readonly #options: AnswerOptions;
   readonly #random: Random;
@@ -102,6 +106,7 @@ export class DnsServer {
     const service: Record<string, number> = {};
     for (const [k, v] of Object.entries(opts.ttl?.service ?? {})) service[k] = ttlSeconds(`ttl.service[${JSON.stringify(k)}]`, v);
     this.#view = opts.view;
+    this.#preparedQuery = opts.preparedQuery;
     this.#log = opts.logger.child({ component: 'dns' });
     this.#options = {
       domain: normalizeDomain(opts.domain ?? 'consul.'),
@@ -189,7 +194,7 @@ export class DnsServer {
   }
 
   #onDatagram(udp: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
-    const reply = this.#process(msg, 'udp');
+    const reply = this.#process(msg, 'udp', rinfo.address);
     if (!reply) return;
     try {
       udp.send(reply, rinfo.port, rinfo.address, (err) => {
@@ -223,7 +228,7 @@ export class DnsServer {
           const rest = all.subarray(need);
           chunks = rest.length > 0 ? [rest] : [];
           total = rest.length;
-          const reply = this.#process(all.subarray(2, need), 'tcp');
+          const reply = this.#process(all.subarray(2, need), 'tcp', sock.remoteAddress);
           if (!reply || sock.destroyed) continue;
           const frame = Buffer.allocUnsafe(2 + reply.length);
           frame.writeUInt16BE(reply.length, 0);
@@ -241,12 +246,12 @@ export class DnsServer {
     });
   }
 
-  #process(bytes: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+  #process(bytes: Buffer, transport: 'udp' | 'tcp', client: string | undefined): Buffer | undefined {
     const started = performance.now();
     let outcome: Outcome;
     try {
       outcome = handleMessage(bytes, {
-        view: this.#view, options: this.#options, random: this.#random, now: this.#now(), transport, names: this.#names,
+        view: this.#view, options: this.#options, random: this.#random, now: this.#now(), transport, names: this.#names, preparedQuery: this.#preparedQuery, client,
       });
     } catch (err) {
       this.#log.error({ err }, 'DNS message handling failed');

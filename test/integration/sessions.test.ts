@@ -484,7 +484,7 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
 
   it('a /v1/ path nothing serves answers 501 (Consul endpoint) or 404 (unknown), always with X-Consul-Index', async () => {
     const { a } = p;
-    for (const [method, path, status] of [['GET', '/v1/acl/tokens', 501], ['PUT', '/v1/query', 501], ['GET', '/v1/operator/raft/configuration', 501], ['GET', '/v1/nothing/here', 404]] as const) {
+    for (const [method, path, status] of [['GET', '/v1/acl/tokens', 501], ['GET', '/v1/coordinate/nodes', 501], ['GET', '/v1/operator/raft/configuration', 501], ['GET', '/v1/nothing/here', 404]] as const) {
       const r = await http(a.url, method, path);
       assert.equal(r.status, status, path);
       assert.ok(Number(r.headers.get('x-consul-index')) >= 1, `${path}: X-Consul-Index`);

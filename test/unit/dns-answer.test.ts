@@ -216,7 +216,7 @@ describe('DNS answers over a real catalog', () => {
     { desc: '.addr. IPv6', ask: { name: 'fd000000000000000000000000000006.addr.consul', type: 'AAAA' }, rcode: 'NOERROR', answers: ['AAAA fd000000000000000000000000000006.addr.consul 0 fd00::6'] },
     { desc: '.addr. AAAA of an IPv4: NODATA', ask: { name: 'c0a80104.addr.consul', type: 'AAAA' }, rcode: 'NOERROR', answers: [], authority: [SOA] },
     { desc: '.addr. with bad hex', ask: { name: 'c0a8010z.addr.consul', type: 'A' }, rcode: 'NXDOMAIN', authority: [SOA] },
-    { desc: 'prepared queries are out of scope', ask: { name: 'q.query.consul', type: 'A' }, rcode: 'NXDOMAIN', authority: [SOA] },
+    { desc: 'a query name with no prepared query behind it (none served here) does not exist', ask: { name: 'q.query.consul', type: 'A' }, rcode: 'NXDOMAIN', authority: [SOA] },
     { desc: 'outside the domain: REFUSED, no records', ask: { name: 'example.com', type: 'A' }, rcode: 'REFUSED', answers: [], authority: [] },
     {
       desc: 'apex SOA, with the consul service nodes as NS',

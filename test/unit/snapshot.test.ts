@@ -130,11 +130,26 @@ describe('stored-value shapes', () => {
       ['n/a/b', JSON.stringify({ ID: 'x', Node: 'a/b', Address: '', Datacenter: 'dc1', TaggedAddresses: {}, Meta: {} }), /a node name must not contain "\/"/],
       ['n/n1', JSON.stringify({ ID: 'x', Node: 'n2', Address: '', Datacenter: 'dc1', TaggedAddresses: {}, Meta: {} }), /the record names node "n2", its key "n1"/],
       ['ev/last', '[]', /not a JSON object/],
+      ['pq/a7f5e2b1-0000-4000-8000-000000000001', JSON.stringify({ ...query, ID: 'a7f5e2b1-0000-4000-8000-000000000002' }), /the record names query "a7f5e2b1-0000-4000-8000-000000000002", its key "a7f5e2b1-0000-4000-8000-000000000001"/],
+      ['pq/a7f5e2b1-0000-4000-8000-000000000001', JSON.stringify({ ...query, Service: { ...query.Service, Service: '' } }), /^Service\.Service: /],
+      ['pq/a7f5e2b1-0000-4000-8000-000000000001', JSON.stringify({ ...query, Template: { ...query.Template, Type: 'regex' } }), /^Template\.Type: /],
+      ['pqn/x', JSON.stringify({ ID: 'not-an-id' }), /^ID: /],
     ];
+    // A query as the API stores it, and the catch-all template's claim on the empty name.
+    assert.equal(storedValueProblem('pq/a7f5e2b1-0000-4000-8000-000000000001', JSON.stringify(query)), undefined);
+    assert.equal(storedValueProblem('pqn/', JSON.stringify({ ID: 'a7f5e2b1-0000-4000-8000-000000000001' })), undefined);
     for (const [key, value, pattern] of cases) assert.match(storedValueProblem(key, value) ?? 'accepted', pattern, `${key} ${value}`);
     await assert.rejects(checkEntries([entry('s/n1/web-1', JSON.stringify({ Service: 'web', Port: 1, Tags: 'a' }))]), /key "s\/n1\/web-1": Tags: /);
   });
 });
+
+/** A prepared query as /v1/query stores it. */
+const query = {
+  ID: 'a7f5e2b1-0000-4000-8000-000000000001', Name: 'q', Session: '', Token: '',
+  Template: { Type: '', Regexp: '', RemoveEmptyTags: false },
+  Service: { Service: 'web', Failover: { NearestN: 0, Datacenters: null }, IgnoreCheckIDs: null, OnlyPassing: false, Near: '', Tags: ['a'], NodeMeta: null, ServiceMeta: null },
+  DNS: { TTL: '' },
+};
 
 /** A stored KV record holding `v`. */
 const kv = (v: string): string => JSON.stringify({ Flags: '0', Value: Buffer.from(v).toString('base64'), LockIndex: 0 });

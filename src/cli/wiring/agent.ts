@@ -33,6 +33,11 @@ import { sessionRoutes } from '../../registry/server/http/routes/session.js';
 import { txnRoutes } from '../../registry/server/http/routes/txn.js';
 import { snapshotRoutes } from '../../registry/server/http/routes/snapshot.js';
 import { eventRoutes } from '../../registry/server/http/routes/event.js';
+import { queryRoutes } from '../../registry/server/http/routes/query.js';
+import { PreparedQueryView } from '../../registry/server/prepared/view.js';
+import { PreparedQueryWrites } from '../../registry/server/prepared/writes.js';
+import { preparedLookup } from '../../registry/server/prepared/execute.js';
+import type { PreparedLookup } from '../../registry/server/prepared/execute.js';
 import { unknownRoutes } from '../../registry/server/http/routes/unknown.js';
 import { EventBuffer } from '../../registry/server/events.js';
 import { ConsulMetrics } from '../../registry/server/http/consul-metrics.js';
@@ -56,6 +61,8 @@ export interface RunningAgent {
   readonly metrics: PromRegistry;
   /** The DNS interface when --dns-addr is set. */
   readonly dns: RunningDns | undefined;
+  /** Runs a prepared query by ID or name (the DNS interface's `<query>.query.consul`). */
+  readonly preparedQuery: PreparedLookup;
   /** Serves another component's metrics on this agent's /metrics too (used by `up`). */
   addMetrics(registry: PromRegistry): void;
   /** Shows this balancer live in the web UI (used by `up`; without one the UI says there is none). */
@@ -121,6 +128,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   // restart down (a million instances: 12 s with 40 %, 14.6 s with 30 %, 11.2 s with V8's own growth).
   applyHeapGrowth(cfg.heapGrowthPercent, logger);
   const sessionView = new SessionView(opened);
+  const preparedView = new PreparedQueryView(opened);
   // User events travel through the store, so every agent on it sees them (Consul gossips them).
   const events = new EventBuffer({
     node: cfg.node, initial: opened.entries,
@@ -128,7 +136,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     commit: async (req) => view.waitForRevision((await store.txn(req)).revision),
     onUnreadable: (reason) => logger.warn({ reason }, 'skipped a stored user event this agent cannot read'),
   });
-  const unsubscribers = [store.subscribe((c) => view.apply(c)), store.subscribe((c) => sessionView.apply(c)), store.subscribe((c) => events.apply(c))];
+  const unsubscribers = [store.subscribe((c) => view.apply(c)), store.subscribe((c) => sessionView.apply(c)), store.subscribe((c) => preparedView.apply(c)), store.subscribe((c) => events.apply(c))];
   const unsubscribe = (): void => {
     for (const u of unsubscribers) u();
   };
@@ -149,7 +157,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   // Cluster mode: an agent leaves another node's invalidations to that node's agent for a second.
   const clock = opts.clock ?? systemClock;
   const sessions = new Sessions({
-    store, view: sessionView, node: cfg.node, clock, logger: logger.child({ part: 'sessions' }),
+    store, view: sessionView, node: cfg.node, clock, logger: logger.child({ part: 'sessions' }), preparedQueries: preparedView,
     freshTtlsOnStart: !etcd, graceMs: etcd ? 1000 : 0,
   });
   // Embedded mode: a check on this agent's `consul` service that goes critical while the WAL cannot be written.
@@ -219,16 +227,17 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const runtimeStats = new RuntimeStats();
   const deps: ApiDeps = {
     registry, view, sessions, store, clock, storeKind: store instanceof EtcdStore ? 'etcd' : 'embedded',
-    events, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
+    events, prepared: { view: preparedView, writes: new PreparedQueryWrites(store, (rev) => view.waitForRevision(rev)) }, sessionTtlMinNs: cfg.sessionTtlMinMs * 1e6, version: VERSION,
     blocking: { ...DEFAULT_BLOCKING, random: systemRandom },
     readCache: new ReadCache(),
     onTtlUpdate: (id) => scheduler.ttlUpdated(id),
     metricsText: async () => (await Promise.all([metrics, ...extra].map((r) => r.metrics()))).join('\n'),
     metricsJson: () => consulMetrics.summary(),
   };
+  const preparedQuery = preparedLookup(view, preparedView, { agentNode: cfg.node, random: systemRandom });
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}), ...(opts.lbStarting ? { lbStarting: true } : {}) });
   const api = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...snapshotRoutes(deps), ...unknownRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps), ...snapshotRoutes(deps), ...unknownRoutes(deps)],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     maxConnsPerClient: cfg.httpMaxConnsPerClient,
@@ -266,7 +275,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   try {
     address = await listen(api.listener, listenAt.host, listenAt.port, '--http-addr', API_BACKLOG);
     if (cfg.dnsAddr) {
-      dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }));
+      dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }), preparedQuery);
       extra.push(dns.metrics);
     }
   } catch (err) {
@@ -294,6 +303,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     sessions,
     metrics,
     dns,
+    preparedQuery,
     addMetrics: (r) => void extra.push(r),
     attachLb: (lb, source) => ui.attachLb(lb, source),
     async close() {

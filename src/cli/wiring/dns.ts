@@ -5,6 +5,7 @@ import { splitHostPort } from '../../config/fields.js';
 import type { DnsConfigInput } from '../../config/up.js';
 import { DnsServer } from '../../dns/server.js';
 import type { CatalogReader } from '../../registry/server/catalog-reader.js';
+import type { PreparedLookup } from '../../registry/server/prepared/execute.js';
 import { SwitchyardError } from '../../core/errors.js';
 import { whoListens } from './listen.js';
 
@@ -15,11 +16,11 @@ export interface RunningDns {
   close(): Promise<void>;
 }
 
-export async function startDns(cfg: DnsConfigInput, view: CatalogReader, node: { name: string; datacenter: string }, logger: Logger): Promise<RunningDns> {
+export async function startDns(cfg: DnsConfigInput, view: CatalogReader, node: { name: string; datacenter: string }, logger: Logger, preparedQuery?: PreparedLookup): Promise<RunningDns> {
   const metrics = new PromRegistry();
   const queries = new Counter({ name: 'switchyard_dns_queries_total', help: 'DNS queries by transport, type and response code', labelNames: ['transport', 'qtype', 'rcode'], registers: [metrics] });
   const server = new DnsServer({
-    view, logger, datacenter: node.datacenter, nodeName: node.name,
+    view, preparedQuery, logger, datacenter: node.datacenter, nodeName: node.name,
     domain: cfg.domain, onlyPassing: cfg['only-passing'], udpAnswerLimit: cfg['udp-answer-limit'], maxUdpSize: cfg['udp-max-size'],
     ttl: { node: cfg['node-ttl'], service: cfg['service-ttl'] },
     onQuery: (e) => queries.inc({ transport: e.transport, qtype: e.qtype ?? 'none', rcode: e.rcode }),

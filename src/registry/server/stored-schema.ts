@@ -12,6 +12,7 @@ import { keys, splitNodeKey } from './model.js';
 import type { CheckType } from './model.js';
 import { sessionKeys } from './sessions/model.js';
 import { EVENT_KEY } from './events.js';
+import { preparedKeys, storedPreparedName, storedPreparedQuery } from './prepared/model.js';
 
 const str = z.string();
 const bool = z.boolean();
@@ -71,8 +72,8 @@ const lockDelay = z.object({ Until: z.number(), Session: str, Node: str });
 const anyObject = z.record(z.string(), z.unknown());
 
 /** The key kinds the registry writes, the part of the key after the prefix that must be non-empty, and the value's shape. */
-const KINDS: readonly { prefix: string; shape: z.ZodType; nodeAndId?: boolean }[] = [
-  { prefix: 'n/', shape: node },
+const KINDS: readonly { prefix: string; shape: z.ZodType; nodeAndId?: boolean; emptyRest?: boolean; keyField?: { field: string; names: string } }[] = [
+  { prefix: 'n/', shape: node, keyField: { field: 'Node', names: 'node' } },
   { prefix: 's/', shape: service, nodeAndId: true },
   { prefix: 'c/', shape: check, nodeAndId: true },
   { prefix: 'k/', shape: kv },
@@ -80,6 +81,9 @@ const KINDS: readonly { prefix: string; shape: z.ZodType; nodeAndId?: boolean }[
   { prefix: sessionKeys.TTL_PREFIX, shape: ttl },
   { prefix: 'sl/', shape: anyObject },
   { prefix: sessionKeys.LOCK_DELAY_PREFIX, shape: lockDelay },
+  { prefix: preparedKeys.PREFIX, shape: storedPreparedQuery, keyField: { field: 'ID', names: 'query' } },
+  // The catch-all template claims the empty name.
+  { prefix: preparedKeys.NAME_PREFIX, shape: storedPreparedName, emptyRest: true },
 ];
 
 /** Keys of the cluster membership (etcd mode): bound to the leases of the agents alive when they were written. */
@@ -105,7 +109,7 @@ export function storedValueProblem(key: string, value: string): string | undefin
   const kind = KINDS.find((k) => key.startsWith(k.prefix));
   if (kind === undefined && key !== EVENT_KEY) return 'not a key this registry writes';
   const rest = kind === undefined ? '' : key.slice(kind.prefix.length);
-  if (kind !== undefined && rest === '') return 'the key names nothing after its prefix';
+  if (kind !== undefined && rest === '' && !kind.emptyRest) return 'the key names nothing after its prefix';
   // Node names never hold '/' (the API refuses them): service and check keys split at the first one.
   if (kind?.prefix === 'n/' && rest.includes('/')) return 'a node name must not contain "/"';
   if (kind?.nodeAndId) {
@@ -122,7 +126,11 @@ export function storedValueProblem(key: string, value: string): string | undefin
   if (proto !== undefined) return `${proto.length > 0 ? `${proto.join('.')}: ` : ''}the key "__proto__" is not supported`;
   if (kind === undefined) return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? undefined : 'the value is not a JSON object';
   const r = kind.shape.safeParse(parsed);
-  if (r.success) return kind.prefix === 'n/' && (parsed as { Node: string }).Node !== rest ? `the record names node ${JSON.stringify((parsed as { Node: string }).Node)}, its key ${JSON.stringify(rest)}` : undefined;
+  if (r.success) {
+    const k = kind.keyField;
+    const named = k === undefined ? rest : (parsed as Record<string, unknown>)[k.field];
+    return named !== rest ? `the record names ${k?.names ?? ''} ${JSON.stringify(named)}, its key ${JSON.stringify(rest)}` : undefined;
+  }
   const issue = r.error.issues[0];
   return `${issue?.path.length ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'invalid value'}`;
 }

@@ -7,12 +7,16 @@ import type { Store } from '../../store/types.js';
 import type { Clock } from '../../../core/clock.js';
 import type { BlockingOptions } from './blocking.js';
 import type { ReadCache } from './read-cache.js';
+import type { PreparedQueryView } from '../prepared/view.js';
+import type { PreparedQueryWrites } from '../prepared/writes.js';
 
 export interface ApiDeps {
   readonly registry: Registry;
   readonly view: CatalogReader & CatalogWatch;
   readonly sessions: Sessions;
   readonly events: EventBuffer;
+  /** /v1/query: the prepared queries' read side and their writes. */
+  readonly prepared: { readonly view: PreparedQueryView; readonly writes: PreparedQueryWrites };
   /** For /v1/txn, which plans over the raw store; the clock decides lock-delays. */
   readonly store: Store;
   /** Which store is under the registry: a snapshot restore is one transaction, which only the embedded store can take whole. */

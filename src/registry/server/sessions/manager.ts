@@ -12,6 +12,8 @@ import type { Store, StoreChange, StoreCompare, StoreOp } from '../../store/type
 import { keys, splitNodeKey } from '../model.js';
 import type { CheckRecord, KvRecord } from '../model.js';
 import { REPLAN, Reads, optimistic, unchanged } from '../optimistic.js';
+import { removalOps } from '../prepared/writes.js';
+import type { PreparedQueryRecord } from '../prepared/model.js';
 import { liveSession, lockDelayed, lockedRecord, unlockedRecord } from './locks.js';
 import type { KvWrite } from './locks.js';
 import { MAX_LOCK_DELAY_NS, SESSION_TTL_MULTIPLIER, sessionCheckIds, sessionKeys, sessionTtlNs } from './model.js';
@@ -34,6 +36,8 @@ export interface SessionsOptions {
   readonly freshTtlsOnStart: boolean;
   /** How long an agent waits before doing another node's invalidation (cluster mode; 0 with one agent). */
   readonly graceMs: number;
+  /** Prepared queries bound to a session are deleted with it, in the same transaction (as Consul does). */
+  readonly preparedQueries?: { boundTo(session: string): PreparedQueryRecord[] };
 }
 
 interface Pending {
@@ -207,6 +211,7 @@ export class Sessions {
         { type: 'delete', key: sessionKeys.ttl(id) },
         { type: 'delete', key: sessionKeys.locks(id) },
       ];
+      for (const q of this.#o.preparedQueries?.boundTo(id) ?? []) removalOps(store, q, compare, ops);
       const delayMs = Math.min(s.rec.LockDelay, MAX_LOCK_DELAY_NS) / 1e6;
       const now = this.#o.clock.now();
       for (const k of this.view.heldBy(id)) {

@@ -13,7 +13,7 @@ const CONSUL_ONLY = [
   '/v1/agent/force-leave/', '/v1/agent/reload', '/v1/agent/host', '/v1/agent/version', '/v1/agent/metrics/stream',
   '/v1/catalog/connect/', '/v1/catalog/gateway-services/', '/v1/catalog/node-services/', '/v1/config', '/v1/connect/',
   '/v1/coordinate/', '/v1/discovery-chain/', '/v1/exported-services', '/v1/imported-services', '/v1/health/connect/',
-  '/v1/health/ingress/', '/v1/internal/', '/v1/namespace', '/v1/operator/', '/v1/partition', '/v1/peering', '/v1/query',
+  '/v1/health/ingress/', '/v1/internal/', '/v1/namespace', '/v1/operator/', '/v1/partition', '/v1/peering',
   '/v1/status/', '/v1/session/', '/v1/event/',
 ];
 
