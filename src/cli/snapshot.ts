@@ -117,7 +117,8 @@ const kindOf = (key: string): string => {
 
 const KIND_NAMES: Readonly<Record<string, string>> = {
   'n/': 'nodes', 's/': 'services', 'c/': 'checks', 'k/': 'kv', 'sess/': 'sessions', 'sttl/': 'session TTLs', 'sl/': 'session locks',
-  'ld/': 'lock-delays', 'ev/': 'events', 'a/': 'agents alive (etcd)', 'm/': 'members (etcd)',
+  'ld/': 'lock-delays', 'ev/': 'events', 'pq/': 'prepared queries', 'pqn/': 'prepared query names',
+  'a/': 'agents alive (etcd)', 'm/': 'members (etcd)',
 };
 
 export function registerSnapshotCommand(program: Command): void {

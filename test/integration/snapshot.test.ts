@@ -35,7 +35,8 @@ async function stateOf(url: string): Promise<unknown> {
   const kvRes = await http(url, 'GET', '/v1/kv/?recurse');
   const kv = kvRes.status === 404 ? [] : (kvRes.json as { Key: string; Flags: number; Value: string | null; Session?: string }[]).map((e) => [e.Key, e.Flags, e.Value, e.Session ?? '']);
   const sessions = ((await http(url, 'GET', '/v1/session/list')).json as { ID: string; Name: string }[]).map((s) => `${s.ID} ${s.Name}`).sort();
-  return { services, health, nodes, kv, sessions };
+  const queries = ((await http(url, 'GET', '/v1/query')).json as { ID: string; Name: string; Session: string }[]).map((q) => `${q.ID} ${q.Name} ${q.Session}`).sort();
+  return { services, health, nodes, kv, sessions, queries };
 }
 
 describe('snapshot save and restore (real agent, real CLI)', () => {
@@ -62,6 +63,9 @@ describe('snapshot save and restore (real agent, real CLI)', () => {
     for (let i = 0; i < 300; i++) await ok('PUT', `/v1/kv/bulk/${String(i).padStart(4, '0')}`, 'v1');
     const session = (await http(url, 'PUT', '/v1/session/create', { Name: 'holder' })).json as { ID: string };
     await ok('PUT', `/v1/kv/locks/leader?acquire=${session.ID}`, 'me');
+    // Prepared queries: a catch-all template, and one bound to the session (destroying the session deletes it).
+    await ok('POST', '/v1/query', { Name: '', Template: { Type: 'name_prefix_match' }, Service: { Service: '${name.full}' } });
+    await ok('POST', '/v1/query', { Name: 'web-q', Session: session.ID, Service: { Service: 'web' } });
   });
   after(async () => {
     await agent?.stop();
@@ -83,6 +87,8 @@ describe('snapshot save and restore (real agent, real CLI)', () => {
     assert.match(i.out, / kv\s+304\s/);
     assert.match(i.out, / services\s+[1-9]/);
     assert.match(i.out, / sessions\s+1\s/);
+    assert.match(i.out, / prepared queries\s+2\s/);
+    assert.match(i.out, / prepared query names\s+2\s/);
   });
 
   it('GET /v1/snapshot is never gzipped again for a client that asks for gzip', async () => {
@@ -106,6 +112,7 @@ describe('snapshot save and restore (real agent, real CLI)', () => {
     for (let i = 0; i < 300; i++) await http(url, 'PUT', `/v1/kv/bulk/${String(i).padStart(4, '0')}`, 'v2');
     const sessions = (await http(url, 'GET', '/v1/session/list')).json as { ID: string }[];
     await http(url, 'PUT', `/v1/session/destroy/${sessions[0]!.ID}`);
+    assert.deepEqual(((await http(url, 'GET', '/v1/query')).json as { Name: string }[]).map((q) => q.Name), [''], 'the session took its query with it');
     assert.notDeepEqual(await stateOf(url), saved);
 
     const untouched = await http(url, 'GET', '/v1/kv/cfg/untouched');
