@@ -40,7 +40,6 @@ function* renderedFields(q: Omit<PreparedQueryRecord, 'ID'>): Generator<[string,
   for (const [i, t] of (s.Failover.Datacenters ?? []).entries()) yield [`Service.Failover.Datacenters[${i}]`, t];
   for (const [k, v] of Object.entries(s.NodeMeta ?? {})) yield [`Service.NodeMeta.${k}`, v];
   for (const [k, v] of Object.entries(s.ServiceMeta ?? {})) yield [`Service.ServiceMeta.${k}`, v];
-  yield ['DNS.TTL', q.DNS.TTL];
 }
 
 function interpolate(value: string, v: Vars): string {
@@ -90,6 +89,7 @@ export function renderTemplate(q: PreparedQueryRecord, name: string): PreparedQu
       NodeMeta: map(s.NodeMeta),
       ServiceMeta: map(s.ServiceMeta),
     },
-    DNS: { TTL: interpolate(q.DNS.TTL, v) },
+    // DNS.TTL was parsed as a duration at creation, so it holds no variables.
+    DNS: { ...q.DNS },
   };
 }
