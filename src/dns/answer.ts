@@ -60,7 +60,7 @@ export interface AnswerContext {
   readonly names?: NameLookup | undefined;
   /** `<query>.query.<domain>`: runs a prepared query (absent: such names do not exist). */
   readonly preparedQuery?: PreparedLookup | undefined;
-  /** The asking client's address (a prepared query's Near `_ip`). */
+  /** The asking client's address, as the socket gives it (a prepared query's Near `_ip`). */
   readonly client?: string | undefined;
 }
 
@@ -237,7 +237,8 @@ function serviceLookup(q: Question, service: string, tag: string | undefined, ct
  * DNS.TTL, when set, is the records' TTL (Consul's rule), else the service TTL of its service.
  */
 function preparedQueryLookup(q: Question, query: string, ctx: AnswerContext, reply: Reply): void {
-  const run = ctx.preparedQuery?.(query, ctx.client);
+  // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d; the catalog holds a.b.c.d.
+  const run = ctx.preparedQuery?.(query, ctx.client === undefined ? undefined : parseIp(ctx.client)?.text);
   if (!run || run.entries.length === 0) {
     nxdomain(ctx, reply);
     return;

@@ -1,6 +1,7 @@
 /** Consul's JSON response shapes, built from view records (never null for lists and maps). */
 import type { Indexed } from './catalog-reader.js';
 import type { CheckDefinition, CheckRecord, KvRecord, NodeRecord, ServiceRecord } from './model.js';
+import type { HealthEntry } from './queries.js';
 
 export function renderNode(n: Indexed<NodeRecord>): Record<string, unknown> {
   const r = n.rec;
@@ -84,3 +85,12 @@ export function renderKv(key: string, e: Indexed<KvRecord>): Record<string, unkn
 
 /** Marker for numbers JSON.stringify cannot carry exactly; the encoder splices the digits in. */
 export const RAW_NUMBER = '__sy_raw_number__';
+
+/** One entry of /v1/health/service (and of a prepared query's Nodes): the node, the service, its checks. */
+export function renderHealthEntry(e: HealthEntry, datacenter: string): Record<string, unknown> {
+  return {
+    Node: e.node ? renderNode(e.node) : { Node: e.service.rec.Node },
+    Service: renderService(e.service, datacenter),
+    Checks: e.checks.map((c) => renderCheck(c.rec, c)),
+  };
+}

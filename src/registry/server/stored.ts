@@ -70,6 +70,15 @@ export function checkWithDefaults(r: Partial<CheckRecord>): CheckRecord {
   };
 }
 
+/** A stored JSON record, or undefined when the value does not parse: readers skip what they cannot read. */
+export function parseStored<T>(value: string): T | undefined {
+  try {
+    return JSON.parse(value) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The stored value for a record under `key`: services and checks without their defaults, anything else as JSON. */
 export function encodeStored(key: string, rec: object): string {
   if (key.startsWith('s/')) return encodeService(rec as ServiceRecord, key);

@@ -89,8 +89,6 @@ export type PreparedLookup = (idOrName: string, clientIp?: string) => Execution 
 export function preparedLookup(view: CatalogReader, queries: { resolve(idOrName: string): { rec: PreparedQueryRecord } | undefined }, o: Omit<ExecuteOptions, 'near' | 'limit' | 'clientIp'>): PreparedLookup {
   return (idOrName, clientIp) => {
     const q = queries.resolve(idOrName);
-    // An IPv4 client over a dual-stack socket shows as ::ffff:a.b.c.d; the catalog holds a.b.c.d.
-    const ip = clientIp?.startsWith('::ffff:') ? clientIp.slice(7) : clientIp;
-    return q ? executePrepared(view, renderTemplate(q.rec, idOrName), { ...o, ...(ip !== undefined ? { clientIp: ip } : {}) }) : undefined;
+    return q ? executePrepared(view, renderTemplate(q.rec, idOrName), { ...o, ...(clientIp !== undefined ? { clientIp } : {}) }) : undefined;
   };
 }

@@ -20,26 +20,40 @@ interface Vars {
 
 /** The first unknown or malformed `${…}` of the fields a render touches, named by field; undefined when all are good. */
 export function templateProblem(q: Omit<PreparedQueryRecord, 'ID'>): string | undefined {
-  for (const [field, value] of renderedFields(q)) {
+  let problem: string | undefined;
+  mapService(q.Service, (field, value) => {
+    if (problem !== undefined) return value;
     for (const m of value.matchAll(EXPR)) {
       const expr = (m[1] as string).trim();
-      if (!VARIABLES.has(expr) && !MATCH.test(expr)) return `${field}: unknown variable or function "\${${m[1] as string}}" (known: name.full, name.prefix, name.suffix, match(N), agent.segment)`;
+      if (!VARIABLES.has(expr) && !MATCH.test(expr)) {
+        problem = `${field}: unknown variable or function "\${${m[1] as string}}" (known: name.full, name.prefix, name.suffix, match(N), agent.segment)`;
+        return value;
+      }
     }
-    const rest = value.replace(EXPR, '');
-    if (rest.includes('${')) return `${field}: "\${" is not closed by "}"`;
-  }
-  return undefined;
+    if (value.replace(EXPR, '').includes('${')) problem = `${field}: "\${" is not closed by "}"`;
+    return value;
+  });
+  return problem;
 }
 
-function* renderedFields(q: Omit<PreparedQueryRecord, 'ID'>): Generator<[string, string]> {
-  const s = q.Service;
-  yield ['Service.Service', s.Service];
-  yield ['Service.Near', s.Near];
-  for (const [i, t] of (s.Tags ?? []).entries()) yield [`Service.Tags[${i}]`, t];
-  for (const [i, t] of (s.IgnoreCheckIDs ?? []).entries()) yield [`Service.IgnoreCheckIDs[${i}]`, t];
-  for (const [i, t] of (s.Failover.Datacenters ?? []).entries()) yield [`Service.Failover.Datacenters[${i}]`, t];
-  for (const [k, v] of Object.entries(s.NodeMeta ?? {})) yield [`Service.NodeMeta.${k}`, v];
-  for (const [k, v] of Object.entries(s.ServiceMeta ?? {})) yield [`Service.ServiceMeta.${k}`, v];
+/**
+ * The service fields a template renders (every string but OnlyPassing and NearestN), each passed
+ * through `fn` with its name; one list for both the check at creation and the render.
+ */
+function mapService(s: PreparedQueryRecord['Service'], fn: (field: string, value: string) => string): PreparedQueryRecord['Service'] {
+  const list = (field: string, xs: string[] | null): string[] | null => (xs === null ? null : xs.map((x, i) => fn(`${field}[${i}]`, x)));
+  const map = (field: string, m: Record<string, string> | null): Record<string, string> | null =>
+    m === null ? null : Object.fromEntries(Object.entries(m).map(([k, x]) => [k, fn(`${field}.${k}`, x)]));
+  return {
+    Service: fn('Service.Service', s.Service),
+    Failover: { NearestN: s.Failover.NearestN, Datacenters: list('Service.Failover.Datacenters', s.Failover.Datacenters) },
+    IgnoreCheckIDs: list('Service.IgnoreCheckIDs', s.IgnoreCheckIDs),
+    OnlyPassing: s.OnlyPassing,
+    Near: fn('Service.Near', s.Near),
+    Tags: list('Service.Tags', s.Tags),
+    NodeMeta: map('Service.NodeMeta', s.NodeMeta),
+    ServiceMeta: map('Service.ServiceMeta', s.ServiceMeta),
+  };
 }
 
 function interpolate(value: string, v: Vars): string {
@@ -69,26 +83,11 @@ export function renderTemplate(q: PreparedQueryRecord, name: string): PreparedQu
     if (m.find()) matches = Array.from({ length: m.groupCount() + 1 }, (_, i) => m.group(i) ?? '');
   }
   const v: Vars = { full: name, prefix: q.Name, matches };
-  const list = (xs: string[] | null, dropEmpty = false): string[] | null => {
-    if (xs === null) return null;
-    const out = xs.map((x) => interpolate(x, v));
-    return dropEmpty ? out.filter((x) => x !== '') : out;
-  };
-  const map = (m: Record<string, string> | null): Record<string, string> | null =>
-    m === null ? null : Object.fromEntries(Object.entries(m).map(([k, x]) => [k, interpolate(x, v)]));
-  const s = q.Service;
+  const service = mapService(q.Service, (_field, value) => interpolate(value, v));
+  if (q.Template.RemoveEmptyTags && service.Tags !== null) service.Tags = service.Tags.filter((t) => t !== '');
   return {
     ...q,
-    Service: {
-      Service: interpolate(s.Service, v),
-      Failover: { NearestN: s.Failover.NearestN, Datacenters: list(s.Failover.Datacenters) },
-      IgnoreCheckIDs: list(s.IgnoreCheckIDs),
-      OnlyPassing: s.OnlyPassing,
-      Near: interpolate(s.Near, v),
-      Tags: list(s.Tags, q.Template.RemoveEmptyTags),
-      NodeMeta: map(s.NodeMeta),
-      ServiceMeta: map(s.ServiceMeta),
-    },
+    Service: service,
     // DNS.TTL was parsed as a duration at creation, so it holds no variables.
     DNS: { ...q.DNS },
   };

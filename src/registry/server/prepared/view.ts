@@ -6,6 +6,7 @@
 import type { StoreChange, StoreEntry } from '../../store/types.js';
 import type { Cancel, WaitEnd, WatchSpec } from '../catalog-reader.js';
 import { Broadcast } from '../broadcast.js';
+import { parseStored } from '../stored.js';
 import { claimsName, isTemplate, preparedKeys } from './model.js';
 import type { PreparedQueryRecord } from './model.js';
 
@@ -85,12 +86,8 @@ export class PreparedQueryView {
   }
 
   #put(e: StoreEntry): void {
-    let rec: PreparedQueryRecord;
-    try {
-      rec = JSON.parse(e.value) as PreparedQueryRecord;
-    } catch {
-      return;
-    }
+    const rec = parseStored<PreparedQueryRecord>(e.value);
+    if (!rec) return;
     const q: IndexedQuery = { rec, createIndex: e.createRevision, modifyIndex: e.modRevision };
     this.#byId.set(rec.ID, q);
     if (claimsName(rec)) this.#byName.set(rec.Name, rec.ID);

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { HttpError, badRequest } from '../../../core/errors.js';
 import { optimistic, unchanged } from '../optimistic.js';
 import { sessionKeys } from '../sessions/model.js';
+import { parseStored } from '../stored.js';
 import type { Store, StoreCompare, StoreOp } from '../../store/types.js';
 import { claimsName, looksLikeId, preparedKeys } from './model.js';
 import type { PreparedNameRecord, PreparedQueryRecord } from './model.js';
@@ -15,12 +16,7 @@ const notFound = (text: string): HttpError => new HttpError(404, text);
 
 function readRecord<T>(store: Store, key: string): T | undefined {
   const e = store.get(key);
-  if (!e) return undefined;
-  try {
-    return JSON.parse(e.value) as T;
-  } catch {
-    return undefined;
-  }
+  return e ? parseStored<T>(e.value) : undefined;
 }
 
 /** The guards and writes that take a query's name (or refuse it, with Consul's words). */
@@ -48,6 +44,11 @@ export function removalOps(store: Store, q: PreparedQueryRecord, compare: StoreC
   const key = preparedKeys.query(q.ID);
   compare.push(unchanged(key, store.get(key)));
   ops.push({ type: 'delete', key });
+  releaseName(store, q, compare, ops);
+}
+
+/** The guards and writes that let go of the name `q` holds (none when it holds none). */
+function releaseName(store: Store, q: PreparedQueryRecord, compare: StoreCompare[], ops: StoreOp[]): void {
   if (!claimsName(q)) return;
   const nameKey = preparedKeys.name(q.Name);
   if (readRecord<PreparedNameRecord>(store, nameKey)?.ID !== q.ID) return;
@@ -96,17 +97,14 @@ export class PreparedQueryWrites {
       const cur = readRecord<PreparedQueryRecord>(store, preparedKeys.query(id));
       if (!cur) throw notFound(`Cannot modify non-existent prepared query: '${id}'`);
       const q: PreparedQueryRecord = { ID: id, ...input };
-      const compare: StoreCompare[] = [];
+      const key = preparedKeys.query(id);
+      const compare: StoreCompare[] = [unchanged(key, store.get(key))];
       const ops: StoreOp[] = [];
-      const sameName = claimsName(cur) && claimsName(q) && cur.Name === q.Name;
-      if (!sameName) removalOps(store, cur, compare, ops);
-      else compare.push(unchanged(preparedKeys.query(id), store.get(preparedKeys.query(id))));
-      // The query's own key is written last: a removal above deleted it, and the put wins in one transaction.
-      const keep = ops.filter((o) => !('key' in o) || o.key !== preparedKeys.query(id));
-      claimName(store, q, compare, keep);
+      if (!(claimsName(cur) && claimsName(q) && cur.Name === q.Name)) releaseName(store, cur, compare, ops);
+      claimName(store, q, compare, ops);
       requireSession(store, q, compare);
-      keep.push({ type: 'put', key: preparedKeys.query(id), value: JSON.stringify(q) });
-      return { txn: { compare, success: keep }, done: (r) => r };
+      ops.push({ type: 'put', key, value: JSON.stringify(q) });
+      return { txn: { compare, success: ops }, done: (r) => r };
     }, { what: `prepared query ${id} update` });
     await this.#applied(revision);
   }

@@ -4,6 +4,7 @@
  * `/v1/txn`.
  */
 import { keys } from '../model.js';
+import { parseStored } from '../stored.js';
 import type { CheckRecord, KvRecord } from '../model.js';
 import type { Reads } from '../optimistic.js';
 import { sessionCheckIds, sessionKeys } from './model.js';
@@ -15,14 +16,6 @@ export interface KvWrite {
   readonly flags: string;
 }
 
-function parse<T>(value: string): T | undefined {
-  try {
-    return JSON.parse(value) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The session if it can hold locks: it exists, and (because check failures invalidate sessions a
  * moment after the check's write, not in the same transaction as in Consul) neither its node nor
@@ -30,12 +23,12 @@ function parse<T>(value: string): T | undefined {
  */
 export function liveSession(reads: Reads, id: string): SessionRecord | undefined {
   const e = reads.get(sessionKeys.session(id));
-  const rec = e ? parse<SessionRecord>(e.value) : undefined;
+  const rec = e ? parseStored<SessionRecord>(e.value) : undefined;
   if (!rec) return undefined;
   if (!reads.get(keys.node(rec.Node))) return undefined;
   for (const c of sessionCheckIds(rec)) {
     const ce = reads.get(keys.check(rec.Node, c));
-    if (!ce || parse<CheckRecord>(ce.value)?.Status === 'critical') return undefined;
+    if (!ce || parseStored<CheckRecord>(ce.value)?.Status === 'critical') return undefined;
   }
   return rec;
 }
@@ -43,7 +36,7 @@ export function liveSession(reads: Reads, id: string): SessionRecord | undefined
 /** Whether the key is inside the lock-delay left by its last holder's invalidation (guarded read). */
 export function lockDelayed(reads: Reads, kvKey: string, now: number): boolean {
   const e = reads.get(sessionKeys.lockDelay(kvKey));
-  const rec = e ? parse<LockDelayRecord>(e.value) : undefined;
+  const rec = e ? parseStored<LockDelayRecord>(e.value) : undefined;
   return rec !== undefined && rec.Until > now;
 }
 

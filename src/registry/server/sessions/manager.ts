@@ -10,6 +10,7 @@ import { badRequest, errorMessage } from '../../../core/errors.js';
 import type { Clock, Timer } from '../../../core/clock.js';
 import type { Store, StoreChange, StoreCompare, StoreOp } from '../../store/types.js';
 import { keys, splitNodeKey } from '../model.js';
+import { parseStored } from '../stored.js';
 import type { CheckRecord, KvRecord } from '../model.js';
 import { REPLAN, Reads, optimistic, unchanged } from '../optimistic.js';
 import { removalOps } from '../prepared/writes.js';
@@ -44,14 +45,6 @@ interface Pending {
   readonly reason: string;
   /** Extra guards: the TTL deadline that expired must still be the current one. */
   readonly guard: readonly StoreCompare[];
-}
-
-function parse<T>(value: string): T | undefined {
-  try {
-    return JSON.parse(value) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 export class Sessions {
@@ -115,7 +108,7 @@ export class Sessions {
       for (const c of sessionCheckIds(rec)) {
         const e = reads.get(keys.check(input.Node, c));
         if (!e) throw badRequest(`Missing check '${c}' registration`);
-        const status = parse<CheckRecord>(e.value)?.Status;
+        const status = parseStored<CheckRecord>(e.value)?.Status;
         if (status === 'critical') throw badRequest(`Check '${c}' is in ${status} state`);
       }
       let id = randomUUID();
@@ -158,7 +151,7 @@ export class Sessions {
       if (session === '') throw badRequest('missing session');
       if (!liveSession(reads, session)) throw badRequest(`invalid session ${JSON.stringify(session)}`);
       const prev = reads.get(keys.kv(kvKey));
-      const rec = lockedRecord(prev ? parse<KvRecord>(prev.value) : undefined, session, w);
+      const rec = lockedRecord(prev ? parseStored<KvRecord>(prev.value) : undefined, session, w);
       if (!rec) return { done: () => false };
       // Replayable: a session acquiring a lock it already holds gets true again, with the same LockIndex.
       return { txn: { compare: reads.compares, success: this.lockOps(kvKey, session, rec) }, done: () => true, replayable: true };
@@ -181,7 +174,7 @@ export class Sessions {
     const store = this.#o.store;
     return optimistic(store, () => {
       const prev = store.get(keys.kv(kvKey));
-      const rec = unlockedRecord(prev ? parse<KvRecord>(prev.value) : undefined, session, w);
+      const rec = unlockedRecord(prev ? parseStored<KvRecord>(prev.value) : undefined, session, w);
       if (!rec || !prev) return { done: () => false };
       return { txn: { compare: [unchanged(prev.key, prev)], success: [{ type: 'put', key: prev.key, value: JSON.stringify(rec) }] }, done: () => true };
     }, { what: `release of ${kvKey}` });
@@ -216,7 +209,7 @@ export class Sessions {
       const now = this.#o.clock.now();
       for (const k of this.view.heldBy(id)) {
         const e = store.get(keys.kv(k));
-        const kv = e ? parse<KvRecord>(e.value) : undefined;
+        const kv = e ? parseStored<KvRecord>(e.value) : undefined;
         if (!e || !kv || kv.Session !== id) continue;
         compare.push(unchanged(e.key, e));
         if (s.rec.Behavior === 'delete') ops.push({ type: 'delete', key: e.key });
@@ -253,7 +246,7 @@ export class Sessions {
     for (const c of sessionCheckIds(s.rec)) {
       const e = store.get(keys.check(s.rec.Node, c));
       if (!e) return `check ${c} of node ${s.rec.Node} is gone`;
-      if (parse<CheckRecord>(e.value)?.Status === 'critical') return `check ${c} of node ${s.rec.Node} is critical`;
+      if (parseStored<CheckRecord>(e.value)?.Status === 'critical') return `check ${c} of node ${s.rec.Node} is critical`;
     }
     return undefined;
   }
@@ -318,7 +311,7 @@ export class Sessions {
         const ids = this.view.onCheck(node, checkId);
         if (ids.length === 0) continue;
         const gone = ev.type === 'delete';
-        if (!gone && parse<CheckRecord>(ev.entry?.value ?? '')?.Status !== 'critical') continue;
+        if (!gone && parseStored<CheckRecord>(ev.entry?.value ?? '')?.Status !== 'critical') continue;
         for (const id of ids) {
           const s = this.view.get(id);
           if (s) this.#invalidateSoon(s, `check ${checkId} of node ${node} ${gone ? 'was deregistered' : 'is critical'}`);

@@ -7,6 +7,7 @@ import type { StoreChange, StoreEntry } from '../../store/types.js';
 import type { Cancel, WaitEnd, WatchSpec } from '../catalog-reader.js';
 import { Broadcast } from '../broadcast.js';
 import { keys } from '../model.js';
+import { parseStored } from '../stored.js';
 import type { KvRecord } from '../model.js';
 import { sessionCheckIds, sessionKeys } from './model.js';
 import type { LockDelayRecord, SessionRecord, SessionTtlRecord } from './model.js';
@@ -19,14 +20,6 @@ export interface IndexedSession {
 export const SESSIONS_TOPIC = 'sessions';
 
 const checkRef = (node: string, checkId: string): string => `${node}/${checkId}`;
-
-function parse<T>(e: StoreEntry): T | undefined {
-  try {
-    return JSON.parse(e.value) as T;
-  } catch {
-    return undefined;
-  }
-}
 
 export class SessionView {
   readonly #sessions = new Map<string, IndexedSession>();
@@ -111,22 +104,22 @@ export class SessionView {
 
   #put(e: StoreEntry): void {
     if (e.key.startsWith(sessionKeys.SESSION_PREFIX)) {
-      const rec = parse<SessionRecord>(e);
+      const rec = parseStored<SessionRecord>(e.value);
       if (!rec) return;
       this.#sessions.set(rec.ID, { rec, createIndex: e.createRevision });
       add(this.#byNode, rec.Node, rec.ID);
       for (const c of sessionCheckIds(rec)) add(this.#byCheck, checkRef(rec.Node, c), rec.ID);
     } else if (e.key.startsWith(keys.KV_PREFIX)) {
-      const holder = parse<KvRecord>(e)?.Session;
+      const holder = parseStored<KvRecord>(e.value)?.Session;
       if (!holder) return;
       const k = e.key.slice(keys.KV_PREFIX.length);
       add(this.#held, holder, k);
       this.#holderOf.set(k, holder);
     } else if (e.key.startsWith(sessionKeys.TTL_PREFIX)) {
-      const rec = parse<SessionTtlRecord>(e);
+      const rec = parseStored<SessionTtlRecord>(e.value);
       if (rec) this.#ttls.set(e.key.slice(sessionKeys.TTL_PREFIX.length), { ...rec, modRevision: e.modRevision });
     } else if (e.key.startsWith(sessionKeys.LOCK_DELAY_PREFIX)) {
-      const rec = parse<LockDelayRecord>(e);
+      const rec = parseStored<LockDelayRecord>(e.value);
       if (rec) this.#lockDelays.set(e.key.slice(sessionKeys.LOCK_DELAY_PREFIX.length), { ...rec, modRevision: e.modRevision });
     }
   }

@@ -2,7 +2,7 @@
 import { badRequest } from '../../../../core/errors.js';
 import { decodeCatalogDeregister, decodeCatalogRegister, parseJsonBody } from '../../decode.js';
 import { topics } from '../../catalog-reader.js';
-import { renderCatalogService, renderCheck, renderNode, renderService } from '../../render.js';
+import { renderCatalogService, renderCheck, renderHealthEntry, renderNode, renderService } from '../../render.js';
 import { checksInState, cmp, healthEntries, serviceInstances, serviceTagsIndex } from '../../queries.js';
 import type { NodeRecord, ServiceRecord } from '../../model.js';
 import type { Indexed } from '../../catalog-reader.js';
@@ -149,11 +149,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const f = serviceFilter(ctx.query);
         const t = [topics.service(name)];
         return blockingRead(deps, ctx, { topics: t }, () => {
-          const list = healthEntries(view, name, { ...f, passingOnly }).map((e) => ({
-            Node: e.node ? renderNode(e.node) : { Node: e.service.rec.Node },
-            Service: renderService(e.service, dc()),
-            Checks: e.checks.map((c) => renderCheck(c.rec, c)),
-          }));
+          const list = healthEntries(view, name, { ...f, passingOnly }).map((e) => renderHealthEntry(e, dc()));
           return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
         });
       },

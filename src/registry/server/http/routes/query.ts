@@ -6,7 +6,7 @@
  */
 import { HttpError, badRequest } from '../../../../core/errors.js';
 import { parseJsonBody } from '../../decode.js';
-import { renderCheck, renderNode, renderService } from '../../render.js';
+import { renderHealthEntry } from '../../render.js';
 import { decodePreparedQuery, renderPreparedQuery } from '../../prepared/model.js';
 import { renderTemplate } from '../../prepared/template.js';
 import { executePrepared } from '../../prepared/execute.js';
@@ -80,11 +80,7 @@ export function queryRoutes(deps: ApiDeps): Route[] {
             index: deps.view.revision,
             json: {
               Service: run.service,
-              Nodes: run.entries.map((e) => ({
-                Node: e.node ? renderNode(e.node) : { Node: e.service.rec.Node },
-                Service: renderService(e.service, dc),
-                Checks: e.checks.map((c) => renderCheck(c.rec, c)),
-              })),
+              Nodes: run.entries.map((e) => renderHealthEntry(e, dc)),
               DNS: { TTL: run.dnsTtl },
               Datacenter: dc,
               Failovers: 0,
