@@ -5,7 +5,9 @@
  * parenthesised pipelines, `|`, and registrator's helper functions plus Go's `index`, `len`, `print`.
  * Control structures (if/range/with/define) and `httpGet` are rejected when the flag is parsed.
  */
+import type { RE2JS } from 're2js';
 import { SwitchyardError } from '../core/errors.js';
+import { compileGoRegexp, goMatch } from '../template/goregexp.js';
 
 type Value = unknown;
 
@@ -100,11 +102,11 @@ const FUNCS: Readonly<Record<string, Fn>> = {
   splitIndex: (i, sep, v) => pickIndex(int(i, 'splitIndex'), str(v, 'splitIndex').split(str(sep, 'splitIndex'))),
   matchFirstElement: (r, s) => {
     const re = regex(str(r, 'matchFirstElement'));
-    return strs(s, 'matchFirstElement').find((e) => re.test(e)) ?? '';
+    return strs(s, 'matchFirstElement').find((e) => goMatch(re, e)) ?? '';
   },
   matchAllElements: (r, s) => {
     const re = regex(str(r, 'matchAllElements'));
-    return strs(s, 'matchAllElements').filter((e) => re.test(e));
+    return strs(s, 'matchAllElements').filter((e) => goMatch(re, e));
   },
   jsonParse: (b, k) => {
     let cur: unknown;
@@ -135,9 +137,15 @@ const FUNCS: Readonly<Record<string, Fn>> = {
   print: (...vs) => vs.map(format).join(''),
 };
 
-function regex(src: string): RegExp {
+/**
+ * Go's regexp, as registrator has it: RE2 syntax (`(?P<name>…)`, `\\z`; no lookaround, no
+ * backreferences) matched in linear time. The elements matched are the container's env and labels,
+ * which whoever starts a container chooses; on a backtracking engine `^(a+)+$` against one such
+ * value would stall every registration for as long as the attacker liked.
+ */
+function regex(src: string): RE2JS {
   try {
-    return new RegExp(src);
+    return compileGoRegexp(src);
   } catch (err) {
     return bad(`bad regular expression ${JSON.stringify(src)}: ${(err as Error).message}`);
   }
@@ -273,6 +281,15 @@ function tokenize(s: string): Token[] {
   return out;
 }
 
+const REGEXP_FUNCS = new Set(['matchFirstElement', 'matchAllElements']);
+
+/** A literal pattern is compiled now, so a bad one stops the flag instead of every registration. */
+function command(args: Node[]): Command {
+  const [fn, pattern] = args;
+  if (fn?.kind === 'ident' && REGEXP_FUNCS.has(fn.name) && pattern?.kind === 'string') regex(pattern.value);
+  return { args };
+}
+
 function parsePipeline(tokens: Token[]): Command[] {
   let pos = 0;
   const pipeline = (): Command[] => {
@@ -284,7 +301,7 @@ function parsePipeline(tokens: Token[]): Command[] {
       pos++;
       if (tk.t === 'pipe') {
         if (args.length === 0) bad('missing command before |');
-        cmds.push({ args });
+        cmds.push(command(args));
         args = [];
         continue;
       }
@@ -304,7 +321,7 @@ function parsePipeline(tokens: Token[]): Command[] {
       else args.push({ kind: 'ident', name: tk.v });
     }
     if (args.length === 0) bad(cmds.length === 0 ? 'empty action' : 'missing command after |');
-    cmds.push({ args });
+    cmds.push(command(args));
     return cmds;
   };
   const cmds = pipeline();

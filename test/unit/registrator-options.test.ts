@@ -103,6 +103,23 @@ describe('registrator -tags templates', () => {
     assert.equal(render('plain,tags'), 'plain,tags');
   });
 
+  it('matches with Go\'s regexp: RE2 syntax, and linear time on values any container can set', () => {
+    // Env and labels belong to whoever starts the container. On a backtracking engine this pattern
+    // against 40 a's and a "!" takes about 2^40 steps; the test would not end.
+    const hostile = { ...container, Config: { ...container.Config, Env: [`${'a'.repeat(40)}!`, 'aaa'] } };
+    assert.equal(compileTagsTemplate('{{ matchFirstElement "^(a+)+$" .Config.Env }}')(hostile), 'aaa');
+    assert.equal(compileTagsTemplate('{{ matchAllElements "^(a|aa)+$" .Config.Env | join "," }}')(hostile), 'aaa');
+    // Go's syntax, which JavaScript's RegExp refuses or reads otherwise.
+    assert.equal(render('{{ matchFirstElement `^(?P<k>SERVICE_[0-9]+)_NAME=bar\\z` .Config.Env }}'), 'SERVICE_9404_NAME=bar');
+    assert.equal(render('{{ matchFirstElement `(?i)^home=` .Config.Env }}'), 'HOME=/home/foobar');
+    // What Go has not: lookaround and backreferences are refused when the flag is read, as Go's words say.
+    assert.throws(() => compileTagsTemplate('{{ matchFirstElement "^(?!HOME)" .Config.Env }}'), invalid(/bad regular expression "\^\(\?!HOME\)": error parsing regexp: invalid or unsupported Perl syntax: `\(\?!`/));
+    assert.throws(() => compileTagsTemplate('{{ .Config.Env | matchAllElements `(a)\\1` | join "," }}'), invalid(/invalid escape sequence: `\\1`/));
+    // A pattern that only exists when the template runs is checked then, with the same words.
+    const fromLabel = compileTagsTemplate('{{ matchFirstElement .Config.Labels.team .Config.Env }}');
+    assert.throws(() => fromLabel({ Config: { Labels: { team: '(' }, Env: ['x'] } }), invalid(/bad regular expression "\(": error parsing regexp: missing closing \)/));
+  });
+
   it('bad templates are rejected up front', () => {
     assert.throws(() => compileTagsTemplate('{{ nope .ID }}'), invalid(/function "nope" not defined/));
     assert.throws(() => compileTagsTemplate('{{ .ID '), invalid(/unclosed action/));
