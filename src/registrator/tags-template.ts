@@ -7,7 +7,7 @@
  */
 import type { RE2JS } from 're2js';
 import { SwitchyardError } from '../core/errors.js';
-import { compileGoRegexp, goMatch } from '../template/goregexp.js';
+import { compileGoRegexp, goMatch } from '../core/goregexp.js';
 
 type Value = unknown;
 

@@ -6,7 +6,7 @@ import type { CallContext, FuncSpec, ParamSpec } from './callable.js';
 import { ANY, BOOL, INT, mapParam, sliceParam, STRING } from './callable.js';
 import type { CatalogNode, CatalogNodeInfo, CatalogService, HealthCheck, HealthService, KeyPair } from './data.js';
 import { sprintf } from './fmt.js';
-import { compileGoRegexp, goMatch, goReplaceAll } from './goregexp.js';
+import { compileGoRegexp, goMatch, goReplaceAll } from '../core/goregexp.js';
 import { formatGoTime, RFC3339 } from './gotime.js';
 import { JsonError, marshal, unmarshal } from './json.js';
 import type { Dependency } from './query.js';

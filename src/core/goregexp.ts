@@ -1,8 +1,9 @@
 /**
- * Go's regexp for templates (regexMatch, regexReplaceAll), on re2js: Go's RE2 syntax and error
- * texts as Go has them, and matching in linear time. A hand-written translation to JS RegExp ran
- * on a backtracking engine, so a template's pattern against a tag any client can register could
- * stall the runner for hours (`^(a+)+$` against 26 a's and a "!" took 286 ms, 48 would take weeks).
+ * Go's regexp, for what the Go originals match with it: consul-template's regexMatch and
+ * regexReplaceAll, registrator's -tags functions. On re2js: Go's RE2 syntax and error texts as Go
+ * has them, and matching in linear time. A hand-written translation to JS RegExp ran on a
+ * backtracking engine, so a template's pattern against a tag any client can register could stall
+ * the runner for hours (`^(a+)+$` against 26 a's and a "!" took 286 ms, 48 would take weeks).
  */
 import { RE2JS } from 're2js';
 
