@@ -268,6 +268,36 @@ describe('agent API (Consul compatibility)', () => {
     assert.equal((await http(u, 'GET', '/v1/catalog/node/ext1')).text, 'null');
   });
 
+  it('names that Object.prototype has (__proto__, constructor) are listed like any other', async () => {
+    // Consul accepts these names. Keyed by them, a plain JavaScript object would lose `__proto__`
+    // (assigning it sets the prototype) and the service would vanish from every listing by name.
+    const names = ['__proto__', 'constructor', 'hasOwnProperty'];
+    for (const n of names) {
+      assert.equal((await http(u, 'PUT', '/v1/agent/service/register', { Name: n, ID: n, Port: 80, Tags: [n] })).status, 200);
+      assert.equal((await http(u, 'PUT', '/v1/agent/check/register', { Name: n, CheckID: n, TTL: '30s' })).status, 200);
+      assert.equal((await http(u, 'PUT', '/v1/catalog/register', { Node: n, Address: '10.0.0.1', Service: { ID: n, Service: n, Port: 81 } })).status, 200);
+    }
+    const own = (o: unknown, k: string): boolean => typeof o === 'object' && o !== null && Object.hasOwn(o, k);
+    const services = (await http(u, 'GET', '/v1/catalog/services')).json;
+    const agentServices = (await http(u, 'GET', '/v1/agent/services')).json as Record<string, { ID: string }>;
+    const agentChecks = (await http(u, 'GET', '/v1/agent/checks')).json as Record<string, { CheckID: string }>;
+    const filtered = (await http(u, 'GET', `/v1/catalog/services?filter=${encodeURIComponent('ServiceTags contains "__proto__"')}`)).json;
+    for (const n of names) {
+      assert.ok(own(services, n), `catalog/services lists ${n}`);
+      assert.deepEqual((services as Record<string, string[]>)[n], [n]);
+      assert.ok(own(agentServices, n) && agentServices[n]?.ID === n, `agent/services lists ${n}`);
+      assert.ok(own(agentChecks, n) && agentChecks[n]?.CheckID === n, `agent/checks lists ${n}`);
+      const node = (await http(u, 'GET', `/v1/catalog/node/${encodeURIComponent(n)}`)).json as { Services: unknown };
+      assert.ok(own(node.Services, n), `catalog/node/${n} lists its service`);
+    }
+    assert.deepEqual(Object.keys(filtered as object), ['__proto__']);
+    for (const n of names) {
+      await http(u, 'PUT', `/v1/agent/service/deregister/${encodeURIComponent(n)}`);
+      await http(u, 'PUT', `/v1/agent/check/deregister/${encodeURIComponent(n)}`);
+      await http(u, 'PUT', '/v1/catalog/deregister', { Node: n });
+    }
+  });
+
   it('KV: round trip, raw, URL-encoded keys, 404 with index headers', async () => {
     assert.equal((await http(u, 'PUT', '/v1/kv/app/cfg', 'hello')).text, 'true');
     const g = await http(u, 'GET', '/v1/kv/app/cfg');

@@ -72,7 +72,16 @@ export function cmp(a: string, b: string): number {
 
 /** catalog/services: name → union of tags across instances (kept by the view: no walk over the instances). */
 export function serviceTagsIndex(view: CatalogReader): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const name of view.serviceNames()) out[name] = view.serviceTags(name) as string[];
-  return out;
+  return keyedBy(view.serviceNames(), (name) => [name, view.serviceTags(name) as string[]]);
+}
+
+/**
+ * An object keyed by names clients chose (service names, service and check IDs). Built with
+ * Object.fromEntries, which defines each key as the object's own: `out[name] = …` would make a
+ * service named `__proto__` set the object's prototype instead, and vanish from the answer.
+ */
+export function keyedBy<T, V>(items: Iterable<T>, entry: (item: T) => readonly [string, V]): Record<string, V> {
+  const entries: (readonly [string, V])[] = [];
+  for (const item of items) entries.push(entry(item));
+  return Object.fromEntries(entries) as Record<string, V>;
 }

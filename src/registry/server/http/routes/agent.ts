@@ -6,6 +6,7 @@ import { decodeCheck, decodeCheckUpdate, decodeService, parseJsonBody } from '..
 import { aggregateStatus } from '../../model.js';
 import type { ServiceRecord } from '../../model.js';
 import { renderAgentService, renderCheck } from '../../render.js';
+import { keyedBy } from '../../queries.js';
 import { topics } from '../../catalog-reader.js';
 import type { Ctx, Reply, Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
@@ -83,17 +84,15 @@ export function agentRoutes(deps: ApiDeps): Route[] {
     {
       path: '/v1/agent/services', methods: ['GET'],
       handler: (ctx) => {
-        const out: Record<string, unknown> = {};
-        for (const s of localServices(deps)) out[s.ID] = renderAgentService(s, dc());
+        const out = keyedBy(localServices(deps), (s) => [s.ID, renderAgentService(s, dc())]);
         return { json: applyFilterToMap(ctx.query, out) };
       },
     },
     {
       path: '/v1/agent/checks', methods: ['GET'],
       handler: (ctx) => {
-        const out: Record<string, unknown> = {};
         const local = [...view.checksOnNode(registry.node.name)].filter((c) => AGENT_CHECK_TYPES.has(c.rec.Type));
-        for (const c of local.sort((x, y) => (x.rec.CheckID < y.rec.CheckID ? -1 : 1))) out[c.rec.CheckID] = renderCheck(c.rec);
+        const out = keyedBy(local.sort((x, y) => (x.rec.CheckID < y.rec.CheckID ? -1 : 1)), (c) => [c.rec.CheckID, renderCheck(c.rec)]);
         return { json: applyFilterToMap(ctx.query, out) };
       },
     },

@@ -3,7 +3,7 @@ import { badRequest } from '../../../../core/errors.js';
 import { decodeCatalogDeregister, decodeCatalogRegister, parseJsonBody } from '../../decode.js';
 import { topics } from '../../catalog-reader.js';
 import { renderCatalogService, renderCheck, renderHealthEntry, renderNode, renderService } from '../../render.js';
-import { checksInState, cmp, healthEntries, serviceInstances, serviceTagsIndex } from '../../queries.js';
+import { checksInState, cmp, healthEntries, keyedBy, serviceInstances, serviceTagsIndex } from '../../queries.js';
 import type { NodeRecord, ServiceRecord } from '../../model.js';
 import type { Indexed } from '../../catalog-reader.js';
 import type { Ctx, Reply, Route } from '../context.js';
@@ -128,8 +128,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
       path: '/v1/catalog/node/', prefix: true, methods: ['GET'],
       handler: (ctx) => nodeRead(ctx, (n, list) => {
         if (!n) return null;
-        const services: Record<string, unknown> = {};
-        for (const s of list) services[s.rec.ID] = renderService(s, dc());
+        const services = keyedBy(list, (s) => [s.rec.ID, renderService(s, dc())]);
         return { Node: renderNode(n), Services: applyFilterToMap(ctx.query, services) };
       }),
     },
