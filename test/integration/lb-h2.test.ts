@@ -179,6 +179,7 @@ describe('HTTP/2 and gRPC through the balancer', () => {
           res.end('until-close');
         } else if (req.url === '/big') res.end(big);
         else if (req.url === '/nothing') res.writeHead(204).end();
+        else if (req.url === '/odd') res.writeHead(200, ['Constructor', 'x', '__proto__', 'p', 'content-type', 'application/json']).end(JSON.stringify(req.rawHeaders));
         else res.writeHead(200, { 'content-length': '5' }).end(req.method === 'HEAD' ? undefined : 'hello');
       });
     });
@@ -212,6 +213,13 @@ describe('HTTP/2 and gRPC through the balancer', () => {
       assert.equal(head.body.length, 0);
       const none = await h2req(s, { ':method': 'GET', ':path': '/nothing' });
       assert.equal(none.head[':status'], 204);
+      // Field names that Object.prototype has pass both ways like any other (nginx passes them too).
+      const odd = await h2req(s, { ':method': 'GET', ':path': '/odd', constructor: 'y', ['__proto__']: 'q' });
+      assert.equal(odd.head.constructor, 'x', `${plane}: a response field named constructor keeps its value`);
+      assert.ok(Object.hasOwn(odd.head, '__proto__') && odd.head['__proto__'] === 'p', `${plane}: a response field named __proto__ is passed`);
+      const sent = JSON.parse(odd.body.toString()) as string[];
+      assert.equal(sent[sent.indexOf('constructor') + 1], 'y', `${plane}: request field constructor`);
+      assert.equal(sent[sent.indexOf('__proto__') + 1], 'q', `${plane}: request field __proto__`);
       const many = await Promise.all(Array.from({ length: 50 }, () => h2req(s, { ':method': 'GET', ':path': '/x' })));
       assert.ok(many.every((r) => r.body.toString() === 'hello'), `${plane}: 50 concurrent streams`);
     }

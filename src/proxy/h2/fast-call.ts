@@ -8,13 +8,13 @@
  * HTTP/2 session itself. One difference: trailers of a chunked HTTP/1.1 response are not passed on
  * (the fast plane's chunk decoder checks and skips them); gRPC never runs over HTTP/1.1.
  */
-import type { OutgoingHttpHeaders } from 'node:http2';
 import { monotonicClock } from '../../core/clock.js';
 import { CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, ChunkedDecoder, HOP_BY_HOP_KIND, NEED_MORE, PARSE_ERROR, keepAliveTimeoutMs, parseResponseHead } from '../../core/http1/h1.js';
 import type { ChunkSink, Head } from '../../core/http1/h1.js';
 import { connectionListed, encodeChunk } from '../fast/head-rewrite.js';
 import type { FastPool, UpConn, UpstreamUser } from '../fast/pool.js';
 import type { CallSink, UpstreamCall } from './call.js';
+import { fieldMap } from './headers.js';
 
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Body pieces up to this size are copied out of the connection's reused read buffer; larger ones keep it (a fresh buffer for the next read). */
@@ -179,7 +179,7 @@ export class FastH1Call implements UpstreamCall, UpstreamUser, ChunkSink {
       const hint = keepAliveTimeoutMs(b, RES);
       if (hint > 0) uc.keepAliveMs = Math.min(uc.pool.keepAliveMs, Math.max(0, hint - 1000));
     }
-    const headers: OutgoingHttpHeaders = { ':status': status };
+    const headers = fieldMap({ ':status': status });
     const listed = (RES.connection & CONN_OTHER) !== 0 ? connectionListed(b, RES) : undefined;
     for (let h = 0; h < RES.count; h++) {
       if (HOP_BY_HOP_KIND[RES.kind[h]!] === 1) continue;
