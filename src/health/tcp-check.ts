@@ -98,7 +98,7 @@ export function splitHostPort(address: string): { host: string; port: number } |
     if (port > 65535) return addrErr('invalid port', portText);
     return { host, port };
   }
-  const named = GO_TCP_SERVICES[portText.toLowerCase()];
+  const named = Object.hasOwn(GO_TCP_SERVICES, portText.toLowerCase()) ? GO_TCP_SERVICES[portText.toLowerCase()] : undefined;
   if (named === undefined) return { error: `lookup tcp/${portText}: unknown port` };
   return { host, port: named };
 }

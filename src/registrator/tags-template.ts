@@ -317,7 +317,7 @@ function parsePipeline(tokens: Token[]): Command[] {
       else if (tk.v === 'true' || tk.v === 'false') args.push({ kind: 'bool', value: tk.v === 'true' });
       else if (['if', 'else', 'end', 'range', 'with', 'define', 'template', 'block', 'nil'].includes(tk.v)) bad(`"${tk.v}" is not supported`);
       else if (tk.v === 'httpGet') bad('httpGet is not supported');
-      else if (!(tk.v in FUNCS)) bad(`function "${tk.v}" not defined`);
+      else if (!Object.hasOwn(FUNCS, tk.v)) bad(`function "${tk.v}" not defined`);
       else args.push({ kind: 'ident', name: tk.v });
     }
     if (args.length === 0) bad(cmds.length === 0 ? 'empty action' : 'missing command after |');

@@ -121,12 +121,14 @@ export function parseHcl(text: string, file: string): HclObject {
     return fail(`expected a value, found ${JSON.stringify(text.slice(i, i + 10))}`);
   };
   const put = (obj: HclObject, key: string, v: HclValue, block: boolean): void => {
+    // On a JavaScript object this key would set the prototype instead of a field.
+    if (key === '__proto__') fail('the key "__proto__" is not supported');
     if (!block) {
       obj[key] = v;
       return;
     }
     // Repeated blocks (several `template { }`) collect into a list.
-    const prev = obj[key];
+    const prev = Object.hasOwn(obj, key) ? obj[key] : undefined;
     obj[key] = prev === undefined ? [v] : Array.isArray(prev) ? [...prev, v] : [prev, v];
   };
   const body = (nested: boolean): HclObject => {

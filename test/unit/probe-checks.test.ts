@@ -199,4 +199,10 @@ describe('H2PING check and TCP+TLS check', () => {
     assert.deepEqual(await runTcpCheck({ address: `127.0.0.1:${http1Port}`, useTls: true, timeoutMs: 1500 }),
       { status: 'critical', output: 'tls: first record does not look like a TLS handshake' });
   });
+
+  it('a port name is one of Go\'s own service names, never a property every JavaScript object has', async () => {
+    for (const name of ['constructor', '__proto__', 'nope']) {
+      assert.deepEqual(await runTcpCheck({ address: `127.0.0.1:${name}`, timeoutMs: 1000 }), { status: 'critical', output: `dial tcp: lookup tcp/${name}: unknown port` });
+    }
+  });
 });

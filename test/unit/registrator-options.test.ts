@@ -124,6 +124,9 @@ describe('registrator -tags templates', () => {
     assert.throws(() => compileTagsTemplate('{{ nope .ID }}'), invalid(/function "nope" not defined/));
     assert.throws(() => compileTagsTemplate('{{ .ID '), invalid(/unclosed action/));
     assert.throws(() => compileTagsTemplate('{{ httpGet "http://x" }}'), invalid(/httpGet is not supported/));
+    // Names every JavaScript object has are not template functions.
+    assert.throws(() => compileTagsTemplate('{{ constructor }}'), invalid(/function "constructor" not defined/));
+    assert.throws(() => compileTagsTemplate('{{ .ID | toString }}'), invalid(/function "toString" not defined/));
   });
 });
 

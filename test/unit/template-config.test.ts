@@ -56,3 +56,9 @@ it('names the line and column of HCL syntax errors', () => {
   assert.throws(() => parseHcl('template {', 'f.hcl'), /f\.hcl:1:11: missing closing \}/);
   assert.throws(() => parseHcl('x = "\\q"', 'f.hcl'), /unknown escape/);
 });
+
+it('keys that Object.prototype has are fields like any other; __proto__ is refused', () => {
+  // A repeated block reads what the key held before: on a plain object `constructor` held Object itself.
+  assert.deepEqual(parseHcl('constructor {\n  a = 1\n}\nconstructor {\n  a = 2\n}\ntoString = "t"', 'f.hcl'), { constructor: [{ a: 1 }, { a: 2 }], toString: 't' });
+  assert.throws(() => parseHcl('template {\n  __proto__ = "x"\n}', 'f.hcl'), /f\.hcl:2:\d+: the key "__proto__" is not supported/);
+});
