@@ -125,7 +125,7 @@ const FUNCS: Readonly<Record<string, Fn>> = {
     let cur: unknown = m;
     for (const k of keys) {
       if (cur === null || cur === undefined) return undefined;
-      cur = Array.isArray(cur) ? cur[int(k, 'index')] : (cur as Record<string, unknown>)[String(k)];
+      cur = Array.isArray(cur) ? cur[int(k, 'index')] : Object.hasOwn(cur, String(k)) ? (cur as Record<string, unknown>)[String(k)] : undefined;
     }
     return cur;
   },
@@ -336,7 +336,7 @@ function field(obj: unknown, path: readonly string[]): unknown {
   for (const name of path) {
     if (cur === null || cur === undefined || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
     const o = cur as Record<string, unknown>;
-    if (name in o) cur = o[name];
+    if (Object.hasOwn(o, name)) cur = o[name];
     else {
       // go-dockerclient's struct fields (ID, IPAddress…) vs the Engine API's JSON names (Id…).
       const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());

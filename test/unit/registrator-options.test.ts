@@ -101,6 +101,8 @@ describe('registrator -tags templates', () => {
     assert.equal(render('{{ index .Config.Labels "team" }}'), 'Core');
     assert.equal(render('{{ .Config.Missing }}'), '<no value>');
     assert.equal(render('plain,tags'), 'plain,tags');
+    // A label or field nobody set is absent, whatever its name: JavaScript objects all have a `constructor`.
+    for (const t of ['{{ .Config.Labels.constructor }}', '{{ index .Config.Labels "constructor" }}', '{{ .Config.toString }}']) assert.equal(render(t), '<no value>', t);
   });
 
   it('matches with Go\'s regexp: RE2 syntax, and linear time on values any container can set', () => {
