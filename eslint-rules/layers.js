@@ -24,6 +24,7 @@ export const LAYERS = Object.freeze({
   registrator: ['core', 'config', 'registry/api'],
   register: ['core', 'config', 'registry/api'],
   lock: ['core', 'config', 'registry/api'],
+  kv: ['core', 'registry/api'],
   ui: ['core', 'config', 'balancer', 'discovery', 'routing', 'proxy'],
   cli: '*',
 });

@@ -14,6 +14,7 @@ import { REGISTRATOR_GO_FLAGS, registerRegistratorCommand } from './registrator.
 import { TEMPLATE_GO_FLAGS, registerTemplateCommand } from './template.js';
 import { LOCK_GO_BOOLEANS, LOCK_GO_FLAGS, registerLockCommand } from './lock.js';
 import { registerSnapshotCommand } from './snapshot.js';
+import { registerKvCommand } from './kv.js';
 import { normalizeGoFlags } from './go-flags.js';
 import { VERSION } from './wiring/version.js';
 
@@ -33,6 +34,7 @@ registerRegistratorCommand(program);
 registerTemplateCommand(program);
 registerLockCommand(program);
 registerSnapshotCommand(program);
+registerKvCommand(program);
 
 function describe(err: unknown): string {
   if (err instanceof ZodError) {
@@ -45,7 +47,9 @@ function describe(err: unknown): string {
 }
 
 try {
-  await program.parseAsync(normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS, ...TEMPLATE_GO_FLAGS, ...LOCK_GO_FLAGS]), LOCK_GO_BOOLEANS));
+  // kv reads its own Go flags, which stop at the first argument: a value such as "-name" must stay as it is.
+  const goArgv = process.argv[2] === 'kv' ? process.argv : normalizeGoFlags(process.argv, new Set([...REGISTER_GO_FLAGS, ...REGISTRATOR_GO_FLAGS, ...TEMPLATE_GO_FLAGS, ...LOCK_GO_FLAGS]), LOCK_GO_BOOLEANS);
+  await program.parseAsync(goArgv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`switchyard: ${describe(err)}\n`);

@@ -2,6 +2,7 @@
 import type { RegistryClient } from '../registry/api/client.js';
 import { RegistryClientError } from '../registry/api/client.js';
 import type { ApiKvEntry } from '../registry/api/types.js';
+import { kvPath } from '../registry/api/kv.js';
 
 /** Consul's api.LockFlagValue (0x2ddccbc058a50c18): a key used as a lock. */
 export const LOCK_FLAG = 0x2ddccbc058a50c18n;
@@ -13,8 +14,6 @@ export const LOCK_KEY = '.lock';
 /** Flags arrive through JSON.parse, rounded past 2^53: compare them the same way. */
 export const hasFlag = (e: ApiKvEntry, flag: bigint): boolean => e.Flags === Number(flag);
 
-/** `/v1/kv/<key>` with each path segment escaped. */
-export const kvPath = (key: string, query = ''): string => `/v1/kv/${key.split('/').map(encodeURIComponent).join('/')}${query}`;
 
 export const joinKey = (prefix: string, name: string): string => (prefix === '' ? name : `${prefix.replace(/\/+$/, '')}/${name}`);
 

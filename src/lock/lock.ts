@@ -6,7 +6,8 @@
 import type { RegistryClient } from '../registry/api/client.js';
 import { SwitchyardError } from '../core/errors.js';
 import { sleep } from '../core/sleep.js';
-import { LOCK_FLAG, hasFlag, isServerError, kvPath, putBool, readKey } from './kv.js';
+import { kvPath } from '../registry/api/kv.js';
+import { LOCK_FLAG, hasFlag, isServerError, putBool, readKey } from './kv.js';
 
 export interface AcquireOptions {
   /** How long one blocking read waits (Consul's LockWaitTime, 15 s), or the whole budget with tryOnce. */

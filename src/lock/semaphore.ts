@@ -6,7 +6,8 @@
  */
 import type { RegistryClient } from '../registry/api/client.js';
 import type { ApiKvEntry } from '../registry/api/types.js';
-import { LOCK_KEY, SEMAPHORE_FLAG, hasFlag, joinKey, kvPath, putBool, readKey, readPrefix } from './kv.js';
+import { kvPath } from '../registry/api/kv.js';
+import { LOCK_KEY, SEMAPHORE_FLAG, hasFlag, joinKey, putBool, readKey, readPrefix } from './kv.js';
 import { MONITOR_WAIT_MS, lockError, monitor, unlessStopped, waitBudget } from './lock.js';
 import type { AcquireOptions, Exclusive, Held } from './lock.js';
 

@@ -198,14 +198,6 @@ export function toCatalogServices(services: Readonly<Record<string, readonly str
 export type KvEntryJson = Omit<ApiKvEntry, 'Flags'> & { readonly Flags: number | string };
 
 /**
- * JSON.parse for /v1/kv answers that keeps every digit of a uint64 Flags (a double would round it). A `"Flags":`
- * with an unescaped quote after Flags can only be the field itself: inside a JSON string that quote is escaped.
- */
-export function parseKvJson(text: string): unknown {
-  return JSON.parse(text.replace(/"Flags":(\d{16,})/g, '"Flags":"$1"'));
-}
-
-/**
  * /v1/kv/<prefix>?recurse JSON → KeyPairs as KVListQuery.Fetch builds them: Path is the full key, Key drops the
  * prefix and then any leading slashes, Value is the decoded bytes as a string.
  */

@@ -12,7 +12,7 @@ import type { Timer } from '../core/clock.js';
 import { watch } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
 import type { ApiHealthEntry, ApiNode } from '../registry/api/types.js';
-import { parseKvJson } from './data.js';
+import { parseKvJson } from '../registry/api/kv.js';
 import type { KvEntryJson } from './data.js';
 import { compileTemplate, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './index.js';
 import type { CompiledTemplate, Dependency, TemplateData } from './index.js';

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { ApiHealthEntry } from '../../src/registry/api/types.js';
 import type { HealthFilter, RenderEnv, TemplateData } from '../../src/template/index.js';
 import { aggregatedStatus, compileTemplate, parseServiceQuery, serviceDependencyId, TemplateError, toCatalogServices, toHealthServices, toKeyPairs } from '../../src/template/index.js';
-import { parseKvJson } from '../../src/template/data.js';
+import { parseKvJson } from '../../src/registry/api/kv.js';
 import type { KvEntryJson } from '../../src/template/data.js';
 import { check, entry, fakeData } from '../fixtures/templates/fake-data.js';
 
