@@ -179,6 +179,30 @@ describe('switchyard kv (consul kv)', () => {
     assert.equal(saved.length > 0, true);
   });
 
+  it('keys are sent as written: dot segments, ?, # and % are parts of the key, also behind a path prefix', async () => {
+    const keys = ['dots/a/../b', 'dots/./c', 'dots/q?x=1', 'dots/h#f', 'dots/p%20c'];
+    for (const k of keys) assert.equal((await kv(['put', k, `v:${k}`])).code, 0, k);
+    // Through a URL, `a/../b` would have been resolved to `b`: another key written in its place.
+    assert.deepEqual((await http(a.url, 'GET', '/v1/kv/dots/?keys')).json, [...keys].sort());
+    for (const k of keys) assert.equal(text(await kv(['get', k])), `v:${k}\n`, k);
+    await kv(['delete', '-recurse', 'dots/']);
+    // An agent behind a proxy under a path: the prefix stays, the key's segments follow it untouched.
+    const seen: string[] = [];
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.end('true');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new RegistryClient({ address: `http://127.0.0.1:${port}/consul/` });
+    assert.equal(await client.put('/v1/kv/a/../b', 'x'), 'true');
+    await client.close();
+    server.close();
+    assert.deepEqual(seen, ['/consul/v1/kv/a/../b']);
+    assert.throws(() => new RegistryClient({ address: 'http://[::1' }), /registry address "http:\/\/\[::1" is not a URL or host:port/);
+  });
+
   it('the real command: exit codes, stdout and stderr, stdin, CONSUL_HTTP_ADDR and -http-addr', async () => {
     const cli = (args: string[], input = '', env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
       const c = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'kv', ...args], { cwd: REPO, env: { ...process.env, CONSUL_HTTP_ADDR: addr, ...env } });

@@ -3,7 +3,7 @@
  * blocking-query support and the client rules Consul documents (reset when the index goes
  * backwards, treat 0 as 1, rate-limit tight loops), used by every tool that talks to a registry.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
 import { longTimeout } from '../../core/clock.js';
 import { SwitchyardError } from '../../core/errors.js';
@@ -60,6 +60,8 @@ interface CallOptions {
 
 export class RegistryClient {
   readonly #bases: readonly string[];
+  /** Each base as origin and path prefix (an agent behind a proxy may live under one). */
+  readonly #targets: readonly { origin: string; prefix: string }[];
   #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
@@ -69,6 +71,15 @@ export class RegistryClient {
   constructor(opts: ClientOptions) {
     this.#bases = opts.address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(normalizeAddress);
     if (this.#bases.length === 0) throw new RegistryClientError(`registry address ${JSON.stringify(opts.address)} names no agent`);
+    this.#targets = this.#bases.map((b) => {
+      let u: URL;
+      try {
+        u = new URL(b);
+      } catch {
+        throw new RegistryClientError(`registry address ${JSON.stringify(b)} is not a URL or host:port`);
+      }
+      return { origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') };
+    });
     this.#token = opts.token;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
     // Blocking queries hold a connection each for up to wait + wait/16; keep the idle timeout above that.
@@ -103,8 +114,11 @@ export class RegistryClient {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const base = this.base;
     try {
-      const res = await request(`${base}${path}`, {
-        method, headers: this.#headers(), signal: ac.signal, dispatcher: this.#dispatcher,
+      // The path goes out as written: through a URL, `a/../b` would become `b` (dot segments are resolved,
+      // %2e%2e too), and a KV key with such a segment would be read or written under another name.
+      const at = this.#targets[this.#bases.indexOf(base)] as { origin: string; prefix: string };
+      const res = await this.#dispatcher.request({
+        origin: at.origin, path: `${at.prefix}${path}`, method, headers: this.#headers(), signal: ac.signal,
         ...(opts.body !== undefined ? { body: opts.body } : {}),
       });
       const bytes = opts.binary ? Buffer.from(await res.body.arrayBuffer()) : undefined;
