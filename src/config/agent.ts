@@ -26,6 +26,12 @@ export const agentConfigSchema = z.strictObject({
   'http-max-conns-per-client': z.number().int().min(0).optional(),
   /** Addresses and CIDR blocks that limit does not apply to (default: loopback, the agent's own host). */
   'http-max-conns-exempt': z.array(z.string().refine(isIpOrCidr, { message: IP_OR_CIDR_MESSAGE })).optional(),
+  /**
+   * Host names the API answers under when it listens on loopback only (besides localhost, IP
+   * addresses and single-label names): a DNS-rebinding defence (core/host-guard.ts). `*.example.com`
+   * matches by suffix; `*` turns the check off.
+   */
+  'allowed-hosts': z.array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, { message: 'must be a host name, *.domain, or *' })).optional(),
   /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
   store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
   /** TLS to etcd (cluster mode): the CA that signed the members' certificates (PEM); with it, members are spoken to over TLS. */
@@ -64,6 +70,7 @@ export interface AgentConfig {
   readonly maxBodyBytes: number;
   readonly httpMaxConnsPerClient: number;
   readonly httpMaxConnsExempt: readonly string[];
+  readonly allowedHosts: readonly string[];
   readonly store: string;
   readonly leaseTtlSeconds: number;
   readonly storeTimeoutMs: number;
@@ -95,6 +102,7 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     maxBodyBytes: c['max-body-bytes'] ?? 1024 * 1024,
     httpMaxConnsPerClient: c['http-max-conns-per-client'] ?? 200,
     httpMaxConnsExempt: c['http-max-conns-exempt'] ?? LOOPBACK,
+    allowedHosts: c['allowed-hosts'] ?? [],
     store: c.store ?? 'embedded',
     leaseTtlSeconds: Math.round(ms(c['lease-ttl'], 10_000) / 1000),
     storeTimeoutMs: ms(c['store-timeout'], 5000),

@@ -8,6 +8,7 @@ import { LatencyHistogram } from '../../core/latency-histogram.js';
 import type { LatencyChild } from '../../core/latency-histogram.js';
 import type { AgentConfig } from '../../config/agent.js';
 import { splitHostPort } from '../../config/fields.js';
+import { loopbackHostGuard } from '../../core/host-guard.js';
 import { monotonicClock, systemClock, systemRandom } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { EmbeddedStore } from '../../registry/store/embedded.js';
@@ -236,6 +237,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   };
   const preparedQuery = preparedLookup(view, preparedView, { agentNode: cfg.node, random: systemRandom });
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}), ...(opts.lbStarting ? { lbStarting: true } : {}) });
+  const hostCheck = loopbackHostGuard(splitHostPort(cfg.httpAddr).host, cfg.allowedHosts, '--allowed-hosts (allowed-hosts in a config file)');
   const api = createApiServer({
     routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps), ...snapshotRoutes(deps), ...unknownRoutes(deps)],
     logger,
@@ -243,6 +245,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
     maxConnsPerClient: cfg.httpMaxConnsPerClient,
     maxConnsExempt: cfg.httpMaxConnsExempt,
     ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}),
+    ...(hostCheck !== undefined ? { hostCheck } : {}),
     onWake: (seconds) => wakeLatency.observe(wakeAll, seconds),
     fanOut: view,
     onRequest: (route, method, status, seconds) => {

@@ -9,6 +9,7 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { aclAllows } from '../../../core/acl.js';
+import type { HostCheck } from '../../../core/host-guard.js';
 import { HttpError, SwitchyardError, errorMessage } from '../../../core/errors.js';
 import { encodeJson } from './encode.js';
 import type { Reply, Route } from './context.js';
@@ -67,16 +68,23 @@ const EMPTY_BODY = Buffer.alloc(0);
 export class ApiDispatch {
   readonly #table: RouteTable;
   readonly #aclToken: string | undefined;
+  readonly #hostCheck: HostCheck | undefined;
   readonly #log: Logger;
 
-  constructor(routes: readonly Route[], log: Logger, aclToken?: string) {
+  constructor(routes: readonly Route[], log: Logger, aclToken?: string, hostCheck?: HostCheck) {
     this.#table = buildTable(routes);
     this.#aclToken = aclToken;
+    this.#hostCheck = hostCheck;
     this.#log = log;
   }
 
-  /** Looks a request up: refused for a bad path (400), a wrong method (405) or a missing token (403). */
+  /**
+   * Looks a request up: refused for a Host a loopback listener does not answer (403, before anything
+   * else: the UI and /metrics too), a bad path (400), a wrong method (405) or a missing token (403).
+   */
   prepare(method: string, rawUrl: string, headers: IncomingHttpHeaders): Prepared {
+    const badHost = this.#hostCheck?.(headers.host);
+    if (badHost !== undefined) return refused(new HttpError(403, badHost), 'unmatched');
     const qi = rawUrl.indexOf('?');
     const rawPath = qi >= 0 ? rawUrl.slice(0, qi) : rawUrl;
     let path: string;

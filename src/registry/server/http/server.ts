@@ -9,6 +9,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { HttpError } from '../../../core/errors.js';
+import type { HostCheck } from '../../../core/host-guard.js';
 import { ApiDispatch, failureWire } from './dispatch.js';
 import type { Wire } from './dispatch.js';
 import type { Ctx, Reply, Route } from './context.js';
@@ -30,6 +31,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** When set, every request needs this token (X-Consul-Token, Authorization: Bearer, or ?token=). */
   aclToken?: string;
+  /** Refuses requests by their Host (a loopback listener's DNS-rebinding defence, core/host-guard.ts). */
+  hostCheck?: HostCheck;
   /** Largest JSON request body accepted (KV has its own limit). */
   maxBodyBytes?: number;
   /** Handlers for paths outside /v1/ (the UI, /metrics); return undefined to fall through to 404. */
@@ -94,7 +97,7 @@ function readBody(req: IncomingMessage, limit: number, tooLarge = tooLargeMessag
 }
 
 export function createApiServer(opts: ApiServerOptions): ApiServer {
-  const dispatch = new ApiDispatch(opts.routes, opts.logger, opts.aclToken);
+  const dispatch = new ApiDispatch(opts.routes, opts.logger, opts.aclToken, opts.hostCheck);
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
   const headersTimeout = opts.headersTimeoutMs ?? 30_000;
   const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
