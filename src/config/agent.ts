@@ -3,7 +3,7 @@ import { deepFreeze } from '../core/freeze.js';
 import { hostname } from 'node:os';
 import { IP_OR_CIDR_MESSAGE, LOOPBACK, isIpOrCidr } from '../core/ip-list.js';
 import { z } from 'zod';
-import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
+import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:8500');
@@ -31,7 +31,7 @@ export const agentConfigSchema = z.strictObject({
    * addresses and single-label names): a DNS-rebinding defence (core/host-guard.ts). `*.example.com`
    * matches by suffix; `*` turns the check off.
    */
-  'allowed-hosts': z.array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, { message: 'must be a host name, *.domain, or *' })).optional(),
+  'allowed-hosts': allowedHostList.optional(),
   /** "embedded" (default) or etcd://host:port[,host:port...][/prefix] for cluster mode. */
   store: z.string().refine((s) => s === 'embedded' || /^etcd:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be "embedded" or etcd://host:port[,host:port...][/prefix]' }).optional(),
   /** TLS to etcd (cluster mode): the CA that signed the members' certificates (PEM); with it, members are spoken to over TLS. */

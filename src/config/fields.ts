@@ -41,3 +41,6 @@ export function splitHostPort(addr: string): { host: string; port: number } {
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host, port: Number(addr.slice(i + 1)) };
 }
+
+/** Host names a loopback listener also answers under (core/host-guard.ts): `name`, `*.domain` by suffix, or `*` for any. */
+export const allowedHostList = z.array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, { message: 'must be a host name, *.domain, or *' }));

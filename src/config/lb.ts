@@ -2,7 +2,7 @@
 import { deepFreeze } from '../core/freeze.js';
 import { z } from 'zod';
 import { IP_OR_CIDR_MESSAGE, isIpOrCidr } from '../core/ip-list.js';
-import { goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
+import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 import { STRATEGY_NAMES, UPSTREAM_PROTOCOLS } from './route-spec.js';
 import type { HashBy, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
 
@@ -57,6 +57,8 @@ export const lbConfigSchema = z.strictObject({
   token: z.string().optional(),
   service: z.string().min(1).optional(),
   'admin-addr': hostPort.optional(),
+  /** With the admin address on loopback, Host names it also answers under (besides localhost, IPs and single labels). */
+  'admin-allowed-hosts': allowedHostList.optional(),
   /** Register this balancer in the registry under this service name (with a health check). */
   'register-as': z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'must be a service name (letters, digits, "-", "_", ".")' }).optional(),
   /** The address registered for this balancer (default: the listen host, or 127.0.0.1 for a wildcard). */
@@ -159,6 +161,7 @@ export interface LbConfig {
   readonly registry: string;
   readonly token: string | undefined;
   readonly adminAddr: string | undefined;
+  readonly adminAllowedHosts: readonly string[];
   readonly registerAs: string | undefined;
   readonly advertiseAddr: string | undefined;
   readonly workers: number;
@@ -262,6 +265,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     registry: c.registry ?? 'http://127.0.0.1:8500',
     token: c.token,
     adminAddr: c['admin-addr'],
+    adminAllowedHosts: c['admin-allowed-hosts'] ?? [],
     registerAs: c['register-as'],
     advertiseAddr: c['advertise-addr'],
     workers: c.workers ?? 1,

@@ -11,6 +11,7 @@ import { http, startTestAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { raw, statusLines } from '../helpers/raw-http.js';
 import { loopbackHostGuard } from '../../src/core/host-guard.js';
+import { startStaticLb } from '../helpers/lb.js';
 
 const CHROMIUM = process.env.SY_CHROMIUM ?? '/usr/bin/chromium';
 const noChromium = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install -y chromium)` : false;
@@ -69,6 +70,29 @@ describe('DNS rebinding: an agent on loopback answers only the names it is reach
     await http(listed.url, 'PUT', '/v1/kv/k', 'v');
     for (const [host, status] of [['consul.example.com', '200'], ['Consul.Example.Com:443', '200'], ['a.b.corp.example', '200'], ['corp.example', '403'], ['example.com', '403']] as const) {
       assert.equal((await ask(lp, `GET /v1/kv/k?raw HTTP/1.1\r\nHost: ${host}\r\n\r\n`)).status, status, host);
+    }
+  });
+
+  it('the balancer\'s admin address on loopback answers the same names, and admin-allowed-hosts', async () => {
+    const listedAdmin = ['lb-admin.example.com'];
+    for (const [allowed, host, status] of [
+      [[], 'evil.example', '403'], [[], '127.0.0.1', '200'], [[], 'localhost:9081', '200'],
+      [listedAdmin, 'lb-admin.example.com', '200'], [listedAdmin, 'evil.example', '403'],
+    ] as [string[], string, string][]) {
+      const lb = await startStaticLb({ service: 'web', 'admin-allowed-hosts': allowed }, { web: [] });
+      try {
+        const port = Number(new URL(lb.adminUrl).port);
+        for (const path of ['/routes', '/metrics', '/health']) {
+          const r = await ask(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+          if (status === '403') {
+            assert.equal(r.status, '403', `${path} Host ${host}: ${r.text.slice(0, 200)}`);
+            assert.match(r.text, /DNS rebinding.*admin-allowed-hosts in the config file/);
+          } else if (path === '/health') assert.match(r.status, /^(200|503)$/, `${path} Host ${host}: ${r.text.slice(0, 200)}`);
+          else assert.equal(r.status, '200', `${path} Host ${host}: ${r.text.slice(0, 200)}`);
+        }
+      } finally {
+        await lb.close();
+      }
     }
   });
 

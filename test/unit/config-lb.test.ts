@@ -8,7 +8,7 @@ describe('resolveLbConfig', () => {
   it('without a file or flags: the documented defaults', () => {
     const c = resolveLbConfig({}, {});
     assert.deepEqual({ ...c }, {
-      listen: '127.0.0.1:9080', registry: 'http://127.0.0.1:8500', token: undefined, adminAddr: undefined, registerAs: undefined,
+      listen: '127.0.0.1:9080', registry: 'http://127.0.0.1:8500', token: undefined, adminAddr: undefined, adminAllowedHosts: [], registerAs: undefined,
       advertiseAddr: undefined, workers: 1, acceptBatch: 16, stateFile: undefined, logLevel: 'info', accessLog: false, routes: [],
       defaultBalance: 'round_robin', defaultHashBy: undefined, dataPlane: 'fast',
       timeouts: { connectMs: 2000, headerMs: 60_000, idleMs: 60_000, totalMs: 0, clientHeaderMs: 10_000, drainMs: 30_000, tunnelMs: 3_600_000, firstTableMs: 5000 },

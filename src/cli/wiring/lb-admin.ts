@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { AggregatorRegistry } from 'prom-client';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
+import type { HostCheck } from '../../core/host-guard.js';
 import type { UpstreamStates } from '../../balancer/index.js';
 import type { Source } from '../../discovery/types.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
@@ -23,10 +24,17 @@ export interface AdminDeps {
   /** Tables serve requests in this process (the last change's way through them is reported here). */
   readonly serving: boolean;
   runtime(reset: boolean): RuntimeReport;
+  /** Refuses requests by their Host: an admin address on loopback answers no foreign name (DNS rebinding). */
+  readonly hostCheck?: HostCheck | undefined;
 }
 
 export function adminServer(d: AdminDeps): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const badHost = d.hostCheck?.(req.headers.host);
+    if (badHost !== undefined) {
+      res.writeHead(403, { 'Content-Type': 'text/plain' }).end(`${badHost}\n`);
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       void metricsText(d).then((t) => res.writeHead(200, { 'Content-Type': d.metrics.contentType }).end(t), (err: unknown) => {

@@ -9,6 +9,7 @@ import type { Registry as PromRegistry } from 'prom-client';
 import { RuntimeStats } from '../../core/runtime-stats.js';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
 import { systemRandom } from '../../core/clock.js';
+import { loopbackHostGuard } from '../../core/host-guard.js';
 import { UpstreamStates } from '../../balancer/index.js';
 import { l4Routes } from '../../config/lb.js';
 import type { LbConfig } from '../../config/lb.js';
@@ -171,8 +172,9 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   let admin: Server | undefined;
   let adminAddress: { host: string; port: number } | undefined;
   if (parts.admin !== false && cfg.adminAddr) {
-    admin = adminServer({ metrics: m.registry, snapshots, states, source: parts.source, workers: parts.workers, serving, runtime });
     const a = splitHostPort(cfg.adminAddr);
+    const hostCheck = loopbackHostGuard(a.host, cfg.adminAllowedHosts, 'admin-allowed-hosts in the config file');
+    admin = adminServer({ metrics: m.registry, snapshots, states, source: parts.source, workers: parts.workers, serving, runtime, hostCheck });
     adminAddress = await listen(admin, a.host, a.port, '--admin-addr');
   }
   /** Stops everything started so far: on close, and when the start is given up before the listeners open. */
