@@ -66,6 +66,18 @@ describe('load balancer', () => {
     assert.equal(seen.connection, 'keep-alive', 'upstream connections are kept alive');
   });
 
+  it('routes services named like Object.prototype\'s members (__proto__, constructor) by their urlprefix- tags', async () => {
+    // The agent's catalog/services used to lose a service named __proto__, so the balancer never saw it.
+    const names = ['__proto__', 'constructor'];
+    for (const n of names) {
+      const b = await newBackend(n);
+      b.handler = (_req, res) => res.end(`from ${n}`);
+      await registerBackend(agent.url, n, b, { Tags: [`urlprefix-/${n}/`] });
+    }
+    const lb = await newLb();
+    for (const n of names) await waitFor(async () => (await get(lb.url, `/${n}/x`)).body === `from ${n}`, `a route to ${n}`, 5000);
+  });
+
   it('follows Consul Weights, gives warning instances their warning weight and critical ones nothing', async () => {
     const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map(newBackend));
     await registerBackend(agent.url, 'wt', a!, { Weights: { Passing: 3, Warning: 1 } });
