@@ -125,7 +125,10 @@ const FUNCS: Readonly<Record<string, Fn>> = {
     let cur: unknown = m;
     for (const k of keys) {
       if (cur === null || cur === undefined) return undefined;
-      cur = Array.isArray(cur) ? cur[int(k, 'index')] : Object.hasOwn(cur, String(k)) ? (cur as Record<string, unknown>)[String(k)] : undefined;
+      if (Array.isArray(cur)) cur = cur[int(k, 'index')];
+      else if (Object.hasOwn(cur, String(k))) cur = (cur as Record<string, unknown>)[String(k)];
+      // Go's index gives the map's zero value for a missing key: "" for a map of strings (Labels).
+      else cur = Object.values(cur).every((v) => typeof v === 'string') ? '' : undefined;
     }
     return cur;
   },
