@@ -8,7 +8,7 @@ import { GoFlagError, goFlagUsage, parseGoFlags } from '../core/go-flagset.js';
 import type { GoFlagSpec, GoFlagValues } from '../core/go-flagset.js';
 import type { RegistryClient } from '../registry/api/client.js';
 import { RegistryClientError } from '../registry/api/client.js';
-import { kvPath, parseKvJson } from '../registry/api/kv.js';
+import { kvBool, kvPath, parseKvJson } from '../registry/api/kv.js';
 import { ImportError, decodeStdBase64, exportJson, parseImport } from './exchange.js';
 import type { ExchangeEntry } from './exchange.js';
 
@@ -124,25 +124,23 @@ function detailed(p: ApiKvPair, base64: boolean): Buffer {
   return Buffer.concat([Buffer.from(`${head}${'Value'.padEnd(17)}`), base64 ? Buffer.from(valueBytes(p).toString('base64')) : valueBytes(p)]);
 }
 
-async function readList(client: RegistryClient, prefix: string, query: string): Promise<ApiKvPair[]> {
-  const r = await client.blockingGet<ApiKvPair[]>(kvPath(prefix, `?recurse${query}`), 0, 0, undefined, parseKvJson);
+async function readList(client: RegistryClient, prefix: string, params: readonly string[]): Promise<ApiKvPair[]> {
+  const r = await client.blockingGet<ApiKvPair[]>(kvPath(prefix, ['recurse', ...params]), 0, 0, undefined, parseKvJson);
   return r.value ?? [];
 }
 
-function queryOf(values: GoFlagValues): string {
-  let q = '';
-  if (typeof values.datacenter === 'string' && values.datacenter !== '') q += `&dc=${encodeURIComponent(values.datacenter)}`;
-  if (values.stale === true) q += '&stale';
-  return q;
-}
+/** -datacenter as a query parameter: every request names it. */
+const dcParams = (v: GoFlagValues): string[] => (typeof v.datacenter === 'string' && v.datacenter !== '' ? [`dc=${encodeURIComponent(v.datacenter)}`] : []);
+/** A read's parameters: -datacenter and -stale. */
+const readParams = (v: GoFlagValues): string[] => [...dcParams(v), ...(v.stale === true ? ['stale'] : [])];
 
 async function get(client: RegistryClient, v: GoFlagValues, rest: string[], io: KvIo): Promise<number> {
   const key = trimSlash(oneArg(rest));
   if (key === '' && v.recurse !== true && v.keys !== true) fail('Missing KEY argument');
-  const q = queryOf(v);
+  const q = readParams(v);
   if (v.keys === true) {
     const sep = typeof v.separator === 'string' ? v.separator : '/';
-    const r = await client.blockingGet<string[]>(kvPath(key, `?keys${sep === '' ? '' : `&separator=${encodeURIComponent(sep)}`}${q}`), 0, 0);
+    const r = await client.blockingGet<string[]>(kvPath(key, ['keys', ...(sep === '' ? [] : [`separator=${encodeURIComponent(sep)}`]), ...q]), 0, 0);
     for (const k of r.value ?? []) io.out(k);
     return 0;
   }
@@ -156,19 +154,12 @@ async function get(client: RegistryClient, v: GoFlagValues, rest: string[], io: 
     });
     return 0;
   }
-  const r = await client.blockingGet<ApiKvPair[]>(kvPath(key, q === '' ? '' : `?${q.slice(1)}`), 0, 0, undefined, parseKvJson);
+  const r = await client.blockingGet<ApiKvPair[]>(kvPath(key, q), 0, 0, undefined, parseKvJson);
   const pair = r.value?.[0];
   if (pair === undefined) return fail(`No key exists at: ${key}`);
   if (v.detailed === true) io.out(detailed(pair, v.base64 === true));
   else io.out(v.base64 === true ? valueBytes(pair).toString('base64') : valueBytes(pair));
   return 0;
-}
-
-/** A PUT or DELETE that answers true or false. */
-async function boolCall(client: RegistryClient, method: 'PUT' | 'DELETE', path: string, body?: Buffer): Promise<boolean> {
-  const text = (method === 'PUT' ? await client.put(path, body ?? Buffer.alloc(0)) : await client.delete(path)).trim();
-  if (text !== 'true' && text !== 'false') throw new RegistryClientError(`${method} ${path}: expected true or false, got ${JSON.stringify(text.slice(0, 200))}`);
-  return text === 'true';
 }
 
 async function put(client: RegistryClient, v: GoFlagValues, rest: string[], io: KvIo): Promise<number> {
@@ -187,12 +178,12 @@ async function put(client: RegistryClient, v: GoFlagValues, rest: string[], io: 
   if ((v.acquire === true || v.release === true) && session === '') fail('Missing -session (required with -acquire and -release)');
   const index = typeof v['modify-index'] === 'bigint' ? v['modify-index'] : 0n;
   if (v.cas === true && index === 0n) return fail('Must specify -modify-index with -cas!');
-  let q = typeof v.flags === 'bigint' && v.flags !== 0n ? `&flags=${v.flags}` : '';
-  if (v.cas === true) q += `&cas=${index}`;
-  if (v.acquire === true) q += `&acquire=${encodeURIComponent(session)}`;
-  else if (v.release === true) q += `&release=${encodeURIComponent(session)}`;
-  q += queryOf(v).replace('&stale', '');
-  const ok = await boolCall(client, 'PUT', kvPath(key, q === '' ? '' : `?${q.slice(1)}`), data);
+  const q = dcParams(v);
+  if (typeof v.flags === 'bigint' && v.flags !== 0n) q.push(`flags=${v.flags}`);
+  if (v.cas === true) q.push(`cas=${index}`);
+  if (v.acquire === true) q.push(`acquire=${encodeURIComponent(session)}`);
+  else if (v.release === true) q.push(`release=${encodeURIComponent(session)}`);
+  const ok = await kvBool(client, 'PUT', kvPath(key, q), data);
   if (v.cas === true) {
     if (!ok) return fail(`Did not write to ${key}: CAS failed`);
   } else if (v.acquire === true) {
@@ -215,13 +206,13 @@ async function del(client: RegistryClient, v: GoFlagValues, rest: string[], io: 
   if (v.cas === true && index === 0n) fail('Cannot delete a key that does not exist. Provide a -modify-index greater than than 0.');
   if (index !== 0n && v.cas !== true) fail('Cannot specify -modify-index without -cas!');
   if (v.recurse === true && v.cas === true) fail('Cannot specify both -cas and -recurse!');
-  const dc = queryOf(v).replace('&stale', '');
+  const dc = dcParams(v);
   if (v.recurse === true) {
-    await boolCall(client, 'DELETE', kvPath(key, `?recurse${dc}`));
+    await kvBool(client, 'DELETE', kvPath(key, ['recurse', ...dc]));
     io.out(`Success! Deleted keys with prefix: ${key}`);
     return 0;
   }
-  const ok = await boolCall(client, 'DELETE', kvPath(key, v.cas === true ? `?cas=${index}${dc}` : dc === '' ? '' : `?${dc.slice(1)}`));
+  const ok = await kvBool(client, 'DELETE', kvPath(key, v.cas === true ? [`cas=${index}`, ...dc] : dc));
   if (v.cas === true && !ok) return fail(`Did not delete key ${key}: CAS failed`);
   io.out(`Success! Deleted key: ${key}`);
   return 0;
@@ -229,7 +220,7 @@ async function del(client: RegistryClient, v: GoFlagValues, rest: string[], io: 
 
 async function exportTree(client: RegistryClient, v: GoFlagValues, rest: string[], io: KvIo): Promise<number> {
   const prefix = trimSlash(oneArg(rest));
-  const pairs = await readList(client, prefix, queryOf(v));
+  const pairs = await readList(client, prefix, readParams(v));
   const entries: ExchangeEntry[] = pairs.map((p) => ({ key: p.Key, flags: String(p.Flags), value: valueBytes(p) }));
   io.out(exportJson(entries));
   return 0;
@@ -250,7 +241,7 @@ async function importTree(client: RegistryClient, v: GoFlagValues, rest: string[
     if (err instanceof ImportError) return fail(`${err.message}; nothing was imported`);
     throw err;
   }
-  const dc = queryOf(v).replace('&stale', '');
+  const dc = dcParams(v);
   // Written in order of the file, IMPORT_CONCURRENCY at a time; each key is reported once written.
   let next = 0;
   let failed: string | undefined;
@@ -261,9 +252,8 @@ async function importTree(client: RegistryClient, v: GoFlagValues, rest: string[
       const i = next++;
       const e = entries[i] as ExchangeEntry;
       const key = prefix + e.key;
-      const q = `${e.flags === '0' ? '' : `&flags=${e.flags}`}${dc}`;
       try {
-        await boolCall(client, 'PUT', kvPath(key, q === '' ? '' : `?${q.slice(1)}`), e.value);
+        await kvBool(client, 'PUT', kvPath(key, e.flags === '0' ? dc : [`flags=${e.flags}`, ...dc]), e.value);
       } catch (err) {
         failed ??= `Failed writing data for key ${key}: ${(err as Error).message}`;
         return;

@@ -2,7 +2,7 @@
 import type { RegistryClient } from '../registry/api/client.js';
 import { RegistryClientError } from '../registry/api/client.js';
 import type { ApiKvEntry } from '../registry/api/types.js';
-import { kvPath } from '../registry/api/kv.js';
+import { kvBool, kvPath } from '../registry/api/kv.js';
 
 /** Consul's api.LockFlagValue (0x2ddccbc058a50c18): a key used as a lock. */
 export const LOCK_FLAG = 0x2ddccbc058a50c18n;
@@ -29,11 +29,7 @@ export async function readPrefix(client: RegistryClient, prefix: string, index: 
 }
 
 /** A PUT answering true/false (acquire, release, cas). */
-export async function putBool(client: RegistryClient, path: string, body: string | Buffer = '', signal?: AbortSignal): Promise<boolean> {
-  const text = (await client.put(path, body, signal)).trim();
-  if (text !== 'true' && text !== 'false') throw new RegistryClientError(`PUT ${path}: expected true or false, got ${JSON.stringify(text.slice(0, 200))}`);
-  return text === 'true';
-}
+export const putBool = (client: RegistryClient, path: string, body: string | Buffer = '', signal?: AbortSignal): Promise<boolean> => kvBool(client, 'PUT', path, body, signal);
 
 /** A 5xx from the agent (Consul's api.IsServerError): worth riding out for a while. */
 export const isServerError = (err: unknown): boolean => err instanceof RegistryClientError && err.status !== undefined && err.status >= 500;

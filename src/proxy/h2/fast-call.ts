@@ -179,7 +179,8 @@ export class FastH1Call implements UpstreamCall, UpstreamUser, ChunkSink {
       const hint = keepAliveTimeoutMs(b, RES);
       if (hint > 0) uc.keepAliveMs = Math.min(uc.pool.keepAliveMs, Math.max(0, hint - 1000));
     }
-    const headers = fieldMap({ ':status': status });
+    const headers = fieldMap();
+    headers[':status'] = status;
     const listed = (RES.connection & CONN_OTHER) !== 0 ? connectionListed(b, RES) : undefined;
     for (let h = 0; h < RES.count; h++) {
       if (HOP_BY_HOP_KIND[RES.kind[h]!] === 1) continue;

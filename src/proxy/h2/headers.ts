@@ -25,9 +25,8 @@ export interface ForwardInfo {
  * `constructor` reads as Object before it is set (the first value was sent as "function Object() {
  * [native code] }, x") and one named `__proto__` sets the prototype instead of a field.
  */
-export function fieldMap(pseudo?: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const out = Object.create(null) as OutgoingHttpHeaders;
-  return pseudo === undefined ? out : Object.assign(out, pseudo);
+export function fieldMap(): OutgoingHttpHeaders {
+  return Object.create(null) as OutgoingHttpHeaders;
 }
 
 /** The end-to-end fields of an HTTP/2 request plus the forwarding fields; returns the request id too. */
@@ -61,7 +60,10 @@ function forwardFields(h: IncomingHttpHeaders, info: ForwardInfo, add: (name: st
 
 /** Request fields for an HTTP/2 instance (h2c, h2, grpc). `te: trailers` is kept: gRPC servers require it. */
 export function h2UpstreamHeaders(h: IncomingHttpHeaders, method: string, path: string, scheme: 'http' | 'https', info: ForwardInfo): { headers: OutgoingHttpHeaders; requestId: string } {
-  const headers = fieldMap({ ':method': method, ':path': path, ':scheme': scheme });
+  const headers = fieldMap();
+  headers[':method'] = method;
+  headers[':path'] = path;
+  headers[':scheme'] = scheme;
   if (info.authority !== undefined) headers[':authority'] = info.authority;
   const requestId = forwardFields(h, info, (n, v) => {
     headers[n] = v;
@@ -84,7 +86,8 @@ export function h1UpstreamHeaders(h: IncomingHttpHeaders, info: ForwardInfo): { 
 
 /** An HTTP/1.1 response's fields (undici's raw list) for an HTTP/2 client: hop-by-hop and Connection-listed fields dropped, repeats joined. */
 export function h2ResponseFromH1(status: number, raw: readonly Buffer[] | readonly string[]): OutgoingHttpHeaders {
-  const out = fieldMap({ ':status': status });
+  const out = fieldMap();
+  out[':status'] = status;
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = String(raw[i]).toLowerCase();
@@ -109,7 +112,8 @@ export function h2ResponseFromH1(status: number, raw: readonly Buffer[] | readon
 
 /** An HTTP/2 instance's response or trailer fields for the client: pseudo-headers other than :status and connection-specific fields dropped. */
 export function h2ResponseFromH2(h: IncomingHttpHeaders, status: number | undefined): OutgoingHttpHeaders {
-  const out = fieldMap(status === undefined ? undefined : { ':status': status });
+  const out = fieldMap();
+  if (status !== undefined) out[':status'] = status;
   for (const name in h) {
     if (name.charCodeAt(0) === 0x3a || HOP_BY_HOP.has(name)) continue;
     const v = h[name];

@@ -59,9 +59,8 @@ interface CallOptions {
 }
 
 export class RegistryClient {
-  readonly #bases: readonly string[];
-  /** Each base as origin and path prefix (an agent behind a proxy may live under one). */
-  readonly #targets: readonly { origin: string; prefix: string }[];
+  /** The agents, each as its base URL and that URL's origin and path prefix (an agent behind a proxy may live under one). */
+  readonly #targets: readonly { base: string; origin: string; prefix: string }[];
   #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
@@ -69,16 +68,16 @@ export class RegistryClient {
   #disconnects = 0;
 
   constructor(opts: ClientOptions) {
-    this.#bases = opts.address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(normalizeAddress);
-    if (this.#bases.length === 0) throw new RegistryClientError(`registry address ${JSON.stringify(opts.address)} names no agent`);
-    this.#targets = this.#bases.map((b) => {
+    const bases = opts.address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(normalizeAddress);
+    if (bases.length === 0) throw new RegistryClientError(`registry address ${JSON.stringify(opts.address)} names no agent`);
+    this.#targets = bases.map((b) => {
       let u: URL;
       try {
         u = new URL(b);
       } catch {
         throw new RegistryClientError(`registry address ${JSON.stringify(b)} is not a URL or host:port`);
       }
-      return { origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') };
+      return { base: b, origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') };
     });
     this.#token = opts.token;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
@@ -99,7 +98,7 @@ export class RegistryClient {
 
   /** The agent calls go to now (the first of the list until it fails). */
   get base(): string {
-    return this.#bases[this.#current] as string;
+    return (this.#targets[this.#current] as { base: string }).base;
   }
 
   #headers(): Record<string, string> {
@@ -112,11 +111,11 @@ export class RegistryClient {
     const timer = longTimeout(() => ac.abort(new Error(`timed out after ${opts.timeoutMs ?? this.#timeoutMs} ms`)), opts.timeoutMs ?? this.#timeoutMs);
     const onAbort = (): void => ac.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const base = this.base;
+    const at = this.#targets[this.#current] as { base: string; origin: string; prefix: string };
+    const base = at.base;
     try {
       // The path goes out as written: through a URL, `a/../b` would become `b` (dot segments are resolved,
       // %2e%2e too), and a KV key with such a segment would be read or written under another name.
-      const at = this.#targets[this.#bases.indexOf(base)] as { origin: string; prefix: string };
       const res = await this.#dispatcher.request({
         origin: at.origin, path: `${at.prefix}${path}`, method, headers: this.#headers(), signal: ac.signal,
         ...(opts.body !== undefined ? { body: opts.body } : {}),
@@ -131,7 +130,7 @@ export class RegistryClient {
       if (err instanceof RegistryClientError) throw err;
       const reason = opts.signal?.aborted ? 'aborted' : (err as Error).message;
       // Unreachable (not a refusal by a live agent): the next call tries the next agent.
-      if (!opts.signal?.aborted && this.#bases.length > 1 && this.base === base) this.#current = (this.#current + 1) % this.#bases.length;
+      if (!opts.signal?.aborted && this.#targets.length > 1 && this.base === base) this.#current = (this.#current + 1) % this.#targets.length;
       throw new RegistryClientError(`${method} ${base}${path}: ${reason}`, undefined, err);
     } finally {
       timer.cancel();
