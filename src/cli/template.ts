@@ -1,8 +1,12 @@
 /** `switchyard template`: consul-template's role (render templates from the registry, write atomically, run a command). */
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { RegistryClient } from '../registry/api/client.js';
-import { loadTemplateConfig, parseTemplateFlag, parseWait, templatesFromConfig } from '../template/config.js';
+import { execSettings, loadTemplateConfig, parseTemplateFlag, parseWait, templatesFromConfig } from '../template/config.js';
+import { ExecChild, PASSED_ON } from '../template/exec-child.js';
+import type { ExecSettings } from '../template/exec-child.js';
 import { TemplateRunner } from '../template/runner.js';
+import type { TemplateSpec } from '../template/runner.js';
 import { createLogger } from './wiring/logger.js';
 
 interface Flags {
@@ -14,9 +18,22 @@ interface Flags {
   config: string[];
   logLevel?: string;
   exec?: string;
+  execReloadSignal?: string;
+  execKillSignal?: string;
+  execKillTimeout?: string;
+  execSplay?: string;
 }
 
-export const TEMPLATE_GO_FLAGS: ReadonlySet<string> = new Set(['template', 'consul-addr', 'wait', 'once', 'dry', 'config', 'log-level', 'exec']);
+export const TEMPLATE_GO_FLAGS: ReadonlySet<string> = new Set([
+  'template', 'consul-addr', 'wait', 'once', 'dry', 'config', 'log-level', 'exec', 'exec-reload-signal', 'exec-kill-signal', 'exec-kill-timeout', 'exec-splay',
+]);
+
+/**
+ * With -exec, these reach the child instead of stopping us (consul-template passes on every signal but its
+ * reload and kill signals): `docker stop` then stops nginx, whose exit ends us with its code, and nginx's
+ * own signals (USR1 reopens its logs, QUIT stops it gracefully) work through us.
+ */
+const FORWARDED: readonly NodeJS.Signals[] = PASSED_ON.filter((sig) => sig !== 'SIGHUP');
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -28,42 +45,142 @@ function level(l: string | undefined): string {
   throw new Error(`-log-level ${JSON.stringify(l)}: expected trace, debug, info, warn or err`);
 }
 
+/** Everything the flags and config files say; read again, whole, on SIGHUP. */
+interface Settings {
+  templates: TemplateSpec[];
+  address: string;
+  token: string | undefined;
+  wait: { minMs: number; maxMs: number } | undefined;
+  once: boolean;
+  logLevel: string;
+  exec: ExecSettings | undefined;
+}
+
+function readSettings(flags: Flags): Settings {
+  const configs = flags.config.map(loadTemplateConfig);
+  const merged = Object.assign({}, ...configs) as ReturnType<typeof loadTemplateConfig>;
+  const templates = [...configs.flatMap(templatesFromConfig), ...flags.template.map(parseTemplateFlag)];
+  if (templates.length === 0) throw new Error('no templates: give -template "source:destination[:command]" or a -config file with template { } blocks');
+  const exec = execSettings(merged, {
+    ...(flags.exec !== undefined ? { exec: flags.exec } : {}),
+    ...(flags.execReloadSignal !== undefined ? { reloadSignal: flags.execReloadSignal } : {}),
+    ...(flags.execKillSignal !== undefined ? { killSignal: flags.execKillSignal } : {}),
+    ...(flags.execKillTimeout !== undefined ? { killTimeout: flags.execKillTimeout } : {}),
+    ...(flags.execSplay !== undefined ? { splay: flags.execSplay } : {}),
+  });
+  if (exec && flags.dry) throw new Error('-exec cannot be combined with -dry: a dry run writes no file, so there is nothing for the child to read');
+  return {
+    templates,
+    address: flags.consulAddr ?? merged.consul?.address ?? process.env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
+    token: merged.consul?.token ?? process.env.CONSUL_HTTP_TOKEN ?? process.env.CONSUL_TOKEN,
+    wait: flags.wait !== undefined ? parseWait(flags.wait) : merged.wait !== undefined ? parseWait(merged.wait, 'wait') : undefined,
+    once: flags.once ?? merged.once ?? false,
+    logLevel: level(flags.logLevel ?? merged.log_level),
+    exec,
+  };
+}
+
+/** What commands and the -exec child find in their environment, as consul-template sets it. */
+function consulEnv(s: Settings): Record<string, string> {
+  return { CONSUL_HTTP_ADDR: s.address, ...(s.token ? { CONSUL_HTTP_TOKEN: s.token } : {}) };
+}
+
+interface Running {
+  readonly client: RegistryClient;
+  readonly runner: TemplateRunner;
+}
+
+/** A runner for these settings, not started; compiling its templates is what may throw. */
+function prepare(s: Settings, flags: Flags, logger: Logger, child: ExecChild | undefined): Running {
+  const client = new RegistryClient({ address: s.address, ...(s.token ? { token: s.token } : {}) });
+  try {
+    const runner = new TemplateRunner({
+      client, templates: s.templates, logger, ...(s.wait ? { wait: s.wait } : {}), once: s.once, dry: flags.dry ?? false, commandEnv: consulEnv(s),
+      onRendered: (changed) => {
+        if (!child) return;
+        if (!child.started) child.start();
+        else if (changed) child.changed();
+      },
+    });
+    return { client, runner };
+  } catch (err) {
+    void client.close();
+    throw err;
+  }
+}
+
 export function registerTemplateCommand(program: Command): void {
   program
     .command('template')
-    .description('Render templates from the registry (consul-template compatible): -template "src:dst[:command]"')
+    .description('Render templates from the registry (consul-template compatible): -template "src:dst[:command]"; SIGHUP reloads')
     .option('--template <src:dst[:command]>', 'a template, its destination and the command to run when it changes (repeatable; also -template)', collect, [])
     .option('--consul-addr <host:port>', 'registry address (default $CONSUL_HTTP_ADDR or 127.0.0.1:8500)')
     .option('--wait <min[:max]>', 'quiescence: render after min without changes, at most max after the first (e.g. 2s:10s)')
-    .option('--once', 'render every template once (waiting for all data), run the commands, exit')
+    .option('--once', 'render every template once (waiting for all data), run the commands, exit (with -exec: once the child exits)')
     .option('--dry', 'print "> destination" and the contents instead of writing; run no command')
     .option('--config <file>', 'consul-template config (HCL, JSON or YAML; repeatable, later wins)', collect, [])
     .option('--log-level <level>', 'trace, debug, info, warn (default) or err')
-    .option('--exec <command>', 'not supported yet: supervise a child process')
+    .option('--exec <command>', 'supervise a child (e.g. "nginx -g \'daemon off;\'"): started once every template rendered, told of changes, its exit ends switchyard template with its code')
+    .option('--exec-reload-signal <signal>', 'signal the child gets when a template changes (default: none, the child is restarted)')
+    .option('--exec-kill-signal <signal>', 'signal that asks the child to stop (default SIGINT)')
+    .option('--exec-kill-timeout <duration>', 'SIGKILL the child this long after the kill signal (default 30s)')
+    .option('--exec-splay <duration>', 'wait a random time below this before passing a change on to the child (default 0s)')
     .action(async (flags: Flags) => {
-      if (flags.exec !== undefined) throw new Error('-exec is not supported by switchyard template yet; run the process with `switchyard register -- COMMAND` instead');
-      const configs = flags.config.map(loadTemplateConfig);
-      const merged = Object.assign({}, ...configs) as ReturnType<typeof loadTemplateConfig>;
-      const templates = [...configs.flatMap(templatesFromConfig), ...flags.template.map(parseTemplateFlag)];
-      if (templates.length === 0) throw new Error('no templates: give -template "source:destination[:command]" or a -config file with template { } blocks');
-      const logger = createLogger(level(flags.logLevel ?? merged.log_level), 'template');
-      const address = flags.consulAddr ?? merged.consul?.address ?? process.env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500';
-      const token = merged.consul?.token ?? process.env.CONSUL_HTTP_TOKEN ?? process.env.CONSUL_TOKEN;
-      const client = new RegistryClient({ address, ...(token ? { token } : {}) });
-      const wait = flags.wait !== undefined ? parseWait(flags.wait) : merged.wait !== undefined ? parseWait(merged.wait, 'wait') : undefined;
-      const runner = new TemplateRunner({
-        client, templates, logger, ...(wait ? { wait } : {}), once: flags.once ?? merged.once ?? false, dry: flags.dry ?? false,
+      const first = readSettings(flags);
+      const logger = createLogger(first.logLevel, 'template');
+      const child = first.exec ? new ExecChild({ settings: first.exec, logger, env: consulEnv(first) }) : undefined;
+      let current = prepare(first, flags, logger, child);
+
+      let finish!: (code: number) => void;
+      const finished = new Promise<number>((resolve) => {
+        finish = resolve;
       });
-      const stop = (): void => runner.stop();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      const done = runner.run();
-      // stop() ends the run; resolve the exit code either way.
-      const code = await Promise.race([done, new Promise<number>((r) => {
-        process.once('SIGINT', () => r(0));
-        process.once('SIGTERM', () => r(0));
-      })]);
-      await client.close();
+      const start = (r: Running, once: boolean): void => {
+        void r.runner.run().then(async (code) => {
+          if (r !== current) return; // replaced by a reload
+          // -once with -exec: the templates are done, the child now decides when we end.
+          finish(once && code === 0 && child?.started ? await child.exited : code);
+        });
+      };
+      void child?.exited.then(finish);
+
+      // SIGHUP: everything is read again; only a whole new configuration that compiles replaces the running one.
+      const reload = (): void => {
+        let s: Settings;
+        let next: Running;
+        try {
+          s = readSettings(flags);
+          next = prepare(s, flags, logger, child);
+        } catch (err) {
+          const msg = (err as Error).message;
+          logger.error({ err: msg }, 'reload failed: still running the previous configuration');
+          process.stderr.write(`switchyard template: reload failed, still running the previous configuration: ${msg}\n`);
+          return;
+        }
+        const old = current;
+        current = next;
+        old.runner.stop();
+        void old.client.close();
+        if (child && s.exec && JSON.stringify(s.exec) !== JSON.stringify(child.settings)) void child.restart(s.exec);
+        else if (Boolean(child) !== Boolean(s.exec)) logger.warn('reload: adding or removing -exec takes a restart of switchyard template; the rest is reloaded');
+        logger.info({ templates: s.templates.length }, 'configuration reloaded');
+        start(next, s.once);
+      };
+      const stop = (): void => finish(0);
+      const forward = (sig: NodeJS.Signals): void => child?.signal(sig);
+      // consul-template stops on SIGINT; without a child there is nobody to pass SIGTERM to, so it stops us too.
+      const stopSignals: NodeJS.Signals[] = child ? ['SIGINT'] : ['SIGINT', 'SIGTERM'];
+      const listeners: [NodeJS.Signals, () => void][] = [['SIGHUP', reload]];
+      for (const sig of stopSignals) listeners.push([sig, stop]);
+      if (child) for (const sig of FORWARDED) if (!stopSignals.includes(sig)) listeners.push([sig, () => forward(sig)]);
+      for (const [sig, fn] of listeners) process.on(sig, fn);
+
+      start(current, first.once);
+      const code = await finished;
+      for (const [sig, fn] of listeners) process.off(sig, fn);
+      current.runner.stop();
+      await child?.stop();
+      await current.client.close();
       process.exitCode = code;
     });
 }

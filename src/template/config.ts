@@ -6,6 +6,8 @@ import { SwitchyardError } from '../core/errors.js';
 import { parseConfigText } from '../config/load.js';
 import { parseHcl } from './hcl.js';
 import type { TemplateSpec } from './runner.js';
+import { parseSignal } from './exec-child.js';
+import type { ExecSettings } from './exec-child.js';
 
 const dur = z.union([z.string(), z.number()]);
 const waitSchema = z.union([z.string(), z.strictObject({ min: dur.optional(), max: dur.optional(), enabled: z.boolean().optional() })]);
@@ -24,6 +26,14 @@ const templateSchema = z.object({
   wait: waitSchema.optional(),
 }).refine((t) => (t.source === undefined) !== (t.contents === undefined), { message: 'exactly one of source and contents is required' });
 
+const execSchema = z.strictObject({
+  command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+  reload_signal: z.string().optional(),
+  kill_signal: z.string().optional(),
+  kill_timeout: dur.optional(),
+  splay: dur.optional(),
+});
+
 export const templateConfigSchema = z.object({
   consul: z.object({ address: z.string().optional(), token: z.string().optional() }).passthrough().optional(),
   template: z.union([templateSchema, z.array(templateSchema)]).optional(),
@@ -32,6 +42,7 @@ export const templateConfigSchema = z.object({
   log_level: z.string().optional(),
   max_stale: dur.optional(),
   block_query_wait: dur.optional(),
+  exec: execSchema.optional(),
 }).passthrough();
 
 export type TemplateConfig = z.infer<typeof templateConfigSchema>;
@@ -97,10 +108,35 @@ export function loadTemplateConfig(file: string): TemplateConfig {
   return r.data;
 }
 
+/** A command given as a list, joined into one `sh -c` string with each argument quoted where it needs it. */
+function shellCommand(command: string | readonly string[]): string {
+  return Array.isArray(command) ? command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ') : (command as string);
+}
+
+/** What -exec flags and an `exec { }` block say, flags first; undefined when there is no command. */
+export function execSettings(c: TemplateConfig, flags: { exec?: string; reloadSignal?: string; killSignal?: string; killTimeout?: string; splay?: string }): ExecSettings | undefined {
+  const e = c.exec;
+  const command = flags.exec ?? (e ? shellCommand(e.command) : undefined);
+  if (command === undefined) return undefined;
+  if (command.trim() === '') throw new SwitchyardError('SY_ERR_INVALID_ARGUMENT', '-exec: empty command');
+  const reload = flags.reloadSignal ?? e?.reload_signal;
+  const kill = flags.killSignal ?? e?.kill_signal;
+  const killTimeout = flags.killTimeout ?? e?.kill_timeout;
+  const splay = flags.splay ?? e?.splay;
+  return {
+    command,
+    // An empty reload signal is consul-template's way to say "restart the child".
+    ...(reload !== undefined && reload !== '' ? { reloadSignal: parseSignal('exec reload signal', reload) } : {}),
+    killSignal: kill !== undefined && kill !== '' ? parseSignal('exec kill signal', kill) : 'SIGINT',
+    killTimeoutMs: killTimeout === undefined ? 30_000 : toMs('exec kill timeout', killTimeout),
+    splayMs: splay === undefined ? 0 : toMs('exec splay', splay),
+  };
+}
+
 export function templatesFromConfig(c: TemplateConfig): TemplateSpec[] {
   const list = c.template === undefined ? [] : Array.isArray(c.template) ? c.template : [c.template];
   return list.map((t, i) => {
-    const command = Array.isArray(t.command) ? t.command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ') : t.command;
+    const command = t.command === undefined ? undefined : shellCommand(t.command);
     return {
       source: t.source ?? `template[${i}]`,
       destination: t.destination,

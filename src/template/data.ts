@@ -1,5 +1,5 @@
 // What templates read: the TemplateData provider contract and the record shapes consul-template hands to templates.
-import type { ApiHealthEntry, ApiKvEntry, ApiNode } from '../registry/api/types.js';
+import type { ApiHealthEntry, ApiKvEntry, ApiNode, ApiService } from '../registry/api/types.js';
 import type { HealthFilter, KeyQuery, NodeQuery, NodesQuery, PrefixQuery, ServiceQuery, ServicesQuery } from './query.js';
 import { compareGoStrings } from './strconv.js';
 
@@ -212,6 +212,26 @@ export function toKeyPairs(entries: readonly KvEntryJson[], prefix: string): Key
     Flags: typeof e.Flags === 'string' ? BigInt(e.Flags) : e.Flags,
     Session: e.Session ?? '',
   }));
+}
+
+/** /v1/catalog/node/<name> JSON (services keyed by ID) as Consul's api package reads it. */
+export interface ApiCatalogNode {
+  readonly Node: ApiNode;
+  readonly Services: Readonly<Record<string, ApiService & { readonly EnableTagOverride?: boolean }>> | null;
+}
+
+/**
+ * /v1/catalog/node/<name> JSON → what `node` returns, as CatalogNodeQuery.Fetch builds it: services sorted by
+ * name, then ID, each with its tags sorted. Consul answers `null` for a node it does not know.
+ */
+export function toCatalogNode(n: ApiCatalogNode | null): CatalogNode | null {
+  if (n === null) return null;
+  const services = Object.values(n.Services ?? {}).map((s) => ({
+    ID: s.ID, Service: s.Service, Tags: sortedCopy(s.Tags), Meta: s.Meta, Port: s.Port, Address: s.Address, EnableTagOverride: s.EnableTagOverride ?? false,
+  }));
+  services.sort((a, b) => compareGoStrings(a.Service, b.Service) || compareGoStrings(a.ID, b.ID));
+  const { ID, Node, Address, Datacenter, TaggedAddresses, Meta } = n.Node;
+  return { Node: { ID, Node, Address, Datacenter, TaggedAddresses, Meta }, Services: services };
 }
 
 /** /v1/catalog/nodes JSON → what `nodes` returns: sorted by name, then address, unless `near` was asked for. */

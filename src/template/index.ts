@@ -12,7 +12,8 @@ export type { RenderEnv } from './callable.js';
 export type {
   CatalogNode, CatalogNodeInfo, CatalogNodeService, CatalogService, HealthCheck, HealthService, KeyPair, TemplateData,
 } from './data.js';
-export { aggregatedStatus, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './data.js';
+export { aggregatedStatus, toCatalogNode, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './data.js';
+export type { ApiCatalogNode } from './data.js';
 export { TemplateError } from './errors.js';
 export type {
   ConsulQueryParams, Dependency, HealthFilter, KeyQuery, NodeQuery, NodesQuery, PrefixQuery, ServiceQuery, ServicesQuery,

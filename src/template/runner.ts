@@ -12,11 +12,12 @@ import type { Timer } from '../core/clock.js';
 import { watch } from '../registry/api/client.js';
 import type { RegistryClient } from '../registry/api/client.js';
 import type { ApiHealthEntry, ApiNode } from '../registry/api/types.js';
+import { sleep } from '../core/sleep.js';
 import { parseKvJson } from '../registry/api/kv.js';
 import type { KvEntryJson } from './data.js';
-import { compileTemplate, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './index.js';
-import type { CompiledTemplate, Dependency, TemplateData } from './index.js';
-import { keyDependencyId, nodesDependencyId, prefixDependencyId, serviceDependencyId, servicesDependencyId } from './query.js';
+import { compileTemplate, toCatalogNode, toCatalogNodes, toCatalogServices, toHealthServices, toKeyPairs } from './index.js';
+import type { ApiCatalogNode, CompiledTemplate, Dependency, TemplateData } from './index.js';
+import { keyDependencyId, nodeDependencyId, nodesDependencyId, prefixDependencyId, serviceDependencyId, servicesDependencyId } from './query.js';
 
 export interface TemplateSpec {
   /** File name of the template (also its name in error messages). */
@@ -43,6 +44,15 @@ export interface RunnerOptions {
   /** Where -dry output goes. */
   stdout?: (s: string) => void;
   blockWaitMs?: number;
+  /**
+   * How often what has no blocking query is looked at again: files read by `file` (consul-template stats them
+   * every 2 s) and `datacenters` (every 15 s).
+   */
+  pollMs?: { file?: number; datacenters?: number };
+  /** Extra environment for the templates' commands (consul-template passes its registry address and token on). */
+  commandEnv?: Readonly<Record<string, string>>;
+  /** Called after every render pass once all templates have rendered, with whether a destination changed (-exec follows it). */
+  onRendered?: (changed: boolean) => void;
 }
 
 interface Compiled {
@@ -127,12 +137,14 @@ export class TemplateRunner {
       ls: (q) => b.get(prefixDependencyId(q)) as ReturnType<TemplateData['ls']>,
       tree: (q) => b.get(prefixDependencyId(q)) as ReturnType<TemplateData['tree']>,
       nodes: (q) => b.get(nodesDependencyId(q)) as ReturnType<NonNullable<TemplateData['nodes']>>,
+      node: (q) => b.get(nodeDependencyId(q)) as ReturnType<NonNullable<TemplateData['node']>>,
+      datacenters: () => b.get('catalog.datacenters') as ReturnType<NonNullable<TemplateData['datacenters']>>,
     };
   }
 
   /** Starts a blocking-query watch for a dependency the first time a template reads it. */
   #ensureWatch(dep: Dependency): void {
-    if (this.#watches.has(dep.id) || dep.type === 'file' || this.#ac.signal.aborted) return;
+    if (this.#watches.has(dep.id) || this.#ac.signal.aborted) return;
     // Not linked to #ac by a listener per watch (past ten, Node warns of a leak on every template that reads
     // more than ten dependencies): stop() aborts the watches it holds.
     const ac = new AbortController();
@@ -174,13 +186,52 @@ export class TemplateRunner {
           store(status === 404 ? [] : toKeyPairs(v ?? [], dep.query.prefix));
         }, ac.signal, { ...opts, parse: parseKvJson });
         return;
-      case 'catalog.nodes':
-        void watch<ApiNode[]>(c, `/v1/catalog/nodes${params(dep.query.dc)}`, (v) => store(toCatalogNodes(v ?? [], dep.query.near)), ac.signal, opts);
+      case 'catalog.nodes': {
+        const near = dep.query.near ? [`near=${encodeURIComponent(dep.query.near)}`] : [];
+        void watch<ApiNode[]>(c, `/v1/catalog/nodes${params(dep.query.dc, near)}`, (v) => store(toCatalogNodes(v ?? [], dep.query.near)), ac.signal, opts);
         return;
-      default:
-        this.#o.logger.error({ dependency: dep.id }, 'this dependency type is not supported by switchyard template');
+      }
+      case 'catalog.node': {
+        const q = dep.query;
+        // No name: the agent's own node, as consul-template asks the agent for it.
+        void this.#nodeName(q.name, ac.signal, onError).then((name) => {
+          if (name === undefined) return;
+          return watch<ApiCatalogNode | null>(c, `/v1/catalog/node/${encodeURIComponent(name)}${params(q.dc)}`, (v) => store(toCatalogNode(v ?? null)), ac.signal, opts);
+        });
+        return;
+      }
+      case 'catalog.datacenters':
+        // Consul gives no index for the datacenter list, so it is polled (consul-template: every 15 s).
+        void poll(async () => this.#o.client.get<string[]>('/v1/catalog/datacenters', ac.signal), store, this.#o.pollMs?.datacenters ?? 15_000, ac.signal, onError);
+        return;
+      case 'file':
+        // The render reads the file itself; watching it means rendering again when it changes (or appears).
+        void poll(() => fileSignature(dep.path), store, this.#o.pollMs?.file ?? 2_000, ac.signal, onError);
+        return;
+      default: {
+        const unknown: never = dep;
+        this.#o.logger.error({ dependency: (unknown as Dependency).id }, 'this dependency type is not supported by switchyard template');
         this.#done?.(1);
+      }
     }
+  }
+
+  /** The node a `node` query names, or the agent's own; undefined once stopped. Retried with the watches' backoff. */
+  async #nodeName(name: string, signal: AbortSignal, onError: (err: unknown, attempt: number) => void): Promise<string | undefined> {
+    if (name !== '') return name;
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        const self = await this.#o.client.get<{ Config?: { NodeName?: string } }>('/v1/agent/self', signal);
+        const n = self.Config?.NodeName;
+        if (typeof n === 'string' && n !== '') return n;
+        throw new Error('/v1/agent/self has no Config.NodeName');
+      } catch (err) {
+        if (signal.aborted) return undefined;
+        onError(err, attempt);
+        await sleep(Math.min(10_000, 250 * 2 ** Math.min(attempt, 6)), signal);
+      }
+    }
+    return undefined;
   }
 
   /** New data arrived: render at once until everything rendered, then honour the quiescence window. */
@@ -244,6 +295,7 @@ export class TemplateRunner {
       this.#o.logger.info({ templates: this.#tpls.length }, 'all templates rendered');
     }
     const failed = await this.#runCommands(changed);
+    if (all && !this.#ac.signal.aborted) this.#o.onRendered?.(changed.length > 0);
     if (this.#o.once && all) this.#done?.(failed ? 1 : 0);
   }
 
@@ -296,7 +348,7 @@ export class TemplateRunner {
         continue;
       }
       seen.add(cmd);
-      const r = await runCommand(cmd, t.spec.commandTimeoutMs ?? 30_000);
+      const r = await runCommand(cmd, t.spec.commandTimeoutMs ?? 30_000, this.#o.commandEnv);
       if (r.ok) {
         t.commandPending = false;
         this.#o.logger.info({ destination: t.spec.destination, command: cmd, code: r.code, ms: r.ms }, 'command ran');
@@ -311,10 +363,10 @@ export class TemplateRunner {
 }
 
 /** `sh -c <command>` in its own process group, killed (group and all) after the timeout. */
-export function runCommand(cmd: string, timeoutMs: number): Promise<{ ok: boolean; code: number | null; output: string; timedOut: boolean; ms: number }> {
+export function runCommand(cmd: string, timeoutMs: number, env?: Readonly<Record<string, string>>): Promise<{ ok: boolean; code: number | null; output: string; timedOut: boolean; ms: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn('sh', ['-c', cmd], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', cmd], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let output = '';
     const add = (d: Buffer): void => {
       output = (output + d.toString()).slice(-8192);
@@ -340,4 +392,35 @@ export function runCommand(cmd: string, timeoutMs: number): Promise<{ ok: boolea
       resolve({ ok: code === 0 && !timedOut, code, output, timedOut, ms: Date.now() - started });
     });
   });
+}
+
+/** What `file` watches: a change of size, modification time or inode (a rename over it), or the file appearing or going. */
+function fileSignature(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch (err) {
+    return `missing:${(err as NodeJS.ErrnoException).code ?? ''}`;
+  }
+}
+
+/** Reads `read` now and every `everyMs`, storing a value only when it differs from the last one stored. */
+async function poll(read: () => unknown, store: (v: unknown) => void, everyMs: number, signal: AbortSignal, onError: (err: unknown, attempt: number) => void): Promise<void> {
+  let last: string | undefined;
+  let attempt = 0;
+  while (!signal.aborted) {
+    try {
+      const v = await read();
+      attempt = 0;
+      const key = JSON.stringify(v);
+      if (key !== last && !signal.aborted) {
+        last = key;
+        store(v);
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      onError(err, ++attempt);
+    }
+    await sleep(everyMs, signal);
+  }
 }
