@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { RegistryClient } from '../registry/api/client.js';
-import { execSettings, loadTemplateConfig, parseTemplateFlag, parseWait, templatesFromConfig } from '../template/config.js';
+import { blockQueryWaitMs, execSettings, ignoredKeys, loadTemplateConfig, parseTemplateFlag, parseWait, templatesFromConfig } from '../template/config.js';
 import { ExecChild, PASSED_ON } from '../template/exec-child.js';
 import type { ExecSettings } from '../template/exec-child.js';
 import { TemplateRunner } from '../template/runner.js';
@@ -54,6 +54,9 @@ interface Settings {
   once: boolean;
   logLevel: string;
   exec: ExecSettings | undefined;
+  blockWaitMs: number | undefined;
+  /** Top-level config keys that change nothing here, said once at start and at each reload. */
+  ignored: string[];
 }
 
 function readSettings(flags: Flags): Settings {
@@ -77,6 +80,8 @@ function readSettings(flags: Flags): Settings {
     once: flags.once ?? merged.once ?? false,
     logLevel: level(flags.logLevel ?? merged.log_level),
     exec,
+    blockWaitMs: blockQueryWaitMs(merged),
+    ignored: [...new Set(configs.flatMap(ignoredKeys))],
   };
 }
 
@@ -94,8 +99,10 @@ interface Running {
 function prepare(s: Settings, flags: Flags, logger: Logger, child: ExecChild | undefined): Running {
   const client = new RegistryClient({ address: s.address, ...(s.token ? { token: s.token } : {}) });
   try {
+    if (s.ignored.length > 0) logger.warn({ keys: s.ignored }, `config keys ignored (consul-template has them; switchyard template does not use them): ${s.ignored.join(', ')}`);
     const runner = new TemplateRunner({
       client, templates: s.templates, logger, ...(s.wait ? { wait: s.wait } : {}), once: s.once, dry: flags.dry ?? false, commandEnv: consulEnv(s),
+      ...(s.blockWaitMs !== undefined ? { blockWaitMs: s.blockWaitMs } : {}),
       onRendered: (changed) => {
         if (!child) return;
         if (!child.started) child.start();

@@ -12,19 +12,53 @@ import type { ExecSettings } from './exec-child.js';
 const dur = z.union([z.string(), z.number()]);
 const waitSchema = z.union([z.string(), z.strictObject({ min: dur.optional(), max: dur.optional(), enabled: z.boolean().optional() })]);
 
-const templateSchema = z.object({
+/**
+ * consul-template's keys of a template block that would change what is written or read, and that this
+ * implementation does not have: refused by name rather than ignored (ignoring `sandbox_path` or
+ * `function_denylist` would quietly lift a restriction its author relied on).
+ */
+const UNSUPPORTED_TEMPLATE_KEYS: Readonly<Record<string, string>> = {
+  wait: 'a wait per template is not supported; use the top-level wait, which applies to every template',
+  user: 'setting the owner is not supported; the destination keeps the owner of the process that writes it',
+  group: 'setting the group is not supported; the destination keeps the group of the process that writes it',
+  sandbox_path: 'a sandbox for file is not supported',
+  function_denylist: 'denying functions is not supported',
+  function_blacklist: 'denying functions is not supported',
+  source_dir: 'rendering a directory of templates is not supported',
+  destination_dir: 'rendering a directory of templates is not supported',
+};
+
+/** HCL collects every block into a list; a block that may appear once is read from a list of one. */
+const oneBlock = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (Array.isArray(v) && v.length === 1 ? v[0] : v), schema);
+
+const templateExecSchema = oneBlock(z.strictObject({ command: z.union([z.string().min(1), z.array(z.string()).min(1)]), timeout: dur.optional() }));
+
+const templateSchema = z.strictObject({
   source: z.string().optional(),
   contents: z.string().optional(),
   destination: z.string().min(1),
   command: z.union([z.string(), z.array(z.string())]).optional(),
   command_timeout: dur.optional(),
+  exec: templateExecSchema.optional(),
   perms: z.union([z.string().regex(/^0?[0-7]{3,4}$/), z.number().int()]).optional(),
   left_delimiter: z.string().optional(),
   right_delimiter: z.string().optional(),
   error_on_missing_key: z.boolean().optional(),
+  error_fatal: z.boolean().optional(),
   create_dest_dirs: z.boolean().optional(),
-  wait: waitSchema.optional(),
-}).refine((t) => (t.source === undefined) !== (t.contents === undefined), { message: 'exactly one of source and contents is required' });
+  backup: z.boolean().optional(),
+  ...Object.fromEntries(Object.entries(UNSUPPORTED_TEMPLATE_KEYS).map(([k, why]) => [k, z.unknown().refine(() => false, { message: why }).optional()])),
+})
+  .refine((t) => (t.source === undefined) !== (t.contents === undefined), { message: 'exactly one of source and contents is required' })
+  .refine((t) => t.command === undefined || t.exec === undefined, { message: 'give the command either as command or in exec { }, not both' });
+
+/** Top-level keys read here; any other (vault, syslog, pid_file, …) is reported once at start as ignored. */
+export const KNOWN_TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(['consul', 'template', 'wait', 'once', 'log_level', 'max_stale', 'block_query_wait', 'exec']);
+
+/** Top-level keys of `c` that are not read (consul-template has them; they change nothing here). */
+export function ignoredKeys(c: TemplateConfig): string[] {
+  return Object.keys(c).filter((k) => !KNOWN_TOP_LEVEL_KEYS.has(k));
+}
 
 const execSchema = z.strictObject({
   command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
@@ -36,7 +70,8 @@ const execSchema = z.strictObject({
 
 export const templateConfigSchema = z.object({
   consul: z.object({ address: z.string().optional(), token: z.string().optional() }).passthrough().optional(),
-  template: z.union([templateSchema, z.array(templateSchema)]).optional(),
+  // One block or a list of them, read as a list so that an error names the template by its place (template.1.perms).
+  template: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(templateSchema)).optional(),
   wait: waitSchema.optional(),
   once: z.boolean().optional(),
   log_level: z.string().optional(),
@@ -108,6 +143,14 @@ export function loadTemplateConfig(file: string): TemplateConfig {
   return r.data;
 }
 
+/** block_query_wait (consul-template's default 60 s), in ms; undefined when not set. */
+export function blockQueryWaitMs(c: TemplateConfig): number | undefined {
+  if (c.block_query_wait === undefined) return undefined;
+  const ms = toMs('block_query_wait', c.block_query_wait);
+  if (ms < 1_000 || ms > 600_000) throw new SwitchyardError('SY_ERR_CONFIG', `block_query_wait: ${ms / 1000}s is outside 1s … 10m (the registry caps a blocking query at 10 minutes)`);
+  return ms;
+}
+
 /** A command given as a list, joined into one `sh -c` string with each argument quoted where it needs it. */
 function shellCommand(command: string | readonly string[]): string {
   return Array.isArray(command) ? command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ') : (command as string);
@@ -134,15 +177,20 @@ export function execSettings(c: TemplateConfig, flags: { exec?: string; reloadSi
 }
 
 export function templatesFromConfig(c: TemplateConfig): TemplateSpec[] {
-  const list = c.template === undefined ? [] : Array.isArray(c.template) ? c.template : [c.template];
+  const list = c.template ?? [];
   return list.map((t, i) => {
-    const command = t.command === undefined ? undefined : shellCommand(t.command);
+    const given = t.exec?.command ?? t.command;
+    const command = given === undefined ? undefined : shellCommand(given);
+    const timeout = t.exec?.timeout ?? t.command_timeout;
     return {
       source: t.source ?? `template[${i}]`,
       destination: t.destination,
       ...(t.contents !== undefined ? { contents: t.contents } : {}),
       ...(command ? { command } : {}),
-      ...(t.command_timeout !== undefined ? { commandTimeoutMs: toMs(`template[${i}].command_timeout`, t.command_timeout) } : {}),
+      ...(timeout !== undefined ? { commandTimeoutMs: toMs(`template[${i}].${t.exec?.timeout !== undefined ? 'exec.timeout' : 'command_timeout'}`, timeout) } : {}),
+      ...(t.create_dest_dirs === false ? { createDestDirs: false } : {}),
+      ...(t.backup ? { backup: true } : {}),
+      ...(t.error_fatal === false ? { errorFatal: false } : {}),
       ...(t.perms !== undefined ? { perms: typeof t.perms === 'number' ? t.perms : parseInt(t.perms, 8) } : {}),
       ...(t.left_delimiter ? { leftDelim: t.left_delimiter } : {}),
       ...(t.right_delimiter ? { rightDelim: t.right_delimiter } : {}),

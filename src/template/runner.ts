@@ -4,7 +4,7 @@
  * and its bytes changed (atomically, keeping the file's mode), then run its command.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync, chmodSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync, chmodSync, unlinkSync, existsSync, linkSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { longTimeout } from '../core/clock.js';
@@ -31,6 +31,12 @@ export interface TemplateSpec {
   readonly leftDelim?: string;
   readonly rightDelim?: string;
   readonly errorOnMissingKey?: boolean;
+  /** false: a missing destination directory is an error, not created (consul-template's create_dest_dirs). */
+  readonly createDestDirs?: boolean;
+  /** Keep the replaced file as `<destination>.bak` (consul-template's backup). */
+  readonly backup?: boolean;
+  /** false: an execution error of this template is logged and the others go on (consul-template's error_fatal). */
+  readonly errorFatal?: boolean;
 }
 
 export interface RunnerOptions {
@@ -280,6 +286,7 @@ export class TemplateRunner {
       } catch (err) {
         this.#o.logger.error({ template: t.spec.source, err: (err as Error).message }, 'template execution failed: nothing written');
         process.stderr.write(`switchyard template: ${(err as Error).message}\n`);
+        if (t.spec.errorFatal === false) continue;
         this.#done?.(1);
         return;
       }
@@ -314,14 +321,15 @@ export class TemplateRunner {
     } catch {
       // Absent destination: created below.
     }
-    mkdirSync(dirname(dst), { recursive: true });
     const tmp = join(dirname(dst), `.${basename(dst)}.switchyard-${process.pid}.tmp`);
     try {
+      if (t.spec.createDestDirs !== false) mkdirSync(dirname(dst), { recursive: true });
       writeFileSync(tmp, output, { mode: mode ?? 0o644 });
       chmodSync(tmp, mode ?? 0o644);
       const fd = openSync(tmp, 'r');
       fsyncSync(fd);
       closeSync(fd);
+      if (t.spec.backup) backUp(dst);
       renameSync(tmp, dst);
     } catch (err) {
       try {
@@ -392,6 +400,19 @@ export function runCommand(cmd: string, timeoutMs: number, env?: Readonly<Record
       resolve({ ok: code === 0 && !timedOut, code, output, timedOut, ms: Date.now() - started });
     });
   });
+}
+
+/**
+ * consul-template's backup: the file about to be replaced is hard-linked as `<dst>.bak`, the previous
+ * `.bak` kept as `<dst>.old.bak` until the new link is in place. Nothing to keep when there is no file yet.
+ */
+function backUp(dst: string): void {
+  if (!existsSync(dst)) return;
+  const bak = `${dst}.bak`;
+  const old = `${dst}.old.bak`;
+  if (existsSync(bak)) renameSync(bak, old);
+  linkSync(dst, bak);
+  rmSync(old, { force: true });
 }
 
 /** What `file` watches: a change of size, modification time or inode (a rename over it), or the file appearing or going. */

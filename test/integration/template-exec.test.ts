@@ -275,4 +275,50 @@ describe('switchyard template: -exec, SIGHUP, node/datacenters/file', () => {
       await dereg('xn2');
     }
   });
+
+  it('template blocks: backup keeps the replaced file as .bak, exec { } runs the command, error_fatal = false and create_dest_dirs = false fail alone; unsupported keys are refused, unknown top-level ones named', async () => {
+    await reg('k1', 46001, 'blocks');
+    const dir = tempDir('sy-tpl-blocks-');
+    writeFileSync(join(dir, 'ok.ctmpl'), '{{ range service "blocks" }}{{ .Port }} {{ end }}');
+    writeFileSync(join(dir, 'bad.ctmpl'), '{{ parseInt "x" }}');
+    const cfg = join(dir, 'ct.hcl');
+    writeFileSync(cfg, [
+      'vault {\n  address = "https://vault:8200"\n}',
+      `template {\n  source = "${dir}/ok.ctmpl"\n  destination = "${dir}/ok.out"\n  backup = true\n  exec {\n    command = ["sh", "-c", "echo ran >> ${dir}/ran.log"]\n    timeout = "5s"\n  }\n}`,
+      `template {\n  source = "${dir}/bad.ctmpl"\n  destination = "${dir}/bad.out"\n  error_fatal = false\n}`,
+      `template {\n  source = "${dir}/ok.ctmpl"\n  destination = "${dir}/missing/dir/ok.out"\n  create_dest_dirs = false\n}`,
+      '',
+    ].join('\n'));
+    const p = run(['-config', cfg]);
+    const out = join(dir, 'ok.out');
+    await waitFor(() => existsSync(out) && existsSync(join(dir, 'ran.log')), () => `the first render; stderr: ${p.stderr()}`);
+    assert.equal(readFileSync(out, 'utf8'), '46001 ');
+    assert.equal(existsSync(`${out}.bak`), false, 'nothing to back up on the first write');
+    assert.match(p.stderr(), /config keys ignored \(consul-template has them; switchyard template does not use them\): vault/);
+    assert.match(p.stderr(), /bad\.ctmpl:1:\d+: executing .*parseInt: strconv\.ParseInt: parsing "x": invalid syntax/);
+    assert.match(p.stderr(), /"destination":"[^"]*missing\/dir\/ok\.out","err":"ENOENT[^"]*","msg":"could not write the destination"/);
+    assert.equal(existsSync(join(dir, 'missing')), false);
+
+    await reg('k2', 46002, 'blocks');
+    await waitFor(() => readFileSync(out, 'utf8') === '46001 46002 ', 'the second render');
+    assert.equal(readFileSync(`${out}.bak`, 'utf8'), '46001 ');
+    await reg('k3', 46003, 'blocks');
+    await waitFor(() => readFileSync(out, 'utf8') === '46001 46002 46003 ', 'the third render');
+    assert.equal(readFileSync(`${out}.bak`, 'utf8'), '46001 46002 ');
+    assert.equal(existsSync(`${out}.old.bak`), false);
+    // The command runs right after its file is written: once per change.
+    await waitFor(() => readFileSync(join(dir, 'ran.log'), 'utf8') === 'ran\nran\nran\n', () => `three runs; log: ${JSON.stringify(readFileSync(join(dir, 'ran.log'), 'utf8'))}`);
+    assert.equal(p.child.exitCode, null, 'error_fatal = false: still running');
+    process.kill(p.pid, 'SIGTERM');
+    assert.equal((await p.exited).code, 0);
+
+    for (const [key, msg] of [['wait {\n    min = "1s"\n  }', /template\.0\.wait: a wait per template is not supported/], ['sandbox_path = "/srv"', /template\.0\.sandbox_path: a sandbox for file is not supported/], ['user = "www-data"', /template\.0\.user: setting the owner is not supported/], ['frobnicate = 1', /template\.0: .*frobnicate/i]] as const) {
+      writeFileSync(cfg, `template {\n  source = "${dir}/ok.ctmpl"\n  destination = "${dir}/never.out"\n  ${key}\n}\n`);
+      const bad = run(['-config', cfg]);
+      assert.equal((await bad.exited).code, 2, key);
+      assert.match(bad.stderr(), msg);
+    }
+    assert.equal(existsSync(join(dir, 'never.out')), false);
+    for (const id of ['k1', 'k2', 'k3']) await dereg(id);
+  });
 });

@@ -2,7 +2,8 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHcl } from '../../src/template/hcl.js';
-import { parseTemplateFlag, parseWait } from '../../src/template/config.js';
+import { blockQueryWaitMs, execSettings, parseTemplateFlag, parseWait, templateConfigSchema } from '../../src/template/config.js';
+import { parseSignal } from '../../src/template/exec-child.js';
 
 it('splits -template like consul-template (command keeps its colons, drive letters stay)', () => {
   assert.deepEqual(parseTemplateFlag('in.ctmpl:out.conf'), { source: 'in.ctmpl', destination: 'out.conf' });
@@ -61,4 +62,29 @@ it('keys that Object.prototype has are fields like any other; __proto__ is refus
   // A repeated block reads what the key held before: on a plain object `constructor` held Object itself.
   assert.deepEqual(parseHcl('constructor {\n  a = 1\n}\nconstructor {\n  a = 2\n}\ntoString = "t"', 'f.hcl'), { constructor: [{ a: 1 }, { a: 2 }], toString: 't' });
   assert.throws(() => parseHcl('template {\n  __proto__ = "x"\n}', 'f.hcl'), /f\.hcl:2:\d+: the key "__proto__" is not supported/);
+});
+
+it('reads -exec settings like consul-template: flags over the exec block, SIGINT and 30 s by default, an empty reload signal means restart', () => {
+  const cfg = templateConfigSchema.parse({ exec: { command: ['nginx', '-g', 'daemon off;'], reload_signal: 'hup', kill_timeout: '5s', splay: 2_000_000_000 } });
+  assert.deepEqual(execSettings(cfg, {}), { command: "nginx -g 'daemon off;'", reloadSignal: 'SIGHUP', killSignal: 'SIGINT', killTimeoutMs: 5000, splayMs: 2000 });
+  assert.deepEqual(execSettings(cfg, { exec: 'other', reloadSignal: '', killSignal: 'QUIT' }), { command: 'other', killSignal: 'SIGQUIT', killTimeoutMs: 5000, splayMs: 2000 });
+  assert.equal(execSettings(templateConfigSchema.parse({}), {}), undefined);
+  assert.throws(() => execSettings(templateConfigSchema.parse({}), { exec: '  ' }), /-exec: empty command/);
+  assert.throws(() => execSettings(cfg, { killTimeout: 'soon' }), (e: Error & { code?: string }) => e.code === 'SY_ERR_BAD_DURATION' && /exec kill timeout/.test(e.message));
+  assert.equal(parseSignal('x', 'SIGUSR1'), 'SIGUSR1');
+  assert.equal(parseSignal('x', 'winch'), 'SIGWINCH');
+  for (const bad of ['SIGKILL', 'STOP', 'SIGNOPE', '', 'constructor', '__proto__']) assert.throws(() => parseSignal('exec kill signal', bad), /exec kill signal: .* is not a signal that can be sent and caught/, bad);
+});
+
+it('block_query_wait is read in 1 s … 10 min; template blocks are lists so errors name the template by its place', () => {
+  assert.equal(blockQueryWaitMs(templateConfigSchema.parse({})), undefined);
+  assert.equal(blockQueryWaitMs(templateConfigSchema.parse({ block_query_wait: '30s' })), 30_000);
+  assert.throws(() => blockQueryWaitMs(templateConfigSchema.parse({ block_query_wait: '11m' })), /block_query_wait: 660s is outside 1s … 10m/);
+  const one = templateConfigSchema.safeParse({ template: { source: 'a', destination: 'b', perms: 'rw' } });
+  assert.equal(one.success, false);
+  assert.deepEqual(one.error?.issues[0]?.path, ['template', 0, 'perms']);
+  const two = templateConfigSchema.safeParse({ template: [{ source: 'a', destination: 'b' }, { source: 'a', destination: 'c', command: 'x', exec: { command: 'y' } }] });
+  assert.equal(two.success, false);
+  assert.match(two.error?.issues[0]?.message ?? '', /either as command or in exec/);
+  assert.deepEqual(two.error?.issues[0]?.path, ['template', 1]);
 });
