@@ -391,6 +391,11 @@ describe('agent API with --acl-token', () => {
   });
 
   it('requires the token on every request, from header, bearer or query', async () => {
+    // With a token required, "ACL support disabled" would be untrue: the ACL endpoints are simply not implemented.
+    assert.equal((await http(a.url, 'GET', '/v1/acl/tokens')).status, 403);
+    const acl = await http(a.url, 'GET', '/v1/acl/tokens', undefined, { 'X-Consul-Token': 's3cret' });
+    assert.equal(acl.status, 501);
+    assert.match(acl.text, /^GET \/v1\/acl\/tokens is a Consul API endpoint that Switchyard does not implement/);
     const denied = await http(a.url, 'GET', '/v1/agent/services');
     assert.equal(denied.status, 403);
     assert.equal(denied.text, 'Permission denied');

@@ -244,11 +244,15 @@ describe(`python-consul against ${onEtcd ? 'two agents on etcd' : 'the agent'}: 
     assert.equal(after.at(-1)?.ID, next.ID);
   });
 
-  it('Consul endpoints Switchyard lacks raise a ConsulException naming them, not a KeyError', async () => {
-    for (const call of ['acl.list', 'coordinate.datacenters']) {
+  it('Consul endpoints Switchyard lacks raise a ConsulException naming them, not a KeyError; ACL calls raise ACLDisabled, as against a Consul with ACLs off', async () => {
+    for (const call of ['coordinate.datacenters']) {
       const r = await py1.call(call);
       assert.equal(r.error, 'ConsulException', `${call}: ${JSON.stringify(r)}`);
       assert.match(r.message ?? '', /^501 GET \/v1\/\S+ is a Consul API endpoint that Switchyard does not implement/);
+    }
+    for (const call of ['acl.list', 'acl.info']) {
+      const r = await py1.call(call, {}, call === 'acl.info' ? ['some-id'] : []);
+      assert.deepEqual([r.error, r.message], ['ACLDisabled', 'ACL support disabled'], `${call}: ${JSON.stringify(r)}`);
     }
   });
 });

@@ -482,9 +482,14 @@ describe(`sessions and locks (${onEtcd ? 'two agents on etcd' : 'embedded store'
     assert.ok(second.seconds < first.seconds, `${second.seconds} < ${first.seconds}`);
   });
 
-  it('a /v1/ path nothing serves answers 501 (Consul endpoint) or 404 (unknown), always with X-Consul-Index', async () => {
+  it('a /v1/ path nothing serves answers 501 (Consul endpoint) or 404 (unknown), always with X-Consul-Index; ACL endpoints say ACLs are off, as Consul does', async () => {
     const { a } = p;
-    for (const [method, path, status] of [['GET', '/v1/acl/tokens', 501], ['GET', '/v1/coordinate/nodes', 501], ['GET', '/v1/operator/raft/configuration', 501], ['GET', '/v1/nothing/here', 404]] as const) {
+    for (const [method, path] of [['GET', '/v1/acl/tokens'], ['PUT', '/v1/acl/token'], ['GET', '/v1/acl/token/self']] as const) {
+      const r = await http(a.url, method, path);
+      assert.deepEqual([r.status, r.text], [401, 'ACL support disabled'], path);
+      assert.ok(Number(r.headers.get('x-consul-index')) >= 1, `${path}: X-Consul-Index`);
+    }
+    for (const [method, path, status] of [['GET', '/v1/agent/token/x', 501], ['GET', '/v1/coordinate/nodes', 501], ['GET', '/v1/operator/raft/configuration', 501], ['GET', '/v1/nothing/here', 404]] as const) {
       const r = await http(a.url, method, path);
       assert.equal(r.status, status, path);
       assert.ok(Number(r.headers.get('x-consul-index')) >= 1, `${path}: X-Consul-Index`);

@@ -239,7 +239,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const ui = createUiHandler({ logger: logger.child({ part: 'ui' }), ...(cfg.aclToken !== undefined ? { aclToken: cfg.aclToken } : {}), ...(opts.lbStarting ? { lbStarting: true } : {}) });
   const hostCheck = loopbackHostGuard(splitHostPort(cfg.httpAddr).host, cfg.allowedHosts, '--allowed-hosts (allowed-hosts in a config file)');
   const api = createApiServer({
-    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps), ...snapshotRoutes(deps), ...unknownRoutes(deps)],
+    routes: [...agentRoutes(deps), ...catalogRoutes(deps), ...kvRoutes(deps), ...statusRoutes(deps), ...sessionRoutes(deps), ...txnRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps), ...snapshotRoutes(deps), ...unknownRoutes(deps, { aclToken: cfg.aclToken !== undefined })],
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     maxConnsPerClient: cfg.httpMaxConnsPerClient,

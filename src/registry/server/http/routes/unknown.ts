@@ -17,11 +17,17 @@ const CONSUL_ONLY = [
   '/v1/status/', '/v1/session/', '/v1/event/',
 ];
 
-export function unknownRoutes(deps: ApiDeps): Route[] {
+/**
+ * `aclToken`: whether the agent requires a token. Without one, the ACL endpoints answer as Consul's do with
+ * ACLs off (401 "ACL support disabled", which python-consul turns into ACLDisabled and other clients read
+ * as "nothing to manage"); with one, that would be untrue, so they answer 501 like the rest.
+ */
+export function unknownRoutes(deps: ApiDeps, opts: { aclToken?: boolean } = {}): Route[] {
   return [{
     path: '/v1/', prefix: true, methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH'],
     handler: (ctx) => {
       const what = `${ctx.method} ${ctx.path}`;
+      if (!opts.aclToken && ctx.path.startsWith('/v1/acl/')) return { status: 401, index: deps.view.revision, text: 'ACL support disabled' };
       if (CONSUL_ONLY.some((p) => ctx.path.startsWith(p))) {
         return { status: 501, index: deps.view.revision, text: `${what} is a Consul API endpoint that Switchyard does not implement (docs/registry.md lists what it does)` };
       }
