@@ -373,6 +373,27 @@ describe('agent API (Consul compatibility)', () => {
     assert.equal(pretty.text, '[\n    "dc1"\n]\n');
   });
 
+  it('?near puts the near node\'s entries first (_agent: the agent\'s own) on catalog/nodes, catalog/service and health/service; without it the order is as before', async () => {
+    for (const [node, id] of [['near-a', 'nr-a'], ['near-b', 'nr-b'], ['near-c', 'nr-c']] as const) {
+      assert.equal((await http(u, 'PUT', '/v1/catalog/register', { Node: node, Address: `10.8.0.${node.charCodeAt(5) - 96}`, Service: { ID: id, Service: 'nearby', Port: 80 } })).status, 200);
+    }
+    assert.equal((await http(u, 'PUT', '/v1/agent/service/register', { Name: 'nearby', ID: 'nr-own', Port: 81 })).status, 200);
+    const nodesOf = async (path: string): Promise<string[]> => ((await http(u, 'GET', path)).json as { Node: string | { Node: string } }[]).map((e) => (typeof e.Node === 'string' ? e.Node : e.Node.Node));
+    const plain = await nodesOf('/v1/catalog/service/nearby');
+    assert.deepEqual([...plain].sort(), ['n1', 'near-a', 'near-b', 'near-c']);
+    const first = (n: string): string[] => [n, ...plain.filter((x) => x !== n)];
+    assert.deepEqual(await nodesOf('/v1/catalog/service/nearby?near=near-c'), first('near-c'));
+    assert.deepEqual(await nodesOf('/v1/health/service/nearby?near=_agent'), first('n1'));
+    assert.deepEqual(await nodesOf('/v1/health/service/nearby?near=near-b&passing'), first('near-b'));
+    assert.deepEqual(await nodesOf('/v1/health/service/nearby?near=nobody'), plain);
+    const nodes = await nodesOf('/v1/catalog/nodes');
+    assert.deepEqual(await nodesOf('/v1/catalog/nodes?near=near-b'), ['near-b', ...nodes.filter((n) => n !== 'near-b')]);
+    // Answers are cached per query: the plain one is still the plain one.
+    assert.deepEqual(await nodesOf('/v1/catalog/service/nearby'), plain);
+    for (const n of ['near-a', 'near-b', 'near-c']) await http(u, 'PUT', '/v1/catalog/deregister', { Node: n });
+    await http(u, 'PUT', '/v1/agent/service/deregister/nr-own');
+  });
+
   it('gzips large responses when asked', async () => {
     const res = await fetch(`${u}/v1/health/service/web`, { headers: { 'Accept-Encoding': 'gzip' } });
     assert.equal(res.headers.get('content-encoding'), 'gzip');

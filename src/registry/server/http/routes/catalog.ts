@@ -8,7 +8,7 @@ import type { NodeRecord, ServiceRecord } from '../../model.js';
 import type { Indexed } from '../../catalog-reader.js';
 import type { Ctx, Reply, Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
-import { applyFilter, applyFilterToMap, blockingRead, checkReadParams, parsePassing, serviceFilter } from './common.js';
+import { applyFilter, applyFilterToMap, blockingRead, checkReadParams, nearFirst, parsePassing, serviceFilter } from './common.js';
 
 const STATES = new Set(['any', 'passing', 'warning', 'critical']);
 
@@ -81,7 +81,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
             .filter((n) => !f.nodeMeta || f.nodeMeta.every(([k, v]) => n.rec.Meta[k] === v))
             .sort((a, b) => cmp(a.rec.Node, b.rec.Node))
             .map(renderNode);
-          return { index: view.topicIndex([topics.NODES]), json: applyFilter(ctx.query, list) };
+          return { index: view.topicIndex([topics.NODES]), json: nearFirst(ctx.query, registry.node.name, applyFilter(ctx.query, list), (n) => n.Node as string) };
         });
       },
     },
@@ -120,7 +120,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const t = [topics.service(name)];
         return blockingRead(deps, ctx, { topics: t }, () => {
           const list = serviceInstances(view, name, f).map((s) => renderCatalogService(s, view.node(s.rec.Node)));
-          return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
+          return { index: view.topicIndex(t), json: nearFirst(ctx.query, registry.node.name, applyFilter(ctx.query, list), (s) => s.Node as string) };
         });
       },
     },
@@ -149,7 +149,7 @@ export function catalogRoutes(deps: ApiDeps): Route[] {
         const t = [topics.service(name)];
         return blockingRead(deps, ctx, { topics: t }, () => {
           const list = healthEntries(view, name, { ...f, passingOnly }).map((e) => renderHealthEntry(e, dc()));
-          return { index: view.topicIndex(t), json: applyFilter(ctx.query, list) };
+          return { index: view.topicIndex(t), json: nearFirst(ctx.query, registry.node.name, applyFilter(ctx.query, list), (e) => (e.Node as { Node: string }).Node) };
         });
       },
     },

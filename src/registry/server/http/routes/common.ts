@@ -40,6 +40,20 @@ export function serviceFilter(q: URLSearchParams): ServiceFilter {
   return f;
 }
 
+/**
+ * ?near=<node> (`_agent`: this agent's node) on catalog and health reads: the near node's entries first.
+ * Consul sorts by estimated round-trip time from the near node; with no network coordinates here, the
+ * near node itself (round trip 0) is all that can be told apart, and the rest keep their usual order.
+ */
+export function nearFirst<T>(q: URLSearchParams, agentNode: string, items: T[], nodeOf: (item: T) => string): T[] {
+  const raw = q.get('near');
+  if (raw === null || raw === '') return items;
+  const near = raw === '_agent' ? agentNode : raw;
+  const first = items.filter((i) => nodeOf(i) === near);
+  if (first.length === 0 || first.length === items.length) return items;
+  return [...first, ...items.filter((i) => nodeOf(i) !== near)];
+}
+
 /** Applies ?filter= to rendered items; a bad expression, or one over a limit (length, nesting, cost), is a 400 naming the problem. */
 export function applyFilter<T>(q: URLSearchParams, items: T[]): T[] {
   const expr = q.get('filter');
