@@ -9,10 +9,10 @@ import type { FollowPredicate } from '../discovery/types.js';
 import { followPredicate } from '../discovery/follow.js';
 import { flagsToConfig, registerAsFlag } from './flags.js';
 import { createLogger } from './wiring/logger.js';
-import { StartStopped, startLb } from './wiring/lb.js';
+import { StartStopped, reloadCertificates, startLb } from './wiring/lb.js';
 import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
 import { selfRegistration } from './wiring/self-registration.js';
-import { catchSignals } from './wiring/signals.js';
+import { catchHangup, catchSignals } from './wiring/signals.js';
 import { splitHostPort } from '../config/fields.js';
 
 interface LbFlags {
@@ -75,10 +75,13 @@ export function registerLbCommand(program: Command): void {
       const logger = createLogger(cfg.logLevel, cluster.isPrimary ? 'lb' : `lb-worker-${cluster.worker?.id ?? 0}`);
       // From here: the start may wait for the first table, and a stop meanwhile must still be clean.
       const signals = catchSignals(logger);
+      // Workers hear of SIGHUP from their primary (a message), not from the signal.
+      const hangup = cluster.isPrimary ? catchHangup(logger) : undefined;
       if (cfg.workers <= 1) {
         const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source, stop: signals.stopped }).catch(stoppedAtStart);
         if (!lb) return;
+        hangup?.set(() => reloadCertificates(lb, logger));
         const self = selfRegistration(cfg, logger, lb.address.port, lb.adminAddress);
         await signals.until(async () => {
           // Leave DNS first, so clients move to another balancer while this one drains.
@@ -95,6 +98,10 @@ export function registerLbCommand(program: Command): void {
       setSchedulingPolicy();
       const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
       const primary = await startPrimary(cfg, logger, source);
+      hangup?.set(() => {
+        logger.info('SIGHUP: the workers read their TLS certificates again');
+        primary.reloadTls();
+      });
       const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, primary.admin.adminAddress);
       await signals.until(async () => {
         await self?.close();

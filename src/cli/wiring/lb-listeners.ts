@@ -7,7 +7,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createNetServer, isIPv6 } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { UpstreamStates } from '../../balancer/index.js';
 import type { LbConfig } from '../../config/lb.js';
@@ -64,6 +64,12 @@ export interface Listeners {
   readonly tlsAddress: Address | undefined;
   readonly tcpAddresses: readonly Address[];
   readonly udpAddresses: readonly Address[];
+  /**
+   * Reads the TLS certificates and keys again from their files and serves them to new connections;
+   * open ones keep theirs. Throws (naming the file) and changes nothing when one does not load;
+   * undefined when there is no TLS listener.
+   */
+  reloadTls(): { names: readonly string[] } | undefined;
   /** Stops accepting, lets open requests finish for up to drainMs, then cuts what is left. */
   close(drainMs: number): Promise<void>;
 }
@@ -142,9 +148,12 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
   let tlsServer: NetServer | undefined;
   let nodeTls: Server | undefined;
   let tlsAddress: Address | undefined;
+  let reloadTls: (() => { names: readonly string[] }) | undefined;
   if (cfg.tls) {
-    const ctx = loadTlsContexts(cfg.tls.certs);
-    const tlsOptions = { cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: ctx.sniCallback };
+    const certs = cfg.tls.certs;
+    let ctx = loadTlsContexts(certs);
+    // SNI looks the name up in whatever set is current, so a reload needs no new server.
+    const tlsOptions = { cert: ctx.defaultCert, key: ctx.defaultKey, SNICallback: (name: string, cb: (err: Error | null, c?: SecureContext) => void) => ctx.sniCallback(name, cb) };
     // ALPN picks the plane: h2 goes to the HTTP/2 plane, everything else to the HTTP/1 plane.
     const alpn = h2 ? ['h2', 'http/1.1'] : ['http/1.1'];
     nodeTls = fast ? undefined : nodePlane(createServer(nodeOptions), 'https');
@@ -165,6 +174,13 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
     }));
     const t = splitHostPort(cfg.tls.listen);
     tlsAddress = await listen(tlsServer, t.host, t.port, 'tls.listen');
+    reloadTls = () => {
+      const next = loadTlsContexts(certs);
+      // The default context serves clients that send no SNI name (and any name no certificate has).
+      tls.setSecureContext({ cert: next.defaultCert, key: next.defaultKey });
+      ctx = next;
+      return { names: next.names };
+    };
     logger.info({ listen: `${tlsAddress.host}:${tlsAddress.port}`, names: ctx.names }, 'TLS listener ready');
   }
 
@@ -199,6 +215,7 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
 
   return {
     address, tlsAddress, tcpAddresses: tcp.map((t) => t.address), udpAddresses: udp.map((u) => u.address),
+    reloadTls: () => reloadTls?.(),
     async close(drainMs) {
       const acceptorsClosed = closeAcceptors(acceptors);
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -20,7 +20,7 @@ import type { RuntimeReport } from '../../core/runtime-stats.js';
 import type { LbConfig } from '../../config/lb.js';
 import type { ChangeStamp, Instance, ServiceSet, Source } from '../../discovery/types.js';
 import { PersistentMap } from '../../core/persistent-map.js';
-import { startLb } from './lb.js';
+import { reloadCertificates, startLb } from './lb.js';
 import type { RunningLb, WorkerGather } from './lb.js';
 import type { CaughtSignals } from './signals.js';
 
@@ -37,7 +37,8 @@ type Msg =
   | { type: 'set'; set: WireSet }
   | { type: 'ready' }
   | { type: 'ask'; id: number; what: 'metrics' | 'runtime'; reset?: boolean }
-  | { type: 'reply'; id: number; data: unknown };
+  | { type: 'reply'; id: number; data: unknown }
+  | { type: 'reload-tls' };
 
 // The change stamp travels along: the workers' tables are the ones that serve, so they measure change latency.
 export function wire(s: ServiceSet, seq: number, base?: number): Msg {
@@ -81,6 +82,13 @@ export function setSchedulingPolicy(): void {
 /** A worker process: proxies with the sets the primary sends, answers its questions, exits on SIGTERM. */
 export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSignals): Promise<void> {
   const mine = new WorkerSet();
+  // A reload asked for while this worker starts is kept for when it has started: it may have read the
+  // certificate files before they were replaced.
+  let reloadAsked = false;
+  const onReload = (m: Msg): void => {
+    if (m.type === 'reload-tls') reloadAsked = true;
+  };
+  process.on('message', onReload);
   // Sets are taken from the start: the worker opens its listeners once the first one is a table.
   const lb = await startLb(cfg, logger, {
     admin: false,
@@ -96,7 +104,10 @@ export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSi
       process.send?.({ type: 'ready' } satisfies Msg);
     },
   });
+  process.off('message', onReload);
+  if (reloadAsked) reloadCertificates(lb, logger);
   process.on('message', (m: Msg) => {
+    if (m.type === 'reload-tls') reloadCertificates(lb, logger);
     if (m.type !== 'ask') return;
     const answer = m.what === 'metrics' ? lb.metrics.getMetricsAsJSON() : Promise.resolve(lb.runtime(m.reset === true));
     void answer.then((data) => process.send?.({ type: 'reply', id: m.id, data } satisfies Msg));
@@ -106,6 +117,8 @@ export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSi
 
 export interface Primary {
   readonly admin: RunningLb;
+  /** Every worker reads its TLS certificates again (SIGHUP). */
+  reloadTls(): void;
   /** Stops the workers (they drain), then the primary's own parts. */
   close(): Promise<void>;
 }
@@ -157,8 +170,11 @@ export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source
     metrics: () => ask<MetricJson>('metrics').then((l) => l.filter((r) => r.length > 0)),
     runtime: (reset) => ask<RuntimeReport>('runtime', reset),
   };
-  // The primary does not proxy: its own listener is on a throwaway port, with nothing to accept quickly.
-  const admin = await startLb({ ...cfg, listen: '127.0.0.1:0', acceptBatch: 1 }, logger, { source, workers: gather });
+  // The primary does not proxy: its own listener is on a throwaway port, with nothing to accept quickly,
+  // and it opens none of the TLS, TCP and UDP listeners. They are the workers' (the cluster module shares
+  // each socket among them), and a primary that bound them first made every worker's listen fail with
+  // EADDRINUSE: workers exited and were forked again, in a loop, while the primary answered alone.
+  const admin = await startLb({ ...cfg, listen: '127.0.0.1:0', acceptBatch: 1, tls: undefined, tcp: [], udp: [] }, logger, { source, workers: gather });
   // Each swap goes out as the services it changed (one service's entry for a change to one service).
   admin.snapshots.onSwap((_n, _p, set) => {
     const msg = wire(set, ++seq, current === undefined ? undefined : seq - 1);
@@ -167,6 +183,9 @@ export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source
   });
   return {
     admin,
+    reloadTls() {
+      for (const w of workers) if (w.isConnected()) w.send({ type: 'reload-tls' } satisfies Msg);
+    },
     async close() {
       stopping = true;
       await Promise.all([...workers].map((w) => new Promise<void>((resolve) => {

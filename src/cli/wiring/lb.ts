@@ -54,6 +54,8 @@ export interface RunningLb {
   readonly stats: LbStatsReader;
   /** GC pauses and event-loop delay since start or the last reset (this process only). */
   runtime(reset: boolean): RuntimeReport;
+  /** New TLS connections get the certificates as their files now are (see Listeners.reloadTls). */
+  reloadTls(): { names: readonly string[] } | undefined;
   /** Feeds a ServiceSet directly (used by `up` with the in-process catalog, and by workers). */
   apply(set: ServiceSet): void;
   close(): Promise<void>;
@@ -216,6 +218,7 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   return {
     address, adminAddress, snapshots, states, metrics: m.registry, stats: m, runtime, tlsAddress: listeners.tlsAddress, tcpAddresses: listeners.tcpAddresses, udpAddresses: listeners.udpAddresses,
     apply: (set) => void snapshots.update(set),
+    reloadTls: () => listeners.reloadTls(),
     async close() {
       if (closed) return;
       closed = true;
@@ -223,6 +226,20 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       logger.info('load balancer stopped');
     },
   };
+}
+
+/**
+ * SIGHUP: the TLS certificates are read again (renewed files go live without a restart, open connections
+ * keep theirs). A file that does not load leaves the previous certificates in use and says why.
+ */
+export function reloadCertificates(lb: RunningLb, logger: Logger): void {
+  try {
+    const r = lb.reloadTls();
+    if (r) logger.info({ names: r.names }, 'SIGHUP: TLS certificates reloaded');
+    else logger.info('SIGHUP: no TLS listener, nothing to reload (routes and other settings take a restart)');
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'SIGHUP: TLS certificates not reloaded; the previous ones stay in use');
+  }
 }
 
 /** Resolves once `snapshots` holds a table, after `ms` without one (then requests get 503 until one comes), or when stopped. */

@@ -56,3 +56,28 @@ export function catchSignals(logger: Logger): CaughtSignals {
 export function runUntilSignal(logger: Logger, shutdown: () => Promise<void>): Promise<void> {
   return catchSignals(logger).until(shutdown);
 }
+
+export interface Hangup {
+  /** What SIGHUP does from now on. */
+  set(reload: () => void): void;
+  close(): void;
+}
+
+/**
+ * Catches SIGHUP from now on: Node's default ends the process, and SIGHUP is what an nginx operator (or
+ * certbot's deploy hook) sends to reload. Until `set`, a SIGHUP is logged and changes nothing.
+ */
+export function catchHangup(logger: Logger): Hangup {
+  let reload: (() => void) | undefined;
+  const on = (): void => {
+    if (reload) reload();
+    else logger.warn('SIGHUP while starting: nothing reloaded');
+  };
+  process.on('SIGHUP', on);
+  return {
+    set: (fn) => {
+      reload = fn;
+    },
+    close: () => process.off('SIGHUP', on),
+  };
+}
