@@ -6,7 +6,7 @@ import { loadConfigFile } from '../config/load.js';
 import { flagsToConfig } from './flags.js';
 import { createLogger } from './wiring/logger.js';
 import { startAgent } from './wiring/agent.js';
-import { runUntilSignal } from './wiring/signals.js';
+import { catchHangup, runUntilSignal } from './wiring/signals.js';
 
 interface AgentFlags {
   config?: string;
@@ -68,6 +68,8 @@ export function registerAgentCommand(program: Command): void {
       const fromFlags = flagsToConfig(agentConfigSchema, flags);
       const cfg = resolveAgentConfig(fromFile, fromFlags);
       const logger = createLogger(cfg.logLevel, 'agent');
+      // Consul's agent reloads its configuration on SIGHUP; this one cannot yet, and must not die of it either.
+      catchHangup(logger).set(() => logger.warn('SIGHUP: the agent does not reload its configuration; restart it to change settings (the catalog and KV are kept)'));
       const agent = await startAgent(cfg, logger);
       await runUntilSignal(logger, () => agent.close());
     });

@@ -11,9 +11,9 @@ import { followPredicate } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
 import { startAgent } from './wiring/agent.js';
 import type { RunningAgent } from './wiring/agent.js';
-import { startLb } from './wiring/lb.js';
+import { reloadCertificates, startLb } from './wiring/lb.js';
 import type { RunningLb } from './wiring/lb.js';
-import { runUntilSignal } from './wiring/signals.js';
+import { catchHangup, runUntilSignal } from './wiring/signals.js';
 import { selfRegistration } from './wiring/self-registration.js';
 import { flagsToConfig, registerAsFlag } from './flags.js';
 import { startDns } from './wiring/dns.js';
@@ -147,7 +147,10 @@ export function registerUpCommand(program: Command): void {
     .action(async (flags: UpFlags) => {
       const file: UpConfigInput = flags.config ? loadConfigFile(flags.config, upConfigSchema) : {};
       const logger = createLogger(flags.logLevel ?? file.agent?.['log-level'] ?? 'info', 'switchyard');
+      const hangup = catchHangup(logger);
       const up = await startUp(file, flags, logger);
+      // The balancer's certificates are what can change under a running `up`; the rest takes a restart.
+      hangup.set(() => reloadCertificates(up.lb, logger));
       await runUntilSignal(logger, () => up.close());
     });
 }

@@ -159,4 +159,38 @@ describe('lb: TLS certificates reloaded on SIGHUP', () => {
       udpEcho.close();
     }
   });
+
+  it('switchyard up reloads its balancer\'s certificates on SIGHUP; switchyard agent says it cannot reload and goes on (SIGHUP ended both)', async () => {
+    const dir = tempDir('sy-up-hup-');
+    const first = selfSigned(dir, 'first', ['first.example.com', 'shop.example.com']);
+    const second = selfSigned(dir, 'second', ['second.example.com', 'shop.example.com']);
+    const live = { cert: join(dir, 'live.crt'), key: join(dir, 'live.key') };
+    copyFileSync(first.cert, live.cert);
+    copyFileSync(first.key, live.key);
+    const [api, lbPort, tlsPort, dnsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const file = join(dir, 'up.json');
+    writeFileSync(file, JSON.stringify({ lb: { routes: [{ path: '/', service: 'shop' }], tls: { listen: `127.0.0.1:${tlsPort}`, certs: [live] } } }));
+    const up = switchyard(['up', '--config', file, '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${lbPort}`, '--no-registrator', '--dns-addr', `127.0.0.1:${dnsPort}`, '--data-dir', join(dir, 'data'), '--log-level', 'info']);
+    procs.push(up);
+    await waitFor(async () => (await http(`http://127.0.0.1:${api}`, 'GET', '/v1/status/leader').catch(() => ({ status: 0 }))).status === 200, () => `up's agent; stderr: ${up.stderr()}`, 15_000, 100);
+    await registerBackend(`http://127.0.0.1:${api}`, 'shop', backend);
+    await waitFor(async () => (await httpsGet(tlsPort, false).catch(() => ({ status: 0, subject: '' }))).subject === 'first.example.com', () => `up's TLS listener; stderr: ${up.stderr()}`, 15_000, 100);
+    copyFileSync(second.cert, live.cert);
+    copyFileSync(second.key, live.key);
+    process.kill(up.pid, 'SIGHUP');
+    await waitFor(async () => (await httpsGet(tlsPort, false)).subject === 'second.example.com', () => `the renewed certificate; stderr: ${up.stderr()}`, 10_000, 100);
+    process.kill(up.pid, 'SIGTERM');
+    assert.equal((await up.exited).code, 0, up.stderr());
+
+    const agentPort = await freePort();
+    const a = switchyard(['agent', '--http-addr', `127.0.0.1:${agentPort}`, '--data-dir', join(dir, 'agent-data'), '--log-level', 'info']);
+    procs.push(a);
+    const leader = async (): Promise<number> => (await http(`http://127.0.0.1:${agentPort}`, 'GET', '/v1/status/leader').catch(() => ({ status: 0 }))).status;
+    await waitFor(async () => (await leader()) === 200, () => `the agent; stderr: ${a.stderr()}`, 15_000, 100);
+    process.kill(a.pid, 'SIGHUP');
+    await waitFor(() => a.stderr().includes('SIGHUP: the agent does not reload its configuration'), () => `the agent's answer to SIGHUP; stderr: ${a.stderr()}`);
+    assert.equal(await leader(), 200);
+    process.kill(a.pid, 'SIGTERM');
+    assert.equal((await a.exited).code, 0, a.stderr());
+  });
 });
