@@ -18,6 +18,13 @@ export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0
 export const CHANGE_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** What the gauges report, asked when scraped. */
+/**
+ * What the balancer makes of an instance, worst first: ejected by passive health, draining (left the
+ * registry, finishing its requests), held by the mass-loss guard, or taking traffic as the registry's
+ * checks say (warning: at its warning weight).
+ */
+export type UpstreamState = 'ejected' | 'draining' | 'held' | 'warning' | 'passing';
+
 export interface LbFacts {
   /** Requests in flight per instance address. */
   inFlight(): Iterable<readonly [instance: string, n: number]>;
@@ -25,6 +32,8 @@ export interface LbFacts {
   registry(): { readonly connected: boolean; readonly lastContact: number; readonly stale?: boolean } | undefined;
   /** The service of every instance the mass-loss guard holds now. */
   heldServices(): Iterable<string>;
+  /** Every instance of the table in use with what the balancer makes of it now (see UPSTREAM_STATES). */
+  upstreamStates(): Iterable<readonly [service: string, instance: string, state: UpstreamState]>;
   drainingPools(): number;
   h2Sessions(): number;
 }
@@ -126,6 +135,12 @@ export class LbMetrics implements LbStatsReader {
     new Gauge({ name: 'switchyard_lb_in_flight', help: 'Requests in flight per instance', labelNames: ['instance'], registers: all, collect() {
       this.reset();
       for (const [instance, n] of f.inFlight()) this.set({ instance }, n);
+    } });
+    // One series per instance, its current state = 1 (HAProxy's server status), for alerts on ejections
+    // that outlast a blip. A primary shows the worst any worker has: max over the workers' series.
+    new Gauge({ name: 'switchyard_lb_upstream_state', help: 'Each instance of the table in use, by what the balancer makes of it: ejected, draining, held, warning or passing (1 for the current state)', labelNames: ['service', 'instance', 'state'], registers: all, aggregator: 'max', collect() {
+      this.reset();
+      for (const [service, instance, state] of f.upstreamStates()) this.set({ service, instance, state }, 1);
     } });
     new Gauge({ name: 'switchyard_lb_registry_connected', help: '1 while the registry answers', registers: following, collect() { this.set(f.registry()?.connected ? 1 : 0); } });
     new Gauge({ name: 'switchyard_lb_registry_last_contact_seconds', help: 'Seconds since the registry last answered (registry lag)', registers: following, collect() {

@@ -93,6 +93,10 @@ describe('load balancer resilience', () => {
     flaky!.handler = (_req, res) => (failing ? res.writeHead(500).end('err') : res.end('flaky'));
     const lb = await lbFor({ service: 'outlier', 'passive-health': { 'consecutive-5xx': 3, 'base-ejection': '500ms' } }, 'outlier', [flaky!.port, good!.port]);
     for (let i = 0; i < 12; i++) await (await request(lb.url, { method: 'POST', body: 'x' })).body.dump();
+    // The state per instance, as a Prometheus alert would read it while the ejection lasts.
+    const during = await (await fetch(`${lb.adminUrl}/metrics`)).text();
+    assert.match(during, new RegExp(`^switchyard_lb_upstream_state\\{service="outlier",instance="127\\.0\\.0\\.1:${flaky!.port}",state="ejected"\\} 1$`, 'm'));
+    assert.match(during, new RegExp(`^switchyard_lb_upstream_state\\{service="outlier",instance="127\\.0\\.0\\.1:${good!.port}",state="passing"\\} 1$`, 'm'));
     const hitsAtEjection = flaky!.hits;
     assert.ok(hitsAtEjection <= 4, `flaky saw ${hitsAtEjection} requests before ejection`);
     for (let i = 0; i < 10; i++) assert.equal(await (await request(lb.url)).body.text(), 'steady');
@@ -109,6 +113,8 @@ describe('load balancer resilience', () => {
     assert.ok(bodies.has('flaky'), 'the instance is back after its ejection time');
     const metrics = await (await fetch(`${lb.adminUrl}/metrics`)).text();
     assert.match(metrics, /switchyard_lb_ejections_total\{[^}]*reason="outlier"\} 1/);
+    assert.match(metrics, new RegExp(`^switchyard_lb_upstream_state\\{service="outlier",instance="127\\.0\\.0\\.1:${flaky!.port}",state="passing"\\} 1$`, 'm'));
+    assert.doesNotMatch(metrics, /state="ejected"/);
   });
 
   it('panic threshold: when every instance is ejected, traffic still goes to all of them', async () => {

@@ -24,6 +24,7 @@ function setup(): { m: LbMetrics; route: ReturnType<typeof buildSnapshot>['route
       inFlight: () => [['127.0.0.1:8001', 2]],
       registry: () => ({ connected: true, lastContact: Date.now(), stale: false }),
       heldServices: () => ['web', 'web'],
+      upstreamStates: () => [['web', '127.0.0.1:8001', 'passing'], ['web', '127.0.0.1:8002', 'ejected']] as const,
       drainingPools: () => 1,
       h2Sessions: () => 3,
     },
@@ -66,6 +67,8 @@ it('the reader returns what the planes counted, typed, and Prometheus scrapes th
   assert.match(text, /^switchyard_lb_requests_total\{route="config:routes\[0\]",service="web",instance="127\.0\.0\.1:8001",protocol="http\/1\.1",grpc_status="",status="200"\} 3$/m);
   assert.match(text, /^switchyard_lb_requests_total\{[^}]*protocol="h2",grpc_status="14",status="200"\} 1$/m);
   assert.match(text, /^switchyard_lb_in_flight\{instance="127\.0\.0\.1:8001"\} 2$/m);
+  assert.match(text, /^switchyard_lb_upstream_state\{service="web",instance="127\.0\.0\.1:8001",state="passing"\} 1$/m);
+  assert.match(text, /^switchyard_lb_upstream_state\{service="web",instance="127\.0\.0\.1:8002",state="ejected"\} 1$/m);
   assert.match(text, /^switchyard_lb_guard_held_instances\{service="web"\} 2$/m);
   assert.match(text, /^switchyard_lb_draining_pools 1$/m);
   assert.match(text, /^switchyard_lb_h2_sessions 3$/m);
@@ -85,7 +88,7 @@ it('a table swap hands the counts over before letting the old routes go: nothing
 });
 
 it('metrics that belong elsewhere are not registered: a primary without tables has no change latency, a worker no registry watch', async () => {
-  const facts = { inFlight: () => [], registry: () => undefined, heldServices: () => [], drainingPools: () => 0, h2Sessions: () => 0 };
+  const facts = { inFlight: () => [], registry: () => undefined, heldServices: () => [], upstreamStates: () => [], drainingPools: () => 0, h2Sessions: () => 0 };
   const primary = await new LbMetrics({ processMetrics: false, serving: false, following: true, facts }).registry.metrics();
   assert.doesNotMatch(primary, /switchyard_lb_change_latency_seconds/);
   assert.match(primary, /switchyard_lb_registry_stale/);

@@ -33,7 +33,7 @@ it('a failing stats read is reported through onError on every tick, and the samp
 });
 
 it('table swaps under churn reach the page at most every 100 ms, the first at once, not one view per swap', async () => {
-  const facts = { inFlight: () => [], registry: () => undefined, heldServices: () => [], drainingPools: () => 0, h2Sessions: () => 0 };
+  const facts = { inFlight: () => [], registry: () => undefined, heldServices: () => [], upstreamStates: () => [], drainingPools: () => 0, h2Sessions: () => 0 };
   const stats = new LbMetrics({ processMetrics: false, serving: true, following: false, facts });
   let swapped: (() => void) | undefined;
   const live = new LbLive(

@@ -29,7 +29,7 @@ import { FastPools } from '../../proxy/fast/pool.js';
 import { H2Plane } from '../../proxy/h2/plane.js';
 import { H2Pools } from '../../proxy/h2/h2-pool.js';
 import { LbMetrics } from '../../proxy/lb-metrics.js';
-import type { LbStatsReader } from '../../proxy/lb-metrics.js';
+import type { LbStatsReader, UpstreamState } from '../../proxy/lb-metrics.js';
 import { adminServer } from './lb-admin.js';
 import type { WorkerGather } from './lb-admin.js';
 import { openListeners } from './lb-listeners.js';
@@ -103,6 +103,23 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       registry: () => parts.source?.status(),
       *heldServices() {
         for (const h of snapshots.guardState()?.held ?? []) yield h.service;
+      },
+      *upstreamStates() {
+        // An instance routed by several groups (tag subsets, splits) is one instance.
+        const seen = new Set<string>();
+        const now = states.now();
+        for (const g of snapshots.current?.groups.values() ?? []) {
+          for (const u of g.upstreams) {
+            const instance = `${u.address}:${u.port}`;
+            const key = `${g.service}\u0000${instance}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            const st = states.peek(u.id);
+            const inst = g.instances.get(u.id);
+            const state: UpstreamState = st && st.ejectedUntil > now ? 'ejected' : st?.draining ? 'draining' : inst?.held ? 'held' : inst?.status === 'warning' ? 'warning' : 'passing';
+            yield [g.service, instance, state] as const;
+          }
+        }
       },
       drainingPools: () => pools.drainingCount() + (fastPools?.drainingCount() ?? 0) + h2Pools.drainingCount(),
       h2Sessions: (): number => h2?.size ?? 0,
