@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { RegistryClient } from '../registry/api/client.js';
-import { blockQueryWaitMs, execSettings, ignoredKeys, loadTemplateConfig, parseTemplateFlag, parseWait, templatesFromConfig } from '../template/config.js';
+import { writeFileSync, rmSync } from 'node:fs';
+import { blockQueryWaitMs, execSettings, ignoredKeys, loadTemplateConfig, parseTemplateFlag, parseWait, registryToken, templatesFromConfig } from '../template/config.js';
 import { ExecChild, PASSED_ON } from '../template/exec-child.js';
 import type { ExecSettings } from '../template/exec-child.js';
 import { TemplateRunner } from '../template/runner.js';
@@ -22,10 +23,14 @@ interface Flags {
   execKillSignal?: string;
   execKillTimeout?: string;
   execSplay?: string;
+  consulToken?: string;
+  consulTokenFile?: string;
+  pidFile?: string;
 }
 
 export const TEMPLATE_GO_FLAGS: ReadonlySet<string> = new Set([
   'template', 'consul-addr', 'wait', 'once', 'dry', 'config', 'log-level', 'exec', 'exec-reload-signal', 'exec-kill-signal', 'exec-kill-timeout', 'exec-splay',
+  'consul-token', 'consul-token-file', 'pid-file',
 ]);
 
 /**
@@ -55,6 +60,7 @@ interface Settings {
   logLevel: string;
   exec: ExecSettings | undefined;
   blockWaitMs: number | undefined;
+  pidFile: string | undefined;
   /** Top-level config keys that change nothing here, said once at start and at each reload. */
   ignored: string[];
 }
@@ -75,12 +81,13 @@ function readSettings(flags: Flags): Settings {
   return {
     templates,
     address: flags.consulAddr ?? merged.consul?.address ?? process.env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
-    token: merged.consul?.token ?? process.env.CONSUL_HTTP_TOKEN ?? process.env.CONSUL_TOKEN,
+    token: registryToken(merged, { ...(flags.consulToken ? { token: flags.consulToken } : {}), ...(flags.consulTokenFile ? { tokenFile: flags.consulTokenFile } : {}) }, process.env),
     wait: flags.wait !== undefined ? parseWait(flags.wait) : merged.wait !== undefined ? parseWait(merged.wait, 'wait') : undefined,
     once: flags.once ?? merged.once ?? false,
     logLevel: level(flags.logLevel ?? merged.log_level),
     exec,
     blockWaitMs: blockQueryWaitMs(merged),
+    pidFile: flags.pidFile ?? merged.pid_file,
     ignored: [...new Set(configs.flatMap(ignoredKeys))],
   };
 }
@@ -127,6 +134,9 @@ export function registerTemplateCommand(program: Command): void {
     .option('--dry', 'print "> destination" and the contents instead of writing; run no command')
     .option('--config <file>', 'consul-template config (HCL, JSON or YAML; repeatable, later wins)', collect, [])
     .option('--log-level <level>', 'trace, debug, info, warn (default) or err')
+    .option('--consul-token <token>', 'registry token (default $CONSUL_HTTP_TOKEN)')
+    .option('--consul-token-file <file>', 'read the registry token from this file (default $CONSUL_HTTP_TOKEN_FILE)')
+    .option('--pid-file <file>', 'write our PID here (for kill -HUP `cat file` to reload), removed when we stop')
     .option('--exec <command>', 'supervise a child (e.g. "nginx -g \'daemon off;\'"): started once every template rendered, told of changes, its exit ends switchyard template with its code')
     .option('--exec-reload-signal <signal>', 'signal the child gets when a template changes (default: none, the child is restarted)')
     .option('--exec-kill-signal <signal>', 'signal that asks the child to stop (default SIGINT)')
@@ -135,6 +145,14 @@ export function registerTemplateCommand(program: Command): void {
     .action(async (flags: Flags) => {
       const first = readSettings(flags);
       const logger = createLogger(first.logLevel, 'template');
+      const pidFile = first.pidFile;
+      if (pidFile) {
+        try {
+          writeFileSync(pidFile, `${process.pid}\n`);
+        } catch (err) {
+          throw new Error(`-pid-file: cannot write ${pidFile}: ${(err as Error).message}`);
+        }
+      }
       const child = first.exec ? new ExecChild({ settings: first.exec, logger, env: consulEnv(first) }) : undefined;
       let current = prepare(first, flags, logger, child);
 
@@ -188,6 +206,7 @@ export function registerTemplateCommand(program: Command): void {
       current.runner.stop();
       await child?.stop();
       await current.client.close();
+      if (pidFile) rmSync(pidFile, { force: true });
       process.exitCode = code;
     });
 }

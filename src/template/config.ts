@@ -53,7 +53,30 @@ const templateSchema = z.strictObject({
   .refine((t) => t.command === undefined || t.exec === undefined, { message: 'give the command either as command or in exec { }, not both' });
 
 /** Top-level keys read here; any other (vault, syslog, pid_file, …) is reported once at start as ignored. */
-export const KNOWN_TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(['consul', 'template', 'wait', 'once', 'log_level', 'max_stale', 'block_query_wait', 'exec']);
+export const KNOWN_TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(['consul', 'template', 'wait', 'once', 'log_level', 'max_stale', 'block_query_wait', 'exec', 'pid_file']);
+
+/**
+ * The registry token as consul-template finds it, first found wins: the flag, the flag's file, the
+ * config's token, its token_file, then CONSUL_HTTP_TOKEN / CONSUL_TOKEN and CONSUL_HTTP_TOKEN_FILE.
+ * A token file that cannot be read is an error naming it (a silent anonymous client would get 403s).
+ */
+export function registryToken(c: TemplateConfig, flags: { token?: string; tokenFile?: string }, env: NodeJS.ProcessEnv): string | undefined {
+  const fromFile = (what: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new SwitchyardError('SY_ERR_CONFIG', `${what}: cannot read the token file ${file}: ${(err as Error).message}`);
+    }
+  };
+  if (flags.token) return flags.token;
+  if (flags.tokenFile) return fromFile('-consul-token-file', flags.tokenFile);
+  if (c.consul?.token) return c.consul.token;
+  if (c.consul?.token_file) return fromFile('consul.token_file', c.consul.token_file);
+  const t = env.CONSUL_HTTP_TOKEN ?? env.CONSUL_TOKEN;
+  if (t) return t;
+  const f = env.CONSUL_HTTP_TOKEN_FILE ?? env.CONSUL_TOKEN_FILE;
+  return f ? fromFile('CONSUL_HTTP_TOKEN_FILE', f) : undefined;
+}
 
 /** Top-level keys of `c` that are not read (consul-template has them; they change nothing here). */
 export function ignoredKeys(c: TemplateConfig): string[] {
@@ -69,7 +92,8 @@ const execSchema = z.strictObject({
 });
 
 export const templateConfigSchema = z.object({
-  consul: z.object({ address: z.string().optional(), token: z.string().optional() }).passthrough().optional(),
+  consul: z.object({ address: z.string().optional(), token: z.string().optional(), token_file: z.string().optional() }).passthrough().optional(),
+  pid_file: z.string().min(1).optional(),
   // One block or a list of them, read as a list so that an error names the template by its place (template.1.perms).
   template: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(templateSchema)).optional(),
   wait: waitSchema.optional(),

@@ -321,4 +321,33 @@ describe('switchyard template: -exec, SIGHUP, node/datacenters/file', () => {
     assert.equal(existsSync(join(dir, 'never.out')), false);
     for (const id of ['k1', 'k2', 'k3']) await dereg(id);
   });
+
+  it('-consul-token-file reaches an agent that requires a token; -pid-file holds our PID for kill -HUP and goes when we stop', async () => {
+    const secured = await startTestAgent({ 'acl-token': 'tpl-s3cret' });
+    try {
+      const dir = tempDir('sy-tpl-token-');
+      writeFileSync(join(dir, 'token'), 'tpl-s3cret\n');
+      await http(secured.url, 'PUT', '/v1/agent/service/register', { Name: 'tok', ID: 'tok1', Port: 47001 }, { 'X-Consul-Token': 'tpl-s3cret' });
+      writeFileSync(join(dir, 't.ctmpl'), 'a {{ range service "tok" }}{{ .Port }}{{ end }}');
+      const out = join(dir, 't.out');
+      const pidFile = join(dir, 'ct.pid');
+      const p = switchyard(['template', '-consul-addr', secured.url, '-consul-token-file', join(dir, 'token'), '-pid-file', pidFile, '-template', `${dir}/t.ctmpl:${out}`], { CONSUL_HTTP_TOKEN: '' });
+      procs.push(p);
+      await waitFor(() => existsSync(out), () => `the render through the token; stderr: ${p.stderr()}`);
+      assert.equal(readFileSync(out, 'utf8'), 'a 47001');
+      assert.equal(readFileSync(pidFile, 'utf8'), `${p.pid}\n`);
+      writeFileSync(join(dir, 't.ctmpl'), 'b {{ range service "tok" }}{{ .Port }}{{ end }}');
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGHUP');
+      await waitFor(() => readFileSync(out, 'utf8') === 'b 47001', 'the reload through the PID file');
+      process.kill(p.pid, 'SIGTERM');
+      assert.equal((await p.exited).code, 0, p.stderr());
+      assert.equal(existsSync(pidFile), false, 'the PID file is removed');
+
+      const missing = run(['-consul-token-file', join(dir, 'nope'), '-template', `${dir}/t.ctmpl:${dir}/never.out`]);
+      assert.equal((await missing.exited).code, 2);
+      assert.match(missing.stderr(), /-consul-token-file: cannot read the token file .*nope/);
+    } finally {
+      await secured.stop();
+    }
+  });
 });

@@ -2,7 +2,10 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHcl } from '../../src/template/hcl.js';
-import { blockQueryWaitMs, execSettings, parseTemplateFlag, parseWait, templateConfigSchema } from '../../src/template/config.js';
+import { blockQueryWaitMs, execSettings, parseTemplateFlag, parseWait, registryToken, templateConfigSchema } from '../../src/template/config.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseSignal } from '../../src/template/exec-child.js';
 
 it('splits -template like consul-template (command keeps its colons, drive letters stay)', () => {
@@ -87,4 +90,21 @@ it('block_query_wait is read in 1 s … 10 min; template blocks are lists so err
   assert.equal(two.success, false);
   assert.match(two.error?.issues[0]?.message ?? '', /either as command or in exec/);
   assert.deepEqual(two.error?.issues[0]?.path, ['template', 1]);
+});
+
+it('finds the registry token as consul-template does: flag, flag file, config token, config token_file, then the environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-token-'));
+  const file = (name: string, v: string): string => {
+    writeFileSync(join(dir, name), v);
+    return join(dir, name);
+  };
+  const cfg = (consul: Record<string, string>) => templateConfigSchema.parse({ consul });
+  assert.equal(registryToken(cfg({ token: 'c' }), { token: 'f', tokenFile: file('a', 'ff') }, { CONSUL_HTTP_TOKEN: 'e' }), 'f');
+  assert.equal(registryToken(cfg({ token: 'c' }), { tokenFile: file('b', ' ff\n') }, { CONSUL_HTTP_TOKEN: 'e' }), 'ff');
+  assert.equal(registryToken(cfg({ token: 'c', token_file: file('c', 'cf') }), {}, { CONSUL_HTTP_TOKEN: 'e' }), 'c');
+  assert.equal(registryToken(cfg({ token_file: file('d', 'cf\n') }), {}, { CONSUL_HTTP_TOKEN: 'e' }), 'cf');
+  assert.equal(registryToken(cfg({}), {}, { CONSUL_TOKEN: 'old', CONSUL_HTTP_TOKEN_FILE: file('e', 'ef') }), 'old');
+  assert.equal(registryToken(cfg({}), {}, { CONSUL_HTTP_TOKEN_FILE: file('g', 'ef\n') }), 'ef');
+  assert.equal(registryToken(cfg({}), {}, {}), undefined);
+  assert.throws(() => registryToken(cfg({ token_file: join(dir, 'none') }), {}, {}), /consul\.token_file: cannot read the token file .*none/);
 });
