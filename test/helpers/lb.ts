@@ -168,3 +168,20 @@ export async function startStaticLb(cfg: LbConfigInput, services: Record<string,
   lb.apply({ catalog, instances });
   return { ...lb, url: `http://127.0.0.1:${lb.address.port}`, adminUrl: `http://127.0.0.1:${lb.adminAddress?.port ?? 0}` };
 }
+
+/**
+ * Whether `tries` GETs of `url` (refused or non-200 answers skipped: a server starting or reloading)
+ * answered with exactly the bodies `expected`, each at least once and nothing else.
+ */
+export async function reachesExactly(url: string, expected: readonly string[], tries = 12): Promise<boolean> {
+  const seen = new Set<string>();
+  for (let i = 0; i < tries; i++) {
+    try {
+      const r = await fetch(url);
+      if (r.status === 200) seen.add(await r.text());
+    } catch {
+      // not listening yet, or reloading
+    }
+  }
+  return seen.size === expected.length && expected.every((x) => seen.has(x));
+}

@@ -37,6 +37,20 @@ function httpsGet(port: number, agent: Agent | false): Promise<Answer> {
   });
 }
 
+type Pair = { cert: string; key: string };
+
+/** Two certificates for shop.example.com (CN first… and second…), and the files a balancer reads, holding the first. */
+function renewable(prefix: string): { dir: string; first: Pair; second: Pair; live: Pair } {
+  const dir = tempDir(prefix);
+  const first = selfSigned(dir, 'first', ['first.example.com', 'shop.example.com']);
+  const second = selfSigned(dir, 'second', ['second.example.com', 'shop.example.com']);
+  // Replaced in place later, as a renewal does.
+  const live = { cert: join(dir, 'live.crt'), key: join(dir, 'live.key') };
+  copyFileSync(first.cert, live.cert);
+  copyFileSync(first.key, live.key);
+  return { dir, first, second, live };
+}
+
 describe('lb: TLS certificates reloaded on SIGHUP', () => {
   let agent: TestAgent;
   let backend: Backend;
@@ -54,13 +68,7 @@ describe('lb: TLS certificates reloaded on SIGHUP', () => {
 
   for (const workers of [1, 2]) {
     it(`--workers ${workers}: new connections get the renewed certificate, open ones keep theirs, a broken file changes nothing`, async () => {
-      const dir = tempDir('sy-tls-reload-');
-      const first = selfSigned(dir, 'first', ['first.example.com', 'shop.example.com']);
-      const second = selfSigned(dir, 'second', ['second.example.com', 'shop.example.com']);
-      // The files the balancer reads, replaced in place as a renewal does.
-      const live = { cert: join(dir, 'live.crt'), key: join(dir, 'live.key') };
-      copyFileSync(first.cert, live.cert);
-      copyFileSync(first.key, live.key);
+      const { dir, first, second, live } = renewable('sy-tls-reload-');
       const [port, tlsPort, admin] = [await freePort(), await freePort(), await freePort()];
       const cfg = join(dir, 'lb.yaml');
       writeFileSync(cfg, JSON.stringify({
@@ -161,12 +169,7 @@ describe('lb: TLS certificates reloaded on SIGHUP', () => {
   });
 
   it('switchyard up reloads its balancer\'s certificates on SIGHUP; switchyard agent says it cannot reload and goes on (SIGHUP ended both)', async () => {
-    const dir = tempDir('sy-up-hup-');
-    const first = selfSigned(dir, 'first', ['first.example.com', 'shop.example.com']);
-    const second = selfSigned(dir, 'second', ['second.example.com', 'shop.example.com']);
-    const live = { cert: join(dir, 'live.crt'), key: join(dir, 'live.key') };
-    copyFileSync(first.cert, live.cert);
-    copyFileSync(first.key, live.key);
+    const { dir, second, live } = renewable('sy-up-hup-');
     const [api, lbPort, tlsPort, dnsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const file = join(dir, 'up.json');
     writeFileSync(file, JSON.stringify({ lb: { routes: [{ path: '/', service: 'shop' }], tls: { listen: `127.0.0.1:${tlsPort}`, certs: [live] } } }));

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startTestAgent, http, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { startBackend } from '../helpers/lb.js';
+import { reachesExactly, startBackend } from '../helpers/lb.js';
 import type { Backend } from '../helpers/lb.js';
 import { freePort, stop, switchyard } from '../helpers/process.js';
 import type { Proc } from '../helpers/process.js';
@@ -240,28 +240,15 @@ describe('switchyard template: -exec, SIGHUP, node/datacenters/file', () => {
     const backends: Backend[] = await Promise.all(['x1', 'x2'].map(startBackend));
     await reg('xn1', backends[0]!.port, 'exec-nginx');
     const tpl = run(['-template', `${dir}/nginx.conf.ctmpl:${dir}/nginx.conf`, '-exec', `nginx -p ${dir} -c ${dir}/nginx.conf -g 'daemon off;'`, '-exec-reload-signal', 'SIGHUP', '-exec-kill-signal', 'SIGQUIT']);
-    const reached = async (): Promise<Set<string>> => {
-      const seen = new Set<string>();
-      for (let i = 0; i < 8; i++) {
-        try {
-          const r = await fetch(`http://127.0.0.1:${port}/`);
-          if (r.status === 200) seen.add(await r.text());
-        } catch {
-          // not listening yet
-        }
-      }
-      return seen;
-    };
-    const same = (a: Set<string>, b: string[]): boolean => a.size === b.length && b.every((x) => a.has(x));
     const master = (): string => (existsSync(join(dir, 'nginx.pid')) ? readFileSync(join(dir, 'nginx.pid'), 'utf8').trim() : '');
     try {
-      await waitFor(async () => same(await reached(), ['x1']), () => `nginx reaches x1 only; stderr: ${tpl.stderr()}`, 10_000, 100);
+      await waitFor(async () => reachesExactly(`http://127.0.0.1:${port}/`, ['x1'], 8), () => `nginx reaches x1 only; stderr: ${tpl.stderr()}`, 10_000, 100);
       const pid = master();
       assert.notEqual(pid, '');
       await reg('xn2', backends[1]!.port, 'exec-nginx');
-      await waitFor(async () => same(await reached(), ['x1', 'x2']), 'nginx reaches both', 10_000, 100);
+      await waitFor(async () => reachesExactly(`http://127.0.0.1:${port}/`, ['x1', 'x2'], 8), 'nginx reaches both', 10_000, 100);
       await dereg('xn1');
-      await waitFor(async () => same(await reached(), ['x2']), 'nginx reaches x2 only', 10_000, 100);
+      await waitFor(async () => reachesExactly(`http://127.0.0.1:${port}/`, ['x2'], 8), 'nginx reaches x2 only', 10_000, 100);
       // Reloaded in place (SIGHUP to the master; its workers ignore it), never restarted.
       assert.equal(master(), pid);
       assert.ok((tpl.stderr().match(/exec: templates changed: signalling the child/g) ?? []).length >= 2, tpl.stderr());

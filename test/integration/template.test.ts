@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { startTestAgent, http, negativeWindow, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { startBackend } from '../helpers/lb.js';
+import { reachesExactly, startBackend } from '../helpers/lb.js';
 import type { Backend } from '../helpers/lb.js';
 import { freePort, stop, switchyard } from '../helpers/process.js';
 
@@ -200,26 +200,13 @@ template {
     const nginx = spawn('nginx', ['-p', dir, '-c', `${dir}/nginx.conf`], { stdio: 'ignore' });
     const reload = `nginx -p ${dir} -c ${dir}/nginx.conf -s reload`;
     const tpl = switchyard(['template', '-consul-addr', agent.url, '-template', `${dir}/nginx.conf.ctmpl:${dir}/conf.d/default.conf:${reload}`, '-log-level', 'info']);
-    const reached = async (): Promise<Set<string>> => {
-      const seen = new Set<string>();
-      for (let i = 0; i < 12; i++) {
-        try {
-          const r = await fetch(`http://127.0.0.1:${port}/`);
-          if (r.status === 200) seen.add(await r.text());
-        } catch {
-          // nginx reloading
-        }
-      }
-      return seen;
-    };
-    const same = (a: Set<string>, b: string[]): boolean => a.size === b.length && b.every((x) => a.has(x));
     try {
-      await waitFor(async () => same(await reached(), ['n1']), 'nginx reaches n1 only', 10_000, 100);
+      await waitFor(async () => reachesExactly(`http://127.0.0.1:${port}/`, ['n1']), 'nginx reaches n1 only', 10_000, 100);
       await reg('web-n2', backends[1]!.port, 'nginx');
       await reg('web-n3', backends[2]!.port, 'nginx');
-      await waitFor(async () => same(await reached(), ['n1', 'n2', 'n3']), 'nginx reaches all three', 10_000, 100);
+      await waitFor(async () => reachesExactly(`http://127.0.0.1:${port}/`, ['n1', 'n2', 'n3']), 'nginx reaches all three', 10_000, 100);
       await dereg('web-n1');
-      await waitFor(async () => same(await reached(), ['n2', 'n3']), 'nginx reaches n2 and n3 only', 10_000, 100);
+      await waitFor(async () => reachesExactly(`http://127.0.0.1:${port}/`, ['n2', 'n3']), 'nginx reaches n2 and n3 only', 10_000, 100);
       assert.match(readFileSync(`${dir}/conf.d/default.conf`, 'utf8'), new RegExp(`server 127\\.0\\.0\\.1:${backends[1]!.port} max_fails=3`));
       assert.ok((tpl.stderr().match(/"msg":"command ran"/g) ?? []).length >= 2, 'nginx -s reload ran on the changes');
     } finally {
