@@ -65,18 +65,27 @@ export interface Hangup {
 
 /**
  * Catches SIGHUP from now on: Node's default ends the process, and SIGHUP is what an nginx operator (or
- * certbot's deploy hook) sends to reload. Until `set`, a SIGHUP is logged and changes nothing.
+ * certbot's deploy hook) sends to reload. One that comes while starting is done once `set` says how:
+ * the files may have changed after the start read them.
  */
 export function catchHangup(logger: Logger): Hangup {
   let reload: (() => void) | undefined;
+  let pending = false;
   const on = (): void => {
     if (reload) reload();
-    else logger.warn('SIGHUP while starting: nothing reloaded');
+    else if (!pending) {
+      pending = true;
+      logger.info('SIGHUP while starting: reloading once started');
+    }
   };
   process.on('SIGHUP', on);
   return {
     set: (fn) => {
       reload = fn;
+      if (pending) {
+        pending = false;
+        fn();
+      }
     },
     close: () => process.off('SIGHUP', on),
   };
