@@ -74,8 +74,19 @@ describe('agents sharing one etcd', { skip: !available && 'etcd not installed' }
       assert.equal((await http(a.url, 'PUT', '/v1/agent/service/register', { Name: 'api', ID: 'api-1', Port: 9, Check: { TTL: '30s', Status: 'passing' } })).status, 200);
       assert.deepEqual(JSON.parse((await http(b.url, 'GET', '/v1/agent/services')).text), {}, "B's agent API lists only B's own services");
       await waitFor(async () => JSON.parse((await http(b.url, 'GET', '/v1/health/service/api?passing')).text).length === 1, 'api passing');
+      // Every agent lists every member, as Consul's gossip pool does: 1 alive, 4 failed (Serf's codes).
+      type Member = { Name: string; Addr: string; Status: number; Tags: { id: string } };
+      const membersAt = async (url: string): Promise<[string, number][]> => ((await http(url, 'GET', '/v1/agent/members')).json as Member[]).map((m) => [m.Name, m.Status]);
+      let seen: [string, number][] = [];
+      const membersAre = async (url: string, want: [string, number][]): Promise<boolean> => JSON.stringify((seen = await membersAt(url))) === JSON.stringify(want);
+      await waitFor(() => membersAre(b.url, [['node-a', 1], ['node-b', 1]]), () => `both alive at B: ${JSON.stringify(seen)}`);
+      assert.deepEqual(await membersAt(a.url), [['node-a', 1], ['node-b', 1]]);
+      const aAtB = ((await http(b.url, 'GET', '/v1/agent/members')).json as Member[]).find((m) => m.Name === 'node-a');
+      assert.equal(aAtB?.Addr, '127.0.0.1');
+      assert.match(aAtB?.Tags.id ?? '', /^[0-9a-f-]{36}$/);
       // A leaves gracefully (lease revoked): B marks node-a critical at once.
       await a.close();
+      await waitFor(() => membersAre(b.url, [['node-a', 4], ['node-b', 1]]), () => `node-a failed at B: ${JSON.stringify(seen)}`, 5000);
       await waitFor(async () => {
         const checks = JSON.parse((await http(b.url, 'GET', '/v1/health/node/node-a')).text) as { CheckID: string; Status: string; Output: string }[];
         return checks.find((c) => c.CheckID === 'serfHealth')?.Status === 'critical';

@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { badRequest, notFound } from '../../../../core/errors.js';
 import { parseGoDuration } from '../../../../core/duration.js';
 import { decodeCheck, decodeCheckUpdate, decodeService, parseJsonBody } from '../../decode.js';
-import { aggregateStatus } from '../../model.js';
+import { aggregateStatus, keys } from '../../model.js';
 import type { ServiceRecord } from '../../model.js';
 import { renderAgentService, renderCheck } from '../../render.js';
-import { keyedBy } from '../../queries.js';
+import { cmp, keyedBy } from '../../queries.js';
 import { topics } from '../../catalog-reader.js';
 import type { Ctx, Reply, Route } from '../context.js';
 import type { ApiDeps } from '../deps.js';
@@ -74,13 +74,13 @@ export function agentRoutes(deps: ApiDeps): Route[] {
           },
           DebugConfig: {},
           Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
-          Member: member(deps),
+          Member: member(deps, deps.registry.node, SERF_ALIVE),
           Stats: { agent: { checks: String(count(view.checksOnNode(registry.node.name))), services: String(count(view.nodeServices(registry.node.name))) } },
           Meta: { 'consul-network-segment': '' },
         },
       }),
     },
-    { path: '/v1/agent/members', methods: ['GET'], handler: () => ({ json: [member(deps)] }) },
+    { path: '/v1/agent/members', methods: ['GET'], handler: () => ({ json: members(deps) }) },
     {
       path: '/v1/agent/services', methods: ['GET'],
       handler: (ctx) => {
@@ -229,11 +229,30 @@ function worstStatus(list: string[]): string {
   return list.reduce((w, s) => (SEVERITY.indexOf(s) > SEVERITY.indexOf(w) ? s : w), 'passing');
 }
 
-function member(deps: ApiDeps): Record<string, unknown> {
-  const n = deps.registry.node;
+/** Serf's member status codes as /v1/agent/members reports them. */
+const SERF_ALIVE = 1;
+const SERF_FAILED = 4;
+
+function member(deps: ApiDeps, n: { name: string; address: string; id: string }, status: number): Record<string, unknown> {
   return {
     Name: n.name, Addr: n.address, Port: 8301,
-    Tags: { dc: n.datacenter, role: 'consul', port: '8300', id: n.id, vsn: '2', vsn_min: '2', vsn_max: '3', build: `${deps.version}:switchyard` },
-    Status: 1, ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
+    Tags: { dc: deps.registry.node.datacenter, role: 'consul', port: '8300', id: n.id, vsn: '2', vsn_min: '2', vsn_max: '3', build: `${deps.version}:switchyard` },
+    Status: status, ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
   };
+}
+
+/**
+ * Consul lists its gossip pool's members. On a shared etcd store the members are the agents that
+ * joined it (`m/<node>`), alive while their lease key (`a/<node>`) lives and failed after: what
+ * Serf would say of an agent that stopped answering. Alone (embedded store) it is just this agent.
+ */
+function members(deps: ApiDeps): Record<string, unknown>[] {
+  const self = deps.registry.node;
+  const joined = deps.store.range(keys.MEMBER_PREFIX).map((e) => e.key.slice(keys.MEMBER_PREFIX.length));
+  if (!joined.includes(self.name)) joined.push(self.name);
+  return joined.sort(cmp).map((name) => {
+    if (name === self.name) return member(deps, self, SERF_ALIVE);
+    const n = deps.view.node(name);
+    return member(deps, { name, address: n?.rec.Address ?? '', id: n?.rec.ID ?? '' }, deps.store.get(keys.ALIVE_PREFIX + name) ? SERF_ALIVE : SERF_FAILED);
+  });
 }
