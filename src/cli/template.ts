@@ -70,18 +70,12 @@ function readSettings(flags: Flags): Settings {
   const merged = Object.assign({}, ...configs) as ReturnType<typeof loadTemplateConfig>;
   const templates = [...configs.flatMap(templatesFromConfig), ...flags.template.map(parseTemplateFlag)];
   if (templates.length === 0) throw new Error('no templates: give -template "source:destination[:command]" or a -config file with template { } blocks');
-  const exec = execSettings(merged, {
-    ...(flags.exec !== undefined ? { exec: flags.exec } : {}),
-    ...(flags.execReloadSignal !== undefined ? { reloadSignal: flags.execReloadSignal } : {}),
-    ...(flags.execKillSignal !== undefined ? { killSignal: flags.execKillSignal } : {}),
-    ...(flags.execKillTimeout !== undefined ? { killTimeout: flags.execKillTimeout } : {}),
-    ...(flags.execSplay !== undefined ? { splay: flags.execSplay } : {}),
-  });
+  const exec = execSettings(merged, { exec: flags.exec, reloadSignal: flags.execReloadSignal, killSignal: flags.execKillSignal, killTimeout: flags.execKillTimeout, splay: flags.execSplay });
   if (exec && flags.dry) throw new Error('-exec cannot be combined with -dry: a dry run writes no file, so there is nothing for the child to read');
   return {
     templates,
     address: flags.consulAddr ?? merged.consul?.address ?? process.env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
-    token: registryToken(merged, { ...(flags.consulToken ? { token: flags.consulToken } : {}), ...(flags.consulTokenFile ? { tokenFile: flags.consulTokenFile } : {}) }, process.env),
+    token: registryToken(merged, { token: flags.consulToken, tokenFile: flags.consulTokenFile }, process.env),
     wait: flags.wait !== undefined ? parseWait(flags.wait) : merged.wait !== undefined ? parseWait(merged.wait, 'wait') : undefined,
     once: flags.once ?? merged.once ?? false,
     logLevel: level(flags.logLevel ?? merged.log_level),
@@ -192,12 +186,10 @@ export function registerTemplateCommand(program: Command): void {
         start(next, s.once);
       };
       const stop = (): void => finish(0);
-      const forward = (sig: NodeJS.Signals): void => child?.signal(sig);
       // consul-template stops on SIGINT; without a child there is nobody to pass SIGTERM to, so it stops us too.
-      const stopSignals: NodeJS.Signals[] = child ? ['SIGINT'] : ['SIGINT', 'SIGTERM'];
-      const listeners: [NodeJS.Signals, () => void][] = [['SIGHUP', reload]];
-      for (const sig of stopSignals) listeners.push([sig, stop]);
-      if (child) for (const sig of FORWARDED) if (!stopSignals.includes(sig)) listeners.push([sig, () => forward(sig)]);
+      const listeners: [NodeJS.Signals, () => void][] = [['SIGHUP', reload], ['SIGINT', stop]];
+      if (child) for (const sig of FORWARDED) listeners.push([sig, () => child.signal(sig)]);
+      else listeners.push(['SIGTERM', stop]);
       for (const [sig, fn] of listeners) process.on(sig, fn);
 
       start(current, first.once);

@@ -31,7 +31,10 @@ const UNSUPPORTED_TEMPLATE_KEYS: Readonly<Record<string, string>> = {
 /** HCL collects every block into a list; a block that may appear once is read from a list of one. */
 const oneBlock = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (Array.isArray(v) && v.length === 1 ? v[0] : v), schema);
 
-const templateExecSchema = oneBlock(z.strictObject({ command: z.union([z.string().min(1), z.array(z.string()).min(1)]), timeout: dur.optional() }));
+/** A command as a string (run by sh -c) or a list of arguments. */
+const commandSchema = z.union([z.string().min(1), z.array(z.string()).min(1)]);
+
+const templateExecSchema = oneBlock(z.strictObject({ command: commandSchema, timeout: dur.optional() }));
 
 const templateSchema = z.strictObject({
   source: z.string().optional(),
@@ -52,15 +55,13 @@ const templateSchema = z.strictObject({
   .refine((t) => (t.source === undefined) !== (t.contents === undefined), { message: 'exactly one of source and contents is required' })
   .refine((t) => t.command === undefined || t.exec === undefined, { message: 'give the command either as command or in exec { }, not both' });
 
-/** Top-level keys read here; any other (vault, syslog, pid_file, …) is reported once at start as ignored. */
-export const KNOWN_TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(['consul', 'template', 'wait', 'once', 'log_level', 'max_stale', 'block_query_wait', 'exec', 'pid_file']);
 
 /**
  * The registry token as consul-template finds it, first found wins: the flag, the flag's file, the
  * config's token, its token_file, then CONSUL_HTTP_TOKEN / CONSUL_TOKEN and CONSUL_HTTP_TOKEN_FILE.
  * A token file that cannot be read is an error naming it (a silent anonymous client would get 403s).
  */
-export function registryToken(c: TemplateConfig, flags: { token?: string; tokenFile?: string }, env: NodeJS.ProcessEnv): string | undefined {
+export function registryToken(c: TemplateConfig, flags: { token?: string | undefined; tokenFile?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
   const fromFile = (what: string, file: string): string => {
     try {
       return readFileSync(file, 'utf8').trim();
@@ -78,13 +79,10 @@ export function registryToken(c: TemplateConfig, flags: { token?: string; tokenF
   return f ? fromFile('CONSUL_HTTP_TOKEN_FILE', f) : undefined;
 }
 
-/** Top-level keys of `c` that are not read (consul-template has them; they change nothing here). */
-export function ignoredKeys(c: TemplateConfig): string[] {
-  return Object.keys(c).filter((k) => !KNOWN_TOP_LEVEL_KEYS.has(k));
-}
+
 
 const execSchema = z.strictObject({
-  command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+  command: commandSchema,
   reload_signal: z.string().optional(),
   kill_signal: z.string().optional(),
   kill_timeout: dur.optional(),
@@ -105,6 +103,14 @@ export const templateConfigSchema = z.object({
 }).passthrough();
 
 export type TemplateConfig = z.infer<typeof templateConfigSchema>;
+
+/** The top-level keys the schema reads; any other (vault, syslog, …) passes through and is named as ignored. */
+const KNOWN_TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(Object.keys(templateConfigSchema.shape));
+
+/** Top-level keys of `c` that are not read (consul-template has them; they change nothing here). */
+export function ignoredKeys(c: TemplateConfig): string[] {
+  return Object.keys(c).filter((k) => !KNOWN_TOP_LEVEL_KEYS.has(k));
+}
 
 const toMs = (what: string, v: string | number): number => {
   if (typeof v === 'number') return v / 1e6;
@@ -181,7 +187,7 @@ function shellCommand(command: string | readonly string[]): string {
 }
 
 /** What -exec flags and an `exec { }` block say, flags first; undefined when there is no command. */
-export function execSettings(c: TemplateConfig, flags: { exec?: string; reloadSignal?: string; killSignal?: string; killTimeout?: string; splay?: string }): ExecSettings | undefined {
+export function execSettings(c: TemplateConfig, flags: { exec?: string | undefined; reloadSignal?: string | undefined; killSignal?: string | undefined; killTimeout?: string | undefined; splay?: string | undefined }): ExecSettings | undefined {
   const e = c.exec;
   const command = flags.exec ?? (e ? shellCommand(e.command) : undefined);
   if (command === undefined) return undefined;

@@ -85,10 +85,6 @@ export class ExecChild {
     return this.#settings;
   }
 
-  get pid(): number | undefined {
-    return this.#child?.pid;
-  }
-
   get started(): boolean {
     return this.#child !== undefined;
   }

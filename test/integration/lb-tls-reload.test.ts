@@ -85,6 +85,10 @@ describe('lb: TLS certificates reloaded on SIGHUP', () => {
         }
       };
       await waitFor(ok, () => `the TLS listener; stderr: ${p.stderr()}`, 15_000, 100);
+      // Every process that serves has started (one, or each worker): a worker still starting applies a reload
+      // only once started, reading the files as they are then, which is not what this test is about.
+      const serving = (): number => (p.stderr().match(/"msg":"load balancer listening"/g) ?? []).length;
+      await waitFor(() => serving() >= (workers > 1 ? workers + 1 : 1), () => `every worker listening; stderr: ${p.stderr()}`, 15_000, 50);
       // Several fresh connections, so that with two workers both answer.
       const subjects = async (): Promise<string[]> => [...new Set(await Promise.all(Array.from({ length: 8 }, async () => (await httpsGet(tlsPort, false)).subject)))];
       assert.deepEqual(await subjects(), ['first.example.com']);

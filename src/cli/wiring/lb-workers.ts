@@ -22,6 +22,7 @@ import type { ChangeStamp, Instance, ServiceSet, Source } from '../../discovery/
 import { PersistentMap } from '../../core/persistent-map.js';
 import { reloadCertificates, startLb } from './lb.js';
 import type { RunningLb, WorkerGather } from './lb.js';
+import { deferredReload } from './signals.js';
 import type { CaughtSignals } from './signals.js';
 
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -82,13 +83,11 @@ export function setSchedulingPolicy(): void {
 /** A worker process: proxies with the sets the primary sends, answers its questions, exits on SIGTERM. */
 export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSignals): Promise<void> {
   const mine = new WorkerSet();
-  // A reload asked for while this worker starts is kept for when it has started: it may have read the
-  // certificate files before they were replaced.
-  let reloadAsked = false;
-  const onReload = (m: Msg): void => {
-    if (m.type === 'reload-tls') reloadAsked = true;
-  };
-  process.on('message', onReload);
+  // The primary's word for SIGHUP; one that comes while this worker starts is done once it has started.
+  const reload = deferredReload(logger, 'TLS reload');
+  process.on('message', (m: Msg) => {
+    if (m.type === 'reload-tls') reload.request();
+  });
   // Sets are taken from the start: the worker opens its listeners once the first one is a table.
   const lb = await startLb(cfg, logger, {
     admin: false,
@@ -104,10 +103,8 @@ export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSi
       process.send?.({ type: 'ready' } satisfies Msg);
     },
   });
-  process.off('message', onReload);
-  if (reloadAsked) reloadCertificates(lb, logger);
+  reload.set(() => reloadCertificates(lb, logger));
   process.on('message', (m: Msg) => {
-    if (m.type === 'reload-tls') reloadCertificates(lb, logger);
     if (m.type !== 'ask') return;
     const answer = m.what === 'metrics' ? lb.metrics.getMetricsAsJSON() : Promise.resolve(lb.runtime(m.reset === true));
     void answer.then((data) => process.send?.({ type: 'reply', id: m.id, data } satisfies Msg));

@@ -57,29 +57,27 @@ export function runUntilSignal(logger: Logger, shutdown: () => Promise<void>): P
   return catchSignals(logger).until(shutdown);
 }
 
-export interface Hangup {
-  /** What SIGHUP does from now on. */
+/**
+ * A reload that may be asked for before it can be done: one asked for while starting is done once
+ * `set` says how (the files may have changed after the start read them); later ones at once.
+ */
+export interface DeferredReload {
+  /** What a reload does from now on (and at once, when one was asked for meanwhile). */
   set(reload: () => void): void;
-  close(): void;
+  request(): void;
 }
 
-/**
- * Catches SIGHUP from now on: Node's default ends the process, and SIGHUP is what an nginx operator (or
- * certbot's deploy hook) sends to reload. One that comes while starting is done once `set` says how:
- * the files may have changed after the start read them.
- */
-export function catchHangup(logger: Logger): Hangup {
+export function deferredReload(logger: Logger, what: string): DeferredReload {
   let reload: (() => void) | undefined;
   let pending = false;
-  const on = (): void => {
-    if (reload) reload();
-    else if (!pending) {
-      pending = true;
-      logger.info('SIGHUP while starting: reloading once started');
-    }
-  };
-  process.on('SIGHUP', on);
   return {
+    request: () => {
+      if (reload) reload();
+      else if (!pending) {
+        pending = true;
+        logger.info(`${what} while starting: reloading once started`);
+      }
+    },
     set: (fn) => {
       reload = fn;
       if (pending) {
@@ -87,6 +85,15 @@ export function catchHangup(logger: Logger): Hangup {
         fn();
       }
     },
-    close: () => process.off('SIGHUP', on),
   };
+}
+
+/**
+ * Catches SIGHUP from now on: Node's default ends the process, and SIGHUP is what an nginx operator (or
+ * certbot's deploy hook) sends to reload.
+ */
+export function catchHangup(logger: Logger): DeferredReload {
+  const r = deferredReload(logger, 'SIGHUP');
+  process.on('SIGHUP', () => r.request());
+  return r;
 }
