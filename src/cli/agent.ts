@@ -33,6 +33,7 @@ interface AgentFlags {
   heapGrowth?: string;
   httpMaxConnsPerClient?: string;
   allowedHosts?: string[];
+  enableScriptChecks?: boolean;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -57,6 +58,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--http-max-conns-per-client <n>', 'connections one client address may hold open to the HTTP API; more get 429 (default 200 as Consul; 0: no limit; loopback clients are never limited)')
     .option('--allowed-hosts <names...>', 'with the API on loopback, also answer requests whose Host is one of these names (default: only localhost, IP addresses and single-label names, against DNS rebinding; *.domain by suffix, * for any)')
+    .option('--enable-script-checks', 'run script checks (Args) and Docker checks (DockerContainerID) registered through the API, as Consul\'s enable_script_checks; anyone who may register can then run commands on this host, so pair it with --acl-token (default off: such checks are refused)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--sync <mode>', '"always" fsyncs each commit batch (default); "none" only writes (survives kill -9, not power loss)')
     .option('--check-min-interval <duration>', 'shortest health-check interval honoured (default 1s, as Consul)')

@@ -29,6 +29,7 @@ interface UpFlags {
   datacenter?: string;
   aclToken?: string;
   allowedHosts?: string[];
+  enableScriptChecks?: boolean;
   listen?: string;
   dnsAddr?: string;
   dnsUdpMaxSize?: string;
@@ -62,7 +63,7 @@ export interface RunningUp {
 export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
   // One flag set, two parts: each part takes its own keys (--advertise-addr is the balancer's here).
   const agentCfg = resolveAgentConfig(file.agent ?? {}, flagsToConfig(agentConfigSchema, flags, [
-    'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'allowed-hosts', 'log-level', 'store', 'lease-ttl', 'etcd-cacert', 'etcd-cert', 'etcd-key',
+    'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'allowed-hosts', 'enable-script-checks', 'log-level', 'store', 'lease-ttl', 'etcd-cacert', 'etcd-cert', 'etcd-key',
   ]));
   const lbCfg = resolveLbConfig(file.lb ?? {}, flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) }, [
     'listen', 'service', 'admin-addr', 'state-file', 'balance', 'access-log', 'log-level', 'register-as', 'advertise-addr', 'data-plane',
@@ -126,6 +127,7 @@ export function registerUpCommand(program: Command): void {
     .option('--datacenter <dc>', 'datacenter name (default dc1)')
     .option('--acl-token <token>', 'require this token on every registry API request')
     .option('--allowed-hosts <names...>', 'with the registry on loopback, also answer requests whose Host is one of these names (DNS-rebinding defence; see the agent\'s flag)')
+    .option('--enable-script-checks', 'run script and Docker checks registered through the API (see the agent\'s flag; pair it with --acl-token)')
     .option('--listen <host:port>', 'balancer listen address (default 127.0.0.1:9080)')
     .option('--dns-addr <host:port>', 'DNS interface, UDP and TCP (default 127.0.0.1:8600)')
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')

@@ -51,6 +51,8 @@ export const agentConfigSchema = z.strictObject({
   'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
   /** Percent the JS heap may grow past what the last full collection kept (0: V8's own choice; default 30). */
   'heap-growth': z.number().int().min(0).max(400).optional(),
+  /** Run script and Docker checks registered through the API (Consul's enable_script_checks; off by default). */
+  'enable-script-checks': z.boolean().optional(),
 });
 
 export type AgentConfigInput = z.infer<typeof agentConfigSchema>;
@@ -80,6 +82,7 @@ export interface AgentConfig {
   readonly sessionTtlMinMs: number;
   readonly dnsUdpMaxSize: number | undefined;
   readonly heapGrowthPercent: number;
+  readonly enableScriptChecks: boolean;
 }
 
 const ms = msFrom;
@@ -115,6 +118,7 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
     dnsUdpMaxSize: c['dns-udp-max-size'],
     heapGrowthPercent: c['heap-growth'] ?? 30,
+    enableScriptChecks: c['enable-script-checks'] ?? false,
   });
 }
 

@@ -37,3 +37,57 @@ export function truncateOutput(s: string, max: number = DEFAULT_OUTPUT_MAX_SIZE)
   if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1);
   return `${decodeUtf8Prefix(Buffer.from(head, 'utf8'), limit)} ... (captured ${limit} of ${total} bytes)`;
 }
+
+/**
+ * The last `max` bytes a check's command wrote (stdout and stderr interleaved as they arrived) and how
+ * many it wrote in all: Consul keeps a script's output in a circular buffer of OutputMaxSize bytes, so
+ * a long output shows its end, where the error usually is.
+ */
+export class OutputTail {
+  readonly #buf: Buffer;
+  #start = 0;
+  #length = 0;
+  #total = 0;
+
+  constructor(max: number = DEFAULT_OUTPUT_MAX_SIZE) {
+    this.#buf = Buffer.alloc(Math.max(0, Math.floor(max)));
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#total += chunk.length;
+    const cap = this.#buf.length;
+    if (cap === 0) return;
+    // Only the last `cap` bytes of a chunk can survive it.
+    const src = chunk.length > cap ? chunk.subarray(chunk.length - cap) : chunk;
+    for (let i = 0; i < src.length;) {
+      const at = (this.#start + this.#length) % cap;
+      const n = Math.min(src.length - i, cap - at);
+      Buffer.from(src.buffer, src.byteOffset + i, n).copy(this.#buf, at);
+      i += n;
+      const over = this.#length + n - cap;
+      if (over > 0) {
+        this.#start = (this.#start + over) % cap;
+        this.#length = cap;
+      } else this.#length += n;
+    }
+  }
+
+  get total(): number {
+    return this.#total;
+  }
+
+  /**
+   * What Consul reports: the kept bytes, and when some were dropped, `Captured <kept> of <total> bytes`
+   * and an ellipsis line before them. A character cut at the start of the kept bytes is left out
+   * rather than shown as U+FFFD.
+   */
+  text(): string {
+    const cap = this.#buf.length;
+    const kept = Buffer.concat([this.#buf.subarray(this.#start, Math.min(cap, this.#start + this.#length)), this.#buf.subarray(0, Math.max(0, this.#start + this.#length - cap))]);
+    if (this.#total <= kept.length) return kept.toString('utf8');
+    let from = 0;
+    // 0b10xxxxxx is a continuation byte: its character began in the bytes that were dropped.
+    while (from < kept.length && from < 3 && ((kept[from] ?? 0) & 0xc0) === 0x80) from++;
+    return `Captured ${kept.length} of ${this.#total} bytes\n...\n${kept.toString('utf8', from)}`;
+  }
+}

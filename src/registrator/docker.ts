@@ -1,12 +1,13 @@
 /**
  * What registrator needs from the Docker Engine API (list running containers, inspect one, follow
  * container events), behind a small interface so the sync loop can be tested without a daemon.
- * The real one uses dockerode: DOCKER_HOST (unix:///path, tcp://host:port), else
- * /var/run/docker.sock, else registrator's documented mount point /tmp/docker.sock.
+ * The real one uses dockerode, on the daemon core/docker-endpoint.ts finds.
  */
-import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
+import { dockerEndpoint } from '../core/docker-endpoint.js';
 import type { ContainerInspect } from './types.js';
+
+export { dockerEndpoint };
 
 export interface DockerEvent {
   /** start, die, stop, kill, health_status: healthy, … */
@@ -32,13 +33,6 @@ export interface DockerSource {
 
 /** The container events the sync loop reacts to (any of them triggers a reconcile). */
 export const WATCHED_EVENTS = ['start', 'die', 'stop', 'kill', 'health_status'] as const;
-
-export function dockerEndpoint(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): { endpoint: string; socketPath?: string } {
-  const host = env.DOCKER_HOST;
-  if (host) return { endpoint: host };
-  if (!exists('/var/run/docker.sock') && exists('/tmp/docker.sock')) return { endpoint: 'unix:///tmp/docker.sock', socketPath: '/tmp/docker.sock' };
-  return { endpoint: 'unix:///var/run/docker.sock', socketPath: '/var/run/docker.sock' };
-}
 
 const statusOf = (err: unknown): number | undefined => {
   const s = (err as { statusCode?: unknown } | null)?.statusCode;

@@ -14,7 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { runHttpCheck } from '../../src/health/http-check.js';
-import { truncateOutput } from '../../src/health/output.js';
+import fc from 'fast-check';
+import { OutputTail, truncateOutput } from '../../src/health/output.js';
 import { runTcpCheck } from '../../src/health/tcp-check.js';
 import { waitFor } from '../helpers/agent.js';
 
@@ -540,5 +541,29 @@ describe('truncateOutput', () => {
     assert.equal(truncateOutput('😀😀', 5), '😀 ... (captured 5 of 8 bytes)');
     assert.equal(truncateOutput('😀😀', 3), ' ... (captured 3 of 8 bytes)');
     assert.equal(truncateOutput('a😀', 4), 'a ... (captured 4 of 5 bytes)');
+  });
+});
+
+describe('OutputTail (a script check\'s output: its last OutputMaxSize bytes)', () => {
+  it('keeps exactly the last bytes over any split of the writes, and counts them all', () => {
+    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 12 }), fc.integer({ min: 1, max: 64 }), (chunks, cap) => {
+      // Printable ASCII, so the text is the bytes: the UTF-8 cut at the start is checked below.
+      const ascii = chunks.map((c) => Buffer.from(c.map((b) => 0x20 + (b % 90))));
+      const all = Buffer.concat(ascii);
+      const tail = new OutputTail(cap);
+      for (const c of ascii) tail.write(c);
+      const kept = all.subarray(Math.max(0, all.length - cap)).toString('latin1');
+      assert.equal(tail.total, all.length);
+      assert.equal(tail.text(), all.length > cap ? `Captured ${cap} of ${all.length} bytes\n...\n${kept}` : kept);
+    }), { numRuns: 500 });
+  });
+
+  it('leaves out a character cut at the start instead of showing U+FFFD', () => {
+    const tail = new OutputTail(5);
+    tail.write(Buffer.from('ab😀cd'));
+    assert.equal(tail.text(), 'Captured 5 of 8 bytes\n...\ncd');
+    const whole = new OutputTail(6);
+    whole.write(Buffer.from('ab😀cd'));
+    assert.equal(whole.text(), 'Captured 6 of 8 bytes\n...\n😀cd');
   });
 });

@@ -150,7 +150,15 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const registry = new Registry({
     store, view, node: { name: cfg.node, id: nodeId(cfg.dataDir), address: advertise, datacenter: cfg.datacenter },
     ...(antiEntropy ? { onLocalCommit: (ops: readonly StoreOp[]) => antiEntropy.record(ops) } : {}),
+    scriptChecks: cfg.enableScriptChecks,
   });
+  if (cfg.enableScriptChecks) {
+    // Consul's own warning, for the same reason: a registration is then a command run on this host.
+    const open = cfg.aclToken === undefined;
+    logger[open ? 'warn' : 'info']({ httpAddr: cfg.httpAddr, acl: !open }, open
+      ? 'script checks are enabled and the API takes no token: anyone who can reach it can run commands on this host (and in its containers) as this user'
+      : 'script checks are enabled: a registration with the token can run commands on this host (and in its containers)');
+  }
   // In cluster mode the node's health follows an etcd lease (Membership asserts the node itself).
   const membership = etcd
     ? new Membership({ store: etcd, registry, logger: logger.child({ part: 'membership' }), ttlSeconds: cfg.leaseTtlSeconds, onAnnounced: () => void antiEntropy?.sync(), startBudgetMs: Math.max(30_000, 3 * cfg.storeTimeoutMs), advertiseUrl: `http://${advertise.includes(':') ? `[${advertise}]` : advertise}:${listenAt.port}` })
@@ -220,7 +228,7 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   const scheduler = new CheckScheduler({
     // Monotonic: a wall clock stepped forward must not count as time a check has been critical.
     registry, view, logger, clock: monotonicClock, random: systemRandom,
-    minIntervalMs: cfg.checkMinIntervalMs, reapIntervalMs: cfg.checkReapIntervalMs, deregisterMinMs: cfg.checkDeregisterMinMs,
+    minIntervalMs: cfg.checkMinIntervalMs, reapIntervalMs: cfg.checkReapIntervalMs, deregisterMinMs: cfg.checkDeregisterMinMs, scriptChecks: cfg.enableScriptChecks,
     onResult: (type, status) => checkResults.inc({ type, status }),
   });
   scheduler.start();

@@ -55,15 +55,23 @@ export interface CheckDefinition {
   FailuresBeforeWarning?: number;
   FailuresBeforeCritical?: number;
   OutputMaxSize?: number;
-  /** Kept for compatibility; script checks are never executed (enable_script_checks is off). */
+  /** Script and Docker checks: the command, run without a shell. */
   ScriptArgs?: string[];
+  /** Script and Docker checks: the older string form, run with `sh -c` (Docker: `Shell -c`). */
+  Script?: string;
+  DockerContainerID?: string;
+  /** Docker checks with `Script`: the shell in the container (default /bin/sh). */
+  Shell?: string;
   GRPC?: string;
   GRPCUseTLS?: boolean;
   AliasNode?: string;
   AliasService?: string;
 }
 
-export type CheckType = 'http' | 'tcp' | 'udp' | 'h2ping' | 'ttl' | 'script' | 'grpc' | 'alias' | 'maintenance' | 'serf' | '';
+export type CheckType = 'http' | 'tcp' | 'udp' | 'h2ping' | 'ttl' | 'script' | 'docker' | 'grpc' | 'alias' | 'maintenance' | 'serf' | '';
+
+/** The checks an agent defines itself and lists under /v1/agent/checks: every type but serf's node check and untyped catalog checks. */
+export const AGENT_CHECK_TYPES: ReadonlySet<string> = new Set<CheckType>(['http', 'tcp', 'udp', 'h2ping', 'ttl', 'script', 'docker', 'grpc', 'alias', 'maintenance']);
 
 export interface CheckRecord {
   Node: string;

@@ -33,6 +33,8 @@ export interface RegistryOptions {
   kvMaxValueSize?: number;
   /** Told about every committed change made through the agent endpoints (cluster anti-entropy). */
   onLocalCommit?: (ops: readonly StoreOp[]) => void;
+  /** Accept script and Docker checks (the agent's --enable-script-checks; Consul's enable_script_checks). */
+  scriptChecks?: boolean;
 }
 
 const NODE_NAME = /^[^/\s]+$/;
@@ -43,6 +45,7 @@ export class Registry {
   readonly node: LocalNode;
   readonly kvMaxValueSize: number;
   readonly #onLocalCommit: ((ops: readonly StoreOp[]) => void) | undefined;
+  readonly #scriptChecks: boolean;
 
   constructor(opts: RegistryOptions) {
     this.#store = opts.store;
@@ -50,6 +53,7 @@ export class Registry {
     this.node = opts.node;
     this.kvMaxValueSize = opts.kvMaxValueSize ?? 512 * 1024;
     this.#onLocalCommit = opts.onLocalCommit;
+    this.#scriptChecks = opts.scriptChecks ?? false;
   }
 
   async #commit(req: TxnRequest): Promise<{ succeeded: boolean; revision: number }> {
@@ -121,7 +125,7 @@ export class Registry {
     for (const c of input.Checks ?? []) defs.push(c);
     const checks = defs.map((c, i) => {
       const field = input.Check && i === 0 ? 'Check' : `Checks[${input.Check ? i - 1 : i}]`;
-      const { type, def } = checkDefinition(c, field);
+      const { type, def } = checkDefinition(c, field, this.#scriptChecks);
       const checkId = c.CheckID || (defs.length > 1 ? `service:${id}:${i + 1}` : `service:${id}`);
       checkAddressable(`check ID (${field}.CheckID)`, checkId);
       const rec: CheckRecord = {
@@ -185,7 +189,7 @@ export class Registry {
       serviceName = svc.rec.Service;
       serviceTags = svc.rec.Tags;
     }
-    const { type, def } = checkDefinition(c, 'check');
+    const { type, def } = checkDefinition(c, 'check', this.#scriptChecks);
     const id = c.CheckID || name;
     checkAddressable('check ID', id);
     const rec: CheckRecord = {

@@ -37,7 +37,7 @@ const service = z.object({
   Weights: z.object({ Passing: count, Warning: count }).optional(), EnableTagOverride: bool.optional(), Kind: str.optional(), Local: bool.optional(),
 });
 
-const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'udp', 'h2ping', 'ttl', 'script', 'grpc', 'alias', 'maintenance', 'serf', ''];
+const CHECK_TYPES: readonly CheckType[] = ['http', 'tcp', 'udp', 'h2ping', 'ttl', 'script', 'docker', 'grpc', 'alias', 'maintenance', 'serf', ''];
 
 const definition = z.object({
   HTTP: str.optional(), Header: z.record(z.string(), z.array(str)).optional(), Method: str.optional(), Body: str.optional(),
@@ -45,7 +45,7 @@ const definition = z.object({
   TCP: str.optional(), TCPUseTLS: bool.optional(), UDP: str.optional(), H2PING: str.optional(), H2PingUseTLS: bool.optional(),
   TTL: duration.optional(), Interval: duration.optional(), Timeout: duration.optional(), DeregisterCriticalServiceAfter: duration.optional(),
   SuccessBeforePassing: count.optional(), FailuresBeforeWarning: count.optional(), FailuresBeforeCritical: count.optional(),
-  OutputMaxSize: count.optional(), ScriptArgs: z.array(str).optional(), GRPC: str.optional(), GRPCUseTLS: bool.optional(),
+  OutputMaxSize: count.optional(), ScriptArgs: z.array(str).optional(), Script: str.optional(), DockerContainerID: str.optional(), Shell: str.optional(), GRPC: str.optional(), GRPCUseTLS: bool.optional(),
   AliasNode: str.optional(), AliasService: str.optional(),
 });
 

@@ -5,6 +5,9 @@ import type { CheckInput, ServiceInput } from './decode.js';
 import { normalizeDuration } from './decode.js';
 import type { CheckDefinition, CheckType, HealthStatus, Weights } from './model.js';
 
+/** Consul's answer to a script or Docker check on an agent that does not run them. */
+export const SCRIPTS_DISABLED = "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true";
+
 const STATUSES: ReadonlySet<string> = new Set(['passing', 'warning', 'critical']);
 export const isStatus = (s: string): s is HealthStatus => STATUSES.has(s);
 
@@ -41,8 +44,18 @@ export function validateServiceAddress(addr: string | undefined): string {
   return a;
 }
 
-/** Builds the stored definition and type of a check; rejects checks the agent cannot run. */
-export function checkDefinition(c: CheckInput, field: string): { type: CheckType; def: CheckDefinition } {
+/** Characters a command line cannot carry: the kernel ends an argument at NUL. */
+function commandText(value: string, where: string): string {
+  if (value.includes('\0')) throw badRequest(`Invalid check: ${where} contains a NUL character`);
+  return value;
+}
+
+/**
+ * Builds the stored definition and type of a check; rejects checks the agent cannot run. Script and
+ * Docker checks run commands on this host or in its containers: only with `scripts` (the agent's
+ * --enable-script-checks), as Consul's enable_script_checks.
+ */
+export function checkDefinition(c: CheckInput, field: string, scripts = false): { type: CheckType; def: CheckDefinition } {
   const def: CheckDefinition = {};
   const interval = normalizeDuration(`${field}.Interval`, c.Interval);
   const timeout = normalizeDuration(`${field}.Timeout`, c.Timeout);
@@ -56,7 +69,9 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
 
   // A zero TTL or interval would expire or run at once; Consul refuses both ("must be > 0").
   const zero = (d: string | undefined): boolean => d !== undefined && parseGoDuration(d) === 0;
-  const kinds = [c.HTTP && 'HTTP', c.TCP && 'TCP', ttl && !zero(ttl) && 'TTL', c.GRPC && 'GRPC', (c.ScriptArgs?.length || c.Script) && 'ScriptArgs',
+  const command = Boolean(c.ScriptArgs?.length || c.Script);
+  // A Docker check is DockerContainerID plus the command to run in it: one kind, not two.
+  const kinds = [c.HTTP && 'HTTP', c.TCP && 'TCP', ttl && !zero(ttl) && 'TTL', c.GRPC && 'GRPC', !c.DockerContainerID && command && 'ScriptArgs',
     c.DockerContainerID && 'DockerContainerID', c.H2PING && 'H2PING', c.UDP && 'UDP', c.OSService && 'OSService',
     (c.AliasService || c.AliasNode) && 'Alias'].filter(Boolean) as string[];
   if (kinds.length === 0) {
@@ -69,9 +84,7 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
     def.TTL = ttl as string;
     return { type: 'ttl', def };
   }
-  if (kind === 'ScriptArgs' || kind === 'DockerContainerID') {
-    throw badRequest("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true");
-  }
+  if ((kind === 'ScriptArgs' || kind === 'DockerContainerID') && !scripts) throw badRequest(SCRIPTS_DISABLED);
   if (kind === 'Alias') {
     // No interval: an alias follows the aliased checks as they change (Consul: local state, or a
     // blocking query for another node).
@@ -86,6 +99,18 @@ export function checkDefinition(c: CheckInput, field: string): { type: CheckType
   if (zero(interval)) throw badRequest(`Invalid check: ${field}: Interval must be greater than 0 for ${kind} checks`);
   def.Interval = interval;
   if (timeout) def.Timeout = timeout;
+  if (kind === 'ScriptArgs' || kind === 'DockerContainerID') {
+    if (!command) throw badRequest(`Invalid check: ${field}: DockerContainerID needs Args (or Script) to run in the container`);
+    // Args win over Script when both are given, as in Consul; only what runs is kept.
+    if (c.ScriptArgs?.length) {
+      if (c.ScriptArgs[0] === '') throw badRequest(`Invalid check: ${field}.Args: the first element (the command) is empty`);
+      def.ScriptArgs = c.ScriptArgs.map((a, i) => commandText(a, `${field}.Args[${i}]`));
+    } else def.Script = commandText(c.Script as string, `${field}.Script`);
+    if (kind === 'ScriptArgs') return { type: 'script', def };
+    def.DockerContainerID = commandText(c.DockerContainerID as string, `${field}.DockerContainerID`);
+    if (c.Shell) def.Shell = commandText(c.Shell, `${field}.Shell`);
+    return { type: 'docker', def };
+  }
   const tlsOptions = (): void => {
     if (c.TLSSkipVerify) def.TLSSkipVerify = true;
     if (c.TLSServerName) def.TLSServerName = c.TLSServerName;

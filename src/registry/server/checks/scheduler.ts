@@ -1,5 +1,5 @@
 /**
- * Runs the health checks of this agent's node (HTTP, TCP, UDP, gRPC, H2PING, TTL, alias) and writes
+ * Runs the health checks of this agent's node (HTTP, TCP, UDP, gRPC, H2PING, script, Docker, TTL, alias) and writes
  * their results to the registry. It follows the view: a check that appears starts, a changed
  * definition restarts, a removed one stops. Probes never overlap (the next run is scheduled when one
  * finishes) and the first run is spread over the interval, as Consul does. Alias checks have no
@@ -14,7 +14,12 @@ import { runH2PingCheck } from '../../../health/h2ping-check.js';
 import { runHttpCheck } from '../../../health/http-check.js';
 import { runTcpCheck } from '../../../health/tcp-check.js';
 import { runUdpCheck } from '../../../health/udp-check.js';
+import { DEFAULT_CHECK_TIMEOUT_MS } from '../../../health/types.js';
 import type { CheckResult } from '../../../health/types.js';
+import { runDockerCheck, DockerodeExec } from '../../../health/docker-check.js';
+import type { DockerExec } from '../../../health/docker-check.js';
+import { runScriptCheck, SCRIPT_CHECK_TIMEOUT_MS } from '../../../health/script-check.js';
+import { SCRIPTS_DISABLED } from '../validate.js';
 import { topics } from '../catalog-reader.js';
 import type { CatalogReader, CheckKey } from '../catalog-reader.js';
 import { aliasHealth } from './alias.js';
@@ -39,9 +44,17 @@ export interface SchedulerOptions {
    * makes up for a status write that failed, e.g. while the store was unavailable.
    */
   aliasRefreshMs?: number;
+  /**
+   * Run script and Docker checks (--enable-script-checks). Without it, such a check already stored
+   * (registered while it was on, before a restart) is not run: it turns critical and says why.
+   */
+  scriptChecks?: boolean;
+  /** The Engine API for Docker checks; made on the first one when not given. */
+  docker?: DockerExec;
 }
 
-const PROBED: ReadonlySet<string> = new Set(['http', 'tcp', 'udp', 'grpc', 'h2ping']);
+const PROBED: ReadonlySet<string> = new Set(['http', 'tcp', 'udp', 'grpc', 'h2ping', 'script', 'docker']);
+const COMMANDS: ReadonlySet<string> = new Set(['script', 'docker']);
 
 const ms = (d: string | undefined, fallback: number): number => (d ? parseGoDuration(d) / 1e6 : fallback);
 
@@ -55,7 +68,8 @@ interface Runner {
 }
 
 export class CheckScheduler {
-  readonly #o: Required<Omit<SchedulerOptions, 'onResult'>> & Pick<SchedulerOptions, 'onResult'>;
+  readonly #o: Required<Omit<SchedulerOptions, 'onResult' | 'docker'>> & Pick<SchedulerOptions, 'onResult'>;
+  #docker: DockerExec | undefined;
   readonly #runners = new Map<string, Runner>();
   /** The alias runners among #runners: every view change is offered to them alone. */
   readonly #followers = new Set<Runner>();
@@ -65,7 +79,9 @@ export class CheckScheduler {
   #closed = false;
 
   constructor(opts: SchedulerOptions) {
-    this.#o = { minIntervalMs: 1000, reapIntervalMs: 30_000, deregisterMinMs: 60_000, aliasRefreshMs: 60_000, ...opts };
+    const { docker, ...rest } = opts;
+    this.#o = { minIntervalMs: 1000, reapIntervalMs: 30_000, deregisterMinMs: 60_000, aliasRefreshMs: 60_000, scriptChecks: false, ...rest };
+    this.#docker = docker;
   }
 
   start(): void {
@@ -166,11 +182,38 @@ export class CheckScheduler {
     });
   }
 
+  /** One run of a probed check's definition. */
+  #probe(rec: CheckRecord, timeoutMs: number, signal: AbortSignal): Promise<CheckResult> {
+    const d = rec.Definition;
+    const tls = { tlsSkipVerify: d.TLSSkipVerify, tlsServerName: d.TLSServerName };
+    switch (rec.Type) {
+      case 'http':
+        return runHttpCheck({
+          url: d.HTTP as string, method: d.Method ?? 'GET', timeoutMs,
+          ...(d.Header ? { header: d.Header } : {}), ...(d.Body ? { body: d.Body } : {}),
+          ...(d.TLSSkipVerify ? { tlsSkipVerify: true } : {}), ...(d.TLSServerName ? { tlsServerName: d.TLSServerName } : {}),
+          ...(d.DisableRedirects ? { disableRedirects: true } : {}), ...(d.OutputMaxSize ? { outputMaxSize: d.OutputMaxSize } : {}),
+        }, signal);
+      case 'grpc': return runGrpcCheck({ target: d.GRPC as string, useTls: d.GRPCUseTLS === true, ...tls, timeoutMs }, signal);
+      case 'h2ping': return runH2PingCheck({ address: d.H2PING as string, useTls: d.H2PingUseTLS !== false, ...tls, timeoutMs }, signal);
+      case 'udp': return runUdpCheck({ address: d.UDP as string, timeoutMs }, signal);
+      case 'script':
+      case 'docker': {
+        if (!this.#o.scriptChecks) return Promise.resolve({ status: 'critical', output: `${SCRIPTS_DISABLED} (this check was registered while they were enabled)` });
+        const command = { args: d.ScriptArgs, script: d.Script, timeoutMs, outputMaxSize: d.OutputMaxSize };
+        if (rec.Type === 'script') return runScriptCheck(command, signal);
+        this.#docker ??= new DockerodeExec();
+        return runDockerCheck({ ...command, containerId: d.DockerContainerID ?? '', shell: d.Shell }, this.#docker, signal);
+      }
+      default: return runTcpCheck({ address: d.TCP as string, timeoutMs, useTls: d.TCPUseTLS === true, ...tls }, signal);
+    }
+  }
+
   #probeRunner(rec: CheckRecord, defKey: string): Runner {
     const d = rec.Definition;
     const checkId = rec.CheckID;
     const interval = Math.max(ms(d.Interval, 10_000), this.#o.minIntervalMs);
-    const timeoutMs = ms(d.Timeout, 10_000);
+    const timeoutMs = ms(d.Timeout, COMMANDS.has(rec.Type) ? SCRIPT_CHECK_TIMEOUT_MS : DEFAULT_CHECK_TIMEOUT_MS);
     // Consul's StatusHandler: warning counts as a success; thresholds default to 0 (act at once).
     const successBefore = d.SuccessBeforePassing ?? 0;
     const failuresBeforeCritical = d.FailuresBeforeCritical ?? 0;
@@ -194,25 +237,11 @@ export class CheckScheduler {
       else if (failures >= failuresBeforeWarning) void this.#write(checkId, 'warning', r.output, rec.Type);
     };
 
-    const tls = { tlsSkipVerify: d.TLSSkipVerify, tlsServerName: d.TLSServerName };
     const run = async (): Promise<void> => {
       if (stopped) return;
       let r: CheckResult;
       try {
-        r = rec.Type === 'http'
-          ? await runHttpCheck({
-            url: d.HTTP as string, method: d.Method ?? 'GET', timeoutMs,
-            ...(d.Header ? { header: d.Header } : {}), ...(d.Body ? { body: d.Body } : {}),
-            ...(d.TLSSkipVerify ? { tlsSkipVerify: true } : {}), ...(d.TLSServerName ? { tlsServerName: d.TLSServerName } : {}),
-            ...(d.DisableRedirects ? { disableRedirects: true } : {}), ...(d.OutputMaxSize ? { outputMaxSize: d.OutputMaxSize } : {}),
-          }, ac.signal)
-          : rec.Type === 'grpc'
-            ? await runGrpcCheck({ target: d.GRPC as string, useTls: d.GRPCUseTLS === true, ...tls, timeoutMs }, ac.signal)
-            : rec.Type === 'h2ping'
-              ? await runH2PingCheck({ address: d.H2PING as string, useTls: d.H2PingUseTLS !== false, ...tls, timeoutMs }, ac.signal)
-              : rec.Type === 'udp'
-                ? await runUdpCheck({ address: d.UDP as string, timeoutMs }, ac.signal)
-                : await runTcpCheck({ address: d.TCP as string, timeoutMs, useTls: d.TCPUseTLS === true, ...tls }, ac.signal);
+        r = await this.#probe(rec, timeoutMs, ac.signal);
       } catch (err) {
         r = { status: 'critical', output: `check failed: ${(err as Error).message}` };
       }

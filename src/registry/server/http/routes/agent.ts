@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { badRequest, notFound } from '../../../../core/errors.js';
 import { parseGoDuration } from '../../../../core/duration.js';
 import { decodeCheck, decodeCheckUpdate, decodeService, parseJsonBody } from '../../decode.js';
-import { aggregateStatus, keys } from '../../model.js';
+import { AGENT_CHECK_TYPES, aggregateStatus, keys } from '../../model.js';
 import type { ServiceRecord } from '../../model.js';
 import { renderAgentService, renderCheck } from '../../render.js';
 import { cmp, keyedBy } from '../../queries.js';
@@ -15,7 +15,6 @@ import { applyFilterToMap, parseBool } from './common.js';
 const EMPTY: Reply = {};
 
 /** Checks this agent owns (registered through /v1/agent/*); serfHealth and catalog-registered checks are not listed. */
-const AGENT_CHECK_TYPES: ReadonlySet<string> = new Set(['http', 'tcp', 'udp', 'grpc', 'h2ping', 'ttl', 'alias', 'maintenance']);
 
 function localServices(deps: ApiDeps): ServiceRecord[] {
   return [...deps.view.nodeServices(deps.registry.node.name)].map((s) => s.rec).filter((s) => s.Local).sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));

@@ -1,0 +1,13 @@
+/**
+ * Where the Docker Engine API is, for the parts that talk to it (registrator, Docker health checks):
+ * DOCKER_HOST (unix:///path, tcp://host:port; dockerode reads it itself), else /var/run/docker.sock,
+ * else registrator's documented mount point /tmp/docker.sock.
+ */
+import { existsSync } from 'node:fs';
+
+export function dockerEndpoint(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): { endpoint: string; socketPath?: string } {
+  const host = env.DOCKER_HOST;
+  if (host) return { endpoint: host };
+  if (!exists('/var/run/docker.sock') && exists('/tmp/docker.sock')) return { endpoint: 'unix:///tmp/docker.sock', socketPath: '/tmp/docker.sock' };
+  return { endpoint: 'unix:///var/run/docker.sock', socketPath: '/var/run/docker.sock' };
+}
