@@ -14,6 +14,8 @@ export interface DockerEvent {
   readonly action: string;
   readonly id: string;
   readonly exitCode?: string | undefined;
+  /** kill events: the signal sent, as a number ("15"). */
+  readonly signal?: string | undefined;
 }
 
 export interface DockerSource {
@@ -116,7 +118,7 @@ export function parseEvent(line: string): DockerEvent | undefined {
     const action = j.Action ?? j.status ?? '';
     const id = j.Actor?.ID ?? j.id ?? '';
     if (!action || !id) return undefined;
-    return { action, id, exitCode: j.Actor?.Attributes?.exitCode };
+    return { action, id, exitCode: j.Actor?.Attributes?.exitCode, signal: j.Actor?.Attributes?.signal };
   } catch {
     return undefined;
   }

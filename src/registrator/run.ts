@@ -107,8 +107,8 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
         };
         docker.subscribe(
           (e) => {
-            logger.debug({ action: e.action, container: e.id.slice(0, 12), exitCode: e.exitCode }, 'docker event');
-            reconciler.noteEvent(e.action, e.id);
+            logger.debug({ action: e.action, container: e.id.slice(0, 12), exitCode: e.exitCode, signal: e.signal }, 'docker event');
+            reconciler.noteEvent(e.action, e.id, e.signal);
             reconciler.request({ reason: e.action });
           },
           (err) => resolve(err ?? new Error('event stream closed')),

@@ -8,6 +8,7 @@
  * With -healthcheck, each pass also pushes the Docker health status of containers whose status
  * changed (health_status event) or whose TTL is due for a refresh (see health.ts).
  */
+import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import { isRejection } from './consul.js';
 import type { RegistryBackend, RegisteredService } from './consul.js';
@@ -21,6 +22,26 @@ import type { Timer } from '../core/clock.js';
 import { sleep } from '../core/sleep.js';
 
 export type DeregisterPolicy = 'always' | 'on-success';
+
+/** Docker's default wait between the stop signal and SIGKILL (s). */
+const DOCKER_STOP_TIMEOUT_S = 10;
+/** How long past a container's stop timeout it may take to die before it counts as running again. */
+const DRAIN_GRACE_MS = 5000;
+const SIGKILL = 9;
+const SIGTERM = 15;
+
+/** A container's StopSignal ("SIGQUIT", "QUIT", "3"; unset: SIGTERM) as a number, or undefined when unknown. */
+export function stopSignalNumber(name: string | null | undefined): number | undefined {
+  if (!name) return SIGTERM;
+  if (/^\d+$/.test(name)) return Number(name);
+  const upper = name.toUpperCase();
+  return (osConstants.signals as Record<string, number | undefined>)[upper.startsWith('SIG') ? upper : `SIG${upper}`];
+}
+
+/** Whether a kill event's signal stops the container: SIGKILL, SIGTERM, or its own StopSignal (not a reload's SIGHUP). */
+export function isStopSignal(signal: number, stopSignal: string | null | undefined): boolean {
+  return signal === SIGKILL || signal === SIGTERM || signal === stopSignalNumber(stopSignal);
+}
 
 export interface ReconcilerOptions {
   docker: DockerSource;
@@ -77,6 +98,9 @@ export class Reconciler {
 
   #pending: PassRequest | undefined;
   readonly #died = new Set<string>();
+  /** Containers sent a signal that may stop them (kill events): ID → the signal's number and when (performance.now()). */
+  readonly #signalled = new Map<string, { signal: number; at: number }>();
+  #drainTimer: Timer | undefined;
   #running: Promise<void> | undefined;
   #failures = 0;
   #passes = 0;
@@ -103,10 +127,54 @@ export class Reconciler {
    * Docker's list can still show a container as running right after its die event (seen with a
    * forced removal), so a died container counts as stopped until a start event says otherwise.
    */
-  noteEvent(action: string, id: string): void {
-    if (action === 'die' || action === 'destroy') this.#died.add(id);
-    else if (action === 'start') this.#died.delete(id);
-    else if (action.startsWith('health_status')) this.#healthDirty.add(id);
+  noteEvent(action: string, id: string, signal?: string): void {
+    if (action === 'die' || action === 'destroy') {
+      this.#died.add(id);
+      this.#signalled.delete(id);
+    } else if (action === 'start') {
+      this.#died.delete(id);
+      this.#signalled.delete(id);
+    } else if (action === 'kill') {
+      const n = Number(signal);
+      if (Number.isInteger(n) && n > 0) this.#signalled.set(id, { signal: n, at: performance.now() });
+    } else if (action.startsWith('health_status')) this.#healthDirty.add(id);
+  }
+
+  /**
+   * Running containers that were sent their stop signal (`docker stop`) or SIGKILL and have not died
+   * yet: their services go now, while the process is still finishing its requests, so a balancer
+   * following the registry stops sending new ones before the container's port closes. Registrator
+   * waits for the die event, when the port has already gone. A container still running past its
+   * stop timeout (plus DRAIN_GRACE_MS) ignored the signal: it counts as running again. Only with
+   * -deregister always: under on-success the exit code decides, and it is not known yet.
+   */
+  #draining(runningIds: readonly string[]): Set<string> {
+    const out = new Set<string>();
+    if (this.#o.deregister !== 'always' || this.#signalled.size === 0) return out;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [cid, s] of [...this.#signalled]) {
+      if (!runningIds.includes(cid)) {
+        if (!this.#owned.has(cid)) this.#signalled.delete(cid);
+        continue;
+      }
+      const info = this.#inspectCache.get(cid);
+      if (!isStopSignal(s.signal, info?.Config.StopSignal)) {
+        this.#signalled.delete(cid);
+        continue;
+      }
+      const until = s.at + (info?.Config.StopTimeout ?? DOCKER_STOP_TIMEOUT_S) * 1000 + DRAIN_GRACE_MS;
+      if (now >= until) {
+        this.#signalled.delete(cid);
+        this.#log.warn({ container: short(cid), signal: s.signal }, 'container still running past its stop timeout after a stop signal: registering its services again');
+        continue;
+      }
+      out.add(cid);
+      next = Math.min(next, until);
+    }
+    this.#drainTimer?.cancel();
+    this.#drainTimer = next === Infinity ? undefined : longTimeout(() => this.request({ reason: 'stop timeout' }), Math.max(50, next - now), { unref: true });
+    return out;
   }
 
   request(req: PassRequest = {}): void {
@@ -137,6 +205,7 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.#stop.abort();
     this.#healthTimer?.cancel();
+    this.#drainTimer?.cancel();
     await this.#running;
   }
 
@@ -180,13 +249,20 @@ export class Reconciler {
     }
     // Once the list no longer shows a died container, Docker has caught up and the note can go.
     for (const id of [...this.#died]) if (!listed.includes(id)) this.#died.delete(id);
-    const runningIds = listed.filter((id) => !this.#died.has(id));
+    const draining = this.#draining(listed.filter((id) => !this.#died.has(id)));
+    const runningIds = listed.filter((id) => !this.#died.has(id) && !draining.has(id));
     const running = new Set(runningIds);
     const dockerErrors: string[] = [];
 
-    // 1. Containers that stopped running: their services go (per -deregister).
+    // 1. Containers that stopped running, or are stopping: their services go (per -deregister).
     for (const [cid, owned] of [...this.#owned]) {
       if (running.has(cid)) continue;
+      if (draining.has(cid)) {
+        for (const s of owned.services) this.#pendingDeregister.set(s.id, cid);
+        this.#log.info({ container: short(cid), signal: this.#signalled.get(cid)?.signal, services: owned.services.map((s) => s.id) }, 'container is stopping: deregistering its services before it exits');
+        this.#owned.delete(cid);
+        continue;
+      }
       let decision: 'remove' | 'keep' | 'still-running';
       try {
         decision = await this.#shouldRemove(cid);
@@ -203,7 +279,7 @@ export class Reconciler {
       this.#owned.delete(cid);
       this.#inspectCache.delete(cid);
     }
-    for (const cid of [...this.#inspectCache.keys()]) if (!running.has(cid)) this.#inspectCache.delete(cid);
+    for (const cid of [...this.#inspectCache.keys()]) if (!running.has(cid) && !draining.has(cid)) this.#inspectCache.delete(cid);
 
     // 2. Running containers: what should be registered.
     for (const cid of runningIds) {

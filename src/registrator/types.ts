@@ -24,6 +24,9 @@ export interface ContainerInspect {
     ExposedPorts?: Record<string, unknown> | null;
     /** The image's HEALTHCHECK or --health-* options; Test ["NONE"] turns an image's check off. Durations in ns. */
     Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } | null;
+    /** What `docker stop` sends first ("SIGTERM" when unset; a name or a number), and how long it waits (s) before SIGKILL. */
+    StopSignal?: string | null;
+    StopTimeout?: number | null;
   };
   HostConfig?: { NetworkMode?: string } | null;
   NetworkSettings?: {

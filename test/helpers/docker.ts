@@ -45,6 +45,8 @@ export interface RunOptions {
   cmd?: string[];
   /** Docker's HEALTHCHECK (as --health-cmd etc. set it): Test e.g. ['CMD-SHELL', 'test -f /www/health'], durations in ns. */
   healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+  /** Seconds `docker stop` waits before SIGKILL (docker run --stop-timeout). */
+  stopTimeout?: number;
 }
 
 /** Starts containers and remembers them, so that `removeAll` can force-remove every one by ID. */
@@ -61,6 +63,7 @@ export class Containers {
       Labels: o.labels ?? {},
       ...(o.cmd ? { Cmd: o.cmd } : {}),
       ...(o.healthcheck ? { Healthcheck: o.healthcheck } : {}),
+      ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
       ExposedPorts: Object.fromEntries(publish.map((p) => [p, {}])),
       HostConfig: { PortBindings: Object.fromEntries(publish.map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]])) },
     });
@@ -87,6 +90,11 @@ export class Containers {
       stream.resume();
     });
     return (await ex.inspect()).ExitCode ?? -1;
+  }
+
+  /** docker kill -s <signal>. */
+  async kill(id: string, signal: string): Promise<void> {
+    await this.docker.getContainer(id).kill({ signal });
   }
 
   async stop(id: string): Promise<void> {

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { hostname } from 'node:os';
-import { http, startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
+import { http, negativeWindow, startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { Containers, dockerAvailable, ensureTestImage, TEST_IMAGE } from '../helpers/docker.js';
 import { stop, switchyard } from '../helpers/process.js';
@@ -180,6 +180,50 @@ describe('switchyard registrator with a real Docker engine', { skip }, () => {
     assert.equal(await containers.exec(hc, ['sh', '-c', 'echo healthy > /www/health']), 0);
     await status('passing', 'the Docker check passing again');
     assert.match(reg?.stderr() ?? '', /docker health pushed/);
+    await stop(reg as Proc, 'SIGKILL');
+  });
+
+  it('docker stop: the services go at the stop signal, while the container still serves; a reload signal or an ignored SIGTERM do not keep them out', async () => {
+    // Earlier tests' containers still run (and their registrators were killed): this one looks at its own two.
+    const mine = [sid('graceful'), sid('stubborn')];
+    const expectMine = async (want: string[], what: string, timeoutMs: number): Promise<void> => {
+      let last: string[] = [];
+      try {
+        await waitFor(async () => {
+          last = (await ids()).filter((id) => mine.includes(id));
+          return JSON.stringify(last) === JSON.stringify(want);
+        }, what, timeoutMs, 50);
+      } catch (err) {
+        assert.fail(`${(err as Error).message}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(last)}\n  registrator stderr:\n${reg?.stderr().slice(-3000) ?? ''}`);
+      }
+    };
+    startRegistrator();
+    // Its shell takes 2 s to finish after SIGTERM (a graceful shutdown), serving all the while.
+    const graceful = await containers.run({ name: name('graceful'), env: ['SERVICE_NAME=graceful'], cmd: ['sh', '-c', 'trap "sleep 2; exit 0" TERM; httpd -f -p 80 -h /www & wait'] });
+    // PID 1 without a handler ignores SIGTERM and SIGHUP; docker waits 1 s before SIGKILL on a stop.
+    const stubborn = await containers.run({ name: name('stubborn'), env: ['SERVICE_NAME=stubborn'], cmd: ['sh', '-c', 'httpd -f -p 80 -h /www & wait'], stopTimeout: 1 });
+    await expectMine(mine, 'both registered', 20_000);
+
+    const stopping = containers.stop(graceful);
+    await expectMine([sid('stubborn')], 'graceful deregistered at its SIGTERM', 10_000);
+    const info = await containers.docker.getContainer(graceful).inspect();
+    assert.equal(info.State.Running, true, 'the container is still running (and serving) when its service is gone');
+    assert.equal((await fetch(`http://127.0.0.1:${await containers.hostPort(graceful)}/`)).status, 200, 'it still answers its open port');
+    await stopping;
+    assert.match(reg?.stderr() ?? '', /container is stopping: deregistering its services before it exits/);
+
+    // A reload signal is not a stop: nothing changes (a pass runs on the kill event; 1.5 s is three times what one takes here).
+    await containers.kill(stubborn, 'SIGHUP');
+    await negativeWindow(1500, 'a deregistration on SIGHUP');
+    assert.deepEqual((await ids()).filter((id) => mine.includes(id)), [sid('stubborn')], 'SIGHUP leaves the service registered');
+
+    // SIGTERM sent with docker kill (no SIGKILL follows) to a process that ignores it: out at once, back once its stop timeout (1 s) and the grace (5 s) have passed.
+    const sent = Date.now();
+    await containers.kill(stubborn, 'SIGTERM');
+    await expectMine([], 'stubborn deregistered at its SIGTERM', 10_000);
+    await expectMine([sid('stubborn')], 'stubborn registered again: it ignored the signal', 20_000);
+    assert.ok(Date.now() - sent >= 5500, `back after the stop timeout and the grace, not before (${Date.now() - sent} ms)`);
+    assert.match(reg?.stderr() ?? '', /still running past its stop timeout/);
     await stop(reg as Proc, 'SIGKILL');
   });
 

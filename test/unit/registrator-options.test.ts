@@ -5,6 +5,7 @@ import { SwitchyardError } from '../../src/core/errors.js';
 import { parseGoInt, parseOptions, parseRegistryUri } from '../../src/registrator/options.js';
 import { compileTagsTemplate } from '../../src/registrator/tags-template.js';
 import { dockerEndpoint, parseEvent } from '../../src/registrator/docker.js';
+import { isStopSignal, stopSignalNumber } from '../../src/registrator/sync.js';
 
 const invalid = (re: RegExp) => (err: unknown): boolean => err instanceof SwitchyardError && err.code === 'SY_ERR_INVALID_ARGUMENT' && re.test(err.message);
 
@@ -142,8 +143,25 @@ describe('registrator Docker plumbing', () => {
   });
 
   it('event lines (new and old API shapes)', () => {
-    assert.deepEqual(parseEvent('{"status":"die","id":"abc","Type":"container","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"0"}}}'), { action: 'die', id: 'abc', exitCode: '0' });
-    assert.deepEqual(parseEvent('{"status":"start","id":"abc"}'), { action: 'start', id: 'abc', exitCode: undefined });
+    assert.deepEqual(parseEvent('{"status":"die","id":"abc","Type":"container","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"0"}}}'), { action: 'die', id: 'abc', exitCode: '0', signal: undefined });
+    assert.deepEqual(parseEvent('{"status":"kill","id":"abc","Type":"container","Action":"kill","Actor":{"ID":"abc","Attributes":{"signal":"15"}}}'), { action: 'kill', id: 'abc', exitCode: undefined, signal: '15' });
+    assert.deepEqual(parseEvent('{"status":"start","id":"abc"}'), { action: 'start', id: 'abc', exitCode: undefined, signal: undefined });
     assert.equal(parseEvent('not json'), undefined);
+  });
+
+  it('which kill signals stop a container: SIGKILL, SIGTERM and its own StopSignal, in any spelling', () => {
+    assert.equal(stopSignalNumber(undefined), 15);
+    assert.equal(stopSignalNumber(''), 15);
+    assert.equal(stopSignalNumber('SIGQUIT'), 3);
+    assert.equal(stopSignalNumber('quit'), 3);
+    assert.equal(stopSignalNumber('28'), 28);
+    assert.equal(stopSignalNumber('SIGNOPE'), undefined);
+    assert.equal(isStopSignal(15, undefined), true);
+    assert.equal(isStopSignal(9, 'SIGQUIT'), true);
+    assert.equal(isStopSignal(3, 'SIGQUIT'), true);
+    assert.equal(isStopSignal(28, 'SIGWINCH'), true, 'httpd images stop on SIGWINCH');
+    assert.equal(isStopSignal(1, undefined), false, 'SIGHUP reloads');
+    assert.equal(isStopSignal(3, undefined), false, 'SIGQUIT is a thread dump for a JVM whose stop signal is TERM');
+    assert.equal(isStopSignal(10, 'SIGNOPE'), false);
   });
 });
