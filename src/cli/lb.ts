@@ -1,15 +1,16 @@
-/** `switchyard lb`: the balancer that follows the registry live (no template, no reload). */
+/** `switchyard lb`: the balancer that follows the registry live (no template; SIGHUP reloads certificates and routes). */
 import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { l4Routes, lbConfigSchema, resolveLbConfig } from '../config/lb.js';
 import type { LbConfig, LbConfigInput } from '../config/lb.js';
 import { loadConfigFile } from '../config/load.js';
 import { RemoteSource } from '../discovery/remote-source.js';
-import type { FollowPredicate } from '../discovery/types.js';
-import { followPredicate } from '../discovery/follow.js';
+import { FollowedServices } from '../discovery/follow.js';
 import { flagsToConfig, registerAsFlag } from './flags.js';
 import { createLogger } from './wiring/logger.js';
 import { StartStopped, reloadCertificates, startLb } from './wiring/lb.js';
+import { RouteReloader } from './wiring/lb-reload.js';
+import type { ReadConfig } from './wiring/lb-reload.js';
 import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
 import { selfRegistration } from './wiring/self-registration.js';
 import { catchHangup, catchSignals } from './wiring/signals.js';
@@ -33,12 +34,12 @@ interface LbFlags {
   advertiseAddr?: string;
 }
 
-const follow = (cfg: LbConfig): FollowPredicate => followPredicate(cfg.routes, l4Routes(cfg).map((t) => t.service));
+const followed = (cfg: LbConfig): FollowedServices => new FollowedServices(cfg.routes, l4Routes(cfg).map((t) => t.service));
 
-function loadConfig(flags: LbFlags): LbConfig {
+function readConfig(flags: LbFlags): ReadConfig {
   const fromFile: LbConfigInput = flags.config ? loadConfigFile(flags.config, lbConfigSchema) : {};
   const fromFlags = flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) });
-  return resolveLbConfig(fromFile, fromFlags);
+  return { input: { ...fromFile, ...Object.fromEntries(Object.entries(fromFlags).filter(([, v]) => v !== undefined)) }, cfg: resolveLbConfig(fromFile, fromFlags) };
 }
 
 /** A stop during the wait for the first table is a clean exit; anything else goes on up. */
@@ -67,7 +68,8 @@ export function registerLbCommand(program: Command): void {
     .option('--advertise-addr <ip>', 'address registered for this balancer (default: the listen host)')
     .option('--check', 'validate the configuration and exit')
     .action(async (flags: LbFlags) => {
-      const cfg = loadConfig(flags);
+      const current = readConfig(flags);
+      const { cfg } = current;
       if (flags.check) {
         process.stdout.write(`configuration OK: ${cfg.routes.length} route(s), listen ${cfg.listen}, registry ${cfg.registry}\n`);
         return;
@@ -77,11 +79,17 @@ export function registerLbCommand(program: Command): void {
       const signals = catchSignals(logger);
       // Workers hear of SIGHUP from their primary (a message), not from the signal.
       const hangup = cluster.isPrimary ? catchHangup(logger) : undefined;
+      const services = followed(cfg);
+      const read = (): ReadConfig => readConfig(flags);
       if (cfg.workers <= 1) {
-        const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
+        const source = new RemoteSource({ address: cfg.registry, follow: services.predicate, logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source, stop: signals.stopped }).catch(stoppedAtStart);
         if (!lb) return;
-        hangup?.set(() => reloadCertificates(lb, logger));
+        const routes = new RouteReloader({ current, read, logger, apply: (specs) => lb.snapshots.setSpecs(specs), follow: { services, source } });
+        hangup?.set(() => {
+          reloadCertificates(lb, logger);
+          void routes.reload();
+        });
         const self = selfRegistration(cfg, logger, lb.address.port, lb.adminAddress);
         await signals.until(async () => {
           // Leave DNS first, so clients move to another balancer while this one drains.
@@ -92,15 +100,16 @@ export function registerLbCommand(program: Command): void {
       }
       if (cluster.isWorker) {
         // A worker: no registry watch of its own; the primary sends each new ServiceSet.
-        await runWorker(cfg, logger, signals).catch(stoppedAtStart);
+        await runWorker(current, logger, signals, read).catch(stoppedAtStart);
         process.exit(0);
       }
       setSchedulingPolicy();
-      const source = new RemoteSource({ address: cfg.registry, follow: follow(cfg), logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
-      const primary = await startPrimary(cfg, logger, source);
+      const source = new RemoteSource({ address: cfg.registry, follow: services.predicate, logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
+      const primary = await startPrimary(current, logger, source, { read, follow: { services, source } });
       hangup?.set(() => {
         logger.info('SIGHUP: the workers read their TLS certificates again');
         primary.reloadTls();
+        void primary.reloadRoutes();
       });
       const self = selfRegistration(cfg, logger, splitHostPort(cfg.listen).port, primary.admin.adminAddress);
       await signals.until(async () => {

@@ -81,6 +81,8 @@ export class RemoteSource implements Source {
   readonly #pending = new Set<string>();
   #catalogLoaded = false;
   #emit: ((s: ServiceSet) => void) | undefined;
+  /** refollow()s waiting for every followed service's first answer to have been emitted. */
+  #settled: (() => void)[] = [];
   #emitted = false;
   #scheduled = false;
   #status: SourceStatus = { connected: false, lastContact: 0 };
@@ -177,6 +179,13 @@ export class RemoteSource implements Source {
     return changed.map(([name]) => name);
   }
 
+  refollow(): Promise<void> {
+    if (this.#emit === undefined) return Promise.resolve();
+    this.#reconcile([...this.#catalog.keys()]);
+    if (this.#pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#settled.push(resolve));
+  }
+
   /** Starts and stops health watches for the services whose catalog entry changed. */
   #reconcile(names: readonly string[]): void {
     for (const name of names) {
@@ -234,19 +243,22 @@ export class RemoteSource implements Source {
     setImmediate(() => {
       this.#scheduled = false;
       if (!this.#catalogLoaded || this.#pending.size > 0) return;
+      const settled = this.#settled.splice(0);
       if (this.#dirty.size === 0 && this.#emitted) {
         this.#changes.take(false);
-        return;
+      } else {
+        const change = this.#changes.take(true);
+        const changed = this.#dirty;
+        this.#dirty = new Set();
+        this.#emitted = true;
+        this.#emit?.({ catalog: this.#catalog, instances: this.#instances, critical: this.#critical, changed, ...(change ? { change } : {}) });
       }
-      const change = this.#changes.take(true);
-      const changed = this.#dirty;
-      this.#dirty = new Set();
-      this.#emitted = true;
-      this.#emit?.({ catalog: this.#catalog, instances: this.#instances, critical: this.#critical, changed, ...(change ? { change } : {}) });
+      for (const r of settled) r();
     });
   }
 
   async close(): Promise<void> {
+    for (const r of this.#settled.splice(0)) r();
     this.#stale.close();
     this.#ac.abort();
     for (const ac of this.#watches.values()) ac.abort();

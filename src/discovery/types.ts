@@ -76,6 +76,12 @@ export interface Source {
   start(emit: (set: ServiceSet) => void): void;
   status(): SourceStatus;
   close(): Promise<void>;
+  /**
+   * Its follow predicate now answers differently (the routes were reloaded): watch what it names now,
+   * drop the rest. Resolves once the services it newly follows have had their first answers and a set
+   * with them has been emitted (or could not be: a registry that does not answer for one).
+   */
+  refollow?(): Promise<void>;
 }
 
 export type FollowPredicate = (service: string, tags: readonly string[]) => boolean;

@@ -59,7 +59,7 @@ export class SnapshotStore {
   /** The source's last set as it came, before the guard added what it holds. */
   #raw: ServiceSet | undefined;
   #version = 0;
-  readonly #o: SnapshotStoreOptions;
+  #o: SnapshotStoreOptions;
   readonly #listeners = new Set<SwapListener>();
   readonly #guard: LossGuard | undefined;
   #releaseTimer: NodeJS.Timeout | undefined;
@@ -127,6 +127,23 @@ export class SnapshotStore {
       this.#scheduleRelease();
     }
     return this.#build(effective);
+  }
+
+  /**
+   * New routes (a reload): the table is rebuilt from the set it was built from, by a new builder that
+   * reports the old table's groups as gone and the new ones as added, so pools and states follow.
+   * Returns false, keeping the previous table and routes, when the build fails.
+   */
+  setSpecs(specs: readonly RouteSpec[]): boolean {
+    const previous = this.#o;
+    this.#o = { ...this.#o, specs };
+    this.#builder = this.#newBuilder();
+    this.#replacing = this.#current?.groups.values();
+    this.#pending = 'all';
+    if (this.#set === undefined || this.#build(this.#set)) return true;
+    this.#o = previous;
+    this.#builder = this.#newBuilder();
+    return false;
   }
 
   /** Stops the guard's release timer (the balancer is closing). */

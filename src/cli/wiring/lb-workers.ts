@@ -12,12 +12,13 @@
  * inside; bench/results/lb.md). Under the kernel's scheduling each worker takes bursts with its
  * own accept batch (accept-batch.ts), which is why that stays the default.
  */
+import { RouteReloader } from './lb-reload.js';
+import type { ReadConfig, RouteReloaderOptions } from './lb-reload.js';
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RuntimeReport } from '../../core/runtime-stats.js';
-import type { LbConfig } from '../../config/lb.js';
 import type { ChangeStamp, Instance, ServiceSet, Source } from '../../discovery/types.js';
 import { PersistentMap } from '../../core/persistent-map.js';
 import { reloadCertificates, startLb } from './lb.js';
@@ -39,7 +40,8 @@ type Msg =
   | { type: 'ready' }
   | { type: 'ask'; id: number; what: 'metrics' | 'runtime'; reset?: boolean }
   | { type: 'reply'; id: number; data: unknown }
-  | { type: 'reload-tls' };
+  | { type: 'reload-tls' }
+  | { type: 'reload-routes' };
 
 // The change stamp travels along: the workers' tables are the ones that serve, so they measure change latency.
 export function wire(s: ServiceSet, seq: number, base?: number): Msg {
@@ -81,12 +83,16 @@ export function setSchedulingPolicy(): void {
 }
 
 /** A worker process: proxies with the sets the primary sends, answers its questions, exits on SIGTERM. */
-export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSignals): Promise<void> {
+export async function runWorker(current: ReadConfig, logger: Logger, signals: CaughtSignals, read: () => ReadConfig): Promise<void> {
+  const { cfg } = current;
   const mine = new WorkerSet();
   // The primary's word for SIGHUP; one that comes while this worker starts is done once it has started.
   const reload = deferredReload(logger, 'TLS reload');
+  // New routes the primary took: this worker reads the same file again (routes do not travel as messages).
+  const reloadRoutes = deferredReload(logger, 'route reload');
   process.on('message', (m: Msg) => {
     if (m.type === 'reload-tls') reload.request();
+    else if (m.type === 'reload-routes') reloadRoutes.request();
   });
   // Sets are taken from the start: the worker opens its listeners once the first one is a table.
   const lb = await startLb(cfg, logger, {
@@ -104,6 +110,8 @@ export async function runWorker(cfg: LbConfig, logger: Logger, signals: CaughtSi
     },
   });
   reload.set(() => reloadCertificates(lb, logger));
+  const routes = new RouteReloader({ current, read, logger, apply: (specs) => lb.snapshots.setSpecs(specs) });
+  reloadRoutes.set(() => void routes.reload());
   process.on('message', (m: Msg) => {
     if (m.type !== 'ask') return;
     const answer = m.what === 'metrics' ? lb.metrics.getMetricsAsJSON() : Promise.resolve(lb.runtime(m.reset === true));
@@ -116,12 +124,15 @@ export interface Primary {
   readonly admin: RunningLb;
   /** Every worker reads its TLS certificates again (SIGHUP). */
   reloadTls(): void;
+  /** The routes of the configuration, read again (SIGHUP): the primary's table, then every worker's. */
+  reloadRoutes(): Promise<void>;
   /** Stops the workers (they drain), then the primary's own parts. */
   close(): Promise<void>;
 }
 
 /** The primary: forks the workers (re-forking any that die), follows the registry, serves admin. */
-export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source): Promise<Primary> {
+export async function startPrimary(running: ReadConfig, logger: Logger, source: Source, routes: Omit<RouteReloaderOptions, 'current' | 'logger' | 'apply'>): Promise<Primary> {
+  const { cfg } = running;
   /** The set of the primary's current table and its sequence number; new (and resyncing) workers get it whole. */
   let current: ServiceSet | undefined;
   let seq = 0;
@@ -178,10 +189,16 @@ export async function startPrimary(cfg: LbConfig, logger: Logger, source: Source
     current = set;
     for (const w of workers) if (w.isConnected()) w.send(msg);
   });
+  const reloader = new RouteReloader({ ...routes, current: running, logger, apply: (specs) => admin.snapshots.setSpecs(specs) });
   return {
     admin,
     reloadTls() {
       for (const w of workers) if (w.isConnected()) w.send({ type: 'reload-tls' } satisfies Msg);
+    },
+    async reloadRoutes() {
+      if (!(await reloader.reload())) return;
+      // After the sets the primary sent: the workers' tables have the new services' instances when they rebuild.
+      for (const w of workers) if (w.isConnected()) w.send({ type: 'reload-routes' } satisfies Msg);
     },
     async close() {
       stopping = true;

@@ -253,7 +253,7 @@ export function reloadCertificates(lb: RunningLb, logger: Logger): void {
   try {
     const r = lb.reloadTls();
     if (r) logger.info({ names: r.names }, 'SIGHUP: TLS certificates reloaded');
-    else logger.info('SIGHUP: no TLS listener, nothing to reload (routes and other settings take a restart)');
+    else logger.debug('SIGHUP: no TLS listener, no certificates to reload');
   } catch (err) {
     logger.error({ err: (err as Error).message }, 'SIGHUP: TLS certificates not reloaded; the previous ones stay in use');
   }
