@@ -34,6 +34,8 @@ interface AgentFlags {
   httpMaxConnsPerClient?: string;
   allowedHosts?: string[];
   enableScriptChecks?: boolean;
+  dnsRecursors?: string[];
+  dnsRecursorTimeout?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -55,6 +57,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--etcd-key <file>', 'cluster mode: the client certificate\'s private key (PEM), as etcdctl --key')
     .option('--dns-addr <host:port>', 'also serve the DNS interface (UDP and TCP) here, e.g. 127.0.0.1:8600')
     .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
+    .option('--dns-recursors <addrs...>', 'with --dns-addr: send queries for names outside the domain to these resolvers, in order (IP[:port], as Consul\'s recursors; default: refuse them)')
+    .option('--dns-recursor-timeout <duration>', 'how long each recursor gets to answer before the next is tried (default 2s; none answering: SERVFAIL)')
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--http-max-conns-per-client <n>', 'connections one client address may hold open to the HTTP API; more get 429 (default 200 as Consul; 0: no limit; loopback clients are never limited)')
     .option('--allowed-hosts <names...>', 'with the API on loopback, also answer requests whose Host is one of these names (default: only localhost, IP addresses and single-label names, against DNS rebinding; *.domain by suffix, * for any)')

@@ -3,7 +3,7 @@ import { deepFreeze } from '../core/freeze.js';
 import { hostname } from 'node:os';
 import { IP_OR_CIDR_MESSAGE, LOOPBACK, isIpOrCidr } from '../core/ip-list.js';
 import { z } from 'zod';
-import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
+import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom, recursorList } from './fields.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:8500');
@@ -49,6 +49,10 @@ export const agentConfigSchema = z.strictObject({
   'dns-addr': hostPort_('127.0.0.1:8600').optional(),
   /** Largest DNS answer over UDP in bytes, whatever the client's EDNS0 size says (default 1232). */
   'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
+  /** Upstream resolvers for names outside the DNS domain (Consul's recursors), tried in order. */
+  'dns-recursors': recursorList.optional(),
+  /** How long each recursor gets to answer (Consul's recursor_timeout, default 2s). */
+  'dns-recursor-timeout': goDurationBetween(1e6, 60e9, 'must be between 1ms and 1m').optional(),
   /** Percent the JS heap may grow past what the last full collection kept (0: V8's own choice; default 30). */
   'heap-growth': z.number().int().min(0).max(400).optional(),
   /** Run script and Docker checks registered through the API (Consul's enable_script_checks; off by default). */
@@ -81,6 +85,8 @@ export interface AgentConfig {
   readonly dnsAddr: string | undefined;
   readonly sessionTtlMinMs: number;
   readonly dnsUdpMaxSize: number | undefined;
+  readonly dnsRecursors: readonly string[];
+  readonly dnsRecursorTimeout: string | undefined;
   readonly heapGrowthPercent: number;
   readonly enableScriptChecks: boolean;
 }
@@ -117,6 +123,8 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
     dnsAddr: c['dns-addr'],
     sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
     dnsUdpMaxSize: c['dns-udp-max-size'],
+    dnsRecursors: c['dns-recursors'] ?? [],
+    dnsRecursorTimeout: c['dns-recursor-timeout'],
     heapGrowthPercent: c['heap-growth'] ?? 30,
     enableScriptChecks: c['enable-script-checks'] ?? false,
   });

@@ -1,5 +1,6 @@
 /** Field schemas shared by every static config: Go durations and host:port addresses. */
 import { z } from 'zod';
+import { parseRecursor } from '../core/ip-port.js';
 import { parseGoDuration } from '../core/duration.js';
 
 /** The longest duration a static config takes: every one ends up as a timer (see MAX_TIMER_MS). */
@@ -44,3 +45,6 @@ export function splitHostPort(addr: string): { host: string; port: number } {
 
 /** Host names a loopback listener also answers under (core/host-guard.ts): `name`, `*.domain` by suffix, or `*` for any. */
 export const allowedHostList = z.array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$/, { message: 'must be a host name, *.domain, or *' }));
+
+/** DNS recursors: IP addresses with an optional port (53), as Consul's `recursors`; names are refused (resolving them would need DNS). */
+export const recursorList = z.array(z.string().refine((s) => parseRecursor(s) !== undefined, { message: 'must be an IP address with an optional port (1.1.1.1, 1.1.1.1:5353, [::1]:53)' }));

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { agentConfigSchema } from './agent.js';
 import { lbConfigSchema } from './lb.js';
-import { hostPort } from './fields.js';
+import { goDurationBetween, hostPort, recursorList } from './fields.js';
 
 export const dnsConfigSchema = z.strictObject({
   addr: hostPort('127.0.0.1:8600').optional(),
@@ -14,6 +14,10 @@ export const dnsConfigSchema = z.strictObject({
   /** Largest UDP answer in bytes whatever the client advertises (default 1232, the DNS flag day value); larger answers are cut with TC. */
   'udp-max-size': z.number().int().min(512).max(65507).optional(),
   enabled: z.boolean().optional(),
+  /** Upstream resolvers for names outside the domain (Consul's recursors), tried in order. */
+  recursors: recursorList.optional(),
+  /** How long each recursor gets to answer (Consul's recursor_timeout, default 2s). */
+  'recursor-timeout': goDurationBetween(1e6, 60e9, 'must be between 1ms and 1m').optional(),
 });
 
 export const upConfigSchema = z.strictObject({

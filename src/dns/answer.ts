@@ -1,6 +1,6 @@
 /** Answers one decoded DNS query from the catalog view: Consul's names, health filter, records, SOA and size limits. */
 import type { Answer, OptAnswer, Packet, Question, SoaAnswer } from 'dns-packet';
-import { AUTHORITATIVE_ANSWER, CHECKING_DISABLED, RECURSION_DESIRED, TRUNCATED_RESPONSE, encodingLength } from 'dns-packet';
+import { AUTHORITATIVE_ANSWER, CHECKING_DISABLED, RECURSION_AVAILABLE, RECURSION_DESIRED, TRUNCATED_RESPONSE, encodingLength } from 'dns-packet';
 import type { Random } from '../core/clock.js';
 import { shuffle } from '../core/shuffle.js';
 import { parseGoDuration } from '../core/duration.js';
@@ -47,6 +47,8 @@ export interface AnswerOptions {
   readonly maxUdpSize?: number | undefined;
   /** Named in NS answers when no healthy `consul` service instance exists. */
   readonly nodeName?: string | undefined;
+  /** Recursors are configured: answers say recursion is available (RA), as Consul's do then. */
+  readonly recursionAvailable?: boolean | undefined;
 }
 
 export interface AnswerContext {
@@ -120,7 +122,7 @@ function resolve(q: Question, ctx: AnswerContext, reply: Reply): void {
   if (reverse && (q.class === undefined || q.class === 'IN' || q.class === 'ANY')) {
     const ptr = reverseRecords(q, reverse, ctx.view, o);
     if (ptr.length === 0) {
-      // An address the catalog does not know is someone else's to answer (there are no recursors).
+      // An address the catalog does not know is someone else's to answer: the recursors', if there are any.
       reply.rcode = 'REFUSED';
       reply.aa = false;
     } else if (qtype === 'PTR' || qtype === 'ANY') {
@@ -130,7 +132,7 @@ function resolve(q: Question, ctx: AnswerContext, reply: Reply): void {
   }
   const labels = relativeLabels(q.name, o.domain);
   if (!labels || (q.class !== undefined && q.class !== 'IN' && q.class !== 'ANY')) {
-    // There are no recursors: a name we are not authoritative for is refused rather than failed.
+    // A name we are not authoritative for is refused rather than failed, or handed to the recursors (server.ts).
     reply.rcode = 'REFUSED';
     reply.aa = false;
     return;
@@ -397,6 +399,7 @@ function finish(request: Packet, opcode: number, q: Question | undefined, edns: 
   let flags = (request.flags ?? 0) & (RECURSION_DESIRED | CHECKING_DISABLED);
   flags |= (opcode << 11) | (RCODES[reply.rcode] & 0xf);
   if (reply.aa) flags |= AUTHORITATIVE_ANSWER;
+  if (ctx.options.recursionAvailable) flags |= RECURSION_AVAILABLE;
   if (fitted.truncated && udp && ctx.options.enableTruncate) flags |= TRUNCATED_RESPONSE;
   return {
     response: {

@@ -7,11 +7,12 @@ import type { Logger } from 'pino';
 import { systemRandom } from '../core/clock.js';
 import type { Random } from '../core/clock.js';
 import type { CatalogReader } from '../registry/server/catalog-reader.js';
-import { DEFAULT_MAX_UDP_SIZE, DEFAULT_UDP_SIZE, MAX_UDP_DATAGRAM } from './answer.js';
+import { DEFAULT_MAX_UDP_SIZE, DEFAULT_UDP_SIZE, MAX_UDP_DATAGRAM, RCODES } from './answer.js';
 import type { AnswerOptions, RcodeName } from './answer.js';
 import { handleMessage } from './message.js';
 import type { Outcome } from './message.js';
 import { NameIndex } from './name-index.js';
+import type { Recursors } from './recursor.js';
 import type { PreparedLookup } from '../registry/server/prepared/execute.js';
 import { normalizeDomain } from './names.js';
 
@@ -45,6 +46,8 @@ export interface DnsServerOptions {
   readonly maxTcpConnections?: number | undefined;
   /** Epoch milliseconds, for the SOA serial. */
   readonly now?: (() => number) | undefined;
+  /** Where queries outside the domain go (Consul's recursors); absent: they are refused. */
+  readonly recursors?: Recursors | undefined;
 }
 
 export interface DnsQueryEvent {
@@ -87,6 +90,7 @@ export class DnsServer {
   readonly #onQuery: ((event: DnsQueryEvent) => void) | undefined;
   readonly #idleMs: number;
   readonly #maxConnections: number;
+  readonly #recursors: Recursors | undefined;
   readonly #sockets = new Set<Socket>();
   readonly #counters = { queries: new Map<string, number>(), rcodes: new Map<string, number>(), udp: 0, tcp: 0, truncated: 0, dropped: 0 };
   #names: NameIndex | undefined;
@@ -118,7 +122,9 @@ export class DnsServer {
       udpAnswerLimit,
       enableTruncate: opts.enableTruncate ?? true,
       maxUdpSize,
+      recursionAvailable: (opts.recursors?.size ?? 0) > 0,
     };
+    this.#recursors = opts.recursors !== undefined && opts.recursors.size > 0 ? opts.recursors : undefined;
     this.#random = opts.random ?? systemRandom;
     this.#now = opts.now ?? Date.now;
     this.#onQuery = opts.onQuery;
@@ -194,8 +200,12 @@ export class DnsServer {
   }
 
   #onDatagram(udp: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
-    const reply = this.#process(msg, 'udp', rinfo.address);
-    if (!reply) return;
+    const r = this.#process(msg, 'udp', rinfo.address);
+    if (r instanceof Promise) void r.then((reply) => this.#sendDatagram(udp, reply, rinfo));
+    else if (r) this.#sendDatagram(udp, r, rinfo);
+  }
+
+  #sendDatagram(udp: UdpSocket, reply: Buffer, rinfo: RemoteInfo): void {
     try {
       udp.send(reply, rinfo.port, rinfo.address, (err) => {
         if (err) this.#log.debug({ err, to: rinfo.address }, 'DNS UDP send failed');
@@ -228,16 +238,10 @@ export class DnsServer {
           const rest = all.subarray(need);
           chunks = rest.length > 0 ? [rest] : [];
           total = rest.length;
-          const reply = this.#process(all.subarray(2, need), 'tcp', sock.remoteAddress);
-          if (!reply || sock.destroyed) continue;
-          const frame = Buffer.allocUnsafe(2 + reply.length);
-          frame.writeUInt16BE(reply.length, 0);
-          reply.copy(frame, 2);
-          // A client that sends without reading must not make us buffer without bound.
-          if (!sock.write(frame)) {
-            sock.pause();
-            sock.once('drain', () => sock.resume());
-          }
+          const r = this.#process(Buffer.from(all.subarray(2, need)), 'tcp', sock.remoteAddress);
+          // A forwarded query is answered when its recursor answers: over TCP, answers may come in any order (RFC 7766 §7).
+          if (r instanceof Promise) void r.then((reply) => writeFrame(sock, reply));
+          else if (r) writeFrame(sock, r);
         }
       } catch (err) {
         this.#log.warn({ err }, 'DNS TCP connection failed');
@@ -246,7 +250,8 @@ export class DnsServer {
     });
   }
 
-  #process(bytes: Buffer, transport: 'udp' | 'tcp', client: string | undefined): Buffer | undefined {
+  /** The reply; a promise of it when the query goes to a recursor; undefined when the message gets none. */
+  #process(bytes: Buffer, transport: 'udp' | 'tcp', client: string | undefined): Buffer | Promise<Buffer> | undefined {
     const started = performance.now();
     let outcome: Outcome;
     try {
@@ -257,23 +262,52 @@ export class DnsServer {
       this.#log.error({ err }, 'DNS message handling failed');
       outcome = { kind: 'dropped', reason: 'short' };
     }
-    const c = this.#counters;
     if (outcome.kind === 'dropped') {
-      c.dropped++;
+      this.#counters.dropped++;
       return undefined;
     }
+    // REFUSED is the answer for names outside the domain and addresses the catalog does not know: the recursors'.
+    const recursors = this.#recursors;
+    if (outcome.rcode === 'REFUSED' && recursors !== undefined) {
+      return recursors.forward(bytes, transport).then((answer) => {
+        // None answered: SERVFAIL, on the reply that would have refused (same ID, question and flags).
+        const reply = answer ?? Buffer.from(outcome.reply);
+        if (answer === undefined) reply[3] = (reply[3]! & 0xf0) | RCODES.SERVFAIL;
+        const code = reply[3]! & 0x0f;
+        const rcode = (Object.keys(RCODES) as RcodeName[]).find((k) => RCODES[k] === code) ?? 'SERVFAIL';
+        this.#count(transport, outcome.qtype, rcode, (reply[2]! & 0x02) !== 0, started);
+        return reply;
+      });
+    }
+    this.#count(transport, outcome.qtype, outcome.rcode, outcome.truncated, started);
+    return outcome.reply;
+  }
+
+  #count(transport: 'udp' | 'tcp', qtype: string | undefined, rcode: RcodeName, truncated: boolean, started: number): void {
+    const c = this.#counters;
     c[transport]++;
-    bump(c.queries, outcome.qtype ?? 'none');
-    bump(c.rcodes, outcome.rcode);
-    if (outcome.truncated) c.truncated++;
+    bump(c.queries, qtype ?? 'none');
+    bump(c.rcodes, rcode);
+    if (truncated) c.truncated++;
     if (this.#onQuery) {
       try {
-        this.#onQuery({ transport, qtype: outcome.qtype, rcode: outcome.rcode, truncated: outcome.truncated, durationMs: performance.now() - started });
+        this.#onQuery({ transport, qtype, rcode, truncated, durationMs: performance.now() - started });
       } catch (err) {
         this.#log.warn({ err }, 'DNS onQuery hook threw');
       }
     }
-    return outcome.reply;
+  }
+}
+
+function writeFrame(sock: Socket, reply: Buffer): void {
+  if (sock.destroyed) return;
+  const frame = Buffer.allocUnsafe(2 + reply.length);
+  frame.writeUInt16BE(reply.length, 0);
+  reply.copy(frame, 2);
+  // A client that sends without reading must not make us buffer without bound.
+  if (!sock.write(frame)) {
+    sock.pause();
+    sock.once('drain', () => sock.resume());
   }
 }
 

@@ -1,12 +1,10 @@
 // The DNS server end to end: real UDP and TCP sockets against a real agent, queried with dig (Debian dnsutils) and Node's resolver.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { promises as dnsPromises } from 'node:dns';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import { decode, encode } from 'dns-packet';
 import type { Packet } from 'dns-packet';
 import { pino } from 'pino';
@@ -15,57 +13,15 @@ import { seededRandom } from '../../src/core/clock.js';
 import type { DnsAddresses } from '../../src/dns/server.js';
 import { startTestAgent, http, sleep, tempDir } from '../helpers/agent.js';
 import { switchyard } from '../helpers/process.js';
-import { digSkip } from '../helpers/dig.js';
+import { dig, digSkip } from '../helpers/dig.js';
+import type { Rr } from '../helpers/dig.js';
 import type { TestAgent } from '../helpers/agent.js';
 
-const run = promisify(execFile);
 const HOST = '127.0.0.1';
 
 const digIt = (name: string, fn: () => Promise<void>): void => {
   it(name, { skip: digSkip }, fn);
 };
-
-interface Rr {
-  name: string;
-  ttl: number;
-  type: string;
-  data: string;
-}
-
-interface DigResult {
-  raw: string;
-  status: string;
-  flags: string[];
-  answer: Rr[];
-  authority: Rr[];
-  additional: Rr[];
-  server: string;
-}
-
-async function dig(port: number, ...args: string[]): Promise<DigResult> {
-  const { stdout } = await run('dig', [`@${HOST}`, '-p', String(port), '+time=2', '+tries=1', ...args], { timeout: 15_000 });
-  const section = (title: string): Rr[] => {
-    const lines = stdout.split('\n');
-    const start = lines.findIndex((l) => l.startsWith(`;; ${title} SECTION:`));
-    if (start < 0) return [];
-    const out: Rr[] = [];
-    for (const line of lines.slice(start + 1)) {
-      if (line.trim() === '') break;
-      const [name, ttl, , type, ...data] = line.split(/\s+/);
-      out.push({ name: name ?? '', ttl: Number(ttl), type: type ?? '', data: data.join(' ') });
-    }
-    return out;
-  };
-  return {
-    raw: stdout,
-    status: /status: ([A-Z]+)/.exec(stdout)?.[1] ?? '',
-    flags: (/;; flags: ([a-z ]*);/.exec(stdout)?.[1] ?? '').split(' ').filter(Boolean),
-    answer: section('ANSWER'),
-    authority: section('AUTHORITY'),
-    additional: section('ADDITIONAL'),
-    server: /;; SERVER: .*\((UDP|TCP)\)/.exec(stdout)?.[1] ?? '',
-  };
-}
 
 /** One datagram out; the reply, or undefined after `waitMs`. */
 async function udpExchange(port: number, bytes: Buffer, waitMs = 1000): Promise<Buffer | undefined> {

@@ -286,7 +286,10 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   try {
     address = await listen(api.listener, listenAt.host, listenAt.port, '--http-addr', API_BACKLOG);
     if (cfg.dnsAddr) {
-      dns = await startDns({ addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }), preparedQuery);
+      dns = await startDns({
+        addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize, recursors: [...cfg.dnsRecursors],
+        ...(cfg.dnsRecursorTimeout !== undefined ? { 'recursor-timeout': cfg.dnsRecursorTimeout } : {}),
+      }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }), preparedQuery);
       extra.push(dns.metrics);
     }
   } catch (err) {

@@ -1,7 +1,9 @@
 /** Starts the DNS interface over a catalog view, with its Prometheus counters. */
 import type { Logger } from 'pino';
 import { Counter, Registry as PromRegistry } from 'prom-client';
-import { splitHostPort } from '../../config/fields.js';
+import { msFrom, splitHostPort } from '../../config/fields.js';
+import { Recursors, parseRecursor } from '../../dns/recursor.js';
+import type { Recursor } from '../../dns/recursor.js';
 import type { DnsConfigInput } from '../../config/up.js';
 import { DnsServer } from '../../dns/server.js';
 import type { CatalogReader } from '../../registry/server/catalog-reader.js';
@@ -24,6 +26,7 @@ export async function startDns(cfg: DnsConfigInput, view: CatalogReader, node: {
     domain: cfg.domain, onlyPassing: cfg['only-passing'], udpAnswerLimit: cfg['udp-answer-limit'], maxUdpSize: cfg['udp-max-size'],
     ttl: { node: cfg['node-ttl'], service: cfg['service-ttl'] },
     onQuery: (e) => queries.inc({ transport: e.transport, qtype: e.qtype ?? 'none', rcode: e.rcode }),
+    recursors: new Recursors((cfg.recursors ?? []).map((r) => parseRecursor(r) as Recursor), msFrom(cfg['recursor-timeout'], 2000)),
   });
   const at = splitHostPort(cfg.addr ?? '127.0.0.1:8600');
   let addrs;
@@ -38,6 +41,6 @@ export async function startDns(cfg: DnsConfigInput, view: CatalogReader, node: {
     }
     throw err;
   }
-  logger.info({ udp: `${addrs.udp.host}:${addrs.udp.port}`, tcp: `${addrs.tcp.host}:${addrs.tcp.port}` }, 'DNS interface listening');
+  logger.info({ udp: `${addrs.udp.host}:${addrs.udp.port}`, tcp: `${addrs.tcp.host}:${addrs.tcp.port}`, recursors: cfg.recursors ?? [] }, 'DNS interface listening');
   return { ...addrs, metrics, close: () => server.close() };
 }
