@@ -44,40 +44,44 @@ function fits(query: Buffer, id: number, response: Buffer): boolean {
   return response.length >= 12 && response.readUInt16BE(0) === id && (response[2]! & 0x80) !== 0 && sameQuestion(query, response);
 }
 
-function overUdp(r: Recursor, query: Buffer, id: number, timeoutMs: number): Promise<Buffer | undefined> {
+/** One exchange with a recursor: `finish` settles it once (undefined after the timeout) and closes what `start` opened. */
+function exchange(timeoutMs: number, start: (finish: (b: Buffer | undefined) => void) => () => void): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
-    const sock = createSocket(isIPv6(r.host) ? 'udp6' : 'udp4');
     let done = false;
+    // Assigned once, after start(): a const would be read in its dead zone by a finish that start() makes itself.
+    // eslint-disable-next-line prefer-const
+    let close: (() => void) | undefined;
     const finish = (b: Buffer | undefined): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      sock.close();
+      close?.();
       resolve(b);
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);
+    close = start(finish);
+    // Failed while starting: close what was opened.
+    if (done) close();
+  });
+}
+
+function overUdp(r: Recursor, query: Buffer, id: number, timeoutMs: number): Promise<Buffer | undefined> {
+  return exchange(timeoutMs, (finish) => {
+    const sock = createSocket(isIPv6(r.host) ? 'udp6' : 'udp4');
     sock.on('error', () => finish(undefined));
     sock.on('message', (msg) => {
       if (fits(query, id, msg)) finish(msg);
     });
     // Connected: the kernel drops datagrams from any other address.
     sock.connect(r.port, r.host, () => sock.send(query, (err) => err && finish(undefined)));
+    return () => sock.close();
   });
 }
 
 function overTcp(r: Recursor, query: Buffer, id: number, timeoutMs: number): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
+  return exchange(timeoutMs, (finish) => {
     const sock = connect({ host: r.host, port: r.port });
     let got = Buffer.alloc(0);
-    let done = false;
-    const finish = (b: Buffer | undefined): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(b);
-    };
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
     sock.on('error', () => finish(undefined));
     sock.on('close', () => finish(undefined));
     sock.on('connect', () => {
@@ -94,6 +98,7 @@ function overTcp(r: Recursor, query: Buffer, id: number, timeoutMs: number): Pro
       const msg = got.subarray(2, need);
       finish(fits(query, id, msg) ? Buffer.from(msg) : undefined);
     });
+    return () => sock.destroy();
   });
 }
 

@@ -86,7 +86,8 @@ function readFileSafe(file: string): string {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (signal 0). */
+export function alive(pid: number): boolean {
   if (!(pid > 0)) return false;
   try {
     process.kill(pid, 0);

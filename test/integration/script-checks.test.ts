@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { http, sleep, startTestAgent, tempDir, testStore, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { Containers, dockerAvailable, ensureTestImage } from '../helpers/docker.js';
+import { alive } from '../helpers/process.js';
 
 const DISABLED = "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true";
 const inCI = process.env.CI === 'true';
@@ -27,15 +28,6 @@ async function waitCheck(a: TestAgent, id: string, pred: (c: Check) => boolean, 
     return last && pred(last) ? last : undefined;
   }, () => `${what} (last: ${JSON.stringify(last)})`, ms)) as Check;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('script checks on an agent without --enable-script-checks', () => {
   let a: TestAgent;

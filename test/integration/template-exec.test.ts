@@ -11,7 +11,7 @@ import { startTestAgent, http, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { reachesExactly, startBackend } from '../helpers/lb.js';
 import type { Backend } from '../helpers/lb.js';
-import { freePort, stop, switchyard } from '../helpers/process.js';
+import { alive, freePort, stop, switchyard } from '../helpers/process.js';
 import type { Proc } from '../helpers/process.js';
 
 /** A child that writes what happens to it in `log`, one line per event with its PID. */
@@ -24,15 +24,6 @@ trap 'echo "term $$" >> "$log"; exit 5' TERM
 trap "$3" INT
 while :; do sleep 0.05; done
 `;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('switchyard template: -exec, SIGHUP, node/datacenters/file', () => {
   let agent: TestAgent;
