@@ -14,7 +14,7 @@ import { runUntilSignal } from './wiring/signals.js';
 /** registrator's single-dash long flags (Go flag syntax), rewritten to --name before parsing. */
 export const REGISTRATOR_GO_FLAGS: ReadonlySet<string> = new Set([
   'ip', 'internal', 'explicit', 'useIpFromLabel', 'tags', 'resync', 'cleanup', 'deregister', 'retry-attempts', 'retry-interval', 'ttl', 'ttl-refresh', 'log-level',
-  'healthcheck',
+  'healthcheck', 'stop-grace',
 ]);
 
 interface Flags extends RegistratorFlags {
@@ -42,6 +42,7 @@ export function registerRegistratorCommand(program: Command): void {
     .option('--ttl <seconds>', 'TTL for services (not used by the consul backend)')
     .option('--ttl-refresh <seconds>', 'frequency with which service TTLs are refreshed (not used by the consul backend)')
     .option('--healthcheck', 'register each container\'s Docker HEALTHCHECK status as a TTL check (healthy: passing; unhealthy and starting: critical); a Switchyard extension, off by default')
+    .option('--stop-grace <seconds>', 'a container sent its stop signal is deregistered at once; still running this long past its stop timeout, it ignored the signal and is registered again (default 30; a Switchyard extension)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .argument('[uri...]', 'registry URI: consul://host:port')
     .exitOverride((err) => {

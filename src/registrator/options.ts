@@ -23,6 +23,8 @@ export interface RegistratorFlags {
   ttlRefresh?: string | undefined;
   /** Switchyard's extension: mirror Docker HEALTHCHECK status into a TTL check. */
   healthcheck?: boolean | undefined;
+  /** Switchyard's extension: seconds past its stop timeout a signalled container stays deregistered. */
+  stopGrace?: string | undefined;
 }
 
 export interface RegistryTarget {
@@ -49,6 +51,8 @@ export interface RegistratorOptions {
   readonly ttlRefresh: number;
   /** -healthcheck: each container's Docker HEALTHCHECK status becomes a TTL check of its services. */
   readonly healthcheck: boolean;
+  /** -stop-grace: seconds past a signalled container's stop timeout before it counts as running again. */
+  readonly stopGraceSec: number;
   readonly registry: RegistryTarget;
 }
 
@@ -107,12 +111,14 @@ export function parseOptions(flags: RegistratorFlags, args: readonly string[]): 
   const ttlRefresh = parseGoInt('ttl-refresh', flags.ttlRefresh, 0);
   if ((ttl === 0 && ttlRefresh > 0) || (ttl > 0 && ttlRefresh === 0)) bad('-ttl and -ttl-refresh must be specified together or not at all');
   if (ttl > 0 && ttl <= ttlRefresh) bad('-ttl must be greater than -ttl-refresh');
+  const stopGraceSec = parseGoInt('stop-grace', flags.stopGrace, 30);
+  if (stopGraceSec < 0 || stopGraceSec > 86_400) bad(`-stop-grace must be 0 … 86400 seconds, got ${stopGraceSec}`);
   const tags = flags.tags ?? '';
   const tagsTemplate = compileTagsTemplate(tags);
   return {
     hostIp: flags.ip ?? '', internal: Boolean(flags.internal), explicit: Boolean(flags.explicit), useIpFromLabel: flags.useIpFromLabel ?? '',
     tags, tagsTemplate, resyncSec, cleanup: Boolean(flags.cleanup), deregister, retryAttempts, retryIntervalMs, ttl, ttlRefresh,
-    healthcheck: Boolean(flags.healthcheck),
+    healthcheck: Boolean(flags.healthcheck), stopGraceSec,
     registry: parseRegistryUri(args[0] as string),
   };
 }

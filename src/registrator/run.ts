@@ -83,7 +83,7 @@ export async function startRegistrator(opts: RegistratorOptions, deps: RunDeps):
 
   const hostnameIp = await resolveHostname(hostname);
   const reconciler = new Reconciler({
-    docker, registry, logger, deregister: opts.deregister, cleanup: opts.cleanup,
+    docker, registry, logger, deregister: opts.deregister, cleanup: opts.cleanup, stopGraceMs: opts.stopGraceSec * 1000,
     host: { hostname, hostnameIp },
     mapping: {
       hostIp: opts.hostIp, internal: opts.internal, explicit: opts.explicit, useIpFromLabel: opts.useIpFromLabel,

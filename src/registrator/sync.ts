@@ -25,8 +25,12 @@ export type DeregisterPolicy = 'always' | 'on-success';
 
 /** Docker's default wait between the stop signal and SIGKILL (s). */
 const DOCKER_STOP_TIMEOUT_S = 10;
-/** How long past a container's stop timeout it may take to die before it counts as running again. */
-const DRAIN_GRACE_MS = 5000;
+/**
+ * How long past a container's stop timeout it may take to die before it counts as running again. Generous,
+ * because `docker stop -t 60` waits longer than the container's own timeout says, and a container sent
+ * back traffic while it drains fails requests; one that ignored the signal only stays out of the pool.
+ */
+const STOP_GRACE_MS = 30_000;
 const SIGKILL = 9;
 const SIGTERM = 15;
 
@@ -54,6 +58,8 @@ export interface ReconcilerOptions {
   /** Backoff between failed passes (ms): base, doubled up to max. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** How long past its stop timeout a signalled container stays deregistered (default 30 s; see #draining). */
+  stopGraceMs?: number;
 }
 
 export interface PassRequest {
@@ -145,7 +151,7 @@ export class Reconciler {
    * yet: their services go now, while the process is still finishing its requests, so a balancer
    * following the registry stops sending new ones before the container's port closes. Registrator
    * waits for the die event, when the port has already gone. A container still running past its
-   * stop timeout (plus DRAIN_GRACE_MS) ignored the signal: it counts as running again. Only with
+   * stop timeout (plus -stop-grace) ignored the signal: it counts as running again. Only with
    * -deregister always: under on-success the exit code decides, and it is not known yet.
    */
   #draining(runningIds: readonly string[]): Set<string> {
@@ -163,7 +169,7 @@ export class Reconciler {
         this.#signalled.delete(cid);
         continue;
       }
-      const until = s.at + (info?.Config.StopTimeout ?? DOCKER_STOP_TIMEOUT_S) * 1000 + DRAIN_GRACE_MS;
+      const until = s.at + (info?.Config.StopTimeout ?? DOCKER_STOP_TIMEOUT_S) * 1000 + (this.#o.stopGraceMs ?? STOP_GRACE_MS);
       if (now >= until) {
         this.#signalled.delete(cid);
         this.#log.warn({ container: short(cid), signal: s.signal }, 'container still running past its stop timeout after a stop signal: registering its services again');

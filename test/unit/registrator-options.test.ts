@@ -40,6 +40,10 @@ describe('registrator options', () => {
     assert.throws(() => parseOptions({}, []), invalid(/missing required argument for registry URI/));
     assert.throws(() => parseOptions({}, ['consul://a', 'b']), invalid(/extra unparsed arguments: b/));
     assert.throws(() => parseOptions({ deregister: 'never' }, ['consul://a']), invalid(/-deregister must be "always" or "on-success"/));
+    assert.throws(() => parseOptions({ stopGrace: '-1' }, ['consul://a']), invalid(/-stop-grace must be 0 … 86400 seconds, got -1/));
+    assert.throws(() => parseOptions({ stopGrace: '5s' }, ['consul://a']), invalid(/invalid value "5s" for flag -stop-grace/));
+    assert.equal(parseOptions({}, ['consul://a']).stopGraceSec, 30);
+    assert.equal(parseOptions({ stopGrace: '0x10' }, ['consul://a']).stopGraceSec, 16);
     assert.throws(() => parseOptions({ resync: '1m' }, ['consul://a']), invalid(/invalid value "1m" for flag -resync: parse error/));
     assert.throws(() => parseOptions({ retryInterval: '0' }, ['consul://a']), invalid(/-retry-interval must be greater than 0/));
     assert.throws(() => parseOptions({ retryAttempts: '-2' }, ['consul://a']), invalid(/-retry-attempts/));
