@@ -8,9 +8,8 @@
  */
 import { Writable } from 'node:stream';
 import Docker from 'dockerode';
-import { dockerEndpoint } from '../core/docker-endpoint.js';
-import { formatGoDuration } from '../core/duration.js';
-import { OutputTail } from './output.js';
+import { describeDockerError, dockerEndpoint, dockerStatusOf } from '../core/docker-endpoint.js';
+import { OutputTail, exitStatus, timedOut } from './output.js';
 import { SCRIPT_CHECK_TIMEOUT_MS } from './script-check.js';
 import { effectiveTimeoutMs } from './types.js';
 import type { CheckResult } from './types.js';
@@ -31,15 +30,6 @@ export interface DockerExec {
   run(containerId: string, cmd: readonly string[], sink: (chunk: Buffer) => void, signal: AbortSignal): Promise<number>;
 }
 
-const statusOf = (err: unknown): number | undefined => {
-  const s = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof s === 'number' ? s : undefined;
-};
-const messageOf = (err: unknown): string => {
-  const e = err as { message?: string; json?: { message?: string } } | null;
-  return (e?.json?.message ?? e?.message ?? String(err)).trim();
-};
-
 /** dockerode on the daemon core/docker-endpoint.ts finds; errors worded as Consul's Docker client words them. */
 export class DockerodeExec implements DockerExec {
   readonly #docker: Docker;
@@ -54,14 +44,14 @@ export class DockerodeExec implements DockerExec {
     try {
       exec = await this.#docker.getContainer(containerId).exec({ Cmd: [...cmd], AttachStdout: true, AttachStderr: true, abortSignal: signal } as Docker.ExecCreateOptions);
     } catch (err) {
-      if (statusOf(err) === 404) throw new Error(`create exec failed for unknown container ${containerId}`);
-      throw new Error(`create exec failed for container ${containerId}${statusOf(err) ? ` with status ${statusOf(err)}` : ''}: ${messageOf(err)}`);
+      if (dockerStatusOf(err) === 404) throw new Error(`create exec failed for unknown container ${containerId}`);
+      throw new Error(`create exec failed for container ${containerId}${dockerStatusOf(err) ? ` with status ${dockerStatusOf(err)}` : ''}: ${describeDockerError(err)}`);
     }
     let stream: NodeJS.ReadWriteStream;
     try {
       stream = await exec.start({ hijack: true, stdin: false, abortSignal: signal } as Docker.ExecStartOptions);
     } catch (err) {
-      throw new Error(`start exec failed for container ${containerId}: ${messageOf(err)}`);
+      throw new Error(`start exec failed for container ${containerId}: ${describeDockerError(err)}`);
     }
     const out = new Writable({
       write(chunk: Buffer, _enc, cb): void {
@@ -88,7 +78,7 @@ export class DockerodeExec implements DockerExec {
       if (info.ExitCode === null || info.ExitCode === undefined) throw new Error('the exec has no exit code');
       return info.ExitCode;
     } catch (err) {
-      throw new Error(`inspect exec failed for container ${containerId}: ${messageOf(err)}`);
+      throw new Error(`inspect exec failed for container ${containerId}: ${describeDockerError(err)}`);
     }
   }
 }
@@ -102,19 +92,16 @@ export async function runDockerCheck(def: DockerCheckDefinition, docker: DockerE
   const ac = new AbortController();
   const abort = (): void => ac.abort();
   signal?.addEventListener('abort', abort, { once: true });
-  let timedOut = false;
+  let expired = false;
   const timer = setTimeout(() => {
-    timedOut = true;
+    expired = true;
     ac.abort();
   }, timeoutMs);
   try {
     const code = await docker.run(def.containerId, cmd, (c) => tail.write(c), ac.signal);
-    return { status: code === 0 ? 'passing' : code === 1 ? 'warning' : 'critical', output: tail.text() };
+    return { status: exitStatus(code), output: tail.text() };
   } catch (err) {
-    if (timedOut) {
-      const out = tail.text();
-      return { status: 'critical', output: `Timed out (${formatGoDuration(timeoutMs * 1e6)}) running check${out === '' ? '' : `\n\n${out}`}` };
-    }
+    if (expired) return timedOut(timeoutMs, tail);
     return { status: 'critical', output: signal?.aborted ? 'check stopped' : (err as Error).message };
   } finally {
     clearTimeout(timer);

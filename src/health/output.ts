@@ -1,5 +1,7 @@
 /** Byte-accurate, UTF-8-safe truncation of check output, worded the way Consul words it. */
+import { formatGoDuration } from '../core/duration.js';
 import { DEFAULT_OUTPUT_MAX_SIZE } from './types.js';
+import type { CheckResult, CheckStatus } from './types.js';
 
 /**
  * Length of the longest prefix of `bytes` that is at most `max` bytes and does not end inside
@@ -90,4 +92,15 @@ export class OutputTail {
     while (from < kept.length && from < 3 && ((kept[from] ?? 0) & 0xc0) === 0x80) from++;
     return `Captured ${kept.length} of ${this.#total} bytes\n...\n${kept.toString('utf8', from)}`;
   }
+}
+
+/** Consul's rule for a script or Docker check's exit code: 0 passing, 1 warning, anything else (or none: a signal) critical. */
+export function exitStatus(code: number | null | undefined): CheckStatus {
+  return code === 0 ? 'passing' : code === 1 ? 'warning' : 'critical';
+}
+
+/** A command past its timeout, worded as Consul words it, with what it wrote until then. */
+export function timedOut(timeoutMs: number, tail: OutputTail): CheckResult {
+  const out = tail.text();
+  return { status: 'critical', output: `Timed out (${formatGoDuration(timeoutMs * 1e6)}) running check${out === '' ? '' : `\n\n${out}`}` };
 }

@@ -9,8 +9,7 @@
  * can never overlap a previous one that is still dying.
  */
 import { spawn } from 'node:child_process';
-import { formatGoDuration } from '../core/duration.js';
-import { OutputTail } from './output.js';
+import { OutputTail, exitStatus, timedOut } from './output.js';
 import { effectiveTimeoutMs } from './types.js';
 import type { CheckResult } from './types.js';
 
@@ -84,9 +83,7 @@ export function runScriptCheck(def: ScriptCheckDefinition, signal?: AbortSignal)
     };
     const result = (): CheckResult => {
       if (cut) return cut;
-      const output = tail.text();
-      const code = exit?.code;
-      return { status: code === 0 ? 'passing' : code === 1 ? 'warning' : 'critical', output };
+      return { status: exitStatus(exit?.code), output: tail.text() };
     };
     const stop = (r: CheckResult): void => {
       if (cut || settled) return;
@@ -96,10 +93,7 @@ export function runScriptCheck(def: ScriptCheckDefinition, signal?: AbortSignal)
     function onAbort(): void {
       stop({ status: 'critical', output: 'check stopped' });
     }
-    const timer = setTimeout(() => {
-      const out = tail.text();
-      stop({ status: 'critical', output: `Timed out (${formatGoDuration(timeoutMs * 1e6)}) running check${out === '' ? '' : `\n\n${out}`}` });
-    }, timeoutMs);
+    const timer = setTimeout(() => stop(timedOut(timeoutMs, tail)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => tail.write(c));
     child.stderr.on('data', (c: Buffer) => tail.write(c));

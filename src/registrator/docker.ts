@@ -4,10 +4,10 @@
  * The real one uses dockerode, on the daemon core/docker-endpoint.ts finds.
  */
 import Docker from 'dockerode';
-import { dockerEndpoint } from '../core/docker-endpoint.js';
+import { describeDockerError, dockerEndpoint, dockerStatusOf } from '../core/docker-endpoint.js';
 import type { ContainerInspect } from './types.js';
 
-export { dockerEndpoint };
+export { describeDockerError, dockerEndpoint };
 
 export interface DockerEvent {
   /** start, die, stop, kill, health_status: healthy, … */
@@ -36,15 +36,6 @@ export interface DockerSource {
 /** The container events the sync loop reacts to (any of them triggers a reconcile). */
 export const WATCHED_EVENTS = ['start', 'die', 'stop', 'kill', 'health_status'] as const;
 
-const statusOf = (err: unknown): number | undefined => {
-  const s = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof s === 'number' ? s : undefined;
-};
-
-export function describeDockerError(err: unknown): string {
-  const e = err as { message?: string; json?: { message?: string } } | null;
-  return e?.json?.message ?? e?.message ?? String(err);
-}
 
 export class DockerodeSource implements DockerSource {
   readonly endpoint: string;
@@ -73,7 +64,7 @@ export class DockerodeSource implements DockerSource {
     try {
       return (await this.#api.getContainer(id).inspect()) as unknown as ContainerInspect;
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
+      if (dockerStatusOf(err) === 404) return undefined;
       throw err;
     }
   }

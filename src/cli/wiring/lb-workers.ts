@@ -12,8 +12,6 @@
  * inside; bench/results/lb.md). Under the kernel's scheduling each worker takes bursts with its
  * own accept batch (accept-batch.ts), which is why that stays the default.
  */
-import { RouteReloader } from './lb-reload.js';
-import type { ReadConfig, RouteReloaderOptions } from './lb-reload.js';
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
@@ -23,6 +21,8 @@ import type { ChangeStamp, Instance, ServiceSet, Source } from '../../discovery/
 import { PersistentMap } from '../../core/persistent-map.js';
 import { reloadCertificates, startLb } from './lb.js';
 import type { RunningLb, WorkerGather } from './lb.js';
+import { RouteReloader } from './lb-reload.js';
+import type { ReadConfig, RouteReloaderOptions } from './lb-reload.js';
 import { deferredReload } from './signals.js';
 import type { CaughtSignals } from './signals.js';
 
