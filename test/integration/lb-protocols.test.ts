@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startTestAgent, tempDir } from '../helpers/agent.js';
+import { startTestAgent, tempDir, waitFor } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { deregisterBackend, lbMetric, registerBackend, startBackend, startTestLb, waitUpstreams } from '../helpers/lb.js';
 import type { Backend, TestLb } from '../helpers/lb.js';
@@ -215,25 +216,58 @@ describe('load balancer protocols', () => {
     });
   }
 
-  it('cuts slow-header clients and refuses oversized headers', async () => {
-    const b = await startBackend('limits');
-    backends.push(b);
-    await registerBackend(agent.url, 'limits', b);
-    const lb = await startTestLb(agent.url, { service: 'limits', timeouts: { 'client-header': '500ms' }, limits: { 'max-header-size': 4096 } });
-    lbs.push(lb);
-    await waitUpstreams(lb, 'limits', [b.port]);
-    const started = Date.now();
-    const slow = await new Promise<string>((resolve) => {
-      const c = connect(lb.address.port, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+  for (const plane of ['fast', 'node'] as const) {
+    it(`${plane} plane: cuts slow-header clients on both listeners and refuses oversized headers`, async () => {
+      const b = await startBackend(`limits-${plane}`);
+      backends.push(b);
+      await registerBackend(agent.url, `limits-${plane}`, b);
+      const cert = selfSigned(tempDir('sy-slow-'), 'slow', ['localhost']);
+      const lb = await startTestLb(agent.url, {
+        service: `limits-${plane}`, 'data-plane': plane, timeouts: { 'client-header': '500ms' }, limits: { 'max-header-size': 4096 },
+        tls: { listen: '127.0.0.1:0', certs: [cert] },
+      });
+      lbs.push(lb);
+      await waitUpstreams(lb, `limits-${plane}`, [b.port]);
+      for (const secure of [false, true]) {
+        const started = Date.now();
+        const slow = await new Promise<string>((resolve) => {
+          const head = 'GET / HTTP/1.1\r\nHost: x\r\n';
+          const c = secure
+            ? tlsConnect({ port: lb.tlsAddress!.port, host: '127.0.0.1', rejectUnauthorized: false }, () => c.write(head))
+            : connect(lb.address.port, '127.0.0.1', () => c.write(head));
+          let got = '';
+          c.on('data', (d) => (got += d.toString()));
+          c.on('error', () => undefined);
+          c.on('close', () => resolve(got));
+          // Bounded: a connection still open here is the failure this test is for.
+          setTimeout(() => c.destroy(), 10_000).unref();
+        });
+        assert.ok(Date.now() - started < 5000, `a slowloris client is cut (${secure ? 'TLS' : 'plain'} listener)`);
+        assert.match(slow, /^HTTP\/1\.1 408/);
+      }
+      const big = await fetch(`http://127.0.0.1:${lb.address.port}/`, { headers: { 'X-Big': 'x'.repeat(8000) } });
+      assert.equal(big.status, 431);
+    });
+
+    it(`${plane} plane: a shutdown closes idle keep-alive connections at once`, async () => {
+      const b = await startBackend(`idle-${plane}`);
+      backends.push(b);
+      await registerBackend(agent.url, `idle-${plane}`, b);
+      const lb = await startTestLb(agent.url, { service: `idle-${plane}`, 'data-plane': plane, timeouts: { drain: '20s' } });
+      await waitUpstreams(lb, `idle-${plane}`, [b.port]);
+      const c = connect(lb.address.port, '127.0.0.1');
       let got = '';
       c.on('data', (d) => (got += d.toString()));
-      c.on('close', () => resolve(got));
+      const closed = new Promise<void>((resolve) => c.on('close', () => resolve()));
+      c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor(() => got.includes(`idle-${plane}`), () => `the answer (got ${JSON.stringify(got)})`);
+      // The client keeps its connection open and idle; the balancer stops.
+      const t0 = Date.now();
+      await lb.close();
+      await closed;
+      assert.ok(Date.now() - t0 < 5000, `closed in ${Date.now() - t0} ms: the idle connection did not hold the shutdown for the drain timeout`);
     });
-    assert.ok(Date.now() - started < 5000, 'a slowloris client is cut');
-    assert.match(slow, /^HTTP\/1\.1 408/);
-    const big = await fetch(`http://127.0.0.1:${lb.address.port}/`, { headers: { 'X-Big': 'x'.repeat(8000) } });
-    assert.equal(big.status, 431);
-  });
+  }
 
   it('rejects bad configs with the file, line and field (lb --check)', async () => {
     const dir = tempDir('sy-cfg-');

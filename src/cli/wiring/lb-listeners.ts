@@ -126,6 +126,11 @@ export async function openListeners(cfg: LbConfig, logger: Logger, planes: Plane
       socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => node.onClientError(err, socket));
+    // This server never listens (the listeners hand it their sockets), and Node starts tracking a
+    // server's connections only on 'listening': without it, headersTimeout was never checked (a
+    // client sending its head slowly held the connection for good) and closeIdleConnections()
+    // closed nothing (a shutdown waited for every idle keep-alive client to leave).
+    server.emit('listening');
     return server;
   }
   const nodePlain = fast ? undefined : nodePlane(createServer(nodeOptions), 'http');
