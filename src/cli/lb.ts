@@ -85,7 +85,7 @@ export function registerLbCommand(program: Command): void {
         const source = new RemoteSource({ address: cfg.registry, follow: services.predicate, logger, waitMs: cfg.watch.waitMs, staleMarginMs: cfg.watch.staleMarginMs, ...(cfg.token ? { token: cfg.token } : {}) });
         const lb = await startLb(cfg, logger, { source, stop: signals.stopped }).catch(stoppedAtStart);
         if (!lb) return;
-        const routes = new RouteReloader({ current, read, logger, apply: (specs) => lb.snapshots.setSpecs(specs), follow: { services, source } });
+        const routes = new RouteReloader({ current, read, logger, apply: (specs) => lb.setRoutes(specs), follow: { services, source } });
         hangup?.set(() => {
           reloadCertificates(lb, logger);
           void routes.reload();

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IP_OR_CIDR_MESSAGE, isIpOrCidr } from '../core/ip-list.js';
 import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 import { STRATEGY_NAMES, UPSTREAM_PROTOCOLS } from './route-spec.js';
-import type { HashBy, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
+import type { HashBy, RetrySettings, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:9080');
@@ -46,9 +46,17 @@ const routeSchema = z.strictObject({
   'slow-start': duration.optional(),
   mirror: z.strictObject({ service: z.string().min(1), percent: z.number().gt(0, { message: 'must be more than 0' }).max(100) }).optional(),
   limits: limitsSchema.optional(),
-  /** What the instances speak: http (HTTP/1.1), h2c, h2 (TLS), grpc, grpcs (TLS). */
+  /** What the instances speak: http (HTTP/1.1), https (HTTP/1.1 over TLS), h2c, h2 (TLS), grpc, grpcs (TLS). */
   protocol: z.enum(UPSTREAM_PROTOCOLS as [UpstreamProtocol, ...UpstreamProtocol[]]).optional(),
   'tls-skip-verify': z.boolean().optional(),
+  'tls-server-name': z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, { message: 'must be a DNS name, e.g. "api.internal"' }).optional(),
+  'tls-ca': z.string().min(1).optional(),
+  /** This route's own upstream timeouts; the others are the balancer's. */
+  timeouts: z.strictObject({ header: duration.optional(), idle: duration.optional(), total: duration.optional() }).optional(),
+  /** This route's own number of attempts (1: never retried); the retry budget stays the balancer's. */
+  retries: z.strictObject({ attempts: z.number().int().min(1).max(10).optional() }).optional(),
+}).refine((r) => !(r['tls-skip-verify'] === true && r['tls-ca'] !== undefined), {
+  message: 'tls-skip-verify and tls-ca contradict each other: a CA is only used to verify', path: ['tls-ca'],
 });
 
 export const lbConfigSchema = z.strictObject({
@@ -177,7 +185,7 @@ export interface LbConfig {
   readonly dataPlane: 'fast' | 'node';
   readonly timeouts: { connectMs: number; headerMs: number; idleMs: number; totalMs: number; clientHeaderMs: number; drainMs: number; tunnelMs: number; firstTableMs: number };
   readonly limits: { maxHeaderSize: number; maxHeaderCount: number; maxBody: number; maxConnsPerClient: number; maxConnsExempt: readonly string[] };
-  readonly retries: { attempts: number; budgetPercent: number; minConcurrency: number };
+  readonly retries: RetrySettings;
   readonly passiveHealth: { maxFails: number; failTimeoutMs: number; consecutive5xx: number; baseEjectionMs: number; maxEjectionMs: number; panicThreshold: number };
   readonly tcp: readonly { listen: string; service: string; balance: StrategyName; sendProxy?: 'v1' | 'v2' }[];
   readonly udp: readonly { listen: string; service: string; balance: StrategyName; idleTimeoutMs: number; maxSessions: number }[];
@@ -234,7 +242,21 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
   const c = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as LbConfigInput;
   const balance = c.balance ?? 'round_robin';
   const defaultHashBy = toHashBy(c['hash-by']);
+  const t = c.timeouts ?? {};
+  const timeouts = {
+    connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
+    clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
+    // HAProxy's documented `timeout tunnel`: long enough for any WebSocket that pings, short enough
+    // that a peer gone without a FIN (a laptop closed, a NAT entry dropped) does not hold two sockets for good.
+    tunnelMs: ms(t.tunnel, 3_600_000),
+    // Envoy holds its listeners until the first discovery answers (initial_fetch_timeout, 15 s); a
+    // registry on the same host answers in milliseconds, and one that is down should not keep the
+    // balancer's port closed for long.
+    firstTableMs: ms(t['first-table'], 5_000),
+  };
+  const retries = { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 10 };
   const routes: RouteSpec[] = (c.routes ?? []).map((r, i) => {
+    const rt = r.timeouts;
     const hb = toHashBy(r['hash-by']) ?? defaultHashBy;
     return {
       origin: `config:routes[${i}]`,
@@ -253,12 +275,15 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       ...(r.limits ? { limits: toLimits(r.limits) } : {}),
       ...(r.protocol ? { protocol: r.protocol } : {}),
       ...(r['tls-skip-verify'] ? { tlsSkipVerify: true } : {}),
+      ...(r['tls-server-name'] ? { tlsServerName: r['tls-server-name'].toLowerCase() } : {}),
+      ...(r['tls-ca'] ? { tlsCaFile: r['tls-ca'] } : {}),
+      ...(rt ? { timeouts: { headerMs: ms(rt.header, timeouts.headerMs), idleMs: ms(rt.idle, timeouts.idleMs), totalMs: ms(rt.total, timeouts.totalMs) } } : {}),
+      ...(r.retries ? { retries: { ...retries, attempts: r.retries.attempts ?? retries.attempts } } : {}),
     };
   });
   if (c.service) {
     routes.push({ origin: '--service', pathPrefix: '/', headers: [], service: c.service, tags: [], balance, ...(defaultHashBy ? { hashBy: defaultHashBy } : {}) });
   }
-  const t = c.timeouts ?? {};
   const ph = c['passive-health'] ?? {};
   return deepFreeze({
     listen: c.listen ?? '127.0.0.1:9080',
@@ -278,23 +303,13 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
     defaultBalance: balance,
     defaultHashBy,
     dataPlane: c['data-plane'] ?? 'fast',
-    timeouts: {
-      connectMs: ms(t.connect, 2000), headerMs: ms(t.header, 60_000), idleMs: ms(t.idle, 60_000), totalMs: ms(t.total, 0),
-      clientHeaderMs: ms(t['client-header'], 10_000), drainMs: ms(t.drain, 30_000),
-      // HAProxy's documented `timeout tunnel`: long enough for any WebSocket that pings, short enough
-      // that a peer gone without a FIN (a laptop closed, a NAT entry dropped) does not hold two sockets for good.
-      tunnelMs: ms(t.tunnel, 3_600_000),
-      // Envoy holds its listeners until the first discovery answers (initial_fetch_timeout, 15 s); a
-      // registry on the same host answers in milliseconds, and one that is down should not keep the
-      // balancer's port closed for long.
-      firstTableMs: ms(t['first-table'], 5_000),
-    },
+    timeouts,
     limits: {
       maxHeaderSize: c.limits?.['max-header-size'] ?? 16 * 1024, maxHeaderCount: c.limits?.['max-header-count'] ?? 1000, maxBody: c.limits?.['max-body'] ?? 0,
       // Off by default: behind a CDN, another proxy or a NAT every client has the same address.
       maxConnsPerClient: c.limits?.['max-conns-per-client'] ?? 0, maxConnsExempt: c.limits?.['max-conns-exempt'] ?? [],
     },
-    retries: { attempts: c.retries?.attempts ?? 3, budgetPercent: c.retries?.['budget-percent'] ?? 20, minConcurrency: c.retries?.['min-concurrency'] ?? 10 },
+    retries,
     passiveHealth: {
       maxFails: ph['max-fails'] ?? 3, failTimeoutMs: ms(ph['fail-timeout'], 10_000), consecutive5xx: ph['consecutive-5xx'] ?? 5,
       baseEjectionMs: ms(ph['base-ejection'], 10_000), maxEjectionMs: ms(ph['max-ejection'], 300_000), panicThreshold: ph['panic-threshold'] ?? 50,
@@ -320,6 +335,13 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       keepaliveTimeoutMs: ms(c.http2?.['keepalive-timeout'], 10_000),
     },
   });
+}
+
+/** The shortest response-header and idle timeouts of the balancer's and its routes' (the planes' timers tick finer than it). */
+export function shortestUpstreamTimeoutMs(t: LbConfig['timeouts'], routes: readonly RouteSpec[]): number {
+  let m = Math.min(t.headerMs, t.idleMs);
+  for (const r of routes) if (r.timeouts !== undefined) m = Math.min(m, r.timeouts.headerMs, r.timeouts.idleMs);
+  return m;
 }
 
 /** The L4 routes (TCP and UDP): each has a group in the routing table (tcpGroupKey) and a service to follow. */

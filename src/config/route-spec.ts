@@ -9,12 +9,17 @@ export function isStrategyName(name: string): name is StrategyName {
 }
 
 /**
- * What an instance speaks: HTTP/1.1 (the default), HTTP/2 with prior knowledge (h2c), HTTP/2 over
- * TLS (h2), or gRPC over either (grpc, grpcs). gRPC is HTTP/2 plus its own status semantics:
- * gRPC-shaped errors, retries of UNAVAILABLE, passive health on grpc-status.
+ * What an instance speaks: HTTP/1.1 (the default), HTTP/1.1 over TLS (https), HTTP/2 with prior
+ * knowledge (h2c), HTTP/2 over TLS (h2), or gRPC over either (grpc, grpcs). gRPC is HTTP/2 plus its
+ * own status semantics: gRPC-shaped errors, retries of UNAVAILABLE, passive health on grpc-status.
  */
-export type UpstreamProtocol = 'http' | 'h2c' | 'h2' | 'grpc' | 'grpcs';
-export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http', 'h2c', 'h2', 'grpc', 'grpcs'];
+export type UpstreamProtocol = 'http' | 'https' | 'h2c' | 'h2' | 'grpc' | 'grpcs';
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http', 'https', 'h2c', 'h2', 'grpc', 'grpcs'];
+
+/** The protocols spoken over TLS to the instances. */
+export function isTlsProtocol(p: UpstreamProtocol): boolean {
+  return p === 'https' || p === 'h2' || p === 'grpcs';
+}
 
 /**
  * An upstream protocol from a tag option, a config value or service meta `protocol`; Consul's
@@ -37,6 +42,23 @@ export interface SplitSpec {
   readonly weight: number;
   /** For tag-derived splits: the service of this subset (config splits use the route's service). */
   readonly service?: string;
+}
+
+/** The timeouts of one request to an instance (ms; total 0: none). */
+export interface UpstreamTimeouts {
+  /** From the request sent to the response head. */
+  readonly headerMs: number;
+  /** Between two reads of a body, either way. */
+  readonly idleMs: number;
+  /** The whole exchange. */
+  readonly totalMs: number;
+}
+
+/** When a failed attempt is tried again on another instance (see retry-policy.ts). */
+export interface RetrySettings {
+  readonly attempts: number;
+  readonly budgetPercent: number;
+  readonly minConcurrency: number;
 }
 
 /** Per-route admission limits (circuit breaking and rate limiting). */
@@ -72,8 +94,19 @@ export interface RouteSpec {
   readonly limits?: RouteLimits;
   /** The instances' protocol; absent: each instance's meta `protocol`, else http. */
   readonly protocol?: UpstreamProtocol;
-  /** TLS upstreams (h2, grpcs): accept any certificate (Fabio's tlsskipverify=true). */
+  /** TLS upstreams (https, h2, grpcs): accept any certificate (Fabio's tlsskipverify=true). */
   readonly tlsSkipVerify?: boolean;
+  /**
+   * TLS upstreams: the name sent as SNI and checked against the certificate (nginx's
+   * proxy_ssl_name); absent: the instance's address (an IP is checked against the IP SANs, no SNI).
+   */
+  readonly tlsServerName?: string;
+  /** TLS upstreams: a PEM file of the CAs to trust instead of the system's (nginx's proxy_ssl_trusted_certificate). */
+  readonly tlsCaFile?: string;
+  /** This route's timeouts, the balancer's with the route's own in place (nginx's proxy_read_timeout per location); absent: the balancer's. */
+  readonly timeouts?: UpstreamTimeouts;
+  /** This route's retries, likewise (nginx's proxy_next_upstream_tries per location); absent: the balancer's. */
+  readonly retries?: RetrySettings;
 }
 
 /**

@@ -225,7 +225,7 @@ export function upstreamProtocol(route: CompiledRoute, up: Upstream): UpstreamPr
  */
 export function http2OnlyReason(route: CompiledRoute): string | undefined {
   const p = route.spec.protocol;
-  if (p === undefined || p === 'http') return undefined;
+  if (p === undefined || p === 'http' || p === 'https') return undefined;
   return `the instances of ${route.spec.service} speak ${p}: send this request over HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2)`;
 }
 

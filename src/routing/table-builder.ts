@@ -449,7 +449,7 @@ function instanceProtocol(i: Instance, errors: string[]): UpstreamProtocol | und
   if (v === undefined || v === '') return undefined;
   const p = parseUpstreamProtocol(v);
   if (p === undefined) {
-    const msg = `instance ${i.id}: meta protocol=${JSON.stringify(v)} is not one of http, http2, h2c, h2, grpc, grpcs; sending HTTP/1.1`;
+    const msg = `instance ${i.id}: meta protocol=${JSON.stringify(v)} is not one of http, https, http2, h2c, h2, grpc, grpcs; sending HTTP/1.1`;
     if (!errors.includes(msg)) errors.push(msg);
   }
   return p;

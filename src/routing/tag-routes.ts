@@ -5,7 +5,7 @@ import type { RouteSpec, StrategyName, UpstreamProtocol } from '../config/route-
 
 
 /**
- * `urlprefix-[host]/path [strip=/p] [proto=http|h2c|h2|grpc|grpcs] [tlsskipverify=true] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
+ * `urlprefix-[host]/path [strip=/p] [proto=http|https|h2c|h2|grpc|grpcs] [tlsskipverify=true] [balance=…] [weight=0.1] [slowstart=30s]`; undefined for
  * other tags, `{error}` for bad ones. `weight` (Fabio's: the share, 0 < w ≤ 1, this service gets of
  * a path several services register) comes back as a one-subset split that buildSnapshot merges.
  */
@@ -33,7 +33,6 @@ export function parseUrlprefixTag(service: string, tag: string, defaults: { bala
     if (k === 'strip') stripPrefix = v;
     else if (k === 'proto') {
       if (v === 'tcp') return { error: `${origin}: TCP routes (proto=tcp) are configured with tcp: in the config file` };
-      if (v === 'https') return { error: `${origin}: proto=https (HTTP/1.1 over TLS to the instances) is not supported; use proto=h2 or proto=grpcs for TLS instances` };
       protocol = parseUpstreamProtocol(v);
       if (protocol === undefined || v !== v.toLowerCase() || v === 'http2') return { error: `${origin}: unknown proto=${v} (one of ${UPSTREAM_PROTOCOLS.join(', ')})` };
     } else if (k === 'tlsskipverify') {

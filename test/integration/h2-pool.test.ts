@@ -43,7 +43,7 @@ function start(pool: H2Pool, path: string): { call: UpstreamCall; done: Promise<
       },
       callDrain() {},
     };
-    c = pool.request({ ':method': 'GET', ':path': path, ':scheme': 'http', ':authority': 'x' }, { endStream: true, tls: false, skipVerify: false, trailers: false }, sink);
+    c = pool.request({ ':method': 'GET', ':path': path, ':scheme': 'http', ':authority': 'x' }, { endStream: true, tls: undefined, trailers: false }, sink);
   });
   return { call: c as unknown as UpstreamCall, done };
 }

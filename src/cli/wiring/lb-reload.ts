@@ -41,8 +41,8 @@ export interface RouteReloaderOptions {
   /** Reads the configuration as at start (the same file and flags). */
   readonly read: () => ReadConfig;
   readonly logger: Logger;
-  /** Builds the table with new routes; false when it does not build. */
-  readonly apply: (routes: readonly RouteSpec[]) => boolean;
+  /** Swaps the new routes in: undefined when they went live, else why not (the running ones stay). */
+  readonly apply: (routes: readonly RouteSpec[]) => string | undefined;
   /** Where the registry is followed (not in a worker): told which services the new routes name. */
   readonly follow?: { readonly services: FollowedServices; readonly source: Source };
 }
@@ -89,13 +89,14 @@ export class RouteReloader {
       f.services.union(before.routes, cfg.routes, l4(cfg));
       await waitAtMost(f.source.refollow?.(), FIRST_ANSWERS_MS, () => logger.warn({ waitedMs: FIRST_ANSWERS_MS }, 'SIGHUP: the registry has not answered for every service the new routes name; swapping them in anyway'));
     }
-    const ok = this.#o.apply(cfg.routes);
+    const refused = this.#o.apply(cfg.routes);
+    const ok = refused === undefined;
     if (f) {
       f.services.set((ok ? cfg : before).routes, l4(ok ? cfg : before));
       void f.source.refollow?.();
     }
     if (!ok) {
-      logger.error('SIGHUP: the new routes do not build a table; the running ones stay');
+      logger.error({ reason: refused }, 'SIGHUP: routes not reloaded; the running ones stay');
       return false;
     }
     logger.info({ routes: cfg.routes.length, before: before.routes.length }, 'SIGHUP: routes reloaded');

@@ -110,7 +110,7 @@ export async function runWorker(current: ReadConfig, logger: Logger, signals: Ca
     },
   });
   reload.set(() => reloadCertificates(lb, logger));
-  const routes = new RouteReloader({ current, read, logger, apply: (specs) => lb.snapshots.setSpecs(specs) });
+  const routes = new RouteReloader({ current, read, logger, apply: (specs) => lb.setRoutes(specs) });
   reloadRoutes.set(() => void routes.reload());
   process.on('message', (m: Msg) => {
     if (m.type !== 'ask') return;
@@ -189,7 +189,7 @@ export async function startPrimary(running: ReadConfig, logger: Logger, source: 
     current = set;
     for (const w of workers) if (w.isConnected()) w.send(msg);
   });
-  const reloader = new RouteReloader({ ...routes, current: running, logger, apply: (specs) => admin.snapshots.setSpecs(specs) });
+  const reloader = new RouteReloader({ ...routes, current: running, logger, apply: (specs) => admin.setRoutes(specs) });
   return {
     admin,
     reloadTls() {

@@ -21,6 +21,8 @@ import { LiveUpstreams } from '../../routing/live-upstreams.js';
 import { HttpProxy } from '../../proxy/node/proxy.js';
 import { RequestCounters, RequestIds } from '../../proxy/core/request.js';
 import { RouteAdmission } from '../../proxy/core/limits.js';
+import { UpstreamTlsFlavours } from '../../proxy/upstream-tls.js';
+import type { RouteSpec } from '../../config/route-spec.js';
 import { ipMatcher } from '../../core/ip-list.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
 import { UpstreamPools } from '../../proxy/node/pools.js';
@@ -56,6 +58,11 @@ export interface RunningLb {
   runtime(reset: boolean): RuntimeReport;
   /** New TLS connections get the certificates as their files now are (see Listeners.reloadTls). */
   reloadTls(): { names: readonly string[] } | undefined;
+  /**
+   * Swaps in new routes (a SIGHUP reload): their CA files are read, then the table is rebuilt.
+   * Undefined when they went live, else why not (nothing changed).
+   */
+  setRoutes(routes: readonly RouteSpec[]): string | undefined;
   /** Feeds a ServiceSet directly (used by `up` with the in-process catalog, and by workers). */
   apply(set: ServiceSet): void;
   close(): Promise<void>;
@@ -151,7 +158,9 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   const ids = new RequestIds();
   const admission = new RouteAdmission(() => states.now());
   const explainFrom = cfg.explainFrom.length > 0 ? ipMatcher(cfg.explainFrom) : undefined;
-  const core = { states, health, config: cfg, metrics: m.proxy, logger, accessLog, counters, ids, random: systemRandom, admission, explainFrom };
+  // CA files are read here, before any listener opens: a bad one stops the start with the route named.
+  const upstreamTls = new UpstreamTlsFlavours(cfg.routes);
+  const core = { states, health, config: cfg, metrics: m.proxy, logger, accessLog, counters, ids, random: systemRandom, admission, explainFrom, upstreamTls };
   const proxy = new HttpProxy({ ...core, snapshots, pools });
   // The fast plane serves HTTP/1.x on every listener by itself; the Node plane only with --data-plane node.
   const fast = fastPools ? new FastHttpProxy({ ...core, snapshots, pools: fastPools }) : undefined;
@@ -235,6 +244,17 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
   return {
     address, adminAddress, snapshots, states, metrics: m.registry, stats: m, runtime, tlsAddress: listeners.tlsAddress, tcpAddresses: listeners.tcpAddresses, udpAddresses: listeners.udpAddresses,
     apply: (set) => void snapshots.update(set),
+    setRoutes(routes) {
+      try {
+        upstreamTls.load(routes);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      if (!snapshots.setSpecs(routes)) return 'the new routes do not build a table';
+      fast?.routesChanged(routes);
+      h2?.routesChanged(routes);
+      return undefined;
+    },
     reloadTls: () => listeners.reloadTls(),
     async close() {
       if (closed) return;

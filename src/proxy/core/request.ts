@@ -10,11 +10,12 @@ import { hash32 } from '../../balancer/index.js';
 import type { PickContext, Upstream, UpstreamState, UpstreamStates } from '../../balancer/index.js';
 import type { Random } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
-import type { HashBy } from '../../config/route-spec.js';
+import type { HashBy, UpstreamTimeouts } from '../../config/route-spec.js';
 import { upstreamProtocol } from '../../routing/snapshot.js';
 import type { CompiledRoute, RouteSplit, UpstreamGroup } from '../../routing/snapshot.js';
 import type { SnapshotStore } from '../../routing/snapshot-store.js';
 import type { PassiveHealth } from '../passive-health.js';
+import type { UpstreamTls, UpstreamTlsFlavours } from '../upstream-tls.js';
 import { ExplainTrace } from './explain.js';
 import type { RouteAdmission, Refusal } from './limits.js';
 import { mayRetry } from './retry-policy.js';
@@ -98,9 +99,21 @@ export interface RequestDeps {
   readonly admission: RouteAdmission;
   /** Whether a client address may ask for X-Switchyard-Explain (undefined: nobody may). */
   readonly explainFrom?: ((ip: string) => boolean) | undefined;
+  /** How each route checks its TLS instances' certificates. */
+  readonly upstreamTls: UpstreamTlsFlavours;
 }
 
 const EMPTY_CTX: PickContext = Object.freeze({});
+
+/** The TLS flavour for a mirrored copy to `up`: TLS when the mirror service's instance says it speaks https (meta protocol). */
+export function mirrorTls(d: RequestDeps, route: CompiledRoute, up: Upstream): UpstreamTls | undefined {
+  return up.protocol === 'https' ? d.upstreamTls.for(route.spec) : undefined;
+}
+
+/** A handshake or certificate failure (Node's ERR_TLS_/ERR_SSL_ codes, OpenSSL's verify codes): worth its message in a 502. */
+export function isTlsErrorCode(code: string): boolean {
+  return code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /CERT|SELF_SIGNED|ISSUER|LEAF_SIGNATURE|HOSTNAME_MISMATCH/.test(code);
+}
 
 /** Errors raised before anything reached the upstream: safe to retry for any method. */
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
@@ -299,7 +312,7 @@ export abstract class ProxyRequest {
   canRetry(safeForAnyMethod: boolean, bodySent: boolean): boolean {
     return mayRetry({
       attempts: this.attempts, finished: this.finished, method: this.method, safeForAnyMethod, bodySent, uncharged: this.upstreamGone,
-    }, this.core.config.retries, this.core.counters);
+    }, this.route.spec.retries ?? this.core.config.retries, this.core.counters);
   }
 
   /**
@@ -356,7 +369,18 @@ export abstract class ProxyRequest {
   failureAnswer(code: string, message: string): { status: number; body: string } {
     const up = this.up as Upstream;
     if (code === HEADERS_TIMEOUT) return { status: 504, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} did not answer in time\n` };
-    return { status: 502, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} failed: ${code === 'BAD_RESPONSE' ? `bad response (${message})` : code || message}\n` };
+    const why = code === 'BAD_RESPONSE' ? `bad response (${message})` : isTlsErrorCode(code) ? `TLS: ${message} (${code})` : code || message;
+    return { status: 502, body: `switchyard: ${this.route.spec.service} instance ${up.address}:${up.port} failed: ${why}\n` };
+  }
+
+  /** The upstream timeouts of this request's route: its own, else the balancer's. */
+  timeouts(): UpstreamTimeouts {
+    return this.route.spec.timeouts ?? this.core.config.timeouts;
+  }
+
+  /** The TLS flavour for an attempt on `up` over HTTP/1.1, or undefined when it speaks plain HTTP. */
+  h1Tls(up: Upstream): UpstreamTls | undefined {
+    return upstreamProtocol(this.route, up) === 'https' ? this.core.upstreamTls.for(this.route.spec) : undefined;
   }
 
   /** Ends the request's accounting, once: in-flight release, counters, metrics and the access log. */

@@ -4,7 +4,7 @@
  * idempotent methods; never once a body was (partly) streamed; bounded by attempts and by a retry
  * budget shared by the planes. One rule in one place, so the planes cannot drift apart.
  */
-import type { LbConfig } from '../../config/lb.js';
+import type { RetrySettings } from '../../config/route-spec.js';
 
 export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 export const RETRY_STATUS: ReadonlySet<number> = new Set([502, 503, 504]);
@@ -33,7 +33,7 @@ export interface RetryAttempt {
   readonly uncharged: boolean;
 }
 
-export function mayRetry(a: RetryAttempt, r: LbConfig['retries'], counters: RetryCounters): boolean {
+export function mayRetry(a: RetryAttempt, r: RetrySettings, counters: RetryCounters): boolean {
   if (a.attempts >= r.attempts || a.finished) return false;
   if (!a.safeForAnyMethod && !IDEMPOTENT.has(a.method)) return false;
   if (a.bodySent) return false;

@@ -7,6 +7,7 @@ import { monotonicClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
 import type { RequestDeps } from '../core/request.js';
+import { mirrorTls } from '../core/request.js';
 import { Head } from '../../core/http1/h1.js';
 import type { PassiveHealth } from '../passive-health.js';
 import { Mirrors } from './mirror.js';
@@ -48,6 +49,7 @@ export class FastContext {
       timeoutMs: Math.min(d.config.timeouts.headerMs, 30_000),
       res: this.res,
       now: () => this.now,
+      tls: (route, up) => mirrorTls(d, route, up),
     });
   }
 

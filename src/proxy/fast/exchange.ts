@@ -195,7 +195,7 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     }
 
     this.begin();
-    const total = d.config.timeouts.totalMs;
+    const total = this.timeouts().totalMs;
     if (total > 0 && !this.upgrade) this.totalTimer = setTimeout(onTotalTimeout, total, this);
     this.lastClientActivity = x.now;
     let pos = headEnd;
@@ -356,7 +356,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     this.sentAt = this.x.now;
     const pool = this.x.d.pools.get(up);
     // A tunnel owns its connection for good: never one that goes back to the pool.
-    const uc = this.upgrade ? pool.acquireFresh(this) : pool.acquire(this);
+    const tls = this.h1Tls(up);
+    const uc = this.upgrade ? pool.acquireFresh(this, tls) : pool.acquire(this, tls);
     this.uc = uc;
     // A connecting socket queues this until connected; if the connect fails nothing was sent.
     uc.socket.write(this.upHead as Buffer);
@@ -709,15 +710,16 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
 
   check(now: number, slack: number): void {
     if (this.finished) return;
-    const t = this.core.config.timeouts;
     if (this.rs === R_TUNNEL) {
+      const tunnelMs = this.core.config.timeouts.tunnelMs;
       // Either direction moving keeps a tunnel open; a slow reader's drains count as movement too.
-      if (t.tunnelMs > 0 && now - Math.max(this.lastActivity, this.lastClientActivity) > t.tunnelMs + slack) {
+      if (tunnelMs > 0 && now - Math.max(this.lastActivity, this.lastClientActivity) > tunnelMs + slack) {
         this.core.metrics.tunnelIdle(this.route);
         this.tunnelClosed();
       }
       return;
     }
+    const t = this.timeouts();
     const uc = this.uc;
     if (this.rs === R_HEAD && uc !== undefined && uc.connected && now - this.sentAt > t.headerMs + slack) {
       this.abortUpstream();

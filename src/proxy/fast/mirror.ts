@@ -15,6 +15,7 @@ import type { CompiledRoute } from '../../routing/snapshot.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, NEED_MORE, PARSE_ERROR, parseResponseHead } from '../../core/http1/h1.js';
 import type { Head } from '../../core/http1/h1.js';
 import type { FastPools, UpConn, UpstreamUser } from './pool.js';
+import type { UpstreamTls } from '../upstream-tls.js';
 
 /** Copies in flight at once, per proxy. */
 const MAX_IN_FLIGHT = 64;
@@ -48,7 +49,7 @@ export class MirrorCopy implements UpstreamUser {
     this.#route = route;
     this.#head = method === 'HEAD';
     this.#requestDone = requestDone;
-    this.#uc = owner.pools.get(up).acquire(this);
+    this.#uc = owner.pools.get(up).acquire(this, owner.tls(route, up));
     this.#timer = setTimeout(onMirrorTimeout, owner.timeoutMs, this);
     // Written before the connection is up, net queues it.
     this.#uc.socket.write(head);
@@ -157,8 +158,12 @@ export class Mirrors {
   readonly #metrics: ProxyMetrics;
   #inFlight = 0;
 
-  constructor(o: { metrics: ProxyMetrics; pools: FastPools; timeoutMs: number; res: Head; now: () => number }) {
+  /** The TLS flavour for a copy to `up` (undefined: plain HTTP). */
+  readonly tls: (route: CompiledRoute, up: Upstream) => UpstreamTls | undefined;
+
+  constructor(o: { metrics: ProxyMetrics; pools: FastPools; timeoutMs: number; res: Head; now: () => number; tls: (route: CompiledRoute, up: Upstream) => UpstreamTls | undefined }) {
     this.#metrics = o.metrics;
+    this.tls = o.tls;
     this.pools = o.pools;
     this.timeoutMs = o.timeoutMs;
     this.now = o.now;

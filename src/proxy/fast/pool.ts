@@ -1,16 +1,23 @@
 /**
- * Keep-alive upstream connections for the fast data plane: plain net.Sockets, one pool per
- * address, idle ones reused last-in first-out (the warmest socket), draining like UpstreamPools:
- * an address that leaves the table takes no new requests, in-flight ones finish, and whatever is
- * still busy when the drain timeout runs out is cut.
+ * Keep-alive upstream connections for the fast data plane: net.Sockets (TLSSockets for https
+ * instances), one pool per address, idle ones reused last-in first-out (the warmest socket),
+ * draining like UpstreamPools: an address that leaves the table takes no new requests, in-flight
+ * ones finish, and whatever is still busy when the drain timeout runs out is cut.
  *
- * Reads use net's `onread` with a buffer per connection that is reused across reads, so the
+ * Plain reads use net's `onread` with a buffer per connection that is reused across reads, so the
  * common response costs no read allocation at all. The owner of a read (UpstreamUser) says, via
  * `retained`, whether a pending write still references the bytes; only then does the next read
- * get a fresh buffer.
+ * get a fresh buffer. A TLS socket hands out its own fresh buffers (net's onread does not apply).
+ *
+ * TLS connections are kept apart by flavour (UpstreamTls.key: how the certificate was checked),
+ * and each flavour of an address keeps the last session ticket it was given, so a new connection
+ * resumes instead of a full handshake (nginx's proxy_ssl_session_reuse).
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTls } from '../upstream-tls.js';
+import { tlsConnectOptions } from '../upstream-tls.js';
 import type { Logger } from 'pino';
 import type { Upstream } from '../../balancer/index.js';
 import { AddressPools } from '../address-pools.js';
@@ -49,21 +56,36 @@ export class UpConn {
   keepAliveMs: number;
   /** Set by the user when bytes of the last read are still referenced (queued write, kept head). */
   retained = false;
-  #buf: Buffer;
+  /** The TLS flavour's key; '' for a plain connection. */
+  readonly flavour: string;
+  #buf: Buffer | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
 
-  constructor(pool: FastPool) {
+  constructor(pool: FastPool, tls?: UpstreamTls) {
     this.pool = pool;
     this.keepAliveMs = pool.keepAliveMs;
-    this.#buf = Buffer.allocUnsafe(pool.readBufferSize);
-    this.socket = connect({
-      host: pool.host,
-      port: pool.port,
-      noDelay: true,
-      onread: { buffer: () => this.#nextBuffer(), callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf as Buffer) },
-    });
+    this.flavour = tls?.key ?? '';
+    if (tls === undefined) {
+      this.#buf = Buffer.allocUnsafe(pool.readBufferSize);
+      this.socket = connect({
+        host: pool.host,
+        port: pool.port,
+        noDelay: true,
+        onread: { buffer: () => this.#nextBuffer(), callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf as Buffer) },
+      });
+      this.socket.on('connect', () => this.#onConnect());
+    } else {
+      const session = pool.sessions.get(tls.key);
+      const s = tlsConnect({ ...tlsConnectOptions(tls, pool.host, pool.port, ['http/1.1']), ...(session !== undefined ? { session } : {}) });
+      this.socket = s;
+      s.setNoDelay(true);
+      // Connected means the handshake (and the certificate check) passed: a request written
+      // before that is held by the TLS socket, so a failed handshake sent nothing.
+      s.on('secureConnect', () => this.#onConnect());
+      s.on('session', (t: Buffer) => pool.sessions.set(tls.key, t));
+      s.on('data', (chunk: Buffer) => this.#onRead(chunk.length, chunk));
+    }
     this.#connectTimer = setTimeout(onConnectTimeout, pool.connectTimeoutMs, this);
-    this.socket.on('connect', () => this.#onConnect());
     this.socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     this.socket.on('end', () => this.#onEnd());
     this.socket.on('close', () => this.#onClose());
@@ -71,7 +93,7 @@ export class UpConn {
   }
 
   #nextBuffer(): Buffer {
-    if (this.retained) {
+    if (this.retained || this.#buf === undefined) {
       this.retained = false;
       this.#buf = Buffer.allocUnsafe(this.pool.readBufferSize);
     }
@@ -149,6 +171,13 @@ function onConnectTimeout(c: UpConn): void {
   c.connectTimedOut();
 }
 
+function sweepStack(stack: UpConn[], now: number): void {
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const c = stack[i]!;
+    if (now - c.idleSince > c.keepAliveMs) c.destroy();
+  }
+}
+
 export class FastPool {
   readonly key: string;
   readonly host: string;
@@ -156,7 +185,11 @@ export class FastPool {
   readonly connectTimeoutMs: number;
   readonly keepAliveMs: number;
   readonly readBufferSize: number;
+  /** Idle plain connections; TLS ones wait in #tlsIdle by flavour. */
   readonly idle: UpConn[] = [];
+  readonly #tlsIdle = new Map<string, UpConn[]>();
+  /** The last TLS session ticket per flavour, offered by the next connection. */
+  readonly sessions = new Map<string, Buffer>();
   readonly all = new Set<UpConn>();
   draining = false;
   readonly #onEmpty: (() => void)[] = [];
@@ -170,15 +203,16 @@ export class FastPool {
     this.readBufferSize = o.readBufferSize ?? READ_BUFFER;
   }
 
-  /** A connection for `user`: the most recently released idle one, else a new one. */
-  acquire(user: UpstreamUser): UpConn {
-    let c = this.idle.pop();
+  /** A connection for `user` (over TLS of flavour `tls` if given): the most recently released idle one, else a new one. */
+  acquire(user: UpstreamUser, tls?: UpstreamTls): UpConn {
+    const stack = tls === undefined ? this.idle : this.#tlsIdle.get(tls.key);
+    let c = stack?.pop();
     while (c !== undefined && (c.closed || !c.reusable)) {
       c.destroy();
-      c = this.idle.pop();
+      c = stack?.pop();
     }
     if (c === undefined) {
-      c = new UpConn(this);
+      c = new UpConn(this, tls);
       this.all.add(c);
     }
     c.user = user;
@@ -186,8 +220,8 @@ export class FastPool {
   }
 
   /** A new connection that never returns to the pool (a tunnel's). */
-  acquireFresh(user: UpstreamUser): UpConn {
-    const c = new UpConn(this);
+  acquireFresh(user: UpstreamUser, tls?: UpstreamTls): UpConn {
+    const c = new UpConn(this, tls);
     this.all.add(c);
     c.reusable = false;
     c.user = user;
@@ -202,21 +236,33 @@ export class FastPool {
       return;
     }
     c.idleSince = now;
-    this.idle.push(c);
+    if (c.flavour === '') this.idle.push(c);
+    else {
+      let stack = this.#tlsIdle.get(c.flavour);
+      if (stack === undefined) this.#tlsIdle.set(c.flavour, stack = []);
+      stack.push(c);
+    }
   }
 
   forget(c: UpConn): void {
     this.all.delete(c);
-    const i = this.idle.indexOf(c);
-    if (i >= 0) this.idle.splice(i, 1);
+    const stack = c.flavour === '' ? this.idle : this.#tlsIdle.get(c.flavour);
+    const i = stack === undefined ? -1 : stack.indexOf(c);
+    if (i >= 0) stack!.splice(i, 1);
     if (this.all.size === 0 && this.draining) for (const f of this.#onEmpty.splice(0)) f();
+  }
+
+  /** Whether any connection waits idle (the sweep's cheap test). */
+  hasIdle(): boolean {
+    return this.idle.length > 0 || this.#tlsIdle.size > 0;
   }
 
   /** Closes idle connections past their keep-alive time. */
   sweep(now: number): void {
-    for (let i = this.idle.length - 1; i >= 0; i--) {
-      const c = this.idle[i]!;
-      if (now - c.idleSince > c.keepAliveMs) c.destroy();
+    sweepStack(this.idle, now);
+    for (const [key, stack] of this.#tlsIdle) {
+      sweepStack(stack, now);
+      if (stack.length === 0) this.#tlsIdle.delete(key);
     }
   }
 
@@ -225,6 +271,8 @@ export class FastPool {
     this.draining = true;
     this.#onEmpty.push(onEmpty);
     for (const c of this.idle.splice(0)) c.destroy();
+    for (const stack of this.#tlsIdle.values()) for (const c of stack.splice(0)) c.destroy();
+    this.#tlsIdle.clear();
     if (this.all.size === 0) for (const f of this.#onEmpty.splice(0)) f();
   }
 
@@ -244,6 +292,6 @@ export class FastPools extends AddressPools<FastPool> {
   }
 
   sweep(now: number): void {
-    for (const p of this.live()) if (p.idle.length > 0) p.sweep(now);
+    for (const p of this.live()) if (p.hasIdle()) p.sweep(now);
   }
 }

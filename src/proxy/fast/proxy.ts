@@ -14,6 +14,8 @@
  * stamps the context's clock and walks the connections.
  */
 import type { Socket } from 'node:net';
+import { shortestUpstreamTimeoutMs } from '../../config/lb.js';
+import type { RouteSpec } from '../../config/route-spec.js';
 import { ClientConn } from './client-conn.js';
 import type { ConnOwner } from './client-conn.js';
 import { FastContext } from './context.js';
@@ -24,7 +26,7 @@ export type { FastProxyDeps } from './context.js';
 export class FastHttpProxy implements ConnOwner {
   readonly x: FastContext;
   readonly conns = new Set<ClientConn>();
-  readonly tickMs: number;
+  tickMs: number;
   closing = false;
   /** Where plain connections that open with the HTTP/2 preface go (h2c prior knowledge); unset: refused as HTTP/1. */
   h2c: ((socket: Socket, already: Buffer) => void) | undefined;
@@ -32,9 +34,24 @@ export class FastHttpProxy implements ConnOwner {
 
   constructor(deps: FastProxyDeps) {
     this.x = new FastContext(deps);
-    const t = deps.config.timeouts;
-    // Fine enough for the shortest timeout configured, never busier than 20 ticks a second.
-    this.tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(t.clientHeaderMs, t.headerMs, t.idleMs, t.tunnelMs > 0 ? t.tunnelMs : 4000, 4000) / 4)));
+    this.tickMs = this.#tickFor(deps.config.routes);
+  }
+
+  /** Fine enough for the shortest timeout configured (the routes' own too), never busier than 20 ticks a second. */
+  #tickFor(routes: readonly RouteSpec[]): number {
+    const t = this.x.d.config.timeouts;
+    return Math.max(50, Math.min(1000, Math.floor(Math.min(t.clientHeaderMs, shortestUpstreamTimeoutMs(t, routes), t.tunnelMs > 0 ? t.tunnelMs : 4000, 4000) / 4)));
+  }
+
+  /** New routes (a reload): the ticker follows their timeouts. */
+  routesChanged(routes: readonly RouteSpec[]): void {
+    const tick = this.#tickFor(routes);
+    if (tick === this.tickMs) return;
+    this.tickMs = tick;
+    if (this.#ticker !== undefined) {
+      this.stop();
+      this.start();
+    }
   }
 
   /** Starts the timeout ticker; connections come through accept(). */

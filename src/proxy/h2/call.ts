@@ -9,6 +9,7 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Dispatcher, Pool } from 'undici';
 import { CONNECT_ERRORS } from '../core/request.js';
 import { h2ResponseFromH1, trailersFromRaw } from './headers.js';
+import type { UpstreamTls } from '../upstream-tls.js';
 
 /** What an attempt reports, in order: a response head, data, the end (with trailers) — or a failure. */
 export interface CallSink {
@@ -47,6 +48,8 @@ export interface H1CallOptions {
   readonly hasLength: boolean;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** HTTP/1.1 over TLS of this flavour; undefined: plain. */
+  readonly tls: UpstreamTls | undefined;
 }
 
 const ABORTED = new Error('attempt abandoned');

@@ -11,6 +11,7 @@ import type { Upstream } from '../../balancer/index.js';
 import { MAX_TIMER_MS, monotonicClock } from '../../core/clock.js';
 import { forwardedPath, upstreamProtocol } from '../../routing/snapshot.js';
 import type { UpstreamProtocol } from '../../config/route-spec.js';
+import { isTlsProtocol } from '../../config/route-spec.js';
 import { GONE_ERRORS, HEADERS_TIMEOUT, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -168,7 +169,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     }
     this.path = `${forwardedPath(route, target.path)}${target.query}`;
     this.begin();
-    const total = d.config.timeouts.totalMs;
+    const total = this.timeouts().totalMs;
     const deadline = this.deadlineAt > 0 ? this.deadlineAt - monotonicClock.now() : Infinity;
     const limit = Math.min(deadline, total > 0 ? total : Infinity);
     // A deadline past one Node timer (24.8 days; grpc-timeout takes up to 8 digits of hours) would fire at
@@ -236,7 +237,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     const proto = upstreamProtocol(this.route, up);
     this.callProtocol = proto;
     this.sentAt = this.plane.now;
-    const call = proto === 'http' ? this.#h1Call(up) : this.#h2Call(up, proto);
+    const call = proto === 'http' || proto === 'https' ? this.#h1Call(up) : this.#h2Call(up, proto);
     this.call = call;
     const saved = this.saved;
     if (saved !== undefined) for (const c of saved) call.write(c);
@@ -253,15 +254,15 @@ export class H2Exchange extends ProxyRequest implements CallSink {
       this.h1Headers = r.headers;
       this.requestId = r.requestId;
     }
-    const t = this.core.config.timeouts;
+    const t = this.timeouts();
     return this.plane.h1Call(up, {
       method: this.method, path: this.path, headers: this.h1Headers, hasBody: this.hasBody, hasLength: this.h['content-length'] !== undefined,
-      headersTimeoutMs: this.grpc ? 0 : t.headerMs, bodyTimeoutMs: this.grpc ? 0 : t.idleMs,
+      headersTimeoutMs: this.grpc ? 0 : t.headerMs, bodyTimeoutMs: this.grpc ? 0 : t.idleMs, tls: this.h1Tls(up),
     }, this);
   }
 
   #h2Call(up: Upstream, proto: UpstreamProtocol): UpstreamCall {
-    const tls = proto === 'h2' || proto === 'grpcs';
+    const tls = isTlsProtocol(proto);
     if (this.upHeaders === undefined) {
       const r = this.plane.h2Headers(this.h, this.method, this.path, tls ? 'https' : 'http', this.#info());
       this.upHeaders = r.headers;
@@ -270,7 +271,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     // The instance gets what is left of the deadline, so it can give up when we would.
     if (this.deadlineAt > 0) this.upHeaders['grpc-timeout'] = formatGrpcTimeout(this.deadlineAt - monotonicClock.now());
     const trailers = this.hasBody && this.h.trailer !== undefined;
-    return this.plane.h2Call(up, this.upHeaders, { endStream: !this.hasBody, tls, skipVerify: this.route.spec.tlsSkipVerify === true, trailers }, this);
+    return this.plane.h2Call(up, this.upHeaders, { endStream: !this.hasBody, tls: tls ? this.core.upstreamTls.for(this.route.spec) : undefined, trailers }, this);
   }
 
   /** Whether the request could be sent again whole: all of its body is still here (or it has none). */
@@ -430,7 +431,7 @@ export class H2Exchange extends ProxyRequest implements CallSink {
   /** The response-header timeout of the current attempt (not for gRPC calls, whose deadline is their own). */
   check(now: number, slack: number): void {
     if (this.finished) return;
-    const t = this.core.config.timeouts;
+    const t = this.timeouts();
     if (this.stalledSince !== 0 && now - this.stalledSince > t.idleMs + slack) {
       // The client takes nothing (a zero window): the stream and its instance's slot are freed.
       this.plane.refused('stalled_stream');

@@ -15,6 +15,7 @@ import { connectionListed, encodeChunk } from '../fast/head-rewrite.js';
 import type { FastPool, UpConn, UpstreamUser } from '../fast/pool.js';
 import type { CallSink, UpstreamCall } from './call.js';
 import { fieldMap } from './headers.js';
+import type { UpstreamTls } from '../upstream-tls.js';
 
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Body pieces up to this size are copied out of the connection's reused read buffer; larger ones keep it (a fresh buffer for the next read). */
@@ -35,6 +36,7 @@ export interface FastCallOptions {
   readonly hasBody: boolean;
   /** The client declared a length: the body goes as is; otherwise it is chunked. */
   readonly hasLength: boolean;
+  readonly tls: UpstreamTls | undefined;
 }
 
 export class FastH1Call implements UpstreamCall, UpstreamUser, ChunkSink {
@@ -63,7 +65,7 @@ export class FastH1Call implements UpstreamCall, UpstreamUser, ChunkSink {
     const h = o.headers;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]!}: ${h[i + 1]!}\r\n`;
     head += this.#chunkedBody ? 'transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
-    const uc = pool.acquire(this);
+    const uc = pool.acquire(this, o.tls);
     this.#uc = uc;
     // A connecting socket queues this until connected; if the connect fails nothing was sent.
     uc.socket.write(head, 'latin1');

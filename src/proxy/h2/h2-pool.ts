@@ -8,8 +8,10 @@
  */
 import { connect, constants } from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { connect as netConnect, isIP } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTls } from '../upstream-tls.js';
+import { tlsConnectOptions } from '../upstream-tls.js';
 import { monotonicClock } from '../../core/clock.js';
 import type { Logger } from 'pino';
 import type { Upstream } from '../../balancer/index.js';
@@ -49,17 +51,17 @@ class H2Conn {
   idleSince: number;
   #connectTimer: NodeJS.Timeout | undefined;
 
-  constructor(pool: H2Pool, flavour: string, tls: boolean, skipVerify: boolean) {
+  constructor(pool: H2Pool, flavour: string, tls: UpstreamTls | undefined) {
     this.pool = pool;
     this.flavour = flavour;
     this.idleSince = monotonicClock.now();
     const host = pool.host.includes(':') ? `[${pool.host}]` : pool.host;
-    this.session = connect(`${tls ? 'https' : 'http'}://${host}:${pool.port}`, {
+    this.session = connect(`${tls !== undefined ? 'https' : 'http'}://${host}:${pool.port}`, {
       settings: { enablePush: false, initialWindowSize: WINDOW },
       // Our own socket, with Nagle off: small frames (a unary call's message, its trailers) must not wait.
       createConnection: () => {
-        if (!tls) return netConnect({ host: pool.host, port: pool.port, noDelay: true });
-        const t = tlsConnect({ host: pool.host, port: pool.port, ALPNProtocols: ['h2'], rejectUnauthorized: !skipVerify, ...(isIP(pool.host) === 0 ? { servername: pool.host } : {}) });
+        if (tls === undefined) return netConnect({ host: pool.host, port: pool.port, noDelay: true });
+        const t = tlsConnect(tlsConnectOptions(tls, pool.host, pool.port, ['h2']));
         t.setNoDelay(true);
         return t;
       },
@@ -142,8 +144,8 @@ export class H2Pool {
   }
 
   /** The session for a new stream: the least busy one below its stream limit, else a new one (while allowed). */
-  #session(tls: boolean, skipVerify: boolean): H2Conn {
-    const flavour = `${tls ? 's' : 'c'}${skipVerify ? 'k' : ''}`;
+  #session(tls: UpstreamTls | undefined): H2Conn {
+    const flavour = tls === undefined ? 'c' : `s${tls.key}`;
     let best: H2Conn | undefined;
     let count = 0;
     for (const c of this.conns) {
@@ -152,14 +154,14 @@ export class H2Pool {
       if (best === undefined || c.active < best.active) best = c;
     }
     if (best !== undefined && (best.active < best.maxStreams || count >= this.maxSessions)) return best;
-    const c = new H2Conn(this, flavour, tls, skipVerify);
+    const c = new H2Conn(this, flavour, tls);
     this.conns.add(c);
     return c;
   }
 
   /** Opens a stream to this instance for one attempt. */
-  request(headers: OutgoingHttpHeaders, o: { endStream: boolean; tls: boolean; skipVerify: boolean; trailers: boolean }, sink: CallSink): UpstreamCall {
-    const conn = this.#session(o.tls, o.skipVerify);
+  request(headers: OutgoingHttpHeaders, o: { endStream: boolean; tls: UpstreamTls | undefined; trailers: boolean }, sink: CallSink): UpstreamCall {
+    const conn = this.#session(o.tls);
     try {
       return new H2Call(conn, headers, o.endStream, o.trailers, sink);
     } catch (err) {
@@ -169,7 +171,7 @@ export class H2Pool {
       this.logger.debug({ upstream: this.key, err: (err as Error).message }, 'upstream HTTP/2 session refused a stream; opening another');
     }
     try {
-      return new H2Call(this.#session(o.tls, o.skipVerify), headers, o.endStream, o.trailers, sink);
+      return new H2Call(this.#session(o.tls), headers, o.endStream, o.trailers, sink);
     } catch (err) {
       return new RefusedCall(sink, (err as NodeJS.ErrnoException).code ?? 'ERR_HTTP2_REQUEST', (err as Error).message);
     }

@@ -19,7 +19,9 @@ import type { Socket } from 'node:net';
 import { monotonicClock } from '../../core/clock.js';
 import { clientIp } from '../../core/client-peer.js';
 import type { Upstream } from '../../balancer/index.js';
-import type { H2Settings } from '../../config/lb.js';
+import type { H2Settings, LbConfig } from '../../config/lb.js';
+import { shortestUpstreamTimeoutMs } from '../../config/lb.js';
+import type { RouteSpec } from '../../config/route-spec.js';
 import type { RequestDeps } from '../core/request.js';
 import type { UpstreamPools } from '../node/pools.js';
 import type { FastPools } from '../fast/pool.js';
@@ -32,6 +34,7 @@ import type { H2Pools } from './h2-pool.js';
 import { h1UpstreamHeaders, h2UpstreamHeaders } from './headers.js';
 import { watchLiveness } from './liveness.js';
 import type { ForwardInfo } from './headers.js';
+import type { UpstreamTls } from '../upstream-tls.js';
 
 export interface H2PlaneDeps extends RequestDeps {
   /** HTTP/1.1 instances: the fast plane's pools when it runs (cheaper per request), else undici's. */
@@ -98,7 +101,7 @@ export class H2Plane {
   readonly newId: () => string;
   /** Coarse time for timeouts, refreshed each tick. */
   now = monotonicClock.now();
-  readonly tickMs: number;
+  tickMs: number;
   #ticker: NodeJS.Timeout | undefined;
   /** Response heads of HTTP/1.1 instances, parsed synchronously one at a time: one parser for the plane. */
   readonly #res: Head;
@@ -109,8 +112,7 @@ export class H2Plane {
     this.d = d;
     this.newId = () => d.ids.next();
     const l = d.config.limits;
-    const t = d.config.timeouts;
-    this.tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(t.headerMs, t.idleMs, 4000) / 4)));
+    this.tickMs = tickFor(d.config.timeouts, d.config.routes);
     this.#res = new Head(l.maxHeaderCount);
     this.#resetBudget = d.h2.maxResetsPerSecond * (WINDOW_MS / 1000);
     this.#controlBudget = d.h2.maxControlFramesPerSecond * (WINDOW_MS / 1000);
@@ -131,6 +133,17 @@ export class H2Plane {
     });
     this.server.on('session', (s: ServerHttp2Session) => this.#session(s));
     this.server.on('sessionError', () => undefined);
+  }
+
+  /** New routes (a reload): the ticker follows their timeouts. */
+  routesChanged(routes: readonly RouteSpec[]): void {
+    const tick = tickFor(this.d.config.timeouts, routes);
+    if (tick === this.tickMs) return;
+    this.tickMs = tick;
+    if (this.#ticker !== undefined) {
+      this.stop();
+      this.start();
+    }
   }
 
   start(): void {
@@ -257,10 +270,10 @@ export class H2Plane {
   h1Call(up: Upstream, o: H1CallOptions, sink: CallSink): UpstreamCall {
     const fp = this.d.fastPools;
     if (fp !== undefined) return new FastH1Call(fp.get(up), o, this.#res, sink);
-    return new H1Call(this.d.pools.get(up), o, sink);
+    return new H1Call(this.d.pools.get(up).for(o.tls), o, sink);
   }
 
-  h2Call(up: Upstream, headers: OutgoingHttpHeaders, o: { endStream: boolean; tls: boolean; skipVerify: boolean; trailers: boolean }, sink: CallSink): UpstreamCall {
+  h2Call(up: Upstream, headers: OutgoingHttpHeaders, o: { endStream: boolean; tls: UpstreamTls | undefined; trailers: boolean }, sink: CallSink): UpstreamCall {
     return this.d.h2Pools.get(up).request(headers, o, sink);
   }
 
@@ -288,4 +301,9 @@ export class H2Plane {
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#ticker = undefined;
   }
+}
+
+/** Fine enough for the shortest response-header or idle timeout (the routes' own too), never busier than 20 ticks a second. */
+function tickFor(t: LbConfig['timeouts'], routes: readonly RouteSpec[]): number {
+  return Math.max(50, Math.min(1000, Math.floor(Math.min(shortestUpstreamTimeoutMs(t, routes), 4000) / 4)));
 }

@@ -13,7 +13,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import { forwardedPath, http2OnlyReason } from '../../routing/snapshot.js';
-import { CONNECT_ERRORS, GONE_ERRORS, RESOURCE_ERRORS, ProxyRequest } from '../core/request.js';
+import { CONNECT_ERRORS, GONE_ERRORS, RESOURCE_ERRORS, ProxyRequest, mirrorTls } from '../core/request.js';
 import type { RequestDeps } from '../core/request.js';
 import { RETRY_STATUS } from '../core/retry-policy.js';
 import { parseRequestTarget } from '../core/target.js';
@@ -131,7 +131,7 @@ export class HttpProxy {
     }
     this.#mirrors++;
     const { headers } = upstreamRequestHeaders(req.rawHeaders, { clientIp: ex.clientIp, proto: ex.proto, host: ex.authority, newId: this.newId });
-    void this.d.pools.get(up).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
+    void this.d.pools.get(up).for(mirrorTls(this.d, route, up)).request({ path: ex.path, method: ex.method as Dispatcher.HttpMethod, headers, headersTimeout: 30_000, bodyTimeout: 30_000 })
       .then((r) => r.body.dump())
       .then(() => 'sent', () => 'failed')
       .then((outcome) => {
@@ -238,9 +238,9 @@ export class HttpProxy {
     // undici adds Connection/Upgrade itself for an upgrade dispatch and refuses them in the header list.
     const { headers, requestId } = upstreamRequestHeaders(req.rawHeaders, { clientIp: t.clientIp, proto, host: target.authority, newId: this.newId });
     t.requestId = requestId;
-    this.d.pools.get(up).dispatch({
+    this.d.pools.get(up).for(t.h1Tls(up)).dispatch({
       path: `${forwardedPath(route, target.path)}${target.query}`, method: req.method as Dispatcher.HttpMethod, headers, upgrade: req.headers.upgrade ?? 'websocket',
-      headersTimeout: this.d.config.timeouts.headerMs,
+      headersTimeout: t.timeouts().headerMs,
     }, t as unknown as Dispatcher.DispatchHandler);
   }
 }
@@ -374,7 +374,7 @@ class Exchange extends ProxyRequest {
     // Shared listener functions find the exchange on the response: no closures per request.
     (this.res as ExchangeRes)[kExchange] = this;
     this.res.on('close', onResClose);
-    const total = this.core.config.timeouts.totalMs;
+    const total = this.timeouts().totalMs;
     if (total > 0) this.totalTimer = setTimeout(onTotalTimeout, total, this);
     this.attempt();
   }
@@ -413,8 +413,8 @@ class Exchange extends ProxyRequest {
     }
     const hasBody = this.req.headers['content-length'] !== undefined ? this.req.headers['content-length'] !== '0' : this.req.headers['transfer-encoding'] !== undefined;
     this.hasBody = hasBody;
-    const t = this.core.config.timeouts;
-    this.p.d.pools.get(up).dispatch({
+    const t = this.timeouts();
+    this.p.d.pools.get(up).for(this.h1Tls(up)).dispatch({
       path: this.path,
       method: this.method as Dispatcher.HttpMethod,
       headers: this.headers,
