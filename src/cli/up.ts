@@ -7,12 +7,14 @@ import { loadConfigFile } from '../config/load.js';
 import { upConfigSchema } from '../config/up.js';
 import type { DnsConfigInput, UpConfigInput } from '../config/up.js';
 import { LocalSource } from '../discovery/local-source.js';
-import { followPredicate } from '../discovery/follow.js';
+import { FollowedServices } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
 import { startAgent } from './wiring/agent.js';
 import type { RunningAgent } from './wiring/agent.js';
 import { reloadCertificates, startLb } from './wiring/lb.js';
 import type { RunningLb } from './wiring/lb.js';
+import { RouteReloader } from './wiring/lb-reload.js';
+import type { ReadConfig } from './wiring/lb-reload.js';
 import { catchHangup, runUntilSignal } from './wiring/signals.js';
 import { selfRegistration } from './wiring/self-registration.js';
 import { flagsToConfig, registerAsFlag } from './flags.js';
@@ -56,7 +58,24 @@ export interface RunningUp {
   readonly lb: RunningLb;
   readonly dns: RunningDns | undefined;
   readonly registrator: RunningUpRegistrator | undefined;
+  /** SIGHUP: the config file's lb routes are read again and swapped in (as `switchyard lb` does); true when they went live. */
+  reloadRoutes(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/**
+ * The balancer's part of an `up` configuration, as RouteReloader compares it: the lb section's keys
+ * (named `lb.<key>`, as the user finds them in the file) and its routes, and the other sections
+ * whole, since a change to any of them takes a restart.
+ */
+function readUpLb(file: UpConfigInput, flags: UpFlags): ReadConfig {
+  const fromFlags = flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) }, [
+    'listen', 'service', 'admin-addr', 'state-file', 'balance', 'access-log', 'log-level', 'register-as', 'advertise-addr', 'data-plane',
+  ]);
+  const lb: Record<string, unknown> = { ...(file.lb ?? {}), ...Object.fromEntries(Object.entries(fromFlags).filter(([, v]) => v !== undefined)) };
+  const input: Record<string, unknown> = { agent: file.agent, dns: file.dns, registrator: file.registrator, routes: lb.routes };
+  for (const [k, v] of Object.entries(lb)) if (k !== 'routes') input[`lb.${k}`] = v;
+  return { input, cfg: resolveLbConfig(file.lb ?? {}, fromFlags) };
 }
 
 /** Starts every part; if one cannot start (a port is taken), the ones already up are stopped again. */
@@ -65,12 +84,12 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   const agentCfg = resolveAgentConfig(file.agent ?? {}, flagsToConfig(agentConfigSchema, flags, [
     'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'allowed-hosts', 'enable-script-checks', 'log-level', 'store', 'lease-ttl', 'etcd-cacert', 'etcd-cert', 'etcd-key',
   ]));
-  const lbCfg = resolveLbConfig(file.lb ?? {}, flagsToConfig(lbConfigSchema, { ...flags, registerAs: registerAsFlag(flags.registerAs) }, [
-    'listen', 'service', 'admin-addr', 'state-file', 'balance', 'access-log', 'log-level', 'register-as', 'advertise-addr', 'data-plane',
-  ]));
+  const current = readUpLb(file, flags);
+  const lbCfg = current.cfg;
   const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }), { lbStarting: true });
   // The balancer reads the in-process catalog directly: no HTTP polling, no blocking queries.
-  const source = new LocalSource(agent.view, followPredicate(lbCfg.routes, l4Routes(lbCfg).map((t) => t.service)));
+  const services = new FollowedServices(lbCfg.routes, l4Routes(lbCfg).map((t) => t.service));
+  const source = new LocalSource(agent.view, services.predicate);
   let lb: RunningLb | undefined;
   let dns: RunningDns | undefined;
   let registrator: RunningUpRegistrator | undefined;
@@ -99,12 +118,19 @@ export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logge
   if (dns) agent.addMetrics(dns.metrics);
   agent.attachLb(lb, source);
   const running = lb;
+  const lbLogger = logger.child({ part: 'lb' });
+  const routes = new RouteReloader({
+    current, logger: lbLogger, apply: (specs) => running.setRoutes(specs), follow: { services, source },
+    // The same file and flags as at start; without a file there is nothing to read again.
+    read: () => readUpLb(flags.config ? loadConfigFile(flags.config, upConfigSchema) : {}, flags),
+  });
   logger.info({
     api: agent.url, ui: `${agent.url}/ui/`, lb: `http://${lb.address.host}:${lb.address.port}`,
     dns: dns ? `${dns.udp.host}:${dns.udp.port}` : null, registrator: registrator?.endpoint ?? null,
   }, 'switchyard is up');
   return {
     agent, lb, dns, registrator,
+    reloadRoutes: () => routes.reload(),
     async close() {
       // Stop writers first, drain the data plane, stop answering DNS, then flush and close the registry.
       await registrator?.close();
@@ -151,8 +177,11 @@ export function registerUpCommand(program: Command): void {
       const logger = createLogger(flags.logLevel ?? file.agent?.['log-level'] ?? 'info', 'switchyard');
       const hangup = catchHangup(logger);
       const up = await startUp(file, flags, logger);
-      // The balancer's certificates are what can change under a running `up`; the rest takes a restart.
-      hangup.set(() => reloadCertificates(up.lb, logger));
+      // The balancer's certificates and routes can change under a running `up`; the rest takes a restart.
+      hangup.set(() => {
+        reloadCertificates(up.lb, logger);
+        void up.reloadRoutes();
+      });
       await runUntilSignal(logger, () => up.close());
     });
 }

@@ -27,6 +27,7 @@ export class LocalSource implements Source {
   #touched = new Set<string>();
   /** When the first change since the last build was applied (the listener runs inside the apply). */
   #changedAt: number | undefined;
+  #build: (() => void) | undefined;
 
   constructor(view: CatalogReader, follow: FollowPredicate) {
     this.#view = view;
@@ -51,6 +52,7 @@ export class LocalSource implements Source {
       this.#emitted = true;
       emit({ catalog: this.#catalog, instances: this.#instances, critical: this.#critical, changed, ...(change ? { change } : {}) });
     };
+    this.#build = build;
     this.#unsubscribe = this.#view.onChange((touched) => {
       let relevant = false;
       for (const t of touched) {
@@ -65,6 +67,18 @@ export class LocalSource implements Source {
     });
     for (const name of this.#view.serviceNames()) this.#touched.add(name);
     build();
+  }
+
+  /**
+   * The follow predicate changed (routes reloaded): every service is looked at again, and a set
+   * with the services now followed (and without those no longer) is emitted before this resolves;
+   * the catalog is in this process, so there is nothing to wait for.
+   */
+  refollow(): Promise<void> {
+    for (const name of this.#view.serviceNames()) this.#touched.add(name);
+    for (const name of this.#instances.keys()) this.#touched.add(name);
+    this.#build?.();
+    return Promise.resolve();
   }
 
   /** Brings the named services up to date; returns those whose catalog entry or instances changed. */

@@ -143,4 +143,56 @@ describe('lb: routes reloaded on SIGHUP', () => {
       assert.equal((await p.exited).code, 0, p.stderr());
     });
   }
+  it('switchyard up: routes of the lb section reload on SIGHUP, through the in-process catalog; other sections take a restart', async () => {
+    const dir = tempDir('sy-up-route-reload-');
+    const [api, port, dns] = [await freePort(), await freePort(), await freePort()];
+    const file = join(dir, 'up.json');
+    const write = (lb: Record<string, unknown>, dnsSection: Record<string, unknown> = {}): void => writeFileSync(file, JSON.stringify({ lb, dns: dnsSection }));
+    write({ routes: [{ path: '/', service: 'shop' }] });
+    const p = switchyard(['up', '--config', file, '--http-addr', `127.0.0.1:${api}`, '--listen', `127.0.0.1:${port}`, '--dns-addr', `127.0.0.1:${dns}`,
+      '--no-registrator', '--data-dir', join(dir, 'data'), '--log-level', 'info']);
+    procs.push(p);
+    const own = `http://127.0.0.1:${api}`;
+    await waitFor(async () => {
+      try {
+        const r = await fetch(`${own}/v1/status/leader`);
+        return r.status === 200;
+      } catch {
+        return false;
+      }
+    }, () => `up's agent; stderr: ${p.stderr()}`, 30_000, 100);
+    await registerBackend(own, 'shop', shop);
+    await registerBackend(own, 'blog', blog);
+    const bodies = async (path: string): Promise<string[]> => [...new Set(await Promise.all(Array.from({ length: 6 }, async () => (await get(port, path, false)).body)))].sort();
+    await waitFor(async () => {
+      try {
+        return (await get(port, '/blog/post', false)).body === 'shop';
+      } catch {
+        return false;
+      }
+    }, () => `up's balancer serving; stderr: ${p.stderr()}`, 30_000, 100);
+
+    write({ routes: [{ path: '/blog', service: 'blog' }, { path: '/', service: 'shop' }] });
+    process.kill(p.pid, 'SIGHUP');
+    await waitFor(async () => (await bodies('/blog/post')).join() === 'blog', () => `/blog on blog; stderr: ${p.stderr()}`, 10_000, 100);
+    assert.deepEqual(await bodies('/other'), ['shop']);
+    assert.match(p.stderr(), /SIGHUP: routes reloaded/);
+
+    // Another section changed too: refused whole, naming it.
+    write({ routes: [{ path: '/', service: 'shop' }] }, { 'udp-max-size': 4096 });
+    process.kill(p.pid, 'SIGHUP');
+    await waitFor(() => /dns changed, which takes a restart/.test(p.stderr()), () => `the refused reload; stderr: ${p.stderr()}`, 10_000, 50);
+    // So is a change to another key of the lb section, named as in the file.
+    write({ routes: [{ path: '/', service: 'shop' }], 'access-log': true });
+    process.kill(p.pid, 'SIGHUP');
+    await waitFor(() => /lb\.access-log changed, which takes a restart/.test(p.stderr()), () => `the refused reload; stderr: ${p.stderr()}`, 10_000, 50);
+    assert.deepEqual(await bodies('/blog/post'), ['blog'], 'nothing changed');
+
+    write({ routes: [{ path: '/', service: 'shop' }] });
+    process.kill(p.pid, 'SIGHUP');
+    await waitFor(async () => (await bodies('/blog/post')).join() === 'shop', () => `/blog back on shop; stderr: ${p.stderr()}`, 10_000, 100);
+    assert.equal(p.child.exitCode, null, 'SIGHUP does not end up');
+    process.kill(p.pid, 'SIGTERM');
+    assert.equal((await p.exited).code, 0, p.stderr());
+  });
 });
