@@ -54,6 +54,13 @@ export interface FuncSpec {
   readonly call: (ctx: CallContext, args: readonly Value[]) => Value;
 }
 
+/** A method of a Go type: a function whose first argument is its receiver. */
+export interface MethodSpec {
+  readonly params: readonly ParamSpec[];
+  readonly variadic?: ParamSpec;
+  readonly call: (ctx: CallContext, self: Exclude<Value, undefined>, args: readonly Value[]) => Value;
+}
+
 export const ANY: ParamSpec = { go: 'interface {}', literal: 'any', nillable: true, accepts: () => true };
 /** reflect.Value parameters of the builtins: anything, including nil. */
 export const REFLECT: ParamSpec = { go: 'reflect.Value', literal: 'any', nillable: true, accepts: () => true };

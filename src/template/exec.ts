@@ -4,7 +4,7 @@ import type {
   TemplateNode, VariableNode,
 } from './ast.js';
 import { nodeString } from './ast.js';
-import type { CallContext, FuncSpec, ParamSpec } from './callable.js';
+import type { CallContext, FuncSpec, MethodSpec, ParamSpec } from './callable.js';
 import { nilFor, REFLECT } from './callable.js';
 import { byteColumnAt, lineAt, TemplateError } from './errors.js';
 import { printTop, sprintf } from './fmt.js';
@@ -18,6 +18,8 @@ export interface Program {
   readonly lookup: (name: string) => FuncSpec | undefined;
   /** consul-template's error_on_missing_key switches Go's missingkey option from zero to error. */
   readonly missingKey: 'zero' | 'error';
+  /** A method of the receiver's type by name (`.Tags.Contains "x"`, `scratch.Set "k" v`). */
+  readonly method?: (receiver: Exclude<Value, undefined>, name: string) => MethodSpec | undefined;
 }
 
 /** Go's maxExecDepth is 100000; JS stacks are shallower, so nested {{template}} calls stop earlier. */
@@ -279,7 +281,7 @@ class State {
       case 'pipe':
         this.#notAFunction(cmd.args, final);
         return this.#evalPipeline(dot, first);
-      case 'variable': return this.#evalVariableNode(first, cmd.args, final);
+      case 'variable': return this.#evalVariableNode(dot, first, cmd.args, final);
     }
     this.#at(first);
     this.#notAFunction(cmd.args, final);
@@ -304,34 +306,41 @@ class State {
 
   #evalFieldNode(dot: Value, field: FieldNode, args: readonly ArgNode[] | null, final: Final): Value {
     this.#at(field);
-    return this.#evalFieldChain(dot, field.ident, args, final);
+    return this.#evalFieldChain(dot, dot, field, field.ident, args, final);
   }
 
   #evalChainNode(dot: Value, chain: ChainNode, args: readonly ArgNode[] | null, final: Final): Value {
     this.#at(chain);
     if (chain.node.type === 'nil') this.#errorf(`indirection through explicit nil in ${nodeString(chain)}`);
     const pipe = this.#evalArg(dot, REFLECT, chain.node);
-    return this.#evalFieldChain(pipe, chain.field, args, final);
+    return this.#evalFieldChain(dot, pipe, chain, chain.field, args, final);
   }
 
-  #evalVariableNode(v: VariableNode, args: readonly ArgNode[] | null, final: Final): Value {
+  #evalVariableNode(dot: Value, v: VariableNode, args: readonly ArgNode[] | null, final: Final): Value {
     this.#at(v);
     const value = this.#varValue(v.ident[0] as string);
     if (v.ident.length === 1) {
       this.#notAFunction(args, final);
       return value;
     }
-    return this.#evalFieldChain(value, v.ident.slice(1), args, final);
+    return this.#evalFieldChain(dot, value, v, v.ident.slice(1), args, final);
   }
 
   // The receiver walks along .X.Y.Z; only the last field may receive arguments.
-  #evalFieldChain(receiver: Value, ident: readonly string[], args: readonly ArgNode[] | null, final: Final): Value {
+  #evalFieldChain(dot: Value, receiver: Value, node: Node, ident: readonly string[], args: readonly ArgNode[] | null, final: Final): Value {
     const n = ident.length;
-    for (let i = 0; i < n - 1; i++) receiver = this.#evalField(ident[i] as string, null, MISSING, receiver);
-    return this.#evalField(ident[n - 1] as string, args, final, receiver);
+    for (let i = 0; i < n - 1; i++) receiver = this.#evalField(dot, node, ident[i] as string, null, MISSING, receiver);
+    return this.#evalField(dot, node, ident[n - 1] as string, args, final, receiver);
   }
 
-  #evalField(fieldName: string, args: readonly ArgNode[] | null, final: Final, receiver: Value): Value {
+  #evalField(dot: Value, node: Node, fieldName: string, args: readonly ArgNode[] | null, final: Final, receiver: Value): Value {
+    // A method first, as Go looks one up on the pointer before the struct's fields.
+    const method = receiver === undefined ? undefined : this.#program.method?.(receiver, fieldName);
+    if (method !== undefined) {
+      const self = receiver as Exclude<Value, undefined>;
+      const spec: FuncSpec = { params: method.params, ...(method.variadic ? { variadic: method.variadic } : {}), call: (ctx, argv) => method.call(ctx, self, argv) };
+      return this.#evalCall(dot, spec, node, fieldName, args, final);
+    }
     if (receiver === undefined) {
       if (this.#program.missingKey === 'error') this.#errorf(`nil data; no entry for key ${goQuote(fieldName)}`);
       return undefined;
@@ -412,7 +421,7 @@ class State {
         if (p.nillable) return nilFor(p);
         return this.#errorf(`cannot assign nil to ${p.go}`);
       case 'field': return this.#validateType(this.#evalFieldNode(dot, n, [n], MISSING), p);
-      case 'variable': return this.#validateType(this.#evalVariableNode(n, null, MISSING), p);
+      case 'variable': return this.#validateType(this.#evalVariableNode(dot, n, null, MISSING), p);
       case 'pipe': return this.#validateType(this.#evalPipeline(dot, n), p);
       case 'identifier': return this.#validateType(this.#evalFunction(dot, n, n, null, MISSING), p);
       case 'chain': return this.#validateType(this.#evalChainNode(dot, n, null, MISSING), p);

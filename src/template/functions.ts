@@ -2,7 +2,7 @@
 // One table of ~100 functions, kept whole (over 600 lines) so it reads like consul-template's
 // funcs.go: a user looking for a function's behaviour finds it in one place, in the same order.
 import { createHash, createHmac } from 'node:crypto';
-import type { CallContext, FuncSpec, ParamSpec } from './callable.js';
+import type { CallContext, FuncSpec, MethodSpec, ParamSpec } from './callable.js';
 import { ANY, BOOL, INT, mapParam, sliceParam, STRING } from './callable.js';
 import type { CatalogNode, CatalogNodeInfo, CatalogService, HealthCheck, HealthService, KeyPair } from './data.js';
 import { sprintf } from './fmt.js';
@@ -662,6 +662,7 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['parseJSON', fn([STRING], (_c, [s]) => (str(s) === '' ? goMap('map[string]interface {}', undefined, []) : unmarshal(str(s))))],
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
   ['toJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toJSONPretty', v, true, '  '))],
+  ['scratch', fn([], (ctx) => ctx.memo('scratch', newScratch))],
   ['toUnescapedJSON', fn([ANY], (_c, [v]) => jsonOf('toUnescapedJSON', v, false, ''))],
   ['toUnescapedJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toUnescapedJSONPretty', v, false, '  '))],
   ['base64Encode', fn([STRING], (_c, [s]) => Buffer.from(str(s), 'utf8').toString('base64'))],
@@ -702,10 +703,76 @@ function jsonOf(label: string, v: Value, escapeHTML: boolean, indent: string): s
   }
 }
 
-/** consul-template functions deliberately left out (I/O, Vault/Nomad, YAML/TOML, scratch, sprig). */
+/**
+ * consul-template's scratch pad: one per render (it makes a new one per execution), a map of
+ * anything by key, and maps of anything by key inside it. Go maps are references, so a map read
+ * with Get sees later MapSets, as it does here.
+ */
+const SCRATCH_VALUES = new WeakMap<object, Map<string, Value>>();
+
+function scratchValues(self: Value): Map<string, Value> {
+  return SCRATCH_VALUES.get(self as object) as Map<string, Value>;
+}
+
+function scratchMapSet(self: Value, k: string, mk: string, v: Value, overwrite: boolean): string {
+  const values = scratchValues(self);
+  if (!values.has(k)) values.set(k, goMap('map[string]interface {}', undefined, []));
+  const m = values.get(k);
+  if (!(m instanceof GoMap) || m.type.name !== 'map[string]interface {}') throw new Error(`${goQuote(k)} is not a map`);
+  const entries = m.entries as Map<MapKey, Value>;
+  if (overwrite || !entries.has(mk)) entries.set(mk, v);
+  return '';
+}
+
+const method = (params: readonly ParamSpec[], call: MethodSpec['call']): MethodSpec => ({ params, call });
+
+const SCRATCH: StructType = {
+  name: 'template.Scratch', pointer: true, fields: [],
+  methods: new Map<string, MethodSpec>([
+    ['Key', method([STRING], (_c, self, [k]) => scratchValues(self).has(str(k)))],
+    ['Get', method([STRING], (_c, self, [k]) => scratchValues(self).get(str(k)))],
+    ['Set', method([STRING, ANY], (_c, self, [k, v]) => {
+      scratchValues(self).set(str(k), v);
+      return '';
+    })],
+    ['SetX', method([STRING, ANY], (_c, self, [k, v]) => {
+      const values = scratchValues(self);
+      if (!values.has(str(k))) values.set(str(k), v);
+      return '';
+    })],
+    ['MapSet', method([STRING, STRING, ANY], (_c, self, [k, mk, v]) => scratchMapSet(self, str(k), str(mk), v, true))],
+    ['MapSetX', method([STRING, STRING, ANY], (_c, self, [k, mk, v]) => scratchMapSet(self, str(k), str(mk), v, false))],
+    ['MapValues', method([STRING], (_c, self, [k]) => {
+      const m = scratchValues(self).get(str(k));
+      if (!(m instanceof GoMap) || m.type.name !== 'map[string]interface {}') return typedSlice('[]interface {}', [], true);
+      return typedSlice('[]interface {}', m.sortedKeys().map((key) => m.entries.get(key)));
+    })],
+  ]),
+};
+
+function newScratch(): GoStruct {
+  const s = new GoStruct(SCRATCH, {});
+  SCRATCH_VALUES.set(s, new Map());
+  return s;
+}
+
+/** Methods of the slice types consul-template gives templates. */
+const SLICE_METHODS: ReadonlyMap<string, ReadonlyMap<string, MethodSpec>> = new Map([
+  // Deprecated in consul-template (it logs a warning pointing to `contains`), still in templates.
+  [SERVICE_TAGS, new Map([['Contains', method([STRING], (_c, self, [t]) => (self as readonly Value[]).includes(str(t)))]])],
+]);
+
+/** A method of a value's type by name, for `.Field.Method args`. */
+export function methodOf(receiver: Exclude<Value, undefined>, name: string): MethodSpec | undefined {
+  if (receiver instanceof GoStruct) return receiver.type.methods?.get(name);
+  if (isSlice(receiver)) return SLICE_METHODS.get(sliceTypeName(receiver))?.get(name);
+  return undefined;
+}
+
+/** consul-template functions deliberately left out (I/O, Vault/Nomad, YAML/TOML, sprig). */
 export const UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'caLeaf', 'caRoots', 'exportedServices', 'importedServices', 'mergeMap', 'mergeMapWithOverride', 'nomadService',
   'nomadServices', 'nomadVar', 'nomadVarExists', 'nomadVarList', 'nomadVarListSafe', 'parseYAML', 'partitions',
-  'peerings', 'pkiCert', 'plugin', 'scratch', 'secret', 'secrets', 'sockaddr', 'spew_dump', 'spew_printf',
+  'peerings', 'pkiCert', 'plugin', 'secret', 'secrets', 'sockaddr', 'spew_dump', 'spew_printf',
   'spew_sdump', 'spew_sprintf', 'toTOML', 'toYAML', 'writeToFile',
 ]);

@@ -3,7 +3,7 @@ import { BUILTINS } from './builtins.js';
 import type { CallContext, FuncSpec, RenderEnv } from './callable.js';
 import type { TemplateData } from './data.js';
 import { execute } from './exec.js';
-import { FUNCTIONS, UNSUPPORTED_FUNCTIONS } from './functions.js';
+import { FUNCTIONS, UNSUPPORTED_FUNCTIONS, methodOf } from './functions.js';
 import { parseTemplate } from './parser.js';
 import type { Dependency } from './query.js';
 import type { Value } from './values.js';
@@ -59,7 +59,7 @@ export function compileTemplate(text: string, opts: CompileOptions): CompiledTem
       ? `function ${JSON.stringify(n)} is not supported by switchyard's template engine`
       : undefined),
   });
-  const program = { parsed, lookup, missingKey: opts.errorOnMissingKey ? 'error' as const : 'zero' as const };
+  const program = { parsed, lookup, method: methodOf, missingKey: opts.errorOnMissingKey ? 'error' as const : 'zero' as const };
   return {
     name: opts.name,
     render(data: TemplateData, env: RenderEnv = {}): RenderResult {

@@ -1,5 +1,6 @@
 // Go values as templates see them: the kinds text/template distinguishes, their type names, truth and zero values.
 import { compareGoStrings } from './strconv.js';
+import type { MethodSpec } from './callable.js';
 
 /**
  * A Go value. `undefined` is the invalid reflect.Value (a nil interface: prints `<no value>`), a number is a Go
@@ -94,6 +95,8 @@ export interface StructType {
   readonly pointer: boolean;
   /** Field names in declaration order: the order of printing and JSON. */
   readonly fields: readonly string[];
+  /** Methods templates may call (`.Name args`), as consul-template's *Scratch has. */
+  readonly methods?: ReadonlyMap<string, MethodSpec>;
 }
 
 export class GoStruct {

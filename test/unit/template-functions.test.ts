@@ -417,3 +417,40 @@ describe('nodes and node', () => {
     assert.deepEqual(r.used.map((d) => d.id), ['catalog.node', 'catalog.node(b@dc2)', 'catalog.nodes(@dc2~a)']);
   });
 });
+
+describe('scratch and methods', () => {
+  const data = () => webapp(['a', 'b'], ['c']);
+  table([
+    // Set answers "" (it is written into the output), Get the value, Key whether it is there.
+    ['{{ scratch.Key "a" }} {{ scratch.Set "a" "1" }}{{ scratch.Get "a" }} {{ scratch.Key "a" }}', 'false 1 true'],
+    ['{{ scratch.Set "a" 1 }}{{ scratch.SetX "a" 2 }}{{ scratch.SetX "b" 3 }}{{ scratch.Get "a" }}{{ scratch.Get "b" }}', '13'],
+    ['{{ scratch.Get "nothing" }}', '<no value>'],
+    // consul-template's grouping idiom: a map by key, read back sorted by key.
+    ['{{ range service "webapp" }}{{ scratch.MapSet "by" .Node .Address }}{{ end }}{{ range scratch.MapValues "by" }}{{ . }} {{ end }}', '1.2.3.4 5.6.7.8 '],
+    ['{{ scratch.MapSetX "m" "k" 1 }}{{ scratch.MapSetX "m" "k" 2 }}{{ scratch.MapSet "m" "a" 0 }}{{ scratch.MapValues "m" }}', '[0 1]'],
+    // A map read with Get is the live one (Go maps are references).
+    ['{{ scratch.MapSet "m" "b" 2 }}{{ $m := scratch.Get "m" }}{{ scratch.MapSet "m" "a" 1 }}{{ $m }} {{ printf "%T" $m }}', 'map[a:1 b:2] map[string]interface {}'],
+    ['{{ scratch.MapValues "none" }} {{ len (scratch.MapValues "none") }} {{ printf "%T" (scratch.MapValues "none") }}', '[] 0 []interface {}'],
+    // Through a variable, with the dot as an argument, and as the last command of a pipeline.
+    ['{{ $s := scratch }}{{ range service "webapp" }}{{ $s.Set .Node .Port }}{{ end }}{{ $s.Get "node2" }}', '80'],
+    ['{{ "v" | scratch.Set "k" }}{{ scratch.Get "k" }}', 'v'],
+    ['{{ printf "%T" scratch }}', '*template.Scratch'],
+    // ServiceTags.Contains (deprecated in consul-template, still in templates).
+    ['{{ range service "webapp" }}{{ .Tags.Contains "a" }} {{ end }}', 'true false '],
+    ['{{ range service "webapp" }}{{ if .Tags.Contains "c" }}{{ .Node }}{{ end }}{{ end }}', 'node2'],
+  ], data);
+
+  it('is new for every render of a compiled template', () => {
+    const t = compileTemplate('{{ scratch.Key "seen" }}{{ scratch.Set "seen" true }}', { name: 't' });
+    assert.equal(t.render(data()).output, 'false');
+    assert.equal(t.render(data()).output, 'false');
+  });
+
+  it('fails as Go fails', () => {
+    assert.match(execError('{{ scratch.Set "x" 1 }}{{ scratch.MapSet "x" "k" 2 }}'), /executing "t" at <scratch\.MapSet>: error calling MapSet: "x" is not a map$/);
+    assert.match(execError('{{ scratch.Set "a" }}'), /wrong number of args for Set: want 2 got 1$/);
+    assert.match(execError('{{ scratch.Set 1 2 }}'), /expected string; found 1$/);
+    assert.match(execError('{{ scratch.Nope }}'), /can't evaluate field Nope in type \*template\.Scratch$/);
+    assert.match(execError('{{ range service "webapp" }}{{ .Tags.Nope "a" }}{{ end }}', data()), /can't evaluate field Nope in type dependency\.ServiceTags$/);
+  });
+});
