@@ -1,5 +1,6 @@
 /** Candidates: eligibility tiers, the panic threshold and weighted sampling, shared by every strategy. */
 import { SwitchyardError } from '../core/errors.js';
+import { hash32 } from './hash32.js';
 import type { UpstreamStates } from './state.js';
 import type { PickContext, StrategyDeps, Upstream, UpstreamState } from './types.js';
 
@@ -57,6 +58,8 @@ export class Candidates {
   /** How many upstreams sit at or below tier t, t = 0..2. */
   readonly #atOrBelow = new Int32Array(3);
   readonly #index = new Map<string, number>();
+  /** stickyToken → index, built on the first sticky pick. */
+  #byToken: Map<string, number> | undefined;
   readonly #states: UpstreamStates;
   readonly #isEligible: ((u: Upstream) => boolean) | undefined;
   readonly #threshold: number;
@@ -168,6 +171,15 @@ export class Candidates {
     }
     this.#available = 0;
     return -1;
+  }
+
+  /** The upstream whose stickyToken this is, when a pick could return it now (see Strategy.pickSticky). */
+  pickable(token: string, exclude: ReadonlySet<string> | undefined): Upstream | undefined {
+    const byToken = (this.#byToken ??= new Map(this.upstreams.map((u, i) => [stickyToken(u.id), i])));
+    const i = byToken.get(token);
+    if (i === undefined) return undefined;
+    const tier = this.tierFor(exclude);
+    return tier >= 0 && this.accepts(i, tier, exclude) ? this.upstreams[i] : undefined;
   }
 
   accepts(i: number, tier: number, exclude: ReadonlySet<string> | undefined): boolean {
@@ -286,4 +298,12 @@ export class Candidates {
     this.#expiry = expiry;
     if (changed || this.#generation === 0) this.#generation++;
   }
+}
+
+/**
+ * What a sticky cookie holds for an instance: a hash of its id, so the cookie names no address and
+ * stays the same while the instance does (across tables, restarts of the balancer, workers).
+ */
+export function stickyToken(id: string): string {
+  return hash32(id).toString(16).padStart(8, '0');
 }

@@ -2,6 +2,7 @@
 import { SwitchyardError } from '../core/errors.js';
 import { Candidates, activeExclude } from './candidates.js';
 import { RoundRobin } from './round-robin.js';
+import { fmix32, fnv, hash32 } from './hash32.js';
 import type { PickContext, Strategy, StrategyFactory, Upstream } from './types.js';
 
 /**
@@ -48,6 +49,10 @@ class ConsistentHash implements Strategy {
     return this.#c.rampFactorOf(id);
   }
 
+  pickSticky(token: string, ctx: PickContext): Upstream | undefined {
+    return this.#c.pickable(token, activeExclude(ctx));
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const key = ctx.hashKey;
     // An empty key would pin every client without one to a single upstream.
@@ -68,20 +73,6 @@ class ConsistentHash implements Strategy {
       k = k + 1 === n ? 0 : k + 1;
     }
   }
-}
-
-/** FNV-1a over UTF-16 code units, then murmur3's finalizer: FNV alone barely moves the high bits between keys like 10.0.0.1 and 10.0.0.2. */
-export function hash32(s: string): number {
-  return fmix32(fnv(s));
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** The first index whose point is ≥ h, or points.length. */
@@ -131,15 +122,6 @@ function buildRing(ids: readonly string[], weights: Float64Array): { points: Uin
     owners[j] = byId[rank]!;
   }
   return { points, owners };
-}
-
-function fnv(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h;
 }
 
 /** The p-th point of an upstream: its id's FNV state extended by the four bytes of p, then finalized. */

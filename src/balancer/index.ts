@@ -12,7 +12,8 @@ import type { Strategy, StrategyDeps, StrategyFactory, Upstream } from './types.
 export type { PickContext, Strategy, StrategyDeps, StrategyFactory, Upstream, UpstreamState } from './types.js';
 export { UpstreamStates } from './state.js';
 export { DEFAULT_PANIC_THRESHOLD } from './candidates.js';
-export { hash32 } from './hash.js';
+export { hash32 } from './hash32.js';
+export { stickyToken } from './candidates.js';
 
 export { STRATEGY_NAMES as strategyNames, isStrategyName } from '../config/route-spec.js';
 export type { StrategyName } from '../config/route-spec.js';

@@ -24,6 +24,10 @@ class PowerOfTwoChoices implements Strategy {
     return this.#c.rampFactorOf(id);
   }
 
+  pickSticky(token: string, ctx: PickContext): Upstream | undefined {
+    return this.#c.pickable(token, activeExclude(ctx));
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const c = this.#c;
     const exclude = activeExclude(ctx);

@@ -42,6 +42,10 @@ export class RoundRobin implements Strategy {
     return this.#c.rampFactorOf(id);
   }
 
+  pickSticky(token: string, ctx: PickContext): Upstream | undefined {
+    return this.#c.pickable(token, activeExclude(ctx));
+  }
+
   pick(ctx: PickContext): Upstream | undefined {
     const c = this.#c;
     const exclude = activeExclude(ctx);

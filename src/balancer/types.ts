@@ -68,6 +68,11 @@ export interface Strategy {
   pick(ctx: PickContext): Upstream | undefined;
   /** The share of its weight an upstream gets now under slow start (1: full; for /routes and explanations). */
   rampFactor?(id: string): number;
+  /**
+   * The upstream a sticky cookie names (its stickyToken), when a pick could return it now: in the
+   * tier picks draw from and not excluded; else undefined (the caller picks as usual).
+   */
+  pickSticky?(token: string, ctx: PickContext): Upstream | undefined;
 }
 
 export interface StrategyDeps {

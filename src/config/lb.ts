@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IP_OR_CIDR_MESSAGE, isIpOrCidr } from '../core/ip-list.js';
 import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
 import { STRATEGY_NAMES, UPSTREAM_PROTOCOLS } from './route-spec.js';
-import type { HashBy, RetrySettings, RouteLimits, RouteSpec, StrategyName, UpstreamProtocol } from './route-spec.js';
+import type { HashBy, RetrySettings, RouteLimits, RouteSpec, StickyCookie, StrategyName, UpstreamProtocol } from './route-spec.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:9080');
@@ -51,6 +51,19 @@ const routeSchema = z.strictObject({
   'tls-skip-verify': z.boolean().optional(),
   'tls-server-name': z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, { message: 'must be a DNS name, e.g. "api.internal"' }).optional(),
   'tls-ca': z.string().min(1).optional(),
+  /** Set a cookie naming the instance that answered, and send a client that returns it back there. */
+  'sticky-cookie': z.strictObject({
+    name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)' }),
+    /** Absent: a session cookie (gone when the browser closes). */
+    'max-age': duration.optional(),
+    path: z.string().regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, { message: 'must be a path starting with "/", without spaces or ";"' }).optional(),
+    /** Absent: Secure when the client came over TLS. */
+    secure: z.boolean().optional(),
+    'http-only': z.boolean().optional(),
+    'same-site': z.enum(['lax', 'strict', 'none']).optional(),
+  }).refine((c) => c['same-site'] !== 'none' || c.secure === true, {
+    message: 'same-site: none needs secure: true (browsers drop a SameSite=None cookie without Secure)', path: ['same-site'],
+  }).optional(),
   /** This route's own upstream timeouts; the others are the balancer's. */
   timeouts: z.strictObject({ header: duration.optional(), idle: duration.optional(), total: duration.optional() }).optional(),
   /** This route's own number of attempts (1: never retried); the retry budget stays the balancer's. */
@@ -229,6 +242,17 @@ function toHashBy(h: z.infer<typeof hashBy> | undefined): HashBy | undefined {
   return { kind: 'cookie', name: h.cookie };
 }
 
+function toStickyCookie(c: { name: string; 'max-age'?: string | undefined; path?: string | undefined; secure?: boolean | undefined; 'http-only'?: boolean | undefined; 'same-site'?: 'lax' | 'strict' | 'none' | undefined }): StickyCookie {
+  const sameSite = c['same-site'] ?? 'lax';
+  const maxAge = c['max-age'] !== undefined ? `; Max-Age=${Math.floor(ms(c['max-age'], 0) / 1000)}` : '';
+  return {
+    name: c.name,
+    // HttpOnly unless asked otherwise: scripts have no business with the balancer's choice.
+    attributes: `; Path=${c.path ?? '/'}${maxAge}${c['http-only'] === false ? '' : '; HttpOnly'}; SameSite=${sameSite[0]!.toUpperCase()}${sameSite.slice(1)}`,
+    secure: c.secure,
+  };
+}
+
 function toLimits(l: z.infer<typeof limitsSchema>): RouteLimits {
   const rate = l.rate;
   return {
@@ -277,6 +301,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       ...(r['tls-skip-verify'] ? { tlsSkipVerify: true } : {}),
       ...(r['tls-server-name'] ? { tlsServerName: r['tls-server-name'].toLowerCase() } : {}),
       ...(r['tls-ca'] ? { tlsCaFile: r['tls-ca'] } : {}),
+      ...(r['sticky-cookie'] ? { stickyCookie: toStickyCookie(r['sticky-cookie']) } : {}),
       ...(rt ? { timeouts: { headerMs: ms(rt.header, timeouts.headerMs), idleMs: ms(rt.idle, timeouts.idleMs), totalMs: ms(rt.total, timeouts.totalMs) } } : {}),
       ...(r.retries ? { retries: { ...retries, attempts: r.retries.attempts ?? retries.attempts } } : {}),
     };

@@ -61,6 +61,14 @@ export interface RetrySettings {
   readonly minConcurrency: number;
 }
 
+export interface StickyCookie {
+  readonly name: string;
+  /** What follows name=value: Path, Max-Age, HttpOnly, SameSite (Secure is added per request, see `secure`). */
+  readonly attributes: string;
+  /** true: always Secure; false: never; undefined: when the client came over TLS. */
+  readonly secure: boolean | undefined;
+}
+
 /** Per-route admission limits (circuit breaking and rate limiting). */
 export interface RouteLimits {
   /** Requests in flight on this route beyond which new ones get 503 (0: no limit). */
@@ -103,6 +111,12 @@ export interface RouteSpec {
   readonly tlsServerName?: string;
   /** TLS upstreams: a PEM file of the CAs to trust instead of the system's (nginx's proxy_ssl_trusted_certificate). */
   readonly tlsCaFile?: string;
+  /**
+   * A cookie the balancer sets naming the instance that answered; a client that sends it back goes
+   * to that instance while it is in the healthy pool (nginx's `sticky cookie`, Traefik's
+   * sticky.cookie, HAProxy's `cookie … insert`).
+   */
+  readonly stickyCookie?: StickyCookie;
   /** This route's timeouts, the balancer's with the route's own in place (nginx's proxy_read_timeout per location); absent: the balancer's. */
   readonly timeouts?: UpstreamTimeouts;
   /** This route's retries, likewise (nginx's proxy_next_upstream_tries per location); absent: the balancer's. */

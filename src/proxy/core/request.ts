@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { hash32 } from '../../balancer/index.js';
+import { hash32, stickyToken } from '../../balancer/index.js';
 import type { PickContext, Upstream, UpstreamState, UpstreamStates } from '../../balancer/index.js';
 import type { Random } from '../../core/clock.js';
 import type { LbConfig } from '../../config/lb.js';
@@ -152,6 +152,8 @@ export abstract class ProxyRequest {
   /** The sticky split key and the rate-limit key, when the route has either. */
   splitKey: string | undefined;
   rateKey: string | undefined;
+  /** The instance token of the route's sticky cookie, when the client sent one. */
+  stickyToken: string | undefined;
   /** Counted in its route's admission (released by settle()). */
   admitted = false;
   /** Set when the client asked for an explanation and may have one. */
@@ -191,6 +193,7 @@ export abstract class ProxyRequest {
     this.group = undefined;
     this.splitKey = undefined;
     this.rateKey = undefined;
+    this.stickyToken = undefined;
     this.admitted = false;
     this.explain = undefined;
     this.lastFailure = undefined;
@@ -219,12 +222,13 @@ export abstract class ProxyRequest {
     if (r.split?.sticky !== undefined) this.splitKey = hashKeyFor(r.split.sticky, this.clientIp, header);
     const rate = r.spec.limits?.rate;
     if (rate !== undefined) this.rateKey = hashKeyFor(rate.by, this.clientIp, header);
+    if (r.spec.stickyCookie !== undefined) this.stickyToken = cookieValue(header('cookie'), r.spec.stickyCookie.name);
   }
 
   /** True when the route keys on something readKeys() reads. */
   needsKeys(): boolean {
     const r = this.route;
-    return r.spec.hashBy !== undefined || r.split?.sticky !== undefined || r.spec.limits?.rate !== undefined;
+    return r.spec.hashBy !== undefined || r.split?.sticky !== undefined || r.spec.limits?.rate !== undefined || r.spec.stickyCookie !== undefined;
   }
 
   /** The route's limits: undefined when admitted (counted until settle()), else why not. */
@@ -278,7 +282,10 @@ export abstract class ProxyRequest {
     else if (tried !== undefined) g = this.group = this.#currentGroup(g);
     const ctx = key === undefined ? (tried ? { exclude: tried } : EMPTY_CTX) : (tried ? { hashKey: key, exclude: tried } : { hashKey: key });
     this.explain?.sawGroup(g, this.core.states, split !== undefined);
-    let up = g.strategy.pick(ctx);
+    // The instance the client's sticky cookie names, while picks could return it; else a pick as usual.
+    const token = this.stickyToken;
+    let up = token !== undefined ? g.strategy.pickSticky?.(token, ctx) : undefined;
+    up ??= g.strategy.pick(ctx);
     if (up === undefined && split !== undefined) {
       // The drawn subset has nobody left to try: serving the request beats keeping the split exact.
       for (const other of split.groups) {
@@ -376,6 +383,19 @@ export abstract class ProxyRequest {
   /** The upstream timeouts of this request's route: its own, else the balancer's. */
   timeouts(): UpstreamTimeouts {
     return this.route.spec.timeouts ?? this.core.config.timeouts;
+  }
+
+  /**
+   * The Set-Cookie value naming the instance that answered, when the route is sticky by cookie and
+   * the client did not already send that one; `tls`: the client connection is TLS (Secure by default).
+   */
+  stickySetCookie(tls: boolean): string | undefined {
+    const c = this.route.spec.stickyCookie;
+    const up = this.up;
+    if (c === undefined || up === undefined) return undefined;
+    const token = stickyToken(up.id);
+    if (token === this.stickyToken) return undefined;
+    return `${c.name}=${token}${c.attributes}${(c.secure ?? tls) ? '; Secure' : ''}`;
   }
 
   /** The TLS flavour for an attempt on `up` over HTTP/1.1, or undefined when it speaks plain HTTP. */

@@ -478,6 +478,8 @@ export class Exchange extends ProxyRequest implements UpstreamUser, ChunkSink {
     if (!old && (kind === R_CHUNKED || kind === R_CLOSE)) tail = RES.codedChunked ? `transfer-encoding: ${RES.get(b, 'transfer-encoding') ?? 'chunked'}\r\n` : 'transfer-encoding: chunked\r\n';
     if (!RES.hasDate) tail += `date: ${this.x.httpDate()}\r\n`;
     tail += `x-request-id: ${this.requestId}\r\n`;
+    const sticky = this.stickySetCookie(this.c.proto === 'https');
+    if (sticky !== undefined) tail += `set-cookie: ${sticky}\r\n`;
     if (this.explain !== undefined) {
       this.explain.outcome(String(status));
       tail += `x-switchyard-explain: ${this.explain.header()}\r\n`;

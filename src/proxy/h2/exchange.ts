@@ -314,6 +314,11 @@ export class H2Exchange extends ProxyRequest implements CallSink {
     this.saved = undefined;
     this.lastActivity = this.plane.now;
     headers['x-request-id'] = this.requestId;
+    const sticky = this.stickySetCookie(this.proto === 'https');
+    if (sticky !== undefined) {
+      const had = headers['set-cookie'];
+      headers['set-cookie'] = had === undefined ? [sticky] : [...(Array.isArray(had) ? had : [String(had)]), sticky];
+    }
     if (this.explain !== undefined) {
       this.explain.outcome(String(status));
       headers['x-switchyard-explain'] = this.explain.header();

@@ -474,6 +474,8 @@ class Exchange extends ProxyRequest {
     this.status = statusCode;
     const h = clientResponseHeaders(rawHeaders);
     if (this.requestId) h.push('x-request-id', this.requestId);
+    const sticky = this.stickySetCookie(this.proto === 'https');
+    if (sticky !== undefined) h.push('set-cookie', sticky);
     if (this.explain !== undefined) {
       this.explain.outcome(String(statusCode));
       h.push('x-switchyard-explain', this.explain.header());
