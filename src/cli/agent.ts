@@ -36,6 +36,10 @@ interface AgentFlags {
   enableScriptChecks?: boolean;
   dnsRecursors?: string[];
   dnsRecursorTimeout?: string;
+  dnsDomain?: string;
+  dnsOnlyPassing?: boolean;
+  dnsNodeTtl?: string;
+  dnsUdpAnswerLimit?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -59,6 +63,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--session-ttl-min <duration>', 'shortest session TTL accepted (default 10s, Consul\'s session_ttl_min)')
     .option('--dns-recursors <addrs...>', 'with --dns-addr: send queries for names outside the domain to these resolvers, in order (IP[:port], as Consul\'s recursors; default: refuse them)')
     .option('--dns-recursor-timeout <duration>', 'how long each recursor gets to answer before the next is tried (default 2s; none answering: SERVFAIL)')
+    .option('--dns-domain <domain>', 'with --dns-addr: the domain answered (Consul\'s -domain; default consul)')
+    .option('--dns-only-passing', 'with --dns-addr: leave out instances whose checks warn, not only critical ones (Consul\'s dns_config.only_passing)')
+    .option('--dns-node-ttl <seconds>', 'with --dns-addr: TTL of node answers (default 0: not cached, as Consul); per-service TTLs are dns-service-ttl in the config file')
+    .option('--dns-udp-answer-limit <n>', 'with --dns-addr: most records in one UDP answer, shuffled (Consul\'s dns_config.udp_answer_limit; default 3)')
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--http-max-conns-per-client <n>', 'connections one client address may hold open to the HTTP API; more get 429 (default 200 as Consul; 0: no limit; loopback clients are never limited)')
     .option('--allowed-hosts <names...>', 'with the API on loopback, also answer requests whose Host is one of these names (default: only localhost, IP addresses and single-label names, against DNS rebinding; *.domain by suffix, * for any)')

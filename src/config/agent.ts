@@ -3,7 +3,9 @@ import { deepFreeze } from '../core/freeze.js';
 import { hostname } from 'node:os';
 import { IP_OR_CIDR_MESSAGE, LOOPBACK, isIpOrCidr } from '../core/ip-list.js';
 import { z } from 'zod';
-import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom, recursorList } from './fields.js';
+import { allowedHostList, goDuration, goDurationBetween, hostPort as hostPort_, msFrom } from './fields.js';
+import { agentDns, agentDnsKeys } from './dns.js';
+import type { DnsConfigInput } from './dns.js';
 
 const duration = goDuration;
 const hostPort = hostPort_('127.0.0.1:8500');
@@ -45,14 +47,7 @@ export const agentConfigSchema = z.strictObject({
   'store-timeout': goDurationBetween(100e6, 3600e9, 'must be between 100ms and 1h').optional(),
   /** Shortest session TTL accepted (Consul's session_ttl_min). */
   'session-ttl-min': goDurationBetween(1e6, 24 * 3600e9, 'must be between 1ms and 24h').optional(),
-  /** Serve the DNS interface (UDP and TCP) on this address, as a Consul agent does on :8600. */
-  'dns-addr': hostPort_('127.0.0.1:8600').optional(),
-  /** Largest DNS answer over UDP in bytes, whatever the client's EDNS0 size says (default 1232). */
-  'dns-udp-max-size': z.number().int().min(512).max(65507).optional(),
-  /** Upstream resolvers for names outside the DNS domain (Consul's recursors), tried in order. */
-  'dns-recursors': recursorList.optional(),
-  /** How long each recursor gets to answer (Consul's recursor_timeout, default 2s). */
-  'dns-recursor-timeout': goDurationBetween(1e6, 60e9, 'must be between 1ms and 1m').optional(),
+  ...agentDnsKeys,
   /** Percent the JS heap may grow past what the last full collection kept (0: V8's own choice; default 30). */
   'heap-growth': z.number().int().min(0).max(400).optional(),
   /** Run script and Docker checks registered through the API (Consul's enable_script_checks; off by default). */
@@ -82,11 +77,9 @@ export interface AgentConfig {
   readonly storeTimeoutMs: number;
   /** Files for TLS to etcd; undefined: plain HTTP/2. */
   readonly etcdTls: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } | undefined;
-  readonly dnsAddr: string | undefined;
+  /** The DNS interface; undefined: none (no dns-addr). */
+  readonly dns: DnsConfigInput | undefined;
   readonly sessionTtlMinMs: number;
-  readonly dnsUdpMaxSize: number | undefined;
-  readonly dnsRecursors: readonly string[];
-  readonly dnsRecursorTimeout: string | undefined;
   readonly heapGrowthPercent: number;
   readonly enableScriptChecks: boolean;
 }
@@ -120,11 +113,8 @@ export function resolveAgentConfig(file: AgentConfigInput, flags: AgentConfigInp
       ...(c['etcd-cert'] !== undefined ? { certFile: c['etcd-cert'] } : {}),
       ...(c['etcd-key'] !== undefined ? { keyFile: c['etcd-key'] } : {}),
     },
-    dnsAddr: c['dns-addr'],
+    dns: agentDns(c),
     sessionTtlMinMs: ms(c['session-ttl-min'], 10_000),
-    dnsUdpMaxSize: c['dns-udp-max-size'],
-    dnsRecursors: c['dns-recursors'] ?? [],
-    dnsRecursorTimeout: c['dns-recursor-timeout'],
     heapGrowthPercent: c['heap-growth'] ?? 30,
     enableScriptChecks: c['enable-script-checks'] ?? false,
   });

@@ -2,26 +2,12 @@
 import { z } from 'zod';
 import { agentConfigSchema } from './agent.js';
 import { lbConfigSchema } from './lb.js';
-import { goDurationBetween, hostPort, recursorList } from './fields.js';
+import { agentDnsKeys, dnsConfigSchema } from './dns.js';
 
-export const dnsConfigSchema = z.strictObject({
-  addr: hostPort('127.0.0.1:8600').optional(),
-  domain: z.string().regex(/^[A-Za-z0-9.-]+\.?$/, { message: 'must be a domain such as consul' }).optional(),
-  'only-passing': z.boolean().optional(),
-  'node-ttl': z.number().int().min(0).optional(),
-  'service-ttl': z.record(z.string(), z.number().int().min(0)).optional(),
-  'udp-answer-limit': z.number().int().min(1).max(64).optional(),
-  /** Largest UDP answer in bytes whatever the client advertises (default 1232, the DNS flag day value); larger answers are cut with TC. */
-  'udp-max-size': z.number().int().min(512).max(65507).optional(),
-  enabled: z.boolean().optional(),
-  /** Upstream resolvers for names outside the domain (Consul's recursors), tried in order. */
-  recursors: recursorList.optional(),
-  /** How long each recursor gets to answer (Consul's recursor_timeout, default 2s). */
-  'recursor-timeout': goDurationBetween(1e6, 60e9, 'must be between 1ms and 1m').optional(),
-});
 
 export const upConfigSchema = z.strictObject({
-  agent: agentConfigSchema.omit({ 'dns-addr': true }).optional(),
+  // The DNS interface is configured in dns: (the agent's dns-* keys there would be ignored, so they are refused).
+  agent: agentConfigSchema.omit(Object.fromEntries(Object.keys(agentDnsKeys).map((k) => [k, true])) as { [K in keyof typeof agentDnsKeys]: true }).optional(),
   // `watch` tunes blocking queries; `up` reads its catalog in-process and has none.
   lb: lbConfigSchema.omit({ registry: true, token: true, workers: true, watch: true }).optional(),
   dns: dnsConfigSchema.optional(),
@@ -35,4 +21,5 @@ export const upConfigSchema = z.strictObject({
 });
 
 export type UpConfigInput = z.infer<typeof upConfigSchema>;
-export type DnsConfigInput = z.infer<typeof dnsConfigSchema>;
+export { dnsConfigSchema };
+export type { DnsConfigInput } from './dns.js';

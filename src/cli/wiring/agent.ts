@@ -285,11 +285,8 @@ export async function startAgent(cfg: AgentConfig, logger: Logger, opts: { store
   let dns: RunningDns | undefined;
   try {
     address = await listen(api.listener, listenAt.host, listenAt.port, '--http-addr', API_BACKLOG);
-    if (cfg.dnsAddr) {
-      dns = await startDns({
-        addr: cfg.dnsAddr, 'udp-max-size': cfg.dnsUdpMaxSize, recursors: [...cfg.dnsRecursors],
-        ...(cfg.dnsRecursorTimeout !== undefined ? { 'recursor-timeout': cfg.dnsRecursorTimeout } : {}),
-      }, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }), preparedQuery);
+    if (cfg.dns) {
+      dns = await startDns(cfg.dns, view, { name: cfg.node, datacenter: cfg.datacenter }, logger.child({ part: 'dns' }), preparedQuery);
       extra.push(dns.metrics);
     }
   } catch (err) {

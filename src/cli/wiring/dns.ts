@@ -4,7 +4,7 @@ import { Counter, Registry as PromRegistry } from 'prom-client';
 import { msFrom, splitHostPort } from '../../config/fields.js';
 import { Recursors, parseRecursor } from '../../dns/recursor.js';
 import type { Recursor } from '../../dns/recursor.js';
-import type { DnsConfigInput } from '../../config/up.js';
+import type { DnsConfigInput } from '../../config/dns.js';
 import { DnsServer } from '../../dns/server.js';
 import type { CatalogReader } from '../../registry/server/catalog-reader.js';
 import type { PreparedLookup } from '../../registry/server/prepared/execute.js';
