@@ -369,6 +369,14 @@ export function shortestUpstreamTimeoutMs(t: LbConfig['timeouts'], routes: reado
   return m;
 }
 
+/**
+ * How often a plane's ticker walks its exchanges for timeouts: a quarter of the shortest of
+ * `timeoutsMs` (so a timeout fires at most a quarter late), between 50 ms and 1 s.
+ */
+export function tickMsFor(...timeoutsMs: number[]): number {
+  return Math.max(50, Math.min(1000, Math.floor(Math.min(...timeoutsMs, 4000) / 4)));
+}
+
 /** The L4 routes (TCP and UDP): each has a group in the routing table (tcpGroupKey) and a service to follow. */
 export function l4Routes(cfg: LbConfig): readonly { readonly service: string; readonly balance: StrategyName }[] {
   return [...cfg.tcp, ...cfg.udp];

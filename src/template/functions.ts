@@ -708,10 +708,9 @@ function jsonOf(label: string, v: Value, escapeHTML: boolean, indent: string): s
  * anything by key, and maps of anything by key inside it. Go maps are references, so a map read
  * with Get sees later MapSets, as it does here.
  */
-const SCRATCH_VALUES = new WeakMap<object, Map<string, Value>>();
-
 function scratchValues(self: Value): Map<string, Value> {
-  return SCRATCH_VALUES.get(self as object) as Map<string, Value>;
+  // Held in a field the type does not declare: templates cannot read it, print it or marshal it.
+  return ((self as GoStruct).get('values') as GoMap).entries as Map<string, Value>;
 }
 
 function scratchMapSet(self: Value, k: string, mk: string, v: Value, overwrite: boolean): string {
@@ -751,9 +750,7 @@ const SCRATCH: StructType = {
 };
 
 function newScratch(): GoStruct {
-  const s = new GoStruct(SCRATCH, {});
-  SCRATCH_VALUES.set(s, new Map());
-  return s;
+  return new GoStruct(SCRATCH, { values: goMap('map[string]interface {}', undefined, []) });
 }
 
 /** Methods of the slice types consul-template gives templates. */

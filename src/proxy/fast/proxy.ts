@@ -14,7 +14,7 @@
  * stamps the context's clock and walks the connections.
  */
 import type { Socket } from 'node:net';
-import { shortestUpstreamTimeoutMs } from '../../config/lb.js';
+import { shortestUpstreamTimeoutMs, tickMsFor } from '../../config/lb.js';
 import type { RouteSpec } from '../../config/route-spec.js';
 import { ClientConn } from './client-conn.js';
 import type { ConnOwner } from './client-conn.js';
@@ -40,7 +40,7 @@ export class FastHttpProxy implements ConnOwner {
   /** Fine enough for the shortest timeout configured (the routes' own too), never busier than 20 ticks a second. */
   #tickFor(routes: readonly RouteSpec[]): number {
     const t = this.x.d.config.timeouts;
-    return Math.max(50, Math.min(1000, Math.floor(Math.min(t.clientHeaderMs, shortestUpstreamTimeoutMs(t, routes), t.tunnelMs > 0 ? t.tunnelMs : 4000, 4000) / 4)));
+    return tickMsFor(t.clientHeaderMs, shortestUpstreamTimeoutMs(t, routes), t.tunnelMs > 0 ? t.tunnelMs : 4000);
   }
 
   /** New routes (a reload): the ticker follows their timeouts. */

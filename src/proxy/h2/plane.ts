@@ -20,7 +20,7 @@ import { monotonicClock } from '../../core/clock.js';
 import { clientIp } from '../../core/client-peer.js';
 import type { Upstream } from '../../balancer/index.js';
 import type { H2Settings, LbConfig } from '../../config/lb.js';
-import { shortestUpstreamTimeoutMs } from '../../config/lb.js';
+import { shortestUpstreamTimeoutMs, tickMsFor } from '../../config/lb.js';
 import type { RouteSpec } from '../../config/route-spec.js';
 import type { RequestDeps } from '../core/request.js';
 import type { UpstreamPools } from '../node/pools.js';
@@ -305,5 +305,5 @@ export class H2Plane {
 
 /** Fine enough for the shortest response-header or idle timeout (the routes' own too), never busier than 20 ticks a second. */
 function tickFor(t: LbConfig['timeouts'], routes: readonly RouteSpec[]): number {
-  return Math.max(50, Math.min(1000, Math.floor(Math.min(shortestUpstreamTimeoutMs(t, routes), 4000) / 4)));
+  return tickMsFor(shortestUpstreamTimeoutMs(t, routes));
 }
