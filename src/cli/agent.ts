@@ -65,7 +65,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--dns-recursor-timeout <duration>', 'how long each recursor gets to answer before the next is tried (default 2s; none answering: SERVFAIL)')
     .option('--dns-domain <domain>', 'with --dns-addr: the domain answered (Consul\'s -domain; default consul)')
     .option('--dns-only-passing', 'with --dns-addr: leave out instances whose checks warn, not only critical ones (Consul\'s dns_config.only_passing)')
-    .option('--dns-node-ttl <seconds>', 'with --dns-addr: TTL of node answers (default 0: not cached, as Consul); per-service TTLs are dns-service-ttl in the config file')
+    .option('--dns-node-ttl <duration>', 'with --dns-addr: TTL of node answers, e.g. 10s, or seconds (default 0: not cached, as Consul); per-service TTLs are dns-service-ttl in the config file')
     .option('--dns-udp-answer-limit <n>', 'with --dns-addr: most records in one UDP answer, shuffled (Consul\'s dns_config.udp_answer_limit; default 3)')
     .option('--dns-udp-max-size <bytes>', 'largest DNS answer over UDP, whatever the client advertises; larger ones are cut with TC set (default 1232)')
     .option('--http-max-conns-per-client <n>', 'connections one client address may hold open to the HTTP API; more get 429 (default 200 as Consul; 0: no limit; loopback clients are never limited)')

@@ -3,11 +3,35 @@
  * the agent's `dns-*` keys, so both commands offer one set of options with one set of rules.
  */
 import { z } from 'zod';
+import { parseGoDuration } from '../core/duration.js';
 import { goDurationBetween, hostPort, recursorList } from './fields.js';
 
 const domain = z.string().regex(/^[A-Za-z0-9.-]+\.?$/, { message: 'must be a domain such as consul' });
-/** Seconds, as the TTL field of an answer holds them. */
-const ttl = z.number().int().min(0).max(2_147_483_647);
+const MAX_TTL_SECONDS = 2_147_483_647;
+
+/** A Go duration's whole seconds (Consul's `uint32(ttl / time.Second)`: "1500ms" is 1), or undefined if it does not parse. */
+function durationSeconds(s: string): number | undefined {
+  try {
+    const ns = parseGoDuration(s);
+    return ns < 0 ? undefined : Math.floor(ns / 1e9);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A TTL as the TTL field of an answer holds it, in seconds. Consul's dns_config takes durations ("10s",
+ * "1m"), so a config copied from one works; a bare number of seconds (as the flag and older configs
+ * give it, `7` or "7") is taken too.
+ */
+const ttl = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const seconds = typeof v === 'number' ? v : /^[0-9]+$/.test(v) ? Number(v) : durationSeconds(v);
+  if (seconds === undefined || !Number.isInteger(seconds) || seconds < 0 || seconds > MAX_TTL_SECONDS) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as "10s" or "1m", or whole seconds, from 0 to ${MAX_TTL_SECONDS}s` });
+    return z.NEVER;
+  }
+  return seconds;
+});
 /** Per service name, `*` for every service and `web*` for a prefix (Consul's service_ttl). */
 const serviceTtl = z.record(z.string(), ttl);
 const udpAnswerLimit = z.number().int().min(1).max(64);
@@ -40,9 +64,9 @@ export const agentDnsKeys = {
   'dns-domain': domain.optional(),
   /** Leave out instances whose checks warn (Consul's dns_config.only_passing). */
   'dns-only-passing': z.boolean().optional(),
-  /** TTL of node answers in seconds (Consul's dns_config.node_ttl; default 0: not cached). */
+  /** TTL of node answers, a duration or seconds (Consul's dns_config.node_ttl; default 0: not cached). */
   'dns-node-ttl': ttl.optional(),
-  /** TTL of service answers in seconds by service name (Consul's dns_config.service_ttl). */
+  /** TTL of service answers by service name, durations or seconds (Consul's dns_config.service_ttl). */
   'dns-service-ttl': serviceTtl.optional(),
   /** Records in one UDP answer at most (Consul's dns_config.udp_answer_limit). */
   'dns-udp-answer-limit': udpAnswerLimit.optional(),

@@ -20,7 +20,8 @@ describe('agent: DNS domain, TTLs, only-passing, answer limit', { skip: digSkip 
     const dir = tempDir('sy-dns-opts-');
     const [api, dns] = [await freePort(), await freePort()];
     const file = join(dir, 'agent.json');
-    writeFileSync(file, JSON.stringify({ 'dns-service-ttl': { web: 30, '*': 5 }, 'dns-udp-answer-limit': 2 }));
+    // Consul's dns_config takes durations; a bare number is seconds.
+    writeFileSync(file, JSON.stringify({ 'dns-service-ttl': { web: '30s', '*': 5 }, 'dns-udp-answer-limit': 2 }));
     const p = switchyard(['agent', '--config', file, '--http-addr', `127.0.0.1:${api}`, '--data-dir', join(dir, 'data'), '--node', 'n1',
       '--dns-addr', `127.0.0.1:${dns}`, '--dns-domain', 'sy.example', '--dns-node-ttl', '7', '--dns-only-passing', '--log-level', 'warn']);
     procs.push(p);
