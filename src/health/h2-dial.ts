@@ -1,7 +1,6 @@
 /** The HTTP/2 connection the gRPC and H2PING checks open: h2c, or TLS with ALPN h2 (verified unless told not to). */
-import { connect } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
-import { joinHostPort } from './tcp-check.js';
+import { connectH2 } from '../core/h2-connect.js';
 
 export interface H2DialOptions {
   readonly useTls: boolean;
@@ -12,7 +11,8 @@ export interface H2DialOptions {
 export function dialH2(host: string, port: number, o: H2DialOptions): ClientHttp2Session {
   // Go dials the local system for an empty host (":443").
   const dialHost = host === '' ? 'localhost' : host;
-  return connect(`${o.useTls ? 'https' : 'http'}://${joinHostPort(dialHost, port)}`, {
-    ...(o.useTls ? { rejectUnauthorized: o.tlsSkipVerify !== true, ALPNProtocols: ['h2'], ...(o.tlsServerName ? { servername: o.tlsServerName } : {}) } : {}),
+  return connectH2({
+    host: dialHost, port,
+    ...(o.useTls ? { tls: { rejectUnauthorized: o.tlsSkipVerify !== true, ...(o.tlsServerName ? { servername: o.tlsServerName } : {}) } } : {}),
   });
 }

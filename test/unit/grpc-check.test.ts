@@ -1,10 +1,11 @@
 // The Consul gRPC check (grpc.health.v1.Health/Check) against real @grpc/grpc-js servers, plain and TLS: statuses and Consul's output texts.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeHealthResponse, encodeHealthRequest, runGrpcCheck } from '../../src/health/grpc-check.js';
+import { runH2PingCheck } from '../../src/health/h2ping-check.js';
 import { tempDir } from '../helpers/agent.js';
 import { NOT_SERVING, SERVING, grpc, startGrpcBackend } from '../helpers/grpc.js';
 import type { GrpcBackend } from '../helpers/grpc.js';
@@ -65,6 +66,33 @@ describe('gRPC health check', () => {
       assert.match(bad.output, /^rpc error: code = Unavailable desc = connection error: desc = "transport: authentication handshake failed: .*self[- ]signed/);
       const plain = await runGrpcCheck({ target: `127.0.0.1:${port}`, useTls: false, timeoutMs: 2000 });
       assert.equal(plain.status, 'critical', 'plain HTTP/2 to a TLS port fails');
+    } finally {
+      server.forceShutdown();
+    }
+  });
+
+  it('a server that refuses the client after the TLS handshake (no client certificate) is critical and leaks no socket', async () => {
+    const dir = tempDir('sy-grpc-mtls-');
+    const cert = join(dir, 'c.crt');
+    const key = join(dir, 'c.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const server = new grpc.Server();
+    // TLS 1.3: the client finishes its handshake first; the server's "certificate required" alert comes after.
+    const creds = grpc.ServerCredentials.createSsl(readFileSync(cert), [{ cert_chain: readFileSync(cert), private_key: readFileSync(key) }], true);
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    try {
+      const before = fds();
+      for (let i = 0; i < 30; i++) {
+        const grpcCheck = await runGrpcCheck({ target: `127.0.0.1:${port}`, useTls: true, tlsSkipVerify: true, timeoutMs: 5000 });
+        assert.equal(grpcCheck.status, 'critical', grpcCheck.output);
+        const ping = await runH2PingCheck({ address: `127.0.0.1:${port}`, useTls: true, tlsSkipVerify: true, timeoutMs: 5000 });
+        assert.equal(ping.status, 'critical', ping.output);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      // Node left each refused session's socket open (one descriptor per check run, for good).
+      assert.ok(fds() - before < 10, `60 refused checks left ${fds() - before} more open descriptors`);
     } finally {
       server.forceShutdown();
     }

@@ -6,10 +6,9 @@
  * in-flight ones finish, cut at the drain timeout). Each request on them was balanced on its own:
  * multiplexing happens after the pick, per instance, never instead of it.
  */
-import { connect, constants } from 'node:http2';
+import { constants } from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connectH2 } from '../../core/h2-connect.js';
 import type { UpstreamTls } from '../upstream-tls.js';
 import { tlsConnectOptions } from '../upstream-tls.js';
 import { monotonicClock } from '../../core/clock.js';
@@ -55,17 +54,10 @@ class H2Conn {
     this.pool = pool;
     this.flavour = flavour;
     this.idleSince = monotonicClock.now();
-    const host = pool.host.includes(':') ? `[${pool.host}]` : pool.host;
-    this.session = connect(`${tls !== undefined ? 'https' : 'http'}://${host}:${pool.port}`, {
-      settings: { enablePush: false, initialWindowSize: WINDOW },
-      // Our own socket, with Nagle off: small frames (a unary call's message, its trailers) must not wait.
-      createConnection: () => {
-        if (tls === undefined) return netConnect({ host: pool.host, port: pool.port, noDelay: true });
-        const t = tlsConnect(tlsConnectOptions(tls, pool.host, pool.port, ['h2']));
-        t.setNoDelay(true);
-        return t;
-      },
-    });
+    this.session = connectH2(
+      { host: pool.host, port: pool.port, noDelay: true, ...(tls !== undefined ? { tls: tlsConnectOptions(tls, pool.host, pool.port, ['h2']) } : {}) },
+      { settings: { enablePush: false, initialWindowSize: WINDOW } },
+    );
     const s = this.session;
     this.#connectTimer = setTimeout(() => {
       if (this.connected) return;

@@ -12,9 +12,10 @@
  * refusal keeps its words. Members are taken in turn; one that fails three calls in a row for
  * being unreachable sits out for a second, as etcd3's circuit breakers were set to.
  */
-import { connect, constants } from 'node:http2';
-import type { ClientHttp2Session, ClientHttp2Stream, SecureClientSessionOptions } from 'node:http2';
-import { isIP } from 'node:net';
+import { constants } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import type { ConnectionOptions } from 'node:tls';
+import { connectH2 } from '../../core/h2-connect.js';
 import { castGrpcError } from 'etcd3';
 import { BrokenCircuitError } from 'cockatiel';
 
@@ -257,7 +258,7 @@ const HEADERS = { [HTTP2_HEADER_METHOD]: 'POST', [HTTP2_HEADER_PATH]: PATH, [HTT
 export class EtcdTxnChannel {
   readonly #members: Member[];
   readonly #unreachable: (err: unknown) => boolean;
-  readonly #tls: SecureClientSessionOptions;
+  readonly #tls: ConnectionOptions;
   #next = 0;
   #closed = false;
 
@@ -311,9 +312,10 @@ export class EtcdTxnChannel {
   #session(m: Member): ClientHttp2Session {
     const s = m.session;
     if (s !== undefined && !s.closed && !s.destroyed) return s;
-    // No SNI for a member named by its address (RFC 6066; Node warns about it): its certificate is checked against its IP SANs.
-    const host = new URL(m.url).hostname.replace(/^\[|\]$/g, '');
-    const fresh = connect(m.url, m.url.startsWith('https:') && isIP(host) !== 0 ? { ...this.#tls, servername: '' } : this.#tls);
+    // No SNI for a member named by its address (RFC 6066; connectH2 sends none): its certificate is checked against its IP SANs.
+    const u = new URL(m.url);
+    const https = u.protocol === 'https:';
+    const fresh = connectH2({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (https ? 443 : 80)), ...(https ? { tls: this.#tls } : {}) });
     m.session = fresh;
     m.connected = false;
     // Connected once the member has spoken HTTP/2 (its SETTINGS), not when TCP is up: a hung process's
