@@ -51,6 +51,9 @@ const routeSchema = z.strictObject({
   'tls-skip-verify': z.boolean().optional(),
   'tls-server-name': z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, { message: 'must be a DNS name, e.g. "api.internal"' }).optional(),
   'tls-ca': z.string().min(1).optional(),
+  /** Mutual TLS: the certificate (PEM, leaf then chain) and its key, shown to instances that ask for one. */
+  'tls-cert': z.string().min(1).optional(),
+  'tls-key': z.string().min(1).optional(),
   /** Set a cookie naming the instance that answered, and send a client that returns it back there. */
   'sticky-cookie': z.strictObject({
     name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)' }),
@@ -70,6 +73,8 @@ const routeSchema = z.strictObject({
   retries: z.strictObject({ attempts: z.number().int().min(1).max(10).optional() }).optional(),
 }).refine((r) => !(r['tls-skip-verify'] === true && r['tls-ca'] !== undefined), {
   message: 'tls-skip-verify and tls-ca contradict each other: a CA is only used to verify', path: ['tls-ca'],
+}).refine((r) => (r['tls-cert'] === undefined) === (r['tls-key'] === undefined), {
+  message: 'tls-cert and tls-key go together: a certificate is shown with its key', path: ['tls-key'],
 });
 
 export const lbConfigSchema = z.strictObject({
@@ -301,6 +306,7 @@ export function resolveLbConfig(file: LbConfigInput, flags: LbConfigInput): LbCo
       ...(r['tls-skip-verify'] ? { tlsSkipVerify: true } : {}),
       ...(r['tls-server-name'] ? { tlsServerName: r['tls-server-name'].toLowerCase() } : {}),
       ...(r['tls-ca'] ? { tlsCaFile: r['tls-ca'] } : {}),
+      ...(r['tls-cert'] && r['tls-key'] ? { tlsClientCertificate: { certFile: r['tls-cert'], keyFile: r['tls-key'] } } : {}),
       ...(r['sticky-cookie'] ? { stickyCookie: toStickyCookie(r['sticky-cookie']) } : {}),
       ...(rt ? { timeouts: { headerMs: ms(rt.header, timeouts.headerMs), idleMs: ms(rt.idle, timeouts.idleMs), totalMs: ms(rt.total, timeouts.totalMs) } } : {}),
       ...(r.retries ? { retries: { ...retries, attempts: r.retries.attempts ?? retries.attempts } } : {}),

@@ -111,6 +111,8 @@ export interface RouteSpec {
   readonly tlsServerName?: string;
   /** TLS upstreams: a PEM file of the CAs to trust instead of the system's (nginx's proxy_ssl_trusted_certificate). */
   readonly tlsCaFile?: string;
+  /** TLS upstreams: the certificate (PEM, leaf first) and key shown to instances that ask for one (nginx's proxy_ssl_certificate). */
+  readonly tlsClientCertificate?: { readonly certFile: string; readonly keyFile: string };
   /**
    * A cookie the balancer sets naming the instance that answered; a client that sends it back goes
    * to that instance while it is in the healthy pool (nginx's `sticky cookie`, Traefik's

@@ -3,6 +3,7 @@ import { Pool } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import { AddressPools } from '../address-pools.js';
 import type { PoolOptions } from '../address-pools.js';
+import { tlsCredentials } from '../upstream-tls.js';
 import type { UpstreamTls } from '../upstream-tls.js';
 
 /**
@@ -30,7 +31,7 @@ export class NodeAddressPool {
       p = this.#pool('https', {
         rejectUnauthorized: !tls.skipVerify,
         ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
-        ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+        ...tlsCredentials(tls),
       });
       this.#tls.set(tls.key, p);
     }
