@@ -9,6 +9,7 @@ import { sprintf } from './fmt.js';
 import { compileGoRegexp, goMatch, goReplaceAll } from '../core/goregexp.js';
 import { formatGoTime, RFC3339 } from './gotime.js';
 import { JsonError, marshal, unmarshal } from './json.js';
+import { marshalYaml, YamlError } from './yaml.js';
 import type { Dependency } from './query.js';
 import {
   keyDependencyId, nodeDependencyId, nodesDependencyId, parseKeyQuery, parseNodeQuery, parseNodesQuery, parsePrefixQuery,
@@ -662,6 +663,7 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['parseJSON', fn([STRING], (_c, [s]) => (str(s) === '' ? goMap('map[string]interface {}', undefined, []) : unmarshal(str(s))))],
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
   ['toJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toJSONPretty', v, true, '  '))],
+  ['toYAML', fn([ANY], (_c, [v]) => yamlOf(v))],
   ['scratch', fn([], (ctx) => ctx.memo('scratch', newScratch))],
   ['toUnescapedJSON', fn([ANY], (_c, [v]) => jsonOf('toUnescapedJSON', v, false, ''))],
   ['toUnescapedJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toUnescapedJSONPretty', v, false, '  '))],
@@ -699,6 +701,19 @@ function jsonOf(label: string, v: Value, escapeHTML: boolean, indent: string): s
     return marshal(v, { escapeHTML, indent });
   } catch (err) {
     if (err instanceof JsonError) throw new Error(`${label}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Go's unicode.IsSpace at either end, as bytes.TrimSpace trims it. */
+const GO_SPACE_AROUND = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+
+/** consul-template's toYAML: yaml.Marshal with the surrounding whitespace trimmed (bytes.TrimSpace). */
+function yamlOf(v: Value): string {
+  try {
+    return marshalYaml(v).replace(GO_SPACE_AROUND, '');
+  } catch (err) {
+    if (err instanceof YamlError) throw new Error(`toYAML: ${err.message}`);
     throw err;
   }
 }
@@ -766,10 +781,10 @@ export function methodOf(receiver: Exclude<Value, undefined>, name: string): Met
   return undefined;
 }
 
-/** consul-template functions deliberately left out (I/O, Vault/Nomad, YAML/TOML, sprig). */
+/** consul-template functions deliberately left out (I/O, Vault/Nomad, parseYAML/TOML, sprig). */
 export const UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'caLeaf', 'caRoots', 'exportedServices', 'importedServices', 'mergeMap', 'mergeMapWithOverride', 'nomadService',
   'nomadServices', 'nomadVar', 'nomadVarExists', 'nomadVarList', 'nomadVarListSafe', 'parseYAML', 'partitions',
   'peerings', 'pkiCert', 'plugin', 'secret', 'secrets', 'sockaddr', 'spew_dump', 'spew_printf',
-  'spew_sdump', 'spew_sprintf', 'toTOML', 'toYAML', 'writeToFile',
+  'spew_sdump', 'spew_sprintf', 'toTOML', 'writeToFile',
 ]);

@@ -1,0 +1,162 @@
+// The template's toYAML against gopkg.in/yaml.v2 itself (Debian's golang-gopkg-yaml.v2-dev, 2.4.0, the version
+// consul-template builds with), compiled from test/fixtures/go-yaml: a corpus of the scalars YAML makes hard (bools
+// of YAML 1.1, numbers in every base, timestamps, indicators, quotes, line breaks, long lines folded at 80 columns,
+// non-printable and astral characters) and fast-check's random nested values, byte for byte.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { keyLess, marshalYaml } from '../../src/template/yaml.js';
+import { GoFloat, GoInt, goMap, typedSlice } from '../../src/template/values.js';
+import type { Value } from '../../src/template/values.js';
+import { compileTemplate } from '../../src/template/index.js';
+import { fakeData } from '../fixtures/templates/fake-data.js';
+
+const renderString = (src: string): string => compileTemplate(src, { name: 't' }).render(fakeData({}), {}).output;
+
+type Typed =
+  | { t: 'nil' } | { t: 'str'; v: string } | { t: 'bool'; v: boolean } | { t: 'int' | 'uint64' | 'float'; v: string }
+  | { t: 'seq'; v: Typed[] } | { t: 'map'; v: [string, Typed][] } | { t: 'imap'; v: [number, Typed][] };
+
+const GOPATH = '/usr/share/gocode';
+const goMissing = spawnSync('go', ['version']).status !== 0 || !existsSync(join(GOPATH, 'src/gopkg.in/yaml.v2'));
+const skip = goMissing && process.env.CI !== 'true' ? 'go and yaml.v2 not installed (apt-get install golang-go golang-gopkg-yaml.v2-dev)' : false;
+
+function toValue(x: Typed): Value {
+  switch (x.t) {
+    case 'nil': return undefined;
+    case 'str': case 'bool': return x.v;
+    case 'int': {
+      const n = BigInt(x.v);
+      return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : new GoInt('int', n);
+    }
+    case 'uint64': return new GoInt('uint64', BigInt(x.v));
+    case 'float': return new GoFloat(x.v === 'NaN' ? NaN : x.v === '+Inf' ? Infinity : x.v === '-Inf' ? -Infinity : Number(x.v));
+    case 'seq': return typedSlice('[]interface {}', x.v.map(toValue));
+    case 'map': return goMap('map[string]interface {}', undefined, x.v.map(([k, v]) => [k, toValue(v)]));
+    case 'imap': return goMap('map[int]interface {}', undefined, x.v.map(([k, v]) => [k, toValue(v)]));
+  }
+}
+
+/** Whether yaml.v2's key order is a total order on these keys (it is not on "a0b", "a1", "a01": Go's own output then varies). */
+function totallyOrdered(keys: readonly string[]): boolean {
+  const sorted = [...keys].sort((a, b) => (keyLess(a, b) ? -1 : keyLess(b, a) ? 1 : 0));
+  return sorted.every((a, i) => sorted.slice(i + 1).every((b) => !keyLess(b, a)));
+}
+
+/** Go maps have one entry per key: the last one wins, as building the map in Go does. Maps whose keys Go would order by chance are left out. */
+function dedupe(x: Typed): Typed {
+  if (x.t === 'seq') return { t: 'seq', v: x.v.map(dedupe) };
+  if (x.t === 'map') {
+    const m = new Map(x.v.map(([k, v]) => [k, dedupe(v)]));
+    return totallyOrdered([...m.keys()]) ? { t: 'map', v: [...m.entries()] } : { t: 'map', v: [] };
+  }
+  if (x.t === 'imap') return { t: 'imap', v: [...new Map(x.v.map(([k, v]) => [k, dedupe(v)])).entries()] };
+  return x;
+}
+
+const str = (v: string): Typed => ({ t: 'str', v });
+
+/** Strings YAML reads as something else, or must quote, fold or escape. */
+const TRICKY = [
+  '', ' ', 'a', 'yes', 'Yes', 'YES', 'y', 'n', 'No', 'on', 'OFF', 'true', 'False', 'null', 'Null', '~', '<<', '.inf', '-.Inf', '.nan', '.NaN',
+  '0', '-0', '+1', '1_000', '0x1F', '0X1f', '0o17', '017', '019', '09', '0b101', '-0b11', '0b2', '1e3', '1E+3', '.5', '-.5', '1.', '1.5e-3',
+  '1e400', '.e5', '1_0.5', '0x_1F', '0x1p-2', '9223372036854775807', '9223372036854775808', '18446744073709551615', '18446744073709551616',
+  '-9223372036854775808', '-9223372036854775809', '1:20', '190:20:30.15', '1:60', '+1:2', '2001-12-14', '2001-12-14t21:59:43.10Z',
+  '2001-12-14 21:59:43.10', '2001-12-14T21:59:43Z', '2001-13-14', '2001-02-29', '2000-02-29', '2001-1-2', '20011-12-14', '2001-12-14 25:00:00',
+  '- a', '-a', '-', '--', '---', '--- a', '...', '? a', '?a', ': a', ':a', 'a: b', 'a:b', 'a :b', 'a #b', 'a#b', '#a', ',a', 'a,b', '[a]', '{a}',
+  '&a', '*a', '!a', '|a', '>a', "'a", '"a', '%a', '@a', '`a', "it's", 'say "hi"', 'back\\slash', 'a ', ' a', 'a\tb', '\ta', 'a\nb', 'a\n', '\na',
+  'a\n\n', '\n', 'a \nb', 'a\n b', 'a\r\nb', 'a\rb', 'a\u0085b', 'a\u2028b', 'é', 'naïve café', '€uro', '日本語', '😀', 'a😀b', '\u00a0', 'a\u00a0b',
+  '\ufeffbom', 'a\ufeff', '\u0000', 'a\u0007b', '\u001b[0m', '\u007f', '\ufffe', '\ufffd',
+  'word '.repeat(30).trim(), `${'x'.repeat(90)} tail`, `${'x'.repeat(79)} a b c`, `${'y'.repeat(100)}`, `'${'word '.repeat(25)}`,
+  `${'word '.repeat(25)}: colon`, `${'word  '.repeat(25)}`, `${'line one '.repeat(12)}\n${'line two '.repeat(12)}`, `"${'q '.repeat(50)}"`,
+  `a\t${'w '.repeat(50)}`, 'k'.repeat(129), 'k'.repeat(128),
+];
+
+describe('template toYAML: byte for byte with gopkg.in/yaml.v2', { skip }, () => {
+  let helper = '';
+  before(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-go-yaml-'));
+    helper = join(dir, 'go-yaml');
+    execFileSync('go', ['build', '-o', helper, '.'], {
+      cwd: join(import.meta.dirname, '../fixtures/go-yaml'),
+      env: { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'cache'), GOFLAGS: '' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  });
+
+  /** yaml.Marshal's output for each value, from Go. */
+  const goMarshal = (values: readonly Typed[]): string[] => {
+    const out = execFileSync(helper, { input: values.map((v) => JSON.stringify(v)).join('\n') + '\n', maxBuffer: 256 << 20 }).toString();
+    return out.trimEnd().split('\n').map((l) => JSON.parse(l) as string);
+  };
+
+  const compare = (values: readonly Typed[]): void => {
+    const want = goMarshal(values);
+    values.forEach((v, i) => assert.equal(marshalYaml(toValue(v)), want[i], `value ${JSON.stringify(v)}`));
+  };
+
+  it('scalars: the corpus as root values, map values, map keys and sequence items', () => {
+    const scalars: Typed[] = [
+      ...TRICKY.map(str),
+      { t: 'nil' }, { t: 'bool', v: true }, { t: 'bool', v: false },
+      ...['0', '-1', '42', '9007199254740993', '-9223372036854775808'].map((v): Typed => ({ t: 'int', v })),
+      { t: 'uint64', v: '18446744073709551615' },
+      ...['0', '1', '-1.5', '0.1', '1e+06', '1000000', '123456789', '1e21', '1e-7', '3.141592653589793', 'NaN', '+Inf', '-Inf', '5e-324'].map((v): Typed => ({ t: 'float', v })),
+    ];
+    compare(scalars);
+    compare(scalars.map((s) => ({ t: 'map', v: [['key', s]] })));
+    compare(TRICKY.map((k) => ({ t: 'map', v: [[k, str('v')]] })));
+    compare(scalars.map((s) => ({ t: 'seq', v: [s, { t: 'seq', v: [s] }] })));
+  });
+
+  it('collections: nesting, empty and nil ones, key order', () => {
+    compare([
+      { t: 'map', v: [] }, { t: 'seq', v: [] },
+      { t: 'map', v: [['a', { t: 'map', v: [] }], ['b', { t: 'seq', v: [] }], ['c', { t: 'seq', v: [{ t: 'map', v: [] }, { t: 'seq', v: [] }] }]] },
+      { t: 'seq', v: [{ t: 'map', v: [['x', str('1')], ['y', { t: 'seq', v: [str('a'), str('b')] }]] }, { t: 'seq', v: [{ t: 'seq', v: [str('deep')] }] }] },
+      { t: 'map', v: [['outer', { t: 'map', v: [['inner', { t: 'map', v: [['leaf', str('x\ny')]] }]] }]] },
+      { t: 'map', v: ['a10', 'a9', 'a1', 'b', 'B', 'a', '_', '1', '10', '9', 'a01', 'a001', 'é', 'z', '-', 'a_b', 'aB', 'ab', 'x2y', 'x10y'].map((k): [string, Typed] => [k, str(k)]) },
+      { t: 'imap', v: [[10, str('ten')], [-1, str('minus')], [2, str('two')]] },
+      { t: 'map', v: [['k'.repeat(129), { t: 'seq', v: [str('long key')] }], ['multi\nline', str('v')]] },
+    ]);
+    // As consul-template's templates use it, through the pipeline.
+    assert.equal(renderString('{{ parseJSON `{"b":[1,"yes"],"a":{"c":null}}` | toYAML }}'), 'a:\n  c: null\nb:\n- 1\n- "yes"');
+  });
+
+  it('random values (fast-check) render as yaml.v2 renders them', () => {
+    const unit = fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom('a', 'b', 'Y', 'e', 'x', '0', '1', '9', ' ', ' ', '.', '-', '+', '_', ':', '#', '?', ',', '[', '}', "'", '"', '\\', '\n', '\t', '\r', 'é', '😀', '\u0085', '\u00a0', '\ufeff', '\u2028', '~', '!', '|', '>', '%', '@', '&', '*') },
+      // Up to U+02FF: letters whose class every Unicode version agrees on (Go 1.19 has Unicode 13, Node's ICU a later one).
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: 0x2ff }).map((c) => String.fromCharCode(c)) },
+    );
+    const word = fc.oneof(
+      { weight: 5, arbitrary: fc.string({ unit, maxLength: 12 }) },
+      { weight: 2, arbitrary: fc.constantFrom(...TRICKY) },
+      { weight: 1, arbitrary: fc.array(fc.constantFrom('word', 'x', 'ab cd', ' ', 'a:', '#', '\n'), { maxLength: 40 }).map((w) => w.join(' ')) },
+    );
+    const scalar: fc.Arbitrary<Typed> = fc.oneof(
+      { weight: 6, arbitrary: word.map(str) },
+      { weight: 1, arbitrary: fc.constant<Typed>({ t: 'nil' }) },
+      { weight: 1, arbitrary: fc.boolean().map((v): Typed => ({ t: 'bool', v })) },
+      { weight: 1, arbitrary: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((v): Typed => ({ t: 'int', v: v.toString() })) },
+      { weight: 1, arbitrary: fc.double().map((v): Typed => ({ t: 'float', v: Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : Object.is(v, -0) ? '-0' : String(v) })) },
+    );
+    const { tree } = fc.letrec<{ tree: Typed }>((tie) => ({
+      tree: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+        scalar,
+        fc.array(tie('tree'), { maxLength: 4 }).map((v): Typed => ({ t: 'seq', v })),
+        fc.array(fc.tuple(word, tie('tree')), { maxLength: 4 }).map((v): Typed => ({ t: 'map', v })),
+      ),
+    }));
+    const samples = fc.sample(tree.map(dedupe), { numRuns: 600, seed: 20261207 });
+    compare(samples);
+    // And with fast-check's shrinking, on a fresh seed each run.
+    fc.assert(fc.property(fc.array(tree.map(dedupe), { minLength: 20, maxLength: 20 }), (batch) => {
+      compare(batch);
+    }), { numRuns: 15 });
+  });
+});
