@@ -10,6 +10,7 @@ import { compileGoRegexp, goMatch, goReplaceAll } from '../core/goregexp.js';
 import { formatGoTime, RFC3339 } from './gotime.js';
 import { JsonError, marshal, unmarshal } from './json.js';
 import { marshalYaml, YamlError } from './yaml.js';
+import { unmarshalYaml, YamlParseError } from './yaml-parse.js';
 import type { Dependency } from './query.js';
 import {
   keyDependencyId, nodeDependencyId, nodesDependencyId, parseKeyQuery, parseNodeQuery, parseNodesQuery, parsePrefixQuery,
@@ -664,6 +665,15 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
   ['toJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toJSONPretty', v, true, '  '))],
   ['toYAML', fn([ANY], (_c, [v]) => yamlOf(v))],
+  ['parseYAML', fn([STRING], (_c, [s]) => {
+    try {
+      return unmarshalYaml(str(s));
+    } catch (err) {
+      // consul-template returns yaml.v2's error as it is.
+      if (err instanceof YamlParseError) throw new Error(err.message);
+      throw err;
+    }
+  })],
   ['scratch', fn([], (ctx) => ctx.memo('scratch', newScratch))],
   ['toUnescapedJSON', fn([ANY], (_c, [v]) => jsonOf('toUnescapedJSON', v, false, ''))],
   ['toUnescapedJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toUnescapedJSONPretty', v, false, '  '))],
@@ -781,10 +791,10 @@ export function methodOf(receiver: Exclude<Value, undefined>, name: string): Met
   return undefined;
 }
 
-/** consul-template functions deliberately left out (I/O, Vault/Nomad, parseYAML/TOML, sprig). */
+/** consul-template functions deliberately left out (I/O, Vault/Nomad, TOML, mergeMap, sprig). */
 export const UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'caLeaf', 'caRoots', 'exportedServices', 'importedServices', 'mergeMap', 'mergeMapWithOverride', 'nomadService',
-  'nomadServices', 'nomadVar', 'nomadVarExists', 'nomadVarList', 'nomadVarListSafe', 'parseYAML', 'partitions',
+  'nomadServices', 'nomadVar', 'nomadVarExists', 'nomadVarList', 'nomadVarListSafe', 'partitions',
   'peerings', 'pkiCert', 'plugin', 'secret', 'secrets', 'sockaddr', 'spew_dump', 'spew_printf',
   'spew_sdump', 'spew_sprintf', 'toTOML', 'writeToFile',
 ]);

@@ -63,6 +63,8 @@ function encode(v: Value, style: Style, depth: number): string {
   const close = style.indent ? `\n${style.indent.repeat(depth)}` : '';
   const colon = style.indent ? ': ' : ':';
   if (v instanceof GoMap) {
+    // encoding/json takes string and integer keys; parseYAML's maps are keyed by interface{}.
+    if (v.type.name.startsWith('map[interface {}]')) throw new JsonError(`json: unsupported type: ${v.type.name}`);
     if (v.isNil) return 'null';
     // Go sorts the encoded key strings, so int keys sort as text ("10" before "9").
     const keys = [...v.entries.keys()].map((k) => ({ k, s: String(k) })).sort((a, b) => compareGoStrings(a.s, b.s));

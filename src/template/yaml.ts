@@ -19,28 +19,35 @@ const BEST_WIDTH = 80;
 
 // ---- yaml.v2 resolve.go: the tag a plain scalar would be read back as ----------------------------
 
-const BOOL_OR_NULL = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON', 'n', 'N', 'no', 'No', 'NO',
-  'false', 'False', 'FALSE', 'off', 'Off', 'OFF', '', '~', 'null', 'Null', 'NULL', '.nan', '.NaN', '.NAN', '.inf', '.Inf', '.INF',
-  '+.inf', '+.Inf', '+.INF', '-.inf', '-.Inf', '-.INF']);
+export type Resolved =
+  | { readonly tag: 'str' | 'timestamp'; readonly value: string }
+  | { readonly tag: 'null'; readonly value: undefined }
+  | { readonly tag: 'bool'; readonly value: boolean }
+  | { readonly tag: 'int'; readonly value: bigint }
+  | { readonly tag: 'float'; readonly value: number };
+
+const MAP_ITEMS: ReadonlyMap<string, Resolved> = new Map<string, Resolved>([
+  ...['y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON'].map((k): [string, Resolved] => [k, { tag: 'bool', value: true }]),
+  ...['n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'].map((k): [string, Resolved] => [k, { tag: 'bool', value: false }]),
+  ...['', '~', 'null', 'Null', 'NULL'].map((k): [string, Resolved] => [k, { tag: 'null', value: undefined }]),
+  ...['.nan', '.NaN', '.NAN'].map((k): [string, Resolved] => [k, { tag: 'float', value: NaN }]),
+  ...['.inf', '.Inf', '.INF', '+.inf', '+.Inf', '+.INF'].map((k): [string, Resolved] => [k, { tag: 'float', value: Infinity }]),
+  ...['-.inf', '-.Inf', '-.INF'].map((k): [string, Resolved] => [k, { tag: 'float', value: -Infinity }]),
+]);
 const YAML_STYLE_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
 const BASE60_FLOAT = /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/;
 
-/** Go's strconv.ParseInt or ParseUint(s, 0, 64) succeeds (a sign, 0x/0o/0b/0 prefixes; resolve has taken the underscores out). */
-function goParsesInt(s: string): boolean {
-  const m = /^[+-]?(.*)$/s.exec(s) as RegExpExecArray;
-  const body = m[1] as string;
-  if (!/^(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)$/.test(body)) return false;
-  let digits = body;
-  let base = 10n;
-  if (/^0[xX]/.test(digits)) [base, digits] = [16n, digits.slice(2)];
-  else if (/^0[bB]/.test(digits)) [base, digits] = [2n, digits.slice(2)];
-  else if (/^0[oO]/.test(digits)) [base, digits] = [8n, digits.slice(2)];
-  else if (digits.length > 1 && digits[0] === '0') [base, digits] = [8n, digits.slice(1)];
-  let n = 0n;
-  for (const ch of digits) n = n * base + BigInt(parseInt(ch, 16));
+/**
+ * Go's strconv.ParseInt, else ParseUint, (s, 0, 64): a sign, 0x/0o/0b/0 prefixes (resolve has taken
+ * the underscores out). ParseInt takes [-2^63, 2^63-1]; ParseUint [0, 2^64-1] without a minus sign.
+ */
+function goParseInt(s: string): bigint | undefined {
   const negative = s.startsWith('-');
-  // ParseInt takes [-2^63, 2^63-1]; ParseUint takes [0, 2^64-1] without a minus sign.
-  return negative ? n <= 2n ** 63n : n < 2n ** 64n;
+  const body = /^[+-]/.test(s) ? s.slice(1) : s;
+  if (!/^(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)$/.test(body)) return undefined;
+  const n = /^0[xXbBoO]/.test(body) ? BigInt(body.toLowerCase()) : body.length > 1 && body.startsWith('0') ? BigInt(`0o${body.slice(1)}`) : BigInt(body);
+  const v = negative ? -n : n;
+  return v >= -(2n ** 63n) && v < 2n ** 64n ? v : undefined;
 }
 
 /** time.Parse with yaml.v2's allowedTimestampFormats succeeds. */
@@ -56,20 +63,30 @@ function isTimestamp(s: string): boolean {
   return Number(h) <= 23 && mi <= 59 && se <= 59;
 }
 
-/** Whether `s` written plain would be read back as a string (resolve's tag is !!str). */
-function resolvesToString(s: string): boolean {
-  if (BOOL_OR_NULL.has(s)) return false;
-  const c = s[0] as string;
-  if (c === '.') return !parseGoFloat(s).ok;
-  if (/[-+0-9]/.test(c)) {
-    if (isTimestamp(s)) return false;
-    const plain = s.replace(/_/g, '');
-    if (goParsesInt(plain)) return false;
-    if (YAML_STYLE_FLOAT.test(plain) && parseGoFloat(plain).ok) return false;
-    if (plain.startsWith('0b') && /^0b[01]+$/.test(plain) && BigInt(`0b${plain.slice(2)}`) < 2n ** 64n) return false;
-    if (plain.startsWith('-0b') && /^-0b[01]+$/.test(plain) && BigInt(`0b${plain.slice(3)}`) <= 2n ** 63n) return false;
+/** resolve("", s): what a plain scalar is read back as. */
+export function resolvePlain(s: string): Resolved {
+  const c = s === '' ? 'N' : s[0] as string;
+  // Only strings starting with one of these are looked at further ("<<" starts with none).
+  if (!/^[-+0-9yYnNtTfFoO~.N]$/.test(c)) return { tag: 'str', value: s };
+  const item = MAP_ITEMS.get(s);
+  if (item !== undefined) return item;
+  if (c === '.') {
+    const f = parseGoFloat(s);
+    return f.ok ? { tag: 'float', value: f.value } : { tag: 'str', value: s };
   }
-  return true;
+  if (/[-+0-9]/.test(c)) {
+    if (isTimestamp(s)) return { tag: 'timestamp', value: s };
+    const plain = s.replace(/_/g, '');
+    const i = goParseInt(plain);
+    if (i !== undefined) return { tag: 'int', value: i };
+    if (YAML_STYLE_FLOAT.test(plain)) {
+      const f = parseGoFloat(plain);
+      if (f.ok) return { tag: 'float', value: f.value };
+    }
+    if (/^0b[01]+$/.test(plain) && BigInt(plain) < 2n ** 64n) return { tag: 'int', value: BigInt(plain) };
+    if (/^-0b[01]+$/.test(plain) && BigInt(plain.slice(1)) <= 2n ** 63n) return { tag: 'int', value: -BigInt(plain.slice(1)) };
+  }
+  return { tag: 'str', value: s };
 }
 
 // ---- yaml.v2 sorter.go: the order of map keys ------------------------------------------------------
@@ -128,7 +145,7 @@ type Node =
 const plain = (value: string): Node => ({ kind: 'scalar', value, style: 'plain' });
 
 function stringNode(s: string): Node {
-  const style: Style = s.includes('\n') ? 'literal' : resolvesToString(s) && !(BASE60_FLOAT.test(s) && /^[-+0-9]/.test(s)) ? 'plain' : 'double';
+  const style: Style = s.includes('\n') ? 'literal' : resolvePlain(s).tag === 'str' && !BASE60_FLOAT.test(s) ? 'plain' : 'double';
   return { kind: 'scalar', value: s, style };
 }
 
