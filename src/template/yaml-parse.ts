@@ -167,6 +167,78 @@ class Decoder {
   }
 }
 
+/**
+ * How deep a document may nest here. The `yaml` package parses recursively: past about 800 flow
+ * levels it runs out of stack, and a regular expression compiled that close to the limit has taken
+ * the whole process down (V8 reports it as a fatal out-of-memory). The bound below counts block
+ * levels twice, so a document of up to 100 levels always parses. yaml.v2 allows 10,000; no
+ * configuration comes near 100.
+ */
+const MAX_NESTING = 200;
+
+/**
+ * An upper bound on the document's nesting, scanned before the parser sees it: every indentation
+ * level counted twice (a sequence may sit at its key's indentation), each compact `- `, `? ` or
+ * `: ` that opens a line, and open flow brackets outside quotes and comments. Block scalars'
+ * content lines and quoted scalars' continuation lines are skipped. Returns the first line past the limit.
+ */
+function lineTooDeep(text: string): number | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let quote: '' | "'" | '"' = '';
+  let blockParent = -1;
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n] as string;
+    let i = 0;
+    while (line[i] === ' ') i++;
+    const indent = i;
+    if (quote === '') {
+      if (blockParent >= 0) {
+        if (i === line.length || indent > blockParent) continue;
+        blockParent = -1;
+      }
+      if (i < line.length && line[i] !== '#' && flow === 0) {
+        while (indents.length > 0 && (indents[indents.length - 1] as number) > indent) indents.pop();
+        if (indents.length === 0 || (indents[indents.length - 1] as number) < indent) indents.push(indent);
+      }
+    }
+    let compact = 0;
+    while (quote === '' && '-?:'.includes(line[i] ?? 'x') && (line[i + 1] === ' ' || i + 1 === line.length)) {
+      compact++;
+      i += 2;
+      while (line[i] === ' ') i++;
+    }
+    const base = 2 * indents.length + compact;
+    if (base + flow > MAX_NESTING) return n + 1;
+    let prev = '';
+    for (; i < line.length; i++) {
+      const c = line[i] as string;
+      if (quote === '"') {
+        if (c === '\\') i++;
+        else if (c === '"') quote = '';
+      } else if (quote === "'") {
+        if (c === "'" && line[i + 1] === "'") i++;
+        else if (c === "'") quote = '';
+      } else if (c === '#' && (prev === '' || line[i - 1] === ' ' || line[i - 1] === '\t')) {
+        break;
+      } else if ((c === '"' || c === "'") && (prev === '' || ':,[{-?'.includes(prev))) {
+        quote = c;
+      } else if (c === '[' || c === '{') {
+        flow++;
+        if (base + flow > MAX_NESTING) return n + 1;
+      } else if (c === ']' || c === '}') {
+        flow = Math.max(0, flow - 1);
+      } else if ((c === '|' || c === '>') && flow === 0 && (prev === '' || prev === ':' || prev === '-') && /^[|>][-+0-9]*\s*(#.*)?$/.test(line.slice(i))) {
+        blockParent = indent;
+        break;
+      }
+      if (c !== ' ' && c !== '\t') prev = c;
+    }
+  }
+  return undefined;
+}
+
 /** yaml.Unmarshal(text, &interface{}); consul-template's parseYAML returns an empty map for "". */
 export function unmarshalYaml(text: string): Value {
   if (text === '') return goMap('map[string]interface {}', undefined, []);
@@ -174,12 +246,16 @@ export function unmarshalYaml(text: string): Value {
   if (/[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.test(text) || /\p{Cs}/u.test(text)) {
     throw new YamlParseError('yaml: control characters are not allowed');
   }
+  const deep = lineTooDeep(text);
+  if (deep !== undefined) throw new YamlParseError(`yaml: line ${deep}: the document nests more than ${MAX_NESTING} levels deep (refused: this parser would run out of stack)`);
   // A lone CR and NEL (a YAML 1.1 line break) are content to the `yaml` package; libyaml reads both as
   // a line feed. One character for one, so positions stay.
   const docs = parseAllDocuments(text.replace(/\r(?!\n)|\u0085/g, '\n'), { version: '1.1', schema: 'failsafe', uniqueKeys: false, merge: false, prettyErrors: false });
   const doc = docs[0];
   if (doc === undefined) return undefined;
   const err = doc.errors[0];
-  if (err !== undefined) throw new YamlParseError(`yaml: line ${err.linePos?.[0]?.line ?? 1}: ${err.message.split('\n')[0]}`);
+  if (err !== undefined) {
+    throw new YamlParseError(`yaml: line ${err.linePos?.[0]?.line ?? 1}: ${err.message.split('\n')[0]}`);
+  }
   return new Decoder(doc, text).decode(doc.contents as YamlNode | null);
 }

@@ -16,6 +16,8 @@ export class YamlError extends Error {}
 
 const BEST_INDENT = 2;
 const BEST_WIDTH = 80;
+/** Deeper values would run the emitter out of stack; yaml.v2's own reader stops at 10,000 levels. */
+const MAX_DEPTH = 1500;
 
 // ---- yaml.v2 resolve.go: the tag a plain scalar would be read back as ----------------------------
 
@@ -158,7 +160,7 @@ function floatText(f: number): string {
 
 /** Struct fields are keyed by their lower-cased names, in declaration order (yaml.v2's default for untagged fields). */
 function toNode(v: Value, depth: number): Node {
-  if (depth > 10_000) throw new YamlError('value nested too deeply');
+  if (depth > MAX_DEPTH) throw new YamlError(`value nested more than ${MAX_DEPTH} levels deep`);
   if (v === undefined) return plain('null');
   if (typeof v === 'string') return stringNode(v);
   if (typeof v === 'boolean') return plain(v ? 'true' : 'false');

@@ -217,6 +217,19 @@ describe('template toYAML: byte for byte with gopkg.in/yaml.v2', { skip }, () =>
     // Go's encoding/json has no way to write a map keyed by interface{}: consul-template users meet this error too.
     assert.throws(() => renderString('{{ parseYAML "a: 1" | toJSON }}'), /toJSON: json: unsupported type: map\[interface \{\}\]interface \{\}/);
     assert.throws(() => renderString('{{ parseYAML "a: [1" }}'), /parseYAML: yaml: line 1: /);
+    // Hostile documents: nesting past what the parser can follow is an error naming it, and the next parse works.
+    for (const hostile of [`${'['.repeat(3000)}${']'.repeat(3000)}`, `${'- '.repeat(3000)}x`, `${'{a: '.repeat(150)}${'[b, '.repeat(60)}`,
+      Array.from({ length: 120 }, (_, i) => `${' '.repeat(i)}k:`).join('\n'), `a:\n${Array.from({ length: 120 }, (_, i) => `${' '.repeat(i + 1)}- k:`).join('\n')}`]) {
+      assert.throws(() => unmarshalYaml(hostile), /yaml: line \d+: the document nests more than 200 levels deep/, hostile.slice(0, 40));
+      assert.equal(describeValue(unmarshalYaml('a: 1')).t, 'anymap', 'the next document parses');
+    }
+    // What is not nesting is not counted: block scalars' indented lines, brackets in quotes and comments.
+    const wide = `lit: |\n${Array.from({ length: 300 }, (_, i) => `  ${' '.repeat(i % 250)}[[[{{ line ${i}`).join('\n')}\nq: "${'['.repeat(300)}"\ns: '${'{'.repeat(300)}'\n# ${'['.repeat(300)}\nf: [${'[1, '.repeat(150)}${']'.repeat(150)}]\n`;
+    compareDecode([wide]);
+    assert.equal(describeValue(unmarshalYaml(wide)).t, 'anymap');
+    let deep: Value = 'x';
+    for (let i = 0; i < 2000; i++) deep = typedSlice('[]interface {}', [deep]);
+    assert.throws(() => marshalYaml(deep), /value nested more than 1500 levels deep/);
     assert.throws(() => renderString('{{ parseYAML "on: push" }}'), /key "on" reads as bool true; switchyard's template maps take string and integer keys only/);
   });
 
