@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isSeq } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
+import { yamlDepthOverflow } from '../core/yaml-depth.js';
 import type { z } from 'zod';
 import { SwitchyardError, errorMessage } from '../core/errors.js';
 
@@ -42,7 +43,12 @@ export function loadConfigFile<T>(file: string, schema: z.ZodType<T>): T {
   return parseConfigText(file, text, schema);
 }
 
+/** No configuration nests anywhere near this; a deeper file would exhaust the parser's stack (core/yaml-depth.ts). */
+const MAX_CONFIG_NESTING = 200;
+
 export function parseConfigText<T>(file: string, text: string, schema: z.ZodType<T>): T {
+  const deep = yamlDepthOverflow(text, MAX_CONFIG_NESTING);
+  if (deep !== undefined) throw new SwitchyardError('SY_ERR_CONFIG', `${file}:${deep}: nests more than ${MAX_CONFIG_NESTING} levels deep; refused`);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

@@ -14,6 +14,7 @@
  * key is refused here, as YAML says; libyaml does not check that indentation.
  */
 import { parseAllDocuments, isAlias, isMap, isScalar, isSeq } from 'yaml';
+import { yamlDepthOverflow } from '../core/yaml-depth.js';
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { MapKey, Value } from './values.js';
 import { GoFloat, GoInt, GoMap, goInt, goMap, typedSlice } from './values.js';
@@ -176,69 +177,6 @@ class Decoder {
  */
 const MAX_NESTING = 200;
 
-/**
- * An upper bound on the document's nesting, scanned before the parser sees it: every indentation
- * level counted twice (a sequence may sit at its key's indentation), each compact `- `, `? ` or
- * `: ` that opens a line, and open flow brackets outside quotes and comments. Block scalars'
- * content lines and quoted scalars' continuation lines are skipped. Returns the first line past the limit.
- */
-function lineTooDeep(text: string): number | undefined {
-  const indents: number[] = [];
-  let flow = 0;
-  let quote: '' | "'" | '"' = '';
-  let blockParent = -1;
-  const lines = text.split('\n');
-  for (let n = 0; n < lines.length; n++) {
-    const line = lines[n] as string;
-    let i = 0;
-    while (line[i] === ' ') i++;
-    const indent = i;
-    if (quote === '') {
-      if (blockParent >= 0) {
-        if (i === line.length || indent > blockParent) continue;
-        blockParent = -1;
-      }
-      if (i < line.length && line[i] !== '#' && flow === 0) {
-        while (indents.length > 0 && (indents[indents.length - 1] as number) > indent) indents.pop();
-        if (indents.length === 0 || (indents[indents.length - 1] as number) < indent) indents.push(indent);
-      }
-    }
-    let compact = 0;
-    while (quote === '' && '-?:'.includes(line[i] ?? 'x') && (line[i + 1] === ' ' || i + 1 === line.length)) {
-      compact++;
-      i += 2;
-      while (line[i] === ' ') i++;
-    }
-    const base = 2 * indents.length + compact;
-    if (base + flow > MAX_NESTING) return n + 1;
-    let prev = '';
-    for (; i < line.length; i++) {
-      const c = line[i] as string;
-      if (quote === '"') {
-        if (c === '\\') i++;
-        else if (c === '"') quote = '';
-      } else if (quote === "'") {
-        if (c === "'" && line[i + 1] === "'") i++;
-        else if (c === "'") quote = '';
-      } else if (c === '#' && (prev === '' || line[i - 1] === ' ' || line[i - 1] === '\t')) {
-        break;
-      } else if ((c === '"' || c === "'") && (prev === '' || ':,[{-?'.includes(prev))) {
-        quote = c;
-      } else if (c === '[' || c === '{') {
-        flow++;
-        if (base + flow > MAX_NESTING) return n + 1;
-      } else if (c === ']' || c === '}') {
-        flow = Math.max(0, flow - 1);
-      } else if ((c === '|' || c === '>') && flow === 0 && (prev === '' || prev === ':' || prev === '-') && /^[|>][-+0-9]*\s*(#.*)?$/.test(line.slice(i))) {
-        blockParent = indent;
-        break;
-      }
-      if (c !== ' ' && c !== '\t') prev = c;
-    }
-  }
-  return undefined;
-}
-
 /** yaml.Unmarshal(text, &interface{}); consul-template's parseYAML returns an empty map for "". */
 export function unmarshalYaml(text: string): Value {
   if (text === '') return goMap('map[string]interface {}', undefined, []);
@@ -246,7 +184,7 @@ export function unmarshalYaml(text: string): Value {
   if (/[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.test(text) || /\p{Cs}/u.test(text)) {
     throw new YamlParseError('yaml: control characters are not allowed');
   }
-  const deep = lineTooDeep(text);
+  const deep = yamlDepthOverflow(text, MAX_NESTING);
   if (deep !== undefined) throw new YamlParseError(`yaml: line ${deep}: the document nests more than ${MAX_NESTING} levels deep (refused: this parser would run out of stack)`);
   // A lone CR and NEL (a YAML 1.1 line break) are content to the `yaml` package; libyaml reads both as
   // a line feed. One character for one, so positions stay.

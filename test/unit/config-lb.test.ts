@@ -150,3 +150,15 @@ describe('resolveLbConfig: rollout settings', () => {
     assert.deepEqual(c.explainFrom, ['127.0.0.1', '10.0.0.0/8', '::1']);
   });
 });
+
+describe('config files: nesting', () => {
+  it('a file nesting past 200 levels is refused with its line, every time, and the next file still parses', async () => {
+    const { parseConfigText } = await import('../../src/config/load.js');
+    const deep = `listen: 127.0.0.1:0\nroutes: ${'['.repeat(3000)}${']'.repeat(3000)}\n`;
+    // Twice: a parser that had run out of stack once could abort the process on its next regular expression.
+    for (let i = 0; i < 2; i++) assert.throws(() => parseConfigText('lb.yaml', deep, lbConfigSchema), /^SwitchyardError: lb\.yaml:2: nests more than 200 levels deep; refused/);
+    const block = `${Array.from({ length: 150 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')} x\n`;
+    assert.throws(() => parseConfigText('lb.yaml', block, lbConfigSchema), /lb\.yaml:\d+: nests more than 200 levels deep/);
+    assert.equal(parseConfigText('lb.yaml', 'listen: 127.0.0.1:0\nroutes: [{ path: /, service: web, tags: [a] }]\n', lbConfigSchema).routes?.[0]?.service, 'web');
+  });
+});
