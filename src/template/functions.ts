@@ -10,6 +10,7 @@ import { compileGoRegexp, goMatch, goReplaceAll } from '../core/goregexp.js';
 import { formatGoTime, RFC3339 } from './gotime.js';
 import { JsonError, marshal, unmarshal } from './json.js';
 import { marshalYaml, YamlError } from './yaml.js';
+import { mergeMaps } from './merge-map.js';
 import { unmarshalYaml, YamlParseError } from './yaml-parse.js';
 import type { Dependency } from './query.js';
 import {
@@ -665,6 +666,8 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
   ['toJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toJSONPretty', v, true, '  '))],
   ['toYAML', fn([ANY], (_c, [v]) => yamlOf(v))],
+  ['mergeMap', fn([STRING_ANY_MAP, STRING_ANY_MAP], (_c, [dst, src]) => mergeMaps(dst as GoMap, src as GoMap, false))],
+  ['mergeMapWithOverride', fn([STRING_ANY_MAP, STRING_ANY_MAP], (_c, [dst, src]) => mergeMaps(dst as GoMap, src as GoMap, true))],
   ['parseYAML', fn([STRING], (_c, [s]) => {
     try {
       return unmarshalYaml(str(s));
@@ -791,9 +794,9 @@ export function methodOf(receiver: Exclude<Value, undefined>, name: string): Met
   return undefined;
 }
 
-/** consul-template functions deliberately left out (I/O, Vault/Nomad, TOML, mergeMap, sprig). */
+/** consul-template functions deliberately left out (I/O, Vault/Nomad, TOML, sprig). */
 export const UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
-  'caLeaf', 'caRoots', 'exportedServices', 'importedServices', 'mergeMap', 'mergeMapWithOverride', 'nomadService',
+  'caLeaf', 'caRoots', 'exportedServices', 'importedServices', 'nomadService',
   'nomadServices', 'nomadVar', 'nomadVarExists', 'nomadVarList', 'nomadVarListSafe', 'partitions',
   'peerings', 'pkiCert', 'plugin', 'secret', 'secrets', 'sockaddr', 'spew_dump', 'spew_printf',
   'spew_sdump', 'spew_sprintf', 'toTOML', 'writeToFile',

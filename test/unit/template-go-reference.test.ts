@@ -1,5 +1,7 @@
-// The template's toYAML and parseYAML against gopkg.in/yaml.v2 itself (Debian's golang-gopkg-yaml.v2-dev, 2.4.0, the
-// version consul-template builds with), compiled from test/fixtures/go-yaml: a corpus of the scalars YAML makes hard
+// The template's toYAML, parseYAML, mergeMap and mergeMapWithOverride against the Go libraries consul-template
+// builds them from, compiled from test/fixtures/go-reference with Debian's packages: gopkg.in/yaml.v2 (2.4.0, the
+// version consul-template uses) and imdario/mergo (0.3.12; consul-template has dario.cat/mergo 1.0.2, whose one
+// difference on these maps is checked by hand below). For YAML: a corpus of the scalars YAML makes hard
 // (bools of YAML 1.1, numbers in every base, timestamps, indicators, quotes, line breaks, long lines folded at 80
 // columns, non-printable and astral characters) and fast-check's random nested values, byte for byte; documents with
 // anchors, merges, tags and errors, and every random value's YAML read back, value for value.
@@ -16,11 +18,13 @@ const formatGoFloat = (f: number): string => formatFloat(f, 'g', -1);
 import { keyLess, marshalYaml } from '../../src/template/yaml.js';
 import { GoFloat, GoInt, GoMap, goMap, isSlice, typedSlice } from '../../src/template/values.js';
 import { unmarshalYaml } from '../../src/template/yaml-parse.js';
+import { mergeMaps } from '../../src/template/merge-map.js';
 import type { Value } from '../../src/template/values.js';
 import { compileTemplate } from '../../src/template/index.js';
 import { fakeData } from '../fixtures/templates/fake-data.js';
 
 const renderString = (src: string): string => compileTemplate(src, { name: 't' }).render(fakeData({}), {}).output;
+
 
 type Typed =
   | { t: 'nil' } | { t: 'str'; v: string } | { t: 'bool'; v: boolean } | { t: 'int' | 'uint64' | 'float'; v: string }
@@ -45,15 +49,18 @@ function describeValue(v: Value): Typed {
   if (v instanceof GoFloat) return { t: 'float', v: Number.isNaN(v.value) ? 'NaN' : v.value === Infinity ? '+Inf' : v.value === -Infinity ? '-Inf' : formatGoFloat(v.value) };
   if (isSlice(v)) return { t: 'seq', v: v.map(describeValue) };
   if (v instanceof GoMap) {
-    if (v.type.name === 'map[string]interface {}') return { t: 'map', v: [...v.entries].map(([k, e]) => [String(k), describeValue(e)]) };
+    if (v.type.name === 'map[string]interface {}') {
+      const keys = [...v.entries.keys()].map(String).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      return { t: 'map', v: keys.map((k) => [k, describeValue(v.entries.get(k))]) };
+    }
     return ordered({ t: 'anymap', v: [...v.entries].map(([k, e]): [Typed, Typed] => [describeValue(k), describeValue(e)]) });
   }
   throw new Error(`cannot describe ${String(v)}`);
 }
 
 const GOPATH = '/usr/share/gocode';
-const goMissing = spawnSync('go', ['version']).status !== 0 || !existsSync(join(GOPATH, 'src/gopkg.in/yaml.v2'));
-const skip = goMissing && process.env.CI !== 'true' ? 'go and yaml.v2 not installed (apt-get install golang-go golang-gopkg-yaml.v2-dev)' : false;
+const goMissing = spawnSync('go', ['version']).status !== 0 || !existsSync(join(GOPATH, 'src/gopkg.in/yaml.v2')) || !existsSync(join(GOPATH, 'src/github.com/imdario/mergo'));
+const skip = goMissing && process.env.CI !== 'true' ? 'go, yaml.v2 or mergo not installed (apt-get install golang-go golang-gopkg-yaml.v2-dev golang-github-imdario-mergo-dev)' : false;
 
 function toValue(x: Typed): Value {
   switch (x.t) {
@@ -107,13 +114,13 @@ const TRICKY = [
   `a\t${'w '.repeat(50)}`, 'k'.repeat(129), 'k'.repeat(128),
 ];
 
-describe('template toYAML: byte for byte with gopkg.in/yaml.v2', { skip }, () => {
+describe('template functions against the Go libraries consul-template uses', { skip }, () => {
   let helper = '';
   before(() => {
-    const dir = mkdtempSync(join(tmpdir(), 'sy-go-yaml-'));
-    helper = join(dir, 'go-yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'sy-go-ref-'));
+    helper = join(dir, 'go-reference');
     execFileSync('go', ['build', '-o', helper, '.'], {
-      cwd: join(import.meta.dirname, '../fixtures/go-yaml'),
+      cwd: join(import.meta.dirname, '../fixtures/go-reference'),
       env: { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'cache'), GOFLAGS: '' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -265,5 +272,60 @@ describe('template toYAML: byte for byte with gopkg.in/yaml.v2', { skip }, () =>
     fc.assert(fc.property(fc.array(tree.map(dedupe), { minLength: 20, maxLength: 20 }), (batch) => {
       compare(batch);
     }), { numRuns: 15 });
+  });
+
+  /** dst after mergo.Map(&dst, src[, WithOverride]), from Go. */
+  const goMerge = (cases: readonly { dst: Typed; src: Typed; override: boolean }[]): Typed[] => {
+    const out = execFileSync(helper, ['merge'], { input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n', maxBuffer: 64 << 20 }).toString();
+    return out.trimEnd().split('\n').map((l) => JSON.parse(l) as Typed);
+  };
+
+  /**
+   * Where mergo 0.3.12 and 1.0.2 part: with override, a map in src over a non-empty non-map in dst is kept by
+   * 0.3.12 and replaced by 1.0.2 (consul-template's). Such cases are checked by hand, not against Debian's mergo.
+   */
+  const versionsPart = (dst: Typed, src: Typed): boolean => {
+    if (dst.t !== 'map' || src.t !== 'map') return false;
+    const d = new Map(dst.v);
+    return src.v.some(([k, s]) => {
+      const e = d.get(k);
+      if (e === undefined) return false;
+      if (s.t === 'map' && e.t !== 'map' && !isEmptyTyped(e)) return true;
+      return versionsPart(e, s);
+    });
+  };
+  const isEmptyTyped = (x: Typed): boolean => x.t === 'nil' || (x.t === 'str' && x.v === '') || (x.t === 'bool' && !x.v) || (x.t === 'float' && Number(x.v) === 0) || ((x.t === 'seq' || x.t === 'map') && x.v.length === 0);
+
+  const render = (dst: Typed, src: Typed, override: boolean): Typed => {
+    return describeValue(mergeMaps(toValue(dst) as GoMap, toValue(src) as GoMap, override));
+  };
+
+  it('mergeMap and mergeMapWithOverride: mergo\'s rules, random maps compared with mergo itself', () => {
+    const leaf: fc.Arbitrary<Typed> = fc.oneof(
+      fc.constantFrom<Typed>({ t: 'nil' }, str(''), str('x'), str('y'), { t: 'bool', v: true }, { t: 'bool', v: false }, { t: 'float', v: '0' }, { t: 'float', v: '1.5' }, { t: 'seq', v: [] }, { t: 'map', v: [] }),
+      fc.array(fc.constantFrom<Typed>(str('a'), { t: 'float', v: '2' }), { minLength: 1, maxLength: 2 }).map((v): Typed => ({ t: 'seq', v })),
+    );
+    const key = fc.constantFrom('a', 'b', 'c', 'd');
+    const { map } = fc.letrec<{ map: Typed; value: Typed }>((tie) => ({
+      map: fc.array(fc.tuple(key, tie('value')), { maxLength: 4 }).map((v): Typed => dedupe({ t: 'map', v })),
+      value: fc.oneof({ depthSize: 'small' }, leaf, tie('map')),
+    }));
+    const cases = fc.sample(fc.record({ dst: map, src: map, override: fc.boolean() }), { numRuns: 800, seed: 4242 })
+      .filter((c) => !(c.override && versionsPart(c.dst, c.src)));
+    assert.ok(cases.length > 600, `${cases.length} cases left to compare`);
+    const want = goMerge(cases);
+    cases.forEach((c, i) => assert.deepEqual(render(c.dst, c.src, c.override), want[i], JSON.stringify(c)));
+
+    // mergo 1.0.2, by hand: with override a map replaces a non-map; without, dst's non-empty value stays.
+    const dst: Typed = { t: 'map', v: [['k', str('scalar')], ['n', { t: 'map', v: [['x', str('1')]] }]] };
+    const src: Typed = { t: 'map', v: [['k', { t: 'map', v: [['z', str('2')]] }], ['n', { t: 'map', v: [['x', str('9')], ['y', str('3')]] }]] };
+    assert.deepEqual(render(dst, src, true), { t: 'map', v: [['k', { t: 'map', v: [['z', str('2')]] }], ['n', { t: 'map', v: [['x', str('9')], ['y', str('3')]] }]] });
+    assert.deepEqual(render(dst, src, false), { t: 'map', v: [['k', str('scalar')], ['n', { t: 'map', v: [['x', str('1')], ['y', str('3')]] }]] });
+
+    // In a template: the first map is changed in place and returned, as a Go map is; other types are refused by Go's rules.
+    assert.equal(renderString('{{ $a := parseJSON `{"port": 0, "tags": ["x"], "db": {"host": "a"}}` }}{{ $b := parseJSON `{"port": 8080, "tags": ["y"], "db": {"user": "u"}}` }}'
+      + '{{ mergeMap $a $b | toJSON }} {{ $a | toJSON }}'), '{"db":{"host":"a","user":"u"},"port":8080,"tags":["x"]} {"db":{"host":"a","user":"u"},"port":8080,"tags":["x"]}');
+    assert.equal(renderString('{{ mergeMapWithOverride (parseJSON `{"a": 1, "b": null}`) (parseJSON `{"a": 2, "b": 3, "c": null}`) | toJSON }}'), '{"a":2,"b":3,"c":null}');
+    assert.throws(() => renderString('{{ mergeMap (parseYAML "a: 1") (parseJSON `{}`) }}'), /wrong type for value; expected map\[string\]interface \{\}; got map\[interface \{\}\]interface \{\}/);
   });
 });

@@ -1,0 +1,55 @@
+/**
+ * consul-template's mergeMap and mergeMapWithOverride: mergo.Map(&dst, src[, WithOverride]) on two
+ * map[string]interface {}, as dario.cat/mergo v1.0.2 (what consul-template builds with) does it:
+ *
+ * - a key dst lacks, or holds an empty value for ("", 0, false, nil, an empty map or slice), takes
+ *   src's; with override every key does, except that a nil in src counts only with override;
+ * - two maps under one key merge recursively, and the merge writes into dst's nested map itself;
+ * - dst is changed in place and returned (Go maps are references: the template sees the change in
+ *   the first argument too).
+ */
+import type { MapKey, Value } from './values.js';
+import { GoFloat, GoInt, GoMap, goMap, isSlice } from './values.js';
+
+/** mergo's isEmptyValue, the interface dereferenced. */
+function isEmpty(v: Value): boolean {
+  if (v === undefined) return true;
+  if (typeof v === 'string') return v.length === 0;
+  if (typeof v === 'boolean') return !v;
+  if (typeof v === 'number') return v === 0;
+  if (v instanceof GoInt) return v.value === 0n;
+  if (v instanceof GoFloat) return v.value === 0;
+  if (v instanceof GoMap) return v.entries.size === 0;
+  if (isSlice(v)) return v.length === 0;
+  return false;
+}
+
+/**
+ * deepMerge of two maps, `dst` written in place. mergo's slice branch decides on the outer maps'
+ * emptiness, which for a key dst holds comes to the same rule as for any other value.
+ */
+function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean, depth: number): void {
+  if (depth > 1000) throw new Error('maps nested more than 1000 levels deep');
+  const out = dst.entries as Map<MapKey, Value>;
+  for (const [key, s] of src.entries) {
+    const had = out.has(key);
+    const d = out.get(key);
+    if (s === undefined) {
+      if (overwrite) out.set(key, undefined);
+      continue;
+    }
+    if (s instanceof GoMap && d instanceof GoMap) {
+      // Merged into the map dst holds (a nil one cannot be written: it is replaced below).
+      if (!d.isNil) mergeInto(d, s, overwrite, depth + 1);
+      if (!isEmpty(d)) continue;
+    }
+    if (overwrite || !had || isEmpty(d)) out.set(key, s);
+  }
+}
+
+export function mergeMaps(dst: GoMap, src: GoMap, overwrite: boolean): GoMap {
+  const target = dst.isNil && !src.isNil ? goMap(dst.type.name, dst.type.zero, []) : dst;
+  if (src.isNil) return target;
+  mergeInto(target, src, overwrite, 0);
+  return target;
+}
