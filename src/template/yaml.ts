@@ -403,21 +403,24 @@ class Emitter {
     if (style === 'literal' && (!a.block || this.flowLevel > 0 || this.simpleKeyContext)) style = 'double';
     this.increaseIndent(true, false);
     const allowBreaks = !this.simpleKeyContext;
-    if (style === 'plain') this.plainScalar(cps, allowBreaks);
-    else if (style === 'single') this.singleQuoted(cps, allowBreaks);
+    if (style === 'plain' || style === 'single') this.plainOrSingleQuoted(cps, allowBreaks, style === 'single');
     else if (style === 'double') this.doubleQuoted(cps, allowBreaks);
     else this.literal(cps);
     this.popIndent();
   }
 
-  plainScalar(cps: readonly number[], allowBreaks: boolean): void {
-    if (!this.whitespace) this.put(' ');
+  /** A plain or single-quoted scalar: libyaml writes both the same way but for the quotes. */
+  plainOrSingleQuoted(cps: readonly number[], allowBreaks: boolean, quoted: boolean): void {
+    if (quoted) this.writeIndicator("'", true, false, false);
+    else if (!this.whitespace) this.put(' ');
     let spaces = false;
     let breaks = false;
     for (let i = 0; i < cps.length; i++) {
       const c = cps[i] as number;
       if (isSpace(c)) {
-        if (allowBreaks && !spaces && this.column > BEST_WIDTH && !isSpace(cps[i + 1])) this.writeIndent();
+        // A quoted scalar never folds at its first or last character.
+        const inner = !quoted || (i > 0 && i < cps.length - 1);
+        if (allowBreaks && !spaces && this.column > BEST_WIDTH && inner && !isSpace(cps[i + 1])) this.writeIndent();
         else this.write(c);
         spaces = true;
       } else if (isBreak(c)) {
@@ -427,41 +430,14 @@ class Emitter {
         breaks = true;
       } else {
         if (breaks) this.writeIndent();
+        if (quoted && c === 0x27) this.put("'");
         this.write(c);
         this.indention = false;
         spaces = false;
         breaks = false;
       }
     }
-    this.whitespace = false;
-    this.indention = false;
-  }
-
-  singleQuoted(cps: readonly number[], allowBreaks: boolean): void {
-    this.writeIndicator("'", true, false, false);
-    let spaces = false;
-    let breaks = false;
-    for (let i = 0; i < cps.length; i++) {
-      const c = cps[i] as number;
-      if (isSpace(c)) {
-        if (allowBreaks && !spaces && this.column > BEST_WIDTH && i > 0 && i < cps.length - 1 && !isSpace(cps[i + 1])) this.writeIndent();
-        else this.write(c);
-        spaces = true;
-      } else if (isBreak(c)) {
-        if (!breaks && c === 0x0a) this.putBreak();
-        this.writeBreak(c);
-        this.indention = true;
-        breaks = true;
-      } else {
-        if (breaks) this.writeIndent();
-        if (c === 0x27) this.put("'");
-        this.write(c);
-        this.indention = false;
-        spaces = false;
-        breaks = false;
-      }
-    }
-    this.writeIndicator("'", false, false, false);
+    if (quoted) this.writeIndicator("'", false, false, false);
     this.whitespace = false;
     this.indention = false;
   }
