@@ -8,7 +8,7 @@ import { RemoteSource } from '../discovery/remote-source.js';
 import { FollowedServices } from '../discovery/follow.js';
 import { flagsToConfig, registerAsFlag } from './flags.js';
 import { createLogger } from './wiring/logger.js';
-import { StartStopped, reloadCertificates, startLb } from './wiring/lb.js';
+import { StartStopped, checkConfigFiles, reloadCertificates, startLb } from './wiring/lb.js';
 import { RouteReloader } from './wiring/lb-reload.js';
 import type { ReadConfig } from './wiring/lb-reload.js';
 import { runWorker, setSchedulingPolicy, startPrimary } from './wiring/lb-workers.js';
@@ -71,6 +71,7 @@ export function registerLbCommand(program: Command): void {
       const current = readConfig(flags);
       const { cfg } = current;
       if (flags.check) {
+        checkConfigFiles(cfg);
         process.stdout.write(`configuration OK: ${cfg.routes.length} route(s), listen ${cfg.listen}, registry ${cfg.registry}\n`);
         return;
       }

@@ -293,5 +293,17 @@ describe('load balancer protocols', () => {
     const ok = switchyard(['lb', '--check', '--config', file]);
     assert.equal((await ok.exited).code, 0);
     assert.match(ok.stdout(), /configuration OK: 1 route/);
+    // The files a config names are read and checked too, as a start reads them (nginx -t does the same).
+    const checks: [string, RegExp][] = [
+      [`routes:\n  - { service: web, protocol: https, tls-ca: ${join(dir, 'none.pem')} }\n`, /routes\[0\]\.tls-ca: cannot read .*none\.pem: ENOENT/],
+      [`routes:\n  - { service: web, protocol: https, tls-cert: ${file}, tls-key: ${file} }\n`, /routes\[0\]\.tls-cert: .*lb\.yaml holds no PEM certificate/],
+      [`tls:\n  listen: 127.0.0.1:0\n  certs: [{ cert: ${join(dir, 'none.crt')}, key: ${join(dir, 'none.key')} }]\nroutes:\n  - service: web\n`, /tls\.certs\[0\]\.cert: cannot read .*none\.crt/],
+    ];
+    for (const [text, why] of checks) {
+      writeFileSync(file, text);
+      const bad = switchyard(['lb', '--check', '--config', file]);
+      assert.equal((await bad.exited).code, 2, bad.stdout());
+      assert.match(bad.stderr(), why);
+    }
   });
 });

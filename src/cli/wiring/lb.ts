@@ -22,6 +22,7 @@ import { HttpProxy } from '../../proxy/node/proxy.js';
 import { RequestCounters, RequestIds } from '../../proxy/core/request.js';
 import { RouteAdmission } from '../../proxy/core/limits.js';
 import { UpstreamTlsFlavours } from '../../proxy/upstream-tls.js';
+import { loadTlsContexts } from '../../proxy/tls.js';
 import type { RouteSpec } from '../../config/route-spec.js';
 import { ipMatcher } from '../../core/ip-list.js';
 import { PassiveHealth } from '../../proxy/passive-health.js';
@@ -263,6 +264,16 @@ export async function startLb(cfg: LbConfig, logger: Logger, parts: LbParts): Pr
       logger.info('load balancer stopped');
     },
   };
+}
+
+/**
+ * What `lb --check` reads besides the config, as `nginx -t` does: the listener's certificates and keys,
+ * and the routes' CA files and client certificates, each checked as a start would check it. Throws the
+ * start's own error (file and field named).
+ */
+export function checkConfigFiles(cfg: LbConfig): void {
+  if (cfg.tls) loadTlsContexts(cfg.tls.certs);
+  new UpstreamTlsFlavours(cfg.routes);
 }
 
 /**
