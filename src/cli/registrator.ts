@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { SwitchyardError } from '../core/errors.js';
 import { RegistryClient } from '../registry/api/client.js';
 import { ConsulBackend } from '../registrator/consul.js';
+import { ConsulKvBackend } from '../registrator/consul-kv.js';
 import { DockerodeSource } from '../registrator/docker.js';
 import { parseOptions } from '../registrator/options.js';
 import type { RegistratorFlags } from '../registrator/options.js';
@@ -70,7 +71,8 @@ export function registerRegistratorCommand(program: Command): void {
       const docker = new DockerodeSource();
       let running;
       try {
-        running = await startRegistrator(opts, { docker, registry: new ConsulBackend(client), logger });
+        const registry = opts.registry.kvPrefix !== undefined ? new ConsulKvBackend(client, opts.registry.kvPrefix) : new ConsulBackend(client);
+        running = await startRegistrator(opts, { docker, registry, logger });
       } catch (err) {
         if (!(err instanceof StartupError)) throw err;
         logger.fatal({ err: err.message }, 'cannot start');

@@ -30,7 +30,9 @@ export interface RegistratorFlags {
 export interface RegistryTarget {
   /** Base URL for RegistryClient. */
   readonly address: string;
-  readonly scheme: 'consul' | 'consul-tls';
+  readonly scheme: 'consul' | 'consul-tls' | 'consulkv';
+  /** consulkv: the KV path the entries go under, without its slashes. */
+  readonly kvPrefix?: string;
 }
 
 export interface RegistratorOptions {
@@ -79,7 +81,7 @@ export function parseGoInt(flag: string, raw: string | undefined, def: number): 
   return n;
 }
 
-/** consul://host:port (default 127.0.0.1:8500) or consul-tls://host:port. */
+/** consul://host:port (default 127.0.0.1:8500), consul-tls://host:port, or consulkv://host:port/path. */
 export function parseRegistryUri(uri: string): RegistryTarget {
   let u: URL;
   try {
@@ -88,12 +90,18 @@ export function parseRegistryUri(uri: string): RegistryTarget {
     return bad(`bad registry URI ${JSON.stringify(uri)}: expected consul://host:port`);
   }
   const scheme = u.protocol.replace(/:$/, '');
-  if (scheme !== 'consul' && scheme !== 'consul-tls') {
-    const known = ['consul-unix', 'consulkv', 'consulkv-unix', 'etcd', 'skydns2', 'zookeeper'].includes(scheme);
-    return bad(`${known ? 'unsupported' : 'unrecognized'} registry adapter ${JSON.stringify(`${scheme}://`)} in ${JSON.stringify(uri)}: switchyard registrator supports consul:// and consul-tls://`);
+  if (scheme !== 'consul' && scheme !== 'consul-tls' && scheme !== 'consulkv') {
+    const known = ['consul-unix', 'consulkv-unix', 'etcd', 'skydns2', 'zookeeper'].includes(scheme);
+    return bad(`${known ? 'unsupported' : 'unrecognized'} registry adapter ${JSON.stringify(`${scheme}://`)} in ${JSON.stringify(uri)}: switchyard registrator supports consul://, consul-tls:// and consulkv://`);
+  }
+  const host = u.host === '' ? '127.0.0.1:8500' : u.port === '' ? `${u.host}:8500` : u.host;
+  if (scheme === 'consulkv') {
+    const prefix = decodeURIComponent(u.pathname).replace(/^\/+|\/+$/g, '');
+    // registrator's adapter indexes the path and crashes without one.
+    if (prefix === '') bad(`bad registry URI ${JSON.stringify(uri)}: consulkv:// needs the KV path its entries go under, e.g. consulkv://127.0.0.1:8500/services`);
+    return { scheme, address: `http://${host}`, kvPrefix: prefix };
   }
   if (u.pathname !== '' && u.pathname !== '/') bad(`bad registry URI ${JSON.stringify(uri)}: the consul backend takes no path`);
-  const host = u.host === '' ? '127.0.0.1:8500' : u.port === '' ? `${u.host}:8500` : u.host;
   return { scheme, address: `${scheme === 'consul-tls' ? 'https' : 'http'}://${host}` };
 }
 

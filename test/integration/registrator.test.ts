@@ -141,6 +141,22 @@ describe('switchyard registrator with a real Docker engine', { skip }, () => {
     assert.deepEqual(await ids(), [sid('anon'), sid('w4'), sid('w5')]);
   });
 
+  it('consulkv://: each service is a KV entry "ip:port" under the path, gone when its container dies; the catalog stays as it was', async () => {
+    const prefix = `${run}-kv`;
+    const kv = switchyard(['registrator', '-ip', '127.0.0.1', `consulkv://127.0.0.1:${port}/${prefix}`]);
+    procs.push(kv);
+    const catalogBefore = await ids();
+    const k1 = await containers.run({ name: name('kv1'), env: ['SERVICE_NAME=kvweb'] });
+    const key = `/v1/kv/${prefix}/kvweb/${encodeURIComponent(sid('kv1'))}`;
+    await waitFor(async () => (await http(agent.url, 'GET', `${key}?raw`)).status === 200, () => `the KV entry of kv1; stderr: ${kv.stderr().slice(-2000)}`, 20_000, 100);
+    assert.equal((await http(agent.url, 'GET', `${key}?raw`)).text, `127.0.0.1:${await containers.hostPort(k1)}`);
+    assert.deepEqual(await ids(), catalogBefore, 'nothing registered in the catalog');
+    await containers.stop(k1);
+    await waitFor(async () => (await http(agent.url, 'GET', `${key}?raw`)).status === 404, 'the KV entry removed on die', 20_000, 100);
+    const res = await stop(kv, 'SIGTERM');
+    assert.equal(res.code, 0, kv.stderr().slice(-2000));
+  });
+
   it('-healthcheck: the Docker HEALTHCHECK status becomes a TTL check, updated on health_status events', async () => {
     const checksOf = async (serviceId: string): Promise<{ CheckID: string; Status: string; Output: string; Name: string }[]> =>
       ((await http(agent.url, 'GET', `/v1/health/checks/hc-${run}`)).json as { CheckID: string; Status: string; Output: string; Name: string; ServiceID: string }[])

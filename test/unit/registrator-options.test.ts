@@ -70,6 +70,11 @@ describe('registrator options', () => {
     assert.deepEqual(parseRegistryUri('consul://[::1]:8500'), { scheme: 'consul', address: 'http://[::1]:8500' });
     assert.throws(() => parseRegistryUri('etcd://127.0.0.1:2379/x'), invalid(/unsupported registry adapter "etcd:\/\/"/));
     assert.throws(() => parseRegistryUri('bogus://x'), invalid(/unrecognized registry adapter/));
+    assert.deepEqual(parseRegistryUri('consulkv://127.0.0.1:8500/services/'), { scheme: 'consulkv', address: 'http://127.0.0.1:8500', kvPrefix: 'services' });
+    assert.deepEqual(parseRegistryUri('consulkv://consul/a/b'), { scheme: 'consulkv', address: 'http://consul:8500', kvPrefix: 'a/b' });
+    // registrator's adapter indexes the path and panics without one; here it is a usage error.
+    assert.throws(() => parseRegistryUri('consulkv://127.0.0.1:8500'), invalid(/consulkv:\/\/ needs the KV path/));
+    assert.throws(() => parseRegistryUri('consulkv-unix:///tmp/c.sock:/services'), invalid(/unsupported registry adapter "consulkv-unix:\/\/"/));
     assert.throws(() => parseRegistryUri('127.0.0.1:8500'), invalid(/registry/));
   });
 });
