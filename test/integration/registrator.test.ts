@@ -143,7 +143,10 @@ describe('switchyard registrator with a real Docker engine', { skip }, () => {
 
   it('consulkv://: each service is a KV entry "ip:port" under the path, gone when its container dies; the catalog stays as it was', async () => {
     const prefix = `${run}-kv`;
-    const kv = switchyard(['registrator', '-ip', '127.0.0.1', `consulkv://127.0.0.1:${port}/${prefix}`]);
+    // An entry left by a container of this host that is gone: -cleanup removes it (registrator's adapter lists nothing, so never could).
+    const stale = `/v1/kv/${prefix}/kvweb/${encodeURIComponent(sid('gone'))}`;
+    assert.equal((await http(agent.url, 'PUT', stale, '127.0.0.1:1')).status, 200);
+    const kv = switchyard(['registrator', '-ip', '127.0.0.1', '-cleanup', `consulkv://127.0.0.1:${port}/${prefix}`]);
     procs.push(kv);
     const catalogBefore = await ids();
     const k1 = await containers.run({ name: name('kv1'), env: ['SERVICE_NAME=kvweb'] });
@@ -151,6 +154,7 @@ describe('switchyard registrator with a real Docker engine', { skip }, () => {
     await waitFor(async () => (await http(agent.url, 'GET', `${key}?raw`)).status === 200, () => `the KV entry of kv1; stderr: ${kv.stderr().slice(-2000)}`, 20_000, 100);
     assert.equal((await http(agent.url, 'GET', `${key}?raw`)).text, `127.0.0.1:${await containers.hostPort(k1)}`);
     assert.deepEqual(await ids(), catalogBefore, 'nothing registered in the catalog');
+    await waitFor(async () => (await http(agent.url, 'GET', `${stale}?raw`)).status === 404, 'the stale entry cleaned up', 20_000, 100);
     await containers.stop(k1);
     await waitFor(async () => (await http(agent.url, 'GET', `${key}?raw`)).status === 404, 'the KV entry removed on die', 20_000, 100);
     const res = await stop(kv, 'SIGTERM');
