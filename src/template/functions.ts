@@ -11,6 +11,7 @@ import { formatGoTime, RFC3339 } from './gotime.js';
 import { JsonError, marshal, unmarshal } from './json.js';
 import { marshalYaml, YamlError } from './yaml.js';
 import { mergeMaps } from './merge-map.js';
+import { marshalToml, TomlError } from './toml.js';
 import { unmarshalYaml, YamlParseError } from './yaml-parse.js';
 import type { Dependency } from './query.js';
 import {
@@ -666,6 +667,14 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
   ['toJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toJSONPretty', v, true, '  '))],
   ['toYAML', fn([ANY], (_c, [v]) => yamlOf(v))],
+  ['toTOML', fn([ANY], (_c, [v]) => {
+    try {
+      return marshalToml(v).replace(GO_SPACE_AROUND, '');
+    } catch (err) {
+      if (err instanceof TomlError) throw new Error(`toTOML: ${err.message}`);
+      throw err;
+    }
+  })],
   ['mergeMap', fn([STRING_ANY_MAP, STRING_ANY_MAP], (_c, [dst, src]) => mergeMaps(dst as GoMap, src as GoMap, false))],
   ['mergeMapWithOverride', fn([STRING_ANY_MAP, STRING_ANY_MAP], (_c, [dst, src]) => mergeMaps(dst as GoMap, src as GoMap, true))],
   ['parseYAML', fn([STRING], (_c, [s]) => {
@@ -794,10 +803,10 @@ export function methodOf(receiver: Exclude<Value, undefined>, name: string): Met
   return undefined;
 }
 
-/** consul-template functions deliberately left out (I/O, Vault/Nomad, TOML, sprig). */
+/** consul-template functions deliberately left out (I/O, Vault/Nomad, sprig). */
 export const UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'caLeaf', 'caRoots', 'exportedServices', 'importedServices', 'nomadService',
   'nomadServices', 'nomadVar', 'nomadVarExists', 'nomadVarList', 'nomadVarListSafe', 'partitions',
   'peerings', 'pkiCert', 'plugin', 'secret', 'secrets', 'sockaddr', 'spew_dump', 'spew_printf',
-  'spew_sdump', 'spew_sprintf', 'toTOML', 'writeToFile',
+  'spew_sdump', 'spew_sprintf', 'writeToFile',
 ]);

@@ -1,7 +1,8 @@
 // The template's toYAML, parseYAML, mergeMap and mergeMapWithOverride against the Go libraries consul-template
 // builds them from, compiled from test/fixtures/go-reference with Debian's packages: gopkg.in/yaml.v2 (2.4.0, the
-// version consul-template uses) and imdario/mergo (0.3.12; consul-template has dario.cat/mergo 1.0.2, whose one
-// difference on these maps is checked by hand below). For YAML: a corpus of the scalars YAML makes hard
+// version consul-template uses), imdario/mergo (0.3.12; consul-template has dario.cat/mergo 1.0.2, whose one
+// difference on these maps is checked by hand below) and BurntSushi/toml (1.2.0; consul-template has 1.5.0, which
+// writes infinities and top-level scalars differently, checked by hand). For YAML: a corpus of the scalars YAML makes hard
 // (bools of YAML 1.1, numbers in every base, timestamps, indicators, quotes, line breaks, long lines folded at 80
 // columns, non-printable and astral characters) and fast-check's random nested values, byte for byte; documents with
 // anchors, merges, tags and errors, and every random value's YAML read back, value for value.
@@ -19,6 +20,7 @@ import { keyLess, marshalYaml } from '../../src/template/yaml.js';
 import { GoFloat, GoInt, GoMap, goMap, isSlice, typedSlice } from '../../src/template/values.js';
 import { unmarshalYaml } from '../../src/template/yaml-parse.js';
 import { mergeMaps } from '../../src/template/merge-map.js';
+import { marshalToml } from '../../src/template/toml.js';
 import type { Value } from '../../src/template/values.js';
 import { compileTemplate } from '../../src/template/index.js';
 import { fakeData } from '../fixtures/templates/fake-data.js';
@@ -59,8 +61,9 @@ function describeValue(v: Value): Typed {
 }
 
 const GOPATH = '/usr/share/gocode';
-const goMissing = spawnSync('go', ['version']).status !== 0 || !existsSync(join(GOPATH, 'src/gopkg.in/yaml.v2')) || !existsSync(join(GOPATH, 'src/github.com/imdario/mergo'));
-const skip = goMissing && process.env.CI !== 'true' ? 'go, yaml.v2 or mergo not installed (apt-get install golang-go golang-gopkg-yaml.v2-dev golang-github-imdario-mergo-dev)' : false;
+const goMissing = spawnSync('go', ['version']).status !== 0
+  || ['src/gopkg.in/yaml.v2', 'src/github.com/imdario/mergo', 'src/github.com/BurntSushi/toml'].some((d) => !existsSync(join(GOPATH, d)));
+const skip = goMissing && process.env.CI !== 'true' ? 'go, yaml.v2, mergo or toml not installed (apt-get install golang-go golang-gopkg-yaml.v2-dev golang-github-imdario-mergo-dev golang-github-burntsushi-toml-dev)' : false;
 
 function toValue(x: Typed): Value {
   switch (x.t) {
@@ -327,5 +330,63 @@ describe('template functions against the Go libraries consul-template uses', { s
       + '{{ mergeMap $a $b | toJSON }} {{ $a | toJSON }}'), '{"db":{"host":"a","user":"u"},"port":8080,"tags":["x"]} {"db":{"host":"a","user":"u"},"port":8080,"tags":["x"]}');
     assert.equal(renderString('{{ mergeMapWithOverride (parseJSON `{"a": 1, "b": null}`) (parseJSON `{"a": 2, "b": 3, "c": null}`) | toJSON }}'), '{"a":2,"b":3,"c":null}');
     assert.throws(() => renderString('{{ mergeMap (parseYAML "a: 1") (parseJSON `{}`) }}'), /wrong type for value; expected map\[string\]interface \{\}; got map\[interface \{\}\]interface \{\}/);
+  });
+
+  /** What toml.NewEncoder(w).Encode wrote, from Go. */
+  const goToml = (values: readonly Typed[]): (string | { error: string })[] => {
+    const out = execFileSync(helper, ['toml'], { input: values.map((v) => JSON.stringify(v)).join('\n') + '\n', maxBuffer: 64 << 20 }).toString();
+    return out.trimEnd().split('\n').map((l) => JSON.parse(l) as string | { error: string });
+  };
+  const ourToml = (v: Typed): string | { error: string } => {
+    try {
+      return marshalToml(toValue(v));
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+  const compareToml = (values: readonly Typed[]): void => {
+    const want = goToml(values);
+    values.forEach((v, i) => {
+      const w = want[i] as string | { error: string };
+      const got = ourToml(v);
+      if (typeof w === 'string') assert.equal(got, w.replace(/\+inf\b/g, 'inf'), JSON.stringify(v));
+      else assert.deepEqual(got, w, JSON.stringify(v));
+    });
+  };
+
+  it('toTOML: random maps written as BurntSushi/toml writes them (tables, arrays of tables, inline tables, quoting)', () => {
+    const leaf: fc.Arbitrary<Typed> = fc.oneof(
+      fc.string({ unit: fc.constantFrom('a', 'b', ' ', '"', '\\', '\n', '\t', '\u0001', '\u007f', 'é', '😀', '.', '='), maxLength: 6 }).map(str),
+      fc.constantFrom<Typed>({ t: 'nil' }, { t: 'bool', v: true }, { t: 'bool', v: false }, { t: 'seq', v: [] }, { t: 'map', v: [] }, { t: 'float', v: '-Inf' }, { t: 'float', v: '+Inf' }),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((v): Typed => ({ t: 'int', v: v.toString() })),
+      fc.double({ noNaN: true }).map((v): Typed => ({ t: 'float', v: Object.is(v, -0) ? '-0' : String(v) })),
+    );
+    const key = fc.oneof(fc.constantFrom('a', 'b', 'key-1', 'k_2', 'Z'), fc.string({ unit: fc.constantFrom('a', ' ', '.', '"', 'é', '\\', '\u0002'), maxLength: 4 }));
+    const { map } = fc.letrec<{ map: Typed; value: Typed; list: Typed }>((tie) => ({
+      map: fc.array(fc.tuple(key, tie('value')), { maxLength: 4 }).map((v): Typed => dedupe({ t: 'map', v })),
+      list: fc.oneof(
+        fc.array(tie('map'), { minLength: 1, maxLength: 3 }).map((v): Typed => ({ t: 'seq', v })),
+        fc.array(leaf.filter((l) => l.t !== 'nil'), { maxLength: 3 }).map((v): Typed => ({ t: 'seq', v })),
+        fc.array(fc.oneof(tie('map'), leaf), { maxLength: 3 }).map((v): Typed => ({ t: 'seq', v })),
+      ),
+      value: fc.oneof({ depthSize: 'small' }, leaf, tie('map'), tie('list')),
+    }));
+    const samples = fc.sample(map, { numRuns: 700, seed: 7 });
+    const written = goToml(samples).filter((w) => typeof w === 'string' && w.includes('[')).length;
+    assert.ok(written > 200, `only ${written} of 700 random maps were written with a table or an array`);
+    compareToml(samples);
+    compareToml([
+      { t: 'map', v: [] },
+      { t: 'map', v: [['a', { t: 'seq', v: [{ t: 'nil' }] }]] },
+      { t: 'imap', v: [[1, str('x')]] },
+      { t: 'map', v: [['t', { t: 'map', v: [['u', { t: 'map', v: [['v', { t: 'map', v: [] }]] }], ['w', { t: 'seq', v: [{ t: 'map', v: [['x', str('1')]] }, { t: 'map', v: [] }] }]] }]] },
+    ]);
+    // 1.5.0 by hand: a top-level scalar or array is written as it is (1.2.0 refused them); NaN and infinities unsigned.
+    assert.equal(marshalToml('x'), '"x"');
+    assert.equal(marshalToml(typedSlice('[]interface {}', [1, 'a'])), '[1, "a"]');
+    assert.equal(marshalToml(goMap('map[string]interface {}', undefined, [['n', new GoFloat(NaN)], ['i', new GoFloat(Infinity)]])), 'i = inf\nn = nan\n');
+    // In a template, trimmed as consul-template trims it; a map parseYAML made has interface{} keys, which TOML cannot take.
+    assert.equal(renderString('{{ parseJSON `{"name": "web", "port": 8080, "db": {"host": "h"}, "tags": ["a"]}` | toTOML }}'), 'name = "web"\nport = 8080.0\ntags = ["a"]\n\n[db]\n  host = "h"');
+    assert.throws(() => renderString('{{ parseYAML "a: 1" | toTOML }}'), /toTOML: toml: cannot encode a map with non-string key type/);
   });
 });

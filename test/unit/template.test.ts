@@ -201,7 +201,7 @@ describe('parse errors: Go wording, file:line:column of the offending token (col
     ['{{ (1 }}', 'template: t:1:7: unclosed left paren'],
     ['{{break}}', 'template: t:1:3: {{break}} outside {{range}}'],
     ['{{ "x".Foo }}', 'template: t:1:7: unexpected . after term "\\"x\\""'],
-    ['{{ toTOML . }}', 'template: t:1:4: function "toTOML" is not supported by switchyard\'s template engine'],
+    ['{{ writeToFile . }}', 'template: t:1:4: function "writeToFile" is not supported by switchyard\'s template engine'],
     ['{{ "\\q" }}', 'template: t:1:4: invalid syntax'],
     ['{{ 0x }}', 'template: t:1:4: illegal number syntax: "0x"'],
     ['{{define "a"}}1{{end}}{{define "a"}}2{{end}}', 'template: t:1:32: template: multiple definition of template "a"'],
