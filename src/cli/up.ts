@@ -11,7 +11,7 @@ import { FollowedServices } from '../discovery/follow.js';
 import { createLogger } from './wiring/logger.js';
 import { startAgent } from './wiring/agent.js';
 import type { RunningAgent } from './wiring/agent.js';
-import { reloadCertificates, startLb } from './wiring/lb.js';
+import { checkConfigFiles, reloadCertificates, startLb } from './wiring/lb.js';
 import type { RunningLb } from './wiring/lb.js';
 import { RouteReloader } from './wiring/lb-reload.js';
 import type { ReadConfig } from './wiring/lb-reload.js';
@@ -25,6 +25,7 @@ import type { RunningUpRegistrator } from './wiring/registrator.js';
 
 interface UpFlags {
   config?: string;
+  check?: boolean;
   httpAddr?: string;
   dataDir?: string;
   node?: string;
@@ -78,12 +79,24 @@ function readUpLb(file: UpConfigInput, flags: UpFlags): ReadConfig {
   return { input, cfg: resolveLbConfig(file.lb ?? {}, fromFlags) };
 }
 
-/** Starts every part; if one cannot start (a port is taken), the ones already up are stopped again. */
-export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
-  // One flag set, two parts: each part takes its own keys (--advertise-addr is the balancer's here).
-  const agentCfg = resolveAgentConfig(file.agent ?? {}, flagsToConfig(agentConfigSchema, flags, [
+/** The agent's part of an `up` configuration: one flag set, two parts, each taking its own keys (--advertise-addr is the balancer's here). */
+function upAgentConfig(file: UpConfigInput, flags: UpFlags): ReturnType<typeof resolveAgentConfig> {
+  return resolveAgentConfig(file.agent ?? {}, flagsToConfig(agentConfigSchema, flags, [
     'http-addr', 'data-dir', 'node', 'datacenter', 'acl-token', 'allowed-hosts', 'enable-script-checks', 'log-level', 'store', 'lease-ttl', 'etcd-cacert', 'etcd-cert', 'etcd-key',
   ]));
+}
+
+/** `up --check`: every section resolved as a start resolves it, and the files the balancer's part names read; the summary, or a thrown config error. */
+export function checkUp(file: UpConfigInput, flags: UpFlags): string {
+  const agentCfg = upAgentConfig(file, flags);
+  const lbCfg = readUpLb(file, flags).cfg;
+  checkConfigFiles(lbCfg);
+  return `configuration OK: registry ${agentCfg.httpAddr}, ${lbCfg.routes.length} route(s), listen ${lbCfg.listen}`;
+}
+
+/** Starts every part; if one cannot start (a port is taken), the ones already up are stopped again. */
+export async function startUp(file: UpConfigInput, flags: UpFlags, logger: Logger): Promise<RunningUp> {
+  const agentCfg = upAgentConfig(file, flags);
   const current = readUpLb(file, flags);
   const lbCfg = current.cfg;
   const agent = await startAgent(agentCfg, logger.child({ part: 'agent' }), { lbStarting: true });
@@ -172,8 +185,13 @@ export function registerUpCommand(program: Command): void {
     .option('--advertise-addr <ip>', 'address registered for the balancer (default: the listen host)')
     .option('--no-registrator', 'do not follow Docker even when an engine answers')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--check', 'validate the configuration and the files it names, and exit')
     .action(async (flags: UpFlags) => {
       const file: UpConfigInput = flags.config ? loadConfigFile(flags.config, upConfigSchema) : {};
+      if (flags.check) {
+        process.stdout.write(`${checkUp(file, flags)}\n`);
+        return;
+      }
       const logger = createLogger(flags.logLevel ?? file.agent?.['log-level'] ?? 'info', 'switchyard');
       const hangup = catchHangup(logger);
       const up = await startUp(file, flags, logger);

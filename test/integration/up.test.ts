@@ -83,6 +83,20 @@ describe('switchyard up', () => {
     }
   });
 
+  it('--check: validates every section and the files the balancer\'s part names, starts nothing', async () => {
+    const dir = tempDir('sy-up-check-');
+    const file = `${dir}/up.yaml`;
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(file, `agent: { http-addr: 127.0.0.1:1 }\nlb:\n  listen: 127.0.0.1:2\n  routes:\n    - { path: /, service: web }\n`);
+    const ok = switchyard(['up', '--check', '--config', file]);
+    assert.equal((await ok.exited).code, 0, ok.stderr());
+    assert.equal(ok.stdout(), 'configuration OK: registry 127.0.0.1:1, 1 route(s), listen 127.0.0.1:2\n');
+    writeFileSync(file, `lb:\n  routes:\n    - { path: /, service: web, protocol: https, tls-ca: ${dir}/none.pem }\n`);
+    const bad = switchyard(['up', '--check', '--config', file]);
+    assert.equal((await bad.exited).code, 2, bad.stdout());
+    assert.match(bad.stderr(), /routes\[0\]\.tls-ca: cannot read .*none\.pem: ENOENT/);
+  });
+
   it('says which port is taken, by whom, and which flag changes it', async () => {
     const blocker = createServer().listen(0, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
