@@ -3,7 +3,7 @@
  * map[string]interface {}, as dario.cat/mergo v1.0.2 (what consul-template builds with) does it:
  *
  * - a key dst lacks, or holds an empty value for ("", 0, false, nil, an empty map or slice), takes
- *   src's; with override every key does, except that a nil in src counts only with override;
+ *   src's value; with override every key does; a nil in src is written only with override;
  * - two maps under one key merge recursively, and the merge writes into dst's nested map itself;
  * - dst is changed in place and returned (Go maps are references: the template sees the change in
  *   the first argument too).
