@@ -32,20 +32,24 @@ export interface ClientCertificate {
   readonly key: string;
 }
 
-/** What a connection presents and trusts, for node:tls and undici's connector alike. */
-export function tlsCredentials(t: UpstreamTls): { ca?: string; cert?: string; key?: string } {
-  return { ...(t.ca !== undefined ? { ca: t.ca } : {}), ...(t.client !== undefined ? { cert: t.client.cert, key: t.client.key } : {}) };
+/**
+ * How a flavour checks and presents, for node:tls and undici's connector alike: verification, the
+ * configured server name, the CAs trusted and the client certificate shown.
+ */
+export function tlsCheckOptions(t: UpstreamTls): ConnectionOptions {
+  return {
+    rejectUnauthorized: !t.skipVerify,
+    ...(t.serverName !== undefined ? { servername: t.serverName } : {}),
+    ...(t.ca !== undefined ? { ca: t.ca } : {}),
+    ...(t.client !== undefined ? { cert: t.client.cert, key: t.client.key } : {}),
+  };
 }
 
 /** The TLS options for one connection to `host:port` speaking `alpn`. */
 export function tlsConnectOptions(t: UpstreamTls, host: string, port: number, alpn: string[]): ConnectionOptions {
-  // No SNI for an IP (RFC 6066 forbids it); Node then checks the certificate's IP SANs against it.
-  const servername = t.serverName ?? (isIP(host) === 0 ? host : undefined);
-  return {
-    host, port, ALPNProtocols: alpn, rejectUnauthorized: !t.skipVerify,
-    ...(servername !== undefined ? { servername } : {}),
-    ...tlsCredentials(t),
-  };
+  // Without a configured name: SNI is the host, and none for an IP (RFC 6066 forbids it; Node then
+  // checks the certificate's IP SANs against it).
+  return { host, port, ALPNProtocols: alpn, ...(t.serverName === undefined && isIP(host) === 0 ? { servername: host } : {}), ...tlsCheckOptions(t) };
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;

@@ -666,15 +666,8 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['parseJSON', fn([STRING], (_c, [s]) => (str(s) === '' ? goMap('map[string]interface {}', undefined, []) : unmarshal(str(s))))],
   ['toJSON', fn([ANY], (_c, [v]) => jsonOf('toJSON', v, true, ''))],
   ['toJSONPretty', fn([ANY], (_c, [v]) => jsonOf('toJSONPretty', v, true, '  '))],
-  ['toYAML', fn([ANY], (_c, [v]) => yamlOf(v))],
-  ['toTOML', fn([ANY], (_c, [v]) => {
-    try {
-      return marshalToml(v).replace(GO_SPACE_AROUND, '');
-    } catch (err) {
-      if (err instanceof TomlError) throw new Error(`toTOML: ${err.message}`);
-      throw err;
-    }
-  })],
+  ['toYAML', fn([ANY], (_c, [v]) => encoded('toYAML', YamlError, () => goTrimSpace(marshalYaml(v))))],
+  ['toTOML', fn([ANY], (_c, [v]) => encoded('toTOML', TomlError, () => goTrimSpace(marshalToml(v))))],
   ['mergeMap', fn([STRING_ANY_MAP, STRING_ANY_MAP], (_c, [dst, src]) => mergeMaps(dst as GoMap, src as GoMap, false))],
   ['mergeMapWithOverride', fn([STRING_ANY_MAP, STRING_ANY_MAP], (_c, [dst, src]) => mergeMaps(dst as GoMap, src as GoMap, true))],
   ['parseYAML', fn([STRING], (_c, [s]) => {
@@ -718,26 +711,21 @@ export const FUNCTIONS: ReadonlyMap<string, FuncSpec> = new Map<string, FuncSpec
   ['maximum', extremum('maximum', (a, b) => a > b)],
 ]);
 
-function jsonOf(label: string, v: Value, escapeHTML: boolean, indent: string): string {
+/**
+ * An encoder's output, its own errors wrapped with the function's name as consul-template wraps them
+ * (`toJSON: json: unsupported type: …`); anything else is a bug and goes up as it is.
+ */
+function encoded(label: string, own: abstract new (...args: never[]) => Error, encode: () => string): string {
   try {
-    return marshal(v, { escapeHTML, indent });
+    return encode();
   } catch (err) {
-    if (err instanceof JsonError) throw new Error(`${label}: ${err.message}`);
+    if (err instanceof own) throw new Error(`${label}: ${err.message}`);
     throw err;
   }
 }
 
-/** Go's unicode.IsSpace at either end, as bytes.TrimSpace trims it. */
-const GO_SPACE_AROUND = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
-
-/** consul-template's toYAML: yaml.Marshal with the surrounding whitespace trimmed (bytes.TrimSpace). */
-function yamlOf(v: Value): string {
-  try {
-    return marshalYaml(v).replace(GO_SPACE_AROUND, '');
-  } catch (err) {
-    if (err instanceof YamlError) throw new Error(`toYAML: ${err.message}`);
-    throw err;
-  }
+function jsonOf(label: string, v: Value, escapeHTML: boolean, indent: string): string {
+  return encoded(label, JsonError, () => marshal(v, { escapeHTML, indent }));
 }
 
 /**

@@ -9,20 +9,10 @@
  *   the first argument too).
  */
 import type { MapKey, Value } from './values.js';
-import { GoFloat, GoInt, GoMap, goMap, isSlice } from './values.js';
+import { GoMap, goMap, isTrue } from './values.js';
 
-/** mergo's isEmptyValue, the interface dereferenced. */
-function isEmpty(v: Value): boolean {
-  if (v === undefined) return true;
-  if (typeof v === 'string') return v.length === 0;
-  if (typeof v === 'boolean') return !v;
-  if (typeof v === 'number') return v === 0;
-  if (v instanceof GoInt) return v.value === 0n;
-  if (v instanceof GoFloat) return v.value === 0;
-  if (v instanceof GoMap) return v.entries.size === 0;
-  if (isSlice(v)) return v.length === 0;
-  return false;
-}
+/** mergo's isEmptyValue (the interface dereferenced) is Go's template falsity: nil, "", 0, false, an empty map or slice. */
+const isEmpty = (v: Value): boolean => !isTrue(v);
 
 /**
  * deepMerge of two maps, `dst` written in place. mergo's slice branch decides on the outer maps'

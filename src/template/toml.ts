@@ -4,7 +4,7 @@
  * key order; nested tables' headers and keys indented two spaces a level; strings in double quotes
  * with its escapes; floats always with a decimal point; nil values left out.
  */
-import { formatFloat } from './strconv.js';
+import { compareGoStrings, formatFloat } from './strconv.js';
 import type { Value } from './values.js';
 import { GoChan, GoFloat, GoInt, GoMap, GoStruct, isNilSlice, isSlice, typeName } from './values.js';
 
@@ -79,7 +79,7 @@ function entriesOf(v: GoMap | GoStruct): [string, Value][] {
   if (keys.some((k) => typeof k !== 'string') || v.type.name.startsWith('map[interface {}]')) {
     throw new TomlError('toml: cannot encode a map with non-string key type');
   }
-  return (keys as string[]).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((k) => [k, v.entries.get(k)]);
+  return (keys as string[]).sort(compareGoStrings).map((k) => [k, v.entries.get(k)]);
 }
 
 class Encoder {

@@ -3,7 +3,7 @@ import { Pool } from 'undici';
 import type { Upstream } from '../../balancer/index.js';
 import { AddressPools } from '../address-pools.js';
 import type { PoolOptions } from '../address-pools.js';
-import { tlsCredentials } from '../upstream-tls.js';
+import { tlsCheckOptions } from '../upstream-tls.js';
 import type { UpstreamTls } from '../upstream-tls.js';
 
 /**
@@ -28,17 +28,13 @@ export class NodeAddressPool {
     let p = this.#tls.get(tls.key);
     if (p === undefined) {
       // undici sends SNI for a name and none for an IP (whose certificate is then checked for that IP).
-      p = this.#pool('https', {
-        rejectUnauthorized: !tls.skipVerify,
-        ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
-        ...tlsCredentials(tls),
-      });
+      p = this.#pool('https', tlsCheckOptions(tls));
       this.#tls.set(tls.key, p);
     }
     return p;
   }
 
-  #pool(scheme: 'http' | 'https', tls: Record<string, unknown>): Pool {
+  #pool(scheme: 'http' | 'https', tls: object): Pool {
     return new Pool(`${scheme}://${this.#origin}`, {
       connect: { timeout: this.#o.connectTimeoutMs, ...tls },
       keepAliveTimeout: this.#o.keepAliveTimeoutMs ?? 4000,
